@@ -1,0 +1,76 @@
+# Gregor build. Plain GNU make; see docs/build.md.
+#   make              release build: $(O)/gregor
+#   make SAN=1        AddressSanitizer + UBSan build in build-san/
+#   make unit         build and run the unit tests
+#   make fuzz         libFuzzer targets (clang) in build-fuzz/
+# Generated code (the protocol codecs) goes to $(O)/gen/.
+
+SAN ?= 0
+ifeq ($(SAN),1)
+O ?= build-san
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+OPT ?= -O1
+else
+O ?= build
+SANFLAGS :=
+OPT ?= -O2
+endif
+
+CC ?= cc
+PYTHON ?= python3
+CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -Werror -Wno-unused-parameter \
+          -Wshadow -Wstrict-prototypes -pthread -Isrc -I$(O)/gen $(SANFLAGS) $(EXTRA_CFLAGS)
+LDFLAGS := -pthread $(SANFLAGS)
+LDLIBS :=
+
+GEN_H := $(O)/gen/kafka_msgs.h
+GEN_C := $(O)/gen/kafka_msgs.c
+
+LIB_SRC := $(filter-out src/server/main.c,$(wildcard src/*/*.c))
+LIB_OBJ := $(patsubst src/%.c,$(O)/obj/%.o,$(LIB_SRC)) $(O)/obj/gen/kafka_msgs.o
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRC))
+
+all: $(O)/gregor
+
+$(GEN_H) $(GEN_C): src/proto/kafka.schema src/proto/gen.py
+	@mkdir -p $(O)/gen
+	$(PYTHON) src/proto/gen.py src/proto/kafka.schema $(O)/gen
+
+$(O)/obj/%.o: src/%.c $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(O)/obj/gen/kafka_msgs.o: $(GEN_C) $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(O)/libgregor.a: $(LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(O)/gregor: $(O)/obj/server/main.o $(O)/libgregor.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(O)/tests/%: tests/unit/%.c tests/unit/check.h $(O)/libgregor.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(O)/libgregor.a $(LDFLAGS) $(LDLIBS)
+
+unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+
+# libFuzzer targets: clang only.
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+fuzz:
+	$(MAKE) O=build-fuzz CC=clang EXTRA_CFLAGS="-fsanitize=fuzzer-no-link,address,undefined" build-fuzz/libgregor.a
+	@mkdir -p build-fuzz/fuzz
+	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
+	  echo "clang $$f -> build-fuzz/fuzz/$$n"; \
+	  clang -std=c11 -D_GNU_SOURCE -g -O1 -Isrc -Ibuild-fuzz/gen -fsanitize=fuzzer,address,undefined \
+	    -o build-fuzz/fuzz/$$n $$f build-fuzz/libgregor.a -pthread || exit 1; done
+
+clean:
+	rm -rf build build-san build-fuzz
+
+.PHONY: all unit fuzz clean
+-include $(shell find $(O)/obj -name '*.d' 2>/dev/null)

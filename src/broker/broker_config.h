@@ -1,0 +1,148 @@
+/*
+ * broker_config.h - every server.properties key Gregor knows, in one table.
+ *
+ * The X-macro list below is the single source for validation (config.c),
+ * DescribeConfigs answers, `gregor server --help-config` and
+ * docs/configuration.md. Keys keep Kafka's names; keys Gregor accepts but
+ * does not act on yet carry CONFIG_F_NO_EFFECT and say so in their doc.
+ */
+#ifndef GREGOR_BROKER_BROKER_CONFIG_H
+#define GREGOR_BROKER_BROKER_CONFIG_H
+
+#include "base/config.h"
+
+#define I32MAX 2147483647LL
+#define I64MAX 9223372036854775807LL
+
+/* X(id, name, type, default, min, max, choices, flags, doc) */
+#define BROKER_CONFIGS(X) \
+    X(NODE_ID, "node.id", CONFIG_INT, "1", 0, I32MAX, NULL, CONFIG_F_READ_ONLY, \
+      "The id of this node (KRaft's node.id).") \
+    X(BROKER_ID, "broker.id", CONFIG_INT, "-1", -1, I32MAX, NULL, CONFIG_F_READ_ONLY, \
+      "Legacy alias of node.id; when set it must equal node.id.") \
+    X(PROCESS_ROLES, "process.roles", CONFIG_LIST, "broker,controller", 0, 0, NULL, CONFIG_F_READ_ONLY, \
+      "Roles of this process; a single node runs both.") \
+    X(CONTROLLER_QUORUM_VOTERS, "controller.quorum.voters", CONFIG_LIST, "", 0, 0, NULL, CONFIG_F_READ_ONLY | CONFIG_F_NO_EFFECT, \
+      "Metadata quorum voters (id@host:port). Single node: the local node is the only voter.") \
+    X(CONTROLLER_QUORUM_BOOTSTRAP, "controller.quorum.bootstrap.servers", CONFIG_LIST, "", 0, 0, NULL, CONFIG_F_READ_ONLY | CONFIG_F_NO_EFFECT, \
+      "Accepted for compatibility; no effect on a single node.") \
+    X(CONTROLLER_LISTENER_NAMES, "controller.listener.names", CONFIG_LIST, "CONTROLLER", 0, 0, NULL, CONFIG_F_READ_ONLY | CONFIG_F_NO_EFFECT, \
+      "Names of controller listeners; listeners with these names are not served to clients.") \
+    X(LISTENERS, "listeners", CONFIG_LIST, "PLAINTEXT://:9092", 0, 0, NULL, CONFIG_F_READ_ONLY, \
+      "Comma-separated NAME://host:port listeners. An empty host binds all interfaces.") \
+    X(ADVERTISED_LISTENERS, "advertised.listeners", CONFIG_LIST, NULL, 0, 0, NULL, CONFIG_F_READ_ONLY | CONFIG_F_NULLABLE, \
+      "Listeners handed to clients in Metadata; default: listeners (an empty host becomes the machine's hostname).") \
+    X(LISTENER_SECURITY_PROTOCOL_MAP, "listener.security.protocol.map", CONFIG_LIST, \
+      "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL", 0, 0, NULL, CONFIG_F_READ_ONLY, \
+      "Listener name to security protocol. Only PLAINTEXT is served so far.") \
+    X(INTER_BROKER_LISTENER_NAME, "inter.broker.listener.name", CONFIG_STRING, NULL, 0, 0, NULL, CONFIG_F_READ_ONLY | CONFIG_F_NULLABLE | CONFIG_F_NO_EFFECT, \
+      "Accepted for compatibility; a single node has no inter-broker traffic.") \
+    X(LOG_DIRS, "log.dirs", CONFIG_LIST, NULL, 0, 0, NULL, CONFIG_F_READ_ONLY | CONFIG_F_NULLABLE, \
+      "Directory holding the partition logs (one directory so far). Overrides log.dir.") \
+    X(LOG_DIR, "log.dir", CONFIG_STRING, "/tmp/kraft-combined-logs", 0, 0, NULL, CONFIG_F_READ_ONLY, \
+      "Log directory used when log.dirs is not set.") \
+    X(METADATA_LOG_DIR, "metadata.log.dir", CONFIG_STRING, NULL, 0, 0, NULL, CONFIG_F_READ_ONLY | CONFIG_F_NULLABLE, \
+      "Directory of the __cluster_metadata log; default: the log directory.") \
+    X(NUM_PARTITIONS, "num.partitions", CONFIG_INT, "1", 1, 100000, NULL, 0, \
+      "Partitions of an auto-created topic, and of CreateTopics with num_partitions -1.") \
+    X(DEFAULT_REPLICATION_FACTOR, "default.replication.factor", CONFIG_SHORT, "1", 1, 32767, NULL, 0, \
+      "Replication factor of auto-created topics and of CreateTopics with -1.") \
+    X(AUTO_CREATE_TOPICS_ENABLE, "auto.create.topics.enable", CONFIG_BOOLEAN, "true", 0, 0, NULL, CONFIG_F_READ_ONLY, \
+      "Create a topic when a client asks Metadata for it and allows auto-creation.") \
+    X(DELETE_TOPIC_ENABLE, "delete.topic.enable", CONFIG_BOOLEAN, "true", 0, 0, NULL, CONFIG_F_READ_ONLY, \
+      "Allow DeleteTopics.") \
+    X(LOG_SEGMENT_BYTES, "log.segment.bytes", CONFIG_INT, "1073741824", 14, I32MAX, NULL, 0, \
+      "Default segment.bytes: roll a new segment when the active one would exceed this size.") \
+    X(LOG_ROLL_MS, "log.roll.ms", CONFIG_LONG, NULL, 1, I64MAX, NULL, CONFIG_F_NULLABLE, \
+      "Default segment.ms; when unset, log.roll.hours.") \
+    X(LOG_ROLL_HOURS, "log.roll.hours", CONFIG_INT, "168", 1, I32MAX, NULL, 0, \
+      "Default segment age before a roll, in hours.") \
+    X(LOG_RETENTION_MS, "log.retention.ms", CONFIG_LONG, NULL, -1, I64MAX, NULL, CONFIG_F_NULLABLE, \
+      "Default retention.ms; -1 keeps data forever. When unset: log.retention.minutes, then log.retention.hours.") \
+    X(LOG_RETENTION_MINUTES, "log.retention.minutes", CONFIG_INT, NULL, -1, I32MAX, NULL, CONFIG_F_NULLABLE, \
+      "Retention in minutes, used when log.retention.ms is unset.") \
+    X(LOG_RETENTION_HOURS, "log.retention.hours", CONFIG_INT, "168", -1, I32MAX, NULL, 0, \
+      "Retention in hours, used when the ms and minutes keys are unset.") \
+    X(LOG_RETENTION_BYTES, "log.retention.bytes", CONFIG_LONG, "-1", -1, I64MAX, NULL, 0, \
+      "Default retention.bytes per partition; -1 means no size limit.") \
+    X(LOG_RETENTION_CHECK_INTERVAL_MS, "log.retention.check.interval.ms", CONFIG_LONG, "300000", 1, I64MAX, NULL, 0, \
+      "How often retention is enforced.") \
+    X(LOG_INDEX_INTERVAL_BYTES, "log.index.interval.bytes", CONFIG_INT, "4096", 0, I32MAX, NULL, 0, \
+      "Default index.interval.bytes: bytes of log between two offset-index entries.") \
+    X(LOG_INDEX_SIZE_MAX_BYTES, "log.index.size.max.bytes", CONFIG_INT, "10485760", 4, I32MAX, NULL, 0, \
+      "Default segment.index.bytes: the largest offset index; a full index rolls the segment.") \
+    X(LOG_FLUSH_INTERVAL_MESSAGES, "log.flush.interval.messages", CONFIG_LONG, "1", 1, I64MAX, NULL, 0, \
+      "Default flush.messages. 1 (Gregor's default): an acks=all produce is answered after its data is fsynced (group commit). " \
+      "9223372036854775807 (Kafka's default): never fsync on the produce path; rely on log.flush.interval.ms and replication.") \
+    X(LOG_FLUSH_INTERVAL_MS, "log.flush.interval.ms", CONFIG_LONG, NULL, 0, I64MAX, NULL, CONFIG_F_NULLABLE, \
+      "Default flush.ms: fsync partitions whose oldest unflushed data is older than this. Unset: never by time.") \
+    X(LOG_FLUSH_SCHEDULER_INTERVAL_MS, "log.flush.scheduler.interval.ms", CONFIG_LONG, "1000", 1, I64MAX, NULL, 0, \
+      "How often the flusher checks log.flush.interval.ms.") \
+    X(LOG_FLUSH_OFFSET_CHECKPOINT_INTERVAL_MS, "log.flush.offset.checkpoint.interval.ms", CONFIG_INT, "60000", 1, I32MAX, NULL, 0, \
+      "How often the recovery-point checkpoint file is rewritten.") \
+    X(LOG_MESSAGE_TIMESTAMP_TYPE, "log.message.timestamp.type", CONFIG_STRING, "CreateTime", 0, 0, ts_type_choices, 0, \
+      "Default message.timestamp.type: CreateTime keeps the producer's timestamps, LogAppendTime stamps batches on append.") \
+    X(LOG_CLEANUP_POLICY, "log.cleanup.policy", CONFIG_LIST, "delete", 0, 0, cleanup_choices, 0, \
+      "Default cleanup.policy. compact is accepted but compaction is not implemented yet.") \
+    X(COMPRESSION_TYPE, "compression.type", CONFIG_STRING, "producer", 0, 0, compression_choices, 0, \
+      "Default compression.type. Only 'producer' (store batches as sent) is implemented; others are refused.") \
+    X(MESSAGE_MAX_BYTES, "message.max.bytes", CONFIG_INT, "1048588", 0, I32MAX, NULL, 0, \
+      "Default max.message.bytes: the largest record batch a partition accepts.") \
+    X(MIN_INSYNC_REPLICAS, "min.insync.replicas", CONFIG_INT, "1", 1, I32MAX, NULL, 0, \
+      "Default min.insync.replicas.") \
+    X(SOCKET_REQUEST_MAX_BYTES, "socket.request.max.bytes", CONFIG_INT, "104857600", 1, I32MAX, NULL, CONFIG_F_READ_ONLY, \
+      "Largest request frame; a larger size prefix closes the connection.") \
+    X(SOCKET_SEND_BUFFER_BYTES, "socket.send.buffer.bytes", CONFIG_INT, "102400", -1, I32MAX, NULL, CONFIG_F_READ_ONLY, \
+      "SO_SNDBUF of client sockets; -1 leaves the OS default.") \
+    X(SOCKET_RECEIVE_BUFFER_BYTES, "socket.receive.buffer.bytes", CONFIG_INT, "102400", -1, I32MAX, NULL, CONFIG_F_READ_ONLY, \
+      "SO_RCVBUF of client sockets; -1 leaves the OS default.") \
+    X(MAX_CONNECTIONS, "max.connections", CONFIG_INT, "10000", 1, I32MAX, NULL, CONFIG_F_READ_ONLY, \
+      "Most client connections at once; further ones are accepted and closed at once, with a log line.") \
+    X(CONNECTIONS_MAX_IDLE_MS, "connections.max.idle.ms", CONFIG_LONG, "600000", 1, I64MAX, NULL, CONFIG_F_READ_ONLY, \
+      "Close connections idle for longer than this.") \
+    X(QUEUED_MAX_REQUESTS, "queued.max.requests", CONFIG_INT, "500", 1, I32MAX, NULL, CONFIG_F_READ_ONLY, \
+      "Requests a single connection may have in flight; past it the broker stops reading that socket.") \
+    X(QUEUED_MAX_REQUEST_BYTES, "queued.max.request.bytes", CONFIG_LONG, "268435456", -1, I64MAX, NULL, CONFIG_F_READ_ONLY, \
+      "Bytes of requests held in memory across all connections; past it sockets are not read until some complete. -1: no limit.") \
+    X(NUM_NETWORK_THREADS, "num.network.threads", CONFIG_INT, "0", 0, 256, NULL, CONFIG_F_READ_ONLY, \
+      "Reactor threads; 0 means one per CPU core.") \
+    X(NUM_IO_THREADS, "num.io.threads", CONFIG_INT, "8", 1, 256, NULL, CONFIG_F_READ_ONLY | CONFIG_F_NO_EFFECT, \
+      "Accepted for compatibility: Gregor handles requests on its reactor threads.") \
+    X(NUM_RECOVERY_THREADS, "num.recovery.threads.per.data.dir", CONFIG_INT, "1", 1, 256, NULL, CONFIG_F_READ_ONLY | CONFIG_F_NO_EFFECT, \
+      "Accepted for compatibility: recovery runs on one thread.") \
+    X(REPLICA_FETCH_MAX_BYTES, "replica.fetch.max.bytes", CONFIG_INT, "1048576", 0, I32MAX, NULL, CONFIG_F_NO_EFFECT, \
+      "Accepted for compatibility; no replication yet.") \
+    X(FETCH_MAX_BYTES, "fetch.max.bytes", CONFIG_INT, "57671680", 1024, I32MAX, NULL, 0, \
+      "Upper bound on the bytes one Fetch response carries, whatever the client asks.") \
+    X(OFFSETS_TOPIC_NUM_PARTITIONS, "offsets.topic.num.partitions", CONFIG_INT, "50", 1, 100000, NULL, CONFIG_F_READ_ONLY | CONFIG_F_NO_EFFECT, \
+      "Partitions of __consumer_offsets (consumer groups are not served yet).") \
+    X(OFFSETS_TOPIC_REPLICATION_FACTOR, "offsets.topic.replication.factor", CONFIG_SHORT, "1", 1, 32767, NULL, CONFIG_F_READ_ONLY | CONFIG_F_NO_EFFECT, \
+      "Replication factor of __consumer_offsets.") \
+    X(TXN_STATE_LOG_REPLICATION_FACTOR, "transaction.state.log.replication.factor", CONFIG_SHORT, "1", 1, 32767, NULL, CONFIG_F_READ_ONLY | CONFIG_F_NO_EFFECT, \
+      "Accepted for compatibility; transactions are not served yet.") \
+    X(TXN_STATE_LOG_MIN_ISR, "transaction.state.log.min.isr", CONFIG_INT, "1", 1, I32MAX, NULL, CONFIG_F_READ_ONLY | CONFIG_F_NO_EFFECT, \
+      "Accepted for compatibility; transactions are not served yet.") \
+    X(GROUP_INITIAL_REBALANCE_DELAY_MS, "group.initial.rebalance.delay.ms", CONFIG_INT, "3000", 0, I32MAX, NULL, CONFIG_F_NO_EFFECT, \
+      "Accepted for compatibility; consumer groups are not served yet.") \
+    X(SHARE_COORDINATOR_RF, "share.coordinator.state.topic.replication.factor", CONFIG_SHORT, "1", 1, 32767, NULL, CONFIG_F_READ_ONLY | CONFIG_F_NO_EFFECT, \
+      "Accepted for compatibility; share groups are not served yet.") \
+    X(SHARE_COORDINATOR_MIN_ISR, "share.coordinator.state.topic.min.isr", CONFIG_SHORT, "1", 1, 32767, NULL, CONFIG_F_READ_ONLY | CONFIG_F_NO_EFFECT, \
+      "Accepted for compatibility; share groups are not served yet.") \
+    X(LOG_DEBUG, "log.debug", CONFIG_LIST, "", 0, 0, NULL, 0, \
+      "Gregor: subsystems whose debug lines are printed (net,log,broker,meta or all).")
+
+enum broker_config_id {
+#define X(id, ...) BCFG_##id,
+    BROKER_CONFIGS(X)
+#undef X
+    BCFG_COUNT
+};
+
+extern const config_def broker_config_defs[BCFG_COUNT];
+
+/* Effective values that depend on several keys (Kafka's fallbacks). */
+int64_t broker_config_retention_ms(const config_set *cs);
+int64_t broker_config_roll_ms(const config_set *cs);
+const char *broker_config_log_dir(const config_set *cs);
+
+#endif

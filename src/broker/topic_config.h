@@ -1,0 +1,69 @@
+/*
+ * topic_config.h - per-topic configuration keys and their broker defaults.
+ *
+ * A topic stores only its overrides (set by CreateTopics or AlterConfigs,
+ * recorded as ConfigRecords in the metadata log). The effective value of a
+ * key is the override, else the broker key it falls back to (its synonym,
+ * e.g. retention.ms -> log.retention.ms), else the built-in default.
+ */
+#ifndef GREGOR_BROKER_TOPIC_CONFIG_H
+#define GREGOR_BROKER_TOPIC_CONFIG_H
+
+#include "base/config.h"
+#include "broker/broker_config.h"
+#include "storage/log.h"
+
+/* X(id, name, type, min, max, broker synonym id or -1, flags, doc) */
+#define TOPIC_CONFIGS(X) \
+    X(CLEANUP_POLICY, "cleanup.policy", CONFIG_LIST, 0, 0, BCFG_LOG_CLEANUP_POLICY, 0, "delete or compact (compaction not implemented yet).") \
+    X(COMPRESSION_TYPE, "compression.type", CONFIG_STRING, 0, 0, BCFG_COMPRESSION_TYPE, 0, "Only 'producer' is implemented.") \
+    X(DELETE_RETENTION_MS, "delete.retention.ms", CONFIG_LONG, 0, I64MAX, -1, CONFIG_F_NO_EFFECT, "Tombstone retention for compacted topics.") \
+    X(FILE_DELETE_DELAY_MS, "file.delete.delay.ms", CONFIG_LONG, 0, I64MAX, -1, CONFIG_F_NO_EFFECT, "Delay before deleting a file.") \
+    X(FLUSH_MESSAGES, "flush.messages", CONFIG_LONG, 1, I64MAX, BCFG_LOG_FLUSH_INTERVAL_MESSAGES, 0, "1: fsync before answering acks=all; Long.MAX: never on the produce path.") \
+    X(FLUSH_MS, "flush.ms", CONFIG_LONG, 0, I64MAX, BCFG_LOG_FLUSH_INTERVAL_MS, 0, "fsync data older than this.") \
+    X(INDEX_INTERVAL_BYTES, "index.interval.bytes", CONFIG_INT, 0, I32MAX, BCFG_LOG_INDEX_INTERVAL_BYTES, 0, "Bytes between offset-index entries.") \
+    X(MAX_COMPACTION_LAG_MS, "max.compaction.lag.ms", CONFIG_LONG, 1, I64MAX, -1, CONFIG_F_NO_EFFECT, "Compaction is not implemented yet.") \
+    X(MAX_MESSAGE_BYTES, "max.message.bytes", CONFIG_INT, 0, I32MAX, BCFG_MESSAGE_MAX_BYTES, 0, "Largest record batch accepted.") \
+    X(MESSAGE_TIMESTAMP_TYPE, "message.timestamp.type", CONFIG_STRING, 0, 0, BCFG_LOG_MESSAGE_TIMESTAMP_TYPE, 0, "CreateTime or LogAppendTime.") \
+    X(MIN_CLEANABLE_DIRTY_RATIO, "min.cleanable.dirty.ratio", CONFIG_DOUBLE, 0, 1, -1, CONFIG_F_NO_EFFECT, "Compaction is not implemented yet.") \
+    X(MIN_COMPACTION_LAG_MS, "min.compaction.lag.ms", CONFIG_LONG, 0, I64MAX, -1, CONFIG_F_NO_EFFECT, "Compaction is not implemented yet.") \
+    X(MIN_INSYNC_REPLICAS, "min.insync.replicas", CONFIG_INT, 1, I32MAX, BCFG_MIN_INSYNC_REPLICAS, 0, "Replicas that must have a write for acks=all.") \
+    X(PREALLOCATE, "preallocate", CONFIG_BOOLEAN, 0, 0, -1, CONFIG_F_NO_EFFECT, "Preallocate segment files.") \
+    X(RETENTION_BYTES, "retention.bytes", CONFIG_LONG, -1, I64MAX, BCFG_LOG_RETENTION_BYTES, 0, "Bytes kept per partition; -1: no limit.") \
+    X(RETENTION_MS, "retention.ms", CONFIG_LONG, -1, I64MAX, BCFG_LOG_RETENTION_MS, 0, "Time data is kept; -1: forever.") \
+    X(SEGMENT_BYTES, "segment.bytes", CONFIG_INT, 14, I32MAX, BCFG_LOG_SEGMENT_BYTES, 0, "Segment file size before a roll.") \
+    X(SEGMENT_INDEX_BYTES, "segment.index.bytes", CONFIG_INT, 4, I32MAX, BCFG_LOG_INDEX_SIZE_MAX_BYTES, 0, "Largest offset index per segment.") \
+    X(SEGMENT_JITTER_MS, "segment.jitter.ms", CONFIG_LONG, 0, I64MAX, -1, CONFIG_F_NO_EFFECT, "Random jitter on segment.ms.") \
+    X(SEGMENT_MS, "segment.ms", CONFIG_LONG, 1, I64MAX, BCFG_LOG_ROLL_MS, 0, "Segment age before a roll.") \
+    X(UNCLEAN_LEADER_ELECTION_ENABLE, "unclean.leader.election.enable", CONFIG_BOOLEAN, 0, 0, -1, CONFIG_F_NO_EFFECT, "No replication yet.") \
+    X(MESSAGE_DOWNCONVERSION_ENABLE, "message.downconversion.enable", CONFIG_BOOLEAN, 0, 0, -1, CONFIG_F_NO_EFFECT, "Old message formats are not served.")
+
+enum topic_config_id {
+#define X(id, ...) TCFG_##id,
+    TOPIC_CONFIGS(X)
+#undef X
+    TCFG_COUNT
+};
+
+extern const config_def topic_config_defs[TCFG_COUNT];
+extern const int topic_config_synonym[TCFG_COUNT]; /* broker key id or -1 */
+
+/*
+ * The effective value of topic key idx given the topic's overrides (may be
+ * NULL) and the broker config. *source receives the config_source; the
+ * returned string is borrowed from overrides/broker/static defaults.
+ */
+const char *topic_config_value(const config_set *overrides, const config_set *broker,
+                               int idx, int *source);
+/* Build the storage parameters for a topic. */
+void topic_config_log(const config_set *overrides, const config_set *broker, log_config *out);
+int64_t topic_config_num(const config_set *overrides, const config_set *broker, int idx);
+/* A fresh override set: every key null/default with source DEFAULT (empty overrides). */
+int topic_config_overrides_init(config_set *cs);
+/* True when key idx is overridden for this topic. */
+static inline int topic_config_is_set(const config_set *overrides, int idx)
+{
+    return overrides && overrides->values[idx].source == CONFIG_SOURCE_TOPIC;
+}
+
+#endif

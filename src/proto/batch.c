@@ -1,0 +1,425 @@
+/*
+ * batch.c - record batch v2: header checks, CRC, and the record walk.
+ *
+ * Everything here reads untrusted bytes in place. The header checks run in a
+ * fixed order (empty, short header, batchLength, magic, short batch, CRC) and
+ * establish the invariant the rest relies on: 61 <= total <= len, where
+ * total = 12 + batchLength. The record walk then only ever reads inside
+ * [61, total) through a bounds-checked cursor with a sticky error flag, so a
+ * lying length or count can make it stop early but never read past the batch.
+ * Every loop is bounded by bytes left, not by a count taken from the input.
+ *
+ * Produce validation is Kafka's for v2 batches written by clients: records
+ * count >= 1, count == lastOffsetDelta + 1, and (uncompressed) each record's
+ * offsetDelta equals its index and the records fill the batch exactly.
+ * Compressed batches are not decompressed; only the count is checked.
+ *
+ * Pure functions over caller-owned bytes; safe from any thread.
+ */
+#include "proto/batch.h"
+
+#include <assert.h>
+#include <string.h>
+
+#include "base/crc32c.h"
+
+/* Field offsets (see batch.h). */
+enum {
+    OFF_BASE_OFFSET = 0,
+    OFF_BATCH_LENGTH = 8,
+    OFF_LEADER_EPOCH = 12,
+    OFF_MAGIC = 16,
+    OFF_CRC = 17,
+    OFF_ATTRIBUTES = 21,
+    OFF_LAST_OFFSET_DELTA = 23,
+    OFF_BASE_TIMESTAMP = 27,
+    OFF_MAX_TIMESTAMP = 35,
+    OFF_PRODUCER_ID = 43,
+    OFF_PRODUCER_EPOCH = 51,
+    OFF_BASE_SEQUENCE = 53,
+    OFF_RECORD_COUNT = 57,
+};
+
+_Static_assert(OFF_RECORD_COUNT + 4 == BATCH_HEADER_BYTES, "v2 header is 61 bytes");
+_Static_assert(OFF_LEADER_EPOCH == BATCH_LOG_OVERHEAD, "log overhead is 12 bytes");
+
+#define BATCH_MAGIC_V2 2
+#define BATCH_LENGTH_MIN (BATCH_HEADER_BYTES - BATCH_LOG_OVERHEAD) /* 49 */
+#define REC_BYTES_MIN 7
+#define BATCH_COMPRESSION_MAX 4 /* zstd; 5..7 are not defined by Kafka */
+
+/* ---- big-endian field access ---- */
+
+static uint16_t be16(const uint8_t *p)
+{
+    return (uint16_t)((uint16_t)p[0] << 8 | p[1]);
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static uint64_t be64(const uint8_t *p)
+{
+    return (uint64_t)be32(p) << 32 | be32(p + 4);
+}
+
+static void put_be16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+    put_be32(p, (uint32_t)(v >> 32));
+    put_be32(p + 4, (uint32_t)v);
+}
+
+/* ---- bounds-checked cursor with a sticky error ---- */
+
+typedef struct rec_reader {
+    const uint8_t *p;
+    size_t len;     /* bytes readable from p */
+    size_t pos;     /* next byte to read; pos <= len always */
+    bool err;       /* sticky: once set, every read is a no-op yielding 0 */
+} rec_reader;
+
+static size_t rd_left(const rec_reader *r)
+{
+    assert(r->pos <= r->len);
+    return r->len - r->pos;
+}
+
+static uint8_t rd_u8(rec_reader *r)
+{
+    if (r->err || rd_left(r) < 1) {
+        r->err = true;
+        return 0;
+    }
+    return r->p[r->pos++];
+}
+
+/* Unsigned LEB128 of at most max_bytes; rejects bits past bits_max. */
+static uint64_t rd_uvarint(rec_reader *r, int max_bytes, int bits_max)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < max_bytes; i++) {
+        uint8_t b = rd_u8(r);
+        if (r->err)
+            return 0;
+        int shift = 7 * i;
+        uint64_t chunk = (uint64_t)(b & 0x7f);
+        /* The last allowed byte may only carry the bits that fit. */
+        if (shift + 7 > bits_max && (chunk >> (bits_max - shift)) != 0) {
+            r->err = true;
+            return 0;
+        }
+        v |= chunk << shift;
+        if ((b & 0x80) == 0)
+            return v;
+    }
+    r->err = true; /* continuation bit set on the last allowed byte */
+    return 0;
+}
+
+static int32_t rd_varint(rec_reader *r)
+{
+    uint32_t u = (uint32_t)rd_uvarint(r, 5, 32);
+    return (int32_t)((u >> 1) ^ (0u - (u & 1)));
+}
+
+static int64_t rd_varlong(rec_reader *r)
+{
+    uint64_t u = rd_uvarint(r, 10, 64);
+    return (int64_t)((u >> 1) ^ (0 - (u & 1)));
+}
+
+static void rd_skip(rec_reader *r, size_t n)
+{
+    if (r->err || rd_left(r) < n) {
+        r->err = true;
+        return;
+    }
+    r->pos += n;
+}
+
+/* A nullable length (-1 = null) followed by that many bytes. */
+static void rd_skip_nullable(rec_reader *r)
+{
+    int32_t n = rd_varint(r);
+    if (n < -1)
+        r->err = true;
+    else if (n > 0)
+        rd_skip(r, (size_t)n);
+}
+
+/* A non-null length followed by that many bytes (header keys). */
+static void rd_skip_string(rec_reader *r)
+{
+    int32_t n = rd_varint(r);
+    if (n < 0)
+        r->err = true;
+    else
+        rd_skip(r, (size_t)n);
+}
+
+/* ---- one record ---- */
+
+typedef struct rec_view {
+    int64_t timestamp_delta;
+    int32_t offset_delta;
+} rec_view;
+
+/* Each header needs at least two bytes (key length, value length). */
+static void rec_skip_headers(rec_reader *r)
+{
+    int32_t count = rd_varint(r);
+    if (count < 0 || (size_t)count > rd_left(r) / 2) {
+        r->err = true;
+        return;
+    }
+    for (int32_t i = 0; i < count && !r->err; i++) {
+        rd_skip_string(r);
+        rd_skip_nullable(r);
+    }
+}
+
+/*
+ * Parse the record at r's cursor into out. The record must consume exactly
+ * its length prefix. On failure sets r->err.
+ */
+static void rec_next(rec_reader *r, rec_view *out)
+{
+    int32_t rec_len = rd_varint(r);
+    if (r->err || rec_len < 0 || (size_t)rec_len > rd_left(r)) {
+        r->err = true;
+        return;
+    }
+    rec_reader body = { .p = r->p + r->pos, .len = (size_t)rec_len };
+    (void)rd_u8(&body); /* record attributes: unused */
+    out->timestamp_delta = rd_varlong(&body);
+    out->offset_delta = rd_varint(&body);
+    rd_skip_nullable(&body); /* key */
+    rd_skip_nullable(&body); /* value */
+    rec_skip_headers(&body);
+    if (body.err || body.pos != body.len) {
+        r->err = true;
+        return;
+    }
+    r->pos += (size_t)rec_len;
+    assert(r->pos <= r->len);
+}
+
+/* ---- header ---- */
+
+static void batch_info_fill(const uint8_t *p, batch_info *out)
+{
+    out->total_bytes = BATCH_LOG_OVERHEAD + (int32_t)be32(p + OFF_BATCH_LENGTH);
+    out->attributes = (int16_t)be16(p + OFF_ATTRIBUTES);
+    out->last_offset_delta = (int32_t)be32(p + OFF_LAST_OFFSET_DELTA);
+    out->base_timestamp = (int64_t)be64(p + OFF_BASE_TIMESTAMP);
+    out->max_timestamp = (int64_t)be64(p + OFF_MAX_TIMESTAMP);
+    out->producer_id = (int64_t)be64(p + OFF_PRODUCER_ID);
+    out->producer_epoch = (int16_t)be16(p + OFF_PRODUCER_EPOCH);
+    out->base_sequence = (int32_t)be32(p + OFF_BASE_SEQUENCE);
+    out->record_count = (int32_t)be32(p + OFF_RECORD_COUNT);
+}
+
+/* Lengths and magic; on BATCH_OK, *total_out is in [61, len]. */
+static int batch_check_header(const uint8_t *p, size_t len, size_t *total_out)
+{
+    if (len == 0)
+        return BATCH_ERR_EMPTY;
+    if (len < BATCH_HEADER_BYTES)
+        return BATCH_ERR_SHORT;
+    int32_t batch_len = (int32_t)be32(p + OFF_BATCH_LENGTH);
+    if (batch_len < BATCH_LENGTH_MIN || batch_len > INT32_MAX - BATCH_LOG_OVERHEAD)
+        return BATCH_ERR_LENGTH;
+    if (p[OFF_MAGIC] != BATCH_MAGIC_V2)
+        return BATCH_ERR_MAGIC;
+    size_t total = BATCH_LOG_OVERHEAD + (size_t)batch_len;
+    if (total > len)
+        return BATCH_ERR_SHORT;
+    assert(total >= BATCH_HEADER_BYTES);
+    *total_out = total;
+    return BATCH_OK;
+}
+
+static uint32_t batch_crc_compute(const uint8_t *p, size_t total)
+{
+    assert(total >= BATCH_HEADER_BYTES);
+    return crc32c(0, p + OFF_ATTRIBUTES, total - OFF_ATTRIBUTES);
+}
+
+static int batch_check_header_crc(const uint8_t *p, size_t len, size_t *total_out)
+{
+    int err = batch_check_header(p, len, total_out);
+    if (err != BATCH_OK)
+        return err;
+    if (batch_crc_compute(p, *total_out) != be32(p + OFF_CRC))
+        return BATCH_ERR_CRC;
+    return BATCH_OK;
+}
+
+int batch_check_crc(const uint8_t *p, size_t len, batch_info *out)
+{
+    size_t total = 0;
+    int err = batch_check_header_crc(p, len, &total);
+    if (err == BATCH_OK && out)
+        batch_info_fill(p, out);
+    return err;
+}
+
+/* ---- validation ---- */
+
+static int batch_records_check(const uint8_t *p, size_t total, int32_t count)
+{
+    rec_reader r = { .p = p + BATCH_HEADER_BYTES, .len = total - BATCH_HEADER_BYTES };
+    for (int32_t i = 0; i < count; i++) {
+        rec_view rec;
+        rec_next(&r, &rec);
+        if (r.err || rec.offset_delta != i)
+            return BATCH_ERR_RECORDS;
+    }
+    if (rd_left(&r) != 0)
+        return BATCH_ERR_RECORDS;
+    return BATCH_OK;
+}
+
+int batch_validate(const uint8_t *p, size_t len, batch_info *out)
+{
+    size_t total = 0;
+    int err = batch_check_header_crc(p, len, &total);
+    if (err != BATCH_OK)
+        return err;
+
+    batch_info info;
+    batch_info_fill(p, &info);
+    if (info.record_count < 1 ||
+        (int64_t)info.record_count != (int64_t)info.last_offset_delta + 1)
+        return BATCH_ERR_COUNT;
+
+    int codec = info.attributes & BATCH_ATTR_COMPRESSION_MASK;
+    if (codec > BATCH_COMPRESSION_MAX)
+        return BATCH_ERR_RECORDS;
+    if (codec == 0) {
+        /* A record takes at least 7 bytes (length, attributes, timestamp
+         * delta, offset delta, key, value, header count): reject early. */
+        if ((size_t)info.record_count > (total - BATCH_HEADER_BYTES) / REC_BYTES_MIN)
+            return BATCH_ERR_RECORDS;
+        err = batch_records_check(p, total, info.record_count);
+        if (err != BATCH_OK)
+            return err;
+    }
+    if (out)
+        *out = info;
+    return BATCH_OK;
+}
+
+/* ---- accessors ---- */
+
+int64_t batch_base_offset(const uint8_t *p)
+{
+    return (int64_t)be64(p + OFF_BASE_OFFSET);
+}
+
+int32_t batch_length(const uint8_t *p)
+{
+    return (int32_t)be32(p + OFF_BATCH_LENGTH);
+}
+
+void batch_set_base_offset(uint8_t *p, int64_t off)
+{
+    put_be64(p + OFF_BASE_OFFSET, (uint64_t)off);
+}
+
+void batch_set_leader_epoch(uint8_t *p, int32_t epoch)
+{
+    put_be32(p + OFF_LEADER_EPOCH, (uint32_t)epoch);
+}
+
+void batch_set_log_append_time(uint8_t *p, int64_t ts_ms)
+{
+    int32_t batch_len = batch_length(p);
+    assert(batch_len >= BATCH_LENGTH_MIN);
+    assert(p[OFF_MAGIC] == BATCH_MAGIC_V2);
+    size_t total = BATCH_LOG_OVERHEAD + (size_t)batch_len;
+
+    uint16_t attrs = be16(p + OFF_ATTRIBUTES);
+    put_be16(p + OFF_ATTRIBUTES, (uint16_t)(attrs | BATCH_ATTR_TIMESTAMP_TYPE));
+    put_be64(p + OFF_MAX_TIMESTAMP, (uint64_t)ts_ms);
+    put_be32(p + OFF_CRC, batch_crc_compute(p, total));
+}
+
+/* ---- ListOffsets by timestamp ---- */
+
+/* Java's long addition: wraps instead of overflowing. */
+static int64_t add_wrap(int64_t a, int64_t b)
+{
+    return (int64_t)((uint64_t)a + (uint64_t)b);
+}
+
+bool batch_find_timestamp(const uint8_t *p, size_t len, int64_t ts_ms,
+                          int64_t *offset_out, int64_t *ts_out)
+{
+    size_t total = 0;
+    /* No CRC here: the batch was validated when it was written. The walk
+     * is bounds-checked all the same. */
+    if (batch_check_header(p, len, &total) != BATCH_OK)
+        return false;
+
+    batch_info info;
+    batch_info_fill(p, &info);
+    int64_t base_offset = batch_base_offset(p);
+    bool log_append = (info.attributes & BATCH_ATTR_TIMESTAMP_TYPE) != 0;
+
+    if ((info.attributes & BATCH_ATTR_COMPRESSION_MASK) != 0) {
+        if (info.record_count == 0 || info.max_timestamp < ts_ms)
+            return false;
+        *offset_out = base_offset;
+        *ts_out = info.max_timestamp;
+        return true;
+    }
+
+    rec_reader r = { .p = p + BATCH_HEADER_BYTES, .len = total - BATCH_HEADER_BYTES };
+    for (int32_t i = 0; i < info.record_count && rd_left(&r) > 0; i++) {
+        rec_view rec;
+        rec_next(&r, &rec);
+        if (r.err)
+            return false;
+        /* With LogAppendTime every record's timestamp is the batch's. */
+        int64_t ts = log_append ? info.max_timestamp
+                                : add_wrap(info.base_timestamp, rec.timestamp_delta);
+        if (ts >= ts_ms) {
+            *offset_out = add_wrap(base_offset, rec.offset_delta);
+            *ts_out = ts;
+            return true;
+        }
+    }
+    return false;
+}
+
+const char *batch_err_str(int err)
+{
+    switch (err) {
+    case BATCH_OK: return "ok";
+    case BATCH_ERR_SHORT: return "batch shorter than its header or batchLength";
+    case BATCH_ERR_MAGIC: return "batch magic is not 2";
+    case BATCH_ERR_CRC: return "batch CRC32C mismatch";
+    case BATCH_ERR_LENGTH: return "batchLength smaller than a batch header";
+    case BATCH_ERR_COUNT: return "record count disagrees with lastOffsetDelta";
+    case BATCH_ERR_RECORDS: return "records do not parse";
+    case BATCH_ERR_EMPTY: return "no batch";
+    default: return "unknown batch error";
+    }
+}

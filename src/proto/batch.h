@@ -1,0 +1,90 @@
+/*
+ * batch.h - record batch v2 (magic 2): in-place validation and field access.
+ *
+ * Layout (big-endian), offsets from the batch start:
+ *   0 baseOffset int64 | 8 batchLength int32 | 12 partitionLeaderEpoch int32
+ *  16 magic int8 | 17 crc uint32 (CRC32C of bytes 21..end) | 21 attributes int16
+ *  23 lastOffsetDelta int32 | 27 baseTimestamp int64 | 35 maxTimestamp int64
+ *  43 producerId int64 | 51 producerEpoch int16 | 53 baseSequence int32
+ *  57 records count int32 | 61 records...
+ * batchLength counts the bytes after the batchLength field (total = 12 + batchLength).
+ *
+ * Batches stay bytes: the broker validates them where they lie in the request
+ * buffer, patches baseOffset and partitionLeaderEpoch (neither is covered by
+ * the CRC) and writes the same bytes to disk.
+ */
+#ifndef GREGOR_PROTO_BATCH_H
+#define GREGOR_PROTO_BATCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define BATCH_HEADER_BYTES 61
+#define BATCH_LOG_OVERHEAD 12 /* baseOffset + batchLength */
+
+enum batch_err {
+    BATCH_OK = 0,
+    BATCH_ERR_SHORT,       /* fewer bytes than the header or batchLength says */
+    BATCH_ERR_MAGIC,       /* magic is not 2 */
+    BATCH_ERR_CRC,         /* CRC32C mismatch */
+    BATCH_ERR_LENGTH,      /* batchLength smaller than a header */
+    BATCH_ERR_COUNT,       /* record count disagrees with lastOffsetDelta */
+    BATCH_ERR_RECORDS,     /* an uncompressed record does not parse */
+    BATCH_ERR_EMPTY,       /* no batch at all */
+};
+
+const char *batch_err_str(int err);
+
+/* Summary of one batch, filled by batch_validate. */
+typedef struct batch_info {
+    int32_t total_bytes;        /* 12 + batchLength */
+    int16_t attributes;
+    int32_t last_offset_delta;
+    int64_t base_timestamp;
+    int64_t max_timestamp;
+    int64_t producer_id;
+    int16_t producer_epoch;
+    int32_t base_sequence;
+    int32_t record_count;
+} batch_info;
+
+#define BATCH_ATTR_COMPRESSION_MASK 0x07
+#define BATCH_ATTR_TIMESTAMP_TYPE   0x08 /* 1 = LogAppendTime */
+#define BATCH_ATTR_TRANSACTIONAL    0x10
+#define BATCH_ATTR_CONTROL          0x20
+
+/*
+ * Validate one batch at p (at most len bytes available): magic, lengths, CRC,
+ * record count == lastOffsetDelta + 1 and, for uncompressed batches, that the
+ * records parse and their count matches. Returns BATCH_OK or an error.
+ */
+int batch_validate(const uint8_t *p, size_t len, batch_info *out);
+
+/*
+ * Header-only check used when scanning a log at recovery: lengths and CRC but
+ * no record walk. Returns BATCH_OK or an error.
+ */
+int batch_check_crc(const uint8_t *p, size_t len, batch_info *out);
+
+/* Accessors on a batch already validated. */
+int64_t batch_base_offset(const uint8_t *p);
+int32_t batch_length(const uint8_t *p); /* the batchLength field */
+void batch_set_base_offset(uint8_t *p, int64_t off);
+void batch_set_leader_epoch(uint8_t *p, int32_t epoch);
+/* Set maxTimestamp and the LogAppendTime bit, recomputing the CRC. */
+void batch_set_log_append_time(uint8_t *p, int64_t ts_ms);
+
+#endif
+
+#ifndef GREGOR_PROTO_BATCH_H_EXTRA
+#define GREGOR_PROTO_BATCH_H_EXTRA
+/*
+ * For ListOffsets by timestamp: within one validated batch, the offset and
+ * timestamp of the first record whose timestamp is >= ts_ms. For compressed
+ * batches (records not walked) it answers the batch's base offset and
+ * maxTimestamp when maxTimestamp >= ts_ms. Returns true when found.
+ */
+bool batch_find_timestamp(const uint8_t *p, size_t len, int64_t ts_ms,
+                          int64_t *offset_out, int64_t *ts_out);
+#endif

@@ -1,0 +1,125 @@
+/*
+ * log.h - one partition's log: an ordered list of segments on disk.
+ *
+ * Directory layout, as Kafka's: <dir>/<20-digit base offset>.log holding
+ * record batches v2 back to back, .index (sparse: 8-byte entries of
+ * relative offset int32 + file position int32, one per index.interval.bytes
+ * of log), .timeindex (12-byte entries: timestamp int64 + relative offset
+ * int32, appended when a batch raises the segment's max timestamp and the
+ * index interval has passed). Index files are preallocated to
+ * segment.index.bytes while active and trimmed to their entries on roll and
+ * on close.
+ *
+ * Thread model: a plog is shared by the reactor threads (append, read) and
+ * the flusher thread (flush). An internal mutex guards its state; fsync runs
+ * outside that mutex so appends go on while the disk syncs (group commit).
+ *
+ * Failure is sticky: after a failed write, truncate or fsync the plog enters
+ * the failed state, every later append/flush answers LOG_ERR_FAILED, and the
+ * reason is kept for the log line and for KAFKA_STORAGE_ERROR answers.
+ */
+#ifndef GREGOR_STORAGE_LOG_H
+#define GREGOR_STORAGE_LOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum log_result {
+    LOG_OK = 0,
+    LOG_ERR_IO,            /* a syscall failed; the plog is now failed */
+    LOG_ERR_FAILED,        /* the plog failed earlier; see plog_failure() */
+    LOG_ERR_OUT_OF_RANGE,  /* offset below log start or above log end */
+    LOG_ERR_CORRUPT,       /* unreadable data found while opening */
+    LOG_ERR_NOMEM,
+    LOG_ERR_TOO_LARGE,     /* a single batch larger than segment.bytes */
+};
+
+typedef struct log_config {
+    int64_t segment_bytes;          /* segment.bytes, default 1 GiB */
+    int64_t segment_ms;             /* segment.ms, default 7 days */
+    int32_t index_interval_bytes;   /* index.interval.bytes, default 4096 */
+    int32_t segment_index_bytes;    /* segment.index.bytes, default 10 MiB */
+    int64_t retention_ms;           /* retention.ms, -1 = forever */
+    int64_t retention_bytes;        /* retention.bytes, -1 = no limit */
+} log_config;
+
+void log_config_defaults(log_config *cfg);
+
+typedef struct plog plog;
+typedef struct log_segment log_segment;
+
+/* A byte range of one segment file, for sendfile(). */
+typedef struct plog_slice {
+    log_segment *seg;   /* referenced; release with log_segment_unref() */
+    int fd;             /* the segment's .log fd, valid while seg is referenced */
+    int64_t pos;
+    int32_t len;        /* 0: nothing to read */
+} plog_slice;
+
+/*
+ * Open (or create) the log in dir. recovery_point: offset below which data
+ * is known flushed (from the checkpoint; 0 if unknown). clean: the previous
+ * run shut down cleanly (indexes are trusted, no rescan). On an unclean open
+ * every segment from the one holding recovery_point on is re-validated batch
+ * by batch (lengths, CRC); the log is truncated at the first bad batch and
+ * the indexes of rescanned segments are rebuilt. What recovery did is
+ * written into report (may be NULL) as one human sentence.
+ */
+int plog_open(const char *dir, const log_config *cfg, int64_t log_start_offset,
+              int64_t recovery_point, bool clean, plog **out,
+              char *report, size_t report_len);
+/* Trim indexes, close files, free. Does not fsync (call plog_flush first). */
+void plog_close(plog *l);
+void plog_set_config(plog *l, const log_config *cfg);
+
+/*
+ * Append one or more validated batches lying back to back in buf (len bytes).
+ * baseOffset and partitionLeaderEpoch of each batch are patched in buf, then
+ * the bytes go to the active segment in one write (rolling first if needed).
+ * *first_offset / *last_offset receive the offsets given to the first and
+ * last record. now_ms drives segment.ms rolls.
+ */
+int plog_append(plog *l, uint8_t *buf, size_t len, int32_t leader_epoch,
+                int64_t now_ms, int64_t *first_offset, int64_t *last_offset);
+
+/*
+ * fsync every segment holding data below the current log end, outside the
+ * lock. *flushed_offset receives the offset up to which data is durable.
+ */
+int plog_flush(plog *l, int64_t *flushed_offset);
+
+/*
+ * The bytes to serve for a fetch at offset: starting at the batch containing
+ * offset, whole batches up to max_bytes, or at least one batch if min_one
+ * even when it is larger. Never past the log end. offset == log end gives an
+ * empty slice; outside [log start, log end] gives LOG_ERR_OUT_OF_RANGE.
+ */
+int plog_read(plog *l, int64_t offset, int32_t max_bytes, bool min_one, plog_slice *out);
+
+/* For ListOffsets: the first offset with timestamp >= ts_ms (and its timestamp);
+ * *offset_out = -1 when none. */
+int plog_offset_for_timestamp(plog *l, int64_t ts_ms, int64_t *offset_out, int64_t *ts_out);
+/* The offset and timestamp of the record with the largest timestamp (-1, -1 if empty). */
+void plog_max_timestamp(plog *l, int64_t *offset_out, int64_t *ts_out);
+
+int64_t plog_start_offset(plog *l);
+int64_t plog_end_offset(plog *l);      /* next offset to assign */
+int64_t plog_recovery_point(plog *l);  /* flushed so far */
+int64_t plog_size_bytes(plog *l);
+int plog_segment_count(plog *l);
+/* NULL when healthy; otherwise the reason the log failed (owned by the log). */
+const char *plog_failure(plog *l);
+
+/* Delete whole segments older than retention.ms or beyond retention.bytes,
+ * never the active one; advances the log start offset. Returns segments removed. */
+int plog_enforce_retention(plog *l, int64_t now_ms);
+/* Remove segments entirely below offset and raise the log start to it. */
+int plog_advance_start(plog *l, int64_t offset);
+/* Drop everything at and after offset (used by recovery and tests). */
+int plog_truncate(plog *l, int64_t offset);
+
+void log_segment_ref(log_segment *s);
+void log_segment_unref(log_segment *s);
+
+#endif

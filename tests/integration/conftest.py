@@ -1,0 +1,461 @@
+"""
+Integration test harness for Gregor: start a real `gregor` process, talk to it
+with real Kafka clients.
+
+Environment:
+  GREGOR_BIN          path of the broker binary (default <repo>/build/gregor)
+  GREGOR_TEST_QUICK=1 divide message counts by 10 (local iteration only)
+  GREGOR_TEST_TIMEOUT default per-test timeout in seconds (default 600)
+
+Fixtures:
+  broker        a running broker with default overrides; tests can pass
+                overrides with  @pytest.mark.broker_overrides(key=value, ...)
+  start_broker  factory: start_broker(**overrides) -> Broker (several allowed)
+
+Override keys use Kafka spelling; since dots are not valid in Python keyword
+names, a double underscore stands for a dot in keyword arguments:
+    start_broker(num__partitions=3)  ==  --override num.partitions=3
+A plain dict works too: start_broker(**{"num.partitions": 3}).
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+GREGOR_BIN = os.environ.get("GREGOR_BIN", str(REPO / "build" / "gregor"))
+QUICK = os.environ.get("GREGOR_TEST_QUICK", "") not in ("", "0")
+DEFAULT_TIMEOUT = int(os.environ.get("GREGOR_TEST_TIMEOUT", "600"))
+READY_TIMEOUT = 10.0
+STOP_TIMEOUT = 30.0
+LOG_TAIL_LINES = 80
+
+
+def scaled(n):
+    """Message count for a test: n, or n/10 with GREGOR_TEST_QUICK=1."""
+    return max(1, n // 10) if QUICK else n
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _norm_key(k):
+    return k.replace("__", ".")
+
+
+class BrokerError(Exception):
+    pass
+
+
+class Broker:
+    """One gregor process with its own data dir and port, restartable."""
+
+    def __init__(self, workdir, overrides=None, port=None):
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.data_dir = self.workdir / "data"
+        self.data_dir.mkdir(exist_ok=True)
+        self.port = port or free_port()
+        self.overrides = {
+            "listeners": "PLAINTEXT://127.0.0.1:%d" % self.port,
+            "log.dirs": str(self.data_dir),
+            "node.id": "1",
+        }
+        for k, v in (overrides or {}).items():
+            self.overrides[_norm_key(k)] = _fmt(v)
+        self.proc = None
+        self.runs = 0          # how many times the process was started
+        self.log_path = None   # stderr+stdout of the current run
+        self._log_file = None
+
+    # -- properties ---------------------------------------------------------
+    @property
+    def bootstrap(self):
+        return "127.0.0.1:%d" % self.port
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def partition_dir(self, topic, partition):
+        return self.data_dir / ("%s-%d" % (topic, partition))
+
+    # -- lifecycle ----------------------------------------------------------
+    def command(self):
+        cmd = [GREGOR_BIN, "server"]
+        for k, v in self.overrides.items():
+            cmd += ["--override", "%s=%s" % (k, v)]
+        return cmd
+
+    def start(self):
+        if self.alive():
+            raise BrokerError("broker already running")
+        if not os.access(GREGOR_BIN, os.X_OK):
+            pytest.fail("broker binary %s not found or not executable "
+                        "(build it with `make`, or set GREGOR_BIN)" % GREGOR_BIN,
+                        pytrace=False)
+        self.log_path = self.workdir / ("broker-run%d.log" % self.runs)
+        self._log_file = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
+                                     stdout=self._log_file, stderr=subprocess.STDOUT,
+                                     cwd=str(self.workdir))
+        self.runs += 1
+        self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout=READY_TIMEOUT):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise BrokerError("broker exited with code %s during startup:\n%s"
+                                  % (self.proc.returncode, self.log_tail()))
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise BrokerError("broker not accepting connections on %d after %.0f s:\n%s"
+                          % (self.port, timeout, self.log_tail()))
+
+    def stop(self, timeout=STOP_TIMEOUT, sig=signal.SIGTERM):
+        """Clean shutdown. Returns the exit code (None if it had to be killed)."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+                self._close_log()
+                return None
+        self._close_log()
+        return self.proc.returncode
+
+    def kill9(self):
+        """Unclean stop: SIGKILL, then wait for the process to be gone."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self._close_log()
+
+    def restart(self, **extra_overrides):
+        """Start again with the same data dir and port (stops it first if needed)."""
+        if self.alive():
+            rc = self.stop()
+            if rc != 0:
+                raise BrokerError("broker exited with %s on SIGTERM" % rc)
+        for k, v in extra_overrides.items():
+            self.overrides[_norm_key(k)] = _fmt(v)
+        # The port was ours a moment ago; give the kernel a moment if needed.
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                return self.start()
+            except BrokerError:
+                if time.monotonic() > deadline or self.proc.poll() is None:
+                    raise
+                time.sleep(0.5)
+
+    def _close_log(self):
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+
+    # -- logs ---------------------------------------------------------------
+    def log_text(self, all_runs=False):
+        """The broker's stderr of the current (latest) run, or of all runs."""
+        paths = ([self.workdir / ("broker-run%d.log" % i) for i in range(self.runs)]
+                 if all_runs else [self.log_path])
+        out = []
+        for p in paths:
+            if p is not None and p.exists():
+                if all_runs:
+                    out.append("===== %s =====\n" % p.name)
+                out.append(p.read_bytes().decode("utf-8", "replace"))
+        return "".join(out)
+
+    def log_tail(self, lines=LOG_TAIL_LINES, all_runs=False):
+        return "\n".join(self.log_text(all_runs=all_runs).splitlines()[-lines:])
+
+
+def _fmt(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
+# --------------------------------------------------------------------------
+# pytest plumbing: failure reports, per-test timeouts, markers
+# --------------------------------------------------------------------------
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "broker_overrides(**kv): overrides for the `broker` fixture")
+    if not config.pluginmanager.hasplugin("timeout"):
+        config.addinivalue_line("markers", "timeout(seconds): per-test time limit")
+
+
+def pytest_collection_modifyitems(config, items):
+    # Every test gets a time limit. With pytest-timeout the marker is enforced
+    # by the plugin; without it, by the SIGALRM fallback below.
+    for item in items:
+        if item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(DEFAULT_TIMEOUT))
+
+
+class _FallbackTimeout(Exception):
+    pass
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    if item.config.pluginmanager.hasplugin("timeout"):
+        yield
+        return
+    marker = item.get_closest_marker("timeout")
+    seconds = int(marker.args[0]) if marker and marker.args else DEFAULT_TIMEOUT
+
+    def on_alarm(signum, frame):
+        raise _FallbackTimeout("test exceeded %d s" % seconds)
+
+    old = signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)
+
+
+def _test_failed(request):
+    for when in ("setup", "call"):
+        rep = getattr(request.node, "rep_" + when, None)
+        if rep is not None and rep.failed:
+            return True
+    return False
+
+
+# --------------------------------------------------------------------------
+# fixtures
+# --------------------------------------------------------------------------
+
+@pytest.fixture
+def start_broker(tmp_path, request):
+    """Factory: start_broker(**overrides) -> running Broker. All are torn down."""
+    brokers = []
+
+    def _start(**overrides):
+        b = Broker(tmp_path / ("broker%d" % len(brokers)), overrides)
+        brokers.append(b)
+        return b.start()
+
+    yield _start
+
+    failed = _test_failed(request)
+    for b in brokers:
+        was_alive = b.alive()
+        b.kill9()
+        if failed:
+            sys.stderr.write("\n----- broker %s (%s, %s) log tail -----\n%s\n"
+                             % (b.bootstrap, b.workdir,
+                                "was running" if was_alive else
+                                "exit code %s" % (b.proc.returncode if b.proc else None),
+                                b.log_tail(all_runs=True)))
+
+
+@pytest.fixture
+def broker(start_broker, request):
+    """A running broker; overrides from @pytest.mark.broker_overrides(...)."""
+    overrides = {}
+    m = request.node.get_closest_marker("broker_overrides")
+    if m is not None:
+        overrides.update(m.kwargs)
+    return start_broker(**overrides)
+
+
+# --------------------------------------------------------------------------
+# client helpers shared by the tests (confluent-kafka based)
+# --------------------------------------------------------------------------
+
+def quiet_logger():
+    import logging
+    lg = logging.getLogger("librdkafka")
+    lg.setLevel(logging.WARNING)
+    return lg
+
+
+def admin_client(bootstrap):
+    from confluent_kafka.admin import AdminClient
+    return AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 10000})
+
+
+def list_topics(bootstrap, timeout=10):
+    """All topics' metadata (a Metadata request for *all* topics, which never
+    auto-creates anything). Returns {name: TopicMetadata}."""
+    md = admin_client(bootstrap).list_topics(timeout=timeout)
+    return md.topics
+
+
+def wait_for_topic(bootstrap, topic, partitions=None, timeout=15):
+    """Wait until `topic` is in metadata with a leader for every partition
+    (and exactly `partitions` partitions if given). Returns its TopicMetadata."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            tm = list_topics(bootstrap, timeout=5).get(topic)
+        except Exception as e:  # KafkaException on a timeout
+            last = e
+            tm = None
+        if tm is not None and tm.error is None and tm.partitions:
+            ok = all(p.leader >= 0 and p.error is None for p in tm.partitions.values())
+            if ok and (partitions is None or len(tm.partitions) == partitions):
+                return tm
+            last = tm
+        time.sleep(0.2)
+    raise AssertionError("topic %s not ready (partitions=%s) after %s s; last: %r"
+                         % (topic, partitions, timeout, last))
+
+
+def wait_topic_absent(bootstrap, topic, timeout=15):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if topic not in list_topics(bootstrap, timeout=5):
+            return
+        time.sleep(0.2)
+    raise AssertionError("topic %s still present after %s s" % (topic, timeout))
+
+
+def create_topic(bootstrap, topic, partitions=1, config=None, timeout=30):
+    """CreateTopics through confluent-kafka's AdminClient, then wait for metadata."""
+    from confluent_kafka.admin import NewTopic
+    a = admin_client(bootstrap)
+    fs = a.create_topics([NewTopic(topic, partitions, 1, config=config or {})],
+                         operation_timeout=timeout, request_timeout=timeout)
+    fs[topic].result(timeout=timeout)
+    return wait_for_topic(bootstrap, topic, partitions)
+
+
+def make_producer(bootstrap, **conf):
+    from confluent_kafka import Producer
+    c = {"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5,
+         "message.timeout.ms": 30000}
+    c.update({k.replace("__", ".") if "." not in k else k: v for k, v in conf.items()})
+    return Producer(c)
+
+
+def make_consumer(bootstrap, **conf):
+    from confluent_kafka import Consumer
+    c = {"bootstrap.servers": bootstrap, "group.id": "gregor-it",
+         "enable.auto.commit": False, "auto.offset.reset": "earliest",
+         "enable.partition.eof": False}
+    c.update({k.replace("__", ".") if "." not in k else k: v for k, v in conf.items()})
+    return Consumer(c)
+
+
+def produce_all(bootstrap, topic, messages, flush_timeout=60, **conf):
+    """Produce (key, value, headers, partition, timestamp) dicts with acks=all;
+    returns delivered Message objects in the order of the delivery reports.
+    Fails if any report is an error or anything is left unflushed."""
+    p = make_producer(bootstrap, **conf)
+    delivered, errors = [], []
+
+    def dr(err, msg):
+        (errors if err is not None else delivered).append(err if err is not None else msg)
+
+    for m in messages:
+        kw = {k: v for k, v in m.items() if v is not None}
+        while True:
+            try:
+                p.produce(topic, on_delivery=dr, **kw)
+                break
+            except BufferError:
+                p.poll(0.1)
+        p.poll(0)
+    left = p.flush(flush_timeout)
+    assert left == 0, "%d messages not delivered within %s s" % (left, flush_timeout)
+    assert not errors, "delivery errors: %s" % errors[:5]
+    return delivered
+
+
+def consume_partitions(bootstrap, topic, expected, timeout=60, start=None, **conf):
+    """Consume from the beginning of the given partitions until `expected`
+    ({partition: count}) messages per partition arrived. Returns
+    {partition: [Message, ...]} in offset order. Fails on timeout."""
+    from confluent_kafka import TopicPartition, OFFSET_BEGINNING
+    c = make_consumer(bootstrap, **conf)
+    try:
+        c.assign([TopicPartition(topic, p, (start or {}).get(p, OFFSET_BEGINNING))
+                  for p in expected])
+        got = {p: [] for p in expected}
+        deadline = time.monotonic() + timeout
+        while any(len(got[p]) < n for p, n in expected.items()):
+            if time.monotonic() > deadline:
+                raise AssertionError("consume timeout: got %s of %s"
+                                     % ({p: len(v) for p, v in got.items()}, expected))
+            msgs = c.consume(num_messages=1000, timeout=0.5)
+            for m in msgs:
+                if m.error() is not None:
+                    raise AssertionError("consumer error: %s" % m.error())
+                got[m.partition()].append(m)
+        # anything extra arriving shortly after is a failure (duplicates)
+        for m in c.consume(num_messages=1000, timeout=0.5):
+            if m.error() is None:
+                got[m.partition()].append(m)
+        return got
+    finally:
+        c.close()
+
+
+def watermarks(bootstrap, topic, partition, timeout=10):
+    from confluent_kafka import TopicPartition
+    c = make_consumer(bootstrap)
+    try:
+        return c.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout)
+    finally:
+        c.close()
+
+
+def roundtrip_check(bootstrap, topic="gregor-health", timeout=30):
+    """A well-behaved client can produce one message and read it back."""
+    import uuid
+    value = uuid.uuid4().hex.encode()
+    d = produce_all(bootstrap, topic, [{"value": value, "partition": 0}],
+                    flush_timeout=timeout)
+    off = d[0].offset()
+    from confluent_kafka import TopicPartition
+    c = make_consumer(bootstrap)
+    try:
+        c.assign([TopicPartition(topic, 0, off)])
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            m = c.poll(0.5)
+            if m is None:
+                continue
+            assert m.error() is None, m.error()
+            assert m.offset() == off and m.value() == value
+            return
+        raise AssertionError("health message not consumed within %s s" % timeout)
+    finally:
+        c.close()
