@@ -25,6 +25,7 @@ LDLIBS :=
 
 GEN_H := $(O)/gen/kafka_msgs.h
 GEN_C := $(O)/gen/kafka_msgs.c
+GEN_TEST_C := $(O)/gen/kafka_msgs_test.c
 
 LIB_SRC := $(filter-out src/server/main.c,$(wildcard src/*/*.c))
 LIB_OBJ := $(patsubst src/%.c,$(O)/obj/%.o,$(LIB_SRC)) $(O)/obj/gen/kafka_msgs.o
@@ -33,7 +34,7 @@ UNIT_BIN := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRC))
 
 all: $(O)/gregor
 
-$(GEN_H) $(GEN_C): src/proto/kafka.schema src/proto/gen.py
+$(GEN_H) $(GEN_C) $(GEN_TEST_C): src/proto/kafka.schema src/proto/gen.py
 	@mkdir -p $(O)/gen
 	$(PYTHON) src/proto/gen.py src/proto/kafka.schema $(O)/gen
 
@@ -45,6 +46,11 @@ $(O)/obj/gen/kafka_msgs.o: $(GEN_C) $(GEN_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
+# Test-only sample fillers, linked into the unit tests, not into the library.
+$(O)/obj/gen/kafka_msgs_test.o: $(GEN_TEST_C) $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
 $(O)/libgregor.a: $(LIB_OBJ)
 	rm -f $@
 	ar rcs $@ $^
@@ -52,9 +58,9 @@ $(O)/libgregor.a: $(LIB_OBJ)
 $(O)/gregor: $(O)/obj/server/main.o $(O)/libgregor.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(O)/tests/%: tests/unit/%.c tests/unit/check.h $(O)/libgregor.a
+$(O)/tests/%: tests/unit/%.c tests/unit/check.h $(O)/libgregor.a $(O)/obj/gen/kafka_msgs_test.o
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(O)/libgregor.a $(LDFLAGS) $(LDLIBS)
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(O)/obj/gen/kafka_msgs_test.o $(O)/libgregor.a $(LDFLAGS) $(LDLIBS)
 
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done

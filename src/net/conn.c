@@ -655,3 +655,12 @@ void listener_close_conns(listener *l)
         conn_close(l->conns, true, NULL);
     reactor_timer_cancel(l->r, &l->idle_timer);
 }
+
+void listener_free(listener *l)
+{
+    if (!l)
+        return;
+    if (l->io.fd >= 0)
+        close(l->io.fd);
+    free(l);
+}

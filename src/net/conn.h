@@ -80,6 +80,8 @@ void listener_start(reactor *r, void *arg);
 void listener_close(listener *l);
 /* Close every connection of this listener at once (shutdown). */
 void listener_close_conns(listener *l);
+/* Free a closed listener whose reactor has stopped. */
+void listener_free(listener *l);
 /* The bound port (useful with port 0). */
 int listener_port(const listener *l);
 

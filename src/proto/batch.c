@@ -2,7 +2,7 @@
  * batch.c - record batch v2: header checks, CRC, and the record walk.
  *
  * Everything here reads untrusted bytes in place. The header checks run in a
- * fixed order (empty, short header, batchLength, magic, short batch, CRC) and
+ * fixed order (empty, magic, short header, batchLength, short batch, CRC) and
  * establish the invariant the rest relies on: 61 <= total <= len, where
  * total = 12 + batchLength. The record walk then only ever reads inside
  * [61, total) through a bounds-checked cursor with a sticky error flag, so a
@@ -240,13 +240,17 @@ static int batch_check_header(const uint8_t *p, size_t len, size_t *total_out)
 {
     if (len == 0)
         return BATCH_ERR_EMPTY;
+    /* Magic sits at byte 16 in every message format, so it is checked as
+     * soon as it is there: an old v0/v1 message says MAGIC, not LENGTH. */
+    if (len <= OFF_MAGIC)
+        return BATCH_ERR_SHORT;
+    if (p[OFF_MAGIC] != BATCH_MAGIC_V2)
+        return BATCH_ERR_MAGIC;
     if (len < BATCH_HEADER_BYTES)
         return BATCH_ERR_SHORT;
     int32_t batch_len = (int32_t)be32(p + OFF_BATCH_LENGTH);
     if (batch_len < BATCH_LENGTH_MIN || batch_len > INT32_MAX - BATCH_LOG_OVERHEAD)
         return BATCH_ERR_LENGTH;
-    if (p[OFF_MAGIC] != BATCH_MAGIC_V2)
-        return BATCH_ERR_MAGIC;
     size_t total = BATCH_LOG_OVERHEAD + (size_t)batch_len;
     if (total > len)
         return BATCH_ERR_SHORT;

@@ -71,6 +71,12 @@ int plog_open(const char *dir, const log_config *cfg, int64_t log_start_offset,
               char *report, size_t report_len);
 /* Trim indexes, close files, free. Does not fsync (call plog_flush first). */
 void plog_close(plog *l);
+/*
+ * For a clean shutdown: flush, trim the indexes, fsync them too, close and
+ * free (always, whatever the result). LOG_OK only when everything reached the
+ * disk; otherwise the caller must not write the clean-shutdown marker.
+ */
+int plog_shutdown(plog *l);
 void plog_set_config(plog *l, const log_config *cfg);
 
 /*
@@ -119,7 +125,17 @@ int plog_advance_start(plog *l, int64_t offset);
 /* Drop everything at and after offset (used by recovery and tests). */
 int plog_truncate(plog *l, int64_t offset);
 
+/* The directory this log lives in; borrowed, valid until plog_close. */
+const char *plog_dir(plog *l);
+
+/* A slice's segment stays open (even if deleted) until its last unref.
+ * log_segment_unref(NULL) is a no-op, so an empty slice may be released too. */
 void log_segment_ref(log_segment *s);
 void log_segment_unref(log_segment *s);
+
+/* Test hooks: the next append's write tears (half written, then EIO); the
+ * next flush's fsync fails with EIO. Both leave the log failed. */
+void plog_test_fail_next_write(plog *l);
+void plog_test_fail_next_fsync(plog *l);
 
 #endif

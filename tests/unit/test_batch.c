@@ -240,6 +240,13 @@ static void test_header_corruption(void)
     CHECK_EQ_I64(batch_check_crc(b.buf, b.len, NULL), BATCH_ERR_MAGIC);
     b.buf[16] = 2;
 
+    /* A v1 message (magic at the same byte 16) shorter than a v2 header. */
+    uint8_t v1[40] = { 0 };
+    put32(v1 + 8, 28);
+    v1[16] = 1;
+    CHECK_EQ_I64(batch_validate(v1, sizeof v1, NULL), BATCH_ERR_MAGIC);
+    CHECK_EQ_I64(batch_check_crc(v1, 16, NULL), BATCH_ERR_SHORT);
+
     uint32_t blen = get32(b.buf + 8);
     put32(b.buf + 8, blen + 1); /* batchLength too large */
     CHECK_EQ_I64(batch_validate(b.buf, b.len, NULL), BATCH_ERR_SHORT);

@@ -1,0 +1,428 @@
+/*
+ * broker.c - start-up and shutdown of a broker.
+ *
+ * Start-up order: log directory (lock, checkpoints, clean-shutdown marker)
+ * -> meta.properties (cluster.id, node.id) -> metadata log replay (opens and,
+ * after an unclean stop, recovers every partition) -> flusher -> reactors and
+ * listeners. Shutdown runs it backwards after the in-flight requests finish.
+ */
+#include "broker/broker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "metadata/metalog.h"
+
+/* ---- meta.properties ---- */
+
+static void random_cluster_id(char *out)
+{
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    uint8_t raw[16] = { 0 };
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || read(fd, raw, sizeof(raw)) != (ssize_t)sizeof(raw)) {
+        uint64_t x = (uint64_t)clock_mono_ns() ^ (uint64_t)getpid();
+        for (int i = 0; i < 16; i++) {
+            x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+            raw[i] = (uint8_t)(x >> 56);
+        }
+    }
+    if (fd >= 0)
+        close(fd);
+    /* 128 bits -> 22 base64url characters, as Kafka prints Uuids */
+    int bit = 0;
+    for (int i = 0; i < 22; i++) {
+        int v = 0;
+        for (int k = 0; k < 6; k++, bit++)
+            v = (v << 1) | (bit < 128 ? (raw[bit / 8] >> (7 - bit % 8)) & 1 : 0);
+        out[i] = b64[v];
+    }
+    out[22] = '\0';
+}
+
+static int write_file_atomic(const char *dir, const char *name, const char *text, char *err, size_t errlen)
+{
+    char path[4096], tmp[4200];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    size_t len = strlen(text);
+    if (fd < 0 || write(fd, text, len) != (ssize_t)len || fsync(fd) != 0) {
+        snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    close(fd);
+    if (rename(tmp, path) != 0) {
+        snprintf(err, errlen, "cannot rename %s: %s", tmp, strerror(errno));
+        return -1;
+    }
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    return 0;
+}
+
+static int load_meta_properties(broker *b, const char *dir, char *err, size_t errlen)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/meta.properties", dir);
+    if (access(path, F_OK) != 0) {
+        random_cluster_id(b->cluster_id);
+        char dirid[32], text[512];
+        random_cluster_id(dirid);
+        snprintf(text, sizeof(text),
+                 "#\n#Written by gregor when the log directory was first used\nversion=1\nnode.id=%d\ncluster.id=%s\ndirectory.id=%s\n",
+                 b->node_id, b->cluster_id, dirid);
+        if (write_file_atomic(dir, "meta.properties", text, err, errlen) != 0)
+            return -1;
+        glog(GLOG_INFO, "broker", "formatted %s: cluster.id=%s node.id=%d", dir, b->cluster_id, b->node_id);
+        return 0;
+    }
+    static const config_def defs[] = {
+        { "version", CONFIG_INT, "1", 0, 1, NULL, 0, "" },
+        { "node.id", CONFIG_INT, "-1", -1, 2147483647LL, NULL, 0, "" },
+        { "broker.id", CONFIG_INT, "-1", -1, 2147483647LL, NULL, 0, "" },
+        { "cluster.id", CONFIG_STRING, "", 0, 0, NULL, 0, "" },
+        { "directory.id", CONFIG_STRING, "", 0, 0, NULL, 0, "" },
+    };
+    config_set cs;
+    config_set_init(&cs, defs, 5);
+    int rc = config_load_file(&cs, path, CONFIG_SOURCE_STATIC_BROKER, err, errlen);
+    if (rc == 0) {
+        int64_t node = config_get_num(&cs, 1) >= 0 ? config_get_num(&cs, 1) : config_get_num(&cs, 2);
+        const char *cid = config_get_str(&cs, 3);
+        if (node != b->node_id) {
+            snprintf(err, errlen, "%s says node.id=%lld but the configuration says node.id=%d",
+                     path, (long long)node, b->node_id);
+            rc = -1;
+        } else if (!cid || strlen(cid) == 0 || strlen(cid) >= sizeof(b->cluster_id)) {
+            snprintf(err, errlen, "%s has no valid cluster.id", path);
+            rc = -1;
+        } else {
+            snprintf(b->cluster_id, sizeof(b->cluster_id), "%s", cid);
+        }
+    }
+    config_set_deinit(&cs);
+    return rc;
+}
+
+/* ---- listeners ---- */
+
+typedef struct endpoint {
+    char name[64];
+    char host[256];
+    int port;
+} endpoint;
+
+/* Parse "NAME://host:port" (host may be empty or [v6]). */
+static int parse_endpoint(const char *s, size_t len, endpoint *ep, char *err, size_t errlen)
+{
+    const char *sep = strstr(s, "://");
+    if (!sep || (size_t)(sep - s) >= sizeof(ep->name) || sep > s + len) {
+        snprintf(err, errlen, "listener '%.*s' is not of the form NAME://host:port", (int)len, s);
+        return -1;
+    }
+    memcpy(ep->name, s, (size_t)(sep - s));
+    ep->name[sep - s] = '\0';
+    const char *hp = sep + 3, *end = s + len;
+    const char *colon = NULL;
+    for (const char *p = end - 1; p >= hp; p--)
+        if (*p == ':') {
+            colon = p;
+            break;
+        }
+    if (!colon || colon + 1 >= end) {
+        snprintf(err, errlen, "listener '%.*s' has no port", (int)len, s);
+        return -1;
+    }
+    const char *h0 = hp, *h1 = colon;
+    if (h1 > h0 && *h0 == '[' && h1[-1] == ']') {
+        h0++;
+        h1--;
+    }
+    if ((size_t)(h1 - h0) >= sizeof(ep->host)) {
+        snprintf(err, errlen, "listener host too long");
+        return -1;
+    }
+    memcpy(ep->host, h0, (size_t)(h1 - h0));
+    ep->host[h1 - h0] = '\0';
+    char *pe;
+    long port = strtol(colon + 1, &pe, 10);
+    if (pe != end || port < 0 || port > 65535) {
+        snprintf(err, errlen, "listener '%.*s' has an invalid port", (int)len, s);
+        return -1;
+    }
+    ep->port = (int)port;
+    return 0;
+}
+
+static bool list_has(const char *list, const char *item)
+{
+    size_t n = strlen(item);
+    for (const char *p = list; p && *p;) {
+        const char *c = strchr(p, ',');
+        size_t l = c ? (size_t)(c - p) : strlen(p);
+        while (l && *p == ' ') {
+            p++;
+            l--;
+        }
+        if (l == n && strncmp(p, item, n) == 0)
+            return true;
+        p = c ? c + 1 : NULL;
+    }
+    return false;
+}
+
+/* Security protocol of a listener name from listener.security.protocol.map. */
+static const char *listener_protocol(const broker *b, const char *name, char *buf, size_t buflen)
+{
+    const char *map = config_get_str(&b->cfg, BCFG_LISTENER_SECURITY_PROTOCOL_MAP);
+    size_t n = strlen(name);
+    for (const char *p = map; p && *p;) {
+        const char *c = strchr(p, ',');
+        size_t l = c ? (size_t)(c - p) : strlen(p);
+        if (l > n && strncmp(p, name, n) == 0 && p[n] == ':') {
+            snprintf(buf, buflen, "%.*s", (int)(l - n - 1), p + n + 1);
+            return buf;
+        }
+        p = c ? c + 1 : NULL;
+    }
+    return NULL;
+}
+
+/* Pick the one client listener (PLAINTEXT) and what to advertise for it. */
+static int choose_listener(broker *b, endpoint *bind_ep, char *err, size_t errlen)
+{
+    const char *ls = config_get_str(&b->cfg, BCFG_LISTENERS);
+    const char *ctl = config_get_str(&b->cfg, BCFG_CONTROLLER_LISTENER_NAMES);
+    bool found = false;
+    for (const char *p = ls; p && *p;) {
+        const char *c = strchr(p, ',');
+        size_t l = c ? (size_t)(c - p) : strlen(p);
+        endpoint ep;
+        if (parse_endpoint(p, l, &ep, err, errlen) != 0)
+            return -1;
+        p = c ? c + 1 : NULL;
+        if (list_has(ctl, ep.name))
+            continue; /* the controller listener: one node needs no quorum traffic */
+        char buf[64];
+        const char *proto = listener_protocol(b, ep.name, buf, sizeof(buf));
+        if (!proto) {
+            snprintf(err, errlen, "listener %s has no entry in listener.security.protocol.map", ep.name);
+            return -1;
+        }
+        if (strcmp(proto, "PLAINTEXT") != 0) {
+            snprintf(err, errlen, "listener %s uses %s, which Gregor does not serve yet (only PLAINTEXT)", ep.name, proto);
+            return -1;
+        }
+        if (found) {
+            snprintf(err, errlen, "more than one client listener configured; Gregor serves one so far");
+            return -1;
+        }
+        *bind_ep = ep;
+        found = true;
+    }
+    if (!found) {
+        snprintf(err, errlen, "no client listener in listeners=%s", ls);
+        return -1;
+    }
+    snprintf(b->adv_host, sizeof(b->adv_host), "%s", bind_ep->host[0] && strcmp(bind_ep->host, "0.0.0.0") != 0 ? bind_ep->host : "localhost");
+    b->adv_port = bind_ep->port;
+    const char *adv = config_get_str(&b->cfg, BCFG_ADVERTISED_LISTENERS);
+    for (const char *p = adv; p && *p;) {
+        const char *c = strchr(p, ',');
+        size_t l = c ? (size_t)(c - p) : strlen(p);
+        endpoint ep;
+        if (parse_endpoint(p, l, &ep, err, errlen) != 0)
+            return -1;
+        p = c ? c + 1 : NULL;
+        if (strcmp(ep.name, bind_ep->name) == 0) {
+            snprintf(b->adv_host, sizeof(b->adv_host), "%s", ep.host[0] ? ep.host : "localhost");
+            b->adv_port = ep.port;
+        }
+    }
+    return 0;
+}
+
+/* ---- start-up and shutdown ---- */
+
+int broker_init(broker *b, char *err, size_t errlen)
+{
+    b->node_id = (int32_t)config_get_num(&b->cfg, BCFG_NODE_ID);
+    int64_t legacy = config_get_num(&b->cfg, BCFG_BROKER_ID);
+    if (legacy >= 0 && legacy != b->node_id) {
+        if (config_get(&b->cfg, BCFG_NODE_ID)->source == CONFIG_SOURCE_DEFAULT) {
+            b->node_id = (int32_t)legacy;
+        } else {
+            snprintf(err, errlen, "broker.id=%lld and node.id=%d disagree", (long long)legacy, b->node_id);
+            return -1;
+        }
+    }
+    const char *dbg = config_get_str(&b->cfg, BCFG_LOG_DEBUG);
+    if (dbg && *dbg && glog_set_debug(dbg) != 0) {
+        snprintf(err, errlen, "invalid log.debug value '%s'", dbg);
+        return -1;
+    }
+    const char *dir = broker_config_log_dir(&b->cfg);
+    if (strchr(dir, ',')) {
+        snprintf(err, errlen, "log.dirs=%s names several directories; Gregor uses one so far", dir);
+        return -1;
+    }
+    const char *mdir = config_get_str(&b->cfg, BCFG_METADATA_LOG_DIR);
+    if (mdir && strcmp(mdir, dir) != 0) {
+        snprintf(err, errlen, "metadata.log.dir must be unset or equal to the log directory for now");
+        return -1;
+    }
+    b->fetch_bytes_max = (int32_t)config_get_num(&b->cfg, BCFG_FETCH_MAX_BYTES);
+    b->auto_create = config_get_num(&b->cfg, BCFG_AUTO_CREATE_TOPICS_ENABLE) != 0;
+    if (logmgr_open(dir, &b->logs, err, errlen) != 0)
+        return -1;
+    bool clean = logmgr_was_clean(b->logs);
+    if (!clean)
+        glog(GLOG_WARN, "log", "%s was not shut down cleanly: running recovery on every partition from its recovery point", dir);
+    if (load_meta_properties(b, dir, err, errlen) != 0)
+        return -1;
+    b->topics = topics_new();
+    b->flusher = flusher_new();
+    if (!b->topics || !b->flusher) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    b->meta = metalog_open(dir, clean, b->topics, b->logs, &b->cfg, b->node_id, err, errlen);
+    if (!b->meta)
+        return -1;
+    return 0;
+}
+
+static void post_listener_start(broker *b)
+{
+    for (int i = 0; i < b->nreactors; i++)
+        reactor_post(b->reactors[i], listener_start, b->listeners[i]);
+}
+
+int broker_start(broker *b, char *err, size_t errlen)
+{
+    endpoint ep;
+    if (choose_listener(b, &ep, err, errlen) != 0)
+        return -1;
+    int n = (int)config_get_num(&b->cfg, BCFG_NUM_NETWORK_THREADS);
+    if (n == 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        n = cores > 0 ? (int)cores : 1;
+    }
+    if (n > TOPICS_REACTORS_MAX)
+        n = TOPICS_REACTORS_MAX;
+    conn_limits lim = {
+        .request_bytes_max = (int32_t)config_get_num(&b->cfg, BCFG_SOCKET_REQUEST_MAX_BYTES),
+        .inflight_max = (int32_t)config_get_num(&b->cfg, BCFG_QUEUED_MAX_REQUESTS),
+        .queued_bytes_max = config_get_num(&b->cfg, BCFG_QUEUED_MAX_REQUEST_BYTES),
+        .idle_ms_max = config_get_num(&b->cfg, BCFG_CONNECTIONS_MAX_IDLE_MS),
+        .connections_max = (int32_t)config_get_num(&b->cfg, BCFG_MAX_CONNECTIONS),
+        .sndbuf = (int32_t)config_get_num(&b->cfg, BCFG_SOCKET_SEND_BUFFER_BYTES),
+        .rcvbuf = (int32_t)config_get_num(&b->cfg, BCFG_SOCKET_RECEIVE_BUFFER_BYTES),
+    };
+    conn_handler h = { broker_on_request, broker_check_header, b };
+    b->reactors = calloc((size_t)n, sizeof(*b->reactors));
+    b->listeners = calloc((size_t)n, sizeof(*b->listeners));
+    if (!b->reactors || !b->listeners) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int port = ep.port;
+    for (int i = 0; i < n; i++) {
+        b->reactors[i] = reactor_new(i);
+        if (!b->reactors[i]) {
+            snprintf(err, errlen, "cannot create reactor: %s", strerror(errno));
+            return -1;
+        }
+        b->nreactors = i + 1;
+        b->listeners[i] = listener_new(b->reactors[i], ep.host, port, &lim, &h, err, errlen);
+        if (!b->listeners[i])
+            return -1;
+        port = listener_port(b->listeners[i]); /* port 0: all share the first one's */
+    }
+    if (b->adv_port == 0)
+        b->adv_port = port;
+    if (flusher_start(b->flusher) != 0) {
+        snprintf(err, errlen, "cannot start the flusher thread");
+        return -1;
+    }
+    for (int i = 0; i < n; i++)
+        if (reactor_start(b->reactors[i]) != 0) {
+            snprintf(err, errlen, "cannot start reactor thread %d", i);
+            return -1;
+        }
+    post_listener_start(b);
+    glog(GLOG_INFO, "broker", "gregor node %d of cluster %s serving PLAINTEXT on %s:%d (advertised %s:%d), %d reactor threads",
+         b->node_id, b->cluster_id, ep.host[0] ? ep.host : "*", port, b->adv_host, b->adv_port, n);
+    glog(GLOG_INFO, "broker", "log directory %s, %d topics, config %s", logmgr_dir(b->logs),
+         topics_count(b->topics), b->config_path ? b->config_path : "(built-in defaults)");
+    return 0;
+}
+
+static void close_listener_cb(reactor *r, void *arg)
+{
+    (void)r;
+    listener_close(arg);
+}
+
+static void close_conns_cb(reactor *r, void *arg)
+{
+    (void)r;
+    listener_close_conns(arg);
+}
+
+void broker_shutdown(broker *b)
+{
+    atomic_store(&b->shutting_down, true);
+    glog(GLOG_INFO, "broker", "shutting down: no new connections, finishing %lld in-flight requests",
+         (long long)conn_inflight_requests());
+    for (int i = 0; i < b->nreactors; i++) {
+        reactor_post(b->reactors[i], close_listener_cb, b->listeners[i]);
+        reactor_post(b->reactors[i], fetch_expire_all, NULL);
+    }
+    int64_t deadline = clock_mono_ms() + 30000;
+    while (conn_inflight_requests() > 0 && clock_mono_ms() < deadline) {
+        for (int i = 0; i < b->nreactors; i++)
+            reactor_post(b->reactors[i], fetch_expire_all, NULL);
+        usleep(10000);
+    }
+    if (conn_inflight_requests() > 0)
+        glog(GLOG_WARN, "broker", "%lld requests still in flight after 30 s; closing anyway",
+             (long long)conn_inflight_requests());
+    for (int i = 0; i < b->nreactors; i++)
+        reactor_post(b->reactors[i], close_conns_cb, b->listeners[i]);
+    for (int i = 0; i < b->nreactors; i++)
+        reactor_stop_join(b->reactors[i]);
+    flusher_stop(b->flusher);
+}
+
+void broker_deinit(broker *b)
+{
+    bool clean = atomic_load(&b->shutting_down);
+    if (b->logs) {
+        logmgr_close(b->logs, clean);
+        if (clean)
+            glog(GLOG_INFO, "broker", "logs flushed and checkpointed; clean shutdown recorded");
+    }
+    metalog_close(b->meta);
+    topics_free(b->topics);
+    flusher_free(b->flusher);
+    for (int i = 0; i < b->nreactors; i++) {
+        listener_free(b->listeners[i]);
+        reactor_free(b->reactors[i]);
+    }
+    free(b->reactors);
+    free(b->listeners);
+    config_set_deinit(&b->cfg);
+}

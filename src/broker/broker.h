@@ -1,0 +1,92 @@
+/*
+ * broker.h - the broker: what a running `gregor server` is made of, and the
+ * request handlers' shared context.
+ *
+ * One broker per process. It owns the configuration, the log manager, the
+ * topic table (applied from the metadata log), the group-commit flusher and
+ * the reactors with their listeners. Handlers (handle_*.c) run on reactor
+ * threads and receive the broker as their context; they never block: work
+ * that must wait (long-poll fetch, fsync before ack) is parked as a delayed
+ * operation and completed on the same reactor.
+ */
+#ifndef GREGOR_BROKER_BROKER_H
+#define GREGOR_BROKER_BROKER_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/config.h"
+#include "broker/broker_config.h"
+#include "broker/flusher.h"
+#include "broker/topics.h"
+#include "net/conn.h"
+#include "net/reactor.h"
+#include "storage/logmgr.h"
+
+typedef struct metalog metalog;
+
+typedef struct broker {
+    config_set cfg;               /* static after start-up */
+    const char *config_path;      /* borrowed from argv; may be NULL */
+    int32_t node_id;
+    char cluster_id[32];          /* base64url of 16 bytes, 22 chars */
+    char adv_host[256];           /* advertised listener */
+    int adv_port;
+    logmgr *logs;
+    metalog *meta;
+    topics *topics;
+    flusher *flusher;
+    int nreactors;
+    reactor **reactors;
+    listener **listeners;
+    atomic_bool shutting_down;
+    /* cached limits */
+    int32_t fetch_bytes_max;
+    bool auto_create;
+} broker;
+
+/* Start-up and shutdown, in main.c's order. */
+int broker_init(broker *b, char *err, size_t errlen);
+int broker_start(broker *b, char *err, size_t errlen);
+void broker_shutdown(broker *b);
+void broker_deinit(broker *b);
+
+/* The conn_handler callbacks (dispatch.c). */
+void broker_on_request(void *ctx, req *rq);
+int broker_check_header(void *ctx, conn *c, const kp_req_header *hdr);
+
+/* Handlers: decode rq->body, answer (now or later) with conn_req_complete. */
+void handle_api_versions(broker *b, req *rq);
+void handle_metadata(broker *b, req *rq);
+void handle_produce(broker *b, req *rq);
+void handle_fetch(broker *b, req *rq);
+void handle_list_offsets(broker *b, req *rq);
+void handle_create_topics(broker *b, req *rq);
+void handle_delete_topics(broker *b, req *rq);
+void handle_create_partitions(broker *b, req *rq);
+void handle_describe_configs(broker *b, req *rq);
+void handle_describe_cluster(broker *b, req *rq);
+
+/* Served APIs with their version ranges (for ApiVersions and the tools). */
+typedef struct broker_api {
+    int16_t key;
+    void (*handle)(broker *b, req *rq);
+} broker_api;
+const broker_api *broker_api_find(int16_t key);
+int broker_apis(const broker_api **out);
+
+/* Fetch long-poll: wake parked fetches on partition p (any thread). */
+void fetch_partition_appended(broker *b, partition *p);
+/* Shutdown: post to every reactor to answer its parked fetches now. */
+void fetch_expire_all(reactor *r, void *arg);
+
+/* Helpers shared by handlers. */
+/* Close rq's connection with a logged reason when its body does not decode. */
+void broker_bad_request(req *rq, const char *why);
+/* Apply the flush policy after an append of n records to p: 0 if the caller
+ * may answer now, 1 if it must wait (flush.messages == 1 and acks == -1). */
+bool broker_must_flush(broker *b, topic *tp);
+kp_str arena_kstr(arena *a, const char *s);
+
+#endif

@@ -1,0 +1,126 @@
+/*
+ * dispatch.c - from a decoded request header to its handler, and
+ * ApiVersions (KIP-511), whose table is built from what is dispatched here:
+ * an API is advertised exactly when it has a handler, over the version range
+ * the generated codec serves.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "broker/broker.h"
+
+static const broker_api apis[] = {
+    { KP_API_PRODUCE, handle_produce },
+    { KP_API_FETCH, handle_fetch },
+    { KP_API_LIST_OFFSETS, handle_list_offsets },
+    { KP_API_METADATA, handle_metadata },
+    { KP_API_API_VERSIONS, handle_api_versions },
+    { KP_API_CREATE_TOPICS, handle_create_topics },
+    { KP_API_DELETE_TOPICS, handle_delete_topics },
+    { KP_API_DESCRIBE_CONFIGS, handle_describe_configs },
+    { KP_API_CREATE_PARTITIONS, handle_create_partitions },
+    { KP_API_DESCRIBE_CLUSTER, handle_describe_cluster },
+};
+
+const broker_api *broker_api_find(int16_t key)
+{
+    for (size_t i = 0; i < sizeof(apis) / sizeof(apis[0]); i++)
+        if (apis[i].key == key)
+            return &apis[i];
+    return NULL;
+}
+
+int broker_apis(const broker_api **out)
+{
+    *out = apis;
+    return (int)(sizeof(apis) / sizeof(apis[0]));
+}
+
+int broker_check_header(void *ctx, conn *c, const kp_req_header *hdr)
+{
+    (void)ctx;
+    const broker_api *api = broker_api_find(hdr->api_key);
+    const kp_api_info *info = kp_api_find(hdr->api_key);
+    if (!api || !info) {
+        glog(GLOG_WARN, "net", "closing connection from %s: unknown API key %d (correlation id %d)",
+             conn_peer(c), hdr->api_key, hdr->correlation_id);
+        return -1;
+    }
+    if (hdr->api_version < info->min_version || hdr->api_version > info->max_version) {
+        if (hdr->api_key == KP_API_API_VERSIONS)
+            return 0; /* answered with UNSUPPORTED_VERSION and our ranges */
+        glog(GLOG_WARN, "net", "closing connection from %s: %s v%d is not supported (we serve v%d-v%d)",
+             conn_peer(c), info->name, hdr->api_version, info->min_version, info->max_version);
+        return -1;
+    }
+    return 0;
+}
+
+void broker_on_request(void *ctx, req *rq)
+{
+    broker *b = ctx;
+    const broker_api *api = broker_api_find(rq->hdr.api_key);
+    glog(GLOG_DEBUG, "broker", "conn %s: %s v%d correlation id %d, %d bytes", conn_peer(rq->conn),
+         kp_api_find(rq->hdr.api_key)->name, rq->hdr.api_version, rq->hdr.correlation_id, rq->frame_len);
+    api->handle(b, rq);
+}
+
+void broker_bad_request(req *rq, const char *why)
+{
+    char msg[256];
+    snprintf(msg, sizeof(msg), "malformed %s v%d request (correlation id %d): %s",
+             kp_api_find(rq->hdr.api_key)->name, rq->hdr.api_version, rq->hdr.correlation_id, why);
+    glog(GLOG_WARN, "net", "closing connection from %s: %s", conn_peer(rq->conn), msg);
+    rq->no_response = true;
+    conn *c = rq->conn;
+    conn_req_complete(rq);
+    conn_close(c, true, NULL);
+}
+
+kp_str arena_kstr(arena *a, const char *s)
+{
+    if (!s)
+        return KP_STR_NULL;
+    size_t n = strlen(s);
+    char *p = arena_strndup(a, s, n);
+    return (kp_str){ p, p ? (int32_t)n : -1 };
+}
+
+void handle_api_versions(broker *b, req *rq)
+{
+    (void)b;
+    int16_t ver = rq->hdr.api_version;
+    const kp_api_info *self = kp_api_find(KP_API_API_VERSIONS);
+    kp_api_versions_resp resp;
+    kp_api_versions_resp_init(&resp);
+    if (ver > self->max_version) {
+        /* KIP-511: answer in v0's shape so any client can read our range. */
+        resp.error_code = KERR_UNSUPPORTED_VERSION;
+        ver = 0;
+    } else {
+        kp_api_versions_req body;
+        kp_api_versions_req_init(&body);
+        if (kp_api_versions_req_decode(&rq->body, ver, &body) != 0) {
+            /* KIP-511: a flexible body we cannot parse gets INVALID_REQUEST. */
+            resp.error_code = KERR_INVALID_REQUEST;
+        }
+    }
+    int n = (int)(sizeof(apis) / sizeof(apis[0]));
+    resp.api_keys = arena_alloc(&rq->arena, sizeof(*resp.api_keys) * (size_t)n);
+    resp.api_keys_n = 0;
+    for (int16_t key = 0; key < 32767 && resp.api_keys && resp.api_keys_n < n; key++) {
+        const broker_api *api = broker_api_find(key);
+        if (!api)
+            continue;
+        const kp_api_info *info = kp_api_find(key);
+        kp_api_versions_resp_api_version *av = &resp.api_keys[resp.api_keys_n++];
+        av->api_key = key;
+        av->min_version = info->min_version;
+        av->max_version = info->max_version;
+    }
+    rq->hdr.api_version = ver; /* the response header version follows */
+    conn_resp_begin(rq);
+    kp_api_versions_resp_encode(&rq->out, ver, &resp);
+    conn_req_complete(rq);
+}

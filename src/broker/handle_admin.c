@@ -1,0 +1,480 @@
+/*
+ * handle_admin.c - CreateTopics, DeleteTopics, CreatePartitions and
+ * DescribeConfigs. Changes go through the metadata log (metalog.c); the
+ * answer waits until the records are durable, so an acknowledged topic
+ * survives a power cut.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "broker/broker.h"
+#include "broker/topic_config.h"
+#include "metadata/metalog.h"
+
+/* ---- answering after the metadata log is durable ---- */
+
+typedef void (*admin_encode_fn)(req *rq, void *resp);
+
+typedef struct admin_wait {
+    req *rq;
+    admin_encode_fn encode;
+    void *resp;
+} admin_wait;
+
+static void admin_send(req *rq, admin_encode_fn encode, void *resp)
+{
+    conn_resp_begin(rq);
+    encode(rq, resp);
+    conn_req_complete(rq);
+}
+
+static void admin_durable(reactor *r, void *arg, int rc)
+{
+    (void)r;
+    admin_wait *w = arg;
+    if (rc != LOG_OK)
+        glog(GLOG_ERROR, "meta", "metadata log fsync failed; the change may not survive a power cut");
+    admin_send(w->rq, w->encode, w->resp);
+}
+
+static void admin_answer(broker *b, req *rq, int64_t wait_offset, admin_encode_fn encode, void *resp)
+{
+    if (wait_offset < 0) {
+        admin_send(rq, encode, resp);
+        return;
+    }
+    admin_wait *w = arena_alloc(&rq->arena, sizeof(*w));
+    w->rq = rq;
+    w->encode = encode;
+    w->resp = resp;
+    flusher_wait(b->flusher, metalog_plog(b->meta), wait_offset, conn_reactor(rq->conn), admin_durable, w);
+}
+
+static kp_str fmt_msg(req *rq, const char *msg) { return msg && *msg ? arena_kstr(&rq->arena, msg) : KP_STR_NULL; }
+
+/* ---- CreateTopics ---- */
+
+static void enc_create_topics(req *rq, void *resp)
+{
+    kp_create_topics_resp_encode(&rq->out, rq->hdr.api_version, resp);
+}
+
+static void describe_created(broker *b, req *rq, kp_create_topics_resp_topic *tr, const char *name)
+{
+    topic *tp = topics_get(b->topics, name, (int)strlen(name));
+    if (!tp)
+        return;
+    tr->topic_id = tp->id;
+    tr->num_partitions = topic_nparts(tp);
+    tr->replication_factor = 1;
+    tr->configs = arena_alloc(&rq->arena, sizeof(*tr->configs) * TCFG_COUNT);
+    tr->configs_n = tr->configs ? TCFG_COUNT : 0;
+    topics_read_lock(b->topics);
+    for (int i = 0; i < tr->configs_n; i++) {
+        kp_create_topics_resp_config *c = &tr->configs[i];
+        int src;
+        kp_create_topics_resp_config_init(c);
+        c->name = kp_str_c(topic_config_defs[i].name);
+        c->value = arena_kstr(&rq->arena, topic_config_value(&tp->overrides, &b->cfg, i, &src));
+        c->config_source = (int8_t)src;
+        c->read_only = false;
+        c->is_sensitive = false;
+    }
+    topics_read_unlock(b->topics);
+    topic_unref(tp);
+}
+
+static int16_t check_new_topic(broker *b, const kp_create_topics_req_topic *rt, int32_t *nparts,
+                               int16_t *rf, char *msg, size_t msglen)
+{
+    const char *why;
+    if (!topic_name_valid(rt->name.ptr, rt->name.len, &why)) {
+        snprintf(msg, msglen, "%s", why);
+        return KERR_INVALID_TOPIC_EXCEPTION;
+    }
+    if (rt->assignments_n > 0) {
+        if (rt->num_partitions != -1 || rt->replication_factor != -1) {
+            snprintf(msg, msglen, "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.");
+            return KERR_INVALID_REQUEST;
+        }
+        for (int i = 0; i < rt->assignments_n; i++) {
+            const kp_create_topics_req_assignment *a = &rt->assignments[i];
+            if (a->partition_index != i || a->broker_ids_n != 1 || a->broker_ids[0] != b->node_id) {
+                snprintf(msg, msglen, "Invalid replica assignment for partition %d: only broker %d exists and each partition has one replica.",
+                         a->partition_index, b->node_id);
+                return KERR_INVALID_REPLICA_ASSIGNMENT;
+            }
+        }
+        *nparts = rt->assignments_n;
+        *rf = 1;
+        return KERR_NONE;
+    }
+    *nparts = rt->num_partitions == -1 ? (int32_t)config_get_num(&b->cfg, BCFG_NUM_PARTITIONS) : rt->num_partitions;
+    *rf = rt->replication_factor == -1 ? (int16_t)config_get_num(&b->cfg, BCFG_DEFAULT_REPLICATION_FACTOR)
+                                       : rt->replication_factor;
+    if (*nparts <= 0) {
+        snprintf(msg, msglen, "Number of partitions must be larger than 0.");
+        return KERR_INVALID_PARTITIONS;
+    }
+    if (*nparts > 100000) {
+        snprintf(msg, msglen, "Number of partitions %d is more than this broker serves per topic (100000).", *nparts);
+        return KERR_INVALID_PARTITIONS;
+    }
+    if (*rf <= 0) {
+        snprintf(msg, msglen, "Replication factor must be larger than 0.");
+        return KERR_INVALID_REPLICATION_FACTOR;
+    }
+    if (*rf > 1) {
+        snprintf(msg, msglen, "Unable to replicate the partition %d time(s): The target replication factor of %d cannot be reached because only 1 broker(s) are registered.",
+                 *rf, *rf);
+        return KERR_INVALID_REPLICATION_FACTOR;
+    }
+    return KERR_NONE;
+}
+
+void handle_create_topics(broker *b, req *rq)
+{
+    int16_t ver = rq->hdr.api_version;
+    kp_create_topics_req body;
+    kp_create_topics_req_init(&body);
+    if (kp_create_topics_req_decode(&rq->body, ver, &body) != 0) {
+        broker_bad_request(rq, kp_err_str(rq->body.err));
+        return;
+    }
+    kp_create_topics_resp *resp = arena_alloc(&rq->arena, sizeof(*resp));
+    kp_create_topics_resp_init(resp);
+    int nt = body.topics_n > 0 ? body.topics_n : 0;
+    resp->topics = arena_alloc(&rq->arena, sizeof(*resp->topics) * (size_t)(nt ? nt : 1));
+    resp->topics_n = nt;
+    int64_t wait = -1;
+    for (int i = 0; i < nt; i++) {
+        kp_create_topics_req_topic *rt = &body.topics[i];
+        kp_create_topics_resp_topic *tr = &resp->topics[i];
+        kp_create_topics_resp_topic_init(tr);
+        tr->name = rt->name;
+        char msg[400] = "";
+        int32_t nparts = 0;
+        int16_t rf = 0;
+        bool dup = false;
+        for (int j = 0; j < nt; j++)
+            if (j != i && body.topics[j].name.len == rt->name.len &&
+                memcmp(body.topics[j].name.ptr, rt->name.ptr, (size_t)rt->name.len) == 0)
+                dup = true;
+        int16_t code = dup ? KERR_INVALID_REQUEST : check_new_topic(b, rt, &nparts, &rf, msg, sizeof(msg));
+        if (dup)
+            snprintf(msg, sizeof(msg), "Create topics request from client contains multiple entries for the same topic.");
+        char *name = arena_strndup(&rq->arena, rt->name.ptr, rt->name.len > 0 ? (size_t)rt->name.len : 0);
+        int nc = rt->configs_n > 0 ? rt->configs_n : 0;
+        metalog_config *cfgs = arena_alloc(&rq->arena, sizeof(*cfgs) * (size_t)(nc ? nc : 1));
+        for (int j = 0; j < nc && cfgs; j++) {
+            kp_create_topics_req_config *c = &rt->configs[j];
+            cfgs[j].name = arena_strndup(&rq->arena, c->name.ptr, c->name.len > 0 ? (size_t)c->name.len : 0);
+            cfgs[j].value = c->value.len >= 0 ? arena_strndup(&rq->arena, c->value.ptr, (size_t)c->value.len) : NULL;
+        }
+        if (code == KERR_NONE)
+            code = metalog_check_configs(cfgs, nc, msg, sizeof(msg));
+        if (code == KERR_NONE) {
+            topic *tp = topics_get(b->topics, rt->name.ptr, rt->name.len);
+            if (tp) {
+                topic_unref(tp);
+                code = KERR_TOPIC_ALREADY_EXISTS;
+                snprintf(msg, sizeof(msg), "Topic '%s' already exists.", name);
+            }
+        }
+        if (code == KERR_NONE && !body.validate_only) {
+            kp_uuid id;
+            int64_t end;
+            code = metalog_create_topic(b->meta, name, nparts, rf, cfgs, nc, &id, &end, msg, sizeof(msg));
+            if (code == KERR_NONE)
+                wait = end;
+        }
+        tr->error_code = code;
+        tr->error_message = fmt_msg(rq, msg);
+        if (code == KERR_NONE && ver >= 5) {
+            if (body.validate_only) {
+                tr->num_partitions = nparts;
+                tr->replication_factor = rf;
+                tr->configs_n = 0;
+            } else {
+                describe_created(b, rq, tr, name);
+            }
+        }
+    }
+    admin_answer(b, rq, wait, enc_create_topics, resp);
+}
+
+/* ---- DeleteTopics ---- */
+
+static void enc_delete_topics(req *rq, void *resp)
+{
+    kp_delete_topics_resp_encode(&rq->out, rq->hdr.api_version, resp);
+}
+
+static int16_t delete_one(broker *b, topic *tp, int64_t *wait)
+{
+    if (!config_get_num(&b->cfg, BCFG_DELETE_TOPIC_ENABLE))
+        return KERR_TOPIC_DELETION_DISABLED;
+    int64_t end;
+    int16_t code = metalog_delete_topic(b->meta, tp, &end);
+    if (code == KERR_NONE)
+        *wait = end;
+    return code;
+}
+
+void handle_delete_topics(broker *b, req *rq)
+{
+    int16_t ver = rq->hdr.api_version;
+    kp_delete_topics_req body;
+    kp_delete_topics_req_init(&body);
+    if (kp_delete_topics_req_decode(&rq->body, ver, &body) != 0) {
+        broker_bad_request(rq, kp_err_str(rq->body.err));
+        return;
+    }
+    kp_delete_topics_resp *resp = arena_alloc(&rq->arena, sizeof(*resp));
+    kp_delete_topics_resp_init(resp);
+    int n = ver >= 6 ? body.topics_n : body.topic_names_n;
+    if (n < 0)
+        n = 0;
+    resp->responses = arena_alloc(&rq->arena, sizeof(*resp->responses) * (size_t)(n ? n : 1));
+    resp->responses_n = n;
+    int64_t wait = -1;
+    for (int i = 0; i < n; i++) {
+        kp_delete_topics_resp_topic *tr = &resp->responses[i];
+        kp_delete_topics_resp_topic_init(tr);
+        topic *tp;
+        if (ver >= 6) {
+            kp_delete_topics_req_topic *rt = &body.topics[i];
+            tr->name = rt->name;
+            tr->topic_id = rt->topic_id;
+            tp = rt->name.len >= 0 ? topics_get(b->topics, rt->name.ptr, rt->name.len)
+                                   : topics_get_by_id(b->topics, rt->topic_id);
+            if (!tp) {
+                tr->error_code = rt->name.len >= 0 ? KERR_UNKNOWN_TOPIC_OR_PARTITION : KERR_UNKNOWN_TOPIC_ID;
+                continue;
+            }
+        } else {
+            tr->name = body.topic_names[i];
+            tp = topics_get(b->topics, tr->name.ptr, tr->name.len);
+            if (!tp) {
+                tr->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+                continue;
+            }
+        }
+        tr->name = arena_kstr(&rq->arena, tp->name);
+        tr->topic_id = tp->id;
+        tr->error_code = delete_one(b, tp, &wait);
+        topic_unref(tp);
+    }
+    admin_answer(b, rq, wait, enc_delete_topics, resp);
+}
+
+/* ---- CreatePartitions ---- */
+
+static void enc_create_partitions(req *rq, void *resp)
+{
+    kp_create_partitions_resp_encode(&rq->out, rq->hdr.api_version, resp);
+}
+
+void handle_create_partitions(broker *b, req *rq)
+{
+    int16_t ver = rq->hdr.api_version;
+    kp_create_partitions_req body;
+    kp_create_partitions_req_init(&body);
+    if (kp_create_partitions_req_decode(&rq->body, ver, &body) != 0) {
+        broker_bad_request(rq, kp_err_str(rq->body.err));
+        return;
+    }
+    kp_create_partitions_resp *resp = arena_alloc(&rq->arena, sizeof(*resp));
+    kp_create_partitions_resp_init(resp);
+    int n = body.topics_n > 0 ? body.topics_n : 0;
+    resp->results = arena_alloc(&rq->arena, sizeof(*resp->results) * (size_t)(n ? n : 1));
+    resp->results_n = n;
+    int64_t wait = -1;
+    for (int i = 0; i < n; i++) {
+        kp_create_partitions_req_topic *rt = &body.topics[i];
+        kp_create_partitions_resp_topic *tr = &resp->results[i];
+        kp_create_partitions_resp_topic_init(tr);
+        tr->name = rt->name;
+        char msg[300] = "";
+        topic *tp = topics_get(b->topics, rt->name.ptr, rt->name.len);
+        if (!tp) {
+            tr->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+            tr->error_message = kp_str_c("The topic does not exist.");
+            continue;
+        }
+        int32_t cur = topic_nparts(tp);
+        int16_t code = KERR_NONE;
+        if (rt->count <= cur) {
+            snprintf(msg, sizeof(msg), "Topic currently has %d partitions, which is higher than the requested %d.", cur, rt->count);
+            code = KERR_INVALID_PARTITIONS;
+        } else if (rt->count > 100000) {
+            snprintf(msg, sizeof(msg), "Number of partitions %d is more than this broker serves per topic (100000).", rt->count);
+            code = KERR_INVALID_PARTITIONS;
+        } else if (rt->assignments_n >= 0 && rt->assignments_n != rt->count - cur) {
+            snprintf(msg, sizeof(msg), "Increasing the number of partitions by %d but %d assignments provided.",
+                     rt->count - cur, rt->assignments_n);
+            code = KERR_INVALID_REPLICA_ASSIGNMENT;
+        }
+        for (int j = 0; code == KERR_NONE && j < rt->assignments_n; j++) {
+            if (rt->assignments[j].broker_ids_n != 1 || rt->assignments[j].broker_ids[0] != b->node_id) {
+                snprintf(msg, sizeof(msg), "Only broker %d exists; each partition has one replica.", b->node_id);
+                code = KERR_INVALID_REPLICA_ASSIGNMENT;
+            }
+        }
+        if (code == KERR_NONE && !body.validate_only) {
+            int64_t end;
+            code = metalog_add_partitions(b->meta, tp, rt->count, &end, msg, sizeof(msg));
+            if (code == KERR_NONE)
+                wait = end;
+        }
+        topic_unref(tp);
+        tr->error_code = code;
+        tr->error_message = fmt_msg(rq, msg);
+    }
+    admin_answer(b, rq, wait, enc_create_partitions, resp);
+}
+
+/* ---- DescribeConfigs ---- */
+
+#define RESOURCE_TOPIC 2
+#define RESOURCE_BROKER 4
+#define RESOURCE_BROKER_LOGGER 8
+
+static bool wanted(const kp_describe_configs_req_resource *res, const char *name)
+{
+    if (res->configuration_keys_n < 0)
+        return true;
+    for (int i = 0; i < res->configuration_keys_n; i++)
+        if (kp_str_eq(res->configuration_keys[i], name))
+            return true;
+    return false;
+}
+
+static void add_synonym(req *rq, kp_describe_configs_resp_config *c, const char *name, const char *value, int8_t source)
+{
+    kp_describe_configs_resp_synonym *s = &c->synonyms[c->synonyms_n++];
+    kp_describe_configs_resp_synonym_init(s);
+    s->name = kp_str_c(name);
+    s->value = arena_kstr(&rq->arena, value);
+    s->source = source;
+}
+
+static void describe_topic(broker *b, req *rq, const kp_describe_configs_req *body,
+                           const kp_describe_configs_req_resource *res, kp_describe_configs_resp_result *out)
+{
+    topic *tp = topics_get(b->topics, res->resource_name.ptr, res->resource_name.len);
+    if (!tp) {
+        out->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+        out->error_message = kp_str_c("The topic does not exist.");
+        out->configs_n = 0;
+        return;
+    }
+    out->configs = arena_alloc(&rq->arena, sizeof(*out->configs) * TCFG_COUNT);
+    out->configs_n = 0;
+    topics_read_lock(b->topics);
+    for (int i = 0; i < TCFG_COUNT && out->configs; i++) {
+        const config_def *d = &topic_config_defs[i];
+        if (!wanted(res, d->name))
+            continue;
+        kp_describe_configs_resp_config *c = &out->configs[out->configs_n++];
+        kp_describe_configs_resp_config_init(c);
+        int src;
+        const char *v = topic_config_value(&tp->overrides, &b->cfg, i, &src);
+        c->name = kp_str_c(d->name);
+        c->value = arena_kstr(&rq->arena, v);
+        c->read_only = false;
+        c->config_source = (int8_t)src;
+        c->is_sensitive = false;
+        c->config_type = (int8_t)d->type;
+        c->documentation = body->include_documentation ? kp_str_c(d->doc) : KP_STR_NULL;
+        c->synonyms_n = 0;
+        if (body->include_synonyms) {
+            c->synonyms = arena_alloc(&rq->arena, sizeof(*c->synonyms) * 2);
+            if (c->synonyms && src == CONFIG_SOURCE_TOPIC)
+                add_synonym(rq, c, d->name, v, CONFIG_SOURCE_TOPIC);
+            int syn = topic_config_synonym[i];
+            if (c->synonyms && syn >= 0) {
+                const config_value *bv = config_get(&b->cfg, syn);
+                if (bv->str)
+                    add_synonym(rq, c, broker_config_defs[syn].name, bv->str,
+                                bv->source == CONFIG_SOURCE_DEFAULT ? CONFIG_SOURCE_DEFAULT : CONFIG_SOURCE_STATIC_BROKER);
+            }
+        }
+    }
+    topics_read_unlock(b->topics);
+    topic_unref(tp);
+}
+
+static void describe_broker(broker *b, req *rq, const kp_describe_configs_req *body,
+                            const kp_describe_configs_req_resource *res, kp_describe_configs_resp_result *out)
+{
+    char id[16];
+    snprintf(id, sizeof(id), "%d", b->node_id);
+    if (res->resource_name.len > 0 && !kp_str_eq(res->resource_name, id)) {
+        out->error_code = KERR_INVALID_REQUEST;
+        out->error_message = kp_str_c("Unexpected broker id: only this broker's id (or an empty name) is served.");
+        out->configs_n = 0;
+        return;
+    }
+    out->configs = arena_alloc(&rq->arena, sizeof(*out->configs) * BCFG_COUNT);
+    out->configs_n = 0;
+    for (int i = 0; i < BCFG_COUNT && out->configs; i++) {
+        const config_def *d = &broker_config_defs[i];
+        if (!wanted(res, d->name))
+            continue;
+        const config_value *v = config_get(&b->cfg, i);
+        kp_describe_configs_resp_config *c = &out->configs[out->configs_n++];
+        kp_describe_configs_resp_config_init(c);
+        c->name = kp_str_c(d->name);
+        c->is_sensitive = d->type == CONFIG_PASSWORD;
+        c->value = c->is_sensitive ? KP_STR_NULL : arena_kstr(&rq->arena, v->str);
+        c->read_only = true; /* no dynamic broker configs yet */
+        c->config_source = (int8_t)v->source;
+        c->config_type = (int8_t)d->type;
+        c->documentation = body->include_documentation ? kp_str_c(d->doc) : KP_STR_NULL;
+        c->synonyms_n = 0;
+        if (body->include_synonyms && v->str) {
+            c->synonyms = arena_alloc(&rq->arena, sizeof(*c->synonyms));
+            if (c->synonyms)
+                add_synonym(rq, c, d->name, v->str, (int8_t)v->source);
+        }
+    }
+}
+
+void handle_describe_configs(broker *b, req *rq)
+{
+    int16_t ver = rq->hdr.api_version;
+    kp_describe_configs_req body;
+    kp_describe_configs_req_init(&body);
+    if (kp_describe_configs_req_decode(&rq->body, ver, &body) != 0) {
+        broker_bad_request(rq, kp_err_str(rq->body.err));
+        return;
+    }
+    kp_describe_configs_resp resp;
+    kp_describe_configs_resp_init(&resp);
+    int n = body.resources_n > 0 ? body.resources_n : 0;
+    resp.results = arena_alloc(&rq->arena, sizeof(*resp.results) * (size_t)(n ? n : 1));
+    resp.results_n = resp.results ? n : 0;
+    for (int i = 0; i < resp.results_n; i++) {
+        kp_describe_configs_req_resource *res = &body.resources[i];
+        kp_describe_configs_resp_result *out = &resp.results[i];
+        kp_describe_configs_resp_result_init(out);
+        out->resource_type = res->resource_type;
+        out->resource_name = res->resource_name;
+        out->error_message = KP_STR_NULL;
+        if (res->resource_type == RESOURCE_TOPIC)
+            describe_topic(b, rq, &body, res, out);
+        else if (res->resource_type == RESOURCE_BROKER)
+            describe_broker(b, rq, &body, res, out);
+        else {
+            out->error_code = KERR_INVALID_REQUEST;
+            out->error_message = kp_str_c("Only TOPIC and BROKER config resources are served.");
+            out->configs_n = 0;
+        }
+    }
+    conn_resp_begin(rq);
+    kp_describe_configs_resp_encode(&rq->out, ver, &resp);
+    conn_req_complete(rq);
+}

@@ -1,0 +1,311 @@
+/*
+ * handle_fetch.c - Fetch with long poll.
+ *
+ * A fetch is answered at once when it has min_bytes of data, an error, or
+ * max_wait_ms of 0; otherwise it is parked on its reactor: a timer at the
+ * deadline, and a count on each partition it reads (fetch_waiters[reactor]).
+ * An append to such a partition posts one wake-up to that reactor, which
+ * re-tries all its parked fetches. Records are never copied: the response
+ * carries file ranges of segments, sent with sendfile(), and keeps the
+ * segments referenced until the bytes are out.
+ *
+ * Thread: the reactor that owns the request's connection.
+ */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "broker/broker.h"
+
+typedef struct fetch_op {
+    broker *b;
+    req *rq;
+    kp_fetch_req body;
+    reactor_timer timer;
+    struct fetch_op *prev, *next;   /* the reactor's parked list */
+    topic **held;                   /* topics referenced while parked */
+    int32_t *held_nparts;           /* partitions counted in each */
+    int nheld;
+    bool parked;
+} fetch_op;
+
+/* Per reactor, touched only by that reactor's thread except wake_pending. */
+static fetch_op *parked[TOPICS_REACTORS_MAX];
+static atomic_bool wake_pending[TOPICS_REACTORS_MAX];
+
+static void release_segments(req *rq)
+{
+    for (int i = 0; i < rq->out.nchunks; i++)
+        if (rq->out.chunks[i].owner)
+            log_segment_unref(rq->out.chunks[i].owner);
+}
+
+static topic *lookup(broker *b, int16_t ver, const kp_fetch_req_topic *rt)
+{
+    if (ver >= 13)
+        return topics_get_by_id(b->topics, rt->topic_id);
+    return rt->topic.len > 0 ? topics_get(b->topics, rt->topic.ptr, rt->topic.len) : NULL;
+}
+
+/*
+ * Fill one partition's answer. *budget is the response bytes left; the first
+ * partition with data may exceed it (KIP-74). Returns bytes added.
+ */
+static int32_t read_partition(broker *b, topic *tp, const kp_fetch_req_partition *rp,
+                              kp_fetch_resp_partition *pr, int32_t budget, bool first,
+                              int8_t isolation, bool *error)
+{
+    kp_fetch_resp_partition_init(pr);
+    pr->partition_index = rp->partition;
+    pr->records = (kp_records){ NULL, 0, -1, 0, NULL };
+    pr->aborted_transactions_n = isolation ? 0 : -1;
+    partition *p = tp ? topic_partition(tp, rp->partition) : NULL;
+    if (!p) {
+        pr->error_code = tp || !b ? KERR_UNKNOWN_TOPIC_OR_PARTITION : KERR_UNKNOWN_TOPIC_OR_PARTITION;
+        pr->high_watermark = -1;
+        *error = true;
+        return 0;
+    }
+    int64_t start = plog_start_offset(p->log), end = plog_end_offset(p->log);
+    pr->high_watermark = end;
+    pr->last_stable_offset = end;
+    pr->log_start_offset = start;
+    if (rp->current_leader_epoch >= 0 && rp->current_leader_epoch != p->leader_epoch) {
+        pr->error_code = rp->current_leader_epoch > p->leader_epoch ? KERR_UNKNOWN_LEADER_EPOCH
+                                                                   : KERR_FENCED_LEADER_EPOCH;
+        *error = true;
+        return 0;
+    }
+    if (plog_failure(p->log)) {
+        pr->error_code = KERR_KAFKA_STORAGE_ERROR;
+        *error = true;
+        return 0;
+    }
+    if (rp->fetch_offset < start || rp->fetch_offset > end) {
+        pr->error_code = KERR_OFFSET_OUT_OF_RANGE;
+        *error = true;
+        return 0;
+    }
+    if (rp->fetch_offset == end || (budget <= 0 && !first))
+        return 0;
+    int32_t max = rp->partition_max_bytes < budget ? rp->partition_max_bytes : budget;
+    plog_slice s;
+    int rc = plog_read(p->log, rp->fetch_offset, max, first, &s);
+    if (rc == LOG_ERR_OUT_OF_RANGE) {
+        pr->error_code = KERR_OFFSET_OUT_OF_RANGE;
+        *error = true;
+        return 0;
+    }
+    if (rc != LOG_OK) {
+        pr->error_code = KERR_KAFKA_STORAGE_ERROR;
+        *error = true;
+        return 0;
+    }
+    if (s.len == 0) {
+        if (s.seg)
+            log_segment_unref(s.seg);
+        return 0;
+    }
+    pr->records = (kp_records){ NULL, s.len, s.fd, s.pos, s.seg };
+    return s.len;
+}
+
+/* Build the answer into resp. Returns the record bytes gathered; segment
+ * references are in resp's records (owner) and must be released if unused. */
+static int64_t fetch_gather(fetch_op *op, kp_fetch_resp *resp, bool *error)
+{
+    broker *b = op->b;
+    req *rq = op->rq;
+    int16_t ver = rq->hdr.api_version;
+    kp_fetch_req *body = &op->body;
+    int32_t budget = body->max_bytes < b->fetch_bytes_max ? body->max_bytes : b->fetch_bytes_max;
+    int64_t total = 0;
+    int nt = body->topics_n > 0 ? body->topics_n : 0;
+    kp_fetch_resp_init(resp);
+    resp->responses = arena_alloc(&rq->arena, sizeof(*resp->responses) * (size_t)(nt ? nt : 1));
+    resp->responses_n = nt;
+    for (int i = 0; i < nt; i++) {
+        kp_fetch_req_topic *rt = &body->topics[i];
+        kp_fetch_resp_topic *tr = &resp->responses[i];
+        kp_fetch_resp_topic_init(tr);
+        tr->topic = rt->topic;
+        tr->topic_id = rt->topic_id;
+        topic *tp = lookup(b, ver, rt);
+        int np = rt->partitions_n > 0 ? rt->partitions_n : 0;
+        tr->partitions = arena_alloc(&rq->arena, sizeof(*tr->partitions) * (size_t)(np ? np : 1));
+        tr->partitions_n = np;
+        for (int j = 0; j < np; j++) {
+            int32_t n = read_partition(b, tp, &rt->partitions[j], &tr->partitions[j],
+                                       (int32_t)(budget - total), total == 0, body->isolation_level, error);
+            if (!tp && ver >= 13)
+                tr->partitions[j].error_code = KERR_UNKNOWN_TOPIC_ID;
+            total += n;
+        }
+        topic_unref(tp);
+    }
+    return total;
+}
+
+static void fetch_drop_records(kp_fetch_resp *resp)
+{
+    for (int i = 0; i < resp->responses_n; i++)
+        for (int j = 0; j < resp->responses[i].partitions_n; j++) {
+            kp_records *r = &resp->responses[i].partitions[j].records;
+            if (r->owner)
+                log_segment_unref(r->owner);
+            r->owner = NULL;
+        }
+}
+
+static void fetch_unpark(fetch_op *op)
+{
+    if (!op->parked)
+        return;
+    int rid = reactor_id(conn_reactor(op->rq->conn));
+    if (op->prev)
+        op->prev->next = op->next;
+    else
+        parked[rid] = op->next;
+    if (op->next)
+        op->next->prev = op->prev;
+    op->prev = op->next = NULL;
+    reactor_timer_cancel(conn_reactor(op->rq->conn), &op->timer);
+    for (int i = 0; i < op->nheld; i++) {
+        topic *tp = op->held[i];
+        for (int32_t j = 0; j < op->held_nparts[i]; j++)
+            atomic_fetch_sub(&topic_partition(tp, j)->fetch_waiters[rid], 1);
+        topic_unref(tp);
+    }
+    op->nheld = 0;
+    op->parked = false;
+}
+
+static void fetch_timeout(reactor *r, void *arg);
+
+/* Park op: count it on every partition of the topics it reads. */
+static void fetch_park(fetch_op *op)
+{
+    broker *b = op->b;
+    req *rq = op->rq;
+    reactor *r = conn_reactor(rq->conn);
+    int rid = reactor_id(r);
+    int nt = op->body.topics_n > 0 ? op->body.topics_n : 0;
+    op->held = arena_alloc(&rq->arena, sizeof(topic *) * (size_t)(nt ? nt : 1));
+    op->held_nparts = arena_alloc(&rq->arena, sizeof(int32_t) * (size_t)(nt ? nt : 1));
+    op->nheld = 0;
+    for (int i = 0; i < nt && op->held && op->held_nparts; i++) {
+        topic *tp = lookup(b, rq->hdr.api_version, &op->body.topics[i]);
+        if (!tp)
+            continue;
+        op->held_nparts[op->nheld] = topic_nparts(tp);
+        op->held[op->nheld++] = tp;
+        for (int32_t j = 0; j < op->held_nparts[op->nheld - 1]; j++)
+            atomic_fetch_add(&topic_partition(tp, j)->fetch_waiters[rid], 1);
+    }
+    op->next = parked[rid];
+    op->prev = NULL;
+    if (op->next)
+        op->next->prev = op;
+    parked[rid] = op;
+    op->parked = true;
+    reactor_timer_init(&op->timer, fetch_timeout, op);
+    reactor_timer_arm(r, &op->timer, rq->recv_ms + op->body.max_wait_ms);
+}
+
+/* Try to answer; returns true when the request was completed. */
+static bool fetch_try(fetch_op *op, bool final)
+{
+    kp_fetch_resp resp;
+    bool error = false;
+    int64_t total = fetch_gather(op, &resp, &error);
+    if (!final && !error && total < op->body.min_bytes && op->body.max_wait_ms > 0 &&
+        !atomic_load(&op->b->shutting_down)) {
+        fetch_drop_records(&resp);
+        return false;
+    }
+    fetch_unpark(op);
+    req *rq = op->rq;
+    conn_resp_begin(rq);
+    kp_fetch_resp_encode(&rq->out, rq->hdr.api_version, &resp);
+    rq->on_free = release_segments;
+    conn_req_complete(rq);
+    return true;
+}
+
+static void fetch_timeout(reactor *r, void *arg)
+{
+    (void)r;
+    fetch_try(arg, true);
+}
+
+/* On a reactor: re-try every parked fetch. */
+static void fetch_wake(reactor *r, void *arg)
+{
+    (void)arg;
+    int rid = reactor_id(r);
+    atomic_store(&wake_pending[rid], false);
+    fetch_op *op = parked[rid];
+    while (op) {
+        fetch_op *next = op->next;
+        fetch_try(op, false);
+        op = next;
+    }
+}
+
+void fetch_partition_appended(broker *b, partition *p)
+{
+    for (int i = 0; i < b->nreactors; i++) {
+        if (atomic_load(&p->fetch_waiters[i]) == 0)
+            continue;
+        if (!atomic_exchange(&wake_pending[i], true))
+            reactor_post(b->reactors[i], fetch_wake, NULL);
+    }
+}
+
+/* Shutdown: answer every parked fetch now (posted to each reactor). */
+void fetch_expire_all(reactor *r, void *arg)
+{
+    (void)arg;
+    int rid = reactor_id(r);
+    while (parked[rid])
+        fetch_try(parked[rid], true);
+}
+
+void handle_fetch(broker *b, req *rq)
+{
+    fetch_op *op = arena_alloc(&rq->arena, sizeof(*op));
+    if (!op) {
+        broker_bad_request(rq, "out of memory");
+        return;
+    }
+    op->b = b;
+    op->rq = rq;
+    kp_fetch_req_init(&op->body);
+    if (kp_fetch_req_decode(&rq->body, rq->hdr.api_version, &op->body) != 0) {
+        broker_bad_request(rq, kp_err_str(rq->body.err));
+        return;
+    }
+    kp_fetch_req *body = &op->body;
+    if (body->session_id != 0 || body->session_epoch > 0) {
+        /* We never hand out fetch sessions (KIP-227 allows declining), so a
+         * session id or an incremental epoch names something unknown. */
+        kp_fetch_resp resp;
+        kp_fetch_resp_init(&resp);
+        resp.error_code = body->session_id != 0 ? KERR_FETCH_SESSION_ID_NOT_FOUND : KERR_INVALID_FETCH_SESSION_EPOCH;
+        resp.responses_n = 0;
+        conn_resp_begin(rq);
+        kp_fetch_resp_encode(&rq->out, rq->hdr.api_version, &resp);
+        conn_req_complete(rq);
+        return;
+    }
+    if (body->max_wait_ms < 0)
+        body->max_wait_ms = 0;
+    /* Park before the second try so an append in between is not missed. */
+    if (!fetch_try(op, false)) {
+        fetch_park(op);
+        fetch_try(op, false);
+    }
+}

@@ -1,0 +1,87 @@
+/*
+ * topics.h - the broker's table of topics and their partitions.
+ *
+ * This is the in-memory image of what the metadata log says exists, plus the
+ * runtime state of each partition (its log, who is waiting on it). It is
+ * changed only by applying metadata records (metalog.c), under the table's
+ * write lock; request handlers look topics up under the read lock and hold a
+ * reference while they use one, so a concurrent DeleteTopics never frees a
+ * log under a running append or fetch.
+ *
+ * Partition arrays grow by replacement (CreatePartitions): readers that
+ * loaded the old array keep a valid one; retired arrays are freed with the
+ * topic.
+ */
+#ifndef GREGOR_BROKER_TOPICS_H
+#define GREGOR_BROKER_TOPICS_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/config.h"
+#include "proto/codec.h"
+#include "storage/log.h"
+
+#define TOPICS_REACTORS_MAX 64
+
+typedef struct topic topic;
+
+typedef struct partition {
+    topic *topic;              /* borrowed back pointer */
+    int32_t index;
+    plog *log;                 /* owned by the log manager */
+    int32_t leader_epoch;
+    int32_t partition_epoch;
+    atomic_llong unflushed_msgs;          /* records appended since the last flush */
+    atomic_int fetch_waiters[TOPICS_REACTORS_MAX]; /* parked fetches per reactor */
+} partition;
+
+struct topic {
+    char *name;
+    int name_len;
+    kp_uuid id;
+    atomic_int refs;
+    _Atomic(partition **) parts;
+    atomic_int nparts;
+    config_set overrides;      /* guarded by the table lock */
+    bool internal;
+    bool deleted;              /* removed by DeleteTopics: its logs go with it */
+    void *retired;             /* old partition arrays, freed with the topic */
+};
+
+typedef struct topics topics;
+
+topics *topics_new(void);
+void topics_free(topics *t);
+
+/* Lookups return a referenced topic or NULL. */
+topic *topics_get(topics *t, const char *name, int name_len);
+topic *topics_get_by_id(topics *t, kp_uuid id);
+void topic_ref(topic *tp);
+void topic_unref(topic *tp);
+int topics_count(topics *t);
+/* All topics, referenced, sorted by name; *out is malloc'd (free after unref). */
+int topics_list(topics *t, topic ***out);
+
+/* Partition i (NULL when out of range). Valid while tp is referenced. */
+partition *topic_partition(topic *tp, int32_t i);
+static inline int32_t topic_nparts(topic *tp) { return atomic_load(&tp->nparts); }
+
+/* --- mutation: the metadata applier only --- */
+void topics_write_lock(topics *t);
+void topics_write_unlock(topics *t);
+void topics_read_lock(topics *t);
+void topics_read_unlock(topics *t);
+/* Insert a new topic with no partitions (takes the table's reference). */
+topic *topics_insert_locked(topics *t, const char *name, kp_uuid id);
+/* Remove from the table; the table's reference is dropped. on_last_unref
+ * runs when the last reference goes (it closes and deletes the logs). */
+void topics_remove_locked(topics *t, topic *tp);
+int topic_add_partition_locked(topic *tp, partition *p);
+void topics_set_destructor(topics *t, void (*fn)(topic *tp, void *ctx), void *ctx);
+
+/* Topic names Kafka accepts: 1-249 of [a-zA-Z0-9._-], not "." or "..". */
+bool topic_name_valid(const char *name, int len, const char **why);
+
+#endif

@@ -1,0 +1,569 @@
+/*
+ * metalog.c - see metalog.h.
+ *
+ * The live path and the replay path are the same: a change is encoded as
+ * records, appended, and then applied by decoding the bytes just written,
+ * so what a restart rebuilds is exactly what the running broker had.
+ */
+#include "metadata/metalog.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "broker/topic_config.h"
+#include "kafka_msgs.h"
+#include "proto/batch.h"
+#include "proto/batch_build.h"
+
+#define REC_TOPIC 2
+#define REC_PARTITION 3
+#define REC_CONFIG 4
+#define REC_REMOVE_TOPIC 9
+#define RESOURCE_TOPIC 2
+#define META_TOPIC "__cluster_metadata"
+#define REPLAY_CHUNK (1 << 20)
+
+struct metalog {
+    pthread_mutex_t lock;       /* one writer at a time */
+    plog *log;                  /* owned by logs */
+    topics *topics;
+    logmgr *logs;
+    const config_set *broker_cfg;
+    int32_t node_id;
+};
+
+plog *metalog_plog(metalog *m) { return m->log; }
+
+/* ---- record encoding (Kafka's metadata record frame) ---- */
+
+static void rec_begin(kp_writer *w, int api_key)
+{
+    kp_write_uvarint(w, 1); /* frame version */
+    kp_write_uvarint(w, (uint32_t)api_key);
+    kp_write_uvarint(w, 0); /* record version */
+}
+
+static void enc_topic(kp_writer *w, const char *name, kp_uuid id)
+{
+    rec_begin(w, REC_TOPIC);
+    kp_write_string(w, kp_str_c(name), true);
+    kp_write_uuid(w, id);
+    kp_write_uvarint(w, 0);
+}
+
+static void enc_int32_array(kp_writer *w, int32_t v, int n)
+{
+    kp_write_array_len(w, n, true);
+    for (int i = 0; i < n; i++)
+        kp_write_int32(w, v);
+}
+
+static void enc_partition(kp_writer *w, kp_uuid id, int32_t index, int32_t node_id)
+{
+    rec_begin(w, REC_PARTITION);
+    kp_write_int32(w, index);
+    kp_write_uuid(w, id);
+    enc_int32_array(w, node_id, 1); /* replicas */
+    enc_int32_array(w, node_id, 1); /* isr */
+    enc_int32_array(w, 0, 0);       /* removing */
+    enc_int32_array(w, 0, 0);       /* adding */
+    kp_write_int32(w, node_id);     /* leader */
+    kp_write_int32(w, 0);           /* leader epoch */
+    kp_write_int32(w, 0);           /* partition epoch */
+    kp_write_uvarint(w, 0);
+}
+
+static void enc_config(kp_writer *w, const char *topic_name, const char *name, const char *value)
+{
+    rec_begin(w, REC_CONFIG);
+    kp_write_int8(w, RESOURCE_TOPIC);
+    kp_write_string(w, kp_str_c(topic_name), true);
+    kp_write_string(w, kp_str_c(name), true);
+    kp_write_string(w, value ? kp_str_c(value) : KP_STR_NULL, true);
+    kp_write_uvarint(w, 0);
+}
+
+static void enc_remove_topic(kp_writer *w, kp_uuid id)
+{
+    rec_begin(w, REC_REMOVE_TOPIC);
+    kp_write_uuid(w, id);
+    kp_write_uvarint(w, 0);
+}
+
+/* ---- applying records ---- */
+
+static int open_partition(metalog *m, topic *tp, int32_t index, int32_t leader_epoch)
+{
+    log_config lc;
+    topics_read_lock(m->topics);
+    topic_config_log(&tp->overrides, m->broker_cfg, &lc);
+    topics_read_unlock(m->topics);
+    partition *p = calloc(1, sizeof(*p));
+    if (!p)
+        return -1;
+    char report[512] = "";
+    plog *log = NULL;
+    if (logmgr_partition_open(m->logs, tp->name, index, &lc, &log, report, sizeof(report)) != 0) {
+        glog(GLOG_ERROR, "log", "cannot open partition %s-%d: %s", tp->name, index, report);
+        free(p);
+        return -1;
+    }
+    if (report[0])
+        glog(strstr(report, "recover") ? GLOG_INFO : GLOG_DEBUG, "log", "%s-%d: %s", tp->name, index, report);
+    p->index = index;
+    p->log = log;
+    p->leader_epoch = leader_epoch;
+    topics_write_lock(m->topics);
+    int rc = topic_add_partition_locked(tp, p);
+    topics_write_unlock(m->topics);
+    if (rc != 0)
+        free(p);
+    return rc;
+}
+
+static int apply_record(metalog *m, const uint8_t *val, int32_t len)
+{
+    arena a;
+    arena_init(&a, 1 << 20);
+    kp_reader r;
+    kp_reader_init(&r, val, (size_t)len, &a);
+    uint32_t frame = kp_read_uvarint(&r), key = kp_read_uvarint(&r);
+    kp_read_uvarint(&r); /* record version: fields we read are in every version */
+    int rc = 0;
+    if (r.err || frame != 1) {
+        rc = -1;
+        goto out;
+    }
+    switch (key) {
+    case REC_TOPIC: {
+        kp_str name = kp_read_string(&r, true);
+        kp_uuid id = kp_read_uuid(&r);
+        if (r.err || name.len <= 0) {
+            rc = -1;
+            break;
+        }
+        char *cname = arena_strndup(&a, name.ptr, (size_t)name.len);
+        topics_write_lock(m->topics);
+        topic *tp = topics_insert_locked(m->topics, cname, id);
+        topics_write_unlock(m->topics);
+        if (!tp)
+            glog(GLOG_WARN, "meta", "TopicRecord for existing topic %s ignored", cname);
+        break;
+    }
+    case REC_PARTITION: {
+        int32_t index = kp_read_int32(&r);
+        kp_uuid id = kp_read_uuid(&r);
+        for (int i = 0; i < 4; i++) {
+            int32_t n = kp_read_array_len(&r, true, 4);
+            for (int j = 0; j < n && !r.err; j++)
+                kp_read_int32(&r);
+        }
+        kp_read_int32(&r); /* leader */
+        int32_t epoch = kp_read_int32(&r);
+        if (r.err) {
+            rc = -1;
+            break;
+        }
+        topic *tp = topics_get_by_id(m->topics, id);
+        if (!tp) {
+            glog(GLOG_WARN, "meta", "PartitionRecord for unknown topic id ignored");
+            break;
+        }
+        if (index == topic_nparts(tp))
+            rc = open_partition(m, tp, index, epoch);
+        topic_unref(tp);
+        break;
+    }
+    case REC_CONFIG: {
+        int8_t type = kp_read_int8(&r);
+        kp_str rname = kp_read_string(&r, true), name = kp_read_string(&r, true);
+        kp_str value = kp_read_string(&r, true);
+        if (r.err || name.len <= 0) {
+            rc = -1;
+            break;
+        }
+        if (type != RESOURCE_TOPIC)
+            break;
+        topic *tp = topics_get(m->topics, rname.ptr, rname.len);
+        if (!tp)
+            break;
+        char *cname = arena_strndup(&a, name.ptr, (size_t)name.len);
+        char *cval = value.len >= 0 ? arena_strndup(&a, value.ptr, (size_t)value.len) : NULL;
+        char err[256];
+        topics_write_lock(m->topics);
+        if (cval) {
+            if (config_set_value(&tp->overrides, cname, cval, CONFIG_SOURCE_TOPIC, err, sizeof(err)) != 0)
+                glog(GLOG_WARN, "meta", "topic %s: config record ignored: %s", tp->name, err);
+        } else {
+            config_reset(&tp->overrides, cname);
+        }
+        log_config lc;
+        topic_config_log(&tp->overrides, m->broker_cfg, &lc);
+        topics_write_unlock(m->topics);
+        for (int32_t i = 0; i < topic_nparts(tp); i++)
+            plog_set_config(topic_partition(tp, i)->log, &lc);
+        topic_unref(tp);
+        break;
+    }
+    case REC_REMOVE_TOPIC: {
+        kp_uuid id = kp_read_uuid(&r);
+        topic *tp = r.err ? NULL : topics_get_by_id(m->topics, id);
+        if (!tp)
+            break;
+        topics_write_lock(m->topics);
+        tp->deleted = true;
+        topics_remove_locked(m->topics, tp);
+        topics_write_unlock(m->topics);
+        topic_unref(tp); /* the logs are deleted when the last user lets go */
+        break;
+    }
+    default:
+        glog(GLOG_DEBUG, "meta", "metadata record type %u skipped", key);
+        break;
+    }
+out:
+    arena_deinit(&a);
+    return rc;
+}
+
+/* Walk the records of one uncompressed batch and apply each value. */
+static int apply_batch(metalog *m, const uint8_t *p, size_t len)
+{
+    arena a;
+    arena_init(&a, 1 << 16);
+    kp_reader r;
+    kp_reader_init(&r, p + BATCH_HEADER_BYTES, len - BATCH_HEADER_BYTES, &a);
+    int32_t count = (int32_t)((uint32_t)p[57] << 24 | (uint32_t)p[58] << 16 | (uint32_t)p[59] << 8 | p[60]);
+    int rc = 0;
+    for (int32_t i = 0; i < count && !r.err && rc == 0; i++) {
+        int32_t rec_len = kp_read_varint(&r);
+        const uint8_t *rec_end = r.pos + rec_len;
+        kp_read_int8(&r);
+        kp_read_varlong(&r);
+        kp_read_varint(&r);
+        int32_t klen = kp_read_varint(&r);
+        if (klen > 0)
+            kp_skip(&r, (size_t)klen);
+        int32_t vlen = kp_read_varint(&r);
+        const uint8_t *val = r.pos;
+        if (vlen < 0 || r.err) {
+            rc = -1;
+            break;
+        }
+        kp_skip(&r, (size_t)vlen);
+        if (r.err) {
+            rc = -1;
+            break;
+        }
+        rc = apply_record(m, val, vlen);
+        if (rec_end < r.pos || rec_end > r.end) {
+            rc = -1;
+            break;
+        }
+        r.pos = rec_end;
+    }
+    arena_deinit(&a);
+    return r.err ? -1 : rc;
+}
+
+static int replay(metalog *m, char *err, size_t errlen)
+{
+    uint8_t *buf = malloc(REPLAY_CHUNK);
+    if (!buf) {
+        snprintf(err, errlen, "out of memory replaying the metadata log");
+        return -1;
+    }
+    int64_t off = plog_start_offset(m->log), end = plog_end_offset(m->log), batches = 0;
+    int rc = 0;
+    while (off < end && rc == 0) {
+        plog_slice s;
+        if (plog_read(m->log, off, REPLAY_CHUNK, false, &s) != LOG_OK || s.len == 0) {
+            if (s.len == 0 && plog_read(m->log, off, REPLAY_CHUNK, true, &s) == LOG_OK && s.len > 0) {
+                /* a batch larger than the chunk: metadata batches never are */
+                log_segment_unref(s.seg);
+            }
+            snprintf(err, errlen, "metadata log unreadable at offset %lld", (long long)off);
+            rc = -1;
+            break;
+        }
+        ssize_t n = pread(s.fd, buf, (size_t)s.len, s.pos);
+        log_segment_unref(s.seg);
+        if (n != s.len) {
+            snprintf(err, errlen, "reading metadata log: %s", n < 0 ? strerror(errno) : "short read");
+            rc = -1;
+            break;
+        }
+        size_t pos = 0;
+        while (pos + BATCH_HEADER_BYTES <= (size_t)n) {
+            const uint8_t *bp = buf + pos;
+            size_t blen = (size_t)batch_length(bp) + BATCH_LOG_OVERHEAD;
+            if (pos + blen > (size_t)n)
+                break;
+            if (apply_batch(m, bp, blen) != 0) {
+                snprintf(err, errlen, "metadata log batch at offset %lld does not decode",
+                         (long long)batch_base_offset(bp));
+                rc = -1;
+                break;
+            }
+            batches++;
+            int32_t lod = (int32_t)((uint32_t)bp[23] << 24 | (uint32_t)bp[24] << 16 | (uint32_t)bp[25] << 8 | bp[26]);
+            off = batch_base_offset(bp) + lod + 1;
+            pos += blen;
+        }
+    }
+    free(buf);
+    if (rc == 0)
+        glog(GLOG_INFO, "meta", "replayed %lld metadata batches (offsets %lld..%lld): %d topics",
+             (long long)batches, (long long)plog_start_offset(m->log), (long long)end - 1,
+             topics_count(m->topics));
+    return rc;
+}
+
+static void topic_gone(topic *tp, void *ctx)
+{
+    metalog *m = ctx;
+    int n = topic_nparts(tp);
+    for (int i = 0; i < n; i++) {
+        if (tp->deleted) {
+            if (logmgr_partition_delete(m->logs, tp->name, i) != 0)
+                glog(GLOG_ERROR, "log", "could not delete the log of %s-%d", tp->name, i);
+        }
+    }
+}
+
+metalog *metalog_open(const char *dir, bool clean, topics *t, logmgr *logs,
+                      const config_set *broker_cfg, int32_t node_id, char *err, size_t errlen)
+{
+    (void)dir;
+    (void)clean;
+    metalog *m = calloc(1, sizeof(*m));
+    if (!m) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&m->lock, NULL);
+    m->topics = t;
+    m->logs = logs;
+    m->broker_cfg = broker_cfg;
+    m->node_id = node_id;
+    log_config lc;
+    log_config_defaults(&lc);
+    lc.segment_bytes = 100 << 20;
+    char report[512] = "";
+    if (logmgr_partition_open(logs, META_TOPIC, 0, &lc, &m->log, report, sizeof(report)) != 0) {
+        snprintf(err, errlen, "cannot open the metadata log: %s", report);
+        free(m);
+        return NULL;
+    }
+    if (report[0])
+        glog(GLOG_INFO, "meta", "%s-0: %s", META_TOPIC, report);
+    topics_set_destructor(t, topic_gone, m);
+    if (replay(m, err, errlen) != 0) {
+        free(m);
+        return NULL;
+    }
+    return m;
+}
+
+void metalog_close(metalog *m)
+{
+    if (!m)
+        return;
+    pthread_mutex_destroy(&m->lock);
+    free(m);
+}
+
+/* Append the records in w (values back to back, lengths in lens) as one
+ * batch, then apply them. Caller holds m->lock. */
+static int16_t commit_records(metalog *m, kp_writer *vals, const size_t *ends, int n, int64_t *end_offset)
+{
+    kp_writer bw;
+    kp_writer_init(&bw);
+    batch_builder bb;
+    int64_t now = clock_now_ms();
+    batch_build_begin(&bb, &bw, now);
+    size_t start = 0;
+    for (int i = 0; i < n; i++) {
+        batch_build_add(&bb, now, NULL, -1, vals->buf + start, (int32_t)(ends[i] - start));
+        start = ends[i];
+    }
+    size_t blen = batch_build_end(&bb);
+    int16_t code = KERR_NONE;
+    if (blen == 0 || vals->err) {
+        code = KERR_UNKNOWN_SERVER_ERROR;
+        goto out;
+    }
+    int64_t first, last;
+    int rc = plog_append(m->log, bw.buf, blen, 0, now, &first, &last);
+    if (rc != LOG_OK) {
+        glog(GLOG_ERROR, "meta", "metadata log append failed: %s", plog_failure(m->log) ? plog_failure(m->log) : "?");
+        code = KERR_KAFKA_STORAGE_ERROR;
+        goto out;
+    }
+    if (apply_batch(m, bw.buf, blen) != 0) {
+        glog(GLOG_ERROR, "meta", "applying metadata records failed");
+        code = KERR_UNKNOWN_SERVER_ERROR;
+    }
+    *end_offset = last + 1;
+out:
+    kp_writer_deinit(&bw);
+    return code;
+}
+
+static void random_uuid(kp_uuid *id)
+{
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (!f || fread(id->b, 1, 16, f) != 16) {
+        uint64_t x = (uint64_t)clock_mono_ns() ^ ((uint64_t)getpid() << 32);
+        for (int i = 0; i < 16; i++) {
+            x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+            id->b[i] = (uint8_t)(x >> 56);
+        }
+    }
+    if (f)
+        fclose(f);
+    id->b[6] = (uint8_t)((id->b[6] & 0x0f) | 0x40); /* version 4 */
+    id->b[8] = (uint8_t)((id->b[8] & 0x3f) | 0x80);
+}
+
+int16_t metalog_check_configs(const metalog_config *cfgs, int ncfgs, char *msg, size_t msglen)
+{
+    config_set tmp;
+    if (topic_config_overrides_init(&tmp) != 0)
+        return KERR_UNKNOWN_SERVER_ERROR;
+    int16_t code = KERR_NONE;
+    for (int i = 0; i < ncfgs && code == KERR_NONE; i++) {
+        if (!cfgs[i].value) {
+            if (config_find(tmp.defs, tmp.n, cfgs[i].name) < 0) {
+                snprintf(msg, msglen, "Unknown topic config name: %s", cfgs[i].name);
+                code = KERR_INVALID_CONFIG;
+            }
+            continue;
+        }
+        if (config_set_value(&tmp, cfgs[i].name, cfgs[i].value, CONFIG_SOURCE_TOPIC, msg, msglen) != 0)
+            code = KERR_INVALID_CONFIG;
+    }
+    config_set_deinit(&tmp);
+    return code;
+}
+
+int16_t metalog_create_topic(metalog *m, const char *name, int32_t nparts, int16_t rf,
+                             const metalog_config *cfgs, int ncfgs, kp_uuid *id_out,
+                             int64_t *end_offset, char *msg, size_t msglen)
+{
+    (void)rf;
+    int16_t code = metalog_check_configs(cfgs, ncfgs, msg, msglen);
+    if (code != KERR_NONE)
+        return code;
+    pthread_mutex_lock(&m->lock);
+    topic *existing = topics_get(m->topics, name, (int)strlen(name));
+    if (existing) {
+        topic_unref(existing);
+        snprintf(msg, msglen, "Topic '%s' already exists.", name);
+        pthread_mutex_unlock(&m->lock);
+        return KERR_TOPIC_ALREADY_EXISTS;
+    }
+    kp_uuid id;
+    random_uuid(&id);
+    kp_writer w;
+    kp_writer_init(&w);
+    int n = 1 + ncfgs + nparts, k = 0;
+    size_t *ends = malloc(sizeof(*ends) * (size_t)n);
+    if (!ends) {
+        pthread_mutex_unlock(&m->lock);
+        kp_writer_deinit(&w);
+        return KERR_UNKNOWN_SERVER_ERROR;
+    }
+    enc_topic(&w, name, id);
+    ends[k++] = w.len;
+    for (int i = 0; i < ncfgs; i++) {
+        enc_config(&w, name, cfgs[i].name, cfgs[i].value);
+        ends[k++] = w.len;
+    }
+    for (int32_t i = 0; i < nparts; i++) {
+        enc_partition(&w, id, i, m->node_id);
+        ends[k++] = w.len;
+    }
+    code = commit_records(m, &w, ends, n, end_offset);
+    pthread_mutex_unlock(&m->lock);
+    free(ends);
+    kp_writer_deinit(&w);
+    if (code == KERR_NONE) {
+        *id_out = id;
+        glog(GLOG_INFO, "meta", "created topic %s with %d partitions", name, nparts);
+    }
+    return code;
+}
+
+int16_t metalog_delete_topic(metalog *m, topic *tp, int64_t *end_offset)
+{
+    pthread_mutex_lock(&m->lock);
+    kp_writer w;
+    kp_writer_init(&w);
+    enc_remove_topic(&w, tp->id);
+    size_t end = w.len;
+    int16_t code = commit_records(m, &w, &end, 1, end_offset);
+    pthread_mutex_unlock(&m->lock);
+    kp_writer_deinit(&w);
+    if (code == KERR_NONE)
+        glog(GLOG_INFO, "meta", "deleted topic %s", tp->name);
+    return code;
+}
+
+int16_t metalog_add_partitions(metalog *m, topic *tp, int32_t new_total, int64_t *end_offset,
+                               char *msg, size_t msglen)
+{
+    pthread_mutex_lock(&m->lock);
+    int32_t cur = topic_nparts(tp);
+    if (new_total <= cur) {
+        snprintf(msg, msglen, "Topic currently has %d partitions, which is higher than the requested %d.", cur, new_total);
+        pthread_mutex_unlock(&m->lock);
+        return KERR_INVALID_PARTITIONS;
+    }
+    int n = new_total - cur;
+    kp_writer w;
+    kp_writer_init(&w);
+    size_t *ends = malloc(sizeof(*ends) * (size_t)n);
+    int16_t code = KERR_UNKNOWN_SERVER_ERROR;
+    if (ends) {
+        for (int i = 0; i < n; i++) {
+            enc_partition(&w, tp->id, cur + i, m->node_id);
+            ends[i] = w.len;
+        }
+        code = commit_records(m, &w, ends, n, end_offset);
+    }
+    pthread_mutex_unlock(&m->lock);
+    free(ends);
+    kp_writer_deinit(&w);
+    return code;
+}
+
+int16_t metalog_set_topic_configs(metalog *m, topic *tp, const metalog_config *cfgs, int ncfgs,
+                                  int64_t *end_offset, char *msg, size_t msglen)
+{
+    int16_t code = metalog_check_configs(cfgs, ncfgs, msg, msglen);
+    if (code != KERR_NONE || ncfgs == 0)
+        return code;
+    pthread_mutex_lock(&m->lock);
+    kp_writer w;
+    kp_writer_init(&w);
+    size_t *ends = malloc(sizeof(*ends) * (size_t)ncfgs);
+    code = KERR_UNKNOWN_SERVER_ERROR;
+    if (ends) {
+        for (int i = 0; i < ncfgs; i++) {
+            enc_config(&w, tp->name, cfgs[i].name, cfgs[i].value);
+            ends[i] = w.len;
+        }
+        code = commit_records(m, &w, ends, ncfgs, end_offset);
+    }
+    pthread_mutex_unlock(&m->lock);
+    free(ends);
+    kp_writer_deinit(&w);
+    return code;
+}

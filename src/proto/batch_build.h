@@ -1,0 +1,31 @@
+/*
+ * batch_build.h - build record batches v2 for the broker's own logs
+ * (__cluster_metadata, later __consumer_offsets). Uncompressed only.
+ *
+ * Usage: batch_build_begin(); batch_build_add() per record;
+ * batch_build_end() fills in the lengths, count and CRC. The batch's bytes
+ * are w->buf[start, start + total) of the caller's writer.
+ */
+#ifndef GREGOR_PROTO_BATCH_BUILD_H
+#define GREGOR_PROTO_BATCH_BUILD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/codec.h"
+
+typedef struct batch_builder {
+    kp_writer *w;          /* borrowed */
+    size_t start;          /* offset of the batch in w->buf */
+    int32_t count;
+    int64_t base_ts, max_ts;
+} batch_builder;
+
+void batch_build_begin(batch_builder *b, kp_writer *w, int64_t base_timestamp_ms);
+/* key/value with len < 0 are null. */
+void batch_build_add(batch_builder *b, int64_t timestamp_ms, const void *key, int32_t key_len,
+                     const void *value, int32_t value_len);
+/* Returns the batch length in bytes (0 on allocation failure). */
+size_t batch_build_end(batch_builder *b);
+
+#endif

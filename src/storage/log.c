@@ -1,0 +1,1190 @@
+/*
+ * log.c - plog, one partition's log over its segments (see log.h).
+ *
+ * Owns: the ordered segment list of one partition directory, the log start
+ * and end offsets, the recovery point and the failure state.
+ *
+ * Invariants (under mu):
+ *   1. nsegs >= 1; segs[] sorted by strictly increasing base offset; the last
+ *      one is the active segment (indexes preallocated) and no other is.
+ *   2. segs[0]->base <= start_offset <= end_offset == active->next_offset.
+ *   3. recovery_point <= end_offset, and every byte below it was fsynced.
+ *   4. failed is sticky: once set it never clears and failure[] never changes,
+ *      so plog_failure() may hand out the pointer.
+ *   5. Readers see only bytes below a segment's size, which advances after
+ *      the write has completed.
+ *
+ * Threads: reactor threads append and read, a flusher thread flushes. The
+ * mutex guards everything above; file reads for fetches and the fsyncs run
+ * outside it on segments held by a reference.
+ */
+#include "storage/log.h"
+
+#include <assert.h>
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "proto/batch.h"
+#include "storage/segment.h"
+
+struct plog {
+    pthread_mutex_t mu;
+    char *dir;                  /* owned */
+    log_config cfg;
+    log_segment **segs;         /* each holds one reference */
+    int nsegs, segs_cap;
+    int64_t start_offset;
+    int64_t end_offset;         /* next offset to assign */
+    int64_t recovery_point;
+    int64_t max_ts;             /* largest batch maxTimestamp in the log, -1 none */
+    int64_t max_ts_offset;      /* base offset of the batch holding it */
+    uint64_t truncate_gen;      /* bumped by truncation: a flush racing it records nothing */
+    bool dir_dirty;             /* a segment file was created or removed since the last flush */
+    bool failed;
+    char failure[512];
+    bool fail_next_write;       /* test hooks */
+    bool fail_next_fsync;
+};
+
+/* The one place this file logs, so the subsystem name stays uniform. */
+#define plog_logf(level, ...) glog((level), "log", __VA_ARGS__)
+
+void log_config_defaults(log_config *cfg)
+{
+    cfg->segment_bytes = 1024LL * 1024 * 1024;
+    cfg->segment_ms = 7LL * 24 * 3600 * 1000;
+    cfg->index_interval_bytes = 4096;
+    cfg->segment_index_bytes = 10 * 1024 * 1024;
+    cfg->retention_ms = 7LL * 24 * 3600 * 1000;
+    cfg->retention_bytes = -1;
+}
+
+/* ---- small helpers (mu held unless noted) ---- */
+
+static void plog_fail_locked(plog *l, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void plog_fail_locked(plog *l, const char *fmt, ...)
+{
+    if (l->failed)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(l->failure, sizeof l->failure, fmt, ap);
+    va_end(ap);
+    l->failed = true;
+    plog_logf(GLOG_ERROR, "partition log %s failed, refusing further writes: %s",
+              l->dir, l->failure);
+}
+
+static log_segment *plog_active(plog *l)
+{
+    assert(l->nsegs >= 1);
+    return l->segs[l->nsegs - 1];
+}
+
+/* Index of the last segment with base <= offset; -1 when none. */
+static int plog_seg_floor(plog *l, int64_t offset)
+{
+    int lo = -1, hi = l->nsegs - 1;
+    while (lo < hi) {
+        int mid = lo + (hi - lo + 1) / 2;
+        if (l->segs[mid]->base_offset <= offset)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    return lo;
+}
+
+/* Index of the first segment with base > offset; nsegs when none. */
+static int plog_seg_after(plog *l, int64_t offset)
+{
+    return plog_seg_floor(l, offset) + 1;
+}
+
+static int plog_segs_push(plog *l, log_segment *s)
+{
+    if (l->nsegs == l->segs_cap) {
+        int cap = l->segs_cap ? l->segs_cap * 2 : 8;
+        log_segment **n = realloc(l->segs, (size_t)cap * sizeof *n);
+        if (!n)
+            return LOG_ERR_NOMEM;
+        l->segs = n;
+        l->segs_cap = cap;
+    }
+    assert(l->nsegs == 0 || l->segs[l->nsegs - 1]->base_offset < s->base_offset);
+    l->segs[l->nsegs++] = s;
+    return LOG_OK;
+}
+
+static void plog_max_ts_recompute(plog *l)
+{
+    l->max_ts = -1;
+    l->max_ts_offset = -1;
+    for (int i = 0; i < l->nsegs; i++) {
+        if (l->segs[i]->max_ts > l->max_ts) {
+            l->max_ts = l->segs[i]->max_ts;
+            l->max_ts_offset = l->segs[i]->max_ts_offset;
+        }
+    }
+}
+
+/*
+ * Take segs[from, from + n) out of the list into a new array the caller owns
+ * (with the references). NULL when n == 0 or allocation fails (then nothing
+ * is removed and *err is set).
+ */
+static log_segment **plog_segs_take(plog *l, int from, int n, int *err)
+{
+    *err = LOG_OK;
+    if (n <= 0)
+        return NULL;
+    assert(from >= 0 && from + n <= l->nsegs);
+    log_segment **out = malloc((size_t)n * sizeof *out);
+    if (!out) {
+        *err = LOG_ERR_NOMEM;
+        return NULL;
+    }
+    memcpy(out, l->segs + from, (size_t)n * sizeof *out);
+    memmove(l->segs + from, l->segs + from + n, (size_t)(l->nsegs - from - n) * sizeof *out);
+    l->nsegs -= n;
+    l->dir_dirty = true;
+    return out;
+}
+
+/* Outside mu: remove the files of taken segments and drop their references. */
+static void plog_segs_destroy(plog *l, log_segment **v, int n)
+{
+    for (int i = 0; i < n; i++) {
+        int err = log_segment_delete_files(v[i]);
+        if (err)
+            plog_logf(GLOG_WARN, "deleting segment %s: %s", v[i]->path_log, strerror(err));
+        log_segment_unref(v[i]);
+    }
+    free(v);
+}
+
+/* ---- open and recovery ---- */
+
+typedef struct base_list {
+    int64_t *v;
+    size_t n, cap;
+} base_list;
+
+static bool base_list_push(base_list *b, int64_t x)
+{
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 16;
+        int64_t *n = realloc(b->v, cap * sizeof *n);
+        if (!n)
+            return false;
+        b->v = n;
+        b->cap = cap;
+    }
+    b->v[b->n++] = x;
+    return true;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static bool base_list_has(const base_list *b, int64_t x)
+{
+    return bsearch(&x, b->v, b->n, sizeof x, cmp_i64) != NULL;
+}
+
+static bool name_has_suffix(const char *name, const char *suffix)
+{
+    size_t n = strlen(name), s = strlen(suffix);
+    return n >= s && strcmp(name + n - s, suffix) == 0;
+}
+
+static void unlink_in_dir(const char *dir, const char *name, const char *why)
+{
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path)
+        return;
+    if (unlink(path) != 0 && errno != ENOENT)
+        plog_logf(GLOG_WARN, "removing %s (%s): %s", path, why, strerror(errno));
+    else
+        plog_logf(GLOG_INFO, "removed %s (%s)", path, why);
+}
+
+/* List the .log bases (sorted) and remove leftovers and stray index files. */
+static int plog_scan_dir(plog *l, base_list *logs)
+{
+    base_list idx = { 0 };
+    int rc = LOG_OK;
+    DIR *d = opendir(l->dir);
+    if (!d) {
+        plog_logf(GLOG_ERROR, "opening log directory %s: %s", l->dir, strerror(errno));
+        return LOG_ERR_IO;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        int64_t base;
+        const char *name = e->d_name;
+        if (name_has_suffix(name, ".deleted") || name_has_suffix(name, ".cleaned") ||
+            name_has_suffix(name, ".swap")) {
+            unlink_in_dir(l->dir, name, "leftover of an interrupted operation");
+        } else if (log_segment_parse_name(name, ".log", &base)) {
+            if (!base_list_push(logs, base))
+                rc = LOG_ERR_NOMEM;
+        } else if (log_segment_parse_name(name, ".index", &base) ||
+                   log_segment_parse_name(name, ".timeindex", &base)) {
+            if (!base_list_push(&idx, base))
+                rc = LOG_ERR_NOMEM;
+        }
+    }
+    closedir(d);
+    if (rc != LOG_OK)
+        goto out;
+    if (logs->n)
+        qsort(logs->v, logs->n, sizeof *logs->v, cmp_i64);
+    for (size_t i = 0; i < idx.n; i++) {
+        if (base_list_has(logs, idx.v[i])) {
+            continue;
+        }
+        char name[64];
+        snprintf(name, sizeof name, "%020lld.index", (long long)idx.v[i]);
+        unlink_in_dir(l->dir, name, "index without a .log");
+        snprintf(name, sizeof name, "%020lld.timeindex", (long long)idx.v[i]);
+        unlink_in_dir(l->dir, name, "time index without a .log");
+    }
+out:
+    free(idx.v);
+    return rc;
+}
+
+static const char *seg_name(const log_segment *s)
+{
+    const char *slash = strrchr(s->path_log, '/');
+    return slash ? slash + 1 : s->path_log;
+}
+
+/* Trusted segments below `first`, per clean/recovery point; returns the
+ * index of the first segment that needs a verifying rescan. */
+static int plog_load_trusted(plog *l, int first, int *rc)
+{
+    *rc = LOG_OK;
+    for (int i = 0; i < first; i++) {
+        log_segment *s = l->segs[i];
+        bool trusted = false;
+        int err = log_segment_load_clean(s, &trusted);
+        if (err) {
+            plog_logf(GLOG_ERROR, "loading %s: %s", s->path_log, strerror(err));
+            *rc = LOG_ERR_IO;
+            return i;
+        }
+        if (trusted && i > 0 && l->segs[i - 1]->next_offset > s->base_offset)
+            trusted = false;    /* overlaps the previous segment */
+        if (!trusted) {
+            plog_logf(GLOG_WARN, "%s/%s: index failed its sanity check, rescanning from here",
+                      l->dir, seg_name(s));
+            return i;
+        }
+    }
+    return first;
+}
+
+typedef struct recovery_stats {
+    int rescanned;
+    int64_t batches;
+    int64_t from_offset;
+    char truncated[256];        /* "" when nothing was cut */
+    int deleted;
+} recovery_stats;
+
+/* Verify segs[first..] batch by batch; truncate at the first bad batch and
+ * delete every later segment. */
+static int plog_rescan(plog *l, int first, recovery_stats *st)
+{
+    st->from_offset = first < l->nsegs ? l->segs[first]->base_offset : l->end_offset;
+    for (int i = first; i < l->nsegs; i++) {
+        log_segment *s = l->segs[i];
+        int64_t min_off = i > 0 ? l->segs[i - 1]->next_offset : s->base_offset;
+        seg_scan_result res;
+        int err = log_segment_rebuild(s, true, min_off, l->cfg.index_interval_bytes, &res);
+        if (err) {
+            plog_logf(GLOG_ERROR, "recovering %s: %s", s->path_log, strerror(err));
+            return LOG_ERR_IO;
+        }
+        st->rescanned++;
+        st->batches += res.batches;
+        if (!res.stop_reason)
+            continue;
+        if (ftruncate(s->log_fd, (off_t)res.valid_bytes) != 0) {
+            plog_logf(GLOG_ERROR, "truncating %s: %s", s->path_log, strerror(errno));
+            return LOG_ERR_IO;
+        }
+        snprintf(st->truncated, sizeof st->truncated,
+                 "truncated %s at position %lld (%s), %lld bytes dropped", seg_name(s),
+                 (long long)res.valid_bytes, res.stop_reason,
+                 (long long)(res.file_bytes - res.valid_bytes));
+        int rc = LOG_OK;
+        int n = l->nsegs - i - 1;
+        log_segment **v = plog_segs_take(l, i + 1, n, &rc);
+        if (rc != LOG_OK)
+            return rc;
+        st->deleted = n;
+        plog_segs_destroy(l, v, n);
+        break;
+    }
+    return LOG_OK;
+}
+
+/* Open the segment files found in the directory, or create the first one. */
+static int plog_open_segments(plog *l, int64_t log_start_offset)
+{
+    base_list logs = { 0 };
+    int rc = plog_scan_dir(l, &logs);
+    for (size_t i = 0; rc == LOG_OK && i < logs.n; i++) {
+        log_segment *s;
+        int err = log_segment_open(l->dir, logs.v[i], &s);
+        if (err) {
+            plog_logf(GLOG_ERROR, "opening segment %020lld in %s: %s",
+                      (long long)logs.v[i], l->dir, strerror(err));
+            rc = LOG_ERR_IO;
+            break;
+        }
+        rc = plog_segs_push(l, s);
+        if (rc != LOG_OK)
+            log_segment_unref(s);
+    }
+    free(logs.v);
+    if (rc != LOG_OK || l->nsegs > 0)
+        return rc;
+    log_segment *s;
+    int64_t base = log_start_offset > 0 ? log_start_offset : 0;
+    int err = log_segment_create(l->dir, base, &l->cfg, &s);
+    if (err) {
+        plog_logf(GLOG_ERROR, "creating the first segment in %s: %s", l->dir, strerror(err));
+        return LOG_ERR_IO;
+    }
+    l->dir_dirty = true;
+    rc = plog_segs_push(l, s);
+    if (rc != LOG_OK)
+        log_segment_unref(s);
+    return rc;
+}
+
+static void plog_report_fill(plog *l, bool fresh, bool clean_path, const recovery_stats *st,
+                             char *report, size_t report_len)
+{
+    if (!report || !report_len)
+        return;
+    int64_t last = l->end_offset - 1;
+    if (fresh) {
+        snprintf(report, report_len, "new empty log at offset %lld", (long long)l->end_offset);
+    } else if (clean_path) {
+        snprintf(report, report_len, "clean open, %d segment%s, offsets %lld..%lld", l->nsegs,
+                 l->nsegs == 1 ? "" : "s", (long long)l->start_offset, (long long)last);
+    } else if (st->truncated[0]) {
+        snprintf(report, report_len,
+                 "recovered %d segment%s from offset %lld: %s, %d later segment%s deleted; "
+                 "offsets %lld..%lld",
+                 st->rescanned, st->rescanned == 1 ? "" : "s", (long long)st->from_offset,
+                 st->truncated, st->deleted, st->deleted == 1 ? "" : "s",
+                 (long long)l->start_offset, (long long)last);
+    } else {
+        snprintf(report, report_len,
+                 "recovered %d segment%s from offset %lld: all %lld batches valid; "
+                 "offsets %lld..%lld",
+                 st->rescanned, st->rescanned == 1 ? "" : "s", (long long)st->from_offset,
+                 (long long)st->batches, (long long)l->start_offset, (long long)last);
+    }
+}
+
+/* Load or recover the segments, then make the last one active. */
+static int plog_load(plog *l, bool clean, int64_t recovery_point, bool *clean_path,
+                     recovery_stats *st)
+{
+    int first = l->nsegs;
+    if (!clean) {
+        /* From the segment holding recovery_point - 1: the segment before the
+         * recovery point's may have been rolled after the flush that set it,
+         * and its trimmed indexes were never synced. */
+        int f = plog_seg_floor(l, recovery_point > 0 ? recovery_point - 1 : 0);
+        first = f < 0 ? 0 : f;
+    }
+    int rc;
+    int verify_from = plog_load_trusted(l, first, &rc);
+    if (rc != LOG_OK)
+        return rc;
+    *clean_path = clean && verify_from == l->nsegs;
+    rc = plog_rescan(l, verify_from, st);
+    if (rc != LOG_OK)
+        return rc;
+    for (int i = verify_from; i < l->nsegs - 1; i++) {
+        int err = log_segment_deactivate(l->segs[i]);  /* final time entry, trim */
+        if (err) {
+            plog_logf(GLOG_ERROR, "trimming indexes of %s: %s", l->segs[i]->path_log, strerror(err));
+            return LOG_ERR_IO;
+        }
+    }
+    log_segment *act = plog_active(l);
+    int err = verify_from == l->nsegs ? log_segment_scan_max_ts(act) : 0;
+    if (!err)
+        err = log_segment_activate(act, &l->cfg);
+    if (err) {
+        plog_logf(GLOG_ERROR, "activating %s: %s", act->path_log, strerror(err));
+        return LOG_ERR_IO;
+    }
+    return LOG_OK;
+}
+
+int plog_open(const char *dir, const log_config *cfg, int64_t log_start_offset,
+              int64_t recovery_point, bool clean, plog **out,
+              char *report, size_t report_len)
+{
+    assert(dir && cfg && out);
+    if (report && report_len)
+        report[0] = '\0';
+    plog *l = calloc(1, sizeof *l);
+    if (!l)
+        return LOG_ERR_NOMEM;
+    int rc = LOG_ERR_NOMEM;
+    l->dir = strdup(dir);
+    if (!l->dir)
+        goto out_free;
+    if (pthread_mutex_init(&l->mu, NULL) != 0)
+        goto out_free;
+    l->cfg = *cfg;
+    l->max_ts = l->max_ts_offset = -1;
+    rc = LOG_ERR_IO;
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        plog_logf(GLOG_ERROR, "creating %s: %s", dir, strerror(errno));
+        goto out_close;
+    }
+    rc = plog_open_segments(l, log_start_offset);
+    if (rc != LOG_OK)
+        goto out_close;
+    bool fresh = l->dir_dirty;
+    bool clean_path = false;
+    recovery_stats st = { 0 };
+    if (!fresh) {
+        rc = plog_load(l, clean, recovery_point, &clean_path, &st);
+        if (rc != LOG_OK)
+            goto out_close;
+    }
+    log_segment *act = plog_active(l);
+    l->end_offset = act->next_offset;
+    int64_t first_base = l->segs[0]->base_offset;
+    l->start_offset = log_start_offset > first_base ? log_start_offset : first_base;
+    if (l->start_offset > l->end_offset)
+        l->start_offset = l->end_offset;
+    l->recovery_point = clean_path ? l->end_offset
+                        : recovery_point < l->end_offset ? recovery_point : l->end_offset;
+    if (l->recovery_point < 0)
+        l->recovery_point = 0;
+    plog_max_ts_recompute(l);
+    plog_report_fill(l, fresh, clean_path, &st, report, report_len);
+    plog_logf(st.truncated[0] ? GLOG_WARN : GLOG_INFO, "%s: %s", dir,
+              report && report[0] ? report : "opened");
+    *out = l;
+    return LOG_OK;
+out_close:
+    plog_close(l);
+    return rc;
+out_free:
+    free(l->dir);
+    free(l);
+    return rc;
+}
+
+void plog_close(plog *l)
+{
+    if (!l)
+        return;
+    if (l->nsegs > 0) {
+        log_segment *act = plog_active(l);
+        int err = act->active ? log_segment_deactivate(act) : 0;
+        if (err)
+            plog_logf(GLOG_WARN, "trimming indexes of %s: %s", act->path_log, strerror(err));
+    }
+    for (int i = 0; i < l->nsegs; i++)
+        log_segment_unref(l->segs[i]);
+    free(l->segs);
+    pthread_mutex_destroy(&l->mu);
+    free(l->dir);
+    free(l);
+}
+
+int plog_shutdown(plog *l)
+{
+    if (!l)
+        return LOG_OK;
+    int rc = LOG_OK;
+    int64_t flushed;
+    if (plog_flush(l, &flushed) != LOG_OK)
+        rc = LOG_ERR_IO;
+    log_segment *act = plog_active(l);
+    int err = act->active ? log_segment_deactivate(act) : 0;
+    for (int i = 0; !err && i < l->nsegs; i++) {
+        err = seg_fsync_fd(l->segs[i]->index_fd);
+        if (!err)
+            err = seg_fsync_fd(l->segs[i]->timeindex_fd);
+    }
+    if (err) {
+        plog_logf(GLOG_ERROR, "closing %s: %s", l->dir, strerror(err));
+        rc = LOG_ERR_IO;
+    }
+    plog_close(l);
+    return rc;
+}
+
+void plog_set_config(plog *l, const log_config *cfg)
+{
+    pthread_mutex_lock(&l->mu);
+    l->cfg = *cfg;
+    pthread_mutex_unlock(&l->mu);
+}
+
+/* ---- append ---- */
+
+/* Count the offsets in back-to-back batches; false on broken framing. */
+static bool batches_count(const uint8_t *buf, size_t len, int64_t *count_out)
+{
+    int64_t count = 0;
+    size_t off = 0;
+    while (off < len) {
+        if (len - off < BATCH_HEADER_BYTES)
+            return false;
+        int32_t blen = seg_be32(buf + off + 8);
+        int32_t lod = seg_be32(buf + off + 23);
+        if (blen < BATCH_HEADER_BYTES - BATCH_LOG_OVERHEAD ||
+            (size_t)blen > len - off - BATCH_LOG_OVERHEAD || lod < 0)
+            return false;
+        count += (int64_t)lod + 1;
+        off += BATCH_LOG_OVERHEAD + (size_t)blen;
+    }
+    *count_out = count;
+    return len > 0;
+}
+
+static int plog_roll_locked(plog *l)
+{
+    log_segment *old = plog_active(l);
+    assert(l->end_offset > old->base_offset);
+    log_segment *s;
+    int err = log_segment_create(l->dir, l->end_offset, &l->cfg, &s);
+    if (err) {
+        plog_fail_locked(l, "creating segment %020lld in %s failed: %s",
+                         (long long)l->end_offset, l->dir, strerror(err));
+        return LOG_ERR_IO;
+    }
+    int rc = plog_segs_push(l, s);
+    if (rc != LOG_OK) {
+        log_segment_delete_files(s);
+        log_segment_unref(s);
+        return rc;
+    }
+    l->dir_dirty = true;
+    err = log_segment_deactivate(old);
+    if (err) {
+        plog_fail_locked(l, "trimming indexes of %s failed: %s", old->path_log, strerror(err));
+        return LOG_ERR_IO;
+    }
+    plog_logf(GLOG_DEBUG, "%s: rolled to segment %020lld", l->dir, (long long)l->end_offset);
+    return LOG_OK;
+}
+
+static bool plog_should_roll(plog *l, size_t len, int64_t count, int64_t now_ms)
+{
+    log_segment *act = plog_active(l);
+    if (act->size == 0)
+        return false;
+    return act->size + (int64_t)len > l->cfg.segment_bytes ||
+           act->size + (int64_t)len > INT32_MAX ||
+           (act->created_ms >= 0 && now_ms - act->created_ms >= l->cfg.segment_ms) ||
+           log_segment_index_full(act) ||
+           l->end_offset + count - 1 - act->base_offset > INT32_MAX;
+}
+
+int plog_append(plog *l, uint8_t *buf, size_t len, int32_t leader_epoch,
+                int64_t now_ms, int64_t *first_offset, int64_t *last_offset)
+{
+    int64_t count = 0;
+    if (!batches_count(buf, len, &count))
+        return LOG_ERR_CORRUPT;
+    pthread_mutex_lock(&l->mu);
+    int rc = LOG_OK;
+    if (l->failed) {
+        rc = LOG_ERR_FAILED;
+        goto out_unlock;
+    }
+    if ((int64_t)len > l->cfg.segment_bytes || len > INT32_MAX) {
+        rc = LOG_ERR_TOO_LARGE;
+        goto out_unlock;
+    }
+    if (plog_should_roll(l, len, count, now_ms)) {
+        rc = plog_roll_locked(l);
+        if (rc != LOG_OK)
+            goto out_unlock;
+    }
+    log_segment *act = plog_active(l);
+    int64_t next = l->end_offset;
+    for (size_t off = 0; off < len;) {
+        batch_set_base_offset(buf + off, next);
+        batch_set_leader_epoch(buf + off, leader_epoch);
+        next += (int64_t)seg_be32(buf + off + 23) + 1;
+        off += BATCH_LOG_OVERHEAD + (size_t)seg_be32(buf + off + 8);
+    }
+    assert(next == l->end_offset + count);
+    bool inject = l->fail_next_write;
+    l->fail_next_write = false;
+    int index_err = 0;
+    int err = log_segment_append(act, buf, len, next, l->cfg.index_interval_bytes, inject,
+                                 &index_err);
+    if (err) {
+        plog_fail_locked(l, "write of %zu bytes to %s failed: %s", len, act->path_log,
+                         strerror(err));
+        rc = LOG_ERR_IO;
+        goto out_unlock;
+    }
+    if (act->created_ms < 0)
+        act->created_ms = now_ms;
+    *first_offset = l->end_offset;
+    *last_offset = next - 1;
+    l->end_offset = next;
+    if (act->max_ts > l->max_ts) {
+        l->max_ts = act->max_ts;
+        l->max_ts_offset = act->max_ts_offset;
+    }
+    if (index_err) {
+        /* The batches are in the log; the index is not trustworthy any more. */
+        plog_fail_locked(l, "index write for %s failed: %s", act->path_log, strerror(index_err));
+        rc = LOG_ERR_IO;
+    }
+out_unlock:
+    pthread_mutex_unlock(&l->mu);
+    return rc;
+}
+
+/* ---- flush ---- */
+
+typedef struct flush_item {
+    log_segment *seg;
+    int64_t size;               /* bytes to be durable after the fsync */
+    bool sync_log;
+    bool sync_index;
+} flush_item;
+
+static int flush_items_run(plog *l, flush_item *items, int n, bool sync_dir, bool inject,
+                           const char **what)
+{
+    for (int i = 0; i < n; i++) {
+        int err = 0;
+        if (items[i].sync_log) {
+            *what = items[i].seg->path_log;
+            err = inject ? EIO : seg_fsync_fd(items[i].seg->log_fd);
+        }
+        if (!err && items[i].sync_index) {
+            *what = items[i].seg->path_index;
+            err = seg_fsync_fd(items[i].seg->index_fd);
+            if (!err)
+                err = seg_fsync_fd(items[i].seg->timeindex_fd);
+        }
+        if (err)
+            return err;
+    }
+    *what = l->dir;
+    return sync_dir ? seg_fsync_dir(l->dir) : 0;
+}
+
+int plog_flush(plog *l, int64_t *flushed_offset)
+{
+    pthread_mutex_lock(&l->mu);
+    if (l->failed) {
+        pthread_mutex_unlock(&l->mu);
+        return LOG_ERR_FAILED;
+    }
+    flush_item *items = calloc((size_t)l->nsegs, sizeof *items);
+    if (!items) {
+        pthread_mutex_unlock(&l->mu);
+        return LOG_ERR_NOMEM;
+    }
+    int n = 0;
+    for (int i = 0; i < l->nsegs; i++) {
+        log_segment *s = l->segs[i];
+        bool sync_log = s->flushed_size < s->size;
+        bool sync_index = !s->active && !s->index_synced;
+        if (!sync_log && !sync_index)
+            continue;
+        log_segment_ref(s);
+        items[n++] = (flush_item){ s, s->size, sync_log, sync_index };
+    }
+    int64_t end = l->end_offset;
+    uint64_t gen = l->truncate_gen;
+    bool sync_dir = l->dir_dirty;
+    l->dir_dirty = false;
+    bool inject = l->fail_next_fsync;
+    l->fail_next_fsync = false;
+    pthread_mutex_unlock(&l->mu);
+
+    const char *what = l->dir;
+    int err = flush_items_run(l, items, n, sync_dir, inject, &what);
+
+    pthread_mutex_lock(&l->mu);
+    int rc = LOG_OK;
+    if (err) {
+        /* Never retry: after a failed fsync Linux may have dropped the dirty pages. */
+        plog_fail_locked(l, "fsync of %s failed: %s", what, strerror(err));
+        rc = LOG_ERR_IO;
+    } else if (gen == l->truncate_gen) {
+        for (int i = 0; i < n; i++) {
+            log_segment *s = items[i].seg;
+            if (items[i].size > s->flushed_size)
+                s->flushed_size = items[i].size;
+            if (items[i].sync_index && !s->active)
+                s->index_synced = true;
+        }
+        if (end > l->recovery_point)
+            l->recovery_point = end;
+    }
+    assert(l->recovery_point <= l->end_offset);
+    if (flushed_offset)
+        *flushed_offset = l->recovery_point;
+    pthread_mutex_unlock(&l->mu);
+    for (int i = 0; i < n; i++)
+        log_segment_unref(items[i].seg);
+    free(items);
+    return rc;
+}
+
+/* ---- read ---- */
+
+/* Add whole batches after the first while the total stays <= max_bytes. */
+static int read_extend(log_segment *s, int64_t pos, int64_t limit, int32_t first_len,
+                       int32_t max_bytes, int32_t *len_out)
+{
+    uint8_t buf[8192];
+    seg_reader r;
+    seg_reader_init(&r, s->log_fd, limit, buf, sizeof buf);
+    int64_t total = first_len;
+    for (;;) {
+        const uint8_t *h = seg_reader_get(&r, pos + total, BATCH_LOG_OVERHEAD);
+        if (!h)
+            break;
+        int64_t blen = BATCH_LOG_OVERHEAD + (int64_t)seg_be32(h + 8);
+        if (blen < BATCH_HEADER_BYTES || total + blen > max_bytes || pos + total + blen > limit)
+            break;
+        total += blen;
+    }
+    assert(total <= INT32_MAX);
+    *len_out = (int32_t)total;
+    return r.err;
+}
+
+int plog_read(plog *l, int64_t offset, int32_t max_bytes, bool min_one, plog_slice *out)
+{
+    out->seg = NULL;
+    out->fd = -1;
+    out->pos = 0;
+    out->len = 0;
+    if (max_bytes < 0)
+        max_bytes = 0;
+    pthread_mutex_lock(&l->mu);
+    if (offset < l->start_offset || offset > l->end_offset) {
+        pthread_mutex_unlock(&l->mu);
+        return LOG_ERR_OUT_OF_RANGE;
+    }
+    int i = plog_seg_floor(l, offset);
+    if (i < 0)
+        i = 0;
+    while (offset < l->end_offset && i < l->nsegs) {
+        log_segment *s = l->segs[i];
+        log_segment_ref(s);
+        int64_t limit = s->size;
+        int32_t index_count = s->index_entries;
+        int64_t base = s->base_offset;
+        pthread_mutex_unlock(&l->mu);
+
+        int64_t pos;
+        int32_t first_len, len = 0;
+        int err = log_segment_find(s, offset, limit, index_count, &pos, &first_len);
+        if (!err && pos >= 0 && (first_len <= max_bytes || min_one))
+            err = read_extend(s, pos, limit, first_len, max_bytes, &len);
+        if (err) {
+            pthread_mutex_lock(&l->mu);
+            plog_fail_locked(l, "read of %s failed: %s", s->path_log, strerror(err));
+            pthread_mutex_unlock(&l->mu);
+            log_segment_unref(s);
+            return LOG_ERR_IO;
+        }
+        if (pos >= 0) {
+            if (len == 0) {
+                log_segment_unref(s);
+                return LOG_OK;  /* first batch larger than max_bytes, !min_one */
+            }
+            *out = (plog_slice){ .seg = s, .fd = s->log_fd, .pos = pos, .len = len };
+            return LOG_OK;
+        }
+        /* Nothing at or after offset here (a gap): try the next segment. */
+        log_segment_unref(s);
+        pthread_mutex_lock(&l->mu);
+        i = plog_seg_after(l, base);
+    }
+    pthread_mutex_unlock(&l->mu);
+    return LOG_OK;
+}
+
+/* ---- timestamps ---- */
+
+/* Scan s from pos for the first record with timestamp >= ts_ms at or above start. */
+static int ts_scan_segment(log_segment *s, int64_t pos, int64_t limit, int64_t ts_ms,
+                           int64_t start, int64_t *off_out, int64_t *ts_out, bool *found)
+{
+    seg_reader r;
+    size_t cap_max = limit > INT32_MAX ? INT32_MAX : (size_t)limit;
+    int err = seg_reader_init_heap(&r, s->log_fd, limit, 64 * 1024, cap_max);
+    if (err)
+        return err;
+    *found = false;
+    for (;;) {
+        const uint8_t *h = seg_reader_get(&r, pos, BATCH_HEADER_BYTES);
+        if (!h)
+            break;
+        int64_t total = BATCH_LOG_OVERHEAD + (int64_t)seg_be32(h + 8);
+        int64_t last = seg_be64(h) + seg_be32(h + 23);
+        int64_t mts = seg_be64(h + 35);
+        if (total < BATCH_HEADER_BYTES)
+            break;
+        if (last >= start && mts >= ts_ms) {
+            const uint8_t *p = seg_reader_get(&r, pos, (size_t)total);
+            if (!p)
+                break;
+            if (batch_find_timestamp(p, (size_t)total, ts_ms, off_out, ts_out)) {
+                if (*off_out < start)
+                    *off_out = start;   /* the records below start are gone */
+                *found = true;
+                break;
+            }
+        }
+        pos += total;
+    }
+    err = r.err;
+    seg_reader_deinit(&r);
+    return err;
+}
+
+int plog_offset_for_timestamp(plog *l, int64_t ts_ms, int64_t *offset_out, int64_t *ts_out)
+{
+    *offset_out = -1;
+    *ts_out = -1;
+    int64_t after = INT64_MIN;  /* look only at segments with base > after */
+    pthread_mutex_lock(&l->mu);
+    for (;;) {
+        int i = after == INT64_MIN ? 0 : plog_seg_after(l, after);
+        while (i < l->nsegs && l->segs[i]->max_ts < ts_ms)
+            i++;
+        if (i >= l->nsegs)
+            break;
+        log_segment *s = l->segs[i];
+        log_segment_ref(s);
+        int64_t limit = s->size, start = l->start_offset;
+        int32_t icount = s->index_entries, tcount = s->timeindex_entries;
+        after = s->base_offset;
+        pthread_mutex_unlock(&l->mu);
+
+        int64_t pos = 0;
+        bool found = false;
+        log_segment_time_lookup(s, ts_ms, tcount, icount, limit, &pos);
+        int err = ts_scan_segment(s, pos, limit, ts_ms, start, offset_out, ts_out, &found);
+        log_segment_unref(s);
+        if (err)
+            return LOG_ERR_IO;
+        if (found)
+            return LOG_OK;
+        pthread_mutex_lock(&l->mu);
+    }
+    pthread_mutex_unlock(&l->mu);
+    return LOG_OK;
+}
+
+void plog_max_timestamp(plog *l, int64_t *offset_out, int64_t *ts_out)
+{
+    pthread_mutex_lock(&l->mu);
+    int64_t ts = l->max_ts, boff = l->max_ts_offset;
+    int i = plog_seg_floor(l, boff);
+    if (ts < 0 || i < 0) {
+        pthread_mutex_unlock(&l->mu);
+        *offset_out = -1;
+        *ts_out = -1;
+        return;
+    }
+    log_segment *s = l->segs[i];
+    log_segment_ref(s);
+    int64_t limit = s->size;
+    int32_t icount = s->index_entries;
+    pthread_mutex_unlock(&l->mu);
+
+    /* The exact record: the first in the batch reaching the batch's max. */
+    *offset_out = boff;
+    *ts_out = ts;
+    int64_t pos;
+    int32_t len;
+    if (log_segment_find(s, boff, limit, icount, &pos, &len) == 0 && pos >= 0) {
+        int64_t off, t;
+        bool found = false;
+        if (ts_scan_segment(s, pos, pos + len, ts, boff, &off, &t, &found) == 0 && found)
+            *offset_out = off;
+    }
+    log_segment_unref(s);
+}
+
+/* ---- accessors ---- */
+
+int64_t plog_start_offset(plog *l)
+{
+    pthread_mutex_lock(&l->mu);
+    int64_t v = l->start_offset;
+    pthread_mutex_unlock(&l->mu);
+    return v;
+}
+
+int64_t plog_end_offset(plog *l)
+{
+    pthread_mutex_lock(&l->mu);
+    int64_t v = l->end_offset;
+    pthread_mutex_unlock(&l->mu);
+    return v;
+}
+
+int64_t plog_recovery_point(plog *l)
+{
+    pthread_mutex_lock(&l->mu);
+    int64_t v = l->recovery_point;
+    pthread_mutex_unlock(&l->mu);
+    return v;
+}
+
+int64_t plog_size_bytes(plog *l)
+{
+    pthread_mutex_lock(&l->mu);
+    int64_t v = 0;
+    for (int i = 0; i < l->nsegs; i++)
+        v += l->segs[i]->size;
+    pthread_mutex_unlock(&l->mu);
+    return v;
+}
+
+int plog_segment_count(plog *l)
+{
+    pthread_mutex_lock(&l->mu);
+    int v = l->nsegs;
+    pthread_mutex_unlock(&l->mu);
+    return v;
+}
+
+const char *plog_failure(plog *l)
+{
+    pthread_mutex_lock(&l->mu);
+    const char *v = l->failed ? l->failure : NULL;
+    pthread_mutex_unlock(&l->mu);
+    return v;
+}
+
+const char *plog_dir(plog *l)
+{
+    return l->dir;
+}
+
+void plog_test_fail_next_write(plog *l)
+{
+    pthread_mutex_lock(&l->mu);
+    l->fail_next_write = true;
+    pthread_mutex_unlock(&l->mu);
+}
+
+void plog_test_fail_next_fsync(plog *l)
+{
+    pthread_mutex_lock(&l->mu);
+    l->fail_next_fsync = true;
+    pthread_mutex_unlock(&l->mu);
+}
+
+/* ---- retention, start, truncation ---- */
+
+/* Drop segs[0, n) (never the active one) and raise the start offset. */
+static int plog_drop_prefix_locked(plog *l, int n, log_segment ***victims)
+{
+    assert(n < l->nsegs);
+    int rc;
+    *victims = plog_segs_take(l, 0, n, &rc);
+    if (rc != LOG_OK)
+        return rc;
+    if (l->segs[0]->base_offset > l->start_offset)
+        l->start_offset = l->segs[0]->base_offset;
+    if (l->recovery_point < l->start_offset)
+        l->recovery_point = l->start_offset;    /* nothing below start needs recovery */
+    plog_max_ts_recompute(l);
+    return LOG_OK;
+}
+
+int plog_enforce_retention(plog *l, int64_t now_ms)
+{
+    pthread_mutex_lock(&l->mu);
+    int n = 0;
+    if (l->cfg.retention_ms >= 0) {
+        while (n < l->nsegs - 1 &&
+               log_segment_largest_ts(l->segs[n]) < now_ms - l->cfg.retention_ms)
+            n++;
+    }
+    if (l->cfg.retention_bytes >= 0) {
+        int64_t total = 0;
+        for (int i = n; i < l->nsegs; i++)
+            total += l->segs[i]->size;
+        while (n < l->nsegs - 1 && total - l->segs[n]->size >= l->cfg.retention_bytes) {
+            total -= l->segs[n]->size;
+            n++;
+        }
+    }
+    log_segment **victims = NULL;
+    int rc = n > 0 ? plog_drop_prefix_locked(l, n, &victims) : LOG_OK;
+    int64_t start = l->start_offset;
+    pthread_mutex_unlock(&l->mu);
+    if (rc != LOG_OK)
+        return 0;
+    if (n > 0) {
+        plog_logf(GLOG_INFO, "%s: retention deleted %d segment%s, log start now %lld", l->dir,
+                  n, n == 1 ? "" : "s", (long long)start);
+        plog_segs_destroy(l, victims, n);
+    }
+    return n;
+}
+
+int plog_advance_start(plog *l, int64_t offset)
+{
+    pthread_mutex_lock(&l->mu);
+    if (offset > l->end_offset) {
+        pthread_mutex_unlock(&l->mu);
+        return LOG_ERR_OUT_OF_RANGE;
+    }
+    if (offset > l->start_offset)
+        l->start_offset = offset;
+    int n = 0;
+    while (n < l->nsegs - 1 && l->segs[n + 1]->base_offset <= offset)
+        n++;
+    log_segment **victims = NULL;
+    int rc = n > 0 ? plog_drop_prefix_locked(l, n, &victims) : LOG_OK;
+    pthread_mutex_unlock(&l->mu);
+    if (rc != LOG_OK)
+        return 0;
+    if (n > 0)
+        plog_segs_destroy(l, victims, n);
+    return n;
+}
+
+/* offset is below every segment: a fresh empty segment at offset. Its base
+ * is below every old one, so no file name collides. */
+static int plog_truncate_fully_locked(plog *l, int64_t offset, log_segment ***victims, int *nv)
+{
+    assert(offset < l->segs[0]->base_offset);
+    log_segment *s;
+    int err = log_segment_create(l->dir, offset, &l->cfg, &s);
+    if (err) {
+        plog_fail_locked(l, "creating segment %020lld in %s failed: %s", (long long)offset,
+                         l->dir, strerror(err));
+        return LOG_ERR_IO;
+    }
+    int rc;
+    int n = l->nsegs;
+    *victims = plog_segs_take(l, 0, n, &rc);
+    if (rc != LOG_OK) {
+        log_segment_delete_files(s);
+        log_segment_unref(s);
+        return rc;
+    }
+    *nv = n;
+    rc = plog_segs_push(l, s);  /* cannot fail: the array has room */
+    assert(rc == LOG_OK);
+    l->start_offset = offset;
+    l->end_offset = offset;
+    return LOG_OK;
+}
+
+/* Cut segs[i] at the batch holding offset (or its end) and drop later segments. */
+static int plog_truncate_in_locked(plog *l, int i, int64_t offset, log_segment ***victims,
+                                   int *nv)
+{
+    log_segment *s = l->segs[i];
+    int64_t pos;
+    int32_t len;
+    int err = log_segment_find(s, offset, s->size, s->index_entries, &pos, &len);
+    if (err) {
+        plog_fail_locked(l, "reading %s during truncation failed: %s", s->path_log, strerror(err));
+        return LOG_ERR_IO;
+    }
+    int rc;
+    int n = l->nsegs - i - 1;
+    *victims = plog_segs_take(l, i + 1, n, &rc);
+    if (rc != LOG_OK)
+        return rc;
+    *nv = n;
+    err = log_segment_truncate(s, pos >= 0 ? pos : s->size, l->cfg.index_interval_bytes);
+    if (!err)
+        err = log_segment_activate(s, &l->cfg);
+    if (err) {
+        plog_fail_locked(l, "truncating %s failed: %s", s->path_log, strerror(err));
+        return LOG_ERR_IO;
+    }
+    s->created_ms = -1;
+    l->end_offset = s->next_offset;
+    return LOG_OK;
+}
+
+int plog_truncate(plog *l, int64_t offset)
+{
+    pthread_mutex_lock(&l->mu);
+    int rc = LOG_OK;
+    log_segment **victims = NULL;
+    int nv = 0;
+    if (offset >= l->end_offset)
+        goto out_unlock;
+    if (l->failed) {
+        rc = LOG_ERR_FAILED;
+        goto out_unlock;
+    }
+    l->truncate_gen++;
+    if (offset < 0)
+        offset = 0;
+    int i = plog_seg_floor(l, offset);
+    if (i < 0)
+        rc = plog_truncate_fully_locked(l, offset, &victims, &nv);
+    else
+        rc = plog_truncate_in_locked(l, i, offset, &victims, &nv);
+    /* Delete the dropped files now, under the lock: a roll after the unlock
+     * may create a segment with one of their names. */
+    for (int k = 0; k < nv; k++) {
+        int err = log_segment_delete_files(victims[k]);
+        if (err)
+            plog_logf(GLOG_WARN, "deleting segment %s: %s", victims[k]->path_log, strerror(err));
+    }
+    if (l->recovery_point > l->end_offset)
+        l->recovery_point = l->end_offset;
+    if (l->start_offset > l->end_offset)
+        l->start_offset = l->end_offset;
+    plog_max_ts_recompute(l);
+    l->dir_dirty = true;
+    plog_logf(GLOG_INFO, "%s: truncated to offset %lld (asked %lld)", l->dir,
+              (long long)l->end_offset, (long long)offset);
+out_unlock:
+    pthread_mutex_unlock(&l->mu);
+    for (int k = 0; k < nv; k++)
+        log_segment_unref(victims[k]);
+    free(victims);
+    return rc;
+}

@@ -1,0 +1,957 @@
+/*
+ * segment.c - one log segment's files: create/open, append, index lookups,
+ * the recovery scan that rebuilds indexes, truncation, deletion, refcount.
+ *
+ * Owns: the three fds of a segment and their on-disk contents. It does not
+ * lock: every function that touches the guarded fields of struct log_segment
+ * runs under the owning plog's mutex, except log_segment_find and
+ * log_segment_time_lookup, which read only the files, bounded by the limit
+ * and entry counts the caller captured under that mutex (see log.c).
+ *
+ * Invariant kept by every writer here: an index entry is written only after
+ * the log bytes it points at were written, and index positions stay below
+ * size. Index files are never trusted blindly: readers validate positions
+ * against the readable limit and fall back to a scan from position 0.
+ */
+#include "storage/segment.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "proto/batch.h"
+
+_Static_assert(BATCH_HEADER_BYTES == 61, "record batch v2 header is 61 bytes");
+_Static_assert(SEG_INDEX_ENTRY_BYTES == 4 + 4, "index entry: int32 + int32");
+_Static_assert(SEG_TIMEINDEX_ENTRY_BYTES == 8 + 4, "time index entry: int64 + int32");
+
+/* Byte offsets into a batch header, from batch.h. */
+enum {
+    HDR_BASE_OFFSET = 0,
+    HDR_LENGTH = 8,
+    HDR_MAGIC = 16,
+    HDR_LAST_OFFSET_DELTA = 23,
+    HDR_MAX_TIMESTAMP = 35,
+};
+
+/* ---- byte order and I/O helpers ---- */
+
+int64_t seg_be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | p[i];
+    return (int64_t)v;
+}
+
+int32_t seg_be32(const uint8_t *p)
+{
+    return (int32_t)(((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
+                     ((uint32_t)p[2] << 8) | (uint32_t)p[3]);
+}
+
+void seg_put_be64(uint8_t *p, int64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (uint8_t)((uint64_t)v & 0xff);
+        v = (int64_t)((uint64_t)v >> 8);
+    }
+}
+
+void seg_put_be32(uint8_t *p, int32_t v)
+{
+    uint32_t u = (uint32_t)v;
+    p[0] = (uint8_t)(u >> 24);
+    p[1] = (uint8_t)(u >> 16);
+    p[2] = (uint8_t)(u >> 8);
+    p[3] = (uint8_t)u;
+}
+
+/* Read up to len bytes at pos; short only at end of file. -1 + errno on error. */
+static ssize_t pread_full(int fd, void *buf, size_t len, int64_t pos)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = pread(fd, (uint8_t *)buf + done, len - done, (off_t)(pos + (int64_t)done));
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        if (n == 0)
+            break;
+        done += (size_t)n;
+    }
+    return (ssize_t)done;
+}
+
+/* Write all len bytes at pos; returns 0 or an errno value. */
+static int pwrite_full(int fd, const void *buf, size_t len, int64_t pos)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = pwrite(fd, (const uint8_t *)buf + done, len - done,
+                           (off_t)(pos + (int64_t)done));
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno;
+        }
+        if (n == 0)
+            return EIO;
+        done += (size_t)n;
+    }
+    return 0;
+}
+
+static int ftruncate_retry(int fd, int64_t len)
+{
+    while (ftruncate(fd, (off_t)len) != 0) {
+        if (errno != EINTR)
+            return errno;
+    }
+    return 0;
+}
+
+int seg_fsync_fd(int fd)
+{
+    while (fsync(fd) != 0) {
+        if (errno != EINTR)
+            return errno;
+    }
+    return 0;
+}
+
+int seg_fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return errno;
+    int err = seg_fsync_fd(fd);
+    close(fd);
+    return err;
+}
+
+static int file_size(int fd, int64_t *out)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return errno;
+    *out = (int64_t)st.st_size;
+    return 0;
+}
+
+/* ---- the buffered reader ---- */
+
+void seg_reader_init(seg_reader *r, int fd, int64_t limit, uint8_t *buf, size_t cap)
+{
+    memset(r, 0, sizeof *r);
+    r->fd = fd;
+    r->limit = limit;
+    r->buf = buf;
+    r->cap = cap;
+    r->cap_max = cap;
+}
+
+int seg_reader_init_heap(seg_reader *r, int fd, int64_t limit, size_t cap, size_t cap_max)
+{
+    uint8_t *buf = malloc(cap);
+    if (!buf)
+        return ENOMEM;
+    seg_reader_init(r, fd, limit, buf, cap);
+    r->cap_max = cap_max > cap ? cap_max : cap;
+    r->owned = true;
+    return 0;
+}
+
+void seg_reader_deinit(seg_reader *r)
+{
+    if (r->owned)
+        free(r->buf);
+    r->buf = NULL;
+}
+
+const uint8_t *seg_reader_get(seg_reader *r, int64_t pos, size_t n)
+{
+    if (pos < 0 || (int64_t)n > r->limit || pos > r->limit - (int64_t)n)
+        return NULL;
+    if (pos >= r->buf_pos && (uint64_t)(pos - r->buf_pos) + n <= r->buf_len)
+        return r->buf + (pos - r->buf_pos);
+    if (n > r->cap) {
+        if (!r->owned || n > r->cap_max) {
+            r->err = EFBIG;
+            return NULL;
+        }
+        size_t cap = r->cap * 2 > n ? r->cap * 2 : n;
+        if (cap > r->cap_max)
+            cap = r->cap_max;
+        uint8_t *nb = realloc(r->buf, cap);
+        if (!nb) {
+            r->err = ENOMEM;
+            return NULL;
+        }
+        r->buf = nb;
+        r->cap = cap;
+    }
+    size_t want = r->cap;
+    if ((int64_t)want > r->limit - pos)
+        want = (size_t)(r->limit - pos);
+    r->buf_len = 0;
+    ssize_t got = pread_full(r->fd, r->buf, want, pos);
+    if (got < 0) {
+        r->err = errno;
+        return NULL;
+    }
+    r->buf_pos = pos;
+    r->buf_len = (size_t)got;
+    if ((size_t)got < n)
+        return NULL;
+    return r->buf;
+}
+
+/* ---- names ---- */
+
+bool log_segment_path(char *buf, size_t len, const char *dir, int64_t base, const char *ext)
+{
+    assert(base >= 0);
+    int n = snprintf(buf, len, "%s/%020lld%s", dir, (long long)base, ext);
+    return n > 0 && (size_t)n < len;
+}
+
+bool log_segment_parse_name(const char *name, const char *ext, int64_t *base_out)
+{
+    size_t ext_len = strlen(ext);
+    if (strlen(name) != SEG_NAME_DIGITS + ext_len || strcmp(name + SEG_NAME_DIGITS, ext) != 0)
+        return false;
+    uint64_t v = 0;
+    for (int i = 0; i < SEG_NAME_DIGITS; i++) {
+        if (name[i] < '0' || name[i] > '9')
+            return false;
+        uint64_t d = (uint64_t)(name[i] - '0');
+        if (v > ((uint64_t)INT64_MAX - d) / 10)
+            return false;
+        v = v * 10 + d;
+    }
+    *base_out = (int64_t)v;
+    return true;
+}
+
+/* ---- lifetime ---- */
+
+static log_segment *segment_alloc(const char *dir, int64_t base)
+{
+    log_segment *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    size_t len = strlen(dir) + SEG_NAME_DIGITS + 16;
+    s->path_log = malloc(len);
+    s->path_index = malloc(len);
+    s->path_timeindex = malloc(len);
+    if (!s->path_log || !s->path_index || !s->path_timeindex)
+        goto out_free;
+    if (!log_segment_path(s->path_log, len, dir, base, ".log") ||
+        !log_segment_path(s->path_index, len, dir, base, ".index") ||
+        !log_segment_path(s->path_timeindex, len, dir, base, ".timeindex"))
+        goto out_free;
+    s->base_offset = base;
+    s->log_fd = s->index_fd = s->timeindex_fd = -1;
+    atomic_init(&s->refs, 1);
+    s->next_offset = base;
+    s->timeindex_last_ts = -1;
+    s->max_ts = -1;
+    s->max_ts_offset = -1;
+    s->created_ms = -1;
+    return s;
+out_free:
+    free(s->path_log);
+    free(s->path_index);
+    free(s->path_timeindex);
+    free(s);
+    return NULL;
+}
+
+static void segment_free(log_segment *s)
+{
+    if (s->log_fd >= 0)
+        close(s->log_fd);
+    if (s->index_fd >= 0)
+        close(s->index_fd);
+    if (s->timeindex_fd >= 0)
+        close(s->timeindex_fd);
+    free(s->path_log);
+    free(s->path_index);
+    free(s->path_timeindex);
+    free(s);
+}
+
+void log_segment_ref(log_segment *s)
+{
+    int old = atomic_fetch_add(&s->refs, 1);
+    assert(old >= 1);
+    (void)old;
+}
+
+void log_segment_unref(log_segment *s)
+{
+    if (!s)
+        return;
+    int old = atomic_fetch_sub(&s->refs, 1);
+    assert(old >= 1);
+    if (old == 1)
+        segment_free(s);
+}
+
+static int segment_open_files(log_segment *s, int extra_flags)
+{
+    int flags = O_RDWR | O_CREAT | O_CLOEXEC | extra_flags;
+    s->log_fd = open(s->path_log, flags, 0644);
+    if (s->log_fd < 0)
+        return errno;
+    s->index_fd = open(s->path_index, flags, 0644);
+    if (s->index_fd < 0)
+        return errno;
+    s->timeindex_fd = open(s->path_timeindex, flags, 0644);
+    if (s->timeindex_fd < 0)
+        return errno;
+    return 0;
+}
+
+int log_segment_create(const char *dir, int64_t base, const log_config *cfg, log_segment **out)
+{
+    log_segment *s = segment_alloc(dir, base);
+    if (!s)
+        return ENOMEM;
+    int err = segment_open_files(s, O_TRUNC);
+    if (err)
+        goto out_free;
+    err = log_segment_activate(s, cfg);
+    if (err)
+        goto out_free;
+    *out = s;
+    return 0;
+out_free:
+    segment_free(s);
+    return err;
+}
+
+int log_segment_open(const char *dir, int64_t base, log_segment **out)
+{
+    log_segment *s = segment_alloc(dir, base);
+    if (!s)
+        return ENOMEM;
+    int err = segment_open_files(s, 0);
+    if (err) {
+        segment_free(s);
+        return err;
+    }
+    *out = s;
+    return 0;
+}
+
+/* ---- scanning ---- */
+
+typedef struct seg_scan {
+    log_segment *s;
+    bool verify;                /* check CRCs: needs whole batches in the buffer */
+    bool build_index;           /* collect index entries into idx/tidx */
+    int32_t interval;
+    int64_t pos;                /* next batch position */
+    int64_t min_offset;         /* the next batch's base must be >= this */
+    int64_t max_ts, max_ts_offset, tlast_ts, bytes_since;
+    int64_t batches;
+    uint8_t *idx, *tidx;
+    size_t idx_n, idx_cap, tidx_n, tidx_cap;    /* entries */
+    const char *stop_reason;
+} seg_scan;
+
+static bool scan_push(uint8_t **arr, size_t *n, size_t *cap, size_t entry, const uint8_t *e)
+{
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 256;
+        uint8_t *na = realloc(*arr, nc * entry);
+        if (!na)
+            return false;
+        *arr = na;
+        *cap = nc;
+    }
+    memcpy(*arr + *n * entry, e, entry);
+    (*n)++;
+    return true;
+}
+
+/* Check one header at pos; *total_out on success, a reason otherwise. */
+static const char *scan_header_check(const seg_scan *sc, const uint8_t *h, int64_t file_bytes,
+                                     int32_t *total_out)
+{
+    int32_t length = seg_be32(h + HDR_LENGTH);
+    if (length < BATCH_HEADER_BYTES - BATCH_LOG_OVERHEAD)
+        return "bad batch length";
+    if (h[HDR_MAGIC] != 2)
+        return "bad magic";
+    int64_t total = BATCH_LOG_OVERHEAD + (int64_t)length;
+    if (sc->pos + total > file_bytes)
+        return "torn batch at the end of the file";
+    int64_t base = seg_be64(h + HDR_BASE_OFFSET);
+    int32_t lod = seg_be32(h + HDR_LAST_OFFSET_DELTA);
+    if (lod < 0 || base < sc->min_offset)
+        return "batch offsets not increasing";
+    if (base + lod - sc->s->base_offset > INT32_MAX)
+        return "offset too far from the segment base";
+    if (total > INT32_MAX)
+        return "bad batch length";
+    *total_out = (int32_t)total;
+    return NULL;
+}
+
+/* Account for one valid batch at sc->pos: max timestamp and index entries. */
+static int scan_account(seg_scan *sc, const uint8_t *h, int32_t total)
+{
+    log_segment *s = sc->s;
+    int64_t base = seg_be64(h + HDR_BASE_OFFSET);
+    int64_t last = base + seg_be32(h + HDR_LAST_OFFSET_DELTA);
+    int64_t mts = seg_be64(h + HDR_MAX_TIMESTAMP);
+    if (mts > sc->max_ts) {
+        sc->max_ts = mts;
+        sc->max_ts_offset = base;
+    }
+    if (sc->build_index && sc->bytes_since > sc->interval) {
+        uint8_t e[SEG_TIMEINDEX_ENTRY_BYTES];
+        seg_put_be32(e, (int32_t)(last - s->base_offset));
+        seg_put_be32(e + 4, (int32_t)sc->pos);
+        if (!scan_push(&sc->idx, &sc->idx_n, &sc->idx_cap, SEG_INDEX_ENTRY_BYTES, e))
+            return ENOMEM;
+        if (sc->max_ts > sc->tlast_ts) {
+            seg_put_be64(e, sc->max_ts);
+            seg_put_be32(e + 8, (int32_t)(sc->max_ts_offset - s->base_offset));
+            if (!scan_push(&sc->tidx, &sc->tidx_n, &sc->tidx_cap, SEG_TIMEINDEX_ENTRY_BYTES, e))
+                return ENOMEM;
+            sc->tlast_ts = sc->max_ts;
+        }
+        sc->bytes_since = 0;
+    }
+    sc->bytes_since += total;
+    sc->min_offset = last + 1;
+    sc->batches++;
+    sc->pos += total;
+    return 0;
+}
+
+/* Walk batches from sc->pos to file_bytes; stops at the first bad one. */
+static int scan_run(seg_scan *sc, int64_t file_bytes)
+{
+    seg_reader r;
+    size_t cap_max = file_bytes > INT32_MAX ? INT32_MAX : (size_t)file_bytes;
+    int err = seg_reader_init_heap(&r, sc->s->log_fd, file_bytes,
+                                   sc->verify ? SEG_SCAN_BUF_BYTES : 64 * 1024, cap_max);
+    if (err)
+        return err;
+    while (sc->pos < file_bytes) {
+        const uint8_t *h = seg_reader_get(&r, sc->pos, BATCH_HEADER_BYTES);
+        if (!h) {
+            if (r.err) {
+                err = r.err;
+                goto out;
+            }
+            sc->stop_reason = "torn batch header at the end of the file";
+            break;
+        }
+        int32_t total = 0;
+        sc->stop_reason = scan_header_check(sc, h, file_bytes, &total);
+        if (sc->stop_reason)
+            break;
+        if (sc->verify) {
+            h = seg_reader_get(&r, sc->pos, (size_t)total);
+            if (!h) {
+                err = r.err ? r.err : EIO;
+                goto out;
+            }
+            batch_info info;
+            int berr = batch_check_crc(h, (size_t)total, &info);
+            if (berr != BATCH_OK) {
+                sc->stop_reason = batch_err_str(berr);
+                break;
+            }
+        }
+        err = scan_account(sc, h, total);
+        if (err)
+            goto out;
+    }
+out:
+    seg_reader_deinit(&r);
+    return err;
+}
+
+static void scan_init(seg_scan *sc, log_segment *s, bool verify, bool build_index,
+                      int32_t interval, int64_t min_offset)
+{
+    memset(sc, 0, sizeof *sc);
+    sc->s = s;
+    sc->verify = verify;
+    sc->build_index = build_index;
+    sc->interval = interval;
+    sc->min_offset = min_offset > s->base_offset ? min_offset : s->base_offset;
+    sc->max_ts = -1;
+    sc->max_ts_offset = -1;
+    sc->tlast_ts = -1;
+}
+
+static void scan_deinit(seg_scan *sc)
+{
+    free(sc->idx);
+    free(sc->tidx);
+}
+
+/* Replace an index file's contents with n entries of entry bytes. */
+static int index_rewrite(int fd, const uint8_t *entries, size_t n, size_t entry)
+{
+    int err = ftruncate_retry(fd, 0);
+    if (!err && n)
+        err = pwrite_full(fd, entries, n * entry, 0);
+    if (!err)
+        err = ftruncate_retry(fd, (int64_t)(n * entry));
+    return err;
+}
+
+int log_segment_rebuild(log_segment *s, bool verify, int64_t min_offset,
+                        int32_t index_interval_bytes, seg_scan_result *res)
+{
+    memset(res, 0, sizeof *res);
+    int64_t fbytes = 0;
+    int err = file_size(s->log_fd, &fbytes);
+    if (err)
+        return err;
+    seg_scan sc;
+    scan_init(&sc, s, verify, true, index_interval_bytes, min_offset);
+    err = scan_run(&sc, fbytes);
+    if (err)
+        goto out;
+    if (sc.idx_n > INT32_MAX || sc.tidx_n > INT32_MAX) {
+        err = EFBIG;
+        goto out;
+    }
+    err = index_rewrite(s->index_fd, sc.idx, sc.idx_n, SEG_INDEX_ENTRY_BYTES);
+    if (!err)
+        err = index_rewrite(s->timeindex_fd, sc.tidx, sc.tidx_n, SEG_TIMEINDEX_ENTRY_BYTES);
+    if (err)
+        goto out;
+    s->size = sc.pos;
+    s->flushed_size = 0;
+    s->next_offset = sc.batches ? sc.min_offset : s->base_offset;
+    s->index_entries = s->index_entries_max = (int32_t)sc.idx_n;
+    s->timeindex_entries = s->timeindex_entries_max = (int32_t)sc.tidx_n;
+    s->timeindex_last_ts = sc.tlast_ts;
+    s->bytes_since_index = sc.bytes_since;
+    s->max_ts = sc.max_ts;
+    s->max_ts_offset = sc.max_ts_offset;
+    s->active = false;
+    s->index_synced = false;
+    res->valid_bytes = sc.pos;
+    res->file_bytes = fbytes;
+    res->batches = sc.batches;
+    res->stop_reason = sc.stop_reason;
+    assert(s->size <= fbytes);
+    assert(s->next_offset >= s->base_offset);
+out:
+    scan_deinit(&sc);
+    return err;
+}
+
+int log_segment_scan_max_ts(log_segment *s)
+{
+    seg_scan sc;
+    scan_init(&sc, s, false, false, 0, s->base_offset);
+    int err = scan_run(&sc, s->size);
+    if (!err) {
+        s->max_ts = sc.max_ts;
+        s->max_ts_offset = sc.max_ts_offset;
+    }
+    scan_deinit(&sc);
+    return err;
+}
+
+/* pread one index entry; false on I/O error or short file. */
+static bool index_entry_read(int fd, int32_t i, int32_t *rel, int32_t *pos)
+{
+    uint8_t e[SEG_INDEX_ENTRY_BYTES];
+    if (pread_full(fd, e, sizeof e, (int64_t)i * SEG_INDEX_ENTRY_BYTES) != (ssize_t)sizeof e)
+        return false;
+    *rel = seg_be32(e);
+    *pos = seg_be32(e + 4);
+    return true;
+}
+
+static bool timeindex_entry_read(int fd, int32_t i, int64_t *ts, int32_t *rel)
+{
+    uint8_t e[SEG_TIMEINDEX_ENTRY_BYTES];
+    if (pread_full(fd, e, sizeof e, (int64_t)i * SEG_TIMEINDEX_ENTRY_BYTES) != (ssize_t)sizeof e)
+        return false;
+    *ts = seg_be64(e);
+    *rel = seg_be32(e + 8);
+    return true;
+}
+
+/* Sanity checks of Kafka's kind on a trimmed offset index; true if sane. */
+static bool index_sane(log_segment *s, int64_t isz, int64_t lsz, int32_t *last_pos)
+{
+    *last_pos = 0;
+    if (isz % SEG_INDEX_ENTRY_BYTES || isz / SEG_INDEX_ENTRY_BYTES > INT32_MAX)
+        return false;
+    int32_t n = (int32_t)(isz / SEG_INDEX_ENTRY_BYTES);
+    if (n == 0)
+        return true;
+    int32_t rel, pos, prel, ppos;
+    if (!index_entry_read(s->index_fd, n - 1, &rel, &pos) || rel < 0 || pos < 0 || pos >= lsz)
+        return false;
+    if (n > 1 && (!index_entry_read(s->index_fd, n - 2, &prel, &ppos) || prel >= rel || ppos >= pos))
+        return false;
+    uint8_t h[BATCH_HEADER_BYTES];
+    if (pread_full(s->log_fd, h, sizeof h, pos) != (ssize_t)sizeof h)
+        return false;
+    if (seg_be64(h) + seg_be32(h + HDR_LAST_OFFSET_DELTA) != s->base_offset + rel)
+        return false;
+    *last_pos = pos;
+    return true;
+}
+
+static bool timeindex_sane(log_segment *s, int64_t tsz, int64_t *last_ts, int32_t *last_rel)
+{
+    *last_ts = -1;
+    *last_rel = -1;
+    if (tsz % SEG_TIMEINDEX_ENTRY_BYTES || tsz / SEG_TIMEINDEX_ENTRY_BYTES > INT32_MAX)
+        return false;
+    int32_t n = (int32_t)(tsz / SEG_TIMEINDEX_ENTRY_BYTES);
+    if (n == 0)
+        return true;
+    int64_t ts, pts;
+    int32_t rel, prel;
+    if (!timeindex_entry_read(s->timeindex_fd, n - 1, &ts, &rel) || rel < 0 || ts < 0)
+        return false;
+    if (n > 1 && (!timeindex_entry_read(s->timeindex_fd, n - 2, &pts, &prel) || pts >= ts || prel > rel))
+        return false;
+    *last_ts = ts;
+    *last_rel = rel;
+    return true;
+}
+
+int log_segment_load_clean(log_segment *s, bool *trusted)
+{
+    *trusted = false;
+    int64_t lsz, isz, tsz;
+    int err = file_size(s->log_fd, &lsz);
+    if (!err)
+        err = file_size(s->index_fd, &isz);
+    if (!err)
+        err = file_size(s->timeindex_fd, &tsz);
+    if (err)
+        return err;
+    int32_t last_pos, last_rel;
+    int64_t last_ts;
+    if (!index_sane(s, isz, lsz, &last_pos) || !timeindex_sane(s, tsz, &last_ts, &last_rel))
+        return 0;
+    /* From the last indexed batch to the end: headers only, must end exactly at lsz. */
+    seg_scan sc;
+    scan_init(&sc, s, false, false, 0, s->base_offset);
+    sc.pos = last_pos;
+    err = scan_run(&sc, lsz);
+    bool ok = !err && !sc.stop_reason && sc.pos == lsz && (lsz == 0 || sc.batches > 0);
+    if (ok) {
+        s->size = lsz;
+        s->flushed_size = lsz;
+        s->next_offset = sc.batches ? sc.min_offset : s->base_offset;
+        s->index_entries = s->index_entries_max = (int32_t)(isz / SEG_INDEX_ENTRY_BYTES);
+        s->timeindex_entries = s->timeindex_entries_max = (int32_t)(tsz / SEG_TIMEINDEX_ENTRY_BYTES);
+        s->timeindex_last_ts = last_ts;
+        s->bytes_since_index = sc.bytes_since;
+        s->max_ts = last_ts;
+        s->max_ts_offset = last_ts >= 0 ? s->base_offset + last_rel : -1;
+        s->active = false;
+        s->index_synced = true;
+        *trusted = true;
+    }
+    scan_deinit(&sc);
+    return err;
+}
+
+/* ---- active segment ---- */
+
+int log_segment_activate(log_segment *s, const log_config *cfg)
+{
+    int32_t imax = cfg->segment_index_bytes / SEG_INDEX_ENTRY_BYTES;
+    int32_t tmax = cfg->segment_index_bytes / SEG_TIMEINDEX_ENTRY_BYTES;
+    if (imax < 1)
+        imax = 1;
+    if (tmax < 1)
+        tmax = 1;
+    if (imax < s->index_entries)
+        imax = s->index_entries;
+    if (tmax < s->timeindex_entries)
+        tmax = s->timeindex_entries;
+    /* Drop anything past the entries first so the preallocated tail is zeros. */
+    int err = ftruncate_retry(s->index_fd, (int64_t)s->index_entries * SEG_INDEX_ENTRY_BYTES);
+    if (!err)
+        err = ftruncate_retry(s->index_fd, (int64_t)imax * SEG_INDEX_ENTRY_BYTES);
+    if (!err)
+        err = ftruncate_retry(s->timeindex_fd, (int64_t)s->timeindex_entries * SEG_TIMEINDEX_ENTRY_BYTES);
+    if (!err)
+        err = ftruncate_retry(s->timeindex_fd, (int64_t)tmax * SEG_TIMEINDEX_ENTRY_BYTES);
+    if (err)
+        return err;
+    s->index_entries_max = imax;
+    s->timeindex_entries_max = tmax;
+    s->active = true;
+    s->index_synced = false;
+    return 0;
+}
+
+static int timeindex_append(log_segment *s, int64_t ts, int64_t offset)
+{
+    uint8_t e[SEG_TIMEINDEX_ENTRY_BYTES];
+    assert(ts > s->timeindex_last_ts);
+    assert(offset >= s->base_offset && offset - s->base_offset <= INT32_MAX);
+    seg_put_be64(e, ts);
+    seg_put_be32(e + 8, (int32_t)(offset - s->base_offset));
+    int err = pwrite_full(s->timeindex_fd, e, sizeof e,
+                          (int64_t)s->timeindex_entries * SEG_TIMEINDEX_ENTRY_BYTES);
+    if (err)
+        return err;
+    s->timeindex_entries++;
+    s->timeindex_last_ts = ts;
+    return 0;
+}
+
+int log_segment_deactivate(log_segment *s)
+{
+    int err = 0;
+    /* Kafka's final entry: the time index then records the segment's max timestamp. */
+    if (s->max_ts >= 0 && s->max_ts > s->timeindex_last_ts)
+        err = timeindex_append(s, s->max_ts, s->max_ts_offset);
+    if (!err)
+        err = ftruncate_retry(s->index_fd, (int64_t)s->index_entries * SEG_INDEX_ENTRY_BYTES);
+    if (!err)
+        err = ftruncate_retry(s->timeindex_fd,
+                              (int64_t)s->timeindex_entries * SEG_TIMEINDEX_ENTRY_BYTES);
+    if (err)
+        return err;
+    s->index_entries_max = s->index_entries;
+    s->timeindex_entries_max = s->timeindex_entries;
+    s->active = false;
+    return 0;
+}
+
+bool log_segment_index_full(const log_segment *s)
+{
+    return s->index_entries >= s->index_entries_max ||
+           s->timeindex_entries >= s->timeindex_entries_max;
+}
+
+/* Index entries for the batches just written at [pos, pos + len). */
+static int append_index(log_segment *s, const uint8_t *buf, size_t len, int64_t pos,
+                        int32_t interval)
+{
+    size_t off = 0;
+    while (off < len) {
+        const uint8_t *h = buf + off;
+        int64_t total = BATCH_LOG_OVERHEAD + (int64_t)seg_be32(h + HDR_LENGTH);
+        assert(total >= BATCH_HEADER_BYTES && off + (size_t)total <= len);
+        int64_t base = seg_be64(h + HDR_BASE_OFFSET);
+        int64_t last = base + seg_be32(h + HDR_LAST_OFFSET_DELTA);
+        int64_t mts = seg_be64(h + HDR_MAX_TIMESTAMP);
+        if (mts > s->max_ts) {
+            s->max_ts = mts;
+            s->max_ts_offset = base;
+        }
+        if (s->bytes_since_index > interval) {
+            if (s->index_entries < s->index_entries_max) {
+                uint8_t e[SEG_INDEX_ENTRY_BYTES];
+                seg_put_be32(e, (int32_t)(last - s->base_offset));
+                seg_put_be32(e + 4, (int32_t)(pos + (int64_t)off));
+                int err = pwrite_full(s->index_fd, e, sizeof e,
+                                      (int64_t)s->index_entries * SEG_INDEX_ENTRY_BYTES);
+                if (err)
+                    return err;
+                s->index_entries++;
+            }
+            if (s->max_ts > s->timeindex_last_ts && s->timeindex_entries < s->timeindex_entries_max) {
+                int err = timeindex_append(s, s->max_ts, s->max_ts_offset);
+                if (err)
+                    return err;
+            }
+            s->bytes_since_index = 0;
+        }
+        s->bytes_since_index += total;
+        off += (size_t)total;
+    }
+    return 0;
+}
+
+int log_segment_append(log_segment *s, const uint8_t *buf, size_t len, int64_t next_offset,
+                       int32_t index_interval_bytes, bool fail_inject, int *index_err)
+{
+    assert(s->active);
+    assert(len >= BATCH_HEADER_BYTES && next_offset > s->next_offset);
+    *index_err = 0;
+    int64_t pos = s->size;
+    int err;
+    if (fail_inject) {
+        /* The test hook: half the bytes land, then the "disk" fails. */
+        err = pwrite_full(s->log_fd, buf, len / 2, pos);
+        if (!err)
+            err = EIO;
+    } else {
+        err = pwrite_full(s->log_fd, buf, len, pos);
+    }
+    if (err) {
+        int terr = ftruncate_retry(s->log_fd, pos);
+        (void)terr; /* the caller marks the log failed either way */
+        return err;
+    }
+    s->size = pos + (int64_t)len;
+    s->next_offset = next_offset;
+    *index_err = append_index(s, buf, len, pos, index_interval_bytes);
+    assert(s->size <= INT32_MAX);
+    return 0;
+}
+
+/* ---- lookups ---- */
+
+/* Position of the greatest index entry whose offset <= offset, 0 if none. */
+static int64_t index_lookup(log_segment *s, int64_t offset, int32_t count, int64_t limit)
+{
+    int64_t target = offset - s->base_offset;
+    int32_t lo = -1, hi = count - 1;    /* lo: greatest entry known <= target */
+    int64_t lo_pos = 0;
+    while (lo < hi) {
+        int32_t mid = lo + (hi - lo + 1) / 2;
+        int32_t rel, pos;
+        if (!index_entry_read(s->index_fd, mid, &rel, &pos))
+            return 0;
+        if (rel <= target) {
+            lo = mid;
+            lo_pos = pos;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    if (lo_pos < 0 || lo_pos >= limit)
+        return 0;
+    return lo_pos;
+}
+
+int log_segment_find(log_segment *s, int64_t offset, int64_t limit, int32_t index_count,
+                     int64_t *pos_out, int32_t *len_out)
+{
+    uint8_t buf[8192];
+    seg_reader r;
+    seg_reader_init(&r, s->log_fd, limit, buf, sizeof buf);
+    int64_t start = index_count > 0 ? index_lookup(s, offset, index_count, limit) : 0;
+    int64_t pos = start;
+    *pos_out = -1;
+    *len_out = 0;
+    for (;;) {
+        const uint8_t *h = seg_reader_get(&r, pos, BATCH_HEADER_BYTES);
+        if (!h)
+            return r.err;
+        int64_t total = BATCH_LOG_OVERHEAD + (int64_t)seg_be32(h + HDR_LENGTH);
+        int64_t base = seg_be64(h + HDR_BASE_OFFSET);
+        int64_t last = base + seg_be32(h + HDR_LAST_OFFSET_DELTA);
+        if (total < BATCH_HEADER_BYTES || total > INT32_MAX)
+            return 0;
+        if (pos == start && start > 0 && base > offset) {
+            /* An index entry past the target cannot be right: rescan from 0. */
+            start = pos = 0;
+            continue;
+        }
+        if (last >= offset) {
+            if (pos + total > limit)
+                return 0;
+            *pos_out = pos;
+            *len_out = (int32_t)total;
+            return 0;
+        }
+        pos += total;
+    }
+}
+
+int log_segment_time_lookup(log_segment *s, int64_t ts_ms, int32_t tindex_count,
+                            int32_t index_count, int64_t limit, int64_t *pos_out)
+{
+    /* Greatest entry with timestamp < ts_ms: every record below its offset is older. */
+    int32_t lo = -1, hi = tindex_count - 1;
+    int32_t lo_rel = -1;
+    while (lo < hi) {
+        int32_t mid = lo + (hi - lo + 1) / 2;
+        int64_t ts;
+        int32_t rel;
+        if (!timeindex_entry_read(s->timeindex_fd, mid, &ts, &rel)) {
+            lo_rel = -1;
+            break;
+        }
+        if (ts < ts_ms) {
+            lo = mid;
+            lo_rel = rel;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    *pos_out = 0;
+    if (lo_rel > 0 && index_count > 0)
+        *pos_out = index_lookup(s, s->base_offset + lo_rel, index_count, limit);
+    return 0;
+}
+
+/* ---- truncation, deletion ---- */
+
+int log_segment_truncate(log_segment *s, int64_t pos, int32_t index_interval_bytes)
+{
+    assert(pos >= 0 && pos <= s->size);
+    int err = ftruncate_retry(s->log_fd, pos);
+    if (err)
+        return err;
+    int64_t flushed = s->flushed_size < pos ? s->flushed_size : pos;
+    seg_scan_result res;
+    err = log_segment_rebuild(s, false, s->base_offset, index_interval_bytes, &res);
+    if (err)
+        return err;
+    s->flushed_size = flushed;
+    if (res.stop_reason || res.valid_bytes != pos)
+        return EIO; /* bytes below pos were valid before: the disk changed under us */
+    return 0;
+}
+
+static int rename_deleted(const char *path)
+{
+    char buf[4096];
+    int n = snprintf(buf, sizeof buf, "%s.deleted", path);
+    if (n < 0 || (size_t)n >= sizeof buf)
+        return ENAMETOOLONG;
+    if (rename(path, buf) != 0 && errno != ENOENT)
+        return errno;
+    if (unlink(buf) != 0 && errno != ENOENT)
+        return errno;
+    return 0;
+}
+
+int log_segment_delete_files(log_segment *s)
+{
+    /* .log first: once it is gone the segment no longer exists for recovery. */
+    int err = rename_deleted(s->path_log);
+    int e2 = rename_deleted(s->path_index);
+    int e3 = rename_deleted(s->path_timeindex);
+    return err ? err : e2 ? e2 : e3;
+}
+
+int64_t log_segment_largest_ts(log_segment *s)
+{
+    if (s->max_ts >= 0)
+        return s->max_ts;
+    struct stat st;
+    if (fstat(s->log_fd, &st) != 0)
+        return -1;
+    return (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+}
