@@ -2,11 +2,18 @@
  * config.c - see config.h. Parsing follows java.util.Properties closely
  * enough for server.properties files written for Kafka: separators '=' ':'
  * or whitespace, comments '#' and '!', trailing-backslash continuations,
- * and the escapes \t \n \r \\ \= \: \uXXXX (ASCII only).
+ * and the escapes \t \n \r \f \\ \= \: \uXXXX (written out as UTF-8; a
+ * \u not followed by four hex digits is refused, as Java refuses it).
+ *
+ * Values of booleans and of keys with a list of choices are matched without
+ * regard to case but stored in the table's spelling ("TRUE" -> "true",
+ * "logappendtime" -> "LogAppendTime"), so code that compares the stored
+ * string with strcmp sees what validation accepted.
  */
 #include "base/config.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,11 +123,20 @@ int config_validate(const config_def *def, const char *value, int64_t *num_out,
     case CONFIG_DOUBLE: {
         char *end;
         double d = strtod(value, &end);
-        if (end == value || *end) {
+        while (end != value && (*end == ' ' || *end == '\t'))
+            end++;
+        if (end == value || *end || !isfinite(d)) {
             snprintf(err, errlen, "invalid value '%s' for %s: not a number", value, def->name);
             return -1;
         }
-        num = (int64_t)d;
+        if (d < (double)def->min || d > (double)def->max) {
+            snprintf(err, errlen, "invalid value '%s' for %s: must be in [%lld, %lld]",
+                     value, def->name, (long long)def->min, (long long)def->max);
+            return -1;
+        }
+        /* (int64_t)d is undefined past the int64 range; 2^63 itself passes
+         * a check against (double)INT64_MAX, hence the explicit bounds. */
+        num = d >= 9.2e18 ? INT64_MAX : d <= -9.2e18 ? INT64_MIN : (int64_t)d;
         break;
     }
     default:
@@ -145,6 +161,23 @@ int config_validate(const config_def *def, const char *value, int64_t *num_out,
     return 0;
 }
 
+/*
+ * The spelling to store for an accepted value: the table's for booleans and
+ * choices (matched case-insensitively by config_validate), else value itself.
+ * Borrowed from def or value.
+ */
+static const char *config_canonical(const config_def *def, const char *value, int64_t num)
+{
+    if (def->type == CONFIG_BOOLEAN)
+        return num ? "true" : "false";
+    if (def->choices && def->type != CONFIG_INT && def->type != CONFIG_SHORT &&
+        def->type != CONFIG_LONG && def->type != CONFIG_DOUBLE)
+        for (const char *const *c = def->choices; *c; c++)
+            if (strcasecmp(*c, value) == 0)
+                return *c;
+    return value;
+}
+
 int config_set_value(config_set *cs, const char *key, const char *value,
                      int source, char *err, size_t errlen)
 {
@@ -156,7 +189,7 @@ int config_set_value(config_set *cs, const char *key, const char *value,
     int64_t num = 0;
     if (config_validate(&cs->defs[idx], value, &num, err, errlen) != 0)
         return -1;
-    char *copy = strdup(value);
+    char *copy = strdup(config_canonical(&cs->defs[idx], value, num));
     if (!copy) {
         snprintf(err, errlen, "out of memory");
         return -1;
@@ -174,8 +207,11 @@ int config_reset(config_set *cs, const char *key)
     if (idx < 0)
         return -1;
     const config_def *d = &cs->defs[idx];
+    char *copy = NULL;
+    if (d->default_value && !(copy = strdup(d->default_value)))
+        return -1;
     free(cs->values[idx].str);
-    cs->values[idx].str = d->default_value ? strdup(d->default_value) : NULL;
+    cs->values[idx].str = copy;
     cs->values[idx].num = 0;
     if (d->default_value)
         config_validate(d, d->default_value, &cs->values[idx].num, NULL, 0);
@@ -183,27 +219,60 @@ int config_reset(config_set *cs, const char *key)
     return 0;
 }
 
-/* Append one logical line's unescaped text; returns new length. */
-static size_t unescape_into(char *dst, size_t dlen, const char *s, size_t n)
+static int hex_digit(char c)
 {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/*
+ * Unescape s[0..n) into dst, which must hold n bytes (the output is never
+ * longer than the input: \uXXXX, 6 bytes, becomes at most 3 of UTF-8).
+ * Returns the output length, or -1 for a malformed \uXXXX. \u0000 becomes
+ * '?' because a NUL would cut the C string short.
+ */
+static long unescape_into(char *dst, const char *s, size_t n)
+{
+    size_t dlen = 0;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
-        if (c == '\\' && i + 1 < n) {
-            c = s[++i];
-            if (c == 't') c = '\t';
-            else if (c == 'n') c = '\n';
-            else if (c == 'r') c = '\r';
-            else if (c == 'f') c = '\f';
-            else if (c == 'u' && i + 4 < n) {
-                char hex[5] = { s[i + 1], s[i + 2], s[i + 3], s[i + 4], 0 };
-                long v = strtol(hex, NULL, 16);
-                c = (v > 0 && v < 128) ? (char)v : '?';
-                i += 4;
+        if (c != '\\' || i + 1 >= n) {
+            dst[dlen++] = c;
+            continue;
+        }
+        c = s[++i];
+        if (c == 't') c = '\t';
+        else if (c == 'n') c = '\n';
+        else if (c == 'r') c = '\r';
+        else if (c == 'f') c = '\f';
+        else if (c == 'u') {
+            unsigned v = 0;
+            for (int d = 1; d <= 4; d++) {
+                int h = i + (size_t)d < n ? hex_digit(s[i + (size_t)d]) : -1;
+                if (h < 0)
+                    return -1;
+                v = v << 4 | (unsigned)h;
             }
+            i += 4;
+            if (v == 0) {
+                dst[dlen++] = '?';
+            } else if (v < 0x80) {
+                dst[dlen++] = (char)v;
+            } else if (v < 0x800) {
+                dst[dlen++] = (char)(0xC0 | v >> 6);
+                dst[dlen++] = (char)(0x80 | (v & 0x3F));
+            } else {
+                dst[dlen++] = (char)(0xE0 | v >> 12);
+                dst[dlen++] = (char)(0x80 | (v >> 6 & 0x3F));
+                dst[dlen++] = (char)(0x80 | (v & 0x3F));
+            }
+            continue;
         }
         dst[dlen++] = c;
     }
-    return dlen;
+    return (long)dlen;
 }
 
 static int is_ws(char c) { return c == ' ' || c == '\t' || c == '\f'; }
@@ -272,12 +341,21 @@ int config_load_properties(config_set *cs, const char *text, const char *origin,
             rc = -1;
             break;
         }
-        key[unescape_into(key, 0, logical, k)] = '\0';
-        size_t vl = unescape_into(val, 0, logical + v, llen - v);
+        long kl = unescape_into(key, logical, k);
+        long vl = unescape_into(val, logical + v, llen - v);
+        char msg[512];
+        if (kl < 0 || vl < 0) {
+            snprintf(err, errlen, "%s:%d: malformed \\uXXXX escape in the %s", origin, first_line,
+                     kl < 0 ? "key" : "value");
+            free(key);
+            free(val);
+            rc = -1;
+            break;
+        }
+        key[kl] = '\0';
         while (vl > 0 && is_ws(val[vl - 1]))
             vl--;
         val[vl] = '\0';
-        char msg[512];
         if (config_set_value(cs, key, val, source, msg, sizeof(msg)) != 0) {
             snprintf(err, errlen, "%s:%d: %s", origin, first_line, msg);
             rc = -1;
@@ -318,9 +396,24 @@ int config_load_file(config_set *cs, const char *path, int source, char *err, si
             cap *= 2;
         }
     }
+    int read_failed = ferror(f);
+    int read_errno = errno;
     fclose(f);
     if (!buf) {
         snprintf(err, errlen, "out of memory reading %s", path);
+        return -1;
+    }
+    /* fopen succeeds on a directory and fread then fails: without this
+     * check `gregor server /etc` would run on the defaults. */
+    if (read_failed) {
+        snprintf(err, errlen, "cannot read config file %s: %s", path, strerror(read_errno));
+        free(buf);
+        return -1;
+    }
+    /* A NUL would end the text early and drop every later line unread. */
+    if (memchr(buf, '\0', len)) {
+        snprintf(err, errlen, "config file %s contains a NUL byte", path);
+        free(buf);
         return -1;
     }
     buf[len] = '\0';

@@ -287,8 +287,11 @@ int broker_init(broker *b, char *err, size_t errlen)
     b->auto_create = config_get_num(&b->cfg, BCFG_AUTO_CREATE_TOPICS_ENABLE) != 0;
     if (logmgr_open(dir, &b->logs, err, errlen) != 0)
         return -1;
+    char mp[4096];
+    snprintf(mp, sizeof(mp), "%s/meta.properties", dir);
+    bool fresh = access(mp, F_OK) != 0;
     bool clean = logmgr_was_clean(b->logs);
-    if (!clean)
+    if (!clean && !fresh)
         glog(GLOG_WARN, "log", "%s was not shut down cleanly: running recovery on every partition from its recovery point", dir);
     if (load_meta_properties(b, dir, err, errlen) != 0)
         return -1;

@@ -141,10 +141,17 @@ static void produce_partition(produce_op *op, topic *tp, kp_produce_req_partitio
     }
     int64_t first, last;
     int rc = plog_append(p->log, bytes, (size_t)rp->records.len, p->leader_epoch, now, &first, &last);
+    if (rc == LOG_ERR_TOO_LARGE) {
+        snprintf(buf, sizeof(buf), "%d bytes of batches are larger than the partition's segment.bytes",
+                 rp->records.len);
+        pr->error_code = KERR_RECORD_LIST_TOO_LARGE;
+        pr->error_message = arena_kstr(&rq->arena, buf);
+        return;
+    }
     if (rc != LOG_OK) {
         const char *f = plog_failure(p->log);
-        glog(GLOG_ERROR, "log", "append to %s-%d failed: %s", tp->name, rp->index, f ? f : "?");
-        pr->error_code = rc == LOG_ERR_TOO_LARGE ? KERR_RECORD_LIST_TOO_LARGE : KERR_KAFKA_STORAGE_ERROR;
+        glog(GLOG_ERROR, "log", "append to %s-%d failed: %s", tp->name, rp->index, f ? f : "unknown error");
+        pr->error_code = KERR_KAFKA_STORAGE_ERROR;
         pr->error_message = arena_kstr(&rq->arena, f);
         return;
     }

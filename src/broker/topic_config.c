@@ -1,6 +1,7 @@
 /* topic_config.c - see topic_config.h. */
 #include "broker/topic_config.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,19 +50,24 @@ const int topic_config_synonym[TCFG_COUNT] = {
 #undef X
 };
 
+/* The table override sets validate against: topic_config_defs plus choices
+ * (kept out of the X-macro table so it stays declarative). Built once;
+ * topic_config_overrides_init runs on any reactor thread (CreateTopics). */
+static config_def topic_override_defs[TCFG_COUNT];
+static pthread_once_t topic_override_defs_once = PTHREAD_ONCE_INIT;
+
+static void topic_override_defs_build(void)
+{
+    for (int i = 0; i < TCFG_COUNT; i++) {
+        topic_override_defs[i] = topic_config_defs[i];
+        topic_override_defs[i].choices = topic_choices(i);
+    }
+}
+
 int topic_config_overrides_init(config_set *cs)
 {
-    static config_def defs[TCFG_COUNT];
-    static int ready;
-    if (!ready) {
-        /* choices live here so the X-macro table above stays declarative */
-        for (int i = 0; i < TCFG_COUNT; i++) {
-            defs[i] = topic_config_defs[i];
-            defs[i].choices = topic_choices(i);
-        }
-        ready = 1;
-    }
-    return config_set_init(cs, defs, TCFG_COUNT);
+    pthread_once(&topic_override_defs_once, topic_override_defs_build);
+    return config_set_init(cs, topic_override_defs, TCFG_COUNT);
 }
 
 /* Effective-value strings computed from several broker keys live here. */

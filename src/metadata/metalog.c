@@ -21,10 +21,6 @@
 #include "proto/batch.h"
 #include "proto/batch_build.h"
 
-#define REC_TOPIC 2
-#define REC_PARTITION 3
-#define REC_CONFIG 4
-#define REC_REMOVE_TOPIC 9
 #define RESOURCE_TOPIC 2
 #define META_TOPIC "__cluster_metadata"
 #define REPLAY_CHUNK (1 << 20)
@@ -40,60 +36,66 @@ struct metalog {
 
 plog *metalog_plog(metalog *m) { return m->log; }
 
-/* ---- record encoding (Kafka's metadata record frame) ---- */
+/* ---- record encoding (Kafka's metadata record frame) ----
+ * The bodies are the generated kp_*_record codecs (src/proto/kafka.schema). */
 
-static void rec_begin(kp_writer *w, int api_key)
+static void rec_begin(kp_writer *w, int api_key, int16_t version)
 {
     kp_write_uvarint(w, 1); /* frame version */
     kp_write_uvarint(w, (uint32_t)api_key);
-    kp_write_uvarint(w, 0); /* record version */
+    kp_write_uvarint(w, (uint32_t)version); /* record version */
 }
 
 static void enc_topic(kp_writer *w, const char *name, kp_uuid id)
 {
-    rec_begin(w, REC_TOPIC);
-    kp_write_string(w, kp_str_c(name), true);
-    kp_write_uuid(w, id);
-    kp_write_uvarint(w, 0);
+    kp_topic_record rec;
+    kp_topic_record_init(&rec);
+    rec.name = kp_str_c(name);
+    rec.topic_id = id;
+    rec_begin(w, KP_REC_TOPIC_RECORD, 0);
+    kp_topic_record_encode(w, 0, &rec);
 }
 
-static void enc_int32_array(kp_writer *w, int32_t v, int n)
-{
-    kp_write_array_len(w, n, true);
-    for (int i = 0; i < n; i++)
-        kp_write_int32(w, v);
-}
-
+/* Written at version 0: no directories, no ELR. */
 static void enc_partition(kp_writer *w, kp_uuid id, int32_t index, int32_t node_id)
 {
-    rec_begin(w, REC_PARTITION);
-    kp_write_int32(w, index);
-    kp_write_uuid(w, id);
-    enc_int32_array(w, node_id, 1); /* replicas */
-    enc_int32_array(w, node_id, 1); /* isr */
-    enc_int32_array(w, 0, 0);       /* removing */
-    enc_int32_array(w, 0, 0);       /* adding */
-    kp_write_int32(w, node_id);     /* leader */
-    kp_write_int32(w, 0);           /* leader epoch */
-    kp_write_int32(w, 0);           /* partition epoch */
-    kp_write_uvarint(w, 0);
+    int32_t node[1] = { node_id };
+    kp_partition_record rec;
+    kp_partition_record_init(&rec);
+    rec.partition_id = index;
+    rec.topic_id = id;
+    rec.replicas = node;
+    rec.replicas_n = 1;
+    rec.isr = node;
+    rec.isr_n = 1;
+    rec.removing_replicas_n = 0;
+    rec.adding_replicas_n = 0;
+    rec.leader = node_id;
+    rec.leader_epoch = 0;
+    rec.partition_epoch = 0;
+    rec_begin(w, KP_REC_PARTITION_RECORD, 0);
+    kp_partition_record_encode(w, 0, &rec);
 }
 
 static void enc_config(kp_writer *w, const char *topic_name, const char *name, const char *value)
 {
-    rec_begin(w, REC_CONFIG);
-    kp_write_int8(w, RESOURCE_TOPIC);
-    kp_write_string(w, kp_str_c(topic_name), true);
-    kp_write_string(w, kp_str_c(name), true);
-    kp_write_string(w, value ? kp_str_c(value) : KP_STR_NULL, true);
-    kp_write_uvarint(w, 0);
+    kp_config_record rec;
+    kp_config_record_init(&rec);
+    rec.resource_type = RESOURCE_TOPIC;
+    rec.resource_name = kp_str_c(topic_name);
+    rec.name = kp_str_c(name);
+    rec.value = value ? kp_str_c(value) : KP_STR_NULL;
+    rec_begin(w, KP_REC_CONFIG_RECORD, 0);
+    kp_config_record_encode(w, 0, &rec);
 }
 
 static void enc_remove_topic(kp_writer *w, kp_uuid id)
 {
-    rec_begin(w, REC_REMOVE_TOPIC);
-    kp_write_uuid(w, id);
-    kp_write_uvarint(w, 0);
+    kp_remove_topic_record rec;
+    kp_remove_topic_record_init(&rec);
+    rec.topic_id = id;
+    rec_begin(w, KP_REC_REMOVE_TOPIC_RECORD, 0);
+    kp_remove_topic_record_encode(w, 0, &rec);
 }
 
 /* ---- applying records ---- */
@@ -114,8 +116,8 @@ static int open_partition(metalog *m, topic *tp, int32_t index, int32_t leader_e
         free(p);
         return -1;
     }
-    if (report[0])
-        glog(strstr(report, "recover") ? GLOG_INFO : GLOG_DEBUG, "log", "%s-%d: %s", tp->name, index, report);
+    if (report[0] && strstr(report, "recover"))
+        glog(strstr(report, "truncat") ? GLOG_WARN : GLOG_INFO, "log", "recovery of %s-%d: %s", tp->name, index, report);
     p->index = index;
     p->log = log;
     p->leader_epoch = leader_epoch;
@@ -134,67 +136,65 @@ static int apply_record(metalog *m, const uint8_t *val, int32_t len)
     kp_reader r;
     kp_reader_init(&r, val, (size_t)len, &a);
     uint32_t frame = kp_read_uvarint(&r), key = kp_read_uvarint(&r);
-    kp_read_uvarint(&r); /* record version: fields we read are in every version */
+    uint32_t version = kp_read_uvarint(&r);
     int rc = 0;
     if (r.err || frame != 1) {
         rc = -1;
         goto out;
     }
+    /* A type we know at a version we do not: newer than this code. Skipped,
+     * like an unknown type, rather than misread. */
+    const kp_record_info *ri = key <= INT16_MAX ? kp_record_find_key((int16_t)key) : NULL;
+    if (ri && (version < (uint32_t)ri->min_version || version > (uint32_t)ri->max_version)) {
+        glog(GLOG_WARN, "meta", "%s version %u not understood, skipped", ri->name, version);
+        goto out;
+    }
+    int16_t v = (int16_t)version;
     switch (key) {
-    case REC_TOPIC: {
-        kp_str name = kp_read_string(&r, true);
-        kp_uuid id = kp_read_uuid(&r);
-        if (r.err || name.len <= 0) {
+    case KP_REC_TOPIC_RECORD: {
+        kp_topic_record rec;
+        if (kp_topic_record_decode(&r, v, &rec) != 0 || rec.name.len <= 0) {
             rc = -1;
             break;
         }
-        char *cname = arena_strndup(&a, name.ptr, (size_t)name.len);
+        char *cname = arena_strndup(&a, rec.name.ptr, (size_t)rec.name.len);
         topics_write_lock(m->topics);
-        topic *tp = topics_insert_locked(m->topics, cname, id);
+        topic *tp = topics_insert_locked(m->topics, cname, rec.topic_id);
         topics_write_unlock(m->topics);
         if (!tp)
             glog(GLOG_WARN, "meta", "TopicRecord for existing topic %s ignored", cname);
         break;
     }
-    case REC_PARTITION: {
-        int32_t index = kp_read_int32(&r);
-        kp_uuid id = kp_read_uuid(&r);
-        for (int i = 0; i < 4; i++) {
-            int32_t n = kp_read_array_len(&r, true, 4);
-            for (int j = 0; j < n && !r.err; j++)
-                kp_read_int32(&r);
-        }
-        kp_read_int32(&r); /* leader */
-        int32_t epoch = kp_read_int32(&r);
-        if (r.err) {
+    case KP_REC_PARTITION_RECORD: {
+        kp_partition_record rec;
+        if (kp_partition_record_decode(&r, v, &rec) != 0) {
             rc = -1;
             break;
         }
-        topic *tp = topics_get_by_id(m->topics, id);
+        topic *tp = topics_get_by_id(m->topics, rec.topic_id);
         if (!tp) {
             glog(GLOG_WARN, "meta", "PartitionRecord for unknown topic id ignored");
             break;
         }
-        if (index == topic_nparts(tp))
-            rc = open_partition(m, tp, index, epoch);
+        if (rec.partition_id == topic_nparts(tp))
+            rc = open_partition(m, tp, rec.partition_id, rec.leader_epoch);
         topic_unref(tp);
         break;
     }
-    case REC_CONFIG: {
-        int8_t type = kp_read_int8(&r);
-        kp_str rname = kp_read_string(&r, true), name = kp_read_string(&r, true);
-        kp_str value = kp_read_string(&r, true);
-        if (r.err || name.len <= 0) {
+    case KP_REC_CONFIG_RECORD: {
+        kp_config_record rec;
+        if (kp_config_record_decode(&r, v, &rec) != 0 || rec.name.len <= 0) {
             rc = -1;
             break;
         }
-        if (type != RESOURCE_TOPIC)
+        if (rec.resource_type != RESOURCE_TOPIC)
             break;
-        topic *tp = topics_get(m->topics, rname.ptr, rname.len);
+        topic *tp = topics_get(m->topics, rec.resource_name.ptr, rec.resource_name.len);
         if (!tp)
             break;
-        char *cname = arena_strndup(&a, name.ptr, (size_t)name.len);
-        char *cval = value.len >= 0 ? arena_strndup(&a, value.ptr, (size_t)value.len) : NULL;
+        char *cname = arena_strndup(&a, rec.name.ptr, (size_t)rec.name.len);
+        char *cval = rec.value.len >= 0 ? arena_strndup(&a, rec.value.ptr, (size_t)rec.value.len)
+                                        : NULL;
         char err[256];
         topics_write_lock(m->topics);
         if (cval) {
@@ -211,9 +211,11 @@ static int apply_record(metalog *m, const uint8_t *val, int32_t len)
         topic_unref(tp);
         break;
     }
-    case REC_REMOVE_TOPIC: {
-        kp_uuid id = kp_read_uuid(&r);
-        topic *tp = r.err ? NULL : topics_get_by_id(m->topics, id);
+    case KP_REC_REMOVE_TOPIC_RECORD: {
+        kp_remove_topic_record rec;
+        /* as before the generated codecs: an undecodable one is ignored */
+        topic *tp = kp_remove_topic_record_decode(&r, v, &rec) != 0
+                        ? NULL : topics_get_by_id(m->topics, rec.topic_id);
         if (!tp)
             break;
         topics_write_lock(m->topics);
@@ -361,8 +363,8 @@ metalog *metalog_open(const char *dir, bool clean, topics *t, logmgr *logs,
         free(m);
         return NULL;
     }
-    if (report[0])
-        glog(GLOG_INFO, "meta", "%s-0: %s", META_TOPIC, report);
+    if (report[0] && strstr(report, "recover"))
+        glog(GLOG_INFO, "meta", "recovery of %s-0: %s", META_TOPIC, report);
     topics_set_destructor(t, topic_gone, m);
     if (replay(m, err, errlen) != 0) {
         free(m);

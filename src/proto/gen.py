@@ -6,10 +6,13 @@ Usage:
       write OUTDIR/kafka_msgs.{h,c} (structs, init/decode/encode, the API
       table, request/response headers, error codes) and
       OUTDIR/kafka_msgs_test.{h,c} (test-only sample fillers).
-  gen.py --check-against KAFKA_JSON_DIR SCHEMA
-      compare every message, version by version over the range we serve,
-      with Kafka's JSON message definitions; print each difference and exit
-      non-zero if there is any.
+  gen.py --check-against KAFKA_JSON_DIR... SCHEMA
+      compare every message and record, version by version over the range
+      we serve, with Kafka's JSON message definitions; print each
+      difference and exit non-zero if there is any. The JSON files are
+      looked up by name in each directory and its immediate subdirectories
+      (clients/ for apis, metadata/ and group-coordinator/ for records, or
+      simply the kafka-protocol root).
 
 Standard library only. The schema format is described in docs/protocol.md
 and at the top of kafka.schema.
@@ -164,8 +167,11 @@ class Struct:
 class Message:
     def __init__(self, api, side):
         self.api = api
-        self.side = side         # "request" | "response"
-        self.cname = "kp_%s_%s" % (api.snake, "req" if side == "request" else "resp")
+        self.side = side         # "request" | "response" | "record"
+        if side == "record":
+            self.cname = "kp_" + api.snake
+        else:
+            self.cname = "kp_%s_%s" % (api.snake, "req" if side == "request" else "resp")
         self.root = Struct(self, "")
         self.structs = {}        # name -> Struct, for uniqueness
 
@@ -183,15 +189,27 @@ class Message:
 
 
 class Api:
-    def __init__(self, name, key, versions, flexible, line):
+    """An `api` block (request + response) or a `record` block (one message).
+    A record's key is None when Kafka gives it no apiKey."""
+
+    def __init__(self, name, key, versions, flexible, line, kind="api"):
         self.name = name
         self.snake = snake(name)
         self.key = key
         self.vmin, self.vmax = versions.lo, versions.hi
         self.flexible = flexible
         self.line = line
-        self.request = Message(self, "request")
-        self.response = Message(self, "response")
+        self.kind = kind
+        if kind == "record":
+            self.record = Message(self, "record")
+            self.request = self.response = None
+        else:
+            self.record = None
+            self.request = Message(self, "request")
+            self.response = Message(self, "response")
+
+    def messages(self):
+        return [self.record] if self.kind == "record" else [self.request, self.response]
 
     def flex_min(self):
         for v in range(self.vmin, self.vmax + 1):
@@ -201,6 +219,7 @@ class Api:
 
 
 def parse_schema(path):
+    """All blocks, in file order: apis and records (Api.kind tells them apart)."""
     apis = []
     with open(path) as fh:
         lines = fh.read().split("\n")
@@ -221,25 +240,38 @@ def parse_schema(path):
             raise SchemaError(where + ": indentation must be a multiple of 2")
         depth = indent // 2
         if depth == 0:
-            if toks[0] != "api" or len(toks) < 3:
-                raise SchemaError(where + ": expected 'api Name key=N versions=A-B flexible=V'")
+            if toks[0] not in ("api", "record") or len(toks) < 3:
+                raise SchemaError(where + ": expected 'api Name key=N versions=A-B flexible=V'"
+                                  " or 'record Name [key=N] versions=A-B flexible=V'")
+            if not re.fullmatch(r"[A-Z][A-Za-z0-9]*", toks[1]):
+                raise SchemaError(where + ": block names are Kafka's CamelCase: " + toks[1])
             attrs = parse_attrs(toks[2:], where)
             try:
                 vers = Versions.parse(attrs.pop("versions"))
-                api = Api(toks[1], int(attrs.pop("key")), vers,
-                          Versions.parse(attrs.pop("flexible")), where)
+                if toks[0] == "api":
+                    key = int(attrs.pop("key"))
+                else:
+                    key = int(attrs.pop("key")) if "key" in attrs else None
+                api = Api(toks[1], key, vers, Versions.parse(attrs.pop("flexible")), where,
+                          kind=toks[0])
             except KeyError as e:
                 raise SchemaError("%s: missing %s" % (where, e))
-            if vers.hi is None:
+            except ValueError as e:
+                raise SchemaError("%s: %s" % (where, e))
+            if vers.lo is None or vers.hi is None:
                 raise SchemaError(where + ": served versions need an upper bound")
             if attrs:
                 raise SchemaError("%s: unknown attributes %s" % (where, sorted(attrs)))
             apis.append(api)
-            msg = None
+            if api.kind == "record":
+                msg = api.record
+                stack = [(0, msg.root)]
+            else:
+                msg = None
             continue
         if api is None:
-            raise SchemaError(where + ": field outside an api block")
-        if depth == 1:
+            raise SchemaError(where + ": field outside an api or record block")
+        if depth == 1 and api.kind == "api":
             if toks not in (["request"], ["response"]):
                 raise SchemaError(where + ": expected 'request' or 'response'")
             msg = api.request if toks[0] == "request" else api.response
@@ -266,15 +298,25 @@ def parse_schema(path):
             f.struct = Struct(msg, f.elem)
             msg.structs[f.elem] = f.struct
             stack.append((depth, f.struct))
+    cnames = set()
     for a in apis:
-        for m in (a.request, a.response):
+        for m in a.messages():
             for s in m.all_structs():
                 if s is not m.root and not s.fields:
                     raise SchemaError("%s: %s %s: struct %s without fields"
                                       % (a.line, a.name, m.side, s.name))
-    keys = [a.key for a in apis]
+                if s.cname in cnames:
+                    raise SchemaError("%s: C name %s is used twice" % (a.line, s.cname))
+                cnames.add(s.cname)
+    keys = [a.key for a in apis if a.kind == "api"]
     if len(set(keys)) != len(keys):
         raise SchemaError("duplicate api key")
+    rkeys = [a.key for a in apis if a.kind == "record" and a.key is not None]
+    if len(set(rkeys)) != len(rkeys):
+        raise SchemaError("duplicate record key")
+    names = [a.name for a in apis]
+    if len(set(names)) != len(names):
+        raise SchemaError("duplicate api or record name")
     return apis
 
 
@@ -403,7 +445,9 @@ def struct_min_size(s, flex, versions):
 
 class Gen:
     def __init__(self, apis):
-        self.apis = apis
+        self.blocks = apis          # file order, apis and records
+        self.apis = [a for a in apis if a.kind == "api"]
+        self.records = [a for a in apis if a.kind == "record"]
         self.h = []
         self.c = []
         self.th = []
@@ -673,7 +717,7 @@ class Gen:
         vers = list(range(api.vmin, api.vmax + 1))
         fv = [v for v in vers if api.flexible.has(v)]
         nv = [v for v in vers if not api.flexible.has(v)]
-        for m in (api.request, api.response):
+        for m in api.messages():
             for s in m.all_structs():
                 for f in s.fields:
                     if not f.is_array:
@@ -767,7 +811,7 @@ class Gen:
     def run(self):
         h, c, th, tc = self.h, self.c, self.th, self.tc
         h += [BANNER.rstrip(), "/*",
-              " * kafka_msgs.h - Kafka request/response structs and codecs.",
+              " * kafka_msgs.h - Kafka request/response and log record structs and codecs.",
               " *",
               " * Decoded strings, bytes and records borrow from the frame buffer;",
               " * arrays are allocated from the reader's arena. A field absent from",
@@ -781,6 +825,10 @@ class Gen:
         for a in sorted(self.apis, key=lambda a: a.key):
             h.append("#define KP_API_%s %d" % (a.snake.upper(), a.key))
         h.append("")
+        h.append("/* Metadata log record types (the api key in the record frame). */")
+        for a in sorted([r for r in self.records if r.key is not None], key=lambda a: a.key):
+            h.append("#define KP_REC_%s %d" % (a.snake.upper(), a.key))
+        h.append("")
         h += gen_errors_h()
         h += HEADER_DECLS
         c += [BANNER.rstrip(), '#include "kafka_msgs.h"', "", "#include <assert.h>",
@@ -792,10 +840,10 @@ class Gen:
                " * of the version; variant 1 makes nullable fields null and arrays short. */"]
         tc += [BANNER.rstrip(), '#include "kafka_msgs_test.h"', "", "#include <stdio.h>",
                "#include <string.h>", ""] + TEST_HELPERS
-        for a in self.apis:
+        for a in self.blocks:
             self.api = a
             self.compute_min_sizes(a)
-            for m in (a.request, a.response):
+            for m in a.messages():
                 h.append("/* ---- %s %s, v%d-%d%s */" % (
                     a.name, m.side, a.vmin, a.vmax,
                     ", flexible v%d+" % a.flex_min() if a.flex_min() != INT16_MAX else ""))
@@ -821,7 +869,7 @@ class Gen:
                       "static void %s_init_any(void *m)" % r, "{", "    %s_init(m);" % r, "}", ""]
                 th.append("void %s_fill_sample(arena *a, int16_t version, void *msg, int variant);" % r)
                 tc += ["void %s_fill_sample(arena *a, int16_t version, void *msg, int variant)" % r,
-                       "{", "    uint32_t seq = %du;" % (a.key * 7 + 1),
+                       "{", "    uint32_t seq = %du;" % fill_seed(a),
                        "    %s_fill(a, version, msg, variant, &seq);" % r, "}", ""]
         self.gen_tables()
         h.append("#endif")
@@ -829,11 +877,22 @@ class Gen:
                "    void (*req_fill)(arena *a, int16_t version, void *msg, int variant);",
                "    void (*resp_fill)(arena *a, int16_t version, void *msg, int variant);",
                "} kp_test_api;", "extern const kp_test_api kp_test_apis[];",
-               "extern const int kp_test_apis_count;", "", "#endif"]
+               "extern const int kp_test_apis_count;", "",
+               "/* Parallel to kp_record_types[]. */",
+               "typedef struct kp_test_record {", "    const char *name;",
+               "    void (*fill)(arena *a, int16_t version, void *msg, int variant);",
+               "} kp_test_record;", "extern const kp_test_record kp_test_records[];",
+               "extern const int kp_test_records_count;", "", "#endif"]
         tc.append("const kp_test_api kp_test_apis[] = {")
         for a in sorted(self.apis, key=lambda a: a.key):
             tc.append("    { %d, %s_fill_sample, %s_fill_sample }," % (a.key, a.request.cname, a.response.cname))
-        tc += ["};", "const int kp_test_apis_count = %d;" % len(self.apis)]
+        tc += ["};", "const int kp_test_apis_count = %d;" % len(self.apis), ""]
+        tc.append("const kp_test_record kp_test_records[] = {")
+        for a in self.records:
+            tc.append("    { \"%s\", %s_fill_sample }," % (a.name, a.record.cname))
+        if not self.records:
+            tc.append("    { NULL, NULL },")
+        tc += ["};", "const int kp_test_records_count = %d;" % len(self.records)]
 
     def gen_tables(self):
         h, c = self.h, self.c
@@ -850,6 +909,27 @@ class Gen:
               "const kp_api_info *kp_api_find(int16_t key)", "{", "    switch (key) {"]
         for i, a in enumerate(apis):
             c.append("    case %d: return &kp_apis[%d];" % (a.key, i))
+        c += ["    default: return NULL;", "    }", "}", ""]
+        h += RECORD_TABLE_DECLS
+        c.append("const kp_record_info kp_record_types[] = {")
+        for a in self.records:
+            r = a.record.cname
+            c.append("    { \"%s\", %d, %d, %d, %d, sizeof(%s)," % (
+                a.name, -1 if a.key is None else a.key, a.vmin, a.vmax, a.flex_min(), r))
+            c.append("      %s_decode_any, %s_encode_any, %s_init_any }," % (r, r, r))
+        if not self.records:
+            c.append("    { NULL, -1, 0, 0, 0, 0, NULL, NULL, NULL },")
+        c += ["};", "const int kp_record_types_count = %d;" % len(self.records), ""]
+        c += ["const kp_record_info *kp_record_find(const char *name)", "{",
+              "    for (int i = 0; i < kp_record_types_count; i++)",
+              "        if (strcmp(kp_record_types[i].name, name) == 0)",
+              "            return &kp_record_types[i];",
+              "    return NULL;", "}", "",
+              "const kp_record_info *kp_record_find_key(int16_t key)", "{",
+              "    switch (key) {"]
+        for i, a in enumerate(self.records):
+            if a.key is not None:
+                c.append("    case %d: return &kp_record_types[%d];" % (a.key, i))
         c += ["    default: return NULL;", "    }", "}", ""]
         c += C_HEADER_FUNCS
         c += gen_errors_c()
@@ -898,6 +978,32 @@ extern const kp_api_info kp_apis[]; /* sorted by key */
 extern const int kp_apis_count;
 /* NULL when key is not in the schema. */
 const kp_api_info *kp_api_find(int16_t key);
+""".split("\n")
+
+RECORD_TABLE_DECLS = """
+/*
+ * ---- log records: Kafka's metadata records (key = the record type in the
+ * metadata record frame) and the __consumer_offsets keys and values (no
+ * key; the int16 version written before each body tells them apart). The
+ * struct is kp_<name>, encoded and decoded without any frame or version
+ * prefix; callers write those.
+ */
+typedef struct kp_record_info {
+    const char *name;     /* Kafka's, e.g. "PartitionRecord" */
+    int16_t key;          /* metadata record type; -1 when Kafka gives none */
+    int16_t min_version, max_version;
+    int16_t flexible_min; /* INT16_MAX when no version is flexible */
+    size_t size;
+    int (*decode)(kp_reader *r, int16_t version, void *msg);
+    void (*encode)(kp_writer *w, int16_t version, const void *msg);
+    void (*init)(void *msg);
+} kp_record_info;
+
+extern const kp_record_info kp_record_types[]; /* schema order */
+extern const int kp_record_types_count;
+/* NULL when not in the schema. */
+const kp_record_info *kp_record_find(const char *name);
+const kp_record_info *kp_record_find_key(int16_t key);
 """.split("\n")
 
 C_HELPERS = """
@@ -1105,6 +1211,13 @@ def gen_errors_c():
     return out
 
 
+def fill_seed(a):
+    """First sample value of a message's filler: distinct per block."""
+    if a.kind == "api":
+        return a.key * 7 + 1
+    return 1000 + sum(ord(ch) for ch in a.name) % 1000
+
+
 def generate(schema_path, outdir):
     apis = parse_schema(schema_path)
     g = Gen(apis)
@@ -1152,8 +1265,9 @@ def load_kafka_json(path):
     return json.loads("".join(out))
 
 
-def kafka_field_view(kf, v, where, errs):
-    """Per-version description of a Kafka JSON field, comparable with ours."""
+def kafka_field_view(kf, v, where, errs, common):
+    """Per-version description of a Kafka JSON field, comparable with ours.
+    common: the file's commonStructs, by name."""
     typ = kf["type"]
     is_array = typ.startswith("[]")
     elem = typ[2:] if is_array else typ
@@ -1172,15 +1286,20 @@ def kafka_field_view(kf, v, where, errs):
         kids = None
     else:
         dflt = None
-        kids = kafka_fields_view(kf.get("fields", []), v, where + "." + snake(kf["name"]), errs)
+        fields = kf.get("fields")
+        if fields is None:
+            if elem not in common:
+                errs.append("%s.%s: struct %s has no fields in the JSON" % (where, snake(kf["name"]), elem))
+            fields = common.get(elem, [])
+        kids = kafka_fields_view(fields, v, where + "." + snake(kf["name"]), errs, common)
     return {"name": snake(kf["name"]), "array": is_array,
             "type": elem if elem in PRIMS else "struct",
             "nullable": nullable, "tag": kf["tag"] if tagged else None,
             "default": dflt, "fields": kids}
 
 
-def kafka_fields_view(fields, v, where, errs):
-    return [kafka_field_view(kf, v, where, errs) for kf in fields
+def kafka_fields_view(fields, v, where, errs, common):
+    return [kafka_field_view(kf, v, where, errs, common) for kf in fields
             if Versions.parse(kf["versions"]).has(v)]
 
 
@@ -1215,41 +1334,84 @@ def compare_views(ours, theirs, where, errs):
             compare_views(a["fields"], b["fields"], w, errs)
 
 
-def check_against(kafka_dir, schema_path):
+def index_json(dirs):
+    """Kafka's JSON files by base name, from each dir and its immediate
+    subdirectories (so the kafka-protocol root works as well as clients/,
+    metadata/ and group-coordinator/ given one by one)."""
+    found = {}
+    for d in dirs:
+        if not os.path.isdir(d):
+            raise SchemaError("%s: not a directory" % d)
+        subs = [d] + sorted(os.path.join(d, e) for e in os.listdir(d)
+                            if os.path.isdir(os.path.join(d, e)))
+        for sd in subs:
+            for e in sorted(os.listdir(sd)):
+                if e.endswith(".json"):
+                    found.setdefault(e, []).append(os.path.join(sd, e))
+    return found
+
+
+def check_message(m, kj, errs):
+    """Compare one message of ours with Kafka's JSON, version by version."""
+    a = m.api
+    where = "%s %s" % (a.name, m.side) if m.side != "record" else a.name
+    if kj.get("apiKey") != a.key:
+        errs.append("%s: key %s, kafka has %r" % (where, a.key, kj.get("apiKey")))
+    valid = Versions.parse(kj["validVersions"])
+    kflex = Versions.parse(kj.get("flexibleVersions", "none"))
+    common = {cs["name"]: cs.get("fields", []) for cs in kj.get("commonStructs", [])}
+    for v in range(a.vmin, a.vmax + 1):
+        wv = "%s v%d" % (where, v)
+        if not valid.has(v):
+            errs.append("%s: kafka does not define this version" % wv)
+            continue
+        if kflex.has(v) != a.flexible.has(v):
+            errs.append("%s: flexible %s, kafka says %s" % (wv, a.flexible.has(v), kflex.has(v)))
+        theirs = kafka_fields_view(kj["fields"], v, wv, errs, common)
+        compare_views(our_fields_view(m.root.fields, v), theirs, wv, errs)
+
+
+def check_against(kafka_dirs, schema_path):
     apis = parse_schema(schema_path)
+    index = index_json(kafka_dirs)
     errs = []
+
+    def load(fname):
+        paths = index.get(fname, [])
+        if not paths:
+            errs.append("no %s in %s" % (fname, " ".join(kafka_dirs)))
+            return None
+        if len(paths) > 1:
+            errs.append("%s is ambiguous: %s" % (fname, " ".join(paths)))
+            return None
+        return load_kafka_json(paths[0])
+
     for a in apis:
+        if a.kind == "record":
+            kj = load(a.name + ".json")
+            if kj is not None:
+                if kj.get("type") in ("request", "response", "header"):
+                    errs.append("%s: kafka's %s is a %s, not a record" % (a.name, a.name, kj["type"]))
+                check_message(a.record, kj, errs)
+            continue
         for m, suffix in ((a.request, "Request"), (a.response, "Response")):
-            path = os.path.join(kafka_dir, a.name + suffix + ".json")
-            if not os.path.exists(path):
-                errs.append("%s: no %s" % (a.name, path))
-                continue
-            kj = load_kafka_json(path)
-            where = "%s %s" % (a.name, m.side)
-            if kj.get("apiKey") != a.key:
-                errs.append("%s: api key %d, kafka has %r" % (where, a.key, kj.get("apiKey")))
-            valid = Versions.parse(kj["validVersions"])
-            kflex = Versions.parse(kj.get("flexibleVersions", "none"))
-            for v in range(a.vmin, a.vmax + 1):
-                wv = "%s v%d" % (where, v)
-                if not valid.has(v):
-                    errs.append("%s: kafka does not define this version" % wv)
-                    continue
-                if kflex.has(v) != a.flexible.has(v):
-                    errs.append("%s: flexible %s, kafka says %s" % (wv, a.flexible.has(v), kflex.has(v)))
-                theirs = kafka_fields_view(kj["fields"], v, wv, errs)
-                compare_views(our_fields_view(m.root.fields, v), theirs, wv, errs)
-    check_headers(kafka_dir, errs)
+            kj = load(a.name + suffix + ".json")
+            if kj is not None:
+                check_message(m, kj, errs)
+    if any(a.kind == "api" for a in apis):
+        check_headers(index, errs)
     for e in errs:
         print(e)
     if errs:
         print("%d difference(s)" % len(errs))
         return 1
-    print("schema matches %s: %d apis" % (kafka_dir, len(apis)))
+    print("schema matches %s: %d apis, %d records"
+          % (" ".join(kafka_dirs), sum(a.kind == "api" for a in apis),
+             sum(a.kind == "record" for a in apis)))
     return 0
 
 
-def check_headers(kafka_dir, errs):
+def check_headers(index, errs):
     """The headers are hand-written in this file; make sure they still agree."""
     want = {
         "RequestHeader": ([("RequestApiKey", "int16"), ("RequestApiVersion", "int16"),
@@ -1257,11 +1419,11 @@ def check_headers(kafka_dir, errs):
         "ResponseHeader": ([("CorrelationId", "int32")], "1+"),
     }
     for name, (fields, flex) in want.items():
-        path = os.path.join(kafka_dir, name + ".json")
-        if not os.path.exists(path):
-            errs.append("no " + path)
+        paths = index.get(name + ".json", [])
+        if len(paths) != 1:
+            errs.append("no single %s.json among the given directories" % name)
             continue
-        kj = load_kafka_json(path)
+        kj = load_kafka_json(paths[0])
         got = [(f["name"], f["type"]) for f in kj["fields"]]
         if got != fields:
             errs.append("%s: fields %s, expected %s" % (name, got, fields))
@@ -1275,8 +1437,8 @@ def check_headers(kafka_dir, errs):
 
 def main(argv):
     try:
-        if len(argv) == 4 and argv[1] == "--check-against":
-            return check_against(argv[2], argv[3])
+        if len(argv) >= 4 and argv[1] == "--check-against":
+            return check_against(argv[2:-1], argv[-1])
         if len(argv) == 3 and not argv[1].startswith("-"):
             generate(argv[1], argv[2])
             return 0

@@ -642,7 +642,7 @@ static bool timeindex_sane(log_segment *s, int64_t tsz, int64_t *last_ts, int32_
 int log_segment_load_clean(log_segment *s, bool *trusted)
 {
     *trusted = false;
-    int64_t lsz, isz, tsz;
+    int64_t lsz = 0, isz = 0, tsz = 0;
     int err = file_size(s->log_fd, &lsz);
     if (!err)
         err = file_size(s->index_fd, &isz);

@@ -29,7 +29,9 @@ def produce_round(bootstrap, round_no, n=N_PER_TOPIC):
                  "timestamp": TS0 + round_no * 1_000_000 + i,
                  "partition": i % parts} for i in range(n)]
         by_value = {m["value"]: m for m in msgs}
-        for d in produce_all(bootstrap, topic, msgs):
+        # Batches stay below the small-segment case's segment.bytes: like
+        # Kafka, the broker refuses a batch larger than a segment.
+        for d in produce_all(bootstrap, topic, msgs, **{"batch.size": 16384}):
             m = by_value[d.value()]
             assert d.partition() == m["partition"]
             written.setdefault((topic, d.partition()), []).append(
@@ -99,7 +101,8 @@ def test_restart_keeps_everything(start_broker, segment_bytes):
     from conftest import admin_client
     from confluent_kafka.admin import ConfigResource
     res = ConfigResource("topic", "restart-a")
-    cfg = admin_client(broker.bootstrap).describe_configs([res], request_timeout=30)[res].result(timeout=30)
+    admin = admin_client(broker.bootstrap)  # keep the handle alive until the result arrives
+    cfg = admin.describe_configs([res], request_timeout=30)[res].result(timeout=30)
     assert cfg["retention.ms"].value == "86400000"
 
     assert broker.stop() == 0

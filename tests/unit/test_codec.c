@@ -8,6 +8,10 @@
  * ASan/UBSan); and frames captured from real clients (kcat/librdkafka and
  * kafka-python, by tests/unit/capture_frames.py) decode to what the client
  * meant and re-encode byte for byte.
+ *
+ * Log records (metadata records, consumer offsets keys and values) go
+ * through the same round trips, plus byte-exact checks of the encodings
+ * src/metadata/metalog.c writes.
  */
 #include <stdint.h>
 #include <string.h>
@@ -389,7 +393,7 @@ static uint32_t rng(void)
 
 static int n_roundtrips;
 
-static void roundtrip(const kp_api_info *api, const side *sd, int16_t v, int variant)
+static void roundtrip(const char *name, const side *sd, int16_t v, int variant)
 {
     arena a;
     arena_init(&a, ARENA_MAX);
@@ -408,7 +412,7 @@ static void roundtrip(const kp_api_info *api, const side *sd, int16_t v, int var
     reader_on(&r, w1.buf, w1.len, &a);
     int rc = sd->decode(&r, v, m2);
     if (rc != 0 || kp_reader_left(&r) != 0)
-        fprintf(stderr, "%s %s v%d variant %d: decode rc %d err %s left %zu\n", api->name,
+        fprintf(stderr, "%s %s v%d variant %d: decode rc %d err %s left %zu\n", name,
                 sd->what, v, variant, rc, kp_err_str(r.err), kp_reader_left(&r));
     CHECK_EQ_I64(rc, 0);
     CHECK_EQ_I64(kp_reader_left(&r), 0);
@@ -416,7 +420,7 @@ static void roundtrip(const kp_api_info *api, const side *sd, int16_t v, int var
     int same = w1.len == w2.len && (w1.len == 0 || memcmp(w1.buf, w2.buf, w1.len) == 0);
     if (!same)
         fprintf(stderr, "%s %s v%d variant %d: re-encoding differs (%zu vs %zu bytes)\n",
-                api->name, sd->what, v, variant, w1.len, w2.len);
+                name, sd->what, v, variant, w1.len, w2.len);
     CHECK(same);
 
     /* Every strict prefix is a truncated message and must fail cleanly. */
@@ -479,14 +483,292 @@ static void test_all_messages(void)
                       api->resp_decode, api->resp_encode };
         for (int16_t v = api->min_version; v <= api->max_version; v++) {
             for (int variant = 0; variant < 2; variant++) {
-                roundtrip(api, &req, v, variant);
-                roundtrip(api, &resp, v, variant);
+                roundtrip(api->name, &req, v, variant);
+                roundtrip(api->name, &resp, v, variant);
             }
         }
     }
     CHECK(kp_api_find(4) == NULL); /* LeaderAndIsr: not served */
     CHECK(kp_api_find(-1) == NULL);
     printf("message round trips: %d\n", n_roundtrips);
+}
+
+static void test_all_records(void)
+{
+    int before = n_roundtrips;
+    CHECK_EQ_I64(kp_record_types_count, 9);
+    CHECK_EQ_I64(kp_test_records_count, kp_record_types_count);
+    for (int i = 0; i < kp_record_types_count; i++) {
+        const kp_record_info *ri = &kp_record_types[i];
+        const kp_test_record *t = &kp_test_records[i];
+        CHECK(strcmp(t->name, ri->name) == 0);
+        CHECK(kp_record_find(ri->name) == ri);
+        if (ri->key >= 0)
+            CHECK(kp_record_find_key(ri->key) == ri);
+        side sd = { "record", ri->size, ri->init, t->fill, ri->decode, ri->encode };
+        for (int16_t v = ri->min_version; v <= ri->max_version; v++)
+            for (int variant = 0; variant < 2; variant++)
+                roundtrip(ri->name, &sd, v, variant);
+    }
+    CHECK(kp_record_find("NoSuchRecord") == NULL);
+    CHECK(kp_record_find_key(1) == NULL);
+    printf("record round trips: %d\n", n_roundtrips - before);
+}
+
+static int bytes_are(const kp_writer *w, const uint8_t *want, size_t n)
+{
+    return w->err == KP_OK && w->len == n && memcmp(w->buf, want, n) == 0;
+}
+
+static kp_uuid test_uuid(void)
+{
+    kp_uuid u;
+    for (int i = 0; i < 16; i++)
+        u.b[i] = (uint8_t)(0x10 + i);
+    return u;
+}
+
+#define UUID_BYTES 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, \
+                   0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f
+
+/* The metadata records exactly as metalog.c writes them (record version 0). */
+static void test_metadata_records(void)
+{
+    CHECK_EQ_I64(KP_REC_TOPIC_RECORD, 2);
+    CHECK_EQ_I64(KP_REC_PARTITION_RECORD, 3);
+    CHECK_EQ_I64(KP_REC_CONFIG_RECORD, 4);
+    CHECK_EQ_I64(KP_REC_REMOVE_TOPIC_RECORD, 9);
+    CHECK_EQ_I64(KP_REC_FEATURE_LEVEL_RECORD, 12);
+    arena a;
+    arena_init(&a, ARENA_MAX);
+    kp_reader r;
+    kp_writer w;
+
+    kp_topic_record tr;
+    kp_topic_record_init(&tr);
+    tr.name = KP_STR("t1");
+    tr.topic_id = test_uuid();
+    kp_writer_init(&w);
+    kp_topic_record_encode(&w, 0, &tr);
+    static const uint8_t topic_want[] = { 0x03, 't', '1', UUID_BYTES, 0x00 };
+    CHECK(bytes_are(&w, topic_want, sizeof topic_want));
+    kp_writer_deinit(&w);
+
+    kp_partition_record pr;
+    kp_partition_record_init(&pr);
+    CHECK_EQ_I64(pr.partition_id, -1);
+    CHECK_EQ_I64(pr.leader, -1);
+    CHECK_EQ_I64(pr.leader_epoch, -1);
+    CHECK_EQ_I64(pr.eligible_leader_replicas_n, -1);
+    int32_t node[1] = { 7 };
+    pr.partition_id = 1;
+    pr.topic_id = test_uuid();
+    pr.replicas = node;
+    pr.replicas_n = 1;
+    pr.isr = node;
+    pr.isr_n = 1;
+    pr.leader = 7;
+    pr.leader_epoch = 0;
+    pr.partition_epoch = 0;
+    kp_writer_init(&w);
+    kp_partition_record_encode(&w, 0, &pr);
+    static const uint8_t part_v0[] = {
+        0, 0, 0, 1, UUID_BYTES,
+        0x02, 0, 0, 0, 7,     /* replicas */
+        0x02, 0, 0, 0, 7,     /* isr */
+        0x01, 0x01,           /* removing, adding: empty */
+        0, 0, 0, 7,           /* leader */
+        0, 0, 0, 0, 0, 0, 0, 0, /* leader epoch, partition epoch */
+        0x00,                 /* no tagged fields: recovery state 0 is the default */
+    };
+    CHECK(bytes_are(&w, part_v0, sizeof part_v0));
+    kp_partition_record back;
+    reader_on(&r, w.buf, w.len, &a);
+    CHECK_EQ_I64(kp_partition_record_decode(&r, 0, &back), 0);
+    CHECK_EQ_I64(back.partition_id, 1);
+    CHECK(memcmp(back.topic_id.b, pr.topic_id.b, 16) == 0);
+    CHECK(back.replicas_n == 1 && back.replicas[0] == 7);
+    CHECK(back.isr_n == 1 && back.isr[0] == 7);
+    CHECK_EQ_I64(back.removing_replicas_n, 0);
+    CHECK_EQ_I64(back.adding_replicas_n, 0);
+    CHECK_EQ_I64(back.leader, 7);
+    CHECK_EQ_I64(back.leader_epoch, 0);
+    CHECK_EQ_I64(back.directories_n, 0);
+    CHECK_EQ_I64(back.eligible_leader_replicas_n, -1);
+    kp_writer_deinit(&w);
+
+    /* v2 as Kafka writes it: directories, an unclean-recovery flag (tag 0),
+     * ELR (tag 1), and an unknown tag 9 that is skipped. */
+    static const uint8_t part_v2[] = {
+        0, 0, 0, 3, UUID_BYTES,
+        0x02, 0, 0, 0, 7, 0x02, 0, 0, 0, 7, 0x01, 0x01,
+        0, 0, 0, 7, 0, 0, 0, 4, 0, 0, 0, 5,
+        0x02, UUID_BYTES,     /* directories */
+        0x03,                 /* three tagged fields */
+        0x00, 0x01, 0x01,     /* tag 0: leader_recovery_state = 1 */
+        0x01, 0x05, 0x02, 0, 0, 0, 7, /* tag 1: eligible_leader_replicas = [7] */
+        0x09, 0x01, 0xee,     /* tag 9: unknown */
+    };
+    reader_on(&r, part_v2, sizeof part_v2, &a);
+    CHECK_EQ_I64(kp_partition_record_decode(&r, 2, &back), 0);
+    CHECK_EQ_I64(kp_reader_left(&r), 0);
+    CHECK_EQ_I64(back.partition_id, 3);
+    CHECK_EQ_I64(back.leader_epoch, 4);
+    CHECK_EQ_I64(back.partition_epoch, 5);
+    CHECK(back.directories_n == 1 && memcmp(back.directories[0].b, pr.topic_id.b, 16) == 0);
+    CHECK_EQ_I64(back.leader_recovery_state, 1);
+    CHECK(back.eligible_leader_replicas_n == 1 && back.eligible_leader_replicas[0] == 7);
+    CHECK_EQ_I64(back.last_known_elr_n, -1);
+    /* every strict prefix of it is refused */
+    int accepted = 0;
+    for (size_t n = 0; n < sizeof part_v2; n++) {
+        reader_on(&r, part_v2, n, &a);
+        accepted += kp_partition_record_decode(&r, 2, &back) == 0;
+    }
+    CHECK_EQ_I64(accepted, 0);
+
+    kp_config_record cr;
+    kp_config_record_init(&cr);
+    cr.resource_type = 2;
+    cr.resource_name = KP_STR("t1");
+    cr.name = KP_STR("retention.ms");
+    cr.value = KP_STR_NULL; /* delete the override */
+    kp_writer_init(&w);
+    kp_config_record_encode(&w, 0, &cr);
+    static const uint8_t config_want[] = { 0x02, 0x03, 't', '1', 0x0d, 'r', 'e', 't', 'e', 'n',
+                                           't', 'i', 'o', 'n', '.', 'm', 's', 0x00, 0x00 };
+    CHECK(bytes_are(&w, config_want, sizeof config_want));
+    kp_config_record cback;
+    reader_on(&r, w.buf, w.len, &a);
+    CHECK_EQ_I64(kp_config_record_decode(&r, 0, &cback), 0);
+    CHECK_EQ_I64(cback.value.len, -1);
+    CHECK(kp_str_eq(cback.name, "retention.ms"));
+    kp_writer_deinit(&w);
+
+    kp_remove_topic_record rr;
+    kp_remove_topic_record_init(&rr);
+    rr.topic_id = test_uuid();
+    kp_writer_init(&w);
+    kp_remove_topic_record_encode(&w, 0, &rr);
+    static const uint8_t remove_want[] = { UUID_BYTES, 0x00 };
+    CHECK(bytes_are(&w, remove_want, sizeof remove_want));
+    kp_writer_deinit(&w);
+
+    kp_feature_level_record fr;
+    kp_feature_level_record_init(&fr);
+    fr.name = KP_STR("metadata.version");
+    fr.feature_level = 19;
+    kp_writer_init(&w);
+    kp_feature_level_record_encode(&w, 0, &fr);
+    CHECK_EQ_I64(w.len, 1 + 16 + 2 + 1);
+    CHECK(w.buf[0] == 17 && w.buf[17] == 0 && w.buf[18] == 19 && w.buf[19] == 0);
+    kp_writer_deinit(&w);
+    arena_deinit(&a);
+}
+
+/* __consumer_offsets keys and values: classic encodings in low versions. */
+static void test_group_records(void)
+{
+    arena a;
+    arena_init(&a, ARENA_MAX);
+    kp_reader r;
+    kp_writer w;
+
+    kp_offset_commit_key k;
+    kp_offset_commit_key_init(&k);
+    k.group = KP_STR("g");
+    k.topic = KP_STR("t");
+    k.partition = 2;
+    kp_writer_init(&w);
+    kp_offset_commit_key_encode(&w, 1, &k);
+    static const uint8_t key_want[] = { 0, 1, 'g', 0, 1, 't', 0, 0, 0, 2 };
+    CHECK(bytes_are(&w, key_want, sizeof key_want));
+    kp_writer_deinit(&w);
+
+    kp_group_metadata_key gk;
+    kp_group_metadata_key_init(&gk);
+    gk.group = KP_STR("grp");
+    kp_writer_init(&w);
+    kp_group_metadata_key_encode(&w, 2, &gk);
+    static const uint8_t gkey_want[] = { 0, 3, 'g', 'r', 'p' };
+    CHECK(bytes_are(&w, gkey_want, sizeof gkey_want));
+    kp_writer_deinit(&w);
+
+    kp_offset_commit_value ov;
+    kp_offset_commit_value_init(&ov);
+    CHECK_EQ_I64(ov.leader_epoch, -1);
+    CHECK_EQ_I64(ov.expire_timestamp, -1);
+    ov.offset = 42;
+    ov.metadata = KP_STR("");
+    ov.commit_timestamp = 1000;
+    ov.expire_timestamp = 2000;
+    ov.leader_epoch = 5;
+    static const struct { int16_t v; size_t len; } sizes[] = {
+        { 0, 8 + 2 + 8 },          /* offset, metadata, commit ts */
+        { 1, 8 + 2 + 8 + 8 },      /* + expire ts (v1 only) */
+        { 2, 8 + 2 + 8 },
+        { 3, 8 + 4 + 2 + 8 },      /* + leader epoch */
+        { 4, 8 + 4 + 1 + 8 + 1 },  /* flexible: compact string, tags */
+    };
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        kp_writer_init(&w);
+        kp_offset_commit_value_encode(&w, sizes[i].v, &ov);
+        CHECK_EQ_I64(w.len, sizes[i].len);
+        kp_offset_commit_value back;
+        reader_on(&r, w.buf, w.len, &a);
+        CHECK_EQ_I64(kp_offset_commit_value_decode(&r, sizes[i].v, &back), 0);
+        CHECK_EQ_I64(back.offset, 42);
+        CHECK_EQ_I64(back.commit_timestamp, 1000);
+        CHECK_EQ_I64(back.expire_timestamp, sizes[i].v == 1 ? 2000 : -1);
+        CHECK_EQ_I64(back.leader_epoch, sizes[i].v >= 3 ? 5 : -1);
+        kp_writer_deinit(&w);
+    }
+
+    /* GroupMetadataValue v3: a member with a null group instance id. */
+    kp_group_metadata_value gv;
+    kp_group_metadata_value_init(&gv);
+    kp_group_metadata_value_member_metadata mm;
+    kp_group_metadata_value_member_metadata_init(&mm);
+    CHECK_EQ_I64(mm.group_instance_id.len, -1);
+    CHECK_EQ_I64(mm.rebalance_timeout, -1);
+    mm.member_id = KP_STR("m");
+    mm.client_id = KP_STR("c");
+    mm.client_host = KP_STR("/h");
+    mm.rebalance_timeout = 300000;
+    mm.session_timeout = 10000;
+    mm.subscription = (kp_bytes){ (const uint8_t *)"\0\1", 2 };
+    mm.assignment = (kp_bytes){ (const uint8_t *)"", 0 };
+    gv.protocol_type = KP_STR("consumer");
+    gv.generation = 3;
+    gv.protocol = KP_STR("range");
+    gv.leader = KP_STR("m");
+    gv.current_state_timestamp = 77;
+    gv.members = &mm;
+    gv.members_n = 1;
+    for (int16_t v = 0; v <= 4; v++) {
+        kp_writer_init(&w);
+        kp_group_metadata_value_encode(&w, v, &gv);
+        kp_group_metadata_value back;
+        reader_on(&r, w.buf, w.len, &a);
+        CHECK_EQ_I64(kp_group_metadata_value_decode(&r, v, &back), 0);
+        CHECK_EQ_I64(kp_reader_left(&r), 0);
+        CHECK(kp_str_eq(back.protocol, "range"));
+        CHECK_EQ_I64(back.current_state_timestamp, v >= 2 ? 77 : -1);
+        CHECK_EQ_I64(back.members_n, 1);
+        if (back.members_n == 1) {
+            CHECK(kp_str_eq(back.members[0].client_host, "/h"));
+            CHECK_EQ_I64(back.members[0].rebalance_timeout, v >= 1 ? 300000 : -1);
+            CHECK_EQ_I64(back.members[0].group_instance_id.len, -1);
+            CHECK_EQ_I64(back.members[0].subscription.len, 2);
+        }
+        /* classic up to v3: the first field is an int16-length string */
+        if (v < 4)
+            CHECK(w.len > 2 && w.buf[0] == 0 && w.buf[1] == 8);
+        else
+            CHECK(w.len > 1 && w.buf[0] == 9);
+        kp_writer_deinit(&w);
+    }
+    arena_deinit(&a);
 }
 
 /* Pure noise through every decoder and version, and the request header. */
@@ -513,6 +795,23 @@ static void test_random_inputs(void)
                 kp_req_header h;
                 reader_on(&r, buf, len, &a);
                 (void)kp_req_header_decode(&r, &h);
+                arena_deinit(&a);
+            }
+        }
+    }
+    for (int i = 0; i < kp_record_types_count; i++) {
+        const kp_record_info *ri = &kp_record_types[i];
+        for (int16_t v = ri->min_version; v <= ri->max_version; v++) {
+            for (int k = 0; k < 30; k++) {
+                size_t len = rng() % 256;
+                for (size_t j = 0; j < len; j++)
+                    buf[j] = (uint8_t)(k % 3 == 0 ? rng() % 3 : rng());
+                arena a;
+                arena_init(&a, 1 << 16);
+                void *m = arena_alloc(&a, ri->size);
+                kp_reader r;
+                reader_on(&r, buf, len, &a);
+                decoded += ri->decode(&r, v, m) == 0;
                 arena_deinit(&a);
             }
         }
@@ -780,6 +1079,9 @@ int main(void)
     test_tagged();
     test_captured();
     test_all_messages();
+    test_all_records();
+    test_metadata_records();
+    test_group_records();
     test_random_inputs();
     TEST_REPORT();
 }
