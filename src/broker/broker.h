@@ -84,9 +84,9 @@ void fetch_expire_all(reactor *r, void *arg);
 /* Helpers shared by handlers. */
 /* Close rq's connection with a logged reason when its body does not decode. */
 void broker_bad_request(req *rq, const char *why);
-/* Apply the flush policy after an append of n records to p: 0 if the caller
- * may answer now, 1 if it must wait (flush.messages == 1 and acks == -1). */
-bool broker_must_flush(broker *b, topic *tp);
+/* The topic's flush.messages: 1 means acks=all waits for fsync; N > 1
+ * means a background flush every N records. */
+int64_t broker_flush_messages(broker *b, topic *tp);
 kp_str arena_kstr(arena *a, const char *s);
 
 #endif

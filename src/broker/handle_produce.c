@@ -51,6 +51,13 @@ static void produce_flushed(reactor *r, void *arg, int rc)
         produce_respond(w->op);
 }
 
+static void produce_kick_done(reactor *r, void *arg, int rc)
+{
+    (void)r;
+    (void)rc; /* a failure is logged by the flusher and sticks to the log */
+    topic_unref(arg);
+}
+
 static int16_t batch_error_code(int err)
 {
     switch (err) {
@@ -157,14 +164,21 @@ static void produce_partition(produce_op *op, topic *tp, kp_produce_req_partitio
     }
     pr->base_offset = first;
     pr->log_start_offset = plog_start_offset(p->log);
-    atomic_fetch_add(&p->unflushed_msgs, count);
+    int64_t unflushed = atomic_fetch_add(&p->unflushed_msgs, count) + count;
     fetch_partition_appended(b, p);
-    if (acks == -1 && broker_must_flush(b, tp)) {
+    int64_t every = broker_flush_messages(b, tp);
+    if (acks == -1 && every == 1) {
         produce_wait *w = arena_alloc(&rq->arena, sizeof(*w));
         w->op = op;
         w->pr = pr;
         op->pending++;
+        atomic_store(&p->unflushed_msgs, 0);
         flusher_wait(b->flusher, p->log, last + 1, conn_reactor(rq->conn), produce_flushed, w);
+    } else if (unflushed >= every) {
+        /* flush.messages reached: flush in the background, answer now */
+        atomic_store(&p->unflushed_msgs, 0);
+        topic_ref(tp);
+        flusher_wait(b->flusher, p->log, last + 1, conn_reactor(rq->conn), produce_kick_done, tp);
     }
 }
 
@@ -208,10 +222,10 @@ void handle_produce(broker *b, req *rq)
         produce_respond(op);
 }
 
-bool broker_must_flush(broker *b, topic *tp)
+int64_t broker_flush_messages(broker *b, topic *tp)
 {
     topics_read_lock(b->topics);
     int64_t every = topic_config_num(&tp->overrides, &b->cfg, TCFG_FLUSH_MESSAGES);
     topics_read_unlock(b->topics);
-    return every == 1;
+    return every;
 }

@@ -1228,7 +1228,7 @@ def generate(schema_path, outdir):
         text = "\n".join(lines).rstrip("\n") + "\n"
         text = re.sub(r"\n{3,}", "\n\n", text)
         path = os.path.join(outdir, name)
-        tmp = path + ".tmp"
+        tmp = "%s.tmp%d" % (path, os.getpid())  # make -j may run two of us at once
         with open(tmp, "w") as fh:
             fh.write(text)
         os.replace(tmp, path)

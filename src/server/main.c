@@ -4,6 +4,7 @@
  * cleanly (exit 0). The client tools arrive as further subcommands.
  */
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,9 +38,39 @@ static void print_config_help(void)
     }
 }
 
+/* flush.ms: fsync partitions whose unflushed data has waited that long. */
+static void flush_by_time(broker *b, int64_t now)
+{
+    topic **all;
+    int n = topics_list(b->topics, &all);
+    for (int i = 0; i < n; i++) {
+        topics_read_lock(b->topics);
+        int64_t flush_ms = topic_config_num(&all[i]->overrides, &b->cfg, TCFG_FLUSH_MS);
+        topics_read_unlock(b->topics);
+        for (int32_t j = 0; j < topic_nparts(all[i]) && flush_ms < INT64_MAX; j++) {
+            partition *p = topic_partition(all[i], j);
+            if (plog_end_offset(p->log) <= plog_recovery_point(p->log)) {
+                p->last_flush_ms = now;
+                continue;
+            }
+            if (now - p->last_flush_ms < flush_ms)
+                continue;
+            int64_t flushed;
+            if (plog_flush(p->log, &flushed) != LOG_OK)
+                glog(GLOG_ERROR, "log", "%s-%d: periodic flush failed: %s", all[i]->name, j,
+                     plog_failure(p->log) ? plog_failure(p->log) : "unknown error");
+            p->last_flush_ms = now;
+        }
+        topic_unref(all[i]);
+    }
+    if (n >= 0)
+        free(all);
+}
+
 /* Periodic housekeeping on the main thread: retention and checkpoints. */
 static void housekeeping(broker *b, int64_t now, int64_t *next_retention, int64_t *next_checkpoint)
 {
+    flush_by_time(b, now);
     if (now >= *next_retention) {
         topic **all;
         int n = topics_list(b->topics, &all);

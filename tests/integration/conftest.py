@@ -30,7 +30,7 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
-GREGOR_BIN = os.environ.get("GREGOR_BIN", str(REPO / "build" / "gregor"))
+GREGOR_BIN = str((REPO / os.environ.get("GREGOR_BIN", "build/gregor")).resolve())
 QUICK = os.environ.get("GREGOR_TEST_QUICK", "") not in ("", "0")
 DEFAULT_TIMEOUT = int(os.environ.get("GREGOR_TEST_TIMEOUT", "600"))
 READY_TIMEOUT = 10.0
