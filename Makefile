@@ -3,6 +3,8 @@
 #   make SAN=1        AddressSanitizer + UBSan build in build-san/
 #   make unit         build and run the unit tests
 #   make fuzz         libFuzzer targets (clang) in build-fuzz/
+#   make check-schema compare src/proto/kafka.schema with Kafka's JSON
+#                     definitions in $(KAFKA_PROTOCOL) (skipped if absent)
 # Generated code (the protocol codecs) goes to $(O)/gen/.
 
 SAN ?= 0
@@ -75,8 +77,28 @@ fuzz:
 	  clang -std=c11 -D_GNU_SOURCE -g -O1 -Isrc -Ibuild-fuzz/gen -fsanitize=fuzzer,address,undefined \
 	    -o build-fuzz/fuzz/$$n $$f build-fuzz/libgregor.a -pthread || exit 1; done
 
+# Kafka's message definitions: clients/ for the APIs, metadata/ and
+# group-coordinator/ for the log records. shared/ sits beside the checkout.
+KAFKA_PROTOCOL ?= ../shared/kafka-protocol
+CHECK_SCHEMA := $(PYTHON) src/proto/gen.py --check-against $(KAFKA_PROTOCOL)/clients \
+  $(KAFKA_PROTOCOL)/metadata $(KAFKA_PROTOCOL)/group-coordinator src/proto/kafka.schema
+check-schema:
+	@if [ -d $(KAFKA_PROTOCOL)/clients ]; then \
+	  echo '$(CHECK_SCHEMA)'; $(CHECK_SCHEMA); \
+	else \
+	  echo "check-schema: $(KAFKA_PROTOCOL)/clients not found, skipped"; \
+	fi
+
+# docs/configuration.md is generated from the config tables.
+docs: $(O)/gregor
+	$(O)/gregor server --help-config=markdown > docs/configuration.md
+
+check-docs: $(O)/gregor
+	@$(O)/gregor server --help-config=markdown | diff -u docs/configuration.md - \
+	  || { echo "docs/configuration.md is stale: run 'make docs'"; exit 1; }
+
 clean:
 	rm -rf build build-san build-fuzz
 
-.PHONY: all unit fuzz clean
+.PHONY: all unit fuzz check-schema clean docs check-docs
 -include $(shell find $(O)/obj -name '*.d' 2>/dev/null)

@@ -26,12 +26,12 @@
       "Metadata quorum voters (id@host:port). Single node: the local node is the only voter.") \
     X(CONTROLLER_QUORUM_BOOTSTRAP, "controller.quorum.bootstrap.servers", CONFIG_LIST, "", 0, 0, NULL, CONFIG_F_READ_ONLY | CONFIG_F_NO_EFFECT, \
       "Accepted for compatibility; no effect on a single node.") \
-    X(CONTROLLER_LISTENER_NAMES, "controller.listener.names", CONFIG_LIST, "CONTROLLER", 0, 0, NULL, CONFIG_F_READ_ONLY | CONFIG_F_NO_EFFECT, \
+    X(CONTROLLER_LISTENER_NAMES, "controller.listener.names", CONFIG_LIST, "CONTROLLER", 0, 0, NULL, CONFIG_F_READ_ONLY, \
       "Names of controller listeners; listeners with these names are not served to clients.") \
     X(LISTENERS, "listeners", CONFIG_LIST, "PLAINTEXT://:9092", 0, 0, NULL, CONFIG_F_READ_ONLY, \
       "Comma-separated NAME://host:port listeners. An empty host binds all interfaces.") \
     X(ADVERTISED_LISTENERS, "advertised.listeners", CONFIG_LIST, NULL, 0, 0, NULL, CONFIG_F_READ_ONLY | CONFIG_F_NULLABLE, \
-      "Listeners handed to clients in Metadata; default: listeners (an empty host becomes the machine's hostname).") \
+      "Listeners handed to clients in Metadata; default: listeners, with an empty or 0.0.0.0 host advertised as localhost.") \
     X(LISTENER_SECURITY_PROTOCOL_MAP, "listener.security.protocol.map", CONFIG_LIST, \
       "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL", 0, 0, NULL, CONFIG_F_READ_ONLY, \
       "Listener name to security protocol. Only PLAINTEXT is served so far.") \
