@@ -36,7 +36,7 @@ UNIT_BIN := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRC))
 
 all: $(O)/gregor
 
-$(GEN_H) $(GEN_C) $(GEN_TEST_C): src/proto/kafka.schema src/proto/gen.py
+$(GEN_H) $(GEN_C) $(GEN_TEST_C) &: src/proto/kafka.schema src/proto/gen.py
 	@mkdir -p $(O)/gen
 	$(PYTHON) src/proto/gen.py src/proto/kafka.schema $(O)/gen
 

@@ -231,7 +231,9 @@ static int hex_digit(char c)
  * Unescape s[0..n) into dst, which must hold n bytes (the output is never
  * longer than the input: \uXXXX, 6 bytes, becomes at most 3 of UTF-8).
  * Returns the output length, or -1 for a malformed \uXXXX. \u0000 becomes
- * '?' because a NUL would cut the C string short.
+ * '?' because a NUL would cut the C string short; so do UTF-16 surrogates,
+ * which have no UTF-8 form of their own (characters past U+FFFF are rare
+ * enough in a server.properties not to combine pairs).
  */
 static long unescape_into(char *dst, const char *s, size_t n)
 {
@@ -256,8 +258,8 @@ static long unescape_into(char *dst, const char *s, size_t n)
                 v = v << 4 | (unsigned)h;
             }
             i += 4;
-            if (v == 0) {
-                dst[dlen++] = '?';
+            if (v == 0 || (v >= 0xD800 && v <= 0xDFFF)) {
+                dst[dlen++] = '?'; /* NUL, or half a surrogate pair */
             } else if (v < 0x80) {
                 dst[dlen++] = (char)v;
             } else if (v < 0x800) {

@@ -17,6 +17,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "group/coordinator.h"
 #include "metadata/metalog.h"
 
 /* ---- meta.properties ---- */
@@ -304,6 +305,9 @@ int broker_init(broker *b, char *err, size_t errlen)
     b->meta = metalog_open(dir, clean, b->topics, b->logs, &b->cfg, b->node_id, err, errlen);
     if (!b->meta)
         return -1;
+    b->coord = coord_new(b);
+    if (!b->coord || coord_load(b->coord, err, errlen) != 0)
+        return -1;
     return 0;
 }
 
@@ -356,8 +360,8 @@ int broker_start(broker *b, char *err, size_t errlen)
     }
     if (b->adv_port == 0)
         b->adv_port = port;
-    if (flusher_start(b->flusher) != 0) {
-        snprintf(err, errlen, "cannot start the flusher thread");
+    if (flusher_start(b->flusher) != 0 || coord_start(b->coord) != 0) {
+        snprintf(err, errlen, "cannot start the flusher or coordinator thread");
         return -1;
     }
     for (int i = 0; i < n; i++)
@@ -407,6 +411,7 @@ void broker_shutdown(broker *b)
         reactor_post(b->reactors[i], close_conns_cb, b->listeners[i]);
     for (int i = 0; i < b->nreactors; i++)
         reactor_stop_join(b->reactors[i]);
+    coord_stop(b->coord);
     flusher_stop(b->flusher);
 }
 
@@ -418,6 +423,7 @@ void broker_deinit(broker *b)
         if (clean)
             glog(GLOG_INFO, "broker", "logs flushed and checkpointed; clean shutdown recorded");
     }
+    coord_free(b->coord);
     metalog_close(b->meta);
     topics_free(b->topics);
     flusher_free(b->flusher);

@@ -25,6 +25,7 @@
 #include "storage/logmgr.h"
 
 typedef struct metalog metalog;
+struct coordinator;
 
 typedef struct broker {
     config_set cfg;               /* static after start-up */
@@ -37,6 +38,7 @@ typedef struct broker {
     metalog *meta;
     topics *topics;
     flusher *flusher;
+    struct coordinator *coord;    /* consumer groups */
     int nreactors;
     reactor **reactors;
     listener **listeners;
@@ -67,6 +69,18 @@ void handle_delete_topics(broker *b, req *rq);
 void handle_create_partitions(broker *b, req *rq);
 void handle_describe_configs(broker *b, req *rq);
 void handle_describe_cluster(broker *b, req *rq);
+/* Consumer groups (src/group/group_api.c). */
+void handle_find_coordinator(broker *b, req *rq);
+void handle_join_group(broker *b, req *rq);
+void handle_sync_group(broker *b, req *rq);
+void handle_heartbeat(broker *b, req *rq);
+void handle_leave_group(broker *b, req *rq);
+void handle_offset_commit(broker *b, req *rq);
+void handle_offset_fetch(broker *b, req *rq);
+void handle_describe_groups(broker *b, req *rq);
+void handle_list_groups(broker *b, req *rq);
+void handle_delete_groups(broker *b, req *rq);
+void handle_offset_delete(broker *b, req *rq);
 
 /* Served APIs with their version ranges (for ApiVersions and the tools). */
 typedef struct broker_api {

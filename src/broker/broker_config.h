@@ -114,16 +114,28 @@
       "Accepted for compatibility; no replication yet.") \
     X(FETCH_MAX_BYTES, "fetch.max.bytes", CONFIG_INT, "57671680", 1024, I32MAX, NULL, 0, \
       "Upper bound on the bytes one Fetch response carries, whatever the client asks.") \
-    X(OFFSETS_TOPIC_NUM_PARTITIONS, "offsets.topic.num.partitions", CONFIG_INT, "50", 1, 100000, NULL, CONFIG_F_READ_ONLY | CONFIG_F_NO_EFFECT, \
-      "Partitions of __consumer_offsets (consumer groups are not served yet).") \
+    X(OFFSETS_TOPIC_NUM_PARTITIONS, "offsets.topic.num.partitions", CONFIG_INT, "50", 1, 100000, NULL, CONFIG_F_READ_ONLY, \
+      "Partitions of __consumer_offsets, fixed when the topic is first created.") \
     X(OFFSETS_TOPIC_REPLICATION_FACTOR, "offsets.topic.replication.factor", CONFIG_SHORT, "1", 1, 32767, NULL, CONFIG_F_READ_ONLY | CONFIG_F_NO_EFFECT, \
-      "Replication factor of __consumer_offsets.") \
+      "Replication factor of __consumer_offsets (one broker: always 1).") \
+    X(OFFSETS_RETENTION_MINUTES, "offsets.retention.minutes", CONFIG_INT, "10080", 1, I32MAX, NULL, 0, \
+      "Committed offsets of a group without members are deleted this long after the group became empty or the last commit.") \
+    X(OFFSETS_RETENTION_CHECK_INTERVAL_MS, "offsets.retention.check.interval.ms", CONFIG_LONG, "600000", 1, I64MAX, NULL, 0, \
+      "How often expired offsets are looked for.") \
+    X(OFFSET_METADATA_MAX_BYTES, "offset.metadata.max.bytes", CONFIG_INT, "4096", 0, I32MAX, NULL, 0, \
+      "Largest metadata string of a committed offset; larger gets OFFSET_METADATA_TOO_LARGE.") \
+    X(GROUP_MIN_SESSION_TIMEOUT_MS, "group.min.session.timeout.ms", CONFIG_INT, "6000", 0, I32MAX, NULL, 0, \
+      "Smallest session.timeout.ms a consumer may ask for (else INVALID_SESSION_TIMEOUT).") \
+    X(GROUP_MAX_SESSION_TIMEOUT_MS, "group.max.session.timeout.ms", CONFIG_INT, "1800000", 0, I32MAX, NULL, 0, \
+      "Largest session.timeout.ms a consumer may ask for.") \
+    X(GROUP_MAX_SIZE, "group.max.size", CONFIG_INT, "2147483647", 1, I32MAX, NULL, 0, \
+      "Most members in one group (else GROUP_MAX_SIZE_REACHED).") \
+    X(GROUP_INITIAL_REBALANCE_DELAY_MS, "group.initial.rebalance.delay.ms", CONFIG_INT, "3000", 0, I32MAX, NULL, 0, \
+      "How long the first rebalance of an empty group waits for more members to join.") \
     X(TXN_STATE_LOG_REPLICATION_FACTOR, "transaction.state.log.replication.factor", CONFIG_SHORT, "1", 1, 32767, NULL, CONFIG_F_READ_ONLY | CONFIG_F_NO_EFFECT, \
       "Accepted for compatibility; transactions are not served yet.") \
     X(TXN_STATE_LOG_MIN_ISR, "transaction.state.log.min.isr", CONFIG_INT, "1", 1, I32MAX, NULL, CONFIG_F_READ_ONLY | CONFIG_F_NO_EFFECT, \
       "Accepted for compatibility; transactions are not served yet.") \
-    X(GROUP_INITIAL_REBALANCE_DELAY_MS, "group.initial.rebalance.delay.ms", CONFIG_INT, "3000", 0, I32MAX, NULL, CONFIG_F_NO_EFFECT, \
-      "Accepted for compatibility; consumer groups are not served yet.") \
     X(SHARE_COORDINATOR_RF, "share.coordinator.state.topic.replication.factor", CONFIG_SHORT, "1", 1, 32767, NULL, CONFIG_F_READ_ONLY | CONFIG_F_NO_EFFECT, \
       "Accepted for compatibility; share groups are not served yet.") \
     X(SHARE_COORDINATOR_MIN_ISR, "share.coordinator.state.topic.min.isr", CONFIG_SHORT, "1", 1, 32767, NULL, CONFIG_F_READ_ONLY | CONFIG_F_NO_EFFECT, \

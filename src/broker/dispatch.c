@@ -21,6 +21,17 @@ static const broker_api apis[] = {
     { KP_API_DESCRIBE_CONFIGS, handle_describe_configs },
     { KP_API_CREATE_PARTITIONS, handle_create_partitions },
     { KP_API_DESCRIBE_CLUSTER, handle_describe_cluster },
+    { KP_API_FIND_COORDINATOR, handle_find_coordinator },
+    { KP_API_JOIN_GROUP, handle_join_group },
+    { KP_API_SYNC_GROUP, handle_sync_group },
+    { KP_API_HEARTBEAT, handle_heartbeat },
+    { KP_API_LEAVE_GROUP, handle_leave_group },
+    { KP_API_OFFSET_COMMIT, handle_offset_commit },
+    { KP_API_OFFSET_FETCH, handle_offset_fetch },
+    { KP_API_DESCRIBE_GROUPS, handle_describe_groups },
+    { KP_API_LIST_GROUPS, handle_list_groups },
+    { KP_API_DELETE_GROUPS, handle_delete_groups },
+    { KP_API_OFFSET_DELETE, handle_offset_delete },
 };
 
 const broker_api *broker_api_find(int16_t key)

@@ -491,8 +491,8 @@ int plog_open(const char *dir, const log_config *cfg, int64_t log_start_offset,
         l->recovery_point = 0;
     plog_max_ts_recompute(l);
     plog_report_fill(l, fresh, clean_path, &st, report, report_len);
-    plog_logf(st.truncated[0] ? GLOG_WARN : GLOG_INFO, "%s: %s", dir,
-              report && report[0] ? report : "opened");
+    /* The caller logs the report when it says recovery did something. */
+    plog_logf(GLOG_DEBUG, "%s: %s", dir, report && report[0] ? report : "opened");
     *out = l;
     return LOG_OK;
 out_close:

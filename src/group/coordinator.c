@@ -1,0 +1,905 @@
+/*
+ * coordinator.c - see coordinator.h: the group registry, __consumer_offsets
+ * records (writing, loading, expiring) and the timer thread.
+ */
+#include "group/coordinator_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "broker/topic_config.h"
+#include "metadata/metalog.h"
+#include "proto/batch.h"
+#include "proto/batch_build.h"
+
+#define KEY_OFFSET_COMMIT 1
+#define KEY_GROUP_METADATA 2
+#define VALUE_OFFSET_COMMIT 3
+#define VALUE_GROUP_METADATA 3
+#define LOAD_CHUNK (1 << 20)
+
+/* ---- partition mapping ---- */
+
+/* Java's String.hashCode over the UTF-16 code units of a UTF-8 string. */
+static int32_t java_hash(const char *s)
+{
+    uint32_t h = 0;
+    const uint8_t *p = (const uint8_t *)s;
+    while (*p) {
+        uint32_t cp;
+        int n;
+        if (*p < 0x80) { cp = *p; n = 1; }
+        else if ((*p & 0xe0) == 0xc0 && p[1]) { cp = (uint32_t)(*p & 0x1f) << 6 | (p[1] & 0x3f); n = 2; }
+        else if ((*p & 0xf0) == 0xe0 && p[1] && p[2]) {
+            cp = (uint32_t)(*p & 0x0f) << 12 | (uint32_t)(p[1] & 0x3f) << 6 | (p[2] & 0x3f); n = 3;
+        } else if ((*p & 0xf8) == 0xf0 && p[1] && p[2] && p[3]) {
+            cp = (uint32_t)(*p & 0x07) << 18 | (uint32_t)(p[1] & 0x3f) << 12 | (uint32_t)(p[2] & 0x3f) << 6 | (p[3] & 0x3f);
+            n = 4;
+        } else { cp = 0xfffd; n = 1; }
+        if (cp >= 0x10000) {
+            cp -= 0x10000;
+            h = 31 * h + (0xd800 + (cp >> 10));
+            h = 31 * h + (0xdc00 + (cp & 0x3ff));
+        } else {
+            h = 31 * h + cp;
+        }
+        p += n;
+    }
+    return (int32_t)h;
+}
+
+int32_t coord_partition_for(const char *group_id, int32_t partitions)
+{
+    int32_t h = java_hash(group_id);
+    int32_t a = h == INT32_MIN ? 0 : (h < 0 ? -h : h); /* Kafka's Utils.abs */
+    return a % partitions;
+}
+
+/* ---- registry ---- */
+
+static int find_idx(coordinator *c, const char *id)
+{
+    int lo = 0, hi = c->n - 1;
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2;
+        int r = strcmp(c->groups[mid]->id, id);
+        if (r == 0)
+            return mid;
+        if (r < 0)
+            lo = mid + 1;
+        else
+            hi = mid - 1;
+    }
+    return -lo - 1;
+}
+
+cgroup *coord_group_find(coordinator *c, const char *id)
+{
+    int i = find_idx(c, id);
+    return i >= 0 ? c->groups[i] : NULL;
+}
+
+cgroup *coord_group_get_or_create(coordinator *c, const char *id)
+{
+    int i = find_idx(c, id);
+    if (i >= 0)
+        return c->groups[i];
+    i = -i - 1;
+    if (c->n == c->cap) {
+        int cap = c->cap ? c->cap * 2 : 16;
+        cgroup **ng = realloc(c->groups, sizeof(*ng) * (size_t)cap);
+        if (!ng)
+            return NULL;
+        c->groups = ng;
+        c->cap = cap;
+    }
+    cgroup *cg = calloc(1, sizeof(*cg));
+    if (!cg)
+        return NULL;
+    cg->id = strdup(id);
+    cg->g = grp_new(id, &c->lim);
+    if (!cg->id || !cg->g) {
+        free(cg->id);
+        grp_free(cg->g);
+        free(cg);
+        return NULL;
+    }
+    cg->part = coord_partition_for(id, c->nparts);
+    cg->empty_since_ms = clock_now_ms();
+    memmove(&c->groups[i + 1], &c->groups[i], sizeof(cgroup *) * (size_t)(c->n - i));
+    c->groups[i] = cg;
+    c->n++;
+    return cg;
+}
+
+static void committed_free(committed *o)
+{
+    free(o->topic);
+    free(o->metadata);
+}
+
+void coord_group_remove(coordinator *c, cgroup *cg)
+{
+    int i = find_idx(c, cg->id);
+    if (i < 0 || c->groups[i] != cg)
+        return;
+    memmove(&c->groups[i], &c->groups[i + 1], sizeof(cgroup *) * (size_t)(c->n - i - 1));
+    c->n--;
+    for (int j = 0; j < cg->noffs; j++)
+        committed_free(&cg->offs[j]);
+    free(cg->offs);
+    grp_free(cg->g);
+    free(cg->id);
+    free(cg);
+}
+
+committed *coord_offset_find(cgroup *cg, const char *tname, int tname_len, int32_t pidx)
+{
+    for (int i = 0; i < cg->noffs; i++) {
+        committed *o = &cg->offs[i];
+        if (o->partition == pidx && (int)strlen(o->topic) == tname_len &&
+            memcmp(o->topic, tname, (size_t)tname_len) == 0)
+            return o;
+    }
+    return NULL;
+}
+
+static int offset_set(cgroup *cg, const char *tname, int tname_len, int32_t pidx, int64_t offset,
+                      int32_t epoch, const char *meta, int meta_len, int64_t commit_ts, int64_t expire_ts)
+{
+    committed *o = coord_offset_find(cg, tname, tname_len, pidx);
+    char *m = malloc(meta_len > 0 ? (size_t)meta_len + 1 : 1);
+    if (!m)
+        return -1;
+    if (meta_len > 0)
+        memcpy(m, meta, (size_t)meta_len);
+    m[meta_len > 0 ? meta_len : 0] = '\0';
+    if (!o) {
+        if (cg->noffs == cg->capoffs) {
+            int cap = cg->capoffs ? cg->capoffs * 2 : 8;
+            committed *no = realloc(cg->offs, sizeof(*no) * (size_t)cap);
+            if (!no) {
+                free(m);
+                return -1;
+            }
+            cg->offs = no;
+            cg->capoffs = cap;
+        }
+        o = &cg->offs[cg->noffs];
+        memset(o, 0, sizeof(*o));
+        o->topic = strndup(tname, (size_t)tname_len);
+        if (!o->topic) {
+            free(m);
+            return -1;
+        }
+        o->partition = pidx;
+        cg->noffs++;
+    }
+    free(o->metadata);
+    o->metadata = m;
+    o->offset = offset;
+    o->leader_epoch = epoch;
+    o->commit_ts_ms = commit_ts;
+    o->expire_ts_ms = expire_ts;
+    return 0;
+}
+
+static void offset_remove(cgroup *cg, const char *tname, int tname_len, int32_t pidx)
+{
+    committed *o = coord_offset_find(cg, tname, tname_len, pidx);
+    if (!o)
+        return;
+    committed_free(o);
+    *o = cg->offs[--cg->noffs];
+}
+
+/* ---- records ---- */
+
+static void enc_offset_key(kp_writer *w, const char *group, const char *tname, int tname_len, int32_t pidx)
+{
+    kp_offset_commit_key k;
+    kp_offset_commit_key_init(&k);
+    k.group = kp_str_c(group);
+    k.topic = (kp_str){ tname, tname_len };
+    k.partition = pidx;
+    kp_write_int16(w, KEY_OFFSET_COMMIT);
+    kp_offset_commit_key_encode(w, KEY_OFFSET_COMMIT, &k);
+}
+
+static void enc_group_key(kp_writer *w, const char *group)
+{
+    kp_group_metadata_key k;
+    kp_group_metadata_key_init(&k);
+    k.group = kp_str_c(group);
+    kp_write_int16(w, KEY_GROUP_METADATA);
+    kp_group_metadata_key_encode(w, KEY_GROUP_METADATA, &k);
+}
+
+/* Records waiting to be appended as one batch: key/value ranges in kw/vw. */
+typedef struct recbuf {
+    kp_writer kw, vw;
+    size_t *kend, *vend;  /* end offsets per record; vend == SIZE_MAX: null value */
+    int n, cap;
+} recbuf;
+
+static void recbuf_init(recbuf *rb)
+{
+    memset(rb, 0, sizeof(*rb));
+    kp_writer_init(&rb->kw);
+    kp_writer_init(&rb->vw);
+}
+
+static void recbuf_deinit(recbuf *rb)
+{
+    kp_writer_deinit(&rb->kw);
+    kp_writer_deinit(&rb->vw);
+    free(rb->kend);
+    free(rb->vend);
+}
+
+static int recbuf_mark(recbuf *rb, bool null_value)
+{
+    if (rb->n == rb->cap) {
+        int cap = rb->cap ? rb->cap * 2 : 16;
+        size_t *k = realloc(rb->kend, sizeof(size_t) * (size_t)cap);
+        if (!k)
+            return -1;
+        rb->kend = k;
+        size_t *v = realloc(rb->vend, sizeof(size_t) * (size_t)cap);
+        if (!v)
+            return -1;
+        rb->vend = v;
+        rb->cap = cap;
+    }
+    rb->kend[rb->n] = rb->kw.len;
+    rb->vend[rb->n] = null_value ? SIZE_MAX : rb->vw.len;
+    rb->n++;
+    return 0;
+}
+
+/* Append rb as one batch to the group's partition. */
+static int16_t recbuf_append(coordinator *c, int32_t part, recbuf *rb, int64_t *end_offset, plog **log_out)
+{
+    if (rb->n == 0 || !c->offsets)
+        return rb->n == 0 ? KERR_NONE : KERR_COORDINATOR_NOT_AVAILABLE;
+    partition *p = topic_partition(c->offsets, part);
+    if (!p || rb->kw.err || rb->vw.err)
+        return KERR_COORDINATOR_NOT_AVAILABLE;
+    kp_writer bw;
+    kp_writer_init(&bw);
+    batch_builder bb;
+    int64_t now = clock_now_ms();
+    batch_build_begin(&bb, &bw, now);
+    size_t ks = 0, vs = 0;
+    for (int i = 0; i < rb->n; i++) {
+        bool null_v = rb->vend[i] == SIZE_MAX;
+        size_t ve = null_v ? vs : rb->vend[i];
+        batch_build_add(&bb, now, rb->kw.buf + ks, (int32_t)(rb->kend[i] - ks),
+                        null_v ? NULL : rb->vw.buf + vs, null_v ? -1 : (int32_t)(ve - vs));
+        ks = rb->kend[i];
+        vs = ve;
+    }
+    size_t len = batch_build_end(&bb);
+    int16_t code = KERR_NONE;
+    int64_t first, last;
+    if (len == 0) {
+        code = KERR_UNKNOWN_SERVER_ERROR;
+    } else if (plog_append(p->log, bw.buf, len, p->leader_epoch, now, &first, &last) != LOG_OK) {
+        glog(GLOG_ERROR, "group", "writing to %s-%d failed: %s", COORD_TOPIC, part,
+             plog_failure(p->log) ? plog_failure(p->log) : "unknown error");
+        code = KERR_KAFKA_STORAGE_ERROR;
+    } else {
+        *end_offset = last + 1;
+        *log_out = p->log;
+        fetch_partition_appended(c->b, p);
+    }
+    kp_writer_deinit(&bw);
+    return code;
+}
+
+int16_t coord_commit(coordinator *c, cgroup *cg, const commit_in *in, int n, int64_t now_ms,
+                     int64_t *end_offset, plog **log_out)
+{
+    recbuf rb;
+    recbuf_init(&rb);
+    for (int i = 0; i < n; i++) {
+        enc_offset_key(&rb.kw, cg->id, in[i].topic, in[i].topic_len, in[i].partition);
+        kp_offset_commit_value v;
+        kp_offset_commit_value_init(&v);
+        v.offset = in[i].offset;
+        v.leader_epoch = in[i].leader_epoch;
+        v.metadata = in[i].metadata_len >= 0 ? (kp_str){ in[i].metadata, in[i].metadata_len } : kp_str_c("");
+        v.commit_timestamp = now_ms;
+        kp_write_int16(&rb.vw, VALUE_OFFSET_COMMIT);
+        kp_offset_commit_value_encode(&rb.vw, VALUE_OFFSET_COMMIT, &v);
+        if (recbuf_mark(&rb, false) != 0) {
+            recbuf_deinit(&rb);
+            return KERR_UNKNOWN_SERVER_ERROR;
+        }
+    }
+    int16_t code = recbuf_append(c, cg->part, &rb, end_offset, log_out);
+    recbuf_deinit(&rb);
+    if (code != KERR_NONE)
+        return code;
+    for (int i = 0; i < n; i++)
+        if (offset_set(cg, in[i].topic, in[i].topic_len, in[i].partition, in[i].offset, in[i].leader_epoch,
+                       in[i].metadata, in[i].metadata_len, now_ms, -1) != 0)
+            return KERR_UNKNOWN_SERVER_ERROR;
+    return KERR_NONE;
+}
+
+int16_t coord_delete_offsets(coordinator *c, cgroup *cg, const commit_in *which, int n,
+                             int64_t *end_offset, plog **log_out)
+{
+    recbuf rb;
+    recbuf_init(&rb);
+    int total = n < 0 ? cg->noffs : n;
+    for (int i = 0; i < total; i++) {
+        const char *t = n < 0 ? cg->offs[i].topic : which[i].topic;
+        int tl = n < 0 ? (int)strlen(t) : which[i].topic_len;
+        int32_t p = n < 0 ? cg->offs[i].partition : which[i].partition;
+        enc_offset_key(&rb.kw, cg->id, t, tl, p);
+        if (recbuf_mark(&rb, true) != 0) {
+            recbuf_deinit(&rb);
+            return KERR_UNKNOWN_SERVER_ERROR;
+        }
+    }
+    int16_t code = recbuf_append(c, cg->part, &rb, end_offset, log_out);
+    recbuf_deinit(&rb);
+    if (code != KERR_NONE)
+        return code;
+    if (n < 0) {
+        while (cg->noffs > 0)
+            offset_remove(cg, cg->offs[0].topic, (int)strlen(cg->offs[0].topic), cg->offs[0].partition);
+    } else {
+        for (int i = 0; i < n; i++)
+            offset_remove(cg, which[i].topic, which[i].topic_len, which[i].partition);
+    }
+    return KERR_NONE;
+}
+
+/* Write the group's metadata record (a tombstone when Dead). */
+static void persist_group(coordinator *c, cgroup *cg, bool tombstone)
+{
+    if (coord_ensure_topic(c) != KERR_NONE)
+        return;
+    recbuf rb;
+    recbuf_init(&rb);
+    enc_group_key(&rb.kw, cg->id);
+    if (!tombstone) {
+        grp_snapshot s;
+        grp_snapshot_get(cg->g, &s);
+        kp_group_metadata_value v;
+        kp_group_metadata_value_init(&v);
+        v.protocol_type = kp_str_c(s.protocol_type ? s.protocol_type : "");
+        v.generation = s.generation;
+        v.protocol = s.protocol_name ? kp_str_c(s.protocol_name) : KP_STR_NULL;
+        v.leader = s.leader ? kp_str_c(s.leader) : KP_STR_NULL;
+        v.current_state_timestamp = clock_now_ms(); /* the machine's clock is monotonic */
+        kp_group_metadata_value_member_metadata *ms = calloc((size_t)(s.nmembers ? s.nmembers : 1), sizeof(*ms));
+        v.members = ms;
+        v.members_n = ms ? s.nmembers : 0;
+        for (int i = 0; i < v.members_n; i++) {
+            const grp_snapshot_member *m = &s.members[i];
+            kp_group_metadata_value_member_metadata_init(&ms[i]);
+            ms[i].member_id = kp_str_c(m->member_id);
+            ms[i].group_instance_id = m->group_instance_id ? kp_str_c(m->group_instance_id) : KP_STR_NULL;
+            ms[i].client_id = kp_str_c(m->client_id ? m->client_id : "");
+            ms[i].client_host = kp_str_c(m->client_host ? m->client_host : "");
+            ms[i].rebalance_timeout = m->rebalance_timeout_ms;
+            ms[i].session_timeout = m->session_timeout_ms;
+            ms[i].subscription = (kp_bytes){ m->subscription.ptr, m->subscription.len };
+            ms[i].assignment = (kp_bytes){ m->assignment.ptr, m->assignment.len };
+        }
+        kp_write_int16(&rb.vw, VALUE_GROUP_METADATA);
+        kp_group_metadata_value_encode(&rb.vw, VALUE_GROUP_METADATA, &v);
+        free(ms);
+    }
+    recbuf_mark(&rb, tombstone);
+    int64_t end;
+    plog *log;
+    if (recbuf_append(c, cg->part, &rb, &end, &log) == KERR_NONE) {
+        /* Group metadata is rebuilt by rejoining members if lost, so it is
+         * flushed in the background rather than waited for. */
+        flusher_wait(c->b->flusher, log, end, NULL, NULL, NULL);
+    }
+    recbuf_deinit(&rb);
+}
+
+int16_t coord_delete_group(coordinator *c, cgroup *cg)
+{
+    int64_t end;
+    plog *log = NULL;
+    int16_t code = KERR_NONE;
+    if (cg->noffs > 0)
+        code = coord_delete_offsets(c, cg, NULL, -1, &end, &log);
+    if (code == KERR_NONE) {
+        persist_group(c, cg, true);
+        glog(GLOG_INFO, "group", "group %s deleted", cg->id);
+        coord_group_remove(c, cg);
+    }
+    return code;
+}
+
+/* ---- actions ---- */
+
+static void complete_cb(reactor *r, void *arg)
+{
+    (void)r;
+    conn_req_complete(arg);
+}
+
+static void answer_join(const grp_action *a)
+{
+    req *rq = a->token;
+    kp_join_group_resp resp;
+    kp_join_group_resp_init(&resp);
+    resp.error_code = a->error;
+    resp.generation_id = a->generation_id;
+    resp.protocol_type = a->protocol_type ? kp_str_c(a->protocol_type) : KP_STR_NULL;
+    resp.protocol_name = a->protocol_name ? kp_str_c(a->protocol_name) : KP_STR_NULL;
+    if (rq->hdr.api_version < 7 && resp.protocol_name.len < 0)
+        resp.protocol_name = kp_str_c("");
+    resp.leader = kp_str_c(a->leader_id ? a->leader_id : "");
+    resp.member_id = kp_str_c(a->member_id ? a->member_id : "");
+    resp.skip_assignment = a->skip_assignment;
+    kp_join_group_resp_member *ms = calloc((size_t)(a->nmembers ? a->nmembers : 1), sizeof(*ms));
+    resp.members = ms;
+    resp.members_n = ms ? a->nmembers : 0;
+    for (int i = 0; i < resp.members_n; i++) {
+        kp_join_group_resp_member_init(&ms[i]);
+        ms[i].member_id = kp_str_c(a->members[i].member_id);
+        ms[i].group_instance_id = a->members[i].group_instance_id ? kp_str_c(a->members[i].group_instance_id) : KP_STR_NULL;
+        ms[i].metadata = (kp_bytes){ a->members[i].metadata.ptr, a->members[i].metadata.len };
+    }
+    conn_resp_begin(rq);
+    kp_join_group_resp_encode(&rq->out, rq->hdr.api_version, &resp);
+    free(ms);
+    reactor_post(conn_reactor(rq->conn), complete_cb, rq);
+}
+
+static void answer_sync(const grp_action *a)
+{
+    req *rq = a->token;
+    kp_sync_group_resp resp;
+    kp_sync_group_resp_init(&resp);
+    resp.error_code = a->error;
+    resp.protocol_type = a->protocol_type ? kp_str_c(a->protocol_type) : KP_STR_NULL;
+    resp.protocol_name = a->protocol_name ? kp_str_c(a->protocol_name) : KP_STR_NULL;
+    resp.assignment = (kp_bytes){ a->assignment.ptr ? a->assignment.ptr : (const uint8_t *)"", a->assignment.len > 0 ? a->assignment.len : 0 };
+    conn_resp_begin(rq);
+    kp_sync_group_resp_encode(&rq->out, rq->hdr.api_version, &resp);
+    reactor_post(conn_reactor(rq->conn), complete_cb, rq);
+}
+
+void coord_run_actions(coordinator *c, cgroup *cg)
+{
+    bool persist = false;
+    for (int i = 0; i < c->acts.n; i++) {
+        const grp_action *a = &c->acts.v[i];
+        switch (a->kind) {
+        case GRP_ACT_JOIN_RESPONSE: answer_join(a); break;
+        case GRP_ACT_SYNC_RESPONSE: answer_sync(a); break;
+        case GRP_ACT_PERSIST: persist = true; break;
+        case GRP_ACT_MEMBER_REMOVED:
+            glog(GLOG_INFO, "group", "group %s: member %s removed: %s", cg->id,
+                 a->member_id ? a->member_id : "?", a->reason ? a->reason : "");
+            break;
+        default: break;
+        }
+    }
+    grp_actions_reset(&c->acts);
+    if (persist) {
+        if (grp_state(cg->g) == GRP_EMPTY)
+            cg->empty_since_ms = clock_now_ms();
+        persist_group(c, cg, false);
+    }
+}
+
+/* ---- the offsets topic ---- */
+
+int16_t coord_ensure_topic(coordinator *c)
+{
+    if (c->offsets)
+        return KERR_NONE;
+    broker *b = c->b;
+    topic *tp = topics_get(b->topics, COORD_TOPIC, (int)strlen(COORD_TOPIC));
+    if (!tp) {
+        metalog_config cfgs[] = {
+            { "cleanup.policy", "compact" },
+            { "segment.bytes", "104857600" },
+            { "compression.type", "producer" },
+        };
+        kp_uuid id;
+        int64_t end;
+        char msg[256];
+        int16_t code = metalog_create_topic(b->meta, COORD_TOPIC, c->nparts, 1, cfgs, 3, &id, &end, msg, sizeof(msg));
+        if (code != KERR_NONE && code != KERR_TOPIC_ALREADY_EXISTS) {
+            glog(GLOG_ERROR, "group", "cannot create %s: %s %s", COORD_TOPIC, kerr_name(code), msg);
+            return KERR_COORDINATOR_NOT_AVAILABLE;
+        }
+        flusher_wait(b->flusher, metalog_plog(b->meta), end, NULL, NULL, NULL);
+        tp = topics_get(b->topics, COORD_TOPIC, (int)strlen(COORD_TOPIC));
+        if (!tp)
+            return KERR_COORDINATOR_NOT_AVAILABLE;
+    }
+    if (topic_nparts(tp) != c->nparts) {
+        /* Kafka keeps the count the topic was created with. */
+        c->nparts = topic_nparts(tp);
+        for (int i = 0; i < c->n; i++)
+            c->groups[i]->part = coord_partition_for(c->groups[i]->id, c->nparts);
+    }
+    c->offsets = tp;
+    return KERR_NONE;
+}
+
+/* ---- loading ---- */
+
+typedef struct loaded_group {
+    char *id;
+    uint8_t *value;     /* GroupMetadata value bytes (owned), NULL: none/tombstone */
+    int32_t len;
+} loaded_group;
+
+static void load_record(coordinator *c, const uint8_t *key, int32_t klen, const uint8_t *val, int32_t vlen,
+                        loaded_group **lg, int *nlg)
+{
+    arena a;
+    arena_init(&a, 1 << 20);
+    kp_reader r;
+    kp_reader_init(&r, key, (size_t)klen, &a);
+    int16_t kv = kp_read_int16(&r);
+    if (kv == 0 || kv == 1) {
+        kp_offset_commit_key k;
+        kp_offset_commit_key_init(&k);
+        if (kp_offset_commit_key_decode(&r, kv, &k) == 0 && k.group.len >= 0 && k.topic.len >= 0) {
+            char *gid = arena_strndup(&a, k.group.ptr, (size_t)k.group.len);
+            cgroup *cg = coord_group_get_or_create(c, gid);
+            if (cg && vlen < 0) {
+                offset_remove(cg, k.topic.ptr, k.topic.len, k.partition);
+            } else if (cg) {
+                kp_reader vr;
+                kp_reader_init(&vr, val, (size_t)vlen, &a);
+                int16_t vv = kp_read_int16(&vr);
+                kp_offset_commit_value v;
+                kp_offset_commit_value_init(&v);
+                if (vv >= 0 && vv <= 4 && kp_offset_commit_value_decode(&vr, vv, &v) == 0)
+                    offset_set(cg, k.topic.ptr, k.topic.len, k.partition, v.offset, v.leader_epoch,
+                               v.metadata.ptr, v.metadata.len, v.commit_timestamp, v.expire_timestamp);
+            }
+        }
+    } else if (kv == 2) {
+        kp_group_metadata_key k;
+        kp_group_metadata_key_init(&k);
+        if (kp_group_metadata_key_decode(&r, kv, &k) == 0 && k.group.len >= 0) {
+            char *gid = strndup(k.group.ptr, (size_t)k.group.len);
+            int i;
+            for (i = 0; i < *nlg; i++)
+                if (strcmp((*lg)[i].id, gid) == 0)
+                    break;
+            if (i == *nlg) {
+                loaded_group *n = realloc(*lg, sizeof(**lg) * (size_t)(*nlg + 1));
+                if (!n) {
+                    free(gid);
+                    goto out;
+                }
+                *lg = n;
+                n[i].id = gid;
+                n[i].value = NULL;
+                (*nlg)++;
+            } else {
+                free(gid);
+            }
+            free((*lg)[i].value);
+            (*lg)[i].value = NULL;
+            if (vlen >= 0 && ((*lg)[i].value = malloc((size_t)vlen + 1)) != NULL) {
+                memcpy((*lg)[i].value, val, (size_t)vlen);
+                (*lg)[i].len = vlen;
+            }
+        }
+    }
+out:
+    arena_deinit(&a);
+}
+
+static int load_batch(coordinator *c, const uint8_t *p, size_t len, loaded_group **lg, int *nlg)
+{
+    batch_info info;
+    if (batch_check_crc(p, len, &info) != BATCH_OK)
+        return -1;
+    if (info.attributes & BATCH_ATTR_COMPRESSION_MASK)
+        return 0; /* never written by us; Kafka's own compressed ones are not read yet */
+    arena a;
+    arena_init(&a, 1 << 16);
+    kp_reader r;
+    kp_reader_init(&r, p + BATCH_HEADER_BYTES, len - BATCH_HEADER_BYTES, &a);
+    for (int32_t i = 0; i < info.record_count && !r.err; i++) {
+        int32_t rec_len = kp_read_varint(&r);
+        const uint8_t *rec_end = r.pos + rec_len;
+        kp_read_int8(&r);
+        kp_read_varlong(&r);
+        kp_read_varint(&r);
+        int32_t klen = kp_read_varint(&r);
+        const uint8_t *key = r.pos;
+        if (klen > 0)
+            kp_skip(&r, (size_t)klen);
+        int32_t vlen = kp_read_varint(&r);
+        const uint8_t *val = r.pos;
+        if (vlen > 0)
+            kp_skip(&r, (size_t)vlen);
+        if (r.err || klen <= 0 || rec_end > r.end)
+            break;
+        load_record(c, key, klen, val, vlen, lg, nlg);
+        r.pos = rec_end;
+    }
+    arena_deinit(&a);
+    return 0;
+}
+
+static void load_partition(coordinator *c, partition *p, loaded_group **lg, int *nlg)
+{
+    uint8_t *buf = malloc(LOAD_CHUNK);
+    if (!buf)
+        return;
+    int64_t off = plog_start_offset(p->log), end = plog_end_offset(p->log);
+    while (off < end) {
+        plog_slice s;
+        if (plog_read(p->log, off, LOAD_CHUNK, true, &s) != LOG_OK || s.len == 0 || s.len > LOAD_CHUNK) {
+            if (s.len > 0)
+                log_segment_unref(s.seg);
+            glog(GLOG_ERROR, "group", "%s-%d unreadable at offset %lld; load stops there", COORD_TOPIC,
+                 p->index, (long long)off);
+            break;
+        }
+        ssize_t n = pread(s.fd, buf, (size_t)s.len, s.pos);
+        log_segment_unref(s.seg);
+        if (n != s.len)
+            break;
+        size_t pos = 0;
+        while (pos + BATCH_HEADER_BYTES <= (size_t)n) {
+            size_t blen = (size_t)batch_length(buf + pos) + BATCH_LOG_OVERHEAD;
+            if (pos + blen > (size_t)n)
+                break;
+            load_batch(c, buf + pos, blen, lg, nlg);
+            int32_t lod = (int32_t)((uint32_t)buf[pos + 23] << 24 | (uint32_t)buf[pos + 24] << 16 |
+                                    (uint32_t)buf[pos + 25] << 8 | buf[pos + 26]);
+            off = batch_base_offset(buf + pos) + lod + 1;
+            pos += blen;
+        }
+    }
+    free(buf);
+}
+
+static void restore_group(coordinator *c, loaded_group *l)
+{
+    cgroup *cg = coord_group_get_or_create(c, l->id);
+    if (!cg || !l->value)
+        return;
+    arena a;
+    arena_init(&a, 16 << 20);
+    kp_reader r;
+    kp_reader_init(&r, l->value, (size_t)l->len, &a);
+    int16_t vv = kp_read_int16(&r);
+    kp_group_metadata_value v;
+    kp_group_metadata_value_init(&v);
+    if (vv < 0 || vv > 4 || kp_group_metadata_value_decode(&r, vv, &v) != 0) {
+        glog(GLOG_WARN, "group", "group %s: stored metadata does not decode; starting it empty", l->id);
+        arena_deinit(&a);
+        return;
+    }
+    int n = v.members_n > 0 ? v.members_n : 0;
+    grp_snapshot_member *ms = arena_alloc(&a, sizeof(*ms) * (size_t)(n ? n : 1));
+    grp_snapshot s = {
+        .protocol_type = arena_strndup(&a, v.protocol_type.ptr, v.protocol_type.len > 0 ? (size_t)v.protocol_type.len : 0),
+        .generation = v.generation,
+        .protocol_name = v.protocol.len >= 0 ? arena_strndup(&a, v.protocol.ptr, (size_t)v.protocol.len) : NULL,
+        .leader = v.leader.len >= 0 ? arena_strndup(&a, v.leader.ptr, (size_t)v.leader.len) : NULL,
+        .current_state_timestamp_ms = v.current_state_timestamp,
+        .members = ms,
+        .nmembers = ms ? n : 0,
+    };
+    for (int i = 0; i < s.nmembers; i++) {
+        kp_group_metadata_value_member_metadata *m = &v.members[i];
+        ms[i].member_id = arena_strndup(&a, m->member_id.ptr, m->member_id.len > 0 ? (size_t)m->member_id.len : 0);
+        ms[i].group_instance_id = m->group_instance_id.len >= 0
+                                      ? arena_strndup(&a, m->group_instance_id.ptr, (size_t)m->group_instance_id.len) : NULL;
+        ms[i].client_id = arena_strndup(&a, m->client_id.ptr, m->client_id.len > 0 ? (size_t)m->client_id.len : 0);
+        ms[i].client_host = arena_strndup(&a, m->client_host.ptr, m->client_host.len > 0 ? (size_t)m->client_host.len : 0);
+        ms[i].rebalance_timeout_ms = m->rebalance_timeout >= 0 ? m->rebalance_timeout : m->session_timeout;
+        ms[i].session_timeout_ms = m->session_timeout;
+        ms[i].subscription = (grp_bytes){ m->subscription.ptr, m->subscription.len };
+        ms[i].assignment = (grp_bytes){ m->assignment.ptr, m->assignment.len };
+    }
+    if (grp_restore(cg->g, &s, clock_mono_ms()) != 0)
+        glog(GLOG_WARN, "group", "group %s: could not restore its members; starting it empty", l->id);
+    arena_deinit(&a);
+}
+
+int coord_load(coordinator *c, char *err, size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    topic *tp = topics_get(c->b->topics, COORD_TOPIC, (int)strlen(COORD_TOPIC));
+    if (!tp)
+        return 0; /* created on first use, as Kafka does */
+    pthread_mutex_lock(&c->lock);
+    c->offsets = tp;
+    c->nparts = topic_nparts(tp);
+    loaded_group *lg = NULL;
+    int nlg = 0;
+    int64_t t0 = clock_mono_ms();
+    for (int32_t i = 0; i < topic_nparts(tp); i++)
+        load_partition(c, topic_partition(tp, i), &lg, &nlg);
+    for (int i = 0; i < c->n; i++)
+        c->groups[i]->part = coord_partition_for(c->groups[i]->id, c->nparts);
+    for (int i = 0; i < nlg; i++) {
+        restore_group(c, &lg[i]);
+        free(lg[i].id);
+        free(lg[i].value);
+    }
+    free(lg);
+    int64_t noffs = 0;
+    for (int i = 0; i < c->n; i++)
+        noffs += c->groups[i]->noffs;
+    glog(GLOG_INFO, "group", "loaded %d groups and %lld committed offsets from %s in %lld ms", c->n,
+         (long long)noffs, COORD_TOPIC, (long long)(clock_mono_ms() - t0));
+    pthread_mutex_unlock(&c->lock);
+    return 0;
+}
+
+/* ---- expiry and the timer thread ---- */
+
+/* offsets.retention.minutes: offsets of groups without members expire. */
+static void expire_offsets(coordinator *c, int64_t now_wall)
+{
+    for (int i = 0; i < c->n; i++) {
+        cgroup *cg = c->groups[i];
+        if (grp_member_count(cg->g) > 0 || cg->noffs == 0)
+            continue;
+        commit_in *gone = calloc((size_t)cg->noffs, sizeof(*gone));
+        int ngone = 0;
+        for (int j = 0; gone && j < cg->noffs; j++) {
+            committed *o = &cg->offs[j];
+            int64_t base = o->commit_ts_ms > cg->empty_since_ms ? o->commit_ts_ms : cg->empty_since_ms;
+            bool expired = o->expire_ts_ms >= 0 ? now_wall >= o->expire_ts_ms : now_wall - base >= c->retention_ms;
+            if (expired)
+                gone[ngone++] = (commit_in){ o->topic, (int)strlen(o->topic), o->partition, 0, 0, NULL, 0 };
+        }
+        if (ngone > 0) {
+            int64_t end;
+            plog *log;
+            glog(GLOG_INFO, "group", "group %s: %d committed offsets expired (offsets.retention.minutes)", cg->id, ngone);
+            /* copy names: removal frees them */
+            for (int j = 0; j < ngone; j++)
+                gone[j].topic = strdup(gone[j].topic);
+            coord_delete_offsets(c, cg, gone, ngone, &end, &log);
+            for (int j = 0; j < ngone; j++)
+                free((char *)gone[j].topic);
+        }
+        free(gone);
+        if (cg->noffs == 0 && grp_state(cg->g) == GRP_EMPTY) {
+            persist_group(c, cg, true);
+            coord_group_remove(c, cg);
+            i--;
+        }
+    }
+}
+
+static void *coord_main(void *arg)
+{
+    coordinator *c = arg;
+    pthread_mutex_lock(&c->lock);
+    while (!c->stopping) {
+        int64_t now = clock_mono_ms(), next = now + 1000;
+        for (int i = 0; i < c->n; i++) {
+            cgroup *cg = c->groups[i];
+            int64_t d = grp_next_deadline_ms(cg->g);
+            if (d <= now) {
+                grp_tick(cg->g, now, &c->acts);
+                coord_run_actions(c, cg);
+                d = grp_next_deadline_ms(cg->g);
+            }
+            if (d < next)
+                next = d;
+        }
+        if (now >= c->next_expiry_ms) {
+            expire_offsets(c, clock_now_ms());
+            c->next_expiry_ms = now + c->retention_check_ms;
+        }
+        int64_t wait = next - clock_mono_ms();
+        if (wait <= 0)
+            continue;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += wait / 1000;
+        ts.tv_nsec += (wait % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&c->cond, &c->lock, &ts);
+    }
+    pthread_mutex_unlock(&c->lock);
+    return NULL;
+}
+
+void coord_kick(coordinator *c)
+{
+    pthread_cond_signal(&c->cond);
+}
+
+coordinator *coord_new(broker *b)
+{
+    coordinator *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->b = b;
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->cond, NULL);
+    c->lim.session_timeout_ms_min = (int32_t)config_get_num(&b->cfg, BCFG_GROUP_MIN_SESSION_TIMEOUT_MS);
+    c->lim.session_timeout_ms_max = (int32_t)config_get_num(&b->cfg, BCFG_GROUP_MAX_SESSION_TIMEOUT_MS);
+    c->lim.group_size_max = (int32_t)config_get_num(&b->cfg, BCFG_GROUP_MAX_SIZE);
+    c->lim.initial_rebalance_delay_ms = (int32_t)config_get_num(&b->cfg, BCFG_GROUP_INITIAL_REBALANCE_DELAY_MS);
+    c->nparts = (int32_t)config_get_num(&b->cfg, BCFG_OFFSETS_TOPIC_NUM_PARTITIONS);
+    c->retention_ms = config_get_num(&b->cfg, BCFG_OFFSETS_RETENTION_MINUTES) * 60000;
+    c->retention_check_ms = config_get_num(&b->cfg, BCFG_OFFSETS_RETENTION_CHECK_INTERVAL_MS);
+    c->metadata_bytes_max = (int32_t)config_get_num(&b->cfg, BCFG_OFFSET_METADATA_MAX_BYTES);
+    c->next_expiry_ms = clock_mono_ms() + c->retention_check_ms;
+    return c;
+}
+
+int coord_start(coordinator *c)
+{
+    c->started = pthread_create(&c->thread, NULL, coord_main, c) == 0;
+    return c->started ? 0 : -1;
+}
+
+void coord_stop(coordinator *c)
+{
+    if (!c || !c->started)
+        return;
+    pthread_mutex_lock(&c->lock);
+    c->stopping = true;
+    pthread_cond_signal(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+    pthread_join(c->thread, NULL);
+    c->started = false;
+}
+
+void coord_free(coordinator *c)
+{
+    if (!c)
+        return;
+    while (c->n > 0)
+        coord_group_remove(c, c->groups[c->n - 1]);
+    free(c->groups);
+    grp_actions_free(&c->acts);
+    topic_unref(c->offsets);
+    pthread_mutex_destroy(&c->lock);
+    pthread_cond_destroy(&c->cond);
+    free(c);
+}
+
+bool coord_subscription_has(const uint8_t *p, int32_t len, const char *tname, int tname_len)
+{
+    /* ConsumerProtocolSubscription: int16 version, [string topics], ... */
+    arena a;
+    arena_init(&a, 1 << 16);
+    kp_reader r;
+    kp_reader_init(&r, p, len > 0 ? (size_t)len : 0, &a);
+    kp_read_int16(&r);
+    int32_t n = kp_read_array_len(&r, false, 2);
+    bool found = false;
+    for (int32_t i = 0; i < n && !r.err && !found; i++) {
+        kp_str s = kp_read_string(&r, false);
+        found = !r.err && s.len == tname_len && memcmp(s.ptr, tname, (size_t)tname_len) == 0;
+    }
+    arena_deinit(&a);
+    return found;
+}

@@ -1,0 +1,37 @@
+/*
+ * coordinator.h - the group coordinator: every consumer group on this node,
+ * their committed offsets, and their durable form in __consumer_offsets.
+ *
+ * Groups run the pure state machine of group.h; this layer owns the
+ * registry, the lock, the timer thread that drives session and rebalance
+ * timeouts, the translation of state-machine actions into responses on the
+ * requests' reactors, and the records written to __consumer_offsets
+ * (Kafka's key/value formats: OffsetCommit key v1 / value v3, GroupMetadata
+ * key v2 / value v3; a null value is a tombstone). A group maps to the
+ * partition abs(javaHashCode(group id)) % offsets.topic.num.partitions, as
+ * in Kafka, so a later cluster can move coordinators with partition leaders.
+ *
+ * Locking: one mutex around all groups and offsets. Requests from any
+ * reactor take it briefly; parked JoinGroup and SyncGroup requests are
+ * answered by encoding into the parked request and posting its completion
+ * to its own reactor.
+ */
+#ifndef GREGOR_GROUP_COORDINATOR_H
+#define GREGOR_GROUP_COORDINATOR_H
+
+#include <stdint.h>
+
+struct broker;
+typedef struct coordinator coordinator;
+
+coordinator *coord_new(struct broker *b);
+/* Rebuild groups and offsets from __consumer_offsets if it exists. */
+int coord_load(coordinator *c, char *err, size_t errlen);
+int coord_start(coordinator *c);
+void coord_stop(coordinator *c);
+void coord_free(coordinator *c);
+
+/* Kafka's partition for a group: abs(String.hashCode) % partitions. */
+int32_t coord_partition_for(const char *group_id, int32_t partitions);
+
+#endif

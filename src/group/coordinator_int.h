@@ -1,0 +1,90 @@
+/*
+ * coordinator_int.h - the coordinator's internals, shared by coordinator.c
+ * (registry, persistence, timers) and group_api.c (request handlers).
+ * Everything here is guarded by coordinator.lock unless said otherwise.
+ */
+#ifndef GREGOR_GROUP_COORDINATOR_INT_H
+#define GREGOR_GROUP_COORDINATOR_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "broker/broker.h"
+#include "group/coordinator.h"
+#include "group/group.h"
+
+typedef struct committed {
+    char *topic;            /* owned */
+    int32_t partition;
+    int64_t offset;
+    int32_t leader_epoch;
+    char *metadata;         /* owned, never NULL */
+    int64_t commit_ts_ms;
+    int64_t expire_ts_ms;   /* -1: by offsets.retention.minutes */
+} committed;
+
+typedef struct cgroup {
+    char *id;               /* owned */
+    grp *g;                 /* owned; an offsets-only group is an Empty one */
+    committed *offs;
+    int noffs, capoffs;
+    int32_t part;           /* its __consumer_offsets partition */
+    int64_t empty_since_ms; /* wall clock when it last became Empty */
+} cgroup;
+
+struct coordinator {
+    broker *b;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    pthread_t thread;
+    bool started, stopping;
+    cgroup **groups;        /* sorted by id */
+    int n, cap;
+    grp_limits lim;
+    int32_t nparts;         /* offsets.topic.num.partitions */
+    topic *offsets;         /* __consumer_offsets, referenced; NULL until created */
+    grp_actions acts;       /* scratch for state-machine calls */
+    int64_t retention_ms;
+    int64_t retention_check_ms;
+    int64_t next_expiry_ms;
+    int32_t metadata_bytes_max;
+};
+
+#define COORD_TOPIC "__consumer_offsets"
+
+cgroup *coord_group_find(coordinator *c, const char *id);
+cgroup *coord_group_get_or_create(coordinator *c, const char *id);
+void coord_group_remove(coordinator *c, cgroup *cg);
+/* Execute and clear c->acts for group cg (responses, persistence, logs). */
+void coord_run_actions(coordinator *c, cgroup *cg);
+/* Ensure __consumer_offsets exists; 0 or a Kafka error code. */
+int16_t coord_ensure_topic(coordinator *c);
+/* Wake the timer thread (deadlines may have moved). */
+void coord_kick(coordinator *c);
+
+committed *coord_offset_find(cgroup *cg, const char *tname, int tname_len, int32_t pidx);
+/* Append records for these commits and apply them; *end receives the log
+ * end to wait for. Returns 0 or a Kafka error. */
+typedef struct commit_in {
+    const char *topic;
+    int topic_len;
+    int32_t partition;
+    int64_t offset;
+    int32_t leader_epoch;
+    const char *metadata;
+    int metadata_len;       /* -1: null */
+} commit_in;
+int16_t coord_commit(coordinator *c, cgroup *cg, const commit_in *in, int n, int64_t now_ms,
+                     int64_t *end_offset, plog **log_out);
+/* Tombstones for the given offsets (or all when n < 0) of cg. */
+int16_t coord_delete_offsets(coordinator *c, cgroup *cg, const commit_in *which, int n,
+                             int64_t *end_offset, plog **log_out);
+/* Tombstone for the group metadata and all offsets; removes cg. */
+int16_t coord_delete_group(coordinator *c, cgroup *cg);
+
+/* Consumer protocol: does a member's subscription name this topic? */
+bool coord_subscription_has(const uint8_t *p, int32_t len, const char *tname, int tname_len);
+
+
+#endif

@@ -1,0 +1,751 @@
+/*
+ * group_api.c - the consumer-group APIs: FindCoordinator, JoinGroup,
+ * SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch,
+ * DescribeGroups, ListGroups, DeleteGroups, OffsetDelete.
+ *
+ * Each handler decodes on its reactor thread, then takes the coordinator
+ * lock for the group work. JoinGroup and SyncGroup park their request as a
+ * token in the state machine; coordinator.c answers it when the machine
+ * says so. OffsetCommit answers once its records are durable.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "group/coordinator_int.h"
+
+#define KEY_TYPE_GROUP 0
+#define KEY_TYPE_TRANSACTION 1
+
+static char *cstr(req *rq, kp_str s)
+{
+    return s.len < 0 ? NULL : arena_strndup(&rq->arena, s.ptr, (size_t)s.len);
+}
+
+static void respond(req *rq, void (*enc)(kp_writer *, int16_t, const void *), const void *resp)
+{
+    conn_resp_begin(rq);
+    enc(&rq->out, rq->hdr.api_version, resp);
+    conn_req_complete(rq);
+}
+
+#define RESPOND(rq, api, resp) respond((rq), (void (*)(kp_writer *, int16_t, const void *))kp_##api##_resp_encode, (resp))
+
+/* Kafka shows a member's host as "/address". */
+static char *client_host(req *rq)
+{
+    const char *peer = conn_peer(rq->conn);
+    const char *colon = strrchr(peer, ':');
+    size_t n = colon ? (size_t)(colon - peer) : strlen(peer);
+    char *h = arena_alloc(&rq->arena, n + 2);
+    if (h) {
+        h[0] = '/';
+        memcpy(h + 1, peer, n);
+    }
+    return h;
+}
+
+/* ---- FindCoordinator ---- */
+
+static void find_one(broker *b, int8_t key_type, kp_str key, int16_t *error, kp_str *msg, int32_t *node,
+                     kp_str *host, int32_t *port)
+{
+    *node = -1;
+    *host = kp_str_c("");
+    *port = -1;
+    *msg = KP_STR_NULL;
+    if (key_type == KEY_TYPE_TRANSACTION) {
+        *error = KERR_COORDINATOR_NOT_AVAILABLE;
+        *msg = kp_str_c("Transactions are not supported by this broker yet.");
+        return;
+    }
+    if (key_type != KEY_TYPE_GROUP) {
+        *error = KERR_INVALID_REQUEST;
+        *msg = kp_str_c("Unknown coordinator key type.");
+        return;
+    }
+    if (key.len <= 0) {
+        *error = KERR_INVALID_GROUP_ID;
+        return;
+    }
+    coordinator *c = b->coord;
+    pthread_mutex_lock(&c->lock);
+    int16_t code = coord_ensure_topic(c);
+    pthread_mutex_unlock(&c->lock);
+    if (code != KERR_NONE) {
+        *error = code;
+        *msg = kp_str_c("The __consumer_offsets topic could not be created; see the broker log.");
+        return;
+    }
+    *error = KERR_NONE;
+    *node = b->node_id;
+    *host = kp_str_c(b->adv_host);
+    *port = b->adv_port;
+}
+
+void handle_find_coordinator(broker *b, req *rq)
+{
+    kp_find_coordinator_req body;
+    kp_find_coordinator_req_init(&body);
+    if (kp_find_coordinator_req_decode(&rq->body, rq->hdr.api_version, &body) != 0) {
+        broker_bad_request(rq, kp_err_str(rq->body.err));
+        return;
+    }
+    kp_find_coordinator_resp resp;
+    kp_find_coordinator_resp_init(&resp);
+    if (rq->hdr.api_version < 4) {
+        find_one(b, body.key_type, body.key, &resp.error_code, &resp.error_message, &resp.node_id, &resp.host, &resp.port);
+    } else {
+        int n = body.coordinator_keys_n > 0 ? body.coordinator_keys_n : 0;
+        resp.coordinators = arena_alloc(&rq->arena, sizeof(*resp.coordinators) * (size_t)(n ? n : 1));
+        resp.coordinators_n = resp.coordinators ? n : 0;
+        for (int i = 0; i < resp.coordinators_n; i++) {
+            kp_find_coordinator_resp_coordinator *co = &resp.coordinators[i];
+            kp_find_coordinator_resp_coordinator_init(co);
+            co->key = body.coordinator_keys[i];
+            find_one(b, body.key_type, co->key, &co->error_code, &co->error_message, &co->node_id, &co->host, &co->port);
+        }
+    }
+    RESPOND(rq, find_coordinator, &resp);
+}
+
+/* ---- JoinGroup / SyncGroup ---- */
+
+static void join_error_now(req *rq, int16_t code)
+{
+    kp_join_group_resp resp;
+    kp_join_group_resp_init(&resp);
+    resp.error_code = code;
+    resp.protocol_name = rq->hdr.api_version >= 7 ? KP_STR_NULL : kp_str_c("");
+    resp.leader = kp_str_c("");
+    resp.member_id = kp_str_c("");
+    resp.members_n = 0;
+    RESPOND(rq, join_group, &resp);
+}
+
+void handle_join_group(broker *b, req *rq)
+{
+    int16_t ver = rq->hdr.api_version;
+    kp_join_group_req body;
+    kp_join_group_req_init(&body);
+    if (kp_join_group_req_decode(&rq->body, ver, &body) != 0) {
+        broker_bad_request(rq, kp_err_str(rq->body.err));
+        return;
+    }
+    if (body.group_id.len <= 0) {
+        join_error_now(rq, KERR_INVALID_GROUP_ID);
+        return;
+    }
+    int np = body.protocols_n > 0 ? body.protocols_n : 0;
+    grp_protocol *protos = arena_alloc(&rq->arena, sizeof(*protos) * (size_t)(np ? np : 1));
+    for (int i = 0; i < np && protos; i++) {
+        protos[i].name = cstr(rq, body.protocols[i].name);
+        protos[i].metadata = (grp_bytes){ body.protocols[i].metadata.ptr, body.protocols[i].metadata.len };
+    }
+    grp_join_req jr = {
+        .token = rq,
+        .version = ver,
+        .member_id = cstr(rq, body.member_id) ? cstr(rq, body.member_id) : "",
+        .group_instance_id = cstr(rq, body.group_instance_id),
+        .client_id = cstr(rq, rq->hdr.client_id) ? cstr(rq, rq->hdr.client_id) : "",
+        .client_host = client_host(rq),
+        .session_timeout_ms = body.session_timeout_ms,
+        .rebalance_timeout_ms = ver >= 1 ? body.rebalance_timeout_ms : body.session_timeout_ms,
+        .protocol_type = cstr(rq, body.protocol_type) ? cstr(rq, body.protocol_type) : "",
+        .protocols = protos,
+        .nprotocols = protos ? np : 0,
+        .reason = cstr(rq, body.reason),
+    };
+    char *gid = cstr(rq, body.group_id);
+    coordinator *c = b->coord;
+    pthread_mutex_lock(&c->lock);
+    int16_t code = coord_ensure_topic(c);
+    cgroup *cg = code == KERR_NONE ? coord_group_get_or_create(c, gid) : NULL;
+    if (!cg) {
+        pthread_mutex_unlock(&c->lock);
+        join_error_now(rq, KERR_COORDINATOR_NOT_AVAILABLE);
+        return;
+    }
+    grp_join(cg->g, &jr, clock_mono_ms(), &c->acts);
+    coord_run_actions(c, cg);
+    coord_kick(c);
+    pthread_mutex_unlock(&c->lock);
+}
+
+static void sync_error_now(req *rq, int16_t code)
+{
+    kp_sync_group_resp resp;
+    kp_sync_group_resp_init(&resp);
+    resp.error_code = code;
+    resp.assignment = (kp_bytes){ (const uint8_t *)"", 0 };
+    RESPOND(rq, sync_group, &resp);
+}
+
+void handle_sync_group(broker *b, req *rq)
+{
+    int16_t ver = rq->hdr.api_version;
+    kp_sync_group_req body;
+    kp_sync_group_req_init(&body);
+    if (kp_sync_group_req_decode(&rq->body, ver, &body) != 0) {
+        broker_bad_request(rq, kp_err_str(rq->body.err));
+        return;
+    }
+    if (body.group_id.len <= 0) {
+        sync_error_now(rq, KERR_INVALID_GROUP_ID);
+        return;
+    }
+    int na = body.assignments_n > 0 ? body.assignments_n : 0;
+    const char **ids = arena_alloc(&rq->arena, sizeof(*ids) * (size_t)(na ? na : 1));
+    grp_bytes *bytes = arena_alloc(&rq->arena, sizeof(*bytes) * (size_t)(na ? na : 1));
+    for (int i = 0; i < na && ids && bytes; i++) {
+        ids[i] = cstr(rq, body.assignments[i].member_id);
+        bytes[i] = (grp_bytes){ body.assignments[i].assignment.ptr, body.assignments[i].assignment.len };
+    }
+    grp_sync_req sr = {
+        .token = rq,
+        .member_id = cstr(rq, body.member_id) ? cstr(rq, body.member_id) : "",
+        .group_instance_id = cstr(rq, body.group_instance_id),
+        .generation_id = body.generation_id,
+        .protocol_type = cstr(rq, body.protocol_type),
+        .protocol_name = cstr(rq, body.protocol_name),
+        .assign_member_ids = ids,
+        .assign_bytes = bytes,
+        .nassign = (ids && bytes) ? na : 0,
+    };
+    char *gid = cstr(rq, body.group_id);
+    coordinator *c = b->coord;
+    pthread_mutex_lock(&c->lock);
+    cgroup *cg = coord_group_find(c, gid);
+    if (!cg) {
+        pthread_mutex_unlock(&c->lock);
+        sync_error_now(rq, KERR_UNKNOWN_MEMBER_ID);
+        return;
+    }
+    grp_sync(cg->g, &sr, clock_mono_ms(), &c->acts);
+    coord_run_actions(c, cg);
+    coord_kick(c);
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- Heartbeat / LeaveGroup ---- */
+
+void handle_heartbeat(broker *b, req *rq)
+{
+    kp_heartbeat_req body;
+    kp_heartbeat_req_init(&body);
+    if (kp_heartbeat_req_decode(&rq->body, rq->hdr.api_version, &body) != 0) {
+        broker_bad_request(rq, kp_err_str(rq->body.err));
+        return;
+    }
+    kp_heartbeat_resp resp;
+    kp_heartbeat_resp_init(&resp);
+    char *gid = cstr(rq, body.group_id);
+    if (!gid || !*gid) {
+        resp.error_code = KERR_INVALID_GROUP_ID;
+    } else {
+        coordinator *c = b->coord;
+        pthread_mutex_lock(&c->lock);
+        cgroup *cg = coord_group_find(c, gid);
+        if (!cg) {
+            resp.error_code = KERR_UNKNOWN_MEMBER_ID;
+        } else {
+            resp.error_code = grp_heartbeat(cg->g, cstr(rq, body.member_id) ? cstr(rq, body.member_id) : "",
+                                            cstr(rq, body.group_instance_id), body.generation_id, clock_mono_ms(), &c->acts);
+            coord_run_actions(c, cg);
+        }
+        pthread_mutex_unlock(&c->lock);
+    }
+    RESPOND(rq, heartbeat, &resp);
+}
+
+void handle_leave_group(broker *b, req *rq)
+{
+    int16_t ver = rq->hdr.api_version;
+    kp_leave_group_req body;
+    kp_leave_group_req_init(&body);
+    if (kp_leave_group_req_decode(&rq->body, ver, &body) != 0) {
+        broker_bad_request(rq, kp_err_str(rq->body.err));
+        return;
+    }
+    kp_leave_group_resp resp;
+    kp_leave_group_resp_init(&resp);
+    char *gid = cstr(rq, body.group_id);
+    int n = ver >= 3 ? (body.members_n > 0 ? body.members_n : 0) : 1;
+    resp.members = arena_alloc(&rq->arena, sizeof(*resp.members) * (size_t)(n ? n : 1));
+    resp.members_n = ver >= 3 && resp.members ? n : 0;
+    coordinator *c = b->coord;
+    pthread_mutex_lock(&c->lock);
+    cgroup *cg = gid && *gid ? coord_group_find(c, gid) : NULL;
+    for (int i = 0; i < n; i++) {
+        const char *mid = ver >= 3 ? cstr(rq, body.members[i].member_id) : cstr(rq, body.member_id);
+        const char *iid = ver >= 3 ? cstr(rq, body.members[i].group_instance_id) : NULL;
+        int16_t code = !gid || !*gid ? KERR_INVALID_GROUP_ID
+                       : !cg ? KERR_UNKNOWN_MEMBER_ID
+                             : grp_leave(cg->g, mid ? mid : "", iid, clock_mono_ms(), &c->acts);
+        if (cg)
+            coord_run_actions(c, cg);
+        if (ver >= 3 && resp.members) {
+            kp_leave_group_resp_member_init(&resp.members[i]);
+            resp.members[i].member_id = body.members[i].member_id;
+            resp.members[i].group_instance_id = body.members[i].group_instance_id;
+            resp.members[i].error_code = code;
+        } else {
+            resp.error_code = code;
+        }
+    }
+    coord_kick(c);
+    pthread_mutex_unlock(&c->lock);
+    RESPOND(rq, leave_group, &resp);
+}
+
+/* ---- OffsetCommit ---- */
+
+typedef struct commit_op {
+    req *rq;
+    kp_offset_commit_resp resp;
+} commit_op;
+
+static void commit_durable(reactor *r, void *arg, int rc)
+{
+    (void)r;
+    commit_op *op = arg;
+    if (rc != LOG_OK) {
+        for (int i = 0; i < op->resp.topics_n; i++)
+            for (int j = 0; j < op->resp.topics[i].partitions_n; j++)
+                if (op->resp.topics[i].partitions[j].error_code == KERR_NONE)
+                    op->resp.topics[i].partitions[j].error_code = KERR_KAFKA_STORAGE_ERROR;
+    }
+    RESPOND(op->rq, offset_commit, &op->resp);
+}
+
+/* Fill resp's shape from the request with every partition set to code. */
+static void commit_shape(req *rq, const kp_offset_commit_req *body, kp_offset_commit_resp *resp, int16_t code)
+{
+    kp_offset_commit_resp_init(resp);
+    int nt = body->topics_n > 0 ? body->topics_n : 0;
+    resp->topics = arena_alloc(&rq->arena, sizeof(*resp->topics) * (size_t)(nt ? nt : 1));
+    resp->topics_n = resp->topics ? nt : 0;
+    for (int i = 0; i < resp->topics_n; i++) {
+        kp_offset_commit_resp_topic *t = &resp->topics[i];
+        kp_offset_commit_resp_topic_init(t);
+        t->name = body->topics[i].name;
+        int np = body->topics[i].partitions_n > 0 ? body->topics[i].partitions_n : 0;
+        t->partitions = arena_alloc(&rq->arena, sizeof(*t->partitions) * (size_t)(np ? np : 1));
+        t->partitions_n = t->partitions ? np : 0;
+        for (int j = 0; j < t->partitions_n; j++) {
+            kp_offset_commit_resp_partition_init(&t->partitions[j]);
+            t->partitions[j].partition_index = body->topics[i].partitions[j].partition_index;
+            t->partitions[j].error_code = code;
+        }
+    }
+}
+
+/* Per-partition checks; returns the commits that may go ahead. */
+static int commit_collect(broker *b, req *rq, const kp_offset_commit_req *body, kp_offset_commit_resp *resp,
+                          commit_in **out)
+{
+    int total = 0;
+    for (int i = 0; i < resp->topics_n; i++)
+        total += resp->topics[i].partitions_n;
+    commit_in *in = arena_alloc(&rq->arena, sizeof(*in) * (size_t)(total ? total : 1));
+    int n = 0;
+    for (int i = 0; i < resp->topics_n && in; i++) {
+        const kp_offset_commit_req_topic *rt = &body->topics[i];
+        topic *tp = rt->name.len > 0 ? topics_get(b->topics, rt->name.ptr, rt->name.len) : NULL;
+        for (int j = 0; j < resp->topics[i].partitions_n; j++) {
+            const kp_offset_commit_req_partition *rp = &rt->partitions[j];
+            kp_offset_commit_resp_partition *pr = &resp->topics[i].partitions[j];
+            if (!tp || !topic_partition(tp, rp->partition_index)) {
+                pr->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+                continue;
+            }
+            if (rp->committed_metadata.len > b->coord->metadata_bytes_max) {
+                pr->error_code = KERR_OFFSET_METADATA_TOO_LARGE;
+                continue;
+            }
+            in[n++] = (commit_in){ rt->name.ptr, rt->name.len, rp->partition_index, rp->committed_offset,
+                                   rp->committed_leader_epoch, rp->committed_metadata.ptr, rp->committed_metadata.len };
+        }
+        topic_unref(tp);
+    }
+    *out = in;
+    return in ? n : 0;
+}
+
+void handle_offset_commit(broker *b, req *rq)
+{
+    kp_offset_commit_req body;
+    kp_offset_commit_req_init(&body);
+    if (kp_offset_commit_req_decode(&rq->body, rq->hdr.api_version, &body) != 0) {
+        broker_bad_request(rq, kp_err_str(rq->body.err));
+        return;
+    }
+    commit_op *op = arena_alloc(&rq->arena, sizeof(*op));
+    if (!op) {
+        broker_bad_request(rq, "out of memory");
+        return;
+    }
+    op->rq = rq;
+    char *gid = cstr(rq, body.group_id);
+    if (!gid || !*gid) {
+        commit_shape(rq, &body, &op->resp, KERR_INVALID_GROUP_ID);
+        RESPOND(rq, offset_commit, &op->resp);
+        return;
+    }
+    const char *mid = cstr(rq, body.member_id) ? cstr(rq, body.member_id) : "";
+    coordinator *c = b->coord;
+    pthread_mutex_lock(&c->lock);
+    int16_t code = coord_ensure_topic(c);
+    cgroup *cg = code == KERR_NONE ? coord_group_find(c, gid) : NULL;
+    if (code == KERR_NONE && !cg) {
+        if (body.generation_id_or_member_epoch < 0)
+            cg = coord_group_get_or_create(c, gid); /* a simple consumer's group */
+        else
+            code = KERR_ILLEGAL_GENERATION;
+    }
+    if (code == KERR_NONE && !cg)
+        code = KERR_COORDINATOR_NOT_AVAILABLE;
+    if (code == KERR_NONE)
+        code = grp_validate_commit(cg->g, mid, cstr(rq, body.group_instance_id),
+                                   body.generation_id_or_member_epoch, clock_mono_ms());
+    commit_shape(rq, &body, &op->resp, code);
+    int64_t end = -1;
+    plog *log = NULL;
+    if (code == KERR_NONE) {
+        commit_in *in;
+        int n = commit_collect(b, rq, &body, &op->resp, &in);
+        int16_t wcode = n > 0 ? coord_commit(c, cg, in, n, clock_now_ms(), &end, &log) : KERR_NONE;
+        if (wcode != KERR_NONE) {
+            end = -1;
+            for (int i = 0; i < op->resp.topics_n; i++)
+                for (int j = 0; j < op->resp.topics[i].partitions_n; j++)
+                    if (op->resp.topics[i].partitions[j].error_code == KERR_NONE)
+                        op->resp.topics[i].partitions[j].error_code = wcode;
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+    if (end >= 0 && log)
+        flusher_wait(b->flusher, log, end, conn_reactor(rq->conn), commit_durable, op);
+    else
+        RESPOND(rq, offset_commit, &op->resp);
+}
+
+/* ---- OffsetFetch ---- */
+
+/* One group's answer, in the v8 shape (converted for older versions). */
+static void fetch_group(coordinator *c, req *rq, const char *gid, const kp_offset_fetch_req_group_topic *want,
+                        int ntopics, kp_offset_fetch_resp_group *out)
+{
+    kp_offset_fetch_resp_group_init(out);
+    out->group_id = arena_kstr(&rq->arena, gid);
+    cgroup *cg = coord_group_find(c, gid);
+    if (ntopics < 0) {
+        /* every committed partition, grouped by topic */
+        int no = cg ? cg->noffs : 0;
+        out->topics = arena_alloc(&rq->arena, sizeof(*out->topics) * (size_t)(no ? no : 1));
+        out->topics_n = 0;
+        for (int i = 0; i < no && out->topics; i++) {
+            committed *o = &cg->offs[i];
+            kp_offset_fetch_resp_group_topic *t = NULL;
+            for (int k = 0; k < out->topics_n; k++)
+                if (kp_str_eq(out->topics[k].name, o->topic))
+                    t = &out->topics[k];
+            if (!t) {
+                t = &out->topics[out->topics_n++];
+                kp_offset_fetch_resp_group_topic_init(t);
+                t->name = arena_kstr(&rq->arena, o->topic);
+                t->partitions = arena_alloc(&rq->arena, sizeof(*t->partitions) * (size_t)no);
+                t->partitions_n = 0;
+            }
+            kp_offset_fetch_resp_group_partition *p = &t->partitions[t->partitions_n++];
+            kp_offset_fetch_resp_group_partition_init(p);
+            p->partition_index = o->partition;
+            p->committed_offset = o->offset;
+            p->committed_leader_epoch = o->leader_epoch;
+            p->metadata = arena_kstr(&rq->arena, o->metadata);
+        }
+        return;
+    }
+    out->topics = arena_alloc(&rq->arena, sizeof(*out->topics) * (size_t)(ntopics ? ntopics : 1));
+    out->topics_n = out->topics ? ntopics : 0;
+    for (int i = 0; i < out->topics_n; i++) {
+        kp_offset_fetch_resp_group_topic *t = &out->topics[i];
+        kp_offset_fetch_resp_group_topic_init(t);
+        t->name = want[i].name;
+        int np = want[i].partition_indexes_n > 0 ? want[i].partition_indexes_n : 0;
+        t->partitions = arena_alloc(&rq->arena, sizeof(*t->partitions) * (size_t)(np ? np : 1));
+        t->partitions_n = t->partitions ? np : 0;
+        for (int j = 0; j < t->partitions_n; j++) {
+            kp_offset_fetch_resp_group_partition *p = &t->partitions[j];
+            kp_offset_fetch_resp_group_partition_init(p);
+            p->partition_index = want[i].partition_indexes[j];
+            committed *o = cg ? coord_offset_find(cg, t->name.ptr, t->name.len, p->partition_index) : NULL;
+            p->committed_offset = o ? o->offset : -1;
+            p->committed_leader_epoch = o ? o->leader_epoch : -1;
+            p->metadata = arena_kstr(&rq->arena, o ? o->metadata : "");
+        }
+    }
+}
+
+void handle_offset_fetch(broker *b, req *rq)
+{
+    int16_t ver = rq->hdr.api_version;
+    kp_offset_fetch_req body;
+    kp_offset_fetch_req_init(&body);
+    if (kp_offset_fetch_req_decode(&rq->body, ver, &body) != 0) {
+        broker_bad_request(rq, kp_err_str(rq->body.err));
+        return;
+    }
+    kp_offset_fetch_resp resp;
+    kp_offset_fetch_resp_init(&resp);
+    coordinator *c = b->coord;
+    pthread_mutex_lock(&c->lock);
+    if (ver >= 8) {
+        int ng = body.groups_n > 0 ? body.groups_n : 0;
+        resp.groups = arena_alloc(&rq->arena, sizeof(*resp.groups) * (size_t)(ng ? ng : 1));
+        resp.groups_n = resp.groups ? ng : 0;
+        for (int i = 0; i < resp.groups_n; i++) {
+            char *gid = cstr(rq, body.groups[i].group_id);
+            fetch_group(c, rq, gid ? gid : "", body.groups[i].topics, body.groups[i].topics_n, &resp.groups[i]);
+        }
+    } else {
+        /* older versions: convert the single-group request to the v8 shape */
+        int nt = body.topics_n;
+        kp_offset_fetch_req_group_topic *gt = NULL;
+        if (nt > 0) {
+            gt = arena_alloc(&rq->arena, sizeof(*gt) * (size_t)nt);
+            for (int i = 0; i < nt && gt; i++) {
+                gt[i].name = body.topics[i].name;
+                gt[i].partition_indexes = body.topics[i].partition_indexes;
+                gt[i].partition_indexes_n = body.topics[i].partition_indexes_n;
+            }
+        }
+        kp_offset_fetch_resp_group g;
+        char *gid = cstr(rq, body.group_id);
+        fetch_group(c, rq, gid ? gid : "", gt, nt, &g);
+        resp.topics = arena_alloc(&rq->arena, sizeof(*resp.topics) * (size_t)(g.topics_n ? g.topics_n : 1));
+        resp.topics_n = resp.topics ? g.topics_n : 0;
+        for (int i = 0; i < resp.topics_n; i++) {
+            kp_offset_fetch_resp_topic *t = &resp.topics[i];
+            kp_offset_fetch_resp_topic_init(t);
+            t->name = g.topics[i].name;
+            t->partitions = arena_alloc(&rq->arena, sizeof(*t->partitions) * (size_t)(g.topics[i].partitions_n ? g.topics[i].partitions_n : 1));
+            t->partitions_n = t->partitions ? g.topics[i].partitions_n : 0;
+            for (int j = 0; j < t->partitions_n; j++) {
+                kp_offset_fetch_resp_group_partition *s = &g.topics[i].partitions[j];
+                kp_offset_fetch_resp_partition *p = &t->partitions[j];
+                kp_offset_fetch_resp_partition_init(p);
+                p->partition_index = s->partition_index;
+                p->committed_offset = s->committed_offset;
+                p->committed_leader_epoch = s->committed_leader_epoch;
+                p->metadata = s->metadata;
+                p->error_code = s->error_code;
+            }
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+    RESPOND(rq, offset_fetch, &resp);
+}
+
+/* ---- DescribeGroups / ListGroups ---- */
+
+void handle_describe_groups(broker *b, req *rq)
+{
+    kp_describe_groups_req body;
+    kp_describe_groups_req_init(&body);
+    if (kp_describe_groups_req_decode(&rq->body, rq->hdr.api_version, &body) != 0) {
+        broker_bad_request(rq, kp_err_str(rq->body.err));
+        return;
+    }
+    kp_describe_groups_resp resp;
+    kp_describe_groups_resp_init(&resp);
+    int n = body.groups_n > 0 ? body.groups_n : 0;
+    resp.groups = arena_alloc(&rq->arena, sizeof(*resp.groups) * (size_t)(n ? n : 1));
+    resp.groups_n = resp.groups ? n : 0;
+    coordinator *c = b->coord;
+    pthread_mutex_lock(&c->lock);
+    for (int i = 0; i < resp.groups_n; i++) {
+        kp_describe_groups_resp_group *out = &resp.groups[i];
+        kp_describe_groups_resp_group_init(out);
+        out->group_id = body.groups[i];
+        char *gid = cstr(rq, body.groups[i]);
+        cgroup *cg = gid && *gid ? coord_group_find(c, gid) : NULL;
+        if (!gid || !*gid) {
+            out->error_code = KERR_INVALID_GROUP_ID;
+        }
+        if (!cg) {
+            out->group_state = kp_str_c("Dead");
+            out->protocol_type = kp_str_c("");
+            out->protocol_data = kp_str_c("");
+            out->members_n = 0;
+            continue;
+        }
+        out->group_state = arena_kstr(&rq->arena, grp_state_name(grp_state(cg->g)));
+        out->protocol_type = arena_kstr(&rq->arena, grp_protocol_type(cg->g) ? grp_protocol_type(cg->g) : "");
+        out->protocol_data = arena_kstr(&rq->arena, grp_protocol_name(cg->g) ? grp_protocol_name(cg->g) : "");
+        int nm;
+        const grp_member_view *ms = grp_members(cg->g, &nm);
+        bool stable = grp_state(cg->g) == GRP_STABLE; /* Kafka shows metadata only when Stable */
+        out->members = arena_alloc(&rq->arena, sizeof(*out->members) * (size_t)(nm ? nm : 1));
+        out->members_n = out->members ? nm : 0;
+        for (int j = 0; j < out->members_n; j++) {
+            kp_describe_groups_resp_member *m = &out->members[j];
+            kp_describe_groups_resp_member_init(m);
+            m->member_id = arena_kstr(&rq->arena, ms[j].member_id);
+            m->group_instance_id = ms[j].group_instance_id ? arena_kstr(&rq->arena, ms[j].group_instance_id) : KP_STR_NULL;
+            m->client_id = arena_kstr(&rq->arena, ms[j].client_id ? ms[j].client_id : "");
+            m->client_host = arena_kstr(&rq->arena, ms[j].client_host ? ms[j].client_host : "");
+            /* copies: the group may change once the lock is released */
+            uint8_t *md = arena_alloc(&rq->arena, (size_t)(ms[j].metadata.len > 0 ? ms[j].metadata.len : 1));
+            uint8_t *as = arena_alloc(&rq->arena, (size_t)(ms[j].assignment.len > 0 ? ms[j].assignment.len : 1));
+            if (md && ms[j].metadata.len > 0)
+                memcpy(md, ms[j].metadata.ptr, (size_t)ms[j].metadata.len);
+            if (as && ms[j].assignment.len > 0)
+                memcpy(as, ms[j].assignment.ptr, (size_t)ms[j].assignment.len);
+            m->member_metadata = (kp_bytes){ md, stable && ms[j].metadata.len > 0 ? ms[j].metadata.len : 0 };
+            m->member_assignment = (kp_bytes){ as, stable && ms[j].assignment.len > 0 ? ms[j].assignment.len : 0 };
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+    RESPOND(rq, describe_groups, &resp);
+}
+
+void handle_list_groups(broker *b, req *rq)
+{
+    kp_list_groups_req body;
+    kp_list_groups_req_init(&body);
+    if (kp_list_groups_req_decode(&rq->body, rq->hdr.api_version, &body) != 0) {
+        broker_bad_request(rq, kp_err_str(rq->body.err));
+        return;
+    }
+    kp_list_groups_resp resp;
+    kp_list_groups_resp_init(&resp);
+    coordinator *c = b->coord;
+    pthread_mutex_lock(&c->lock);
+    resp.groups = arena_alloc(&rq->arena, sizeof(*resp.groups) * (size_t)(c->n ? c->n : 1));
+    resp.groups_n = 0;
+    for (int i = 0; i < c->n && resp.groups; i++) {
+        cgroup *cg = c->groups[i];
+        const char *state = grp_state_name(grp_state(cg->g));
+        if (grp_state(cg->g) == GRP_DEAD)
+            continue;
+        bool keep = body.states_filter_n <= 0;
+        for (int k = 0; k < body.states_filter_n && !keep; k++)
+            keep = (int)strlen(state) == body.states_filter[k].len &&
+                   strncasecmp(state, body.states_filter[k].ptr, (size_t)body.states_filter[k].len) == 0;
+        if (!keep)
+            continue;
+        kp_list_groups_resp_group *g = &resp.groups[resp.groups_n++];
+        kp_list_groups_resp_group_init(g);
+        g->group_id = arena_kstr(&rq->arena, cg->id);
+        g->protocol_type = arena_kstr(&rq->arena, grp_protocol_type(cg->g) ? grp_protocol_type(cg->g) : "");
+        g->group_state = arena_kstr(&rq->arena, state);
+    }
+    pthread_mutex_unlock(&c->lock);
+    RESPOND(rq, list_groups, &resp);
+}
+
+/* ---- DeleteGroups / OffsetDelete ---- */
+
+void handle_delete_groups(broker *b, req *rq)
+{
+    kp_delete_groups_req body;
+    kp_delete_groups_req_init(&body);
+    if (kp_delete_groups_req_decode(&rq->body, rq->hdr.api_version, &body) != 0) {
+        broker_bad_request(rq, kp_err_str(rq->body.err));
+        return;
+    }
+    kp_delete_groups_resp resp;
+    kp_delete_groups_resp_init(&resp);
+    int n = body.groups_names_n > 0 ? body.groups_names_n : 0;
+    resp.results = arena_alloc(&rq->arena, sizeof(*resp.results) * (size_t)(n ? n : 1));
+    resp.results_n = resp.results ? n : 0;
+    coordinator *c = b->coord;
+    pthread_mutex_lock(&c->lock);
+    for (int i = 0; i < resp.results_n; i++) {
+        kp_delete_groups_resp_result *r = &resp.results[i];
+        kp_delete_groups_resp_result_init(r);
+        r->group_id = body.groups_names[i];
+        char *gid = cstr(rq, body.groups_names[i]);
+        cgroup *cg = gid && *gid ? coord_group_find(c, gid) : NULL;
+        if (!gid || !*gid)
+            r->error_code = KERR_INVALID_GROUP_ID;
+        else if (!cg || grp_state(cg->g) == GRP_DEAD)
+            r->error_code = KERR_GROUP_ID_NOT_FOUND;
+        else if ((r->error_code = grp_delete(cg->g)) == KERR_NONE)
+            r->error_code = coord_delete_group(c, cg);
+    }
+    pthread_mutex_unlock(&c->lock);
+    RESPOND(rq, delete_groups, &resp);
+}
+
+void handle_offset_delete(broker *b, req *rq)
+{
+    kp_offset_delete_req body;
+    kp_offset_delete_req_init(&body);
+    if (kp_offset_delete_req_decode(&rq->body, rq->hdr.api_version, &body) != 0) {
+        broker_bad_request(rq, kp_err_str(rq->body.err));
+        return;
+    }
+    kp_offset_delete_resp resp;
+    kp_offset_delete_resp_init(&resp);
+    int nt = body.topics_n > 0 ? body.topics_n : 0;
+    resp.topics = arena_alloc(&rq->arena, sizeof(*resp.topics) * (size_t)(nt ? nt : 1));
+    resp.topics_n = resp.topics ? nt : 0;
+    char *gid = cstr(rq, body.group_id);
+    coordinator *c = b->coord;
+    pthread_mutex_lock(&c->lock);
+    cgroup *cg = gid && *gid ? coord_group_find(c, gid) : NULL;
+    if (!gid || !*gid)
+        resp.error_code = KERR_INVALID_GROUP_ID;
+    else if (!cg || grp_state(cg->g) == GRP_DEAD)
+        resp.error_code = KERR_GROUP_ID_NOT_FOUND;
+    else if (grp_member_count(cg->g) > 0 && (!grp_protocol_type(cg->g) || strcmp(grp_protocol_type(cg->g), "consumer") != 0))
+        resp.error_code = KERR_NON_EMPTY_GROUP;
+    int total = 0;
+    for (int i = 0; i < nt; i++)
+        total += body.topics[i].partitions_n > 0 ? body.topics[i].partitions_n : 0;
+    commit_in *gone = arena_alloc(&rq->arena, sizeof(*gone) * (size_t)(total ? total : 1));
+    int ngone = 0;
+    int nm = 0;
+    const grp_member_view *ms = cg ? grp_members(cg->g, &nm) : NULL;
+    for (int i = 0; i < resp.topics_n; i++) {
+        kp_offset_delete_req_topic *rt = &body.topics[i];
+        kp_offset_delete_resp_topic *t = &resp.topics[i];
+        kp_offset_delete_resp_topic_init(t);
+        t->name = rt->name;
+        int np = rt->partitions_n > 0 ? rt->partitions_n : 0;
+        t->partitions = arena_alloc(&rq->arena, sizeof(*t->partitions) * (size_t)(np ? np : 1));
+        t->partitions_n = t->partitions ? np : 0;
+        bool subscribed = false;
+        for (int k = 0; k < nm && !subscribed; k++)
+            subscribed = coord_subscription_has(ms[k].metadata.ptr, ms[k].metadata.len, rt->name.ptr, rt->name.len);
+        topic *tp = rt->name.len > 0 ? topics_get(b->topics, rt->name.ptr, rt->name.len) : NULL;
+        for (int j = 0; j < t->partitions_n; j++) {
+            kp_offset_delete_resp_partition *p = &t->partitions[j];
+            kp_offset_delete_resp_partition_init(p);
+            p->partition_index = rt->partitions[j].partition_index;
+            if (resp.error_code != KERR_NONE)
+                continue;
+            if (!tp || !topic_partition(tp, p->partition_index))
+                p->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+            else if (subscribed)
+                p->error_code = KERR_GROUP_SUBSCRIBED_TO_TOPIC;
+            else if (gone && coord_offset_find(cg, rt->name.ptr, rt->name.len, p->partition_index))
+                gone[ngone++] = (commit_in){ rt->name.ptr, rt->name.len, p->partition_index, 0, 0, NULL, 0 };
+        }
+        topic_unref(tp);
+    }
+    if (ngone > 0) {
+        int64_t end;
+        plog *log;
+        int16_t code = coord_delete_offsets(c, cg, gone, ngone, &end, &log);
+        if (code != KERR_NONE)
+            resp.error_code = code;
+    }
+    pthread_mutex_unlock(&c->lock);
+    RESPOND(rq, offset_delete, &resp);
+}
