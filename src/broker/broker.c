@@ -398,6 +398,7 @@ void broker_shutdown(broker *b)
         reactor_post(b->reactors[i], close_listener_cb, b->listeners[i]);
         reactor_post(b->reactors[i], fetch_expire_all, NULL);
     }
+    coord_abort_pending(b->coord);
     int64_t deadline = clock_mono_ms() + 30000;
     while (conn_inflight_requests() > 0 && clock_mono_ms() < deadline) {
         for (int i = 0; i < b->nreactors; i++)

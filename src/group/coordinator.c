@@ -860,6 +860,16 @@ int coord_start(coordinator *c)
     return c->started ? 0 : -1;
 }
 
+void coord_abort_pending(coordinator *c)
+{
+    pthread_mutex_lock(&c->lock);
+    for (int i = 0; i < c->n; i++) {
+        grp_abort_pending(c->groups[i]->g, KERR_NOT_COORDINATOR, &c->acts);
+        coord_run_actions(c, c->groups[i]);
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
 void coord_stop(coordinator *c)
 {
     if (!c || !c->started)

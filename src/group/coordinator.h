@@ -28,6 +28,9 @@ coordinator *coord_new(struct broker *b);
 /* Rebuild groups and offsets from __consumer_offsets if it exists. */
 int coord_load(coordinator *c, char *err, size_t errlen);
 int coord_start(coordinator *c);
+/* Shutdown: answer parked JoinGroup/SyncGroup requests with NOT_COORDINATOR,
+ * as Kafka does when a coordinator moves away. */
+void coord_abort_pending(coordinator *c);
 void coord_stop(coordinator *c);
 void coord_free(coordinator *c);
 

@@ -1448,3 +1448,18 @@ int grp_restore(grp *g, const grp_snapshot *s, int64_t now_ms)
     grp_check(g);
     return 0;
 }
+
+/* ---- shutdown ---- */
+
+void grp_abort_pending(grp *g, int16_t error, grp_actions *out)
+{
+    grp_call_begin(g);
+    for (int i = 0; i < g->nmembers; i++) {
+        grp_member *m = g->members[i];
+        if (m->join_parked)
+            grp_emit_join_error(out, m->join_token, error, m->member_id);
+        if (m->sync_parked)
+            grp_emit_sync(g, out, m->sync_token, error, NULL);
+        m->join_parked = m->sync_parked = false;
+    }
+}

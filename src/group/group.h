@@ -175,6 +175,10 @@ int16_t grp_validate_commit(grp *g, const char *member_id, const char *group_ins
 int64_t grp_next_deadline_ms(const grp *g);
 void grp_tick(grp *g, int64_t now_ms, grp_actions *out);
 
+/* Shutdown (or losing the coordinator role): answer every parked JoinGroup
+ * and SyncGroup with error (NOT_COORDINATOR), leaving the members in place. */
+void grp_abort_pending(grp *g, int16_t error, grp_actions *out);
+
 /* DeleteGroups: only an Empty group may go; it becomes Dead. Returns 0 or
  * NON_EMPTY_GROUP (68). */
 int16_t grp_delete(grp *g);

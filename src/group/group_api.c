@@ -135,8 +135,8 @@ void handle_join_group(broker *b, req *rq)
         broker_bad_request(rq, kp_err_str(rq->body.err));
         return;
     }
-    if (body.group_id.len <= 0) {
-        join_error_now(rq, KERR_INVALID_GROUP_ID);
+    if (body.group_id.len <= 0 || atomic_load(&b->shutting_down)) {
+        join_error_now(rq, body.group_id.len <= 0 ? KERR_INVALID_GROUP_ID : KERR_NOT_COORDINATOR);
         return;
     }
     int np = body.protocols_n > 0 ? body.protocols_n : 0;
@@ -193,8 +193,8 @@ void handle_sync_group(broker *b, req *rq)
         broker_bad_request(rq, kp_err_str(rq->body.err));
         return;
     }
-    if (body.group_id.len <= 0) {
-        sync_error_now(rq, KERR_INVALID_GROUP_ID);
+    if (body.group_id.len <= 0 || atomic_load(&b->shutting_down)) {
+        sync_error_now(rq, body.group_id.len <= 0 ? KERR_INVALID_GROUP_ID : KERR_NOT_COORDINATOR);
         return;
     }
     int na = body.assignments_n > 0 ? body.assignments_n : 0;
