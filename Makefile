@@ -29,7 +29,9 @@ GEN_H := $(O)/gen/kafka_msgs.h
 GEN_C := $(O)/gen/kafka_msgs.c
 GEN_TEST_C := $(O)/gen/kafka_msgs_test.c
 
-LIB_SRC := $(filter-out src/server/main.c,$(wildcard src/*/*.c))
+TOOLS_SRC := $(wildcard src/tools/*.c)
+LIB_SRC := $(filter-out src/server/main.c $(TOOLS_SRC),$(wildcard src/*/*.c))
+TOOLS_OBJ := $(patsubst src/%.c,$(O)/obj/%.o,$(TOOLS_SRC))
 LIB_OBJ := $(patsubst src/%.c,$(O)/obj/%.o,$(LIB_SRC)) $(O)/obj/gen/kafka_msgs.o
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRC))
@@ -57,8 +59,9 @@ $(O)/libgregor.a: $(LIB_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
-$(O)/gregor: $(O)/obj/server/main.o $(O)/libgregor.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+# The tools are clients on Debian's librdkafka; only the binary links it.
+$(O)/gregor: $(O)/obj/server/main.o $(TOOLS_OBJ) $(O)/libgregor.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lrdkafka
 
 $(O)/tests/%: tests/unit/%.c tests/unit/check.h $(O)/libgregor.a $(O)/obj/gen/kafka_msgs_test.o
 	@mkdir -p $(dir $@)

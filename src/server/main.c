@@ -14,19 +14,43 @@
 #include "base/log.h"
 #include "broker/broker.h"
 #include "broker/topic_config.h"
+#include "tools/tools.h"
 
 #define GREGOR_VERSION "0.1.0"
+
+typedef struct command {
+    const char *name;
+    int (*main)(int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    { "topics", tool_topics_main, "create, list, describe, delete topics; add partitions" },
+    { "produce", tool_produce_main, "console producer: records from stdin or a file" },
+    { "consume", tool_consume_main, "console consumer" },
+    { "groups", tool_groups_main, "list, describe, delete consumer groups; reset offsets" },
+    { "configs", tool_configs_main, "describe and alter topic and broker configs" },
+    { "offsets", tool_offsets_main, "earliest, latest and by-time offsets per partition" },
+    { "perf", tool_perf_main, "producer and consumer performance tests" },
+    { "dump-log", tool_dump_log_main, "decode segment, index and time-index files from disk" },
+    { "cluster", tool_cluster_main, "cluster id, brokers, controller, API versions" },
+    { "storage", tool_storage_main, "random-uuid; format a log directory" },
+};
 
 static void usage(FILE *f)
 {
     fprintf(f,
             "usage: gregor server [CONFIG.properties] [--override key=value]...\n"
             "       gregor server --help-config     list every configuration key\n"
+            "       gregor COMMAND [options]        client tools (COMMAND --help for each)\n"
             "       gregor --version\n"
             "\n"
-            "Runs a single-node Kafka-compatible broker. Keys use Kafka's names\n"
+            "server: runs a single-node Kafka-compatible broker. Keys use Kafka's names\n"
             "(server.properties format). Example:\n"
-            "  gregor server config/server.properties --override log.dirs=/var/lib/gregor\n");
+            "  gregor server config/server.properties --override log.dirs=/var/lib/gregor\n"
+            "\ncommands:\n");
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
 }
 
 static const char *type_name(int type)
@@ -236,6 +260,11 @@ int main(int argc, char **argv)
     }
     if (argc >= 2 && strcmp(argv[1], "server") == 0)
         return run_server(argc - 2, argv + 2);
+    for (size_t i = 0; argc >= 2 && i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].main(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "--help") != 0)
+        fprintf(stderr, "gregor: unknown command '%s'\n", argv[1]);
     usage(argc >= 2 && strcmp(argv[1], "--help") == 0 ? stdout : stderr);
     return argc >= 2 && strcmp(argv[1], "--help") == 0 ? 0 : 2;
 }

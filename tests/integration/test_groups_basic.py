@@ -226,8 +226,14 @@ def test_broker_restart_resumes_from_committed_offsets(group_broker, members, ho
     group = "restart-group-" + how
     conf = member_conf(b, group, session__timeout__ms=10000)
 
-    m1 = members("m1", conf, [topic], batch=100, batch_delay=0.02)
-    m1.wait(lambda m: m.processed_count() >= total // 4, 60, "a quarter processed")
+    # small fetches so that consumption interleaves the partitions
+    m1 = members("m1", dict(conf, **{"max.partition.fetch.bytes": 2048}),
+                 [topic], batch=50, batch_delay=0.02)
+
+    def partitions_started(m):
+        ps = {p for _t, p, _o, _ok in m.processed()}
+        return len(ps) == nparts and m.processed_count() >= total // 4
+    m1.wait(partitions_started, 60, "a quarter processed, from every partition")
     m1.pause()  # finishes its current batch and commit, then stops consuming
     assert not commit_failures([m1]), commit_failures([m1])
 
@@ -236,7 +242,8 @@ def test_broker_restart_resumes_from_committed_offsets(group_broker, members, ho
         assert ok
         committed[p] = max(committed.get(p, 0), o + 1)
     assert sum(committed.values()) == m1.processed_count()
-    assert sum(committed.values()) < total
+    # every partition is part-way through
+    assert all(0 < committed[p] < counts[p] for p in range(nparts)), (committed, counts)
 
     if how == "sigterm":
         assert broker.stop() == 0

@@ -338,7 +338,7 @@ def test_coordinator_load_in_progress_or_correct_offsets_after_restart(gb):
     with GroupConn(gb.port) as c:
         for i in range(200):
             g = "g-load-%d" % (i % 20)
-            off = {(TOPIC, i % parts): 1000 + i}
+            off = {(TOPIC, (i // 20) % parts): 1000 + i}
             assert set(c.offset_commit(g, off).values()) == {NONE}
             expected.setdefault(g, {}).update(off)
     gb.kill9()

@@ -1,0 +1,70 @@
+/*
+ * common.h - what every `gregor` tool shares: option parsing helpers,
+ * client configuration (--bootstrap-server, --command-config), bounded
+ * waits, output as aligned tables or JSON, and Ctrl-C handling.
+ *
+ * Conventions (all tools):
+ *   --bootstrap-server HOST:PORT   default localhost:9092
+ *   --command-config FILE          client properties (librdkafka names, Kafka's format)
+ *   --timeout-ms N                 bound on every wait for the broker, default 10000
+ *   --output table|json            default table
+ *   --help                         usage with an example, exit 0
+ * An unreachable broker is reported within the timeout, never a hang.
+ */
+#ifndef GREGOR_TOOLS_COMMON_H
+#define GREGOR_TOOLS_COMMON_H
+
+#include <librdkafka/rdkafka.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct tool_opts {
+    const char *bootstrap;      /* --bootstrap-server */
+    const char *command_config; /* --command-config */
+    int timeout_ms;             /* --timeout-ms */
+    bool json;                  /* --output json */
+} tool_opts;
+
+void tool_opts_init(tool_opts *o);
+/*
+ * If argv[*i] is one of the common options, consume it (and its value,
+ * advancing *i) and return 1; return 0 when it is not; -1 (after printing a
+ * one-line reason) when its value is missing or invalid.
+ */
+int tool_opts_parse(tool_opts *o, int argc, char **argv, int *i);
+/* The value of option argv[*i] (advancing *i), or NULL with a message. */
+const char *tool_arg_value(int argc, char **argv, int *i);
+
+/* A librdkafka configuration with bootstrap servers, the command config and
+ * err_cb/log quieting applied. NULL with a one-line message on error. */
+rd_kafka_conf_t *tool_conf_new(const tool_opts *o);
+int tool_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value);
+/* Create a client of type (RD_KAFKA_PRODUCER/CONSUMER); conf is consumed. */
+rd_kafka_t *tool_client_new(rd_kafka_type_t type, rd_kafka_conf_t *conf);
+/* Fail within o->timeout_ms if the cluster cannot be reached: fetches
+ * metadata once. Returns 0, or 1 with "cannot reach the broker at ...". */
+int tool_check_reachable(rd_kafka_t *rk, const tool_opts *o);
+
+/* One-line error to stderr: "gregor <cmd>: <message>". */
+void tool_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Ctrl-C / SIGTERM: sets a flag the loops check. */
+void tool_install_signals(void);
+extern volatile sig_atomic_t tool_stop;
+
+/* ---- output: aligned tables ---- */
+typedef struct tool_table tool_table;
+tool_table *tool_table_new(int ncols, const char *const *headers);
+void tool_table_add(tool_table *t, const char *const *cells); /* copies */
+void tool_table_addf(tool_table *t, int col, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void tool_table_row_end(tool_table *t); /* after tool_table_addf for each column */
+void tool_table_print(tool_table *t, FILE *f);
+void tool_table_free(tool_table *t);
+
+/* ---- output: JSON (no library needed for writing) ---- */
+void tool_json_str(FILE *f, const char *s);              /* quoted, escaped */
+void tool_json_strn(FILE *f, const char *s, size_t n);   /* bytes as a JSON string (invalid UTF-8 escaped as \ufffd) */
+
+#endif
