@@ -69,6 +69,8 @@ void handle_delete_topics(broker *b, req *rq);
 void handle_create_partitions(broker *b, req *rq);
 void handle_describe_configs(broker *b, req *rq);
 void handle_describe_cluster(broker *b, req *rq);
+void handle_alter_configs(broker *b, req *rq);
+void handle_incremental_alter_configs(broker *b, req *rq);
 /* Consumer groups (src/group/group_api.c). */
 void handle_find_coordinator(broker *b, req *rq);
 void handle_join_group(broker *b, req *rq);

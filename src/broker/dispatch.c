@@ -21,6 +21,8 @@ static const broker_api apis[] = {
     { KP_API_DESCRIBE_CONFIGS, handle_describe_configs },
     { KP_API_CREATE_PARTITIONS, handle_create_partitions },
     { KP_API_DESCRIBE_CLUSTER, handle_describe_cluster },
+    { KP_API_ALTER_CONFIGS, handle_alter_configs },
+    { KP_API_INCREMENTAL_ALTER_CONFIGS, handle_incremental_alter_configs },
     { KP_API_FIND_COORDINATOR, handle_find_coordinator },
     { KP_API_JOIN_GROUP, handle_join_group },
     { KP_API_SYNC_GROUP, handle_sync_group },

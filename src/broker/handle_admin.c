@@ -478,3 +478,206 @@ void handle_describe_configs(broker *b, req *rq)
     kp_describe_configs_resp_encode(&rq->out, ver, &resp);
     conn_req_complete(rq);
 }
+
+/* ---- AlterConfigs / IncrementalAlterConfigs ---- */
+
+#define OP_SET 0
+#define OP_DELETE 1
+#define OP_APPEND 2
+#define OP_SUBTRACT 3
+
+/* One resource's outcome, shared by both APIs' responses. */
+typedef struct alter_result {
+    int16_t error_code;
+    kp_str error_message;
+} alter_result;
+
+/* The topic's overrides after applying ops; fills cfgs (arena) and *n. */
+static int16_t alter_plan(broker *b, req *rq, topic *tp, bool replace_all, const kp_str *names,
+                          const kp_str *values, const int8_t *ops, int nops, metalog_config **out,
+                          int *nout, char *msg, size_t msglen)
+{
+    metalog_config *cfgs = arena_alloc(&rq->arena, sizeof(*cfgs) * (size_t)(nops + TCFG_COUNT + 1));
+    int n = 0;
+    if (!cfgs)
+        return KERR_UNKNOWN_SERVER_ERROR;
+    topics_read_lock(b->topics);
+    if (replace_all) {
+        /* AlterConfigs: every current override not named again is removed */
+        for (int i = 0; i < TCFG_COUNT; i++) {
+            bool named = false;
+            for (int j = 0; j < nops && !named; j++)
+                named = kp_str_eq(names[j], topic_config_defs[i].name);
+            if (topic_config_is_set(&tp->overrides, i) && !named)
+                cfgs[n++] = (metalog_config){ topic_config_defs[i].name, NULL };
+        }
+    }
+    int16_t code = KERR_NONE;
+    for (int j = 0; j < nops && code == KERR_NONE; j++) {
+        char *name = arena_strndup(&rq->arena, names[j].ptr, names[j].len > 0 ? (size_t)names[j].len : 0);
+        char *value = values[j].len >= 0 ? arena_strndup(&rq->arena, values[j].ptr, (size_t)values[j].len) : NULL;
+        int idx = config_find(topic_config_defs, TCFG_COUNT, name);
+        if (idx < 0) {
+            snprintf(msg, msglen, "Unknown topic config name: %s", name);
+            code = KERR_INVALID_CONFIG;
+            break;
+        }
+        int op = ops ? ops[j] : OP_SET;
+        if (op == OP_DELETE) {
+            cfgs[n++] = (metalog_config){ name, NULL };
+        } else if (op == OP_SET) {
+            cfgs[n++] = (metalog_config){ name, value };
+        } else if ((op == OP_APPEND || op == OP_SUBTRACT) && topic_config_defs[idx].type == CONFIG_LIST && value) {
+            int src;
+            const char *cur = topic_config_value(&tp->overrides, &b->cfg, idx, &src);
+            size_t cap = (cur ? strlen(cur) : 0) + strlen(value) + 2;
+            char *nv = arena_alloc(&rq->arena, cap);
+            if (!nv) {
+                code = KERR_UNKNOWN_SERVER_ERROR;
+                break;
+            }
+            if (op == OP_APPEND) {
+                snprintf(nv, cap, "%s%s%s", cur && *cur ? cur : "", cur && *cur ? "," : "", value);
+            } else {
+                /* keep every item of cur that is not value */
+                size_t vl = strlen(value), w = 0;
+                for (const char *p = cur ? cur : ""; *p;) {
+                    const char *c = strchr(p, ',');
+                    size_t l = c ? (size_t)(c - p) : strlen(p);
+                    if (!(l == vl && strncmp(p, value, l) == 0)) {
+                        w += (size_t)snprintf(nv + w, cap - w, "%s%.*s", w ? "," : "", (int)l, p);
+                    }
+                    p = c ? c + 1 : p + l;
+                }
+                nv[w] = '\0';
+            }
+            cfgs[n++] = (metalog_config){ name, nv };
+        } else {
+            snprintf(msg, msglen, "Config operation %d is not valid for %s", op, name);
+            code = KERR_INVALID_CONFIG;
+        }
+    }
+    topics_read_unlock(b->topics);
+    *out = cfgs;
+    *nout = n;
+    return code;
+}
+
+static void alter_resource(broker *b, req *rq, int8_t type, kp_str rname, const kp_str *names,
+                           const kp_str *values, const int8_t *ops, int nops, bool replace_all,
+                           bool validate_only, alter_result *res, int64_t *wait)
+{
+    char msg[300] = "";
+    res->error_code = KERR_NONE;
+    res->error_message = KP_STR_NULL;
+    if (type != RESOURCE_TOPIC) {
+        res->error_code = KERR_INVALID_REQUEST;
+        res->error_message = kp_str_c(type == RESOURCE_BROKER ? "Dynamic broker configs are not supported yet; set them in server.properties."
+                                                             : "Only TOPIC and BROKER config resources are served.");
+        return;
+    }
+    topic *tp = topics_get(b->topics, rname.ptr, rname.len);
+    if (!tp) {
+        res->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+        res->error_message = kp_str_c("The topic does not exist.");
+        return;
+    }
+    metalog_config *cfgs;
+    int n;
+    int16_t code = alter_plan(b, rq, tp, replace_all, names, values, ops, nops, &cfgs, &n, msg, sizeof(msg));
+    if (code == KERR_NONE)
+        code = metalog_check_configs(cfgs, n, msg, sizeof(msg));
+    if (code == KERR_NONE && !validate_only && n > 0) {
+        int64_t end;
+        code = metalog_set_topic_configs(b->meta, tp, cfgs, n, &end, msg, sizeof(msg));
+        if (code == KERR_NONE && end > *wait)
+            *wait = end;
+    }
+    topic_unref(tp);
+    res->error_code = code;
+    res->error_message = fmt_msg(rq, msg);
+}
+
+static void enc_alter_configs(req *rq, void *resp)
+{
+    kp_alter_configs_resp_encode(&rq->out, rq->hdr.api_version, resp);
+}
+
+void handle_alter_configs(broker *b, req *rq)
+{
+    kp_alter_configs_req body;
+    kp_alter_configs_req_init(&body);
+    if (kp_alter_configs_req_decode(&rq->body, rq->hdr.api_version, &body) != 0) {
+        broker_bad_request(rq, kp_err_str(rq->body.err));
+        return;
+    }
+    kp_alter_configs_resp *resp = arena_alloc(&rq->arena, sizeof(*resp));
+    kp_alter_configs_resp_init(resp);
+    int n = body.resources_n > 0 ? body.resources_n : 0;
+    resp->responses = arena_alloc(&rq->arena, sizeof(*resp->responses) * (size_t)(n ? n : 1));
+    resp->responses_n = resp->responses ? n : 0;
+    int64_t wait = -1;
+    for (int i = 0; i < resp->responses_n; i++) {
+        kp_alter_configs_req_resource *res = &body.resources[i];
+        int nc = res->configs_n > 0 ? res->configs_n : 0;
+        kp_str *names = arena_alloc(&rq->arena, sizeof(kp_str) * (size_t)(nc ? nc : 1));
+        kp_str *values = arena_alloc(&rq->arena, sizeof(kp_str) * (size_t)(nc ? nc : 1));
+        for (int j = 0; j < nc && names && values; j++) {
+            names[j] = res->configs[j].name;
+            values[j] = res->configs[j].value;
+        }
+        alter_result ar;
+        alter_resource(b, rq, res->resource_type, res->resource_name, names, values, NULL, nc, true,
+                       body.validate_only, &ar, &wait);
+        kp_alter_configs_resp_resource *out = &resp->responses[i];
+        kp_alter_configs_resp_resource_init(out);
+        out->error_code = ar.error_code;
+        out->error_message = ar.error_message;
+        out->resource_type = res->resource_type;
+        out->resource_name = res->resource_name;
+    }
+    admin_answer(b, rq, wait, enc_alter_configs, resp);
+}
+
+static void enc_incremental_alter_configs(req *rq, void *resp)
+{
+    kp_incremental_alter_configs_resp_encode(&rq->out, rq->hdr.api_version, resp);
+}
+
+void handle_incremental_alter_configs(broker *b, req *rq)
+{
+    kp_incremental_alter_configs_req body;
+    kp_incremental_alter_configs_req_init(&body);
+    if (kp_incremental_alter_configs_req_decode(&rq->body, rq->hdr.api_version, &body) != 0) {
+        broker_bad_request(rq, kp_err_str(rq->body.err));
+        return;
+    }
+    kp_incremental_alter_configs_resp *resp = arena_alloc(&rq->arena, sizeof(*resp));
+    kp_incremental_alter_configs_resp_init(resp);
+    int n = body.resources_n > 0 ? body.resources_n : 0;
+    resp->responses = arena_alloc(&rq->arena, sizeof(*resp->responses) * (size_t)(n ? n : 1));
+    resp->responses_n = resp->responses ? n : 0;
+    int64_t wait = -1;
+    for (int i = 0; i < resp->responses_n; i++) {
+        kp_incremental_alter_configs_req_resource *res = &body.resources[i];
+        int nc = res->configs_n > 0 ? res->configs_n : 0;
+        kp_str *names = arena_alloc(&rq->arena, sizeof(kp_str) * (size_t)(nc ? nc : 1));
+        kp_str *values = arena_alloc(&rq->arena, sizeof(kp_str) * (size_t)(nc ? nc : 1));
+        int8_t *ops = arena_alloc(&rq->arena, (size_t)(nc ? nc : 1));
+        for (int j = 0; j < nc && names && values && ops; j++) {
+            names[j] = res->configs[j].name;
+            values[j] = res->configs[j].value;
+            ops[j] = res->configs[j].config_operation;
+        }
+        alter_result ar;
+        alter_resource(b, rq, res->resource_type, res->resource_name, names, values, ops, nc, false,
+                       body.validate_only, &ar, &wait);
+        kp_incremental_alter_configs_resp_resource *out = &resp->responses[i];
+        kp_incremental_alter_configs_resp_resource_init(out);
+        out->error_code = ar.error_code;
+        out->error_message = ar.error_message;
+        out->resource_type = res->resource_type;
+        out->resource_name = res->resource_name;
+    }
+    admin_answer(b, rq, wait, enc_incremental_alter_configs, resp);
+}
