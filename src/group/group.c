@@ -1148,21 +1148,20 @@ int16_t grp_validate_commit(grp *g, const char *member_id, const char *group_ins
 {
     assert(g);
     member_id = member_id ? member_id : "";
+    /* The order of checks is Kafka's (validateOffsetCommit). */
     if (generation_id < 0 && g->nmembers == 0)
         return GRP_OK; /* a simple consumer (assign(), admin tools) on a memberless group */
     if (g->state == GRP_DEAD)
         return GRP_ERR_COORDINATOR_NOT_AVAILABLE;
-    if (generation_id < 0 && member_id[0] == '\0')
-        return GRP_ERR_ILLEGAL_GENERATION; /* a simple consumer must not write under live members */
     if (grp_fenced(g, member_id, group_instance_id))
         return GRP_ERR_FENCED_INSTANCE_ID;
-    grp_member *m = grp_member_find(g, member_id);
-    if (!m)
-        return GRP_ERR_UNKNOWN_MEMBER_ID;
-    if (generation_id != g->generation)
-        return GRP_ERR_ILLEGAL_GENERATION;
     if (g->state == GRP_COMPLETING_REBALANCE)
         return GRP_ERR_REBALANCE_IN_PROGRESS; /* the assignment is about to change */
+    grp_member *m = grp_member_find(g, member_id);
+    if (!m)
+        return GRP_ERR_UNKNOWN_MEMBER_ID; /* also a simple consumer under live members */
+    if (generation_id != g->generation)
+        return GRP_ERR_ILLEGAL_GENERATION;
     /* Stable, or PreparingRebalance: the member may commit what it consumed
      * in the current generation before it rejoins. */
     grp_session_refresh(m, now_ms);

@@ -20,6 +20,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "base/arena.h"
+
 typedef struct tool_opts {
     const char *bootstrap;      /* --bootstrap-server */
     const char *command_config; /* --command-config */
@@ -66,5 +68,33 @@ void tool_table_free(tool_table *t);
 /* ---- output: JSON (no library needed for writing) ---- */
 void tool_json_str(FILE *f, const char *s);              /* quoted, escaped */
 void tool_json_strn(FILE *f, const char *s, size_t n);   /* bytes as a JSON string (invalid UTF-8 escaped as \ufffd) */
+
+/* ---- additions (part A) ---- */
+
+/* The command name used by tool_err-style messages from common helpers
+ * (tool_opts_parse sets it from argv[0]; "gregor" until then). */
+void tool_set_cmd(const char *cmd);
+const char *tool_cmd(void);
+
+/* The last error librdkafka reported through error_cb on a client made from
+ * tool_conf_new ("" when none). Borrowed: valid until the next error. */
+const char *tool_last_error(void);
+
+/* Strict integer parse of the whole string; 0 or -1. */
+int tool_parse_int64(const char *s, int64_t *out);
+
+/*
+ * One request without librdkafka, for what librdkafka 2.0 cannot ask
+ * (Metadata v12 topic IDs, ApiVersions v3): connects to the first
+ * --bootstrap-server, encodes req_struct (the kp_<api>_req of api_key) at
+ * version, sends it, reads the answer and decodes it into resp_struct (the
+ * kp_<api>_resp, initialised here). Everything, connect included, is bounded
+ * by o->timeout_ms. Decoded strings and arrays live in arena a (the frame is
+ * copied there), so they stay valid until arena_deinit(a).
+ * Returns 0, or -1 with a one-line reason in err.
+ */
+int tool_raw_request(const tool_opts *o, int16_t api_key, int16_t version,
+                     void *req_struct, void *resp_struct, arena *a,
+                     char *err, size_t errlen);
 
 #endif
