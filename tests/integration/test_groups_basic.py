@@ -444,3 +444,60 @@ def test_static_member_restart_within_session_timeout_keeps_partitions(group_bro
     assert not b2.of_kind("revoke", "lost")
     a.close()
     b2.close()
+
+
+# ---------------------------------------------------------------------------
+# a frozen member (zombie) must not be able to commit after it was replaced
+# ---------------------------------------------------------------------------
+
+@pytest.mark.timeout(120)
+@pytest.mark.broker_overrides(**FAST_GROUP)
+def test_zombie_member_commit_is_fenced(group_broker, members):
+    from confluent_kafka import TopicPartition
+    b = group_broker.bootstrap
+    topic, nparts, total, session_s = "grp-zombie", 2, scaled(4000), 6
+    create_topic(b, topic, nparts)
+    counts = produce_round_robin(b, topic, nparts, total)
+    conf = member_conf(b, "zombie-group", session__timeout__ms=session_s * 1000,
+                       heartbeat__interval__ms=1000, **{"max.partition.fetch.bytes": 2048})
+    # m1 spends most of its time "processing" a batch it has not committed yet
+    m1 = members("m1", conf, [topic], batch=20, batch_delay=0.4)
+    m2 = members("m2", conf, [topic], batch=20, batch_delay=0.05)
+    wait_group_settled([m1, m2], all_parts(topic, nparts), timeout=60, per_member=1)
+    m1.wait(lambda m: len(m.of_kind("batch")) >= 2, 30, "m1 processing")
+    time.sleep(0.2)  # into the next batch's processing time
+    m1.stop()        # SIGSTOP: no heartbeats, no commits
+    n1 = len(m1.snapshot())
+    try:
+        wait_group_settled([m2], all_parts(topic, nparts), timeout=session_s + 10)
+        expected = {(p, o) for p, n in counts.items() for o in range(n)}
+        deadline = time.monotonic() + 60
+        while not expected <= {(p, o) for m in (m1, m2) for _t, p, o, _ok in m.processed()}:
+            assert time.monotonic() < deadline, m2.describe()
+            time.sleep(0.1)
+    finally:
+        m1.cont()
+    # the zombie wakes up, finishes its batch and tries to commit it
+    m1.wait(lambda m: any(e["ev"] in ("batch", "lost", "revoke") for e in m.events[n1:]), 20,
+            "the zombie's next step")
+    time.sleep(3)
+    stale = m1.of_kind("batch", since=n1)
+    print("zombie after SIGCONT:", [(e["ev"], e.get("commit_err"), len(e.get("msgs", [])))
+                                    for e in m1.snapshot()[n1:]])
+    m2.close()
+    m1.close()
+
+    seen, dupes, failed = check_exactly_once([m1, m2], topic, counts)
+    for e in stale:
+        if e["commit_err"] is None:
+            # only legitimate if m1 rejoined first and was given the partition again
+            assert all(tuple(x[:2]) in m1.owned(m1.snapshot()[:m1.snapshot().index(e)])
+                       for x in e["msgs"]), "zombie commit accepted: %s" % e
+    c = make_consumer(b, **{"group.id": "zombie-group"})
+    try:
+        got = c.committed([TopicPartition(topic, p) for p in range(nparts)], timeout=30)
+    finally:
+        c.close()
+    assert {tp.partition: tp.offset for tp in got} == counts, \
+        "final committed offsets regressed: %s, log ends %s" % (
+            {tp.partition: tp.offset for tp in got}, counts)

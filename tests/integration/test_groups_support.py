@@ -744,6 +744,13 @@ class Member:
         self._reader.join(5)
         assert rc == 0, "member %s exited with %s\n%s" % (self.name, rc, self.describe())
 
+    def stop(self):
+        """SIGSTOP: the whole client freezes (no heartbeats), a zombie."""
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def cont(self):
+        self.proc.send_signal(signal.SIGCONT)
+
     def kill9(self):
         if self.alive():
             self.proc.send_signal(signal.SIGKILL)
@@ -883,6 +890,8 @@ def member_main(cfg):
             got.append([m.topic(), m.partition(), m.offset()])
         if not got:
             continue
+        if cfg.get("batch_delay"):
+            time.sleep(cfg["batch_delay"])  # "processing time", before the commit
         commit_err = None
         if cfg["commit"]:
             nxt = {}
@@ -898,8 +907,6 @@ def member_main(cfg):
             except KafkaException as e:
                 commit_err = str(e)
         emit("batch", msgs=got, commit_err=commit_err)
-        if cfg.get("batch_delay"):
-            time.sleep(cfg["batch_delay"])  # "processing time"
 
 
 if __name__ == "__main__":
