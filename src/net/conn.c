@@ -63,6 +63,7 @@ struct conn {
     bool closed;              /* socket closed */
     bool close_after_flush;
     bool paused;              /* not reading: limits reached */
+    bool parsing;             /* inside conn_parse_inbuf (no re-entry) */
     int64_t last_active_ms;
     conn *prev, *next;        /* listener's list */
 };
@@ -80,6 +81,8 @@ int listener_port(const listener *l) { return l->port; }
 
 static void conn_on_event(reactor *r, reactor_io *io, uint32_t events);
 static void conn_send(conn *c);
+static bool conn_parse_inbuf(conn *c);
+static bool over_global_bytes(const conn *c);
 
 static void conn_unref(conn *c)
 {
@@ -333,8 +336,12 @@ static void conn_send(conn *c)
         conn_close(c, true, NULL);
         return;
     }
-    if (c->paused && c->inflight < c->lst->lim.inflight_max)
+    if (c->paused && c->inflight < c->lst->lim.inflight_max && !over_global_bytes(c)) {
         c->paused = false;
+        /* Frames already buffered get no new EPOLLIN: parse them now. */
+        if (!c->parsing && c->in_len > 0 && !conn_parse_inbuf(c))
+            return;
+    }
     conn_set_events(c);
 }
 
@@ -412,7 +419,19 @@ static bool frame_size_ok(conn *c, int32_t size)
 }
 
 /* Parse whole frames out of inbuf. Returns false if the conn closed. */
+static bool conn_parse_inbuf_inner(conn *c);
 static bool conn_parse_inbuf(conn *c)
+{
+    c->parsing = true;
+    c->refs++;
+    bool ok = conn_parse_inbuf_inner(c);
+    c->parsing = false;
+    bool closed = c->closed;
+    conn_unref(c);
+    return ok && !closed;
+}
+
+static bool conn_parse_inbuf_inner(conn *c)
 {
     size_t off = 0;
     while (c->in_len - off >= 4 && !c->paused) {

@@ -1,11 +1,224 @@
-/* cluster.c - placeholder until the command is written: says so and fails. */
-#include <stdio.h>
+/*
+ * cluster.c - `gregor cluster`: the cluster id, the brokers, the controller
+ * and the API versions the broker serves.
+ *
+ * Id, brokers and controller come from librdkafka (rd_kafka_clusterid,
+ * rd_kafka_metadata, rd_kafka_controllerid); the API versions from one
+ * ApiVersions v3 request of our own, since librdkafka keeps its answer to
+ * itself. `gregor cluster cluster-id` prints Kafka's kafka-cluster.sh line.
+ * Main thread only.
+ */
+#include <stdlib.h>
+#include <string.h>
 
+#include "kafka_msgs.h"
+#include "tools/common.h"
 #include "tools/tools.h"
+
+enum cluster_what { CW_ALL, CW_ID, CW_BROKERS, CW_APIS };
+
+static void cluster_usage(FILE *f)
+{
+    fprintf(f,
+        "Usage: gregor cluster [describe | cluster-id | brokers | api-versions] [options]\n"
+        "  describe      (default) cluster id, controller, brokers and the API versions served\n"
+        "  cluster-id    only the cluster id, as kafka-cluster.sh cluster-id prints it\n"
+        "  brokers       only the brokers\n"
+        "  api-versions  only the API versions (NAME KEY MIN MAX)\n"
+        "Common options:\n"
+        "  --bootstrap-server HOST:PORT  (default localhost:9092)\n"
+        "  --command-config FILE         client properties\n"
+        "  --timeout-ms N                bound on every wait (default 10000)\n"
+        "  --output table|json           (default table)\n"
+        "  --help\n"
+        "Example:\n"
+        "  gregor cluster --bootstrap-server localhost:9092 --output json\n");
+}
+
+static int cluster_cmp_broker(const void *x, const void *y)
+{
+    const rd_kafka_metadata_broker_t *p = x, *q = y;
+    return (p->id > q->id) - (p->id < q->id);
+}
+
+static int cluster_cmp_api(const void *x, const void *y)
+{
+    const kp_api_versions_resp_api_version *p = x, *q = y;
+    return (p->api_key > q->api_key) - (p->api_key < q->api_key);
+}
+
+static const char *cluster_api_name(int16_t key, char *buf, size_t len)
+{
+    const kp_api_info *api = kp_api_find(key);
+    if (api)
+        return api->name;
+    snprintf(buf, len, "Unknown(%d)", key);
+    return buf;
+}
+
+/* ApiVersions v3 of our own; the answer lives in ar. */
+static int cluster_api_versions(const tool_opts *o, arena *ar, kp_api_versions_resp *resp)
+{
+    kp_api_versions_req req;
+    char err[256];
+    kp_api_versions_req_init(&req);
+    req.client_software_name = kp_str_c("gregor-tools");
+    req.client_software_version = kp_str_c("1.0");
+    if (tool_raw_request(o, KP_API_API_VERSIONS, 3, &req, resp, ar, err, sizeof err) < 0) {
+        tool_err("cluster", "ApiVersions: %s", err);
+        return -1;
+    }
+    if (resp->error_code) {
+        tool_err("cluster", "ApiVersions: %s", kerr_name(resp->error_code));
+        return -1;
+    }
+    if (resp->api_keys_n > 0)
+        qsort(resp->api_keys, (size_t)resp->api_keys_n, sizeof *resp->api_keys, cluster_cmp_api);
+    return 0;
+}
+
+static void cluster_print_text(int what, const char *cluster_id, int32_t controller,
+                               const struct rd_kafka_metadata *md, const kp_api_versions_resp *av)
+{
+    if (what == CW_ID) {
+        printf("Cluster ID: %s\n", cluster_id);
+        return;
+    }
+    if (what == CW_ALL) {
+        printf("Cluster ID: %s\n", cluster_id);
+        printf("Controller: %d\n\n", controller);
+    }
+    if (what == CW_ALL || what == CW_BROKERS) {
+        static const char *const hdr[] = { "ID", "HOST", "PORT", "CONTROLLER" };
+        tool_table *t = tool_table_new(4, hdr);
+        for (int b = 0; b < md->broker_cnt; b++) {
+            tool_table_addf(t, 0, "%d", md->brokers[b].id);
+            tool_table_addf(t, 1, "%s", md->brokers[b].host);
+            tool_table_addf(t, 2, "%d", md->brokers[b].port);
+            tool_table_addf(t, 3, "%s", md->brokers[b].id == controller ? "yes" : "");
+            tool_table_row_end(t);
+        }
+        tool_table_print(t, stdout);
+        tool_table_free(t);
+    }
+    if (what == CW_ALL)
+        printf("\n");
+    if (what == CW_ALL || what == CW_APIS) {
+        static const char *const hdr[] = { "NAME", "KEY", "MIN", "MAX" };
+        tool_table *t = tool_table_new(4, hdr);
+        for (int k = 0; k < av->api_keys_n; k++) {
+            char buf[32];
+            const kp_api_versions_resp_api_version *v = &av->api_keys[k];
+            tool_table_addf(t, 0, "%s", cluster_api_name(v->api_key, buf, sizeof buf));
+            tool_table_addf(t, 1, "%d", v->api_key);
+            tool_table_addf(t, 2, "%d", v->min_version);
+            tool_table_addf(t, 3, "%d", v->max_version);
+            tool_table_row_end(t);
+        }
+        tool_table_print(t, stdout);
+        tool_table_free(t);
+    }
+}
+
+static void cluster_print_json(int what, const char *cluster_id, int32_t controller,
+                               const struct rd_kafka_metadata *md, const kp_api_versions_resp *av)
+{
+    printf("{\"cluster_id\":");
+    tool_json_str(stdout, cluster_id);
+    printf(",\"controller_id\":%d", controller);
+    if (what == CW_ALL || what == CW_BROKERS) {
+        printf(",\"brokers\":[");
+        for (int b = 0; b < md->broker_cnt; b++) {
+            printf("%s{\"id\":%d,\"host\":", b ? "," : "", md->brokers[b].id);
+            tool_json_str(stdout, md->brokers[b].host);
+            printf(",\"port\":%d}", md->brokers[b].port);
+        }
+        printf("]");
+    }
+    if (what == CW_ALL || what == CW_APIS) {
+        printf(",\"api_versions\":[");
+        for (int k = 0; k < av->api_keys_n; k++) {
+            char buf[32];
+            const kp_api_versions_resp_api_version *v = &av->api_keys[k];
+            printf("%s{\"name\":", k ? "," : "");
+            tool_json_str(stdout, cluster_api_name(v->api_key, buf, sizeof buf));
+            printf(",\"key\":%d,\"min\":%d,\"max\":%d}", v->api_key, v->min_version, v->max_version);
+        }
+        printf("]");
+    }
+    printf("}\n");
+}
 
 int tool_cluster_main(int argc, char **argv)
 {
-    (void)argc;
-    fprintf(stderr, "gregor %s: not implemented yet\n", argv[0]);
-    return 1;
+    tool_opts o;
+    int what = CW_ALL;
+    bool what_set = false;
+    tool_set_cmd("cluster");
+    tool_opts_init(&o);
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        int rc = tool_opts_parse(&o, argc, argv, &i);
+        if (rc < 0)
+            return 2;
+        if (rc > 0)
+            continue;
+        int w = -1;
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            cluster_usage(stdout);
+            return 0;
+        } else if (strcmp(arg, "describe") == 0 || strcmp(arg, "--describe") == 0) {
+            w = CW_ALL;
+        } else if (strcmp(arg, "cluster-id") == 0 || strcmp(arg, "--cluster-id") == 0) {
+            w = CW_ID;
+        } else if (strcmp(arg, "brokers") == 0 || strcmp(arg, "--brokers") == 0) {
+            w = CW_BROKERS;
+        } else if (strcmp(arg, "api-versions") == 0 || strcmp(arg, "--api-versions") == 0) {
+            w = CW_APIS;
+        } else {
+            tool_err("cluster", "unknown option %s (see gregor cluster --help)", arg);
+            return 2;
+        }
+        if (what_set && w != what) {
+            tool_err("cluster", "only one of describe, cluster-id, brokers, api-versions");
+            return 2;
+        }
+        what = w;
+        what_set = true;
+    }
+    tool_install_signals();
+    rd_kafka_t *rk = tool_admin_new(&o);
+    if (!rk)
+        return 1;
+    int rc = 1;
+    const struct rd_kafka_metadata *md = NULL;
+    char *cluster_id = rd_kafka_clusterid(rk, o.timeout_ms);
+    int32_t controller = rd_kafka_controllerid(rk, o.timeout_ms);
+    arena ar;
+    kp_api_versions_resp av;
+    arena_init(&ar, 64u << 20);
+    kp_api_versions_resp_init(&av);
+    av.api_keys_n = 0;
+    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, NULL, &md, o.timeout_ms);
+    if (err) {
+        tool_err("cluster", "cannot get metadata from %s: %s", o.bootstrap, rd_kafka_err2str(err));
+        goto out;
+    }
+    if ((what == CW_ALL || what == CW_APIS) && cluster_api_versions(&o, &ar, &av) < 0)
+        goto out;
+    /* the metadata is ours to sort: librdkafka hands out a private copy */
+    qsort(md->brokers, (size_t)md->broker_cnt, sizeof *md->brokers, cluster_cmp_broker);
+    if (o.json)
+        cluster_print_json(what, cluster_id ? cluster_id : "", controller, md, &av);
+    else
+        cluster_print_text(what, cluster_id ? cluster_id : "", controller, md, &av);
+    rc = 0;
+out:
+    arena_deinit(&ar);
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    if (cluster_id)
+        rd_kafka_mem_free(rk, cluster_id);
+    rd_kafka_destroy(rk);
+    return rc;
 }

@@ -120,7 +120,7 @@ int tool_opts_parse(tool_opts *o, int argc, char **argv, int *i)
     const char *arg = argv[*i];
     const char *v;
     if (tool_opt_is(arg, "--bootstrap-server") || tool_opt_is(arg, "--bootstrap-servers") ||
-        tool_opt_is(arg, "--broker-list") || tool_opt_is(arg, "-b")) {
+        tool_opt_is(arg, "--broker-list")) {
         if (!(v = tool_arg_value(argc, argv, i)))
             return -1;
         if (!*v) {
@@ -136,7 +136,7 @@ int tool_opts_parse(tool_opts *o, int argc, char **argv, int *i)
         o->command_config = v;
         return 1;
     }
-    if (tool_opt_is(arg, "--timeout-ms") || tool_opt_is(arg, "--timeout")) {
+    if (tool_opt_is(arg, "--timeout-ms")) {
         int64_t n;
         if (!(v = tool_arg_value(argc, argv, i)))
             return -1;
@@ -746,4 +746,130 @@ out_fd:
 out_writer:
     kp_writer_deinit(&w);
     return rc;
+}
+
+/* ---- admin calls ---- */
+
+rd_kafka_t *tool_admin_new(const tool_opts *o)
+{
+    rd_kafka_conf_t *conf = tool_conf_new(o);
+    if (!conf)
+        return NULL;
+    rd_kafka_t *rk = tool_client_new(RD_KAFKA_PRODUCER, conf);
+    if (!rk)
+        return NULL;
+    if (tool_check_reachable(rk, o) != 0) {
+        rd_kafka_destroy(rk);
+        return NULL;
+    }
+    return rk;
+}
+
+rd_kafka_AdminOptions_t *tool_admin_options(rd_kafka_t *rk, rd_kafka_admin_op_t op,
+                                            const tool_opts *o)
+{
+    char errstr[256];
+    rd_kafka_AdminOptions_t *opts = rd_kafka_AdminOptions_new(rk, op);
+    if (!opts) {
+        tool_err(tool_cmd_name, "cannot create admin options");
+        return NULL;
+    }
+    if (rd_kafka_AdminOptions_set_request_timeout(opts, o->timeout_ms, errstr, sizeof errstr)) {
+        tool_err(tool_cmd_name, "%s", errstr);
+        rd_kafka_AdminOptions_destroy(opts);
+        return NULL;
+    }
+    if (op == RD_KAFKA_ADMIN_OP_CREATETOPICS || op == RD_KAFKA_ADMIN_OP_DELETETOPICS ||
+        op == RD_KAFKA_ADMIN_OP_CREATEPARTITIONS)
+        rd_kafka_AdminOptions_set_operation_timeout(opts, o->timeout_ms, errstr, sizeof errstr);
+    return opts;
+}
+
+rd_kafka_event_t *tool_admin_wait(rd_kafka_queue_t *q, const tool_opts *o)
+{
+    int64_t deadline_ms = tool_now_ms() + o->timeout_ms + 3000;
+    while (!tool_stop) {
+        int left = tool_left_ms(deadline_ms);
+        if (left == 0) {
+            tool_err(tool_cmd_name, "no answer from the broker at %s within %d ms", o->bootstrap,
+                     o->timeout_ms);
+            return NULL;
+        }
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(q, left < 100 ? left : 100);
+        if (!ev)
+            continue;
+        if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_ERROR ||
+            rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            const char *why = rd_kafka_event_error_string(ev);
+            if (rd_kafka_event_error(ev) == RD_KAFKA_RESP_ERR__TIMED_OUT && *tool_last_error())
+                why = tool_last_error();
+            tool_err(tool_cmd_name, "%s", why ? why : rd_kafka_err2str(rd_kafka_event_error(ev)));
+            rd_kafka_event_destroy(ev);
+            return NULL;
+        }
+        return ev;
+    }
+    tool_err(tool_cmd_name, "interrupted");
+    return NULL;
+}
+
+/* ---- Uuids ---- */
+
+static const char tool_b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+void tool_uuid_str(const uint8_t b[16], char out[23])
+{
+    int bit = 0;
+    for (int i = 0; i < 22; i++) {
+        int v = 0;
+        for (int k = 0; k < 6; k++, bit++)
+            v = (v << 1) | (bit < 128 ? (b[bit / 8] >> (7 - bit % 8)) & 1 : 0);
+        out[i] = tool_b64url[v];
+    }
+    out[22] = '\0';
+}
+
+int tool_uuid_parse(const char *s, uint8_t b[16])
+{
+    if (!s || strlen(s) != 22)
+        return -1;
+    memset(b, 0, 16);
+    int bit = 0;
+    for (int i = 0; i < 22; i++) {
+        const char *p = strchr(tool_b64url, s[i]);
+        if (!p || !s[i])
+            return -1;
+        int v = (int)(p - tool_b64url);
+        for (int k = 5; k >= 0; k--, bit++) {
+            int one = (v >> k) & 1;
+            if (bit < 128)
+                b[bit / 8] |= (uint8_t)(one << (7 - bit % 8));
+            else if (one)
+                return -1; /* the 4 padding bits must be zero */
+        }
+    }
+    return 0;
+}
+
+int tool_uuid_random(uint8_t b[16])
+{
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    for (int tries = 0; tries < 100; tries++) {
+        if (read(fd, b, 16) != 16) {
+            close(fd);
+            return -1;
+        }
+        /* Kafka's Uuid.randomUuid: version 4 bits, and never the zero Uuid,
+         * the metadata topic's id (1) or one printed with a leading '-' */
+        b[6] = (uint8_t)((b[6] & 0x0F) | 0x40);
+        b[8] = (uint8_t)((b[8] & 0x3F) | 0x80);
+        char str[23];
+        tool_uuid_str(b, str);
+        if (str[0] != '-')
+            break;
+    }
+    close(fd);
+    return 0;
 }

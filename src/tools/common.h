@@ -97,4 +97,27 @@ int tool_raw_request(const tool_opts *o, int16_t api_key, int16_t version,
                      void *req_struct, void *resp_struct, arena *a,
                      char *err, size_t errlen);
 
+/* A client for admin calls (a producer handle: librdkafka 2.0 has no
+ * separate admin type) that has answered one Metadata request within
+ * o->timeout_ms. NULL after a one-line message otherwise. Owned: free with
+ * rd_kafka_destroy. */
+rd_kafka_t *tool_admin_new(const tool_opts *o);
+/* Admin options for op with request and operation timeouts of o->timeout_ms.
+ * Owned: rd_kafka_AdminOptions_destroy. NULL after a message on error. */
+rd_kafka_AdminOptions_t *tool_admin_options(rd_kafka_t *rk, rd_kafka_admin_op_t op,
+                                            const tool_opts *o);
+/* Wait for the result event of the one admin call queued on q: bounded by
+ * o->timeout_ms plus a small margin, cut short by Ctrl-C. NULL after a
+ * one-line message; otherwise an event whose own error, if any, was
+ * reported (then NULL is returned too). Owned: rd_kafka_event_destroy. */
+rd_kafka_event_t *tool_admin_wait(rd_kafka_queue_t *q, const tool_opts *o);
+
+/* Kafka's text form of a Uuid: 22 base64url characters, no padding. */
+void tool_uuid_str(const uint8_t b[16], char out[23]);
+/* 0 when s is such a form of 16 bytes (stored in b). */
+int tool_uuid_parse(const char *s, uint8_t b[16]);
+/* A random Uuid as Kafka's Uuid.randomUuid makes them (never zero, never
+ * printed with a leading '-'). 0, or -1 when no randomness is available. */
+int tool_uuid_random(uint8_t b[16]);
+
 #endif

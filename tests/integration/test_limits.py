@@ -1,0 +1,79 @@
+"""
+Resource limits: every bound has a config key, and hitting it is handled the
+way a Kafka user expects — the broker stays up and other clients are fine.
+"""
+import socket
+import struct
+import subprocess
+import time
+
+import pytest
+
+from conftest import create_topic, roundtrip_check, scaled
+
+
+def test_pipelined_requests_past_queued_max_requests(start_broker):
+    """With queued.max.requests=1 the broker stops reading a connection that
+    has a request in flight and resumes when it is answered — including the
+    frames already sitting in its read buffer (a regression: those once
+    waited for an EPOLLIN that never came)."""
+    broker = start_broker(queued__max__requests=1)
+    n = scaled(50000)
+    lines = "".join("%d\n" % i for i in range(n)).encode()
+    p = subprocess.run(["kcat", "-b", broker.bootstrap, "-P", "-t", "pipe",
+                        "-X", "linger.ms=0", "-X", "batch.num.messages=10"],
+                       input=lines, capture_output=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    c = subprocess.run(["kcat", "-b", broker.bootstrap, "-C", "-t", "pipe", "-e", "-q",
+                        "-o", "beginning"], capture_output=True, timeout=120)
+    assert c.returncode == 0, c.stderr
+    got = c.stdout.decode().split()
+    assert got == [str(i) for i in range(n)]
+
+
+def test_max_connections_refuses_extra(start_broker):
+    broker = start_broker(max__connections=3)
+    socks = [socket.create_connection(("127.0.0.1", broker.port), timeout=5) for _ in range(3)]
+    time.sleep(0.3)
+    extra = socket.create_connection(("127.0.0.1", broker.port), timeout=5)
+    extra.settimeout(5)
+    assert extra.recv(1) == b"", "the connection past max.connections was not closed"
+    extra.close()
+    for s in socks:
+        s.close()
+    time.sleep(0.3)
+    roundtrip_check(broker.bootstrap)
+    assert "max.connections (3) reached" in broker.log_text()
+
+
+def test_frame_over_socket_request_max_bytes(start_broker):
+    broker = start_broker(socket__request__max__bytes=4096)
+    with socket.create_connection(("127.0.0.1", broker.port), timeout=5) as s:
+        s.sendall(struct.pack(">i", 5000) + b"\0" * 64)
+        s.settimeout(5)
+        assert s.recv(1) == b""
+    assert "exceeds socket.request.max.bytes (4096)" in broker.log_text()
+    roundtrip_check(broker.bootstrap)
+
+
+def test_idle_connection_closed(start_broker):
+    broker = start_broker(connections__max__idle__ms=1000)
+    with socket.create_connection(("127.0.0.1", broker.port), timeout=5) as s:
+        s.settimeout(10)
+        t0 = time.monotonic()
+        assert s.recv(1) == b""
+        assert time.monotonic() - t0 < 5
+    assert "connections.max.idle.ms" in broker.log_text()
+
+
+def test_message_max_bytes(start_broker):
+    from confluent_kafka import Producer
+    broker = start_broker(message__max__bytes=10000)
+    create_topic(broker.bootstrap, "big")
+    errors = []
+    p = Producer({"bootstrap.servers": broker.bootstrap, "message.max.bytes": 1000000,
+                  "compression.type": "none", "linger.ms": 0})
+    p.produce("big", b"x" * 50000, on_delivery=lambda err, msg: errors.append(err))
+    p.flush(30)
+    assert len(errors) == 1 and errors[0] is not None
+    assert errors[0].name() == "MSG_SIZE_TOO_LARGE", errors[0]
