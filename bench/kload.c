@@ -276,6 +276,7 @@ static int do_produce(void) {
 
 static int do_consume(void) {
     rd_kafka_conf_t *conf = base_conf();
+    conf_set(conf, "group.id", "kload-bench"); /* librdkafka wants one even for assign() */
     conf_set(conf, "enable.auto.commit", "false");
     conf_set(conf, "enable.partition.eof", "false");
     conf_set(conf, "fetch.wait.max.ms", "100");

@@ -45,3 +45,16 @@ gregor_exec() {
     bin=$(gregor_find_bin) || exit 1
     exec "$bin" "$@"
 }
+
+# gregor_props_file FILE: prints "--property\nk=v" pairs, NUL-separated, for
+# each key=value line of a properties file (comments and blanks skipped);
+# used for Kafka's --reader-config / --formatter-config.
+gregor_props_file() {
+    [ -r "$1" ] || gregor_shim_die "cannot read $1"
+    local line
+    while IFS= read -r line || [ -n "$line" ]; do
+        line=${line#"${line%%[![:space:]]*}"}
+        case "$line" in '' | '#'* | '!'*) continue ;; esac
+        printf '%s\0%s\0' --property "$line"
+    done <"$1"
+}

@@ -353,10 +353,10 @@ int broker_start(broker *b, char *err, size_t errlen)
             return -1;
         }
         b->nreactors = i + 1;
-        b->listeners[i] = listener_new(b->reactors[i], ep.host, port, &lim, &h, err, errlen);
+        b->listeners[i] = listener_new(b->reactors[i], i ? b->listeners[0] : NULL, ep.host, port, &lim, &h, err, errlen);
         if (!b->listeners[i])
             return -1;
-        port = listener_port(b->listeners[i]); /* port 0: all share the first one's */
+        port = listener_port(b->listeners[i]);
     }
     if (b->adv_port == 0)
         b->adv_port = port;

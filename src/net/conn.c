@@ -16,6 +16,7 @@
 #include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -604,8 +605,8 @@ static void idle_check(reactor *r, void *arg)
     reactor_timer_arm(r, &l->idle_timer, now + 1000);
 }
 
-listener *listener_new(reactor *r, const char *host, int port, const conn_limits *lim,
-                       const conn_handler *h, char *err, size_t errlen)
+/* A listening socket on host:port; -1 with err filled on failure. */
+static int listen_socket(const char *host, int port, char *err, size_t errlen)
 {
     struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE };
     struct addrinfo *ai = NULL;
@@ -614,22 +615,36 @@ listener *listener_new(reactor *r, const char *host, int port, const conn_limits
     int rc = getaddrinfo(host && *host ? host : NULL, portstr, &hints, &ai);
     if (rc != 0) {
         snprintf(err, errlen, "cannot resolve listener host '%s': %s", host, gai_strerror(rc));
-        return NULL;
+        return -1;
     }
     int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
-    if (fd >= 0) {
+    /* SO_REUSEADDR (restart over TIME_WAIT) but not SO_REUSEPORT: a second
+     * broker on the same port must fail, not silently share connections. */
+    if (fd >= 0)
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-    }
     if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
         snprintf(err, errlen, "cannot listen on %s:%d: %s", host && *host ? host : "*", port, strerror(errno));
         if (fd >= 0)
             close(fd);
         freeaddrinfo(ai);
-        return NULL;
+        return -1;
     }
     freeaddrinfo(ai);
+    return fd;
+}
+
+listener *listener_new(reactor *r, const listener *share, const char *host, int port,
+                       const conn_limits *lim, const conn_handler *h, char *err, size_t errlen)
+{
+    /* Reactors share one listening socket (each through its own dup), woken
+     * one at a time by EPOLLEXCLUSIVE. */
+    int fd = share ? fcntl(share->io.fd, F_DUPFD_CLOEXEC, 0) : listen_socket(host, port, err, errlen);
+    if (fd < 0) {
+        if (share)
+            snprintf(err, errlen, "dup of the listening socket: %s", strerror(errno));
+        return NULL;
+    }
     listener *l = calloc(1, sizeof(*l));
     if (!l) {
         close(fd);
@@ -654,7 +669,7 @@ listener *listener_new(reactor *r, const char *host, int port, const conn_limits
 void listener_start(reactor *r, void *arg)
 {
     listener *l = arg;
-    if (reactor_io_add(r, &l->io, EPOLLIN) != 0)
+    if (reactor_io_add(r, &l->io, EPOLLIN | EPOLLEXCLUSIVE) != 0)
         glog(GLOG_ERROR, "net", "cannot watch listener: %s", strerror(errno));
     reactor_timer_arm(r, &l->idle_timer, clock_mono_ms() + 1000);
 }

@@ -69,11 +69,12 @@ typedef struct conn_limits {
 } conn_limits;
 
 /*
- * Listen on host:port (empty host: all interfaces) with SO_REUSEPORT on
- * reactor r. Several listeners on the same address share the connections.
+ * Listen on host:port (empty host: all interfaces) for reactor r; with
+ * share, use share's socket instead (the reactors of one broker share one
+ * listening socket, so another process cannot bind the same port).
  */
-listener *listener_new(reactor *r, const char *host, int port, const conn_limits *lim,
-                       const conn_handler *h, char *err, size_t errlen);
+listener *listener_new(reactor *r, const listener *share, const char *host, int port,
+                       const conn_limits *lim, const conn_handler *h, char *err, size_t errlen);
 /* Start accepting: run on the listener's reactor (post it there). */
 void listener_start(reactor *r, void *arg);
 /* Stop accepting (reactor thread of the listener). */

@@ -45,7 +45,7 @@ static void configs_usage(FILE *f)
     fprintf(f,
         "Usage: gregor configs <action> [options]\n"
         "Actions (positional, or --describe / --alter like kafka-configs.sh):\n"
-        "  describe  --entity-type topics|brokers [--entity-name N | --entity-default] [--all]\n"
+        "  describe  --entity-type topics|brokers [--entity-name N] [--all]\n"
         "  alter     --entity-type topics|brokers --entity-name N\n"
         "            [--add-config k=v,k2=[a,b]] [--delete-config k,k2]\n"
         "Shorthands: --topic T (= --entity-type topics --entity-name T), --broker N.\n"
@@ -200,7 +200,7 @@ static int configs_set_action(configs_args *a, int act)
     return 0;
 }
 
-/* 0 parsed, 1 --help, 2 usage error. */
+/* 0 parsed, 1 --help, 2 usage error, 3 a request we cannot make. */
 static int configs_parse(configs_args *a, int argc, char **argv)
 {
     memset(a, 0, sizeof *a);
@@ -273,6 +273,11 @@ static int configs_parse(configs_args *a, int argc, char **argv)
         tool_err("configs", "--entity-default is only for --entity-type brokers");
         return 2;
     }
+    if (a->entity_default) {
+        tool_err("configs", "--entity-default is not supported: librdkafka 2.0 cannot name the "
+                 "cluster-wide broker default (an empty resource name)");
+        return 3;
+    }
     if (a->entity_default && a->name) {
         tool_err("configs", "--entity-name and --entity-default cannot both be given");
         return 2;
@@ -308,8 +313,17 @@ static rd_kafka_event_t *configs_fetch(rd_kafka_t *rk, const configs_args *a, co
     rd_kafka_ConfigResource_t **res = calloc((size_t)n + 1, sizeof *res);
     if (!res)
         abort();
-    for (int k = 0; k < n; k++)
+    for (int k = 0; k < n; k++) {
         res[k] = rd_kafka_ConfigResource_new(type, names[k]);
+        if (!res[k]) {
+            /* librdkafka 2.0 refuses an empty name: no cluster-wide default */
+            tool_err("configs", "librdkafka cannot address %s resource '%s'",
+                     a->entity == CE_TOPIC ? "topic" : "broker", names[k]);
+            rd_kafka_ConfigResource_destroy_array(res, (size_t)k);
+            free(res);
+            return NULL;
+        }
+    }
     rd_kafka_event_t *ev = NULL;
     rd_kafka_AdminOptions_t *opts = tool_admin_options(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS, &a->o);
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
@@ -554,6 +568,10 @@ static int configs_send(rd_kafka_t *rk, const configs_args *a, const char *name,
     rd_kafka_ResourceType_t type = a->entity == CE_TOPIC ? RD_KAFKA_RESOURCE_TOPIC : RD_KAFKA_RESOURCE_BROKER;
     rd_kafka_ConfigResource_t *res = rd_kafka_ConfigResource_new(type, name);
     int rc = -1;
+    if (!res) {
+        tool_err("configs", "librdkafka cannot address resource '%s'", name);
+        return -1;
+    }
     for (int k = 0; k < set->n; k++) {
         if (rd_kafka_ConfigResource_set_config(res, set->key[k], set->value[k])) {
             tool_err("configs", "cannot set %s", set->key[k]);
@@ -645,7 +663,7 @@ int tool_configs_main(int argc, char **argv)
         return 0;
     }
     if (prc != 0)
-        return 2;
+        return prc == 3 ? 1 : 2;
     tool_install_signals();
     rd_kafka_t *rk = tool_admin_new(&a.o);
     if (!rk)

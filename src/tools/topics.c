@@ -16,7 +16,7 @@
 #include "tools/tools.h"
 
 #define TOPICS_CONFIGS_MAX 256
-#define TOPICS_NAMES_MAX 1024
+#define TOPICS_NAMES_MAX 65536 /* topics one command handles; more is refused */
 
 enum topics_action { TA_NONE, TA_CREATE, TA_LIST, TA_DESCRIBE, TA_DELETE, TA_ALTER };
 
@@ -232,12 +232,13 @@ static int topics_cmp_name(const void *x, const void *y)
     return strcmp((*p)->topic, (*q)->topic);
 }
 
-/* Matching topics of md, sorted by name, into out (at most TOPICS_NAMES_MAX). */
+/* Matching topics of md, sorted by name, into out (at most TOPICS_NAMES_MAX;
+ * -1 after a message when more match). */
 static int topics_select(const topics_args *a, const struct rd_kafka_metadata *md,
                          const rd_kafka_metadata_topic_t **out)
 {
     int n = 0;
-    for (int t = 0; t < md->topic_cnt && n < TOPICS_NAMES_MAX; t++) {
+    for (int t = 0; t < md->topic_cnt; t++) {
         const rd_kafka_metadata_topic_t *mt = &md->topics[t];
         if (mt->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
             continue;
@@ -245,6 +246,10 @@ static int topics_select(const topics_args *a, const struct rd_kafka_metadata *m
             continue;
         if (!topics_list_has(a->topic, mt->topic))
             continue;
+        if (n == TOPICS_NAMES_MAX) {
+            tool_err("topics", "more than %d topics match; name them with --topic", TOPICS_NAMES_MAX);
+            return -1;
+        }
         out[n++] = mt;
     }
     qsort(out, (size_t)n, sizeof *out, topics_cmp_name);
@@ -314,6 +319,10 @@ static int topics_list(rd_kafka_t *rk, const topics_args *a)
     if (topics_metadata(rk, a, &md) < 0)
         return 1;
     int n = topics_select(a, md, sel);
+    if (n < 0) {
+        rd_kafka_metadata_destroy(md);
+        return 1;
+    }
     if (a->o.json) {
         printf("[");
         for (int k = 0; k < n; k++) {
@@ -520,6 +529,8 @@ static int topics_describe(rd_kafka_t *rk, const topics_args *a)
     if (a->topic && !a->if_exists && topics_report_missing(a, md) > 0)
         goto out_md;
     int n = topics_select(a, md, sel);
+    if (n < 0)
+        goto out_md;
     topics_info *info = calloc((size_t)n + 1, sizeof *info);
     if (!info)
         abort();
@@ -570,13 +581,15 @@ static int topics_delete(rd_kafka_t *rk, const topics_args *a)
 {
     const struct rd_kafka_metadata *md;
     static const rd_kafka_metadata_topic_t *sel[TOPICS_NAMES_MAX];
-    rd_kafka_DeleteTopic_t *dt[TOPICS_NAMES_MAX];
+    static rd_kafka_DeleteTopic_t *dt[TOPICS_NAMES_MAX];
     if (topics_metadata(rk, a, &md) < 0)
         return 1;
     int rc = 1;
     if (!a->if_exists && topics_report_missing(a, md) > 0)
         goto out_md;
     int n = topics_select(a, md, sel);
+    if (n < 0)
+        goto out_md;
     for (int k = 0; k < n; k++) {
         if (topics_name_internal(sel[k]->topic)) {
             tool_err("topics", "Topic %s is a kafka internal topic and is not allowed to be marked for deletion.",
@@ -632,7 +645,7 @@ static int topics_alter(rd_kafka_t *rk, const topics_args *a)
 {
     const struct rd_kafka_metadata *md;
     static const rd_kafka_metadata_topic_t *sel[TOPICS_NAMES_MAX];
-    rd_kafka_NewPartitions_t *np[TOPICS_NAMES_MAX];
+    static rd_kafka_NewPartitions_t *np[TOPICS_NAMES_MAX];
     char errstr[512];
     if (topics_metadata(rk, a, &md) < 0)
         return 1;
@@ -640,8 +653,8 @@ static int topics_alter(rd_kafka_t *rk, const topics_args *a)
     if (!a->if_exists && topics_report_missing(a, md) > 0)
         goto out_md;
     int n = topics_select(a, md, sel);
-    if (n == 0) {
-        rc = 0;
+    if (n <= 0) {
+        rc = n < 0;
         goto out_md;
     }
     for (int k = 0; k < n; k++) {

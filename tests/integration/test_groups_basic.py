@@ -501,3 +501,46 @@ def test_zombie_member_commit_is_fenced(group_broker, members):
     assert {tp.partition: tp.offset for tp in got} == counts, \
         "final committed offsets regressed: %s, log ends %s" % (
             {tp.partition: tp.offset for tp in got}, counts)
+
+
+# ---------------------------------------------------------------------------
+# kcat's balanced consumer (-G)
+# ---------------------------------------------------------------------------
+
+def kcat_group_consume(bootstrap, group, topic, timeout=60):
+    """`kcat -G group topic -e`: consume from the committed offsets (or the
+    beginning) until every assigned partition is at its end, commit on exit.
+    Returns [(partition, offset)]."""
+    import subprocess
+    out = subprocess.run(
+        # not -o beginning: in -G mode kcat applies -o to every assigned
+        # partition, overriding the committed offsets
+        ["kcat", "-b", bootstrap, "-G", group, "-e", "-q", "-f", "%p %o\\n",
+         "-X", "auto.offset.reset=earliest", "-X", "session.timeout.ms=6000", topic],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+    assert out.returncode == 0, "kcat rc %s: %s" % (out.returncode, out.stderr.decode()[-2000:])
+    return [tuple(map(int, line.split())) for line in out.stdout.decode().splitlines() if line]
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.broker_overrides(**FAST_GROUP)
+def test_kcat_balanced_consumer_resumes_from_commits(group_broker):
+    from confluent_kafka import TopicPartition
+    b = group_broker.bootstrap
+    topic, nparts, total = "grp-kcat", 3, scaled(3000)
+    create_topic(b, topic, nparts)
+    counts = produce_round_robin(b, topic, nparts, total)
+
+    got = kcat_group_consume(b, "kcat-group", topic)
+    assert sorted(got) == sorted((p, o) for p, n in counts.items() for o in range(n))
+    c = make_consumer(b, **{"group.id": "kcat-group"})
+    try:
+        committed = c.committed([TopicPartition(topic, p) for p in range(nparts)], timeout=30)
+    finally:
+        c.close()
+    assert {tp.partition: tp.offset for tp in committed} == counts
+
+    assert kcat_group_consume(b, "kcat-group", topic) == []   # nothing new
+    more = produce_round_robin(b, topic, nparts, 30)
+    again = kcat_group_consume(b, "kcat-group", topic)
+    assert sorted(again) == sorted((p, counts[p] + i) for p, n in more.items() for i in range(n))

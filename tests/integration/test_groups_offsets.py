@@ -38,12 +38,16 @@ def fetch_offsets(port, group, topic, partitions):
                               offsets__retention__check__interval__ms=500)
 def test_offsets_of_empty_group_expire_after_retention(group_broker):
     broker, port = group_broker, group_broker.port
-    topic = "off-ret"
+    topic, unsubscribed = "off-ret", "off-ret-other"
     create_topic(broker.bootstrap, topic, 2)
+    create_topic(broker.bootstrap, unsubscribed, 1)
 
     # a group with a live member: its offsets must stay
     conn, member, gen = stable_member(port, "ret-active", topic, [0, 1], session_timeout_ms=10000)
     assert set(conn.offset_commit("ret-active", {(topic, 0): 11, (topic, 1): 12}, generation=gen,
+                                  member_id=member).values()) == {NONE}
+    # ... except for a topic its members do not subscribe to (KIP-496)
+    assert set(conn.offset_commit("ret-active", {(unsubscribed, 0): 13}, generation=gen,
                                   member_id=member).values()) == {NONE}
     stop = threading.Event()
     hb_errors = []
@@ -70,6 +74,12 @@ def test_offsets_of_empty_group_expire_after_retention(group_broker):
         assert expired_after is not None, "offsets of the empty group never expired"
         assert 59 <= expired_after <= 75, "expired after %.1f s (retention 60 s)" % expired_after
         assert fetch_offsets(port, "ret-active", topic, [0, 1]) == {0: 11, 1: 12}
+        # the unsubscribed topic's offset was committed just before ret-simple's
+        deadline = time.monotonic() + 10
+        while fetch_offsets(port, "ret-active", unsubscribed, [0]) != {0: -1}:
+            assert time.monotonic() < deadline, \
+                "a Stable group's offset for a topic it does not subscribe to did not expire"
+            time.sleep(0.5)
         with GroupConn(port) as c:
             err, groups = c.list_groups()
         assert "ret-simple" not in groups and "ret-active" in groups
@@ -187,3 +197,27 @@ def test_concurrent_commits_fetches_and_admin_requests(group_broker):
                 assert {tp: v[0] for tp, v in got.items()} == offs, (attempt, group)
         if attempt == "live":
             broker.restart()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.broker_overrides(offsets__retention__check__interval__ms=200)
+def test_offset_commit_v2_retention_time_is_honoured(group_broker):
+    """OffsetCommit v2-v4 carry retention_time_ms; Kafka gives such an offset
+    its own expiry time (commit time + retention), instead of
+    offsets.retention.minutes."""
+    port = group_broker.port
+    topic = "off-rt"
+    create_topic(group_broker.bootstrap, topic, 2)
+    with GroupConn(port) as c:
+        t0 = time.monotonic()
+        assert c.offset_commit("rt-g", {(topic, 0): 3}, version=2, retention_ms=2000) \
+            == {(topic, 0): NONE}
+        assert c.offset_commit("rt-g", {(topic, 1): 4}, version=2) == {(topic, 1): NONE}
+    assert fetch_offsets(port, "rt-g", topic, [0, 1]) == {0: 3, 1: 4}
+    deadline = t0 + 15
+    while fetch_offsets(port, "rt-g", topic, [0]) != {0: -1}:
+        assert time.monotonic() < deadline, "offset with retention_time_ms=2000 never expired"
+        time.sleep(0.2)
+    took = time.monotonic() - t0
+    assert took >= 1.9, "expired after %.1f s, retention 2 s" % took
+    assert fetch_offsets(port, "rt-g", topic, [1]) == {1: 4}

@@ -396,9 +396,10 @@ class GroupConn:
 
     # -- OffsetCommit / OffsetFetch / OffsetDelete ---------------------------
     def offset_commit(self, group, offsets, generation=-1, member_id="", instance_id=None,
-                      version=7):
+                      version=7, retention_ms=-1):
         """offsets: {(topic, partition): offset or (offset, metadata)}.
-        v2 or v7. -> {(topic, partition): error}"""
+        v2 or v7 (retention_ms: v2-v4 only, -1 = broker default).
+        -> {(topic, partition): error}"""
         by_topic = {}
         for (t, p), v in sorted(offsets.items()):
             off, meta = v if isinstance(v, tuple) else (v, "")
@@ -411,7 +412,7 @@ class GroupConn:
         if version >= 7:
             body += string(instance_id)
         if 2 <= version <= 4:
-            body += i64(-1)  # retention_time_ms: broker default
+            body += i64(retention_ms)  # retention_time_ms
         body += array(sorted(by_topic.items()), lambda tp: string(tp[0]) + array(tp[1], part))
         r = self.call(API_OFFSET_COMMIT, version, body)
         if version >= 3:

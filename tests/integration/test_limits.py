@@ -77,3 +77,16 @@ def test_message_max_bytes(start_broker):
     p.flush(30)
     assert len(errors) == 1 and errors[0] is not None
     assert errors[0].name() == "MSG_SIZE_TOO_LARGE", errors[0]
+
+
+def test_second_broker_on_same_port_fails(start_broker, tmp_path):
+    """The reactors share one listening socket; another process must get
+    EADDRINUSE instead of silently splitting the connections."""
+    from conftest import GREGOR_BIN
+    broker = start_broker()
+    p = subprocess.run([GREGOR_BIN, "server", "--override", "log.dirs=%s" % (tmp_path / "other"),
+                        "--override", "listeners=PLAINTEXT://127.0.0.1:%d" % broker.port],
+                       capture_output=True, timeout=30)
+    assert p.returncode == 1
+    assert b"Address already in use" in p.stderr
+    roundtrip_check(broker.bootstrap)

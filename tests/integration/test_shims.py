@@ -361,3 +361,39 @@ def test_configs_perf_and_dump_log(broker):
     assert "Dumping %s" % seg in r.stdout
     assert re.search(r"baseOffset: 0 lastOffset: \d+ count: \d+", r.stdout), r.stdout[:2000]
     assert "offset: 1999" in r.stdout
+
+
+# ---------------------------------------------------------------------------
+# Kafka flags the shims translate for the console clients
+# ---------------------------------------------------------------------------
+
+@pytest.mark.timeout(120)
+def test_console_clients_translated_flags(broker, tmp_path):
+    bs = "localhost:%d" % broker.port
+    run("kafka-topics.sh", "--bootstrap-server", bs, "--create", "--topic", "tr", "--partitions", "1",
+        check=0)
+    wait_for_topic(broker.bootstrap, "tr", 1)
+    reader_cfg = tmp_path / "reader.properties"
+    reader_cfg.write_text("# Kafka's reader config\nparse.key=true\nkey.separator=:\n")
+    run("kafka-console-producer.sh", "--bootstrap-server", bs, "--topic", "tr",
+        "--message-send-max-retries", "3", "--retry-backoff-ms=100", "--request-timeout-ms", "5000",
+        "--metadata-expiry-ms", "60000", "--socket-buffer-size", "102400", "--max-memory-bytes",
+        "33554432", "--max-partition-memory-bytes", "16384", "--max-block-ms", "60000",
+        "--line-reader", "kafka.tools.ConsoleProducer$LineMessageReader",
+        "--reader-config", reader_cfg, input="k1:v1\nk2:v2\n", check=0)
+
+    fmt_cfg = tmp_path / "formatter.properties"
+    fmt_cfg.write_text("print.key=true\nkey.separator=|\n")
+    r = run("kafka-console-consumer.sh", "--bootstrap-server", bs, "--topic", "tr", "--from-beginning",
+            "--max-messages", "2", "--formatter", "kafka.tools.DefaultMessageFormatter",
+            "--formatter-config", fmt_cfg, "--enable-systest-events",
+            "--key-deserializer", "org.apache.kafka.common.serialization.StringDeserializer",
+            "--value-deserializer=org.apache.kafka.common.serialization.StringDeserializer", check=0)
+    assert r.stdout.splitlines() == ["k1|v1", "k2|v2"]
+
+    r = run("kafka-console-consumer.sh", "--bootstrap-server", bs, "--topic", "tr",
+            "--formatter", "kafka.tools.LoggingMessageFormatter", check=1)
+    assert "only Kafka's DefaultMessageFormatter is supported" in r.stderr
+    r = run("kafka-console-producer.sh", "--bootstrap-server", bs, "--topic", "tr",
+            "--line-reader", "com.example.MyReader", input="", check=1)
+    assert "only Kafka's default line reader is supported" in r.stderr
