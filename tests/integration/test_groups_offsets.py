@@ -5,7 +5,9 @@ Proves:
 - offsets.retention.minutes: the offsets of a group without members expire
   once the retention has passed (not before), the emptied group disappears
   from ListGroups, and the expiry survives a restart; a group with a live
-  member keeps its offsets;
+  member keeps the offsets of the topics it subscribes to, but not of others
+  (KIP-496);
+- OffsetCommit v2-v4 retention_time_ms gives an offset its own expiry;
 - deleting a topic removes the offsets committed for it (Kafka's
   onPartitionsDeleted), so a recreated topic of the same name does not
   inherit them;

@@ -33,6 +33,7 @@ def test_pipelined_requests_past_queued_max_requests(start_broker):
 
 def test_max_connections_refuses_extra(start_broker):
     broker = start_broker(max__connections=3)
+    time.sleep(0.5)  # let the broker see the readiness probe's connection close
     socks = [socket.create_connection(("127.0.0.1", broker.port), timeout=5) for _ in range(3)]
     time.sleep(0.3)
     extra = socket.create_connection(("127.0.0.1", broker.port), timeout=5)
