@@ -61,7 +61,7 @@ $(O)/libgregor.a: $(LIB_OBJ)
 
 # The tools are clients on Debian's librdkafka; only the binary links it.
 $(O)/gregor: $(O)/obj/server/main.o $(TOOLS_OBJ) $(O)/libgregor.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lrdkafka
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lrdkafka -lz -llz4 -lzstd -lsnappy
 
 $(O)/tests/%: tests/unit/%.c tests/unit/check.h $(O)/libgregor.a $(O)/obj/gen/kafka_msgs_test.o
 	@mkdir -p $(dir $@)

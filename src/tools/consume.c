@@ -529,7 +529,8 @@ static int cons_loop(rd_kafka_t *rk, const cons_cfg *c, const tool_opts *o, uint
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, CONS_POLL_MS);
         if (!m) {
             if (!flushed) {
-                fflush(stdout);
+                if (fflush(stdout) != 0)
+                    return 0; /* the reader went away */
                 flushed = true;
             }
             if (c->idle_timeout && cons_now_ms() - last_ms >= o->timeout_ms)
@@ -551,6 +552,8 @@ static int cons_loop(rd_kafka_t *rk, const cons_cfg *c, const tool_opts *o, uint
         rd_kafka_message_destroy(m);
         (*count)++;
         last_ms = cons_now_ms();
+        if (ferror(stdout))
+            return 0; /* the reader went away (e.g. `| head`): stop quietly, as Kafka does */
     }
     return 0;
 }

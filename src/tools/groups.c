@@ -746,8 +746,11 @@ static int grp_cmd_describe(grp_ctx *c)
     grp_args *a = c->a;
     if (a->all_groups && grp_list_each(c, grp_collect_name, a) != 0)
         return 1;
-    if (a->groups_n == 0)
+    if (a->groups_n == 0) {
+        if (a->o.json)
+            fputs("[]\n", stdout);
         return 0;
+    }
     rd_kafka_event_t *ev = grp_describe(c, a->groups, (size_t)a->groups_n);
     if (!ev)
         return 1;
@@ -1105,8 +1108,11 @@ static int grp_cmd_delete(grp_ctx *c)
     grp_args *a = c->a;
     if (a->all_groups && grp_list_each(c, grp_collect_name, a) != 0)
         return 1;
-    if (a->groups_n == 0)
+    if (a->groups_n == 0) {
+        if (a->o.json)
+            fputs("[]\n", stdout);
         return 0;
+    }
     rd_kafka_DeleteGroup_t *del[GRP_ARGS_MAX];
     for (int i = 0; i < a->groups_n; i++)
         del[i] = rd_kafka_DeleteGroup_new(a->groups[i]);

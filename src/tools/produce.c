@@ -185,6 +185,29 @@ static bool prod_is(const char *arg, const char *a, const char *b)
     return strcmp(arg, a) == 0 || (b && strcmp(arg, b) == 0);
 }
 
+/* Kafka's checks on the combination. Returns 0 or 2. */
+static int prod_check_args(const prod_cfg *c)
+{
+    if (!c->topic) {
+        tool_err(prod_cmd, "--topic is required (see --help)");
+        return 2;
+    }
+    if (c->acks && strcmp(c->acks, "all") != 0 && strcmp(c->acks, "-1") != 0 &&
+        strcmp(c->acks, "0") != 0 && strcmp(c->acks, "1") != 0) {
+        tool_err(prod_cmd, "--acks must be all, -1, 0 or 1, not %s", c->acks);
+        return 2;
+    }
+    if (!*c->key_sep || !*c->headers_delim || !*c->headers_sep || !*c->headers_key_sep) {
+        tool_err(prod_cmd, "separators and delimiters must not be empty");
+        return 2;
+    }
+    if (c->parse_key && c->parse_headers && strcmp(c->key_sep, c->headers_delim) == 0) {
+        tool_err(prod_cmd, "headers.delimiter and key.separator may not be equal");
+        return 2;
+    }
+    return 0;
+}
+
 /* Parse argv into c and o. Returns 0, 2 on a usage error, -1 for --help. */
 static int prod_parse_args(prod_cfg *c, tool_opts *o, int argc, char **argv)
 {
@@ -261,25 +284,9 @@ static int prod_parse_args(prod_cfg *c, tool_opts *o, int argc, char **argv)
             return 2;
         }
     }
-    if (!c->topic) {
-        tool_err(prod_cmd, "--topic is required (see --help)");
-        return 2;
-    }
-    if (c->acks && strcmp(c->acks, "all") != 0 && strcmp(c->acks, "-1") != 0 &&
-        strcmp(c->acks, "0") != 0 && strcmp(c->acks, "1") != 0) {
-        tool_err(prod_cmd, "--acks must be all, -1, 0 or 1, not %s", c->acks);
-        return 2;
-    }
-    if (!*c->key_sep || !*c->headers_delim || !*c->headers_sep || !*c->headers_key_sep) {
-        tool_err(prod_cmd, "separators and delimiters must not be empty");
-        return 2;
-    }
-    if (c->parse_key && c->parse_headers && strcmp(c->key_sep, c->headers_delim) == 0) {
-        tool_err(prod_cmd, "headers.delimiter and key.separator may not be equal");
-        return 2;
-    }
-    return 0;
+    return prod_check_args(c);
 }
+
 
 /* One k=v for librdkafka: an unknown key is a warning (a Java-only property
  * in a shared file), an invalid value an error. */
