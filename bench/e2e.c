@@ -2,7 +2,7 @@
  * e2e.c - end-to-end latency at a fixed rate, for bench/run (W5).
  *
  *   e2e -b HOST:PORT -t TOPIC -p PARTITIONS -r RATE -d SECONDS -s SIZE -a ACKS
- *       [-l LINGER_MS] [-w WARMUP_SECONDS] [-X key=value]...
+ *       [-l LINGER_MS] [-w WARMUP_SECONDS] [-o FILE] [-X key=value]...
  *
  * One process, two threads, one clock. The consumer thread assign()s
  * partitions 0..PARTITIONS-1 of an empty topic from the beginning and
@@ -15,7 +15,9 @@
  *
  * Producer: linger.ms 0 by default (latency, not batching), Nagle off on
  * both clients. Prints one line of JSON with the percentiles in
- * microseconds; exit status 0 only if every record arrived.
+ * microseconds; exit status 0 only if every record arrived. With -o, every
+ * measured record's send time (ms since the first send) and latency (us) go
+ * to FILE, one per line: the timeline of the outliers.
  *
  * Build: cc -O2 -pthread -o e2e e2e.c -lrdkafka
  */
@@ -44,7 +46,9 @@ static int o_nx;
 static long long g_total, g_warm;     /* records to send, of which warm-up */
 static atomic_llong g_sent, g_dr_failed;
 static atomic_int g_consumer_ready, g_producer_done;
-static int64_t *g_lat_ns; /* indexed by sequence number */
+static int64_t *g_lat_ns;  /* indexed by sequence number */
+static int64_t *g_sent_ns; /* send time, indexed by sequence number */
+static const char *o_out;
 static long long g_received, g_dups;
 
 static int64_t now_ns(void) {
@@ -71,11 +75,8 @@ static void conf_set(rd_kafka_conf_t *c, const char *k, const char *v) {
         die("config", err);
 }
 
-static rd_kafka_conf_t *base_conf(void) {
-    rd_kafka_conf_t *c = rd_kafka_conf_new();
-    conf_set(c, "bootstrap.servers", o_bootstrap);
-    conf_set(c, "socket.nagle.disable", "true");
-    conf_set(c, "log_level", "3");
+/* -X key=value options, applied last so that they override our defaults. */
+static void apply_x(rd_kafka_conf_t *c) {
     for (int i = 0; i < o_nx; i++) {
         char kv[512];
         snprintf(kv, sizeof kv, "%s", o_x[i]);
@@ -85,6 +86,13 @@ static rd_kafka_conf_t *base_conf(void) {
         *eq = 0;
         conf_set(c, kv, eq + 1);
     }
+}
+
+static rd_kafka_conf_t *base_conf(void) {
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    conf_set(c, "bootstrap.servers", o_bootstrap);
+    conf_set(c, "socket.nagle.disable", "true");
+    conf_set(c, "log_level", "3");
     return c;
 }
 
@@ -100,9 +108,18 @@ static uint64_t get64(const unsigned char *p) {
     return v;
 }
 
+/* produce() -> delivery report, microseconds (producer thread only). */
+static int64_t *g_dr_us;
+static long long g_ndr;
+
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
-    if (m->err && atomic_fetch_add(&g_dr_failed, 1) == 0)
-        fprintf(stderr, "e2e: delivery failed: %s\n", rd_kafka_err2str(m->err));
+    if (m->err) {
+        if (atomic_fetch_add(&g_dr_failed, 1) == 0)
+            fprintf(stderr, "e2e: delivery failed: %s\n", rd_kafka_err2str(m->err));
+        return;
+    }
+    if (g_ndr < g_total)
+        g_dr_us[g_ndr++] = rd_kafka_message_latency(m);
 }
 
 static void *producer_main(void *arg) {
@@ -112,6 +129,7 @@ static void *producer_main(void *arg) {
     conf_set(c, "linger.ms", o_linger);
     conf_set(c, "enable.idempotence", "false");
     rd_kafka_conf_set_dr_msg_cb(c, dr_cb);
+    apply_x(c);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof err);
     if (!rk)
         die("producer", err);
@@ -184,6 +202,7 @@ int main(int argc, char **argv) {
         case 'a': o_acks = v; break;
         case 'l': o_linger = v; break;
         case 'w': o_warmup = atof(v); break;
+        case 'o': o_out = v; break;
         case 'X':
             if (o_nx == MAX_X)
                 goto usage;
@@ -197,7 +216,9 @@ int main(int argc, char **argv) {
     g_total = (long long)(o_rate * (o_secs + o_warmup));
     g_warm = (long long)(o_rate * o_warmup);
     g_lat_ns = malloc(sizeof(int64_t) * (size_t)g_total);
-    if (!g_lat_ns)
+    g_sent_ns = calloc((size_t)g_total, sizeof(int64_t));
+    g_dr_us = calloc((size_t)g_total, sizeof(int64_t));
+    if (!g_lat_ns || !g_sent_ns || !g_dr_us)
         die("malloc", "out of memory");
     for (long long i = 0; i < g_total; i++)
         g_lat_ns[i] = -1;
@@ -209,6 +230,7 @@ int main(int argc, char **argv) {
     conf_set(c, "enable.partition.eof", "false");
     conf_set(c, "fetch.wait.max.ms", "100");
     conf_set(c, "fetch.min.bytes", "1");
+    apply_x(c);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof err);
     if (!rk)
         die("consumer", err);
@@ -244,6 +266,7 @@ int main(int argc, char **argv) {
                     g_dups++;
                 else {
                     g_lat_ns[seq] = t - (int64_t)sent;
+                    g_sent_ns[seq] = (int64_t)sent;
                     g_received++;
                 }
             }
@@ -263,7 +286,23 @@ int main(int argc, char **argv) {
         v[n++] = g_lat_ns[i];
         sum += (double)g_lat_ns[i];
     }
+    if (o_out) {
+        FILE *f = fopen(o_out, "w");
+        if (!f)
+            die("cannot write", o_out);
+        int64_t base = g_warm < g_total ? g_sent_ns[g_warm] : 0;
+        for (long long i = g_warm; i < g_total; i++)
+            if (g_lat_ns[i] >= 0)
+                fprintf(f, "%.3f %.1f\n", (double)(g_sent_ns[i] - base) / 1e6,
+                        (double)g_lat_ns[i] / 1e3);
+        fclose(f);
+    }
     qsort(v, (size_t)n, sizeof *v, cmp_i64);
+    /* Delivery-report latencies, warm-up excluded (reports arrive in order
+     * per partition, so dropping the first g_warm is close enough). */
+    long long ndr = g_ndr > g_warm ? g_ndr - g_warm : 0;
+    qsort(g_dr_us + (g_ndr - ndr), (size_t)ndr, sizeof(int64_t), cmp_i64);
+    const int64_t *dr = g_dr_us + (g_ndr - ndr);
     long long over1ms = 0;
     for (long long i = 0; i < n; i++)
         over1ms += v[i] > 1000000;
@@ -271,19 +310,23 @@ int main(int argc, char **argv) {
            "\"sent\":%lld,\"measured\":%lld,\"missing\":%lld,\"duplicates\":%lld,"
            "\"delivery_failed\":%lld,\"lat_us\":{\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,"
            "\"p999\":%.1f,\"max\":%.1f,\"mean\":%.1f},\"over_1ms\":%lld,"
-           "\"client_cpu_s\":%.3f}\n",
+           "\"client_cpu_s\":%.3f,\"dr_us\":{\"p50\":%.1f,\"p99\":%.1f,\"p999\":%.1f,"
+           "\"max\":%.1f}}\n",
            o_acks, o_rate, o_secs, o_size, o_partitions, (long long)atomic_load(&g_sent), n,
            missing, g_dups, (long long)atomic_load(&g_dr_failed), pct_us(v, n, 50),
            pct_us(v, n, 90), pct_us(v, n, 99), pct_us(v, n, 99.9), pct_us(v, n, 100),
-           n ? sum / (double)n / 1000.0 : -1, over1ms, cpu_s());
+           n ? sum / (double)n / 1000.0 : -1, over1ms, cpu_s(), pct_us(dr, ndr, 50) * 1000,
+           pct_us(dr, ndr, 99) * 1000, pct_us(dr, ndr, 99.9) * 1000, pct_us(dr, ndr, 100) * 1000);
     rd_kafka_topic_partition_list_destroy(tp);
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
     free(v);
     free(g_lat_ns);
+    free(g_sent_ns);
+    free(g_dr_us);
     return (missing || atomic_load(&g_dr_failed)) ? 1 : 0;
 usage:
     fprintf(stderr, "usage: e2e -b HOST:PORT -t TOPIC -p PARTITIONS -r RATE -d SECONDS -s SIZE"
-                    " -a ACKS [-l LINGER_MS] [-w WARMUP_S] [-X key=value]...\n");
+                    " -a ACKS [-l LINGER_MS] [-w WARMUP_S] [-o FILE] [-X key=value]...\n");
     return 2;
 }

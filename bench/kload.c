@@ -77,10 +77,8 @@ static void conf_set(rd_kafka_conf_t *conf, const char *k, const char *v) {
         die("config: %s", err);
 }
 
-static rd_kafka_conf_t *base_conf(void) {
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    conf_set(conf, "bootstrap.servers", o_bootstrap);
-    conf_set(conf, "log_level", "3");
+/* -X key=value options, applied last so that they override our defaults. */
+static void apply_x(rd_kafka_conf_t *conf) {
     for (int i = 0; i < o_nx; i++) {
         char kv[512];
         snprintf(kv, sizeof kv, "%s", o_x[i]);
@@ -90,11 +88,18 @@ static rd_kafka_conf_t *base_conf(void) {
         *eq = 0;
         conf_set(conf, kv, eq + 1);
     }
+}
+
+static rd_kafka_conf_t *base_conf(void) {
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    conf_set(conf, "bootstrap.servers", o_bootstrap);
+    conf_set(conf, "log_level", "3");
     return conf;
 }
 
 static rd_kafka_t *new_handle(rd_kafka_type_t type, rd_kafka_conf_t *conf) {
     char err[512];
+    apply_x(conf);
     rd_kafka_t *rk = rd_kafka_new(type, conf, err, sizeof err);
     if (!rk)
         die("rd_kafka_new: %s", err);

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # gregor-shim-lib.sh - sourced by the bin/kafka-*.sh shims (not run on its
 # own): finds the gregor binary and runs one of its commands in place of the
 # Kafka script of the same name.

@@ -6,6 +6,7 @@
 # string or byte-array ones are accepted and dropped (that is what gregor
 # prints), --formatter-config FILE becomes --property lines, and
 # --enable-systest-events is ignored. Other classes are refused clearly.
+# shellcheck source=bin/gregor-shim-lib.sh
 . "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/gregor-shim-lib.sh"
 
 args=()

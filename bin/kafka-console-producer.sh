@@ -4,6 +4,7 @@
 # flags are translated here into the librdkafka properties that mean the
 # same (--producer-property); --max-block-ms has no librdkafka counterpart
 # and is ignored; only the default line reader exists. See docs/tools.md.
+# shellcheck source=bin/gregor-shim-lib.sh
 . "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/gregor-shim-lib.sh"
 
 args=()

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# kafka-consumer-groups.sh - Kafka's script of this name, served by `gregor groups`, which takes
-# Kafka's flags. See docs/tools.md; bin/gregor-shim-lib.sh finds the binary.
+# kafka-consumer-groups.sh - Kafka's script of this name, served by
+# `gregor groups`, which takes Kafka's flags as they are. See docs/tools.md;
+# bin/gregor-shim-lib.sh finds the binary.
+# shellcheck source=bin/gregor-shim-lib.sh
 . "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/gregor-shim-lib.sh"
 gregor_exec groups "$@"

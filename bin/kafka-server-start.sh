@@ -7,6 +7,7 @@
 # its output appended to $LOG_DIR/server.log (LOG_DIR defaults to <repo>/logs),
 # and returns once the broker has survived its first second (if it exits
 # sooner, the tail of that log is shown and the script exits 1).
+# shellcheck source=bin/gregor-shim-lib.sh
 . "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/gregor-shim-lib.sh"
 
 if [ $# -lt 1 ]; then

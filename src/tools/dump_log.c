@@ -337,9 +337,16 @@ static int32_t dl_seq_add(int32_t base, int32_t delta)
 {
     if (base < 0)
         return -1;
-    if (base > INT32_MAX - delta)
-        return delta - (INT32_MAX - base) - 1;
-    return base + delta;
+    int64_t sum = (int64_t)base + delta;
+    if (sum > INT32_MAX)
+        return (int32_t)((int64_t)delta - ((int64_t)INT32_MAX - base) - 1);
+    return (int32_t)sum;
+}
+
+/* a + b as Java's long arithmetic does it: wrapping, never undefined. */
+static int64_t dl_add(int64_t a, int64_t b)
+{
+    return (int64_t)((uint64_t)a + (uint64_t)b);
 }
 
 /* What a batch header says, for its records. */
@@ -403,8 +410,8 @@ static bool dl_record_print(dl_rd *r, const dl_batch *b, const dl_opts *o, dl_co
         r->err = rec.err;
         return false;
     }
-    int64_t offset = b->base_offset + off_delta;
-    if (cs->last_offset >= 0 && offset != cs->last_offset + 1 && cs->pairs++ < 100) {
+    int64_t offset = dl_add(b->base_offset, off_delta);
+    if (cs->last_offset >= 0 && offset != dl_add(cs->last_offset, 1) && cs->pairs++ < 100) {
         if (cs->pairs == 1)
             fprintf(cs->f, "Non-consecutive offsets in %s\n", cs->path);
         fprintf(cs->f, "  %" PRId64 " is followed by %" PRId64 "\n", cs->last_offset, offset);
@@ -416,7 +423,7 @@ static bool dl_record_print(dl_rd *r, const dl_batch *b, const dl_opts *o, dl_co
     if (!o->skip_metadata) {
         printf("| offset: %" PRId64 " %s: %" PRId64 " keySize: %d valueSize: %d sequence: %d headerKeys: [",
                offset, log_append ? "LogAppendTime" : "CreateTime",
-               log_append ? b->max_ts : b->base_ts + ts_delta, klen, vlen,
+               log_append ? b->max_ts : dl_add(b->base_ts, ts_delta), klen, vlen,
                dl_seq_add(b->base_seq, off_delta));
         dl_rd h = { hdrs, rec.end, NULL };
         for (int32_t k = 0; k < nh; k++) {
@@ -520,7 +527,7 @@ static void dl_batch_line(const uint8_t *p, size_t total, size_t pos)
            " producerId: %" PRId64 " producerEpoch: %d partitionLeaderEpoch: %d isTransactional: %s"
            " isControl: %s deleteHorizonMs: %s position: %zu %s: %" PRId64 " size: %zu magic: 2"
            " compresscodec: %s crc: %" PRIu32 " isvalid: %s\n",
-           (int64_t)dl_be64(p), (int64_t)dl_be64(p) + last_delta, (int32_t)dl_be32(p + 57), base_seq,
+           (int64_t)dl_be64(p), dl_add((int64_t)dl_be64(p), last_delta), (int32_t)dl_be32(p + 57), base_seq,
            dl_seq_add(base_seq, last_delta), (int64_t)dl_be64(p + 43), (int16_t)dl_be16(p + 51),
            (int32_t)dl_be32(p + 12), attr & BATCH_ATTR_TRANSACTIONAL ? "true" : "false",
            attr & BATCH_ATTR_CONTROL ? "true" : "false", horizon, pos,
@@ -535,8 +542,11 @@ static int64_t dl_name_offset(const char *path)
     base = base ? base + 1 : path;
     int64_t v = 0;
     int digits = 0;
-    for (; base[digits] >= '0' && base[digits] <= '9' && digits < 20; digits++)
+    for (; base[digits] >= '0' && base[digits] <= '9' && digits < 20; digits++) {
+        if (v > (INT64_MAX - 9) / 10)
+            return -1;
         v = v * 10 + (base[digits] - '0');
+    }
     return digits == 20 && base[digits] == '.' ? v : -1;
 }
 
@@ -611,7 +621,7 @@ static int dl_spans_load(const char *index_path, dl_spans *s)
         }
         const uint8_t *p = m.p + pos;
         s->v[s->n++] = (dl_span){ (int64_t)pos, (int64_t)dl_be64(p),
-                                  (int64_t)dl_be64(p) + (int32_t)dl_be32(p + 23),
+                                  dl_add((int64_t)dl_be64(p), (int32_t)dl_be32(p + 23)),
                                   (int64_t)dl_be64(p + 35) };
         pos += total;
     }
@@ -704,7 +714,7 @@ static int dl_dump_index(const char *path, const dl_opts *o, dl_report *rep)
     bool mismatch_head = false;
     for (size_t i = 0; i < entries; i++) {
         int32_t rel = (int32_t)dl_be32(m.p + i * 8);
-        int64_t off = base + rel, pos = (int32_t)dl_be32(m.p + i * 8 + 4);
+        int64_t off = dl_add(base, rel), pos = (int32_t)dl_be32(m.p + i * 8 + 4);
         if (dl_index_entry_unused(&m, i, DL_INDEX_ENTRY_BYTES, rel))
             break;
         if (off <= prev_off || pos <= prev_pos) {
@@ -767,7 +777,7 @@ static int dl_dump_timeindex(const char *path, const dl_opts *o, dl_report *rep)
     for (size_t i = 0; i < entries; i++) {
         const uint8_t *e = m.p + i * DL_TIMEINDEX_ENTRY_BYTES;
         int32_t rel = (int32_t)dl_be32(e + 8);
-        int64_t ts = (int64_t)dl_be64(e), off = base + rel;
+        int64_t ts = (int64_t)dl_be64(e), off = dl_add(base, rel);
         if (dl_index_entry_unused(&m, i, DL_TIMEINDEX_ENTRY_BYTES, rel))
             break;
         const dl_span *b = s.have_log ? dl_spans_holding(&s, off) : NULL;

@@ -15,13 +15,13 @@
  * rd_kafka_poll/rd_kafka_flush.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <fcntl.h>
 
 #include "tools/common.h"
 #include "tools/tools.h"

@@ -40,10 +40,10 @@ def all_parts(topic, n):
     return {(topic, p) for p in range(n)}
 
 
-def produce_round_robin(bootstrap, topic, partitions, n, rate_per_s=None):
+def produce_round_robin(bootstrap, topic, partitions, n, rate_per_s=None, **producer_conf):
     """Produce n messages, message i to partition i % partitions, value str(i);
     optionally throttled to about rate_per_s. Returns {partition: count}."""
-    p = make_producer(bootstrap)
+    p = make_producer(bootstrap, **producer_conf)
     errors, counts = [], Counter()
 
     def dr(err, msg):
@@ -220,9 +220,12 @@ def test_broker_restart_resumes_from_committed_offsets(group_broker, members, ho
     from confluent_kafka import TopicPartition
     broker = group_broker
     b = broker.bootstrap
-    topic, nparts, total = "grp-restart", 4, scaled(20000)
+    topic, nparts, total = "grp-restart", 4, scaled(12000)
     create_topic(b, topic, nparts)
-    counts = produce_round_robin(b, topic, nparts, total)
+    # small record batches, so that fetches (and thus consumption) can
+    # interleave the partitions
+    counts = produce_round_robin(b, topic, nparts, total,
+                                 **{"linger.ms": 0, "batch.num.messages": 50})
     group = "restart-group-" + how
     conf = member_conf(b, group, session__timeout__ms=10000)
 
@@ -230,7 +233,7 @@ def test_broker_restart_resumes_from_committed_offsets(group_broker, members, ho
     # interleaves the partitions (librdkafka gives no ordering guarantee)
     m1 = members("m1", dict(conf, **{"max.partition.fetch.bytes": 2048,
                                      "queued.min.messages": 20}),
-                 [topic], batch=50, batch_delay=0.02)
+                 [topic], batch=50)
 
     def partitions_started(m):
         ps = {p for _t, p, _o, _ok in m.processed()}
@@ -267,7 +270,7 @@ def test_broker_restart_resumes_from_committed_offsets(group_broker, members, ho
     # committed offsets from the broker)
     mark = len(m1.snapshot())
     m1.resume()
-    m2 = members("m2", conf, [topic], batch=100)
+    m2 = members("m2", conf, [topic], batch=200)
     deadline = time.monotonic() + 120
     expected = {(p, o) for p, n in counts.items() for o in range(n)}
     while True:
