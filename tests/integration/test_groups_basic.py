@@ -229,11 +229,9 @@ def test_broker_restart_resumes_from_committed_offsets(group_broker, members, ho
     group = "restart-group-" + how
     conf = member_conf(b, group, session__timeout__ms=10000)
 
-    # small fetches and a short prefetch queue, so that consumption
-    # interleaves the partitions (librdkafka gives no ordering guarantee)
-    m1 = members("m1", dict(conf, **{"max.partition.fetch.bytes": 2048,
-                                     "queued.min.messages": 20}),
-                 [topic], batch=50)
+    # small fetches, so that consumption interleaves the partitions
+    # (librdkafka gives no ordering guarantee)
+    m1 = members("m1", dict(conf, **{"max.partition.fetch.bytes": 2048}), [topic], batch=50)
 
     def partitions_started(m):
         ps = {p for _t, p, _o, _ok in m.processed()}
