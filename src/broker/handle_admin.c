@@ -11,6 +11,7 @@
 #include "base/log.h"
 #include "broker/broker.h"
 #include "broker/topic_config.h"
+#include "group/coordinator.h"
 #include "metadata/metalog.h"
 
 /* ---- answering after the metadata log is durable ---- */
@@ -218,8 +219,10 @@ static int16_t delete_one(broker *b, topic *tp, int64_t *wait)
         return KERR_TOPIC_DELETION_DISABLED;
     int64_t end;
     int16_t code = metalog_delete_topic(b->meta, tp, &end);
-    if (code == KERR_NONE)
+    if (code == KERR_NONE) {
         *wait = end;
+        coord_topic_deleted(b->coord, tp->name);
+    }
     return code;
 }
 

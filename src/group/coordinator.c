@@ -304,8 +304,10 @@ static int16_t recbuf_append(coordinator *c, int32_t part, recbuf *rb, int64_t *
 }
 
 int16_t coord_commit(coordinator *c, cgroup *cg, const commit_in *in, int n, int64_t now_ms,
-                     int64_t *end_offset, plog **log_out)
+                     int64_t expire_ts_ms, int64_t *end_offset, plog **log_out)
 {
+    /* value v1 carries an explicit expiry (OffsetCommit v2-4 retention_time_ms) */
+    int16_t vver = expire_ts_ms >= 0 ? 1 : VALUE_OFFSET_COMMIT;
     recbuf rb;
     recbuf_init(&rb);
     for (int i = 0; i < n; i++) {
@@ -316,8 +318,9 @@ int16_t coord_commit(coordinator *c, cgroup *cg, const commit_in *in, int n, int
         v.leader_epoch = in[i].leader_epoch;
         v.metadata = in[i].metadata_len >= 0 ? (kp_str){ in[i].metadata, in[i].metadata_len } : kp_str_c("");
         v.commit_timestamp = now_ms;
-        kp_write_int16(&rb.vw, VALUE_OFFSET_COMMIT);
-        kp_offset_commit_value_encode(&rb.vw, VALUE_OFFSET_COMMIT, &v);
+        v.expire_timestamp = expire_ts_ms;
+        kp_write_int16(&rb.vw, vver);
+        kp_offset_commit_value_encode(&rb.vw, vver, &v);
         if (recbuf_mark(&rb, false) != 0) {
             recbuf_deinit(&rb);
             return KERR_UNKNOWN_SERVER_ERROR;
@@ -329,7 +332,7 @@ int16_t coord_commit(coordinator *c, cgroup *cg, const commit_in *in, int n, int
         return code;
     for (int i = 0; i < n; i++)
         if (offset_set(cg, in[i].topic, in[i].topic_len, in[i].partition, in[i].offset, in[i].leader_epoch,
-                       in[i].metadata, in[i].metadata_len, now_ms, -1) != 0)
+                       in[i].metadata, in[i].metadata_len, now_ms, expire_ts_ms) != 0)
             return KERR_UNKNOWN_SERVER_ERROR;
     return KERR_NONE;
 }
@@ -755,40 +758,91 @@ int coord_load(coordinator *c, char *err, size_t errlen)
 
 /* ---- expiry and the timer thread ---- */
 
-/* offsets.retention.minutes: offsets of groups without members expire. */
+/*
+ * Which committed offsets of cg have expired (Kafka's rules): in a group
+ * without members, those older than offsets.retention.minutes counted from
+ * the later of their commit and the moment the group became empty; in a
+ * Stable consumer group, those of topics no member subscribes to (KIP-496);
+ * an offset with an explicit expiry (OffsetCommit v2-4) at that time.
+ */
+static bool offset_expired(coordinator *c, cgroup *cg, const committed *o, int64_t now_wall)
+{
+    bool empty = grp_member_count(cg->g) == 0;
+    if (!empty) {
+        const char *pt = grp_protocol_type(cg->g);
+        if (grp_state(cg->g) != GRP_STABLE || !pt || strcmp(pt, "consumer") != 0)
+            return false;
+        int nm;
+        const grp_member_view *ms = grp_members(cg->g, &nm);
+        for (int k = 0; k < nm; k++)
+            if (coord_subscription_has(ms[k].metadata.ptr, ms[k].metadata.len, o->topic, (int)strlen(o->topic)))
+                return false;
+    }
+    if (o->expire_ts_ms >= 0)
+        return now_wall >= o->expire_ts_ms;
+    int64_t base = empty && cg->empty_since_ms > o->commit_ts_ms ? cg->empty_since_ms : o->commit_ts_ms;
+    return now_wall - base >= c->retention_ms;
+}
+
+/* Tombstones for the offsets of cg that gone_fn picks; returns how many. */
+static int drop_offsets(coordinator *c, cgroup *cg, bool (*gone_fn)(coordinator *, cgroup *, const committed *, const void *),
+                        const void *arg)
+{
+    commit_in *gone = calloc((size_t)(cg->noffs ? cg->noffs : 1), sizeof(*gone));
+    int ngone = 0;
+    for (int j = 0; gone && j < cg->noffs; j++) {
+        committed *o = &cg->offs[j];
+        if (gone_fn(c, cg, o, arg))
+            gone[ngone++] = (commit_in){ strdup(o->topic), (int)strlen(o->topic), o->partition, 0, 0, NULL, 0 };
+    }
+    if (ngone > 0) {
+        int64_t end;
+        plog *log;
+        coord_delete_offsets(c, cg, gone, ngone, &end, &log);
+    }
+    for (int j = 0; j < ngone; j++)
+        free((char *)gone[j].topic);
+    free(gone);
+    return ngone;
+}
+
+static bool gone_by_time(coordinator *c, cgroup *cg, const committed *o, const void *arg)
+{
+    return offset_expired(c, cg, o, *(const int64_t *)arg);
+}
+
 static void expire_offsets(coordinator *c, int64_t now_wall)
 {
     for (int i = 0; i < c->n; i++) {
         cgroup *cg = c->groups[i];
-        if (grp_member_count(cg->g) > 0 || cg->noffs == 0)
-            continue;
-        commit_in *gone = calloc((size_t)cg->noffs, sizeof(*gone));
-        int ngone = 0;
-        for (int j = 0; gone && j < cg->noffs; j++) {
-            committed *o = &cg->offs[j];
-            int64_t base = o->commit_ts_ms > cg->empty_since_ms ? o->commit_ts_ms : cg->empty_since_ms;
-            bool expired = o->expire_ts_ms >= 0 ? now_wall >= o->expire_ts_ms : now_wall - base >= c->retention_ms;
-            if (expired)
-                gone[ngone++] = (commit_in){ o->topic, (int)strlen(o->topic), o->partition, 0, 0, NULL, 0 };
-        }
-        if (ngone > 0) {
-            int64_t end;
-            plog *log;
-            glog(GLOG_INFO, "group", "group %s: %d committed offsets expired (offsets.retention.minutes)", cg->id, ngone);
-            /* copy names: removal frees them */
-            for (int j = 0; j < ngone; j++)
-                gone[j].topic = strdup(gone[j].topic);
-            coord_delete_offsets(c, cg, gone, ngone, &end, &log);
-            for (int j = 0; j < ngone; j++)
-                free((char *)gone[j].topic);
-        }
-        free(gone);
+        int n = cg->noffs > 0 ? drop_offsets(c, cg, gone_by_time, &now_wall) : 0;
+        if (n > 0)
+            glog(GLOG_INFO, "group", "group %s: %d committed offsets expired", cg->id, n);
         if (cg->noffs == 0 && grp_state(cg->g) == GRP_EMPTY) {
             persist_group(c, cg, true);
             coord_group_remove(c, cg);
             i--;
         }
     }
+}
+
+static bool gone_with_topic(coordinator *c, cgroup *cg, const committed *o, const void *arg)
+{
+    (void)c;
+    (void)cg;
+    return strcmp(o->topic, (const char *)arg) == 0;
+}
+
+void coord_topic_deleted(coordinator *c, const char *topic_name)
+{
+    pthread_mutex_lock(&c->lock);
+    int total = 0;
+    for (int i = 0; i < c->n; i++)
+        if (c->groups[i]->noffs > 0)
+            total += drop_offsets(c, c->groups[i], gone_with_topic, topic_name);
+    pthread_mutex_unlock(&c->lock);
+    if (total > 0)
+        glog(GLOG_INFO, "group", "topic %s deleted: removed %d committed offsets", topic_name, total);
 }
 
 static void *coord_main(void *arg)

@@ -34,6 +34,9 @@ void coord_abort_pending(coordinator *c);
 void coord_stop(coordinator *c);
 void coord_free(coordinator *c);
 
+/* DeleteTopics: drop every group's committed offsets of that topic. */
+void coord_topic_deleted(coordinator *c, const char *topic_name);
+
 /* Kafka's partition for a group: abs(String.hashCode) % partitions. */
 int32_t coord_partition_for(const char *group_id, int32_t partitions);
 

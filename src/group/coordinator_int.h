@@ -76,7 +76,7 @@ typedef struct commit_in {
     int metadata_len;       /* -1: null */
 } commit_in;
 int16_t coord_commit(coordinator *c, cgroup *cg, const commit_in *in, int n, int64_t now_ms,
-                     int64_t *end_offset, plog **log_out);
+                     int64_t expire_ts_ms, int64_t *end_offset, plog **log_out);
 /* Tombstones for the given offsets (or all when n < 0) of cg. */
 int16_t coord_delete_offsets(coordinator *c, cgroup *cg, const commit_in *which, int n,
                              int64_t *end_offset, plog **log_out);

@@ -417,7 +417,9 @@ void handle_offset_commit(broker *b, req *rq)
     if (code == KERR_NONE) {
         commit_in *in;
         int n = commit_collect(b, rq, &body, &op->resp, &in);
-        int16_t wcode = n > 0 ? coord_commit(c, cg, in, n, clock_now_ms(), &end, &log) : KERR_NONE;
+        int64_t now = clock_now_ms();
+        int64_t expire = rq->hdr.api_version <= 4 && body.retention_time_ms >= 0 ? now + body.retention_time_ms : -1;
+        int16_t wcode = n > 0 ? coord_commit(c, cg, in, n, now, expire, &end, &log) : KERR_NONE;
         if (wcode != KERR_NONE) {
             end = -1;
             for (int i = 0; i < op->resp.topics_n; i++)
