@@ -8,7 +8,9 @@
  */
 #include "broker/broker.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <sys/resource.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -255,6 +257,53 @@ static int choose_listener(broker *b, endpoint *bind_ep, char *err, size_t errle
     return 0;
 }
 
+/* ---- open files ---- */
+
+#define FDS_PER_PARTITION 3 /* .log, .index, .timeindex of the active segment */
+#define FDS_SPARE 256       /* connections, checkpoints, the metadata log */
+
+static int count_open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+    if (!d)
+        return -1;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n - 3; /* ".", "..", and the directory's own fd */
+}
+
+int16_t broker_fd_budget(broker *b, int64_t new_partitions, char *msg, size_t msglen)
+{
+    (void)b;
+    struct rlimit rl;
+    int open_now = count_open_fds();
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || open_now < 0 || rl.rlim_cur == RLIM_INFINITY)
+        return KERR_NONE;
+    int64_t need = new_partitions * FDS_PER_PARTITION;
+    if ((int64_t)open_now + need + FDS_SPARE <= (int64_t)rl.rlim_cur)
+        return KERR_NONE;
+    snprintf(msg, msglen,
+             "%lld new partitions need about %lld more open files; %d of the limit of %llu are in use "
+             "(raise the open-files limit: ulimit -n / LimitNOFILE)",
+             (long long)new_partitions, (long long)need, open_now, (unsigned long long)rl.rlim_cur);
+    return KERR_POLICY_VIOLATION;
+}
+
+/* Partitions keep files open; take all the open-files limit we may. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+        return;
+    rlim_t before = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+        glog(GLOG_INFO, "broker", "open-files limit raised from %llu to %llu", (unsigned long long)before,
+             (unsigned long long)rl.rlim_cur);
+}
+
 /* ---- start-up and shutdown ---- */
 
 int broker_init(broker *b, char *err, size_t errlen)
@@ -284,6 +333,7 @@ int broker_init(broker *b, char *err, size_t errlen)
         snprintf(err, errlen, "metadata.log.dir must be unset or equal to the log directory for now");
         return -1;
     }
+    raise_fd_limit();
     b->fetch_bytes_max = (int32_t)config_get_num(&b->cfg, BCFG_FETCH_MAX_BYTES);
     b->auto_create = config_get_num(&b->cfg, BCFG_AUTO_CREATE_TOPICS_ENABLE) != 0;
     if (logmgr_open(dir, &b->logs, err, errlen) != 0)

@@ -104,5 +104,8 @@ void broker_bad_request(req *rq, const char *why);
  * means a background flush every N records. */
 int64_t broker_flush_messages(broker *b, topic *tp);
 kp_str arena_kstr(arena *a, const char *s);
+/* POLICY_VIOLATION with a message when new_partitions would not fit in the
+ * open-files limit (each partition keeps its active segment's files open). */
+int16_t broker_fd_budget(broker *b, int64_t new_partitions, char *msg, size_t msglen);
 
 #endif

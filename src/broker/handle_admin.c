@@ -176,6 +176,8 @@ void handle_create_topics(broker *b, req *rq)
         }
         if (code == KERR_NONE)
             code = metalog_check_configs(cfgs, nc, msg, sizeof(msg));
+        if (code == KERR_NONE)
+            code = broker_fd_budget(b, nparts, msg, sizeof(msg));
         if (code == KERR_NONE) {
             topic *tp = topics_get(b->topics, rt->name.ptr, rt->name.len);
             if (tp) {
@@ -326,6 +328,8 @@ void handle_create_partitions(broker *b, req *rq)
                 code = KERR_INVALID_REPLICA_ASSIGNMENT;
             }
         }
+        if (code == KERR_NONE)
+            code = broker_fd_budget(b, rt->count - cur, msg, sizeof(msg));
         if (code == KERR_NONE && !body.validate_only) {
             int64_t end;
             code = metalog_add_partitions(b->meta, tp, rt->count, &end, msg, sizeof(msg));

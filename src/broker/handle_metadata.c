@@ -150,6 +150,10 @@ void handle_metadata(broker *b, req *rq)
         kp_uuid id;
         int64_t end;
         char msg[256];
+        if (broker_fd_budget(b, config_get_num(&b->cfg, BCFG_NUM_PARTITIONS), msg, sizeof(msg)) != KERR_NONE) {
+            glog(GLOG_WARN, "meta", "not auto-creating topic %s: %s", cname, msg);
+            continue;
+        }
         int16_t code = metalog_create_topic(b->meta, cname,
                                             (int32_t)config_get_num(&b->cfg, BCFG_NUM_PARTITIONS),
                                             (int16_t)config_get_num(&b->cfg, BCFG_DEFAULT_REPLICATION_FACTOR),

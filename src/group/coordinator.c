@@ -522,6 +522,10 @@ int16_t coord_ensure_topic(coordinator *c)
         kp_uuid id;
         int64_t end;
         char msg[256];
+        if (broker_fd_budget(b, c->nparts, msg, sizeof(msg)) != KERR_NONE) {
+            glog(GLOG_ERROR, "group", "cannot create %s: %s", COORD_TOPIC, msg);
+            return KERR_COORDINATOR_NOT_AVAILABLE;
+        }
         int16_t code = metalog_create_topic(b->meta, COORD_TOPIC, c->nparts, 1, cfgs, 3, &id, &end, msg, sizeof(msg));
         if (code != KERR_NONE && code != KERR_TOPIC_ALREADY_EXISTS) {
             glog(GLOG_ERROR, "group", "cannot create %s: %s %s", COORD_TOPIC, kerr_name(code), msg);

@@ -27,6 +27,7 @@
 
 struct metalog {
     pthread_mutex_t lock;       /* one writer at a time */
+    char apply_error[600];      /* why the last apply failed, for the replay message */
     plog *log;                  /* owned by logs */
     topics *topics;
     logmgr *logs;
@@ -112,7 +113,10 @@ static int open_partition(metalog *m, topic *tp, int32_t index, int32_t leader_e
     char report[512] = "";
     plog *log = NULL;
     if (logmgr_partition_open(m->logs, tp->name, index, &lc, &log, report, sizeof(report)) != 0) {
-        glog(GLOG_ERROR, "log", "cannot open partition %s-%d: %s", tp->name, index, report);
+        snprintf(m->apply_error, sizeof(m->apply_error), "cannot open partition %s-%d: %s%s", tp->name, index,
+                 report[0] ? report : "unknown error",
+                 strstr(report, "Too many open files") ? " (raise the open-files limit: ulimit -n / LimitNOFILE)" : "");
+        glog(GLOG_ERROR, "log", "%s", m->apply_error);
         free(p);
         return -1;
     }
@@ -307,9 +311,14 @@ static int replay(metalog *m, char *err, size_t errlen)
             size_t blen = (size_t)batch_length(bp) + BATCH_LOG_OVERHEAD;
             if (pos + blen > (size_t)n)
                 break;
+            m->apply_error[0] = '\0';
             if (apply_batch(m, bp, blen) != 0) {
-                snprintf(err, errlen, "metadata log batch at offset %lld does not decode",
-                         (long long)batch_base_offset(bp));
+                if (m->apply_error[0])
+                    snprintf(err, errlen, "replaying the metadata log at offset %lld: %s",
+                             (long long)batch_base_offset(bp), m->apply_error);
+                else
+                    snprintf(err, errlen, "metadata log batch at offset %lld does not decode",
+                             (long long)batch_base_offset(bp));
                 rc = -1;
                 break;
             }

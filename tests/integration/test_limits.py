@@ -91,3 +91,54 @@ def test_second_broker_on_same_port_fails(start_broker, tmp_path):
     assert p.returncode == 1
     assert b"Address already in use" in p.stderr
     roundtrip_check(broker.bootstrap)
+
+
+def test_partitions_beyond_open_files_limit_refused(tmp_path):
+    """Each partition keeps its active segment's three files open. A topic
+    that would not fit in the open-files limit is refused up front with
+    POLICY_VIOLATION and a message saying what to raise — never created
+    half-way (which once left a metadata log the broker could not replay)."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+    from conftest import GREGOR_BIN, free_port
+    port = free_port()
+    log = open(tmp_path / "broker.log", "wb")
+    proc = subprocess.Popen(["prlimit", "--nofile=400:400", GREGOR_BIN, "server",
+                             "--override", "log.dirs=%s" % (tmp_path / "data"),
+                             "--override", "listeners=PLAINTEXT://127.0.0.1:%d" % port],
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "broker did not start"
+                time.sleep(0.1)
+        admin = AdminClient({"bootstrap.servers": "127.0.0.1:%d" % port})
+        admin.create_topics([NewTopic("fits", 30, 1)])["fits"].result(15)
+        with pytest.raises(Exception) as e:
+            admin.create_topics([NewTopic("too-many", 200, 1)])["too-many"].result(15)
+        assert "POLICY_VIOLATION" in str(e.value) and "open-files limit" in str(e.value)
+        assert "too-many" not in admin.list_topics(timeout=10).topics
+        proc.terminate()
+        assert proc.wait(30) == 0
+        # and it restarts: nothing half-created in the metadata log
+        proc = subprocess.Popen(["prlimit", "--nofile=400:400", GREGOR_BIN, "server",
+                                 "--override", "log.dirs=%s" % (tmp_path / "data"),
+                                 "--override", "listeners=PLAINTEXT://127.0.0.1:%d" % port],
+                                stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert proc.poll() is None, "broker did not restart"
+                assert time.monotonic() < deadline, "broker did not restart"
+                time.sleep(0.1)
+        assert len(admin.list_topics(timeout=10).topics["fits"].partitions) == 30
+    finally:
+        proc.kill()
+        proc.wait()
+        log.close()
