@@ -77,7 +77,7 @@
     X(LOG_FLUSH_INTERVAL_MS, "log.flush.interval.ms", CONFIG_LONG, NULL, 0, I64MAX, NULL, CONFIG_F_NULLABLE, \
       "Default flush.ms: fsync partitions whose oldest unflushed data is older than this. Unset: never by time.") \
     X(LOG_FLUSH_SCHEDULER_INTERVAL_MS, "log.flush.scheduler.interval.ms", CONFIG_LONG, "1000", 1, I64MAX, NULL, 0, \
-      "How often the flusher checks log.flush.interval.ms.") \
+      "How often partitions are checked for flush.ms; also how often acks=0/1 data of flush.messages=1 topics is fsynced.") \
     X(LOG_FLUSH_OFFSET_CHECKPOINT_INTERVAL_MS, "log.flush.offset.checkpoint.interval.ms", CONFIG_INT, "60000", 1, I32MAX, NULL, 0, \
       "How often the recovery-point checkpoint file is rewritten.") \
     X(LOG_MESSAGE_TIMESTAMP_TYPE, "log.message.timestamp.type", CONFIG_STRING, "CreateTime", 0, 0, ts_type_choices, 0, \

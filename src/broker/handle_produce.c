@@ -174,8 +174,11 @@ static void produce_partition(produce_op *op, topic *tp, kp_produce_req_partitio
         op->pending++;
         atomic_store(&p->unflushed_msgs, 0);
         flusher_wait(b->flusher, p->log, last + 1, conn_reactor(rq->conn), produce_flushed, w);
-    } else if (unflushed >= every) {
-        /* flush.messages reached: flush in the background, answer now */
+    } else if (every > 1 && unflushed >= every) {
+        /* flush.messages reached: flush in the background, answer now. With
+         * flush.messages=1, acks=0/1 data is flushed by the housekeeping
+         * pass every log.flush.scheduler.interval.ms instead: an fsync per
+         * produce would cost every producer latency for no promise made. */
         atomic_store(&p->unflushed_msgs, 0);
         topic_ref(tp);
         flusher_wait(b->flusher, p->log, last + 1, conn_reactor(rq->conn), produce_kick_done, tp);

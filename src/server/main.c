@@ -99,12 +99,16 @@ static void print_config_help(void)
 /* flush.ms: fsync partitions whose unflushed data has waited that long. */
 static void flush_by_time(broker *b, int64_t now)
 {
+    int64_t scheduler_ms = config_get_num(&b->cfg, BCFG_LOG_FLUSH_SCHEDULER_INTERVAL_MS);
     topic **all;
     int n = topics_list(b->topics, &all);
     for (int i = 0; i < n; i++) {
         topics_read_lock(b->topics);
         int64_t flush_ms = topic_config_num(&all[i]->overrides, &b->cfg, TCFG_FLUSH_MS);
+        int64_t every = topic_config_num(&all[i]->overrides, &b->cfg, TCFG_FLUSH_MESSAGES);
         topics_read_unlock(b->topics);
+        if (every == 1 && flush_ms > scheduler_ms)
+            flush_ms = scheduler_ms; /* acks=0/1 data of a flush-every-record topic */
         for (int32_t j = 0; j < topic_nparts(all[i]) && flush_ms < INT64_MAX; j++) {
             partition *p = topic_partition(all[i], j);
             if (plog_end_offset(p->log) <= plog_recovery_point(p->log)) {
@@ -238,7 +242,10 @@ static int run_server(int argc, char **argv)
     int64_t next_checkpoint = clock_mono_ms() + config_get_num(&b.cfg, BCFG_LOG_FLUSH_OFFSET_CHECKPOINT_INTERVAL_MS);
     sigdelset(&set, SIGPIPE);
     for (;;) {
-        struct timespec ts = { 1, 0 };
+        int64_t tick_ms = config_get_num(&b.cfg, BCFG_LOG_FLUSH_SCHEDULER_INTERVAL_MS);
+        if (tick_ms > 1000)
+            tick_ms = 1000;
+        struct timespec ts = { tick_ms / 1000, (tick_ms % 1000) * 1000000 };
         int sig = sigtimedwait(&set, NULL, &ts);
         if (sig == SIGTERM || sig == SIGINT) {
             glog(GLOG_INFO, "broker", "received %s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
