@@ -238,40 +238,48 @@ static char *tool_trim(char *s)
     return s;
 }
 
-/* Kafka's properties format, simply: key=value or key: value per line,
- * # and ! comments. */
-static int tool_conf_load_file(rd_kafka_conf_t *conf, const char *path)
+int tool_conf_apply(rd_kafka_conf_t *conf, const char *key, const char *value, const char *where)
+{
+    if (tool_prop_java_only(key))
+        return 0;
+    char errstr[512];
+    rd_kafka_conf_res_t res = rd_kafka_conf_set(conf, key, value, errstr, sizeof errstr);
+    if (res == RD_KAFKA_CONF_UNKNOWN) {
+        fprintf(stderr, "gregor %s: warning: %s: ignoring unknown property %s\n", tool_cmd_name, where, key);
+        return 0;
+    }
+    if (res != RD_KAFKA_CONF_OK) {
+        tool_err(tool_cmd_name, "%s: %s=%s: %s", where, key, value, errstr);
+        return -1;
+    }
+    if (strcmp(key, "debug") == 0 && *value)
+        tool_log_debug = true;
+    return 0;
+}
+
+int tool_conf_load_file(rd_kafka_conf_t *conf, const char *path, const char *flag)
 {
     FILE *f = fopen(path, "r");
     if (!f) {
-        tool_err(tool_cmd_name, "--command-config %s: %s", path, strerror(errno));
+        tool_err(tool_cmd_name, "%s %s: %s", flag, path, strerror(errno));
         return -1;
     }
-    char line[8192];
+    char line[8192], where[4200];
     int lineno = 0, rc = 0;
-    while (fgets(line, sizeof line, f)) {
+    while (rc == 0 && fgets(line, sizeof line, f)) {
         lineno++;
         char *s = tool_trim(line);
         if (!*s || *s == '#' || *s == '!')
             continue;
         size_t k = strcspn(s, "=:");
+        snprintf(where, sizeof where, "%s:%d", path, lineno);
         if (s[k] == '\0') {
-            tool_err(tool_cmd_name, "%s:%d: expected key=value", path, lineno);
+            tool_err(tool_cmd_name, "%s: expected key=value", where);
             rc = -1;
             break;
         }
         s[k] = '\0';
-        char *key = tool_trim(s), *value = tool_trim(s + k + 1);
-        if (tool_prop_java_only(key))
-            continue;
-        char errstr[512];
-        if (rd_kafka_conf_set(conf, key, value, errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
-            tool_err(tool_cmd_name, "%s:%d: %s", path, lineno, errstr);
-            rc = -1;
-            break;
-        }
-        if (strcmp(key, "debug") == 0 && *value)
-            tool_log_debug = true;
+        rc = tool_conf_apply(conf, tool_trim(s), tool_trim(s + k + 1), where);
     }
     fclose(f);
     return rc;
@@ -290,7 +298,7 @@ rd_kafka_conf_t *tool_conf_new(const tool_opts *o)
         tool_conf_set(conf, "socket.connection.setup.timeout.ms", ms) < 0 ||
         tool_conf_set(conf, "log.connection.close", "false") < 0)
         goto out_fail;
-    if (o->command_config && tool_conf_load_file(conf, o->command_config) < 0)
+    if (o->command_config && tool_conf_load_file(conf, o->command_config, "--command-config") < 0)
         goto out_fail;
     return conf;
 out_fail:

@@ -43,6 +43,13 @@ const char *tool_arg_value(int argc, char **argv, int *i);
  * err_cb/log quieting applied. NULL with a one-line message on error. */
 rd_kafka_conf_t *tool_conf_new(const tool_opts *o);
 int tool_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value);
+/* One client property from a file or a --X-property flag: Java-only keys
+ * are skipped, unknown keys warned about, invalid values refused (-1).
+ * where names the origin for messages ("file:line", "--producer-property"). */
+int tool_conf_apply(rd_kafka_conf_t *conf, const char *key, const char *value, const char *where);
+/* Kafka's properties format (key=value or key: value, # and ! comments)
+ * through tool_conf_apply; flag names the option for messages. */
+int tool_conf_load_file(rd_kafka_conf_t *conf, const char *path, const char *flag);
 /* Create a client of type (RD_KAFKA_PRODUCER/CONSUMER); conf is consumed. */
 rd_kafka_t *tool_client_new(rd_kafka_type_t type, rd_kafka_conf_t *conf);
 /* Fail within o->timeout_ms if the cluster cannot be reached: fetches

@@ -267,60 +267,6 @@ static int cons_parse_args(cons_cfg *c, tool_opts *o, int argc, char **argv)
 
 /* ---- client ---- */
 
-static int cons_conf_apply(rd_kafka_conf_t *conf, const char *key, const char *value,
-                           const char *where)
-{
-    char errstr[512];
-    rd_kafka_conf_res_t res = rd_kafka_conf_set(conf, key, value, errstr, sizeof errstr);
-    if (res == RD_KAFKA_CONF_OK)
-        return 0;
-    if (res == RD_KAFKA_CONF_UNKNOWN) {
-        fprintf(stderr, "gregor %s: warning: %s: ignoring unknown property %s\n", cons_cmd, where, key);
-        return 0;
-    }
-    tool_err(cons_cmd, "%s: %s=%s: %s", where, key, value, errstr);
-    return -1;
-}
-
-static char *cons_trim(char *s)
-{
-    while (*s == ' ' || *s == '\t')
-        s++;
-    size_t n = strlen(s);
-    while (n > 0 && strchr(" \t\r\n", s[n - 1]))
-        s[--n] = '\0';
-    return s;
-}
-
-/* --consumer.config: Kafka's properties format. */
-static int cons_conf_file(rd_kafka_conf_t *conf, const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        tool_err(cons_cmd, "--consumer.config %s: %s", path, strerror(errno));
-        return -1;
-    }
-    char line[8192], where[PATH_MAX + 32];
-    int lineno = 0, rc = 0;
-    while (rc == 0 && fgets(line, sizeof line, f)) {
-        lineno++;
-        char *s = cons_trim(line);
-        if (!*s || *s == '#' || *s == '!')
-            continue;
-        size_t k = strcspn(s, "=:");
-        snprintf(where, sizeof where, "%s:%d", path, lineno);
-        if (!s[k]) {
-            tool_err(cons_cmd, "%s: expected key=value", where);
-            rc = -1;
-            break;
-        }
-        s[k] = '\0';
-        rc = cons_conf_apply(conf, cons_trim(s), cons_trim(s + k + 1), where);
-    }
-    fclose(f);
-    return rc;
-}
-
 static rd_kafka_t *cons_client_new(const cons_cfg *c, const tool_opts *o)
 {
     rd_kafka_conf_t *conf = tool_conf_new(o);
@@ -339,7 +285,7 @@ static rd_kafka_t *cons_client_new(const cons_cfg *c, const tool_opts *o)
         tool_conf_set(conf, "enable.auto.commit", c->group ? "true" : "false") < 0 ||
         tool_conf_set(conf, "enable.partition.eof", "false") < 0 ||
         (c->isolation && tool_conf_set(conf, "isolation.level", c->isolation) < 0) ||
-        (c->config_file && cons_conf_file(conf, c->config_file) < 0))
+        (c->config_file && tool_conf_load_file(conf, c->config_file, "--consumer.config") < 0))
         goto out_conf;
     for (int k = 0; k < c->props_n; k++) {
         char kv[1024];
@@ -350,7 +296,7 @@ static rd_kafka_t *cons_client_new(const cons_cfg *c, const tool_opts *o)
             goto out_conf;
         }
         *eq = '\0';
-        if (cons_conf_apply(conf, kv, eq + 1, "--consumer-property") < 0)
+        if (tool_conf_apply(conf, kv, eq + 1, "--consumer-property") < 0)
             goto out_conf;
     }
     return tool_client_new(RD_KAFKA_CONSUMER, conf);

@@ -83,21 +83,6 @@ static void perf_usage(FILE *f)
 
 /* ---- client properties (shared by both sides) ---- */
 
-static int perf_conf_apply(rd_kafka_conf_t *conf, const char *key, const char *value,
-                           const char *where)
-{
-    char errstr[512];
-    rd_kafka_conf_res_t res = rd_kafka_conf_set(conf, key, value, errstr, sizeof errstr);
-    if (res == RD_KAFKA_CONF_OK)
-        return 0;
-    if (res == RD_KAFKA_CONF_UNKNOWN) {
-        fprintf(stderr, "gregor %s: warning: %s: ignoring unknown property %s\n", perf_cmd, where, key);
-        return 0;
-    }
-    tool_err(perf_cmd, "%s: %s=%s: %s", where, key, value, errstr);
-    return -1;
-}
-
 static int perf_conf_kv(rd_kafka_conf_t *conf, const char *kv, const char *where)
 {
     char buf[1024];
@@ -108,46 +93,7 @@ static int perf_conf_kv(rd_kafka_conf_t *conf, const char *kv, const char *where
         return -1;
     }
     *eq = '\0';
-    return perf_conf_apply(conf, buf, eq + 1, where);
-}
-
-static char *perf_trim(char *s)
-{
-    while (*s == ' ' || *s == '\t')
-        s++;
-    size_t n = strlen(s);
-    while (n > 0 && strchr(" \t\r\n", s[n - 1]))
-        s[--n] = '\0';
-    return s;
-}
-
-/* A properties file (Kafka's format: key=value or key: value, # and ! comments). */
-static int perf_conf_file(rd_kafka_conf_t *conf, const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        tool_err(perf_cmd, "%s: %s", path, strerror(errno));
-        return -1;
-    }
-    char line[8192], where[PATH_MAX + 32];
-    int lineno = 0, rc = 0;
-    while (rc == 0 && fgets(line, sizeof line, f)) {
-        lineno++;
-        char *s = perf_trim(line);
-        if (!*s || *s == '#' || *s == '!')
-            continue;
-        size_t k = strcspn(s, "=:");
-        snprintf(where, sizeof where, "%s:%d", path, lineno);
-        if (!s[k]) {
-            tool_err(perf_cmd, "%s: expected key=value", where);
-            rc = -1;
-            break;
-        }
-        s[k] = '\0';
-        rc = perf_conf_apply(conf, perf_trim(s), perf_trim(s + k + 1), where);
-    }
-    fclose(f);
-    return rc;
+    return tool_conf_apply(conf, buf, eq + 1, where);
 }
 
 /* ================= produce ================= */
@@ -403,7 +349,7 @@ static rd_kafka_t *perf_prod_client(const perf_prod_cfg *c, const tool_opts *o, 
     rd_kafka_conf_t *conf = tool_conf_new(o);
     if (!conf)
         return NULL;
-    if (c->config_file && perf_conf_file(conf, c->config_file) < 0)
+    if (c->config_file && tool_conf_load_file(conf, c->config_file, "--producer.config") < 0)
         goto out_conf;
     for (int k = 0; k < c->props_n; k++)
         if (perf_conf_kv(conf, c->props[k], "--producer-props") < 0)
@@ -626,7 +572,7 @@ static rd_kafka_t *perf_cons_client(const perf_cons_cfg *c, const tool_opts *o, 
         tool_conf_set(conf, "enable.partition.eof", "false") < 0 ||
         (c->fetch_size && tool_conf_set(conf, "max.partition.fetch.bytes", c->fetch_size) < 0) ||
         (c->socket_buffer && tool_conf_set(conf, "socket.receive.buffer.bytes", c->socket_buffer) < 0) ||
-        (c->config_file && perf_conf_file(conf, c->config_file) < 0)) {
+        (c->config_file && tool_conf_load_file(conf, c->config_file, "--consumer.config") < 0)) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }

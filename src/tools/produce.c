@@ -288,62 +288,6 @@ static int prod_parse_args(prod_cfg *c, tool_opts *o, int argc, char **argv)
 }
 
 
-/* One k=v for librdkafka: an unknown key is a warning (a Java-only property
- * in a shared file), an invalid value an error. */
-static int prod_conf_apply(rd_kafka_conf_t *conf, const char *key, const char *value,
-                           const char *where)
-{
-    char errstr[512];
-    rd_kafka_conf_res_t res = rd_kafka_conf_set(conf, key, value, errstr, sizeof errstr);
-    if (res == RD_KAFKA_CONF_OK)
-        return 0;
-    if (res == RD_KAFKA_CONF_UNKNOWN) {
-        fprintf(stderr, "gregor %s: warning: %s: ignoring unknown property %s\n", prod_cmd, where, key);
-        return 0;
-    }
-    tool_err(prod_cmd, "%s: %s=%s: %s", where, key, value, errstr);
-    return -1;
-}
-
-static char *prod_trim(char *s)
-{
-    while (*s == ' ' || *s == '\t')
-        s++;
-    size_t n = strlen(s);
-    while (n > 0 && strchr(" \t\r\n", s[n - 1]))
-        s[--n] = '\0';
-    return s;
-}
-
-/* --producer.config: Kafka's properties format (key=value or key: value, # and ! comments). */
-static int prod_conf_file(rd_kafka_conf_t *conf, const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        tool_err(prod_cmd, "--producer.config %s: %s", path, strerror(errno));
-        return -1;
-    }
-    char line[8192], where[PATH_MAX + 32];
-    int lineno = 0, rc = 0;
-    while (rc == 0 && fgets(line, sizeof line, f)) {
-        lineno++;
-        char *s = prod_trim(line);
-        if (!*s || *s == '#' || *s == '!')
-            continue;
-        size_t k = strcspn(s, "=:");
-        snprintf(where, sizeof where, "%s:%d", path, lineno);
-        if (!s[k]) {
-            tool_err(prod_cmd, "%s: expected key=value", where);
-            rc = -1;
-            break;
-        }
-        s[k] = '\0';
-        rc = prod_conf_apply(conf, prod_trim(s), prod_trim(s + k + 1), where);
-    }
-    fclose(f);
-    return rc;
-}
-
 static void prod_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     (void)rk;
@@ -374,7 +318,7 @@ static rd_kafka_t *prod_client_new(const prod_cfg *c, const tool_opts *o, prod_s
         (c->codec && tool_conf_set(conf, "compression.codec", c->codec) < 0) ||
         (c->linger_ms && tool_conf_set(conf, "linger.ms", c->linger_ms) < 0) ||
         (c->batch_size && tool_conf_set(conf, "batch.size", c->batch_size) < 0) ||
-        (c->config_file && prod_conf_file(conf, c->config_file) < 0))
+        (c->config_file && tool_conf_load_file(conf, c->config_file, "--producer.config") < 0))
         goto out_conf;
     for (int k = 0; k < c->props_n; k++) {
         char kv[1024];
@@ -385,7 +329,7 @@ static rd_kafka_t *prod_client_new(const prod_cfg *c, const tool_opts *o, prod_s
             goto out_conf;
         }
         *eq = '\0';
-        if (prod_conf_apply(conf, kv, eq + 1, "--producer-property") < 0)
+        if (tool_conf_apply(conf, kv, eq + 1, "--producer-property") < 0)
             goto out_conf;
     }
     rd_kafka_conf_set_dr_msg_cb(conf, prod_dr_cb);

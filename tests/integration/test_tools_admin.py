@@ -424,10 +424,16 @@ def test_command_config(broker, tmp_path):
        "--bootstrap-server", broker.bootstrap)
     assert "cc" in ok("topics", "list", "--command-config", good,
                       "--bootstrap-server", broker.bootstrap).stdout.split()
+    # an unknown key is a warning naming it, as Kafka's tools log "supplied
+    # but isn't a known config"; an invalid value is an error
+    unknown = tmp_path / "unknown.properties"
+    unknown.write_text("no.such.property=1\n")
+    r = ok("topics", "list", "--command-config", unknown, "--bootstrap-server", broker.bootstrap)
+    assert "unknown.properties:1" in r.stderr and "no.such.property" in r.stderr
     bad = tmp_path / "bad.properties"
-    bad.write_text("no.such.property=1\n")
+    bad.write_text("# comment\nsocket.timeout.ms=not-a-number\n")
     r = fails("topics", "list", "--command-config", bad, "--bootstrap-server", broker.bootstrap)
-    assert "bad.properties:1" in r.stderr and "no.such.property" in r.stderr
+    assert "bad.properties:2" in r.stderr and "socket.timeout.ms" in r.stderr
     r = fails("cluster", "--command-config", tmp_path / "missing.properties",
               "--bootstrap-server", broker.bootstrap)
     assert "missing.properties" in r.stderr
