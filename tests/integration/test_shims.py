@@ -211,8 +211,11 @@ def test_quickstart_topics_producer_consumer(broker):
     r = run("kafka-consumer-groups.sh", "--bootstrap-server", bs, "--describe", "--group", "qs-group",
             check=0)
     rows = [ln.split() for ln in r.stdout.splitlines() if ln.startswith("qs-group")]
+    # librdkafka's sticky partitioner may put all 60 records in one
+    # partition; an inactive group shows the partitions it committed, i.e.
+    # those that had records (Kafka's tool does the same)
     assert sorted((x[1], x[2], x[3], x[4], x[5]) for x in rows) == \
-        [("test-topic", str(p), str(ends[p]), str(ends[p]), "0") for p in range(3)]
+        [("test-topic", str(p), str(ends[p]), str(ends[p]), "0") for p in range(3) if ends[p] > 0]
 
 
 @pytest.mark.timeout(60)
