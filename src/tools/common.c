@@ -9,6 +9,7 @@
  * librdkafka's background thread), which only touch the last-error buffer
  * under its mutex.
  */
+#include "base/clock.h"
 #include "tools/common.h"
 
 #include <errno.h>
@@ -557,16 +558,9 @@ void tool_json_str(FILE *f, const char *s)
 
 /* ---- one raw request over a plain socket ---- */
 
-static int64_t tool_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int tool_left_ms(int64_t deadline_ms)
 {
-    int64_t left = deadline_ms - tool_now_ms();
+    int64_t left = deadline_ms - clock_mono_ms();
     return left < 0 ? 0 : (int)left;
 }
 
@@ -697,7 +691,7 @@ int tool_raw_request(const tool_opts *o, int16_t api_key, int16_t version, void 
         snprintf(err, errlen, "API %d v%d is not in our schema", api_key, version);
         return -1;
     }
-    int64_t deadline_ms = tool_now_ms() + o->timeout_ms;
+    int64_t deadline_ms = clock_mono_ms() + o->timeout_ms;
     const int32_t correlation_id = 0x67726567; /* "greg" */
     int rc = -1;
     kp_writer w;
@@ -795,7 +789,7 @@ rd_kafka_AdminOptions_t *tool_admin_options(rd_kafka_t *rk, rd_kafka_admin_op_t 
 
 rd_kafka_event_t *tool_admin_wait(rd_kafka_queue_t *q, const tool_opts *o)
 {
-    int64_t deadline_ms = tool_now_ms() + o->timeout_ms + 3000;
+    int64_t deadline_ms = clock_mono_ms() + o->timeout_ms + 3000;
     while (!tool_stop) {
         int left = tool_left_ms(deadline_ms);
         if (left == 0) {

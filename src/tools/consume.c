@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "tools/common.h"
 #include "tools/tools.h"
 
@@ -54,13 +55,6 @@ typedef struct cons_cfg {
     int props_n;
     cons_format fmt;
 } cons_cfg;
-
-static int64_t cons_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void cons_usage(FILE *f)
 {
@@ -467,7 +461,7 @@ static int cons_on_error(rd_kafka_t *rk, const cons_cfg *c, const rd_kafka_messa
 /* Poll and print until a stop condition. Returns the exit code. */
 static int cons_loop(rd_kafka_t *rk, const cons_cfg *c, const tool_opts *o, uint64_t *count)
 {
-    int64_t last_ms = cons_now_ms();
+    int64_t last_ms = clock_mono_ms();
     bool flushed = true;
     while (!tool_stop) {
         if (c->max_messages >= 0 && (int64_t)*count >= c->max_messages)
@@ -479,7 +473,7 @@ static int cons_loop(rd_kafka_t *rk, const cons_cfg *c, const tool_opts *o, uint
                     return 0; /* the reader went away */
                 flushed = true;
             }
-            if (c->idle_timeout && cons_now_ms() - last_ms >= o->timeout_ms)
+            if (c->idle_timeout && clock_mono_ms() - last_ms >= o->timeout_ms)
                 return 0;
             continue;
         }
@@ -497,7 +491,7 @@ static int cons_loop(rd_kafka_t *rk, const cons_cfg *c, const tool_opts *o, uint
         flushed = false;
         rd_kafka_message_destroy(m);
         (*count)++;
-        last_ms = cons_now_ms();
+        last_ms = clock_mono_ms();
         if (ferror(stdout))
             return 0; /* the reader went away (e.g. `| head`): stop quietly, as Kafka does */
     }

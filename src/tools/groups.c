@@ -19,6 +19,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "tools/common.h"
 #include "tools/tools.h"
 
@@ -138,13 +139,6 @@ static void grp_parts_free(rd_kafka_topic_partition_list_t *l)
         rd_kafka_topic_partition_list_destroy(l);
 }
 
-static int64_t grp_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Wait for the result of the one admin call queued on c->q, at most
  * --timeout-ms plus a margin. NULL after printing why: a timeout, Ctrl-C,
  * or an error of the whole call (a broker error shown as "NAME: text",
@@ -152,9 +146,9 @@ static int64_t grp_mono_ms(void)
 static rd_kafka_event_t *grp_admin_wait_as(grp_ctx *c, rd_kafka_event_type_t type, const char *what,
                                            const char *fail_prefix)
 {
-    int64_t deadline_ms = grp_mono_ms() + c->a->o.timeout_ms + 3000;
+    int64_t deadline_ms = clock_mono_ms() + c->a->o.timeout_ms + 3000;
     char buf[256];
-    while (!tool_stop && grp_mono_ms() < deadline_ms) {
+    while (!tool_stop && clock_mono_ms() < deadline_ms) {
         rd_kafka_event_t *ev = rd_kafka_queue_poll(c->q, 100);
         if (!ev)
             continue;
@@ -862,13 +856,6 @@ static int64_t grp_parse_duration(const char *s)
     return any && total_ms < 9.2e18 ? (int64_t)total_ms : -1;
 }
 
-static int64_t grp_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The partitions a reset or delete-offsets works on: --all-topics (the
  * group's committed partitions) or every --topic. NULL after an error. */
 static rd_kafka_topic_partition_list_t *grp_scope(grp_ctx *c, const rd_kafka_topic_partition_list_t *committed)
@@ -914,7 +901,7 @@ static int grp_plan_offsets(grp_ctx *c, rd_kafka_topic_partition_list_t *plan,
     grp_reset_kind k = c->a->reset;
     int rc = hi ? 0 : 1;
     if (rc == 0 && (k == GRP_RESET_DATETIME || k == GRP_RESET_DURATION)) {
-        int64_t ts = k == GRP_RESET_DATETIME ? c->a->reset_value : grp_now_ms() - c->a->reset_value;
+        int64_t ts = k == GRP_RESET_DATETIME ? c->a->reset_value : clock_now_ms() - c->a->reset_value;
         at = grp_offsets_at(c, plan, ts < 0 ? 0 : ts);
         rc = at ? 0 : 1;
     }

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "tools/common.h"
 #include "tools/tools.h"
 
@@ -34,18 +35,6 @@
 #define PERF_FLUSH_MS_MIN 60000
 
 static const char *const perf_cmd = "perf";
-
-static int64_t perf_mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static int64_t perf_mono_ms(void)
-{
-    return perf_mono_us() / 1000;
-}
 
 static bool perf_is(const char *arg, const char *a, const char *b)
 {
@@ -143,7 +132,7 @@ static void perf_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque
     (void)rk;
     perf_stats *st = opaque;
     uintptr_t tag = (uintptr_t)m->_private;
-    int64_t now_us = perf_mono_us();
+    int64_t now_us = (clock_mono_ns() / 1000);
     if (m->err) {
         if (st->failed++ == 0)
             snprintf(st->first_error, sizeof st->first_error, "%s", rd_kafka_err2str(m->err));
@@ -174,7 +163,7 @@ static int perf_cmp_i32(const void *a, const void *b)
 
 static void perf_prod_summary(perf_stats *st, const tool_opts *o)
 {
-    double secs = (double)(perf_mono_us() - st->start_us) / 1e6;
+    double secs = (double)((clock_mono_ns() / 1000) - st->start_us) / 1e6;
     double rps = secs > 0 ? (double)st->count / secs : 0;
     double mbps = secs > 0 ? (double)st->bytes / 1024.0 / 1024.0 / secs : 0;
     double avg = st->count ? (double)st->latency_total_ms / (double)st->count : 0;
@@ -368,7 +357,7 @@ static void perf_throttle(rd_kafka_t *rk, const perf_prod_cfg *c, int64_t sent, 
     if (c->throughput <= 0)
         return;
     int64_t due_us = start_us + (int64_t)((double)sent * 1e6 / c->throughput);
-    for (int64_t now = perf_mono_us(); now < due_us && !tool_stop; now = perf_mono_us()) {
+    for (int64_t now = (clock_mono_ns() / 1000); now < due_us && !tool_stop; now = (clock_mono_ns() / 1000)) {
         int64_t ms = (due_us - now) / 1000;
         rd_kafka_poll(rk, ms > 100 ? 100 : (int)ms);
         if (ms == 0)
@@ -385,7 +374,7 @@ static int perf_prod_send_all(rd_kafka_t *rk, const perf_prod_cfg *c, const perf
         size_t k = pl->n == 1 ? 0 : (size_t)random() % pl->n;
         perf_throttle(rk, c, i, st->start_us);
         for (;;) {
-            uintptr_t tag = (uintptr_t)(perf_mono_us() - st->start_us) << 1 | (i % sampling == 0);
+            uintptr_t tag = (uintptr_t)((clock_mono_ns() / 1000) - st->start_us) << 1 | (i % sampling == 0);
             rd_kafka_resp_err_t err = rd_kafka_producev(
                 rk, RD_KAFKA_V_TOPIC(c->topic), RD_KAFKA_V_VALUE(pl->items[k], pl->lens[k]),
                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE((void *)tag),
@@ -435,11 +424,11 @@ static int perf_produce(int argc, char **argv)
     }
     if ((rc = tool_check_reachable(rk, &o)) != 0)
         goto out_rk;
-    st.start_us = st.window_start_us = perf_mono_us();
+    st.start_us = st.window_start_us = (clock_mono_ns() / 1000);
     rc = perf_prod_send_all(rk, &c, &pl, &st);
     int flush_ms = o.timeout_ms > PERF_FLUSH_MS_MIN ? o.timeout_ms : PERF_FLUSH_MS_MIN;
-    for (int64_t until = perf_mono_ms() + flush_ms; rd_kafka_outq_len(rk) > 0 && !tool_stop &&
-                                                    perf_mono_ms() < until;)
+    for (int64_t until = clock_mono_ms() + flush_ms; rd_kafka_outq_len(rk) > 0 && !tool_stop &&
+                                                    clock_mono_ms() < until;)
         rd_kafka_flush(rk, 100);
     int left = rd_kafka_outq_len(rk);
     perf_prod_summary(&st, &o);
@@ -489,13 +478,13 @@ static void perf_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     perf_cons_state *cs = opaque;
     bool cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        cs->join_total_ms += perf_mono_ms() - cs->join_start_ms;
+        cs->join_total_ms += clock_mono_ms() - cs->join_start_ms;
         if (cooperative)
             rd_kafka_error_destroy(rd_kafka_incremental_assign(rk, parts));
         else
             rd_kafka_assign(rk, parts);
     } else {
-        cs->join_start_ms = perf_mono_ms();
+        cs->join_start_ms = clock_mono_ms();
         if (cooperative)
             rd_kafka_error_destroy(rd_kafka_incremental_unassign(rk, parts));
         else
@@ -633,8 +622,8 @@ static void perf_cons_print(const perf_cons_cfg *c, const tool_opts *o, const pe
 /* Read until --messages, --timeout without a record, or Ctrl-C. */
 static int perf_cons_loop(rd_kafka_t *rk, const perf_cons_cfg *c, perf_cons_result *r)
 {
-    int64_t last_ms = perf_mono_ms(), report_ms = last_ms, report_msgs = 0, report_bytes = 0;
-    while (r->messages < c->messages && !tool_stop && perf_mono_ms() - last_ms <= c->timeout_ms) {
+    int64_t last_ms = clock_mono_ms(), report_ms = last_ms, report_msgs = 0, report_bytes = 0;
+    while (r->messages < c->messages && !tool_stop && clock_mono_ms() - last_ms <= c->timeout_ms) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
         if (!m)
             continue;
@@ -653,7 +642,7 @@ static int perf_cons_loop(rd_kafka_t *rk, const perf_cons_cfg *c, perf_cons_resu
         r->messages++;
         r->bytes += (int64_t)(m->len + m->key_len);
         rd_kafka_message_destroy(m);
-        last_ms = perf_mono_ms();
+        last_ms = clock_mono_ms();
         if (c->detailed && last_ms - report_ms >= c->report_ms) {
             double secs = (double)(last_ms - report_ms) / 1000.0;
             fprintf(stderr, "%lld messages, %.4f MB/sec, %.4f nMsg/sec\n", (long long)r->messages,
@@ -694,7 +683,7 @@ static int perf_consume(int argc, char **argv)
         return 1;
     }
     perf_cons_result r = { .start_wall_ms = perf_wall_ms() };
-    int64_t start_ms = perf_mono_ms();
+    int64_t start_ms = clock_mono_ms();
     cs.join_start_ms = start_ms;
     rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(tl, c.topic, RD_KAFKA_PARTITION_UA);
@@ -707,7 +696,7 @@ static int perf_consume(int argc, char **argv)
         rc = perf_cons_loop(rk, &c, &r);
     }
     r.end_wall_ms = perf_wall_ms();
-    r.elapsed_ms = perf_mono_ms() - start_ms;
+    r.elapsed_ms = clock_mono_ms() - start_ms;
     r.join_ms = cs.join_total_ms;
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);

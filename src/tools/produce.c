@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "tools/common.h"
 #include "tools/tools.h"
 
@@ -75,13 +76,6 @@ typedef struct prod_stats {
     uint64_t failed;          /* delivery reports with an error */
     char first_error[512];
 } prod_stats;
-
-static int64_t prod_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void prod_usage(FILE *f)
 {
@@ -582,13 +576,13 @@ static void prod_throttle(rd_kafka_t *rk, const prod_cfg *c, uint64_t n, int64_t
     if (c->max_rate <= 0)
         return;
     int64_t due_ms = start_ms + (int64_t)((double)n * 1000.0 / c->max_rate);
-    for (int64_t now = prod_now_ms(); now < due_ms && !tool_stop; now = prod_now_ms())
+    for (int64_t now = clock_mono_ms(); now < due_ms && !tool_stop; now = clock_mono_ms())
         rd_kafka_poll(rk, (int)(due_ms - now > 100 ? 100 : due_ms - now));
 }
 
 static void prod_progress(const prod_stats *st, int64_t start_ms)
 {
-    double secs = (double)(prod_now_ms() - start_ms) / 1000.0;
+    double secs = (double)(clock_mono_ms() - start_ms) / 1000.0;
     fprintf(stderr, "gregor %s: %llu records sent, %llu acknowledged, %.1f records/sec\n", prod_cmd,
             (unsigned long long)st->produced, (unsigned long long)st->delivered,
             secs > 0 ? (double)st->produced / secs : 0.0);
@@ -618,7 +612,7 @@ static int prod_run(rd_kafka_t *rk, const prod_cfg *c, const tool_opts *o, prod_
             rd_kafka_flush(rk, prod_flush_bound_ms(o));
         else
             rd_kafka_poll(rk, 0);
-        if (prod_now_ms() >= next_progress_ms) {
+        if (clock_mono_ms() >= next_progress_ms) {
             if (c->progress || (!tty && rd->lineno > PROD_PROGRESS_LINES))
                 prod_progress(st, start_ms);
             next_progress_ms += PROD_PROGRESS_MS;
@@ -684,7 +678,7 @@ int tool_produce_main(int argc, char **argv)
         rc = 1;
         goto out_rk;
     }
-    int64_t start_ms = prod_now_ms();
+    int64_t start_ms = clock_mono_ms();
     rc = prod_run(rk, &c, &o, &rd, &st, start_ms);
     prod_finish(rk, &o, &st);
     if (c.progress)
