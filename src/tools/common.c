@@ -258,6 +258,19 @@ int tool_conf_apply(rd_kafka_conf_t *conf, const char *key, const char *value, c
     return 0;
 }
 
+int tool_conf_apply_kv(rd_kafka_conf_t *conf, const char *kv, const char *flag)
+{
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", kv);
+    char *eq = strchr(buf, '=');
+    if (!eq) {
+        tool_err(tool_cmd_name, "%s %s: expected key=value", flag, kv);
+        return -1;
+    }
+    *eq = '\0';
+    return tool_conf_apply(conf, buf, eq + 1, flag);
+}
+
 int tool_conf_load_file(rd_kafka_conf_t *conf, const char *path, const char *flag)
 {
     FILE *f = fopen(path, "r");

@@ -47,6 +47,8 @@ int tool_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value);
  * are skipped, unknown keys warned about, invalid values refused (-1).
  * where names the origin for messages ("file:line", "--producer-property"). */
 int tool_conf_apply(rd_kafka_conf_t *conf, const char *key, const char *value, const char *where);
+/* "key=value" from a --X-property flag, through tool_conf_apply. */
+int tool_conf_apply_kv(rd_kafka_conf_t *conf, const char *kv, const char *flag);
 /* Kafka's properties format (key=value or key: value, # and ! comments)
  * through tool_conf_apply; flag names the option for messages. */
 int tool_conf_load_file(rd_kafka_conf_t *conf, const char *path, const char *flag);

@@ -281,18 +281,9 @@ static rd_kafka_t *cons_client_new(const cons_cfg *c, const tool_opts *o)
         (c->isolation && tool_conf_set(conf, "isolation.level", c->isolation) < 0) ||
         (c->config_file && tool_conf_load_file(conf, c->config_file, "--consumer.config") < 0))
         goto out_conf;
-    for (int k = 0; k < c->props_n; k++) {
-        char kv[1024];
-        snprintf(kv, sizeof kv, "%s", c->props[k]);
-        char *eq = strchr(kv, '=');
-        if (!eq) {
-            tool_err(cons_cmd, "--consumer-property %s: expected key=value", c->props[k]);
+    for (int k = 0; k < c->props_n; k++)
+        if (tool_conf_apply_kv(conf, c->props[k], "--consumer-property") < 0)
             goto out_conf;
-        }
-        *eq = '\0';
-        if (tool_conf_apply(conf, kv, eq + 1, "--consumer-property") < 0)
-            goto out_conf;
-    }
     return tool_client_new(RD_KAFKA_CONSUMER, conf);
 out_conf:
     rd_kafka_conf_destroy(conf);

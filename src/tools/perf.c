@@ -72,19 +72,6 @@ static void perf_usage(FILE *f)
 
 /* ---- client properties (shared by both sides) ---- */
 
-static int perf_conf_kv(rd_kafka_conf_t *conf, const char *kv, const char *where)
-{
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", kv);
-    char *eq = strchr(buf, '=');
-    if (!eq) {
-        tool_err(perf_cmd, "%s %s: expected key=value", where, kv);
-        return -1;
-    }
-    *eq = '\0';
-    return tool_conf_apply(conf, buf, eq + 1, where);
-}
-
 /* ================= produce ================= */
 
 typedef struct perf_prod_cfg {
@@ -341,7 +328,7 @@ static rd_kafka_t *perf_prod_client(const perf_prod_cfg *c, const tool_opts *o, 
     if (c->config_file && tool_conf_load_file(conf, c->config_file, "--producer.config") < 0)
         goto out_conf;
     for (int k = 0; k < c->props_n; k++)
-        if (perf_conf_kv(conf, c->props[k], "--producer-props") < 0)
+        if (tool_conf_apply_kv(conf, c->props[k], "--producer-props") < 0)
             goto out_conf;
     rd_kafka_conf_set_dr_msg_cb(conf, perf_dr_cb);
     rd_kafka_conf_set_opaque(conf, st);

@@ -314,18 +314,9 @@ static rd_kafka_t *prod_client_new(const prod_cfg *c, const tool_opts *o, prod_s
         (c->batch_size && tool_conf_set(conf, "batch.size", c->batch_size) < 0) ||
         (c->config_file && tool_conf_load_file(conf, c->config_file, "--producer.config") < 0))
         goto out_conf;
-    for (int k = 0; k < c->props_n; k++) {
-        char kv[1024];
-        snprintf(kv, sizeof kv, "%s", c->props[k]);
-        char *eq = strchr(kv, '=');
-        if (!eq) {
-            tool_err(prod_cmd, "--producer-property %s: expected key=value", c->props[k]);
+    for (int k = 0; k < c->props_n; k++)
+        if (tool_conf_apply_kv(conf, c->props[k], "--producer-property") < 0)
             goto out_conf;
-        }
-        *eq = '\0';
-        if (tool_conf_apply(conf, kv, eq + 1, "--producer-property") < 0)
-            goto out_conf;
-    }
     rd_kafka_conf_set_dr_msg_cb(conf, prod_dr_cb);
     rd_kafka_conf_set_opaque(conf, st);
     return tool_client_new(RD_KAFKA_PRODUCER, conf);
