@@ -219,23 +219,32 @@ int topic_add_partition_locked(topic *tp, partition *p)
 {
     int n = atomic_load(&tp->nparts);
     assert(p->index == n);
-    partition **old = atomic_load(&tp->parts);
-    partition **nb = malloc(sizeof(*nb) * (size_t)(n + 1));
-    retired *r = malloc(sizeof(*r));
-    if (!nb || !r) {
-        free(nb);
-        free(r);
-        return -1;
+    partition **cur = atomic_load(&tp->parts);
+    if (n == tp->parts_cap) {
+        /* Grow by doubling: the retired arrays readers may still hold add up
+         * to less than the final one (10,000 partitions: ~160 KiB in all). */
+        int cap = tp->parts_cap ? tp->parts_cap * 2 : 8;
+        partition **nb = malloc(sizeof(*nb) * (size_t)cap);
+        retired *r = malloc(sizeof(*r));
+        if (!nb || !r) {
+            free(nb);
+            free(r);
+            return -1;
+        }
+        if (n)
+            memcpy(nb, cur, sizeof(*nb) * (size_t)n);
+        r->parts = cur;
+        r->next = tp->retired;
+        tp->retired = r;
+        tp->parts_cap = cap;
+        atomic_store(&tp->parts, nb);
+        cur = nb;
     }
-    if (n)
-        memcpy(nb, old, sizeof(*nb) * (size_t)n);
-    nb[n] = p;
+    /* Readers load nparts before parts: any array they then see holds at
+     * least nparts entries, and entry n is written before nparts says so. */
+    cur[n] = p;
     p->topic = tp;
-    atomic_store(&tp->parts, nb);
     atomic_store(&tp->nparts, n + 1);
-    r->parts = old;
-    r->next = tp->retired;
-    tp->retired = r;
     return 0;
 }
 

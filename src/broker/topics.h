@@ -45,6 +45,7 @@ struct topic {
     atomic_int refs;
     _Atomic(partition **) parts;
     atomic_int nparts;
+    int parts_cap;             /* entries allocated in parts; guarded by the table lock */
     config_set overrides;      /* guarded by the table lock */
     bool internal;
     bool deleted;              /* removed by DeleteTopics: its logs go with it */
