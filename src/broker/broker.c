@@ -259,7 +259,7 @@ static int choose_listener(broker *b, endpoint *bind_ep, char *err, size_t errle
 
 /* ---- open files ---- */
 
-#define FDS_PER_PARTITION 3 /* .log, .index, .timeindex of the active segment */
+#define FDS_PER_PARTITION 1 /* the active segment's .log; indexes are in memory */
 #define FDS_SPARE 256       /* connections, checkpoints, the metadata log */
 
 static int count_open_fds(void)

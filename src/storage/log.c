@@ -6,7 +6,7 @@
  *
  * Invariants (under mu):
  *   1. nsegs >= 1; segs[] sorted by strictly increasing base offset; the last
- *      one is the active segment (indexes preallocated) and no other is.
+ *      one is the active segment (indexes in memory) and no other is.
  *   2. segs[0]->base <= start_offset <= end_offset == active->next_offset.
  *   3. recovery_point <= end_offset, and every byte below it was fsynced.
  *   4. failed is sticky: once set it never clears and failure[] never changes,
@@ -532,13 +532,22 @@ int plog_shutdown(plog *l)
         rc = LOG_ERR_IO;
     log_segment *act = plog_active(l);
     int err = act->active ? log_segment_deactivate(act) : 0;
+    const char *what = act->path_index;
+    bool synced_any = false;
     for (int i = 0; !err && i < l->nsegs; i++) {
-        err = seg_fsync_fd(l->segs[i]->index_fd);
+        log_segment *s = l->segs[i];
+        if (s->index_synced)
+            continue;
+        err = log_segment_sync_indexes(s, &what);
         if (!err)
-            err = seg_fsync_fd(l->segs[i]->timeindex_fd);
+            s->index_synced = synced_any = true;
+    }
+    if (!err && synced_any) {
+        what = l->dir;
+        err = seg_fsync_dir(l->dir);   /* index files may have been created just now */
     }
     if (err) {
-        plog_logf(GLOG_ERROR, "closing %s: %s", l->dir, strerror(err));
+        plog_logf(GLOG_ERROR, "closing %s: %s: %s", l->dir, what, strerror(err));
         rc = LOG_ERR_IO;
     }
     plog_close(l);
@@ -691,12 +700,8 @@ static int flush_items_run(plog *l, flush_item *items, int n, bool sync_dir, boo
             *what = items[i].seg->path_log;
             err = inject ? EIO : seg_fsync_fd(items[i].seg->log_fd);
         }
-        if (!err && items[i].sync_index) {
-            *what = items[i].seg->path_index;
-            err = seg_fsync_fd(items[i].seg->index_fd);
-            if (!err)
-                err = seg_fsync_fd(items[i].seg->timeindex_fd);
-        }
+        if (!err && items[i].sync_index)
+            err = log_segment_sync_indexes(items[i].seg, what);
         if (err)
             return err;
     }
@@ -810,11 +815,12 @@ int plog_read(plog *l, int64_t offset, int32_t max_bytes, bool min_one, plog_sli
         int64_t limit = s->size;
         int32_t index_count = s->index_entries;
         int64_t base = s->base_offset;
+        int64_t hint = log_segment_find_hint_locked(s, offset, limit);
         pthread_mutex_unlock(&l->mu);
 
         int64_t pos;
         int32_t first_len, len = 0;
-        int err = log_segment_find(s, offset, limit, index_count, &pos, &first_len);
+        int err = log_segment_find(s, offset, limit, index_count, hint, &pos, &first_len);
         if (!err && pos >= 0 && (first_len <= max_bytes || min_one))
             err = read_extend(s, pos, limit, first_len, max_bytes, &len);
         if (err) {
@@ -896,12 +902,13 @@ int plog_offset_for_timestamp(plog *l, int64_t ts_ms, int64_t *offset_out, int64
         log_segment_ref(s);
         int64_t limit = s->size, start = l->start_offset;
         int32_t icount = s->index_entries, tcount = s->timeindex_entries;
+        int64_t hint = log_segment_time_hint_locked(s, ts_ms, limit);
         after = s->base_offset;
         pthread_mutex_unlock(&l->mu);
 
         int64_t pos = 0;
         bool found = false;
-        log_segment_time_lookup(s, ts_ms, tcount, icount, limit, &pos);
+        log_segment_time_lookup(s, ts_ms, tcount, icount, limit, hint, &pos);
         int err = ts_scan_segment(s, pos, limit, ts_ms, start, offset_out, ts_out, &found);
         log_segment_unref(s);
         if (err)
@@ -929,6 +936,7 @@ void plog_max_timestamp(plog *l, int64_t *offset_out, int64_t *ts_out)
     log_segment_ref(s);
     int64_t limit = s->size;
     int32_t icount = s->index_entries;
+    int64_t hint = log_segment_find_hint_locked(s, boff, limit);
     pthread_mutex_unlock(&l->mu);
 
     /* The exact record: the first in the batch reaching the batch's max. */
@@ -936,7 +944,7 @@ void plog_max_timestamp(plog *l, int64_t *offset_out, int64_t *ts_out)
     *ts_out = ts;
     int64_t pos;
     int32_t len;
-    if (log_segment_find(s, boff, limit, icount, &pos, &len) == 0 && pos >= 0) {
+    if (log_segment_find(s, boff, limit, icount, hint, &pos, &len) == 0 && pos >= 0) {
         int64_t off, t;
         bool found = false;
         if (ts_scan_segment(s, pos, pos + len, ts, boff, &off, &t, &found) == 0 && found)
@@ -1123,7 +1131,8 @@ static int plog_truncate_in_locked(plog *l, int i, int64_t offset, log_segment *
     log_segment *s = l->segs[i];
     int64_t pos;
     int32_t len;
-    int err = log_segment_find(s, offset, s->size, s->index_entries, &pos, &len);
+    int err = log_segment_find(s, offset, s->size, s->index_entries,
+                               log_segment_find_hint_locked(s, offset, s->size), &pos, &len);
     if (err) {
         plog_fail_locked(l, "reading %s during truncation failed: %s", s->path_log, strerror(err));
         return LOG_ERR_IO;

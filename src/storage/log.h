@@ -6,9 +6,10 @@
  * relative offset int32 + file position int32, one per index.interval.bytes
  * of log), .timeindex (12-byte entries: timestamp int64 + relative offset
  * int32, appended when a batch raises the segment's max timestamp and the
- * index interval has passed). Index files are preallocated to
- * segment.index.bytes while active and trimmed to their entries on roll and
- * on close.
+ * index interval has passed). The active segment keeps its index entries in
+ * memory (at most segment.index.bytes each) and writes the two index files
+ * when it rolls and on close, so a partition holds one open file: the
+ * active .log (older segments: their .log each).
  *
  * Thread model: a plog is shared by the reactor threads (append, read) and
  * the flusher thread (flush). An internal mutex guards its state; fsync runs

@@ -2,11 +2,12 @@
  * segment.c - one log segment's files: create/open, append, index lookups,
  * the recovery scan that rebuilds indexes, truncation, deletion, refcount.
  *
- * Owns: the three fds of a segment and their on-disk contents. It does not
- * lock: every function that touches the guarded fields of struct log_segment
- * runs under the owning plog's mutex, except log_segment_find and
- * log_segment_time_lookup, which read only the files, bounded by the limit
- * and entry counts the caller captured under that mutex (see log.c).
+ * Owns: a segment's .log fd, its in-memory indexes while active, and the
+ * on-disk contents of its three files. It does not lock: every function that
+ * touches the guarded fields of struct log_segment runs under the owning
+ * plog's mutex, except log_segment_find and log_segment_time_lookup, which
+ * read only the files, bounded by the limit, entry counts and hint the caller
+ * captured under that mutex (see log.c).
  *
  * Invariant kept by every writer here: an index entry is written only after
  * the log bytes it points at were written, and index positions stay below
@@ -260,7 +261,7 @@ static log_segment *segment_alloc(const char *dir, int64_t base)
         !log_segment_path(s->path_timeindex, len, dir, base, ".timeindex"))
         goto out_free;
     s->base_offset = base;
-    s->log_fd = s->index_fd = s->timeindex_fd = -1;
+    s->log_fd = -1;
     atomic_init(&s->refs, 1);
     s->next_offset = base;
     s->timeindex_last_ts = -1;
@@ -280,10 +281,8 @@ static void segment_free(log_segment *s)
 {
     if (s->log_fd >= 0)
         close(s->log_fd);
-    if (s->index_fd >= 0)
-        close(s->index_fd);
-    if (s->timeindex_fd >= 0)
-        close(s->timeindex_fd);
+    free(s->idx_mem);
+    free(s->tidx_mem);
     free(s->path_log);
     free(s->path_index);
     free(s->path_timeindex);
@@ -307,19 +306,20 @@ void log_segment_unref(log_segment *s)
         segment_free(s);
 }
 
-static int segment_open_files(log_segment *s, int extra_flags)
+static int segment_open_log(log_segment *s, int extra_flags)
 {
-    int flags = O_RDWR | O_CREAT | O_CLOEXEC | extra_flags;
-    s->log_fd = open(s->path_log, flags, 0644);
-    if (s->log_fd < 0)
-        return errno;
-    s->index_fd = open(s->path_index, flags, 0644);
-    if (s->index_fd < 0)
-        return errno;
-    s->timeindex_fd = open(s->path_timeindex, flags, 0644);
-    if (s->timeindex_fd < 0)
-        return errno;
-    return 0;
+    s->log_fd = open(s->path_log, O_RDWR | O_CREAT | O_CLOEXEC | extra_flags, 0644);
+    return s->log_fd < 0 ? errno : 0;
+}
+
+/* An index file for reading, or -1 (errno set). */
+static int index_open_read(const char *path)
+{
+    int fd;
+    do
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+    while (fd < 0 && errno == EINTR);
+    return fd;
 }
 
 int log_segment_create(const char *dir, int64_t base, const log_config *cfg, log_segment **out)
@@ -327,9 +327,10 @@ int log_segment_create(const char *dir, int64_t base, const log_config *cfg, log
     log_segment *s = segment_alloc(dir, base);
     if (!s)
         return ENOMEM;
-    int err = segment_open_files(s, O_TRUNC);
+    int err = segment_open_log(s, O_TRUNC);
     if (err)
         goto out_free;
+    s->index_dirty = true;      /* no index files yet: deactivate writes any entries */
     err = log_segment_activate(s, cfg);
     if (err)
         goto out_free;
@@ -345,7 +346,7 @@ int log_segment_open(const char *dir, int64_t base, log_segment **out)
     log_segment *s = segment_alloc(dir, base);
     if (!s)
         return ENOMEM;
-    int err = segment_open_files(s, 0);
+    int err = segment_open_log(s, 0);
     if (err) {
         segment_free(s);
         return err;
@@ -508,14 +509,26 @@ static void scan_deinit(seg_scan *sc)
 }
 
 /* Replace an index file's contents with n entries of entry bytes. */
-static int index_rewrite(int fd, const uint8_t *entries, size_t n, size_t entry)
+static int index_write_file(const char *path, const uint8_t *entries, size_t n, size_t entry)
 {
-    int err = ftruncate_retry(fd, 0);
-    if (!err && n)
-        err = pwrite_full(fd, entries, n * entry, 0);
-    if (!err)
-        err = ftruncate_retry(fd, (int64_t)(n * entry));
+    int fd;
+    do
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    while (fd < 0 && errno == EINTR);
+    if (fd < 0)
+        return errno;
+    int err = n ? pwrite_full(fd, entries, n * entry, 0) : 0;
+    if (close(fd) != 0 && !err && errno != EINTR)
+        err = errno;
     return err;
+}
+
+static void index_mem_free(log_segment *s)
+{
+    free(s->idx_mem);
+    free(s->tidx_mem);
+    s->idx_mem = s->tidx_mem = NULL;
+    s->idx_cap = s->tidx_cap = 0;
 }
 
 int log_segment_rebuild(log_segment *s, bool verify, int64_t min_offset,
@@ -535,11 +548,12 @@ int log_segment_rebuild(log_segment *s, bool verify, int64_t min_offset,
         err = EFBIG;
         goto out;
     }
-    err = index_rewrite(s->index_fd, sc.idx, sc.idx_n, SEG_INDEX_ENTRY_BYTES);
+    err = index_write_file(s->path_index, sc.idx, sc.idx_n, SEG_INDEX_ENTRY_BYTES);
     if (!err)
-        err = index_rewrite(s->timeindex_fd, sc.tidx, sc.tidx_n, SEG_TIMEINDEX_ENTRY_BYTES);
+        err = index_write_file(s->path_timeindex, sc.tidx, sc.tidx_n, SEG_TIMEINDEX_ENTRY_BYTES);
     if (err)
         goto out;
+    index_mem_free(s);
     s->size = sc.pos;
     s->flushed_size = 0;
     s->next_offset = sc.batches ? sc.min_offset : s->base_offset;
@@ -550,6 +564,7 @@ int log_segment_rebuild(log_segment *s, bool verify, int64_t min_offset,
     s->max_ts = sc.max_ts;
     s->max_ts_offset = sc.max_ts_offset;
     s->active = false;
+    s->index_dirty = false;
     s->index_synced = false;
     res->valid_bytes = sc.pos;
     res->file_bytes = fbytes;
@@ -597,7 +612,7 @@ static bool timeindex_entry_read(int fd, int32_t i, int64_t *ts, int32_t *rel)
 }
 
 /* Sanity checks of Kafka's kind on a trimmed offset index; true if sane. */
-static bool index_sane(log_segment *s, int64_t isz, int64_t lsz, int32_t *last_pos)
+static bool index_sane(log_segment *s, int ifd, int64_t isz, int64_t lsz, int32_t *last_pos)
 {
     *last_pos = 0;
     if (isz % SEG_INDEX_ENTRY_BYTES || isz / SEG_INDEX_ENTRY_BYTES > INT32_MAX)
@@ -606,9 +621,9 @@ static bool index_sane(log_segment *s, int64_t isz, int64_t lsz, int32_t *last_p
     if (n == 0)
         return true;
     int32_t rel, pos, prel, ppos;
-    if (!index_entry_read(s->index_fd, n - 1, &rel, &pos) || rel < 0 || pos < 0 || pos >= lsz)
+    if (!index_entry_read(ifd, n - 1, &rel, &pos) || rel < 0 || pos < 0 || pos >= lsz)
         return false;
-    if (n > 1 && (!index_entry_read(s->index_fd, n - 2, &prel, &ppos) || prel >= rel || ppos >= pos))
+    if (n > 1 && (!index_entry_read(ifd, n - 2, &prel, &ppos) || prel >= rel || ppos >= pos))
         return false;
     uint8_t h[BATCH_HEADER_BYTES];
     if (pread_full(s->log_fd, h, sizeof h, pos) != (ssize_t)sizeof h)
@@ -619,7 +634,7 @@ static bool index_sane(log_segment *s, int64_t isz, int64_t lsz, int32_t *last_p
     return true;
 }
 
-static bool timeindex_sane(log_segment *s, int64_t tsz, int64_t *last_ts, int32_t *last_rel)
+static bool timeindex_sane(int tfd, int64_t tsz, int64_t *last_ts, int32_t *last_rel)
 {
     *last_ts = -1;
     *last_rel = -1;
@@ -630,9 +645,9 @@ static bool timeindex_sane(log_segment *s, int64_t tsz, int64_t *last_ts, int32_
         return true;
     int64_t ts, pts;
     int32_t rel, prel;
-    if (!timeindex_entry_read(s->timeindex_fd, n - 1, &ts, &rel) || rel < 0 || ts < 0)
+    if (!timeindex_entry_read(tfd, n - 1, &ts, &rel) || rel < 0 || ts < 0)
         return false;
-    if (n > 1 && (!timeindex_entry_read(s->timeindex_fd, n - 2, &pts, &prel) || pts >= ts || prel > rel))
+    if (n > 1 && (!timeindex_entry_read(tfd, n - 2, &pts, &prel) || pts >= ts || prel > rel))
         return false;
     *last_ts = ts;
     *last_rel = rel;
@@ -644,15 +659,42 @@ int log_segment_load_clean(log_segment *s, bool *trusted)
     *trusted = false;
     int64_t lsz = 0, isz = 0, tsz = 0;
     int err = file_size(s->log_fd, &lsz);
-    if (!err)
-        err = file_size(s->index_fd, &isz);
-    if (!err)
-        err = file_size(s->timeindex_fd, &tsz);
     if (err)
         return err;
+    /* Missing index files: an empty .log needs none (deactivate writes none
+     * for a segment that never had entries); otherwise not trusted (the
+     * caller rebuilds them). */
+    int tfd = -1;
+    int ifd = index_open_read(s->path_index);
+    if (ifd >= 0)
+        tfd = index_open_read(s->path_timeindex);
+    if (ifd < 0 || tfd < 0) {
+        err = errno == ENOENT ? 0 : errno;
+        if (!err && lsz == 0) {
+            s->size = s->flushed_size = 0;
+            s->next_offset = s->base_offset;
+            s->index_entries = s->index_entries_max = 0;
+            s->timeindex_entries = s->timeindex_entries_max = 0;
+            s->timeindex_last_ts = s->max_ts = s->max_ts_offset = -1;
+            s->bytes_since_index = 0;
+            s->active = false;
+            s->index_dirty = false;
+            s->index_synced = true;
+            *trusted = true;
+        }
+        goto out_close;
+    }
+    err = file_size(ifd, &isz);
+    if (!err)
+        err = file_size(tfd, &tsz);
+    if (err)
+        goto out_close;
     int32_t last_pos, last_rel;
     int64_t last_ts;
-    if (!index_sane(s, isz, lsz, &last_pos) || !timeindex_sane(s, tsz, &last_ts, &last_rel))
+    bool sane = index_sane(s, ifd, isz, lsz, &last_pos) && timeindex_sane(tfd, tsz, &last_ts, &last_rel);
+    close(ifd);
+    close(tfd);
+    if (!sane)
         return 0;
     /* From the last indexed batch to the end: headers only, must end exactly at lsz. */
     seg_scan sc;
@@ -671,14 +713,67 @@ int log_segment_load_clean(log_segment *s, bool *trusted)
         s->max_ts = last_ts;
         s->max_ts_offset = last_ts >= 0 ? s->base_offset + last_rel : -1;
         s->active = false;
+        s->index_dirty = false;
         s->index_synced = true;
         *trusted = true;
     }
     scan_deinit(&sc);
     return err;
+out_close:
+    if (ifd >= 0)
+        close(ifd);
+    if (tfd >= 0)
+        close(tfd);
+    return err;
 }
 
 /* ---- active segment ---- */
+
+/* Room for one more entry in an in-memory index; ENOMEM when none. */
+static int index_mem_reserve(uint8_t **arr, int32_t *cap, int32_t n, size_t entry)
+{
+    if (n < *cap)
+        return 0;
+    if (n >= INT32_MAX / 2)
+        return EFBIG;
+    int32_t nc = *cap ? *cap * 2 : 64;
+    uint8_t *na = realloc(*arr, (size_t)nc * entry);
+    if (!na)
+        return ENOMEM;
+    *arr = na;
+    *cap = nc;
+    return 0;
+}
+
+/* Read the first n entries of an index file into a new array of cap entries. */
+static int index_load_file(const char *path, int32_t n, size_t entry, uint8_t **arr, int32_t *cap)
+{
+    int32_t c = n > 64 ? n : 64;
+    uint8_t *a = malloc((size_t)c * entry);
+    if (!a)
+        return ENOMEM;
+    int err = 0;
+    if (n > 0) {
+        int fd = index_open_read(path);
+        if (fd < 0) {
+            err = errno;
+        } else {
+            ssize_t got = pread_full(fd, a, (size_t)n * entry, 0);
+            if (got < 0)
+                err = errno;
+            else if (got != (ssize_t)((size_t)n * entry))
+                err = EIO;  /* shorter than the entries counted when it was loaded */
+            close(fd);
+        }
+    }
+    if (err) {
+        free(a);
+        return err;
+    }
+    *arr = a;
+    *cap = c;
+    return 0;
+}
 
 int log_segment_activate(log_segment *s, const log_config *cfg)
 {
@@ -692,56 +787,120 @@ int log_segment_activate(log_segment *s, const log_config *cfg)
         imax = s->index_entries;
     if (tmax < s->timeindex_entries)
         tmax = s->timeindex_entries;
-    /* Drop anything past the entries first so the preallocated tail is zeros. */
-    int err = ftruncate_retry(s->index_fd, (int64_t)s->index_entries * SEG_INDEX_ENTRY_BYTES);
-    if (!err)
-        err = ftruncate_retry(s->index_fd, (int64_t)imax * SEG_INDEX_ENTRY_BYTES);
-    if (!err)
-        err = ftruncate_retry(s->timeindex_fd, (int64_t)s->timeindex_entries * SEG_TIMEINDEX_ENTRY_BYTES);
-    if (!err)
-        err = ftruncate_retry(s->timeindex_fd, (int64_t)tmax * SEG_TIMEINDEX_ENTRY_BYTES);
-    if (err)
-        return err;
+    if (!s->idx_mem) {
+        /* A segment created here has no entries and no files: nothing to read. */
+        int err = index_load_file(s->path_index, s->index_entries, SEG_INDEX_ENTRY_BYTES,
+                                  &s->idx_mem, &s->idx_cap);
+        if (!err)
+            err = index_load_file(s->path_timeindex, s->timeindex_entries,
+                                  SEG_TIMEINDEX_ENTRY_BYTES, &s->tidx_mem, &s->tidx_cap);
+        if (err) {
+            index_mem_free(s);
+            return err;
+        }
+    }
     s->index_entries_max = imax;
     s->timeindex_entries_max = tmax;
     s->active = true;
-    s->index_synced = false;
     return 0;
 }
 
 static int timeindex_append(log_segment *s, int64_t ts, int64_t offset)
 {
-    uint8_t e[SEG_TIMEINDEX_ENTRY_BYTES];
+    assert(s->active);
     assert(ts > s->timeindex_last_ts);
     assert(offset >= s->base_offset && offset - s->base_offset <= INT32_MAX);
+    int err = index_mem_reserve(&s->tidx_mem, &s->tidx_cap, s->timeindex_entries,
+                                SEG_TIMEINDEX_ENTRY_BYTES);
+    if (err)
+        return err;
+    uint8_t *e = s->tidx_mem + (size_t)s->timeindex_entries * SEG_TIMEINDEX_ENTRY_BYTES;
     seg_put_be64(e, ts);
     seg_put_be32(e + 8, (int32_t)(offset - s->base_offset));
-    int err = pwrite_full(s->timeindex_fd, e, sizeof e,
-                          (int64_t)s->timeindex_entries * SEG_TIMEINDEX_ENTRY_BYTES);
+    s->timeindex_entries++;
+    s->timeindex_last_ts = ts;
+    s->index_dirty = true;
+    return 0;
+}
+
+/* A rebuilt (inactive) segment's final time index entry, appended to its file. */
+static int timeindex_file_append_final(log_segment *s)
+{
+    if (s->max_ts < 0 || s->max_ts <= s->timeindex_last_ts)
+        return 0;
+    uint8_t e[SEG_TIMEINDEX_ENTRY_BYTES];
+    seg_put_be64(e, s->max_ts);
+    seg_put_be32(e + 8, (int32_t)(s->max_ts_offset - s->base_offset));
+    int fd;
+    do
+        fd = open(s->path_timeindex, O_WRONLY | O_CLOEXEC);
+    while (fd < 0 && errno == EINTR);
+    if (fd < 0)
+        return errno;
+    int err = pwrite_full(fd, e, sizeof e, (int64_t)s->timeindex_entries * SEG_TIMEINDEX_ENTRY_BYTES);
+    if (close(fd) != 0 && !err && errno != EINTR)
+        err = errno;
     if (err)
         return err;
     s->timeindex_entries++;
-    s->timeindex_last_ts = ts;
+    s->timeindex_entries_max = s->timeindex_entries;
+    s->timeindex_last_ts = s->max_ts;
+    s->index_synced = false;
     return 0;
 }
 
 int log_segment_deactivate(log_segment *s)
 {
+    if (!s->active)
+        return timeindex_file_append_final(s);
     int err = 0;
     /* Kafka's final entry: the time index then records the segment's max timestamp. */
     if (s->max_ts >= 0 && s->max_ts > s->timeindex_last_ts)
         err = timeindex_append(s, s->max_ts, s->max_ts_offset);
-    if (!err)
-        err = ftruncate_retry(s->index_fd, (int64_t)s->index_entries * SEG_INDEX_ENTRY_BYTES);
-    if (!err)
-        err = ftruncate_retry(s->timeindex_fd,
-                              (int64_t)s->timeindex_entries * SEG_TIMEINDEX_ENTRY_BYTES);
+    if (!err && s->index_dirty && s->index_entries == 0 && s->timeindex_entries == 0) {
+        /* A segment created empty that got no entries (an idle partition):
+         * no files to write; load_clean trusts missing indexes of an empty .log. */
+        s->index_dirty = false;
+    } else if (!err && s->index_dirty) {
+        err = index_write_file(s->path_index, s->idx_mem, (size_t)s->index_entries,
+                               SEG_INDEX_ENTRY_BYTES);
+        if (!err)
+            err = index_write_file(s->path_timeindex, s->tidx_mem, (size_t)s->timeindex_entries,
+                                   SEG_TIMEINDEX_ENTRY_BYTES);
+        if (!err) {
+            s->index_dirty = false;
+            s->index_synced = false;
+        }
+    }
     if (err)
         return err;
+    index_mem_free(s);
     s->index_entries_max = s->index_entries;
     s->timeindex_entries_max = s->timeindex_entries;
     s->active = false;
     return 0;
+}
+
+/* fsync one file by path; ENOENT (deleted meanwhile) is not an error. */
+static int fsync_path(const char *path)
+{
+    int fd = index_open_read(path);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : errno;
+    int err = seg_fsync_fd(fd);
+    close(fd);
+    return err;
+}
+
+int log_segment_sync_indexes(log_segment *s, const char **what)
+{
+    *what = s->path_index;
+    int err = fsync_path(s->path_index);
+    if (!err) {
+        *what = s->path_timeindex;
+        err = fsync_path(s->path_timeindex);
+    }
+    return err;
 }
 
 bool log_segment_index_full(const log_segment *s)
@@ -768,14 +927,15 @@ static int append_index(log_segment *s, const uint8_t *buf, size_t len, int64_t 
         }
         if (s->bytes_since_index > interval) {
             if (s->index_entries < s->index_entries_max) {
-                uint8_t e[SEG_INDEX_ENTRY_BYTES];
-                seg_put_be32(e, (int32_t)(last - s->base_offset));
-                seg_put_be32(e + 4, (int32_t)(pos + (int64_t)off));
-                int err = pwrite_full(s->index_fd, e, sizeof e,
-                                      (int64_t)s->index_entries * SEG_INDEX_ENTRY_BYTES);
+                int err = index_mem_reserve(&s->idx_mem, &s->idx_cap, s->index_entries,
+                                            SEG_INDEX_ENTRY_BYTES);
                 if (err)
                     return err;
+                uint8_t *e = s->idx_mem + (size_t)s->index_entries * SEG_INDEX_ENTRY_BYTES;
+                seg_put_be32(e, (int32_t)(last - s->base_offset));
+                seg_put_be32(e + 4, (int32_t)(pos + (int64_t)off));
                 s->index_entries++;
+                s->index_dirty = true;
             }
             if (s->max_ts > s->timeindex_last_ts && s->timeindex_entries < s->timeindex_entries_max) {
                 int err = timeindex_append(s, s->max_ts, s->max_ts_offset);
@@ -820,16 +980,45 @@ int log_segment_append(log_segment *s, const uint8_t *buf, size_t len, int64_t n
 
 /* ---- lookups ---- */
 
-/* Position of the greatest index entry whose offset <= offset, 0 if none. */
-static int64_t index_lookup(log_segment *s, int64_t offset, int32_t count, int64_t limit)
+/* Where index entries come from: an active segment's memory or a file. */
+typedef struct index_src {
+    const uint8_t *mem;         /* non-NULL: entries in memory */
+    int fd;                     /* otherwise: the open index file, or -1 */
+} index_src;
+
+static bool src_index_entry(const index_src *src, int32_t i, int32_t *rel, int32_t *pos)
 {
-    int64_t target = offset - s->base_offset;
+    if (src->mem) {
+        const uint8_t *e = src->mem + (size_t)i * SEG_INDEX_ENTRY_BYTES;
+        *rel = seg_be32(e);
+        *pos = seg_be32(e + 4);
+        return true;
+    }
+    return src->fd >= 0 && index_entry_read(src->fd, i, rel, pos);
+}
+
+static bool src_timeindex_entry(const index_src *src, int32_t i, int64_t *ts, int32_t *rel)
+{
+    if (src->mem) {
+        const uint8_t *e = src->mem + (size_t)i * SEG_TIMEINDEX_ENTRY_BYTES;
+        *ts = seg_be64(e);
+        *rel = seg_be32(e + 8);
+        return true;
+    }
+    return src->fd >= 0 && timeindex_entry_read(src->fd, i, ts, rel);
+}
+
+/* Position of the greatest index entry whose offset <= offset, 0 if none. */
+static int64_t index_lookup(const index_src *src, int64_t base_offset, int64_t offset,
+                            int32_t count, int64_t limit)
+{
+    int64_t target = offset - base_offset;
     int32_t lo = -1, hi = count - 1;    /* lo: greatest entry known <= target */
     int64_t lo_pos = 0;
     while (lo < hi) {
         int32_t mid = lo + (hi - lo + 1) / 2;
         int32_t rel, pos;
-        if (!index_entry_read(s->index_fd, mid, &rel, &pos))
+        if (!src_index_entry(src, mid, &rel, &pos))
             return 0;
         if (rel <= target) {
             lo = mid;
@@ -843,13 +1032,70 @@ static int64_t index_lookup(log_segment *s, int64_t offset, int32_t count, int64
     return lo_pos;
 }
 
+/* Relative offset of the greatest time entry with timestamp < ts_ms, -1 if none. */
+static int32_t time_lookup_rel(const index_src *src, int64_t ts_ms, int32_t count)
+{
+    /* Every record below that entry's offset is older than ts_ms. */
+    int32_t lo = -1, hi = count - 1;
+    int32_t lo_rel = -1;
+    while (lo < hi) {
+        int32_t mid = lo + (hi - lo + 1) / 2;
+        int64_t ts;
+        int32_t rel;
+        if (!src_timeindex_entry(src, mid, &ts, &rel))
+            return -1;
+        if (ts < ts_ms) {
+            lo = mid;
+            lo_rel = rel;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    return lo_rel;
+}
+
+int64_t log_segment_find_hint_locked(const log_segment *s, int64_t offset, int64_t limit)
+{
+    if (!s->active)
+        return -1;
+    index_src src = { .mem = s->idx_mem, .fd = -1 };
+    return s->index_entries > 0 ? index_lookup(&src, s->base_offset, offset, s->index_entries, limit)
+                                : 0;
+}
+
+int64_t log_segment_time_hint_locked(const log_segment *s, int64_t ts_ms, int64_t limit)
+{
+    if (!s->active)
+        return -1;
+    index_src t = { .mem = s->tidx_mem, .fd = -1 };
+    int32_t rel = s->timeindex_entries > 0 ? time_lookup_rel(&t, ts_ms, s->timeindex_entries) : -1;
+    if (rel <= 0 || s->index_entries == 0)
+        return 0;
+    index_src src = { .mem = s->idx_mem, .fd = -1 };
+    return index_lookup(&src, s->base_offset, s->base_offset + rel, s->index_entries, limit);
+}
+
+/* The start position from an inactive segment's index file (0 if unusable). */
+static int64_t index_file_lookup(log_segment *s, int64_t offset, int32_t count, int64_t limit)
+{
+    if (count <= 0)
+        return 0;
+    index_src src = { .mem = NULL, .fd = index_open_read(s->path_index) };
+    int64_t pos = index_lookup(&src, s->base_offset, offset, count, limit);
+    if (src.fd >= 0)
+        close(src.fd);
+    return pos;
+}
+
 int log_segment_find(log_segment *s, int64_t offset, int64_t limit, int32_t index_count,
-                     int64_t *pos_out, int32_t *len_out)
+                     int64_t hint, int64_t *pos_out, int32_t *len_out)
 {
     uint8_t buf[8192];
     seg_reader r;
     seg_reader_init(&r, s->log_fd, limit, buf, sizeof buf);
-    int64_t start = index_count > 0 ? index_lookup(s, offset, index_count, limit) : 0;
+    int64_t start = hint >= 0 ? hint : index_file_lookup(s, offset, index_count, limit);
+    if (start >= limit)
+        start = 0;
     int64_t pos = start;
     *pos_out = -1;
     *len_out = 0;
@@ -879,29 +1125,21 @@ int log_segment_find(log_segment *s, int64_t offset, int64_t limit, int32_t inde
 }
 
 int log_segment_time_lookup(log_segment *s, int64_t ts_ms, int32_t tindex_count,
-                            int32_t index_count, int64_t limit, int64_t *pos_out)
+                            int32_t index_count, int64_t limit, int64_t hint, int64_t *pos_out)
 {
-    /* Greatest entry with timestamp < ts_ms: every record below its offset is older. */
-    int32_t lo = -1, hi = tindex_count - 1;
-    int32_t lo_rel = -1;
-    while (lo < hi) {
-        int32_t mid = lo + (hi - lo + 1) / 2;
-        int64_t ts;
-        int32_t rel;
-        if (!timeindex_entry_read(s->timeindex_fd, mid, &ts, &rel)) {
-            lo_rel = -1;
-            break;
-        }
-        if (ts < ts_ms) {
-            lo = mid;
-            lo_rel = rel;
-        } else {
-            hi = mid - 1;
-        }
-    }
     *pos_out = 0;
-    if (lo_rel > 0 && index_count > 0)
-        *pos_out = index_lookup(s, s->base_offset + lo_rel, index_count, limit);
+    if (hint >= 0) {
+        *pos_out = hint < limit ? hint : 0;
+        return 0;
+    }
+    if (tindex_count <= 0 || index_count <= 0)
+        return 0;
+    index_src t = { .mem = NULL, .fd = index_open_read(s->path_timeindex) };
+    int32_t rel = time_lookup_rel(&t, ts_ms, tindex_count);
+    if (t.fd >= 0)
+        close(t.fd);
+    if (rel > 0)
+        *pos_out = index_file_lookup(s, s->base_offset + rel, index_count, limit);
     return 0;
 }
 

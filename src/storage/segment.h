@@ -19,11 +19,20 @@
  *   2. 0 <= flushed_size, and bytes [0, size) are whole, valid batches.
  *   3. index_entries <= index_entries_max while active; entries' offsets and
  *      positions strictly increase; every position < size.
- *   4. refs >= 1 while the segment is in a plog's list; the fds close on the
- *      last log_segment_unref, never earlier (readers hold refs).
+ *   4. refs >= 1 while the segment is in a plog's list; the .log fd closes on
+ *      the last log_segment_unref, never earlier (readers hold refs).
+ *   5. One open file per segment: the .log. While a segment is active its
+ *      index entries live in memory (idx_mem, tidx_mem) and the index files
+ *      on disk may be stale or missing; log_segment_deactivate (roll, close,
+ *      shutdown) writes them. Nothing reads an active segment's index files:
+ *      a crash leaves the active segment past the recovery point, and
+ *      recovery rebuilds its indexes from the .log. Inactive segments'
+ *      index files are complete and immutable (until truncation) and are
+ *      opened only for the duration of one lookup.
  *
  * Locking: the mutable fields below "guarded" belong to the owning plog's
- * mutex. refs is atomic. The fds and paths are immutable after creation.
+ * mutex, including the in-memory index arrays (appends may move them).
+ * refs is atomic. log_fd and the paths are immutable after creation.
  */
 #ifndef GREGOR_STORAGE_SEGMENT_H
 #define GREGOR_STORAGE_SEGMENT_H
@@ -47,8 +56,6 @@ struct log_segment {
     char *path_index;
     char *path_timeindex;
     int log_fd;
-    int index_fd;
-    int timeindex_fd;
     atomic_int refs;
 
     /* guarded by the owning plog's mutex */
@@ -64,8 +71,12 @@ struct log_segment {
     int64_t max_ts;             /* largest batch maxTimestamp, -1 when none */
     int64_t max_ts_offset;      /* base offset of the batch holding max_ts, -1 none */
     int64_t created_ms;         /* now_ms of the first append after open/create, -1 unset */
-    bool active;                /* indexes preallocated; appends go here */
-    bool index_synced;          /* indexes fsynced since the segment stopped being active */
+    uint8_t *idx_mem;           /* active only: index_entries entries of 8 bytes */
+    uint8_t *tidx_mem;          /* active only: timeindex_entries entries of 12 bytes */
+    int32_t idx_cap, tidx_cap;  /* entries allocated in idx_mem / tidx_mem */
+    bool active;                /* appends go here; indexes in memory */
+    bool index_dirty;           /* the index files differ from the entries (or are missing) */
+    bool index_synced;          /* index files fsynced since they were last written */
 };
 
 /* A buffered reader over a .log fd that never reads at or past limit. */
@@ -112,8 +123,8 @@ bool log_segment_parse_name(const char *name, const char *ext, int64_t *base_out
  * preallocated per cfg. Returns 0 or an errno value.
  */
 int log_segment_create(const char *dir, int64_t base, const log_config *cfg, log_segment **out);
-/* Open an existing segment's files (index files created if missing); the
- * bookkeeping is unset until log_segment_load_clean or log_segment_rebuild. */
+/* Open an existing segment's .log; the bookkeeping is unset until
+ * log_segment_load_clean or log_segment_rebuild. */
 int log_segment_open(const char *dir, int64_t base, log_segment **out);
 
 /*
@@ -134,10 +145,17 @@ int log_segment_rebuild(log_segment *s, bool verify, int64_t min_offset,
 /* Recompute max_ts / max_ts_offset from batch headers (indexes untouched). */
 int log_segment_scan_max_ts(log_segment *s);
 
-/* Preallocate the indexes for appends (ftruncate to segment.index.bytes). */
+/* Make s the segment appends go to: its index entries are read into memory,
+ * capped at segment.index.bytes. */
 int log_segment_activate(log_segment *s, const log_config *cfg);
-/* Stop being active: final time index entry, trim both indexes to their entries. */
+/* Stop being active: final time index entry, then (when they changed) both
+ * index files are written from memory, not yet fsynced (index_synced false).
+ * On a segment rebuilt by recovery (not active), only the final time index
+ * entry is appended to its file. */
 int log_segment_deactivate(log_segment *s);
+/* fsync both index files (by path: they are not kept open); a file already
+ * deleted is fine. Returns 0 or errno, *what names the file that failed. */
+int log_segment_sync_indexes(log_segment *s, const char **what);
 /* True when an append must roll first because an index is full. */
 bool log_segment_index_full(const log_segment *s);
 
@@ -152,19 +170,30 @@ int log_segment_append(log_segment *s, const uint8_t *buf, size_t len, int64_t n
                        int32_t index_interval_bytes, bool fail_inject, int *index_err);
 
 /*
- * Locate the batch holding offset using index_count entries and reading no
- * further than limit. *pos_out / *len_out: the batch; *pos_out = -1 when the
+ * Under the owning plog's mutex: where to start looking for offset (or for
+ * timestamps >= ts_ms), from the in-memory indexes of an active segment.
+ * -1 when s is not active: pass -1 on and the lookup reads the index files.
+ */
+int64_t log_segment_find_hint_locked(const log_segment *s, int64_t offset, int64_t limit);
+int64_t log_segment_time_hint_locked(const log_segment *s, int64_t ts_ms, int64_t limit);
+
+/*
+ * Locate the batch holding offset, reading no further than limit. The scan
+ * starts at hint when hint >= 0, else at the index file's entry (index_count
+ * entries are valid). *pos_out / *len_out: the batch; *pos_out = -1 when the
  * segment holds no batch ending at or after offset. Returns 0 or an errno.
  */
 int log_segment_find(log_segment *s, int64_t offset, int64_t limit, int32_t index_count,
-                     int64_t *pos_out, int32_t *len_out);
-/* Position to start scanning for timestamps >= ts_ms (0 when unknown). */
+                     int64_t hint, int64_t *pos_out, int32_t *len_out);
+/* Position to start scanning for timestamps >= ts_ms (0 when unknown);
+ * hint as for log_segment_find. */
 int log_segment_time_lookup(log_segment *s, int64_t ts_ms, int32_t tindex_count,
-                            int32_t index_count, int64_t limit, int64_t *pos_out);
+                            int32_t index_count, int64_t limit, int64_t hint, int64_t *pos_out);
 
 /* Shrink the .log to pos bytes; rebuilds the indexes. Returns 0 or errno. */
 int log_segment_truncate(log_segment *s, int64_t pos, int32_t index_interval_bytes);
-/* Rename the three files to *.deleted, then unlink them. Returns 0 or errno. */
+/* Rename the three files (those that exist) to *.deleted, then unlink them.
+ * Returns 0 or errno. */
 int log_segment_delete_files(log_segment *s);
 /* Largest timestamp for retention: max_ts, or the .log mtime when none. */
 int64_t log_segment_largest_ts(log_segment *s);

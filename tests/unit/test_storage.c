@@ -396,6 +396,143 @@ static void test_index_lookup(void)
     rm_rf(dir);
 }
 
+/* ---- one open file per partition ---- */
+
+/* Open fds of this process whose path starts with dir; *idx counts index files. */
+static int fds_under(const char *dir, int *idx)
+{
+    int n = 0;
+    *idx = 0;
+    for (int fd = 0; fd < 4096; fd++) {
+        char link[64], target[1024];
+        snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+        ssize_t k = readlink(link, target, sizeof target - 1);
+        if (k <= 0)
+            continue;
+        target[k] = '\0';
+        if (strncmp(target, dir, strlen(dir)) != 0)
+            continue;
+        n++;
+        if (strstr(target, "index"))
+            (*idx)++;
+    }
+    return n;
+}
+
+/* Every offset below end is found in a slice, and ts0 + o finds offset o. */
+static int lookups_bad(plog *l, int64_t end, int64_t ts0, int step)
+{
+    int bad = 0;
+    for (int64_t o = 0; o < end; o += step) {
+        plog_slice s;
+        int64_t fb = -1, lo = -1, off = -1, ts = -1;
+        if (plog_read(l, o, 1, true, &s) != LOG_OK || slice_batches(&s, &fb, &lo) != 1 ||
+            fb > o || lo < o)
+            bad++;
+        log_segment_unref(s.seg);
+        if (plog_offset_for_timestamp(l, ts0 + o, &off, &ts) != LOG_OK || off != o || ts != ts0 + o)
+            bad++;
+    }
+    return bad;
+}
+
+static void test_active_index_in_memory(void)
+{
+    char dir[512], copy[512], path[600], cmd[1200], report[256];
+    tdir(dir, sizeof dir, "memidx");
+    tdir(copy, sizeof copy, "memidx-crash");
+    log_config cfg = test_cfg();
+    cfg.segment_bytes = 20000;
+    cfg.index_interval_bytes = 150;
+    plog *l = NULL;
+    /* An idle partition writes no index files, and opens clean without them. */
+    CHECK(plog_open(dir, &cfg, 0, 0, false, &l, NULL, 0) == LOG_OK);
+    CHECK(plog_shutdown(l) == LOG_OK);
+    seg_file(path, sizeof path, dir, 0, ".index");
+    CHECK(!file_exists(path));
+    seg_file(path, sizeof path, dir, 0, ".timeindex");
+    CHECK(!file_exists(path));
+    CHECK(plog_open(dir, &cfg, 0, 0, true, &l, report, sizeof report) == LOG_OK);
+    CHECK(strstr(report, "clean open") != NULL);
+    int64_t off = 0;
+    for (int i = 0; i < 600; i++) {
+        int n = 1 + i % 3;
+        CHECK_EQ_I64(app(l, n, 1000000 + off, 30 + i % 40, 0), off);
+        off += n;
+    }
+    int nsegs = plog_segment_count(l);
+    CHECK(nsegs >= 4);
+    /* One open file per segment, the .log; no index file is held open. */
+    int idx_fds = -1;
+    CHECK_EQ_I64(fds_under(dir, &idx_fds), nsegs);
+    CHECK_EQ_I64(idx_fds, 0);
+    /* Rolled segments have their index files; the active one has none yet. */
+    seg_file(path, sizeof path, dir, 0, ".index");
+    CHECK(file_len(path) > 0 && file_len(path) % 8 == 0);
+    seg_file(path, sizeof path, dir, 0, ".timeindex");
+    CHECK(file_len(path) > 0 && file_len(path) % 12 == 0);
+    int64_t act_base = -1;
+    {
+        plog_slice s;
+        int64_t fb = -1, lo = -1;
+        CHECK(plog_read(l, off - 1, 1, true, &s) == LOG_OK && slice_batches(&s, &fb, &lo) == 1);
+        log_segment_unref(s.seg);
+        /* the active segment's base: the first offset of its file name */
+        for (int64_t b = fb; b >= 0 && act_base < 0; b--) {
+            seg_file(path, sizeof path, dir, b, ".log");
+            if (file_exists(path))
+                act_base = b;
+        }
+    }
+    CHECK(act_base > 0);
+    seg_file(path, sizeof path, dir, act_base, ".index");
+    CHECK(!file_exists(path));
+    /* Lookups: memory for the active segment, files (opened per lookup) for the rest. */
+    CHECK_EQ_I64(lookups_bad(l, off, 1000000, 1), 0);
+    CHECK_EQ_I64(fds_under(dir, &idx_fds), nsegs);
+
+    /* A crash now: the files as they are on disk, opened uncleanly (and, to be
+     * hard on it, as if clean: the missing index files are then rebuilt). */
+    snprintf(cmd, sizeof cmd, "cp -a '%s' '%s'", dir, copy);
+    CHECK(system(cmd) == 0);
+    plog *c = NULL;
+    CHECK(plog_open(copy, &cfg, 0, off / 2, false, &c, report, sizeof report) == LOG_OK);
+    CHECK(strstr(report, "all") != NULL && strstr(report, "batches valid") != NULL);
+    CHECK_EQ_I64(plog_end_offset(c), off);
+    CHECK_EQ_I64(lookups_bad(c, off, 1000000, 3), 0);
+    plog_close(c);
+    seg_file(path, sizeof path, copy, act_base, ".index");
+    CHECK(unlink(path) == 0);
+    CHECK(plog_open(copy, &cfg, 0, off, true, &c, report, sizeof report) == LOG_OK);
+    CHECK(strstr(report, "recovered") != NULL);
+    CHECK_EQ_I64(plog_end_offset(c), off);
+    CHECK_EQ_I64(lookups_bad(c, off, 1000000, 5), 0);
+    plog_close(c);
+
+    /* Shutdown writes and syncs the active segment's indexes: a clean open
+     * then trusts every index file, and appends go on where they were. */
+    CHECK(plog_shutdown(l) == LOG_OK);
+    seg_file(path, sizeof path, dir, act_base, ".index");
+    int64_t act_idx = file_len(path);
+    CHECK(act_idx > 0 && act_idx % 8 == 0);
+    CHECK(plog_open(dir, &cfg, 0, off, true, &l, report, sizeof report) == LOG_OK);
+    CHECK(strstr(report, "clean open") != NULL);
+    CHECK_EQ_I64(lookups_bad(l, off, 1000000, 2), 0);
+    for (int i = 0; i < 40; i++) {
+        CHECK_EQ_I64(app(l, 2, 1000000 + off, 60, 0), off);
+        off += 2;
+    }
+    CHECK_EQ_I64(lookups_bad(l, off, 1000000, 1), 0);
+    CHECK(plog_shutdown(l) == LOG_OK);
+    CHECK(plog_open(dir, &cfg, 0, off, true, &l, report, sizeof report) == LOG_OK);
+    CHECK(strstr(report, "clean open") != NULL);
+    CHECK_EQ_I64(plog_end_offset(l), off);
+    CHECK_EQ_I64(lookups_bad(l, off, 1000000, 1), 0);
+    plog_close(l);
+    rm_rf(dir);
+    rm_rf(copy);
+}
+
 /* ---- recovery ---- */
 
 static int64_t fill(plog *l, int batches)
@@ -1003,6 +1140,7 @@ int main(void)
     test_roundtrip();
     test_roll();
     test_index_lookup();
+    test_active_index_in_memory();
     test_recovery();
     test_failure();
     test_timestamps();
