@@ -347,7 +347,7 @@ int broker_init(broker *b, char *err, size_t errlen)
     if (load_meta_properties(b, dir, err, errlen) != 0)
         return -1;
     b->topics = topics_new();
-    b->flusher = flusher_new();
+    b->flusher = flusher_new((int)config_get_num(&b->cfg, BCFG_NUM_IO_THREADS));
     if (!b->topics || !b->flusher) {
         snprintf(err, errlen, "out of memory");
         return -1;

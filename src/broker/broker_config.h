@@ -106,8 +106,8 @@
       "Bytes of requests held in memory across all connections; past it sockets are not read until some complete. -1: no limit.") \
     X(NUM_NETWORK_THREADS, "num.network.threads", CONFIG_INT, "0", 0, 256, NULL, CONFIG_F_READ_ONLY, \
       "Reactor threads; 0 means one per CPU core.") \
-    X(NUM_IO_THREADS, "num.io.threads", CONFIG_INT, "8", 1, 256, NULL, CONFIG_F_READ_ONLY | CONFIG_F_NO_EFFECT, \
-      "Accepted for compatibility: Gregor handles requests on its reactor threads.") \
+    X(NUM_IO_THREADS, "num.io.threads", CONFIG_INT, "8", 1, 256, NULL, CONFIG_F_READ_ONLY, \
+      "Threads that fsync partition logs at once (group commit for acks=all); requests themselves are handled on the reactor threads.") \
     X(NUM_RECOVERY_THREADS, "num.recovery.threads.per.data.dir", CONFIG_INT, "1", 1, 256, NULL, CONFIG_F_READ_ONLY | CONFIG_F_NO_EFFECT, \
       "Accepted for compatibility: recovery runs on one thread.") \
     X(REPLICA_FETCH_MAX_BYTES, "replica.fetch.max.bytes", CONFIG_INT, "1048576", 0, I32MAX, NULL, CONFIG_F_NO_EFFECT, \

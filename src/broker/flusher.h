@@ -9,6 +9,10 @@
  * callback to its reactor with the outcome. Waiters that arrive during an
  * fsync go into the next round.
  *
+ * The fsyncs of one round's distinct logs run in parallel on up to
+ * `threads` threads (num.io.threads): the flusher thread and threads - 1
+ * workers.
+ *
  * A failed fsync is reported to the waiters (KAFKA_STORAGE_ERROR upstream);
  * the log itself has entered its sticky failed state.
  */
@@ -25,7 +29,8 @@ typedef struct flusher flusher;
 /* Runs on the waiter's reactor; rc is LOG_OK or the flush error. */
 typedef void (*flusher_done_fn)(reactor *r, void *arg, int rc);
 
-flusher *flusher_new(void);
+/* threads: fsyncs at once in a round (>= 1). */
+flusher *flusher_new(int threads);
 int flusher_start(flusher *f);
 /* Flush what is pending, then stop the thread. */
 void flusher_stop(flusher *f);
