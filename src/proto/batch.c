@@ -109,26 +109,36 @@ static uint8_t rd_u8(rec_reader *r)
     return r->p[r->pos++];
 }
 
-/* Unsigned LEB128 of at most max_bytes; rejects bits past bits_max. */
+/* Unsigned LEB128 of at most max_bytes; rejects bits past bits_max. Runs once
+ * or more per record field: one-byte values (the usual case for deltas and
+ * small lengths) take the first branch. */
 static uint64_t rd_uvarint(rec_reader *r, int max_bytes, int bits_max)
 {
+    if (r->err)
+        return 0;
+    const uint8_t *p = r->p + r->pos;
+    size_t left = r->len - r->pos;
+    if (left > 0 && p[0] < 0x80) {
+        r->pos++;
+        return p[0];
+    }
+    size_t n = left < (size_t)max_bytes ? left : (size_t)max_bytes;
     uint64_t v = 0;
-    for (int i = 0; i < max_bytes; i++) {
-        uint8_t b = rd_u8(r);
-        if (r->err)
-            return 0;
-        int shift = 7 * i;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t b = p[i];
+        int shift = 7 * (int)i;
         uint64_t chunk = (uint64_t)(b & 0x7f);
         /* The last allowed byte may only carry the bits that fit. */
-        if (shift + 7 > bits_max && (chunk >> (bits_max - shift)) != 0) {
-            r->err = true;
-            return 0;
-        }
+        if (shift + 7 > bits_max && (chunk >> (bits_max - shift)) != 0)
+            break;
         v |= chunk << shift;
-        if ((b & 0x80) == 0)
+        if ((b & 0x80) == 0) {
+            r->pos += i + 1;
             return v;
+        }
     }
-    r->err = true; /* continuation bit set on the last allowed byte */
+    /* Out of bytes, too many bits, or a continuation bit on the last allowed byte. */
+    r->err = true;
     return 0;
 }
 

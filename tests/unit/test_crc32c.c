@@ -55,6 +55,16 @@ static void test_hw_equals_sw(const uint8_t *big)
             if (crc32c(0, big + align, n) != crc32c_sw(0, big + align, n))
                 mismatches++;
     CHECK_EQ_I64(mismatches, 0);
+    /* Around the three-lane block sizes of the hardware path (3 x 256 and
+     * 3 x 8192 bytes) and their multiples, at every alignment mod 8. */
+    static const size_t edges[] = { 768, 1536, 2304, 24576, 49152, 24576 + 768, 73728 };
+    mismatches = 0;
+    for (size_t e = 0; e < sizeof edges / sizeof edges[0]; e++)
+        for (size_t align = 0; align < 8; align++)
+            for (size_t n = edges[e] - 9; n <= edges[e] + 9 && n + align <= BIG_BYTES; n++)
+                if (crc32c(0x12345678u, big + align, n) != crc32c_sw(0x12345678u, big + align, n))
+                    mismatches++;
+    CHECK_EQ_I64(mismatches, 0);
     CHECK_EQ_I64(crc32c(0, big, BIG_BYTES), crc32c_sw(0, big, BIG_BYTES));
     CHECK_EQ_I64(crc32c(0, big + 3, BIG_BYTES - 3), crc32c_sw(0, big + 3, BIG_BYTES - 3));
 }
