@@ -347,7 +347,10 @@ int broker_init(broker *b, char *err, size_t errlen)
     if (load_meta_properties(b, dir, err, errlen) != 0)
         return -1;
     b->topics = topics_new();
-    b->flusher = flusher_new((int)config_get_num(&b->cfg, BCFG_NUM_IO_THREADS));
+    b->iopool = workpool_new((int)config_get_num(&b->cfg, BCFG_NUM_IO_THREADS) - 1);
+    b->flusher = b->iopool ? flusher_new(b->iopool) : NULL;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    b->ncpus = ncpu > 0 ? (int)ncpu : 1;
     if (!b->topics || !b->flusher) {
         snprintf(err, errlen, "out of memory");
         return -1;
@@ -478,6 +481,7 @@ void broker_deinit(broker *b)
     metalog_close(b->meta);
     topics_free(b->topics);
     flusher_free(b->flusher);
+    workpool_free(b->iopool);
     for (int i = 0; i < b->nreactors; i++) {
         listener_free(b->listeners[i]);
         reactor_free(b->reactors[i]);

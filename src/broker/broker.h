@@ -38,6 +38,8 @@ typedef struct broker {
     metalog *meta;
     topics *topics;
     flusher *flusher;
+    workpool *iopool;             /* num.io.threads - 1 helpers: fsyncs, large appends */
+    int ncpus;                    /* online cores: helpers per CPU-bound job */
     struct coordinator *coord;    /* consumer groups */
     int nreactors;
     reactor **reactors;

@@ -2,11 +2,11 @@
 #include "broker/flusher.h"
 
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 
 #include "base/log.h"
+#include "base/workpool.h"
 
 typedef struct waiter {
     struct waiter *next;
@@ -24,41 +24,24 @@ typedef struct flush_item {
     int rc;
 } flush_item;
 
-/* A round's distinct logs, shared by the flusher thread and the workers. */
-typedef struct flush_job {
-    flush_item *items;
-    int n;
-    atomic_int next;            /* the next item to take */
-    int done;                   /* items finished; guarded by the flusher lock */
-    int users;                  /* workers holding the job; guarded by the lock */
-} flush_job;
-
 struct flusher {
     pthread_t thread;
     pthread_mutex_t lock;
-    pthread_cond_t cond;        /* the flusher thread: waiters queued, or stop */
-    pthread_cond_t work_cond;   /* workers: a job was published, or stop */
-    pthread_cond_t done_cond;   /* the flusher thread: a job's items are done */
+    pthread_cond_t cond;        /* waiters queued, or stop */
     waiter *queue;
     bool stopping, started;
     int64_t flushes, served;
-    int nworkers;
-    pthread_t *workers;
-    flush_job *job;             /* the round in flight, NULL between rounds */
-    uint64_t job_gen;
+    workpool *pool;             /* borrowed: runs a round's fsyncs in parallel */
 };
 
-flusher *flusher_new(int threads)
+flusher *flusher_new(workpool *pool)
 {
     flusher *f = calloc(1, sizeof(*f));
     if (!f)
         return NULL;
-    /* The flusher thread itself takes items too: threads - 1 workers. */
-    f->nworkers = threads > 1 ? threads - 1 : 0;
+    f->pool = pool;
     pthread_mutex_init(&f->lock, NULL);
     pthread_cond_init(&f->cond, NULL);
-    pthread_cond_init(&f->work_cond, NULL);
-    pthread_cond_init(&f->done_cond, NULL);
     return f;
 }
 
@@ -70,54 +53,19 @@ static void deliver(reactor *r, void *arg)
     free(w);
 }
 
-/* Take and flush items of j until none are left. */
-static void job_run(flusher *f, flush_job *j)
+static void flush_one(void *ctx, int i)
 {
-    for (;;) {
-        int i = atomic_fetch_add(&j->next, 1);
-        if (i >= j->n)
-            return;
-        int64_t flushed = 0;
-        flush_item *it = &j->items[i];
-        it->rc = plog_flush(it->log, &flushed);
-        if (it->rc != LOG_OK)
-            glog(GLOG_ERROR, "log", "fsync failed: %s",
-                 plog_failure(it->log) ? plog_failure(it->log) : "?");
-        pthread_mutex_lock(&f->lock);
-        if (++j->done == j->n)
-            pthread_cond_signal(&f->done_cond);
-        pthread_mutex_unlock(&f->lock);
-    }
-}
-
-static void *worker_main(void *arg)
-{
-    flusher *f = arg;
-    uint64_t seen = 0;
-    pthread_mutex_lock(&f->lock);
-    for (;;) {
-        if (!f->job || f->job_gen == seen) {
-            if (f->stopping && !f->job)
-                break;
-            pthread_cond_wait(&f->work_cond, &f->lock);
-            continue;
-        }
-        flush_job *j = f->job;
-        seen = f->job_gen;
-        j->users++;
-        pthread_mutex_unlock(&f->lock);
-        job_run(f, j);
-        pthread_mutex_lock(&f->lock);
-        if (--j->users == 0)
-            pthread_cond_signal(&f->done_cond);
-    }
-    pthread_mutex_unlock(&f->lock);
-    return NULL;
+    flush_item *it = (flush_item *)ctx + i;
+    int64_t flushed = 0;
+    it->rc = plog_flush(it->log, &flushed);
+    if (it->rc != LOG_OK)
+        glog(GLOG_ERROR, "log", "fsync failed: %s",
+             plog_failure(it->log) ? plog_failure(it->log) : "?");
 }
 
 /*
- * One round: flush each distinct log among the waiters once. With workers
- * the fsyncs of different logs run at the same time: the file system can
+ * One round: flush each distinct log among the waiters once. The fsyncs of
+ * different logs run at the same time on the I/O pool: the file system can
  * then commit them together (ext4 joins concurrent fsyncs into one journal
  * commit), so a produce touching six partitions waits for about one disk
  * flush instead of six in a row.
@@ -142,27 +90,7 @@ static void flush_round(flusher *f, waiter *batch)
         if (i == k)
             items[k++] = (flush_item){ w->log, LOG_OK };
     }
-    flush_job j = { .items = items, .n = k };
-    atomic_init(&j.next, 0);
-    if (k > 1 && f->nworkers > 0) {
-        pthread_mutex_lock(&f->lock);
-        f->job = &j;
-        f->job_gen++;
-        /* Wake only as many workers as there are other items: on a small
-         * machine every needless wake-up is a context switch stolen from
-         * the reactors. */
-        for (int i = 0; i < k - 1 && i < f->nworkers; i++)
-            pthread_cond_signal(&f->work_cond);
-        pthread_mutex_unlock(&f->lock);
-        job_run(f, &j);
-        pthread_mutex_lock(&f->lock);
-        while (j.done < j.n || j.users > 0)
-            pthread_cond_wait(&f->done_cond, &f->lock);
-        f->job = NULL;
-        pthread_mutex_unlock(&f->lock);
-    } else {
-        job_run(f, &j);
-    }
+    workpool_run(f->pool, k, flush_one, items, k - 1);
     for (waiter *w = batch; w; w = w->next)
         for (int i = 0; i < k; i++)
             if (items[i].log == w->log) {
@@ -206,16 +134,6 @@ static void *flusher_main(void *arg)
 
 int flusher_start(flusher *f)
 {
-    if (f->nworkers > 0) {
-        f->workers = calloc((size_t)f->nworkers, sizeof(*f->workers));
-        if (!f->workers)
-            return -1;
-        for (int i = 0; i < f->nworkers; i++)
-            if (pthread_create(&f->workers[i], NULL, worker_main, f) != 0) {
-                f->nworkers = i;    /* fewer workers; the rounds still complete */
-                break;
-            }
-    }
     f->started = pthread_create(&f->thread, NULL, flusher_main, f) == 0;
     return f->started ? 0 : -1;
 }
@@ -229,15 +147,6 @@ void flusher_stop(flusher *f)
     if (f->started)
         pthread_join(f->thread, NULL);
     f->started = false;
-    /* The flusher thread has finished its last round: no job is left. */
-    pthread_mutex_lock(&f->lock);
-    pthread_cond_broadcast(&f->work_cond);
-    pthread_mutex_unlock(&f->lock);
-    for (int i = 0; i < f->nworkers; i++)
-        pthread_join(f->workers[i], NULL);
-    free(f->workers);
-    f->workers = NULL;
-    f->nworkers = 0;
 }
 
 void flusher_free(flusher *f)
@@ -246,8 +155,6 @@ void flusher_free(flusher *f)
         return;
     pthread_mutex_destroy(&f->lock);
     pthread_cond_destroy(&f->cond);
-    pthread_cond_destroy(&f->work_cond);
-    pthread_cond_destroy(&f->done_cond);
     free(f);
 }
 

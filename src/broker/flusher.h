@@ -9,9 +9,8 @@
  * callback to its reactor with the outcome. Waiters that arrive during an
  * fsync go into the next round.
  *
- * The fsyncs of one round's distinct logs run in parallel on up to
- * `threads` threads (num.io.threads): the flusher thread and threads - 1
- * workers.
+ * The fsyncs of one round's distinct logs run in parallel: the flusher
+ * thread and the broker's I/O pool (num.io.threads - 1 workers).
  *
  * A failed fsync is reported to the waiters (KAFKA_STORAGE_ERROR upstream);
  * the log itself has entered its sticky failed state.
@@ -21,6 +20,7 @@
 
 #include <stdint.h>
 
+#include "base/workpool.h"
 #include "net/reactor.h"
 #include "storage/log.h"
 
@@ -29,8 +29,8 @@ typedef struct flusher flusher;
 /* Runs on the waiter's reactor; rc is LOG_OK or the flush error. */
 typedef void (*flusher_done_fn)(reactor *r, void *arg, int rc);
 
-/* threads: fsyncs at once in a round (>= 1). */
-flusher *flusher_new(int threads);
+/* pool (borrowed, may be NULL) runs a round's fsyncs in parallel. */
+flusher *flusher_new(workpool *pool);
 int flusher_start(flusher *f);
 /* Flush what is pending, then stop the thread. */
 void flusher_stop(flusher *f);

@@ -4,7 +4,9 @@
  * acks: 0 no response, 1 after the write, -1 (all) after the data is fsynced
  * when flush.messages is 1 (group commit through the flusher).
  */
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/clock.h"
@@ -111,60 +113,114 @@ static bool log_append_time(broker *b, topic *tp)
     return lat;
 }
 
-static void produce_partition(produce_op *op, topic *tp, kp_produce_req_partition *rp,
-                              kp_produce_resp_partition *pr, int16_t acks)
+/*
+ * One partition of a request. Phase 1 (validate, append) touches only the
+ * partition's log and the task, so the partitions of a large request can run
+ * it at the same time on the I/O pool; phases 0 and 2 (lookup; the answer,
+ * fetch wake-ups, flush waits, which use the request's arena and reactor)
+ * run on the reactor, in request order.
+ */
+typedef struct part_task {
+    topic *tp;
+    partition *p;
+    kp_produce_req_partition *rp;
+    kp_produce_resp_partition *pr;
+    int16_t code;               /* KERR_NONE while the partition may be appended to */
+    const char *why;            /* phase 1's refusal, in why_buf or static */
+    int rc;                     /* plog_append's result */
+    int64_t count, first, last, now;
+    char why_buf[160];
+} part_task;
+
+/* Large requests spread their partitions' appends over the cores: below this
+ * many bytes the hand-off costs more than the copy it shares out. */
+#define PRODUCE_PARALLEL_MIN_BYTES (128 * 1024)
+
+static void task_prepare(part_task *t, topic *tp, kp_produce_req_partition *rp,
+                         kp_produce_resp_partition *pr, int16_t acks)
 {
-    broker *b = op->b;
-    req *rq = op->rq;
+    memset(t, 0, offsetof(part_task, why_buf));
+    t->tp = tp;
+    t->rp = rp;
+    t->pr = pr;
+    t->rc = LOG_OK;
     kp_produce_resp_partition_init(pr);
     pr->index = rp->index;
     pr->base_offset = -1;
-    partition *p = tp ? topic_partition(tp, rp->index) : NULL;
-    if (!p) {
-        pr->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+    t->p = tp ? topic_partition(tp, rp->index) : NULL;
+    if (!t->p)
+        t->code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+    else if (acks != 0 && acks != 1 && acks != -1)
+        t->code = KERR_INVALID_REQUIRED_ACKS;
+}
+
+/* Phase 1: validate every batch, then append them. Any thread. */
+static void task_append(broker *b, part_task *t)
+{
+    if (t->code != KERR_NONE)
         return;
-    }
-    if (acks != 0 && acks != 1 && acks != -1) {
-        pr->error_code = KERR_INVALID_REQUIRED_ACKS;
+    kp_produce_req_partition *rp = t->rp;
+    t->code = validate_records(b, t->tp, &rp->records, &t->count, &t->why, t->why_buf,
+                               sizeof(t->why_buf));
+    if (t->code != KERR_NONE)
         return;
-    }
-    const char *why = NULL;
-    char buf[160];
-    int64_t count;
-    int16_t code = validate_records(b, tp, &rp->records, &count, &why, buf, sizeof(buf));
-    if (code != KERR_NONE) {
-        glog(GLOG_WARN, "broker", "conn %s: produce to %s-%d refused (%s): %s", conn_peer(rq->conn),
-             tp->name, rp->index, kerr_name(code), why);
-        pr->error_code = code;
-        pr->error_message = arena_kstr(&rq->arena, why);
-        return;
-    }
     uint8_t *bytes = (uint8_t *)rp->records.ptr; /* the frame is ours to patch */
-    int64_t now = clock_now_ms();
-    if (log_append_time(b, tp)) {
+    t->now = clock_now_ms();
+    if (log_append_time(b, t->tp)) {
         for (size_t off = 0; off < (size_t)rp->records.len; off += (size_t)batch_length(bytes + off) + BATCH_LOG_OVERHEAD)
-            batch_set_log_append_time(bytes + off, now);
-        pr->log_append_time_ms = now;
+            batch_set_log_append_time(bytes + off, t->now);
+        t->pr->log_append_time_ms = t->now;
     }
-    int64_t first, last;
-    int rc = plog_append(p->log, bytes, (size_t)rp->records.len, p->leader_epoch, now, &first, &last);
-    if (rc == LOG_ERR_TOO_LARGE) {
+    t->rc = plog_append(t->p->log, bytes, (size_t)rp->records.len, t->p->leader_epoch, t->now,
+                        &t->first, &t->last);
+}
+
+typedef struct append_job {
+    broker *b;
+    part_task *tasks;
+} append_job;
+
+static void append_job_item(void *ctx, int i)
+{
+    append_job *j = ctx;
+    task_append(j->b, &j->tasks[i]);
+}
+
+/* Phase 2, on the reactor: the answer, fetch wake-ups, the flush wait. */
+static void task_finish(produce_op *op, part_task *t, int16_t acks)
+{
+    broker *b = op->b;
+    req *rq = op->rq;
+    kp_produce_resp_partition *pr = t->pr;
+    topic *tp = t->tp;
+    partition *p = t->p;
+    if (t->code != KERR_NONE) {
+        pr->error_code = t->code;
+        if (t->why) {
+            glog(GLOG_WARN, "broker", "conn %s: produce to %s-%d refused (%s): %s",
+                 conn_peer(rq->conn), tp->name, t->rp->index, kerr_name(t->code), t->why);
+            pr->error_message = arena_kstr(&rq->arena, t->why);
+        }
+        return;
+    }
+    if (t->rc == LOG_ERR_TOO_LARGE) {
+        char buf[160];
         snprintf(buf, sizeof(buf), "%d bytes of batches are larger than the partition's segment.bytes",
-                 rp->records.len);
+                 t->rp->records.len);
         pr->error_code = KERR_RECORD_LIST_TOO_LARGE;
         pr->error_message = arena_kstr(&rq->arena, buf);
         return;
     }
-    if (rc != LOG_OK) {
+    if (t->rc != LOG_OK) {
         const char *f = plog_failure(p->log);
-        glog(GLOG_ERROR, "log", "append to %s-%d failed: %s", tp->name, rp->index, f ? f : "unknown error");
+        glog(GLOG_ERROR, "log", "append to %s-%d failed: %s", tp->name, t->rp->index, f ? f : "unknown error");
         pr->error_code = KERR_KAFKA_STORAGE_ERROR;
         pr->error_message = arena_kstr(&rq->arena, f);
         return;
     }
-    pr->base_offset = first;
+    pr->base_offset = t->first;
     pr->log_start_offset = plog_start_offset(p->log);
-    int64_t unflushed = atomic_fetch_add(&p->unflushed_msgs, count) + count;
+    int64_t unflushed = atomic_fetch_add(&p->unflushed_msgs, t->count) + t->count;
     fetch_partition_appended(b, p);
     int64_t every = broker_flush_messages(b, tp);
     if (acks == -1 && every == 1) {
@@ -173,7 +229,7 @@ static void produce_partition(produce_op *op, topic *tp, kp_produce_req_partitio
         w->pr = pr;
         op->pending++;
         atomic_store(&p->unflushed_msgs, 0);
-        flusher_wait(b->flusher, p->log, last + 1, conn_reactor(rq->conn), produce_flushed, w);
+        flusher_wait(b->flusher, p->log, t->last + 1, conn_reactor(rq->conn), produce_flushed, w);
     } else if (every > 1 && unflushed >= every) {
         /* flush.messages reached: flush in the background, answer now. With
          * flush.messages=1, acks=0/1 data is flushed by the housekeeping
@@ -181,8 +237,27 @@ static void produce_partition(produce_op *op, topic *tp, kp_produce_req_partitio
          * produce would cost every producer latency for no promise made. */
         atomic_store(&p->unflushed_msgs, 0);
         topic_ref(tp);
-        flusher_wait(b->flusher, p->log, last + 1, conn_reactor(rq->conn), produce_kick_done, tp);
+        flusher_wait(b->flusher, p->log, t->last + 1, conn_reactor(rq->conn), produce_kick_done, tp);
     }
+}
+
+/* Whether the appends of tasks may run at the same time: enough bytes to be
+ * worth it, and no partition named twice (its appends must keep their order). */
+static bool tasks_parallel(broker *b, part_task *tasks, int n)
+{
+    if (n < 2 || b->ncpus < 2 || workpool_workers(b->iopool) == 0 || n > 1024)
+        return false;
+    int64_t bytes = 0;
+    for (int i = 0; i < n; i++)
+        if (tasks[i].code == KERR_NONE)
+            bytes += tasks[i].rp->records.len;
+    if (bytes < PRODUCE_PARALLEL_MIN_BYTES)
+        return false;
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < i; k++)
+            if (tasks[i].p && tasks[i].p == tasks[k].p)
+                return false;
+    return true;
 }
 
 void handle_produce(broker *b, req *rq)
@@ -195,7 +270,8 @@ void handle_produce(broker *b, req *rq)
     }
     produce_op *op = arena_alloc(&rq->arena, sizeof(*op));
     int nt = body.topic_data_n > 0 ? body.topic_data_n : 0;
-    if (!op || !(op->held = arena_alloc(&rq->arena, sizeof(topic *) * (size_t)(nt ? nt : 1)))) {
+    topic **tps = arena_alloc(&rq->arena, sizeof(topic *) * (size_t)(nt ? nt : 1));
+    if (!op || !tps || !(op->held = arena_alloc(&rq->arena, sizeof(topic *) * (size_t)(nt ? nt : 1)))) {
         broker_bad_request(rq, "request too large for its arena");
         return;
     }
@@ -207,6 +283,7 @@ void handle_produce(broker *b, req *rq)
     if (body.acks == 0)
         rq->no_response = true;
     op->pending = 1; /* released below, so a flush finishing early cannot answer */
+    int ntasks = 0;
     for (int i = 0; i < nt; i++) {
         kp_produce_req_topic *rt = &body.topic_data[i];
         kp_produce_resp_topic *tr = &op->resp.responses[i];
@@ -215,11 +292,41 @@ void handle_produce(broker *b, req *rq)
         topic *tp = rt->name.len > 0 ? topics_get(b->topics, rt->name.ptr, rt->name.len) : NULL;
         if (tp)
             op->held[op->nheld++] = tp;
+        tps[i] = tp;
         int np = rt->partition_data_n > 0 ? rt->partition_data_n : 0;
         tr->partition_responses = arena_alloc(&rq->arena, sizeof(*tr->partition_responses) * (size_t)(np ? np : 1));
         tr->partition_responses_n = np;
-        for (int j = 0; j < np; j++)
-            produce_partition(op, tp, &rt->partition_data[j], &tr->partition_responses[j], body.acks);
+        ntasks += np;
+    }
+    /* The tasks live only until the answer is built: the heap, not the arena. */
+    part_task one;
+    part_task *tasks = ntasks > 1 ? malloc(sizeof(*tasks) * (size_t)ntasks) : NULL;
+    int k = 0;
+    for (int i = 0; i < nt; i++) {
+        kp_produce_req_topic *rt = &body.topic_data[i];
+        kp_produce_resp_topic *tr = &op->resp.responses[i];
+        topic *tp = tps[i];
+        for (int j = 0; j < tr->partition_responses_n; j++) {
+            part_task *t = tasks ? &tasks[k++] : &one;
+            task_prepare(t, tp, &rt->partition_data[j], &tr->partition_responses[j], body.acks);
+            if (!tasks) {
+                /* One partition, or no memory for the task list: one at a time. */
+                task_append(b, t);
+                task_finish(op, t, body.acks);
+            }
+        }
+    }
+    if (tasks) {
+        if (tasks_parallel(b, tasks, ntasks)) {
+            append_job job = { b, tasks };
+            workpool_run(b->iopool, ntasks, append_job_item, &job, b->ncpus - 1);
+        } else {
+            for (int i = 0; i < ntasks; i++)
+                task_append(b, &tasks[i]);
+        }
+        for (int i = 0; i < ntasks; i++)
+            task_finish(op, &tasks[i], body.acks);
+        free(tasks);
     }
     if (--op->pending == 0)
         produce_respond(op);

@@ -152,6 +152,32 @@ def produce_v3(correlation_id, topic, partition, batch, acks=-1, timeout_ms=1000
     return frame(request_header_v1(0, 3, correlation_id) + body)
 
 
+def produce_v3_multi(correlation_id, topic, parts, acks=-1, timeout_ms=10000):
+    """One Produce v3 request for `topic` with several partition entries:
+    parts = [(partition, batch)], in that order (a partition may repeat)."""
+    body = (string(None)
+            + struct.pack(">hi", acks, timeout_ms)
+            + struct.pack(">i", 1) + string(topic)
+            + struct.pack(">i", len(parts))
+            + b"".join(struct.pack(">i", p) + nbytes(b) for p, b in parts))
+    return frame(request_header_v1(0, 3, correlation_id) + body)
+
+
+def parse_produce_v3_list(payload):
+    """-> (correlation_id, [(topic, partition, error_code, base_offset)]) in
+    response order (repeated partitions keep one entry each)."""
+    r = Reader(payload)
+    corr = r.take(">i")
+    out = []
+    for _ in range(r.take(">i")):
+        topic = r.string()
+        for _ in range(r.take(">i")):
+            p, err, base, _log_append = r.take(">ihqq")
+            out.append((topic, p, err, base))
+    r.take(">i")  # throttle_time_ms
+    return corr, out
+
+
 def api_versions(correlation_id, version):
     if version >= 3:
         body = compact_string("gregor-raw") + compact_string("1.0") + b"\x00"
