@@ -8,9 +8,8 @@
  * when every worker is busy with another job (it then runs on the caller
  * alone): no job waits for another.
  *
- * Used by the flusher (fsyncs of the distinct logs of a round: blocking
- * I/O, as many at once as there are logs) and by Produce (appends of a large
- * request's partitions: CPU-bound page-cache copies, at most one per core).
+ * Used by the flusher: the fsyncs of the distinct logs of a round, blocking
+ * I/O, as many at once as there are logs.
  *
  * Thread-safe: any number of threads may run jobs at once. Items of one job
  * must be independent of each other; fn runs on an unspecified thread.

@@ -19,6 +19,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "broker/appender.h"
 #include "group/coordinator.h"
 #include "metadata/metalog.h"
 
@@ -351,6 +352,8 @@ int broker_init(broker *b, char *err, size_t errlen)
     b->flusher = b->iopool ? flusher_new(b->iopool) : NULL;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     b->ncpus = ncpu > 0 ? (int)ncpu : 1;
+    /* With one core there is nothing to gain from handing appends over. */
+    b->appender = b->ncpus > 1 ? appender_new(b->ncpus) : NULL;
     if (!b->topics || !b->flusher) {
         snprintf(err, errlen, "out of memory");
         return -1;
@@ -461,6 +464,8 @@ void broker_shutdown(broker *b)
     if (conn_inflight_requests() > 0)
         glog(GLOG_WARN, "broker", "%lld requests still in flight after 30 s; closing anyway",
              (long long)conn_inflight_requests());
+    /* Queued appends finish and post their answers while the reactors run. */
+    appender_stop(b->appender);
     for (int i = 0; i < b->nreactors; i++)
         reactor_post(b->reactors[i], close_conns_cb, b->listeners[i]);
     for (int i = 0; i < b->nreactors; i++)
@@ -481,6 +486,7 @@ void broker_deinit(broker *b)
     metalog_close(b->meta);
     topics_free(b->topics);
     flusher_free(b->flusher);
+    appender_free(b->appender);
     workpool_free(b->iopool);
     for (int i = 0; i < b->nreactors; i++) {
         listener_free(b->listeners[i]);

@@ -38,8 +38,9 @@ typedef struct broker {
     metalog *meta;
     topics *topics;
     flusher *flusher;
-    workpool *iopool;             /* num.io.threads - 1 helpers: fsyncs, large appends */
-    int ncpus;                    /* online cores: helpers per CPU-bound job */
+    workpool *iopool;             /* num.io.threads - 1 helpers: the flusher's fsyncs */
+    struct appender *appender;    /* append lanes, one per core; NULL on one core */
+    int ncpus;                    /* online cores */
     struct coordinator *coord;    /* consumer groups */
     int nreactors;
     reactor **reactors;

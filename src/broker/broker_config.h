@@ -107,7 +107,7 @@
     X(NUM_NETWORK_THREADS, "num.network.threads", CONFIG_INT, "0", 0, 256, NULL, CONFIG_F_READ_ONLY, \
       "Reactor threads; 0 means one per CPU core.") \
     X(NUM_IO_THREADS, "num.io.threads", CONFIG_INT, "8", 1, 256, NULL, CONFIG_F_READ_ONLY, \
-      "Threads for disk work (the I/O pool, this many minus one plus the caller): fsyncs of several partition logs at once (group commit for acks=all) and the appends of a large produce request spread over its partitions. Requests themselves are handled on the reactor threads.") \
+      "Threads that fsync partition logs at once (the flusher and this many minus one helpers; group commit for acks=all). Requests are handled on the reactor threads, large appends on one append lane per core.") \
     X(NUM_RECOVERY_THREADS, "num.recovery.threads.per.data.dir", CONFIG_INT, "1", 1, 256, NULL, CONFIG_F_READ_ONLY | CONFIG_F_NO_EFFECT, \
       "Accepted for compatibility: recovery runs on one thread.") \
     X(REPLICA_FETCH_MAX_BYTES, "replica.fetch.max.bytes", CONFIG_INT, "1048576", 0, I32MAX, NULL, CONFIG_F_NO_EFFECT, \

@@ -11,17 +11,22 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "broker/appender.h"
 #include "broker/broker.h"
 #include "broker/topic_config.h"
 #include "proto/batch.h"
+
+typedef struct part_task part_task;
 
 typedef struct produce_op {
     broker *b;
     req *rq;
     kp_produce_resp resp;
-    int pending;        /* flushes still awaited */
+    int pending;        /* lane appends and flushes still awaited */
     topic **held;       /* references kept until the answer */
     int nheld;
+    int16_t acks;
+    part_task *tasks;   /* heap; freed with the answer */
 } produce_op;
 
 typedef struct produce_wait {
@@ -38,6 +43,7 @@ static void produce_respond(produce_op *op)
     }
     for (int i = 0; i < op->nheld; i++)
         topic_unref(op->held[i]);
+    free(op->tasks);
     conn_req_complete(rq);
 }
 
@@ -115,12 +121,13 @@ static bool log_append_time(broker *b, topic *tp)
 
 /*
  * One partition of a request. Phase 1 (validate, append) touches only the
- * partition's log and the task, so the partitions of a large request can run
- * it at the same time on the I/O pool; phases 0 and 2 (lookup; the answer,
- * fetch wake-ups, flush waits, which use the request's arena and reactor)
- * run on the reactor, in request order.
+ * partition's log and the task, so it may run on an append lane; phases 0
+ * and 2 (lookup; the answer, fetch wake-ups, flush waits, which use the
+ * request's arena and reactor) run on the reactor.
  */
-typedef struct part_task {
+struct part_task {
+    appender_item item;         /* first: the lane hands this back */
+    produce_op *op;
     topic *tp;
     partition *p;
     kp_produce_req_partition *rp;
@@ -130,16 +137,17 @@ typedef struct part_task {
     int rc;                     /* plog_append's result */
     int64_t count, first, last, now;
     char why_buf[160];
-} part_task;
+};
 
-/* Large requests spread their partitions' appends over the cores: below this
- * many bytes the hand-off costs more than the copy it shares out. */
-#define PRODUCE_PARALLEL_MIN_BYTES (128 * 1024)
+/* A request this large has its appends taken off the reactor: below it the
+ * hand-off costs more than the copy it moves. */
+#define PRODUCE_LANE_MIN_BYTES (128 * 1024)
 
-static void task_prepare(part_task *t, topic *tp, kp_produce_req_partition *rp,
+static void task_prepare(part_task *t, produce_op *op, topic *tp, kp_produce_req_partition *rp,
                          kp_produce_resp_partition *pr, int16_t acks)
 {
     memset(t, 0, offsetof(part_task, why_buf));
+    t->op = op;
     t->tp = tp;
     t->rp = rp;
     t->pr = pr;
@@ -173,17 +181,6 @@ static void task_append(broker *b, part_task *t)
     }
     t->rc = plog_append(t->p->log, bytes, (size_t)rp->records.len, t->p->leader_epoch, t->now,
                         &t->first, &t->last);
-}
-
-typedef struct append_job {
-    broker *b;
-    part_task *tasks;
-} append_job;
-
-static void append_job_item(void *ctx, int i)
-{
-    append_job *j = ctx;
-    task_append(j->b, &j->tasks[i]);
 }
 
 /* Phase 2, on the reactor: the answer, fetch wake-ups, the flush wait. */
@@ -241,23 +238,44 @@ static void task_finish(produce_op *op, part_task *t, int16_t acks)
     }
 }
 
-/* Whether the appends of tasks may run at the same time: enough bytes to be
- * worth it, and no partition named twice (its appends must keep their order). */
-static bool tasks_parallel(broker *b, part_task *tasks, int n)
+/* Back on the reactor after a lane append. */
+static void lane_done(reactor *r, void *arg)
 {
-    if (n < 2 || b->ncpus < 2 || workpool_workers(b->iopool) == 0 || n > 1024)
+    (void)r;
+    part_task *t = arg;
+    produce_op *op = t->op;
+    task_finish(op, t, op->acks);
+    if (--op->pending == 0)
+        produce_respond(op);
+}
+
+/* On the partition's lane. */
+static void lane_append(appender_item *item)
+{
+    part_task *t = (part_task *)item;
+    produce_op *op = t->op;
+    task_append(op->b, t);
+    /* Done before the reactor hears of it: a later request that finds no
+     * lane append pending may append inline and still come after this one. */
+    atomic_fetch_sub(&t->p->lane_pending, 1);
+    reactor_post(conn_reactor(op->rq->conn), lane_done, t);
+}
+
+/* Whether the request's appends go to the lanes: it is large, or one of its
+ * partitions still has a lane append pending (order within a partition). */
+static bool tasks_to_lanes(broker *b, part_task *tasks, int n)
+{
+    if (!b->appender)
         return false;
     int64_t bytes = 0;
-    for (int i = 0; i < n; i++)
-        if (tasks[i].code == KERR_NONE)
-            bytes += tasks[i].rp->records.len;
-    if (bytes < PRODUCE_PARALLEL_MIN_BYTES)
-        return false;
-    for (int i = 0; i < n; i++)
-        for (int k = 0; k < i; k++)
-            if (tasks[i].p && tasks[i].p == tasks[k].p)
-                return false;
-    return true;
+    for (int i = 0; i < n; i++) {
+        if (tasks[i].code != KERR_NONE)
+            continue;
+        if (atomic_load(&tasks[i].p->lane_pending) > 0)
+            return true;
+        bytes += tasks[i].rp->records.len;
+    }
+    return bytes >= PRODUCE_LANE_MIN_BYTES;
 }
 
 void handle_produce(broker *b, req *rq)
@@ -277,6 +295,8 @@ void handle_produce(broker *b, req *rq)
     }
     op->b = b;
     op->rq = rq;
+    op->tasks = NULL;
+    op->nheld = 0;
     kp_produce_resp_init(&op->resp);
     op->resp.responses = arena_alloc(&rq->arena, sizeof(*op->resp.responses) * (size_t)(nt ? nt : 1));
     op->resp.responses_n = nt;
@@ -284,6 +304,10 @@ void handle_produce(broker *b, req *rq)
         rq->no_response = true;
     op->pending = 1; /* released below, so a flush finishing early cannot answer */
     int ntasks = 0;
+    if (!op->resp.responses) {
+        broker_bad_request(rq, "request too large for its arena");
+        return;
+    }
     for (int i = 0; i < nt; i++) {
         kp_produce_req_topic *rt = &body.topic_data[i];
         kp_produce_resp_topic *tr = &op->resp.responses[i];
@@ -297,35 +321,48 @@ void handle_produce(broker *b, req *rq)
         tr->partition_responses = arena_alloc(&rq->arena, sizeof(*tr->partition_responses) * (size_t)(np ? np : 1));
         tr->partition_responses_n = np;
         ntasks += np;
+        if (!tr->partition_responses) {
+            for (int h = 0; h < op->nheld; h++)
+                topic_unref(op->held[h]);
+            broker_bad_request(rq, "request too large for its arena");
+            return;
+        }
     }
-    /* The tasks live only until the answer is built: the heap, not the arena. */
+    /* The tasks live until the answer: the heap (the arena is the reactor's). */
     part_task one;
-    part_task *tasks = ntasks > 1 ? malloc(sizeof(*tasks) * (size_t)ntasks) : NULL;
+    part_task *tasks = ntasks > 0 ? malloc(sizeof(*tasks) * (size_t)ntasks) : NULL;
+    op->acks = body.acks;
     int k = 0;
     for (int i = 0; i < nt; i++) {
         kp_produce_req_topic *rt = &body.topic_data[i];
         kp_produce_resp_topic *tr = &op->resp.responses[i];
-        topic *tp = tps[i];
         for (int j = 0; j < tr->partition_responses_n; j++) {
             part_task *t = tasks ? &tasks[k++] : &one;
-            task_prepare(t, tp, &rt->partition_data[j], &tr->partition_responses[j], body.acks);
+            task_prepare(t, op, tps[i], &rt->partition_data[j], &tr->partition_responses[j], body.acks);
             if (!tasks) {
-                /* One partition, or no memory for the task list: one at a time. */
+                /* No memory for the task list: one at a time, inline. */
                 task_append(b, t);
                 task_finish(op, t, body.acks);
             }
         }
     }
-    if (tasks) {
-        if (tasks_parallel(b, tasks, ntasks)) {
-            append_job job = { b, tasks };
-            workpool_run(b->iopool, ntasks, append_job_item, &job, b->ncpus - 1);
-        } else {
-            for (int i = 0; i < ntasks; i++)
-                task_append(b, &tasks[i]);
+    if (tasks && tasks_to_lanes(b, tasks, ntasks)) {
+        op->tasks = tasks;      /* freed by produce_respond, after the last lane_done */
+        for (int i = 0; i < ntasks; i++) {
+            part_task *t = &tasks[i];
+            if (t->code != KERR_NONE) {
+                task_finish(op, t, body.acks);
+                continue;
+            }
+            op->pending++;
+            atomic_fetch_add(&t->p->lane_pending, 1);
+            appender_submit(b->appender, (uint64_t)(uintptr_t)t->p, &t->item, lane_append);
         }
-        for (int i = 0; i < ntasks; i++)
+    } else if (tasks) {
+        for (int i = 0; i < ntasks; i++) {
+            task_append(b, &tasks[i]);
             task_finish(op, &tasks[i], body.acks);
+        }
         free(tasks);
     }
     if (--op->pending == 0)

@@ -34,6 +34,7 @@ typedef struct partition {
     int32_t leader_epoch;
     int32_t partition_epoch;
     atomic_llong unflushed_msgs;          /* records appended since the last flush */
+    atomic_int lane_pending;              /* appends queued on an append lane, not done */
     int64_t last_flush_ms;                /* housekeeping's flush.ms clock (main thread) */
     atomic_int fetch_waiters[TOPICS_REACTORS_MAX]; /* parked fetches per reactor */
 } partition;

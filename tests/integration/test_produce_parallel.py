@@ -9,6 +9,9 @@ appended in request order (it is not spread over threads); repeated
 requests keep offsets contiguous.
 """
 
+import signal
+import time
+
 import kafka_wire as w
 from conftest import consume_partitions, create_topic
 
@@ -72,3 +75,100 @@ def test_same_partition_twice_keeps_request_order(start_broker):
     tags = [m.value()[:1] for m in got[0]]
     assert tags == [b"a"] * RECS + [b"c"] * RECS + [b"d"] * RECS
     assert broker.alive()
+
+
+def test_pipelined_large_and_small_keep_order(start_broker):
+    """Large appends run on an append lane off the reactor; a small request
+    sent right behind a large one for the same partition must not overtake
+    it. Requests go out back to back on one connection before any answer is
+    read; answers come back in request order with contiguous offsets."""
+    broker = start_broker()
+    topic = "lanes"
+    create_topic(broker.bootstrap, topic, partitions=3)
+    plan = []  # (partition, tag, records)
+    for i in range(60):
+        p = (i // 2) % 3            # pairs: a large request, then a tiny one, same partition
+        if i % 2 == 0:
+            plan.append((p, b"L%02d" % i, RECS * 8))    # ~520 KiB: to a lane
+        else:
+            plan.append((p, b"s%02d" % i, 1))           # right behind it
+    with w.connect(broker.port) as s:
+        for corr, (p, tag, n) in enumerate(plan):
+            recs = [(None, tag + b"-%04d-" % k + b"y" * 1000, ()) for k in range(n)]
+            s.sendall(w.produce_v3_multi(100 + corr, topic, [(p, w.record_batch(recs))],
+                                         acks=-1 if corr % 2 else 1))
+        next_off = {0: 0, 1: 0, 2: 0}
+        for corr, (p, tag, n) in enumerate(plan):
+            rcorr, res = w.parse_produce_v3_list(w.recv_response(s, timeout=30))
+            assert rcorr == 100 + corr, "answers out of request order"
+            assert res == [(topic, p, 0, next_off[p])], (corr, res, next_off)
+            next_off[p] += n
+    got = consume_partitions(broker.bootstrap, topic, next_off, timeout=60)
+    for p in range(3):
+        tags = []
+        for m in got[p]:
+            t = m.value().split(b"-")[0]
+            if not tags or tags[-1] != t:
+                tags.append(t)
+        assert tags == [tag for q, tag, _ in plan if q == p], "partition %d out of order" % p
+    assert broker.alive()
+
+
+def test_sigterm_while_lanes_are_busy(start_broker):
+    """SIGTERM while one connection streams large pipelined requests: the
+    broker finishes what the lanes hold, exits 0, and every answered
+    request's records are there after the restart."""
+    import threading
+
+    broker = start_broker()
+    topic = "lanestop"
+    create_topic(broker.bootstrap, topic, partitions=3)
+    acked = []          # (partition, base, count, tag)
+    sent = []
+    stop = threading.Event()
+
+    def reader(sock):
+        try:
+            while len(acked) < len(sent) or not stop.is_set():
+                if len(acked) >= len(sent):
+                    time.sleep(0.001)
+                    continue
+                rcorr, res = w.parse_produce_v3_list(w.recv_response(sock, timeout=30))
+                p, tag, n = sent[rcorr - 1000]
+                assert res[0][:3] == (topic, p, 0), res
+                acked.append((p, res[0][3], n, tag))
+        except (OSError, ConnectionError, AssertionError, EOFError):
+            return
+
+    sock = w.connect(broker.port)
+    th = threading.Thread(target=reader, args=(sock,), daemon=True)
+    th.start()
+    try:
+        for i in range(400):
+            p, tag, n = i % 3, b"T%03d" % i, RECS * 8
+            sent.append((p, tag, n))
+            recs = [(None, tag + b"-" + b"z" * 1000, ())] * n
+            try:
+                sock.sendall(w.produce_v3_multi(1000 + i, topic, [(p, w.record_batch(recs))], acks=1))
+            except OSError:
+                break
+            if i == 60:
+                while len(acked) < 20:
+                    time.sleep(0.01)
+                broker.proc.send_signal(signal.SIGTERM)
+        stop.set()
+        th.join(timeout=60)
+    finally:
+        sock.close()
+    assert broker.proc.wait(timeout=60) == 0, broker.log_tail()
+    assert len(acked) >= 20
+    broker.restart()
+    ends = {}
+    for p, base, n, tag in acked:
+        ends[p] = max(ends.get(p, 0), base + n)
+    got = consume_partitions(broker.bootstrap, topic, ends, timeout=120)
+    for p, base, n, tag in acked:
+        vals = got[p][base:base + n]
+        assert len(vals) == n and all(m.value().startswith(tag + b"-") for m in vals), \
+            "partition %d offsets %d..%d do not hold %r" % (p, base, base + n - 1, tag)
+    assert broker.stop() == 0
