@@ -1,14 +1,16 @@
 """
-Large Produce requests: the partitions' appends run at the same time on the
-broker's I/O pool (a request of 128 KiB or more over several partitions).
+Large Produce requests: a request of 128 KiB or more is appended on the
+broker's append lanes (one thread per core, a partition always on the same
+lane) while the reactor reads the connection's next requests.
 
 Proves: every partition of such a request gets its own offsets and its own
 error (a bad batch in one partition refuses that partition only); records
-land intact and in order; a request naming the same partition twice is
-appended in request order (it is not spread over threads); repeated
-requests keep offsets contiguous.
+land intact and in order; a request naming the same partition several
+times is appended in request order; a small request right behind a large
+one for the same partition does not overtake it; answers come back in
+request order; SIGTERM while the lanes are busy exits 0 and keeps every
+answered record.
 """
-
 import signal
 import time
 
