@@ -11,6 +11,7 @@ one for the same partition does not overtake it; answers come back in
 request order; SIGTERM while the lanes are busy exits 0 and keeps every
 answered record.
 """
+
 import signal
 import time
 
