@@ -328,23 +328,25 @@ void handle_produce(broker *b, req *rq)
             return;
         }
     }
-    /* The tasks live until the answer: the heap (the arena is the reactor's). */
-    part_task one;
+    /* The tasks live until the answer; the heap, as their number is the
+     * client's. Without them the connection is closed (the client retries):
+     * appending inline could overtake a lane append of the same partition. */
     part_task *tasks = ntasks > 0 ? malloc(sizeof(*tasks) * (size_t)ntasks) : NULL;
+    if (ntasks > 0 && !tasks) {
+        for (int h = 0; h < op->nheld; h++)
+            topic_unref(op->held[h]);
+        glog(GLOG_ERROR, "broker", "out of memory for the %d partitions of a produce request", ntasks);
+        broker_bad_request(rq, "out of memory for its partitions");
+        return;
+    }
     op->acks = body.acks;
     int k = 0;
     for (int i = 0; i < nt; i++) {
         kp_produce_req_topic *rt = &body.topic_data[i];
         kp_produce_resp_topic *tr = &op->resp.responses[i];
-        for (int j = 0; j < tr->partition_responses_n; j++) {
-            part_task *t = tasks ? &tasks[k++] : &one;
-            task_prepare(t, op, tps[i], &rt->partition_data[j], &tr->partition_responses[j], body.acks);
-            if (!tasks) {
-                /* No memory for the task list: one at a time, inline. */
-                task_append(b, t);
-                task_finish(op, t, body.acks);
-            }
-        }
+        for (int j = 0; j < tr->partition_responses_n; j++)
+            task_prepare(&tasks[k++], op, tps[i], &rt->partition_data[j],
+                         &tr->partition_responses[j], body.acks);
     }
     if (tasks && tasks_to_lanes(b, tasks, ntasks)) {
         op->tasks = tasks;      /* freed by produce_respond, after the last lane_done */
