@@ -33,6 +33,8 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "bench_util.h"
+
 #define MAX_X 32
 
 static const char *o_bootstrap = "127.0.0.1:9092", *o_topic = "e2e", *o_acks = "1",
@@ -55,13 +57,6 @@ static int64_t now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static double cpu_s(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
-           ru.ru_stime.tv_usec / 1e6;
 }
 
 static void die(const char *what, const char *why) {
@@ -94,18 +89,6 @@ static rd_kafka_conf_t *base_conf(void) {
     conf_set(c, "socket.nagle.disable", "true");
     conf_set(c, "log_level", "3");
     return c;
-}
-
-static void put64(unsigned char *p, uint64_t v) {
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (56 - 8 * i));
-}
-
-static uint64_t get64(const unsigned char *p) {
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = (v << 8) | p[i];
-    return v;
 }
 
 /* produce() -> delivery report, microseconds (producer thread only). */

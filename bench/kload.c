@@ -42,6 +42,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
+
 #define MAX_X 64
 
 static const char *o_bootstrap = "127.0.0.1:9092";
@@ -55,19 +57,6 @@ static double o_rate = 0;
 static int o_producers = 1;
 static const char *o_x[MAX_X];
 static int o_nx;
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static double cpu_s(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
-           ru.ru_stime.tv_usec / 1e6;
-}
 
 /* Per-thread CPU ticks (utime + stime) of this process, for the busiest-thread figure. */
 #define MAX_THREADS 4096
@@ -86,7 +75,7 @@ static void threads_read(thread_ticks *t) {
     while ((e = readdir(d)) && t->n < MAX_THREADS) {
         if (e->d_name[0] < '0' || e->d_name[0] > '9')
             continue;
-        char path[64], buf[1024];
+        char path[300], buf[1024];
         snprintf(path, sizeof path, "/proc/self/task/%s/stat", e->d_name);
         FILE *f = fopen(path, "r");
         if (!f)

@@ -29,42 +29,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
+
 #define MAXP 1024
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static double cpu_s(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
-           ru.ru_stime.tv_usec / 1e6;
-}
 
 static void die(const char *msg) {
     fprintf(stderr, "rawfetch: %s\n", msg);
     exit(1);
-}
-
-static uint8_t *put16(uint8_t *p, int v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; return p + 2; }
-static uint8_t *put32(uint8_t *p, int32_t v) {
-    uint32_t u = (uint32_t)v;
-    p[0] = (uint8_t)(u >> 24); p[1] = (uint8_t)(u >> 16); p[2] = (uint8_t)(u >> 8); p[3] = (uint8_t)u;
-    return p + 4;
-}
-static uint8_t *put64(uint8_t *p, int64_t v) {
-    put32(p, (int32_t)((uint64_t)v >> 32));
-    return put32(p + 4, (int32_t)(uint32_t)v);
-}
-static int32_t get32(const uint8_t *p) {
-    return (int32_t)((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]);
-}
-static int16_t get16(const uint8_t *p) { return (int16_t)((p[0] << 8) | p[1]); }
-static int64_t get64(const uint8_t *p) {
-    return (int64_t)((uint64_t)(uint32_t)get32(p) << 32 | (uint32_t)get32(p + 4));
 }
 
 static void read_full(int fd, uint8_t *buf, size_t n) {
