@@ -306,20 +306,26 @@ void log_segment_unref(log_segment *s)
         segment_free(s);
 }
 
+/* open(2) retried on EINTR; -1 with errno set on failure. */
+static int open_retry(const char *path, int flags, mode_t mode)
+{
+    int fd;
+    do
+        fd = open(path, flags | O_CLOEXEC, mode);
+    while (fd < 0 && errno == EINTR);
+    return fd;
+}
+
 static int segment_open_log(log_segment *s, int extra_flags)
 {
-    s->log_fd = open(s->path_log, O_RDWR | O_CREAT | O_CLOEXEC | extra_flags, 0644);
+    s->log_fd = open_retry(s->path_log, O_RDWR | O_CREAT | extra_flags, 0644);
     return s->log_fd < 0 ? errno : 0;
 }
 
 /* An index file for reading, or -1 (errno set). */
 static int index_open_read(const char *path)
 {
-    int fd;
-    do
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-    while (fd < 0 && errno == EINTR);
-    return fd;
+    return open_retry(path, O_RDONLY, 0);
 }
 
 int log_segment_create(const char *dir, int64_t base, const log_config *cfg, log_segment **out)
@@ -511,10 +517,7 @@ static void scan_deinit(seg_scan *sc)
 /* Replace an index file's contents with n entries of entry bytes. */
 static int index_write_file(const char *path, const uint8_t *entries, size_t n, size_t entry)
 {
-    int fd;
-    do
-        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    while (fd < 0 && errno == EINTR);
+    int fd = open_retry(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0)
         return errno;
     int err = n ? pwrite_full(fd, entries, n * entry, 0) : 0;
@@ -831,10 +834,7 @@ static int timeindex_file_append_final(log_segment *s)
     uint8_t e[SEG_TIMEINDEX_ENTRY_BYTES];
     seg_put_be64(e, s->max_ts);
     seg_put_be32(e + 8, (int32_t)(s->max_ts_offset - s->base_offset));
-    int fd;
-    do
-        fd = open(s->path_timeindex, O_WRONLY | O_CLOEXEC);
-    while (fd < 0 && errno == EINTR);
+    int fd = open_retry(s->path_timeindex, O_WRONLY, 0);
     if (fd < 0)
         return errno;
     int err = pwrite_full(fd, e, sizeof e, (int64_t)s->timeindex_entries * SEG_TIMEINDEX_ENTRY_BYTES);
