@@ -7,7 +7,9 @@
 #ifndef GREGOR_BENCH_UTIL_H
 #define GREGOR_BENCH_UTIL_H
 
+#include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <time.h>
 
@@ -42,6 +44,13 @@ static inline uint8_t *put32(uint8_t *p, int32_t v) {
 static inline uint8_t *put64(uint8_t *p, int64_t v) {
     put32(p, (int32_t)((uint64_t)v >> 32));
     return put32(p + 4, (int32_t)(uint32_t)v);
+}
+
+/* A Kafka STRING: int16 length, then the bytes. */
+static inline uint8_t *put_str(uint8_t *p, const char *s, size_t len) {
+    p = put16(p, (int)len);
+    memcpy(p, s, len);
+    return p + len;
 }
 
 static inline int16_t get16(const uint8_t *p) { return (int16_t)((p[0] << 8) | p[1]); }

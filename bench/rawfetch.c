@@ -84,18 +84,14 @@ int main(int argc, char **argv) {
         p = put16(p, 1);  /* Fetch */
         p = put16(p, 4);  /* v4 */
         p = put32(p, (int32_t)++fetches);
-        p = put16(p, 8);
-        memcpy(p, "rawfetch", 8);
-        p += 8;
+        p = put_str(p, "rawfetch", 8);
         p = put32(p, -1);        /* replica id */
         p = put32(p, 100);       /* max wait ms */
         p = put32(p, 1);         /* min bytes */
         p = put32(p, max_bytes); /* max bytes */
         *p++ = 0;                /* read uncommitted */
         p = put32(p, 1);
-        p = put16(p, (int)tlen);
-        memcpy(p, topic, tlen);
-        p += tlen;
+        p = put_str(p, topic, tlen);
         p = put32(p, np);
         for (int i = 0; i < np; i++) {
             p = put32(p, i);

@@ -195,16 +195,12 @@ int main(int argc, char **argv) {
     p = put16(p, 0); /* Produce */
     p = put16(p, 7); /* v7 */
     p = put32(p, 0); /* correlation id, patched per send */
-    p = put16(p, 10);
-    memcpy(p, "rawproduce", 10);
-    p += 10;
+    p = put_str(p, "rawproduce", 10);
     p = put16(p, -1);    /* transactional id: null */
     p = put16(p, acks);
     p = put32(p, 30000); /* timeout ms */
     p = put32(p, 1);
-    p = put16(p, (int)tlen);
-    memcpy(p, topic, tlen);
-    p += tlen;
+    p = put_str(p, topic, tlen);
     p = put32(p, np);
     for (int i = 0; i < np; i++) {
         p = put32(p, i);

@@ -351,9 +351,8 @@ int broker_init(broker *b, char *err, size_t errlen)
     b->iopool = workpool_new((int)config_get_num(&b->cfg, BCFG_NUM_IO_THREADS) - 1);
     b->flusher = b->iopool ? flusher_new(b->iopool) : NULL;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    b->ncpus = ncpu > 0 ? (int)ncpu : 1;
     /* With one core there is nothing to gain from handing appends over. */
-    b->appender = b->ncpus > 1 ? appender_new(b->ncpus) : NULL;
+    b->appender = ncpu > 1 ? appender_new((int)ncpu) : NULL;
     if (!b->topics || !b->flusher) {
         snprintf(err, errlen, "out of memory");
         return -1;

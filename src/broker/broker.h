@@ -40,7 +40,6 @@ typedef struct broker {
     flusher *flusher;
     workpool *iopool;             /* num.io.threads - 1 helpers: the flusher's fsyncs */
     struct appender *appender;    /* append lanes, one per core; NULL on one core */
-    int ncpus;                    /* online cores */
     struct coordinator *coord;    /* consumer groups */
     int nreactors;
     reactor **reactors;

@@ -129,14 +129,30 @@ int seg_fsync_fd(int fd)
     return 0;
 }
 
-int seg_fsync_dir(const char *dir)
+/* open(2) retried on EINTR; -1 with errno set on failure. */
+static int open_retry(const char *path, int flags, mode_t mode)
 {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int fd;
+    do
+        fd = open(path, flags | O_CLOEXEC, mode);
+    while (fd < 0 && errno == EINTR);
+    return fd;
+}
+
+/* Open path with flags, fsync it, close it; 0 or errno (ENOENT included). */
+static int fsync_by_path(const char *path, int flags)
+{
+    int fd = open_retry(path, flags, 0);
     if (fd < 0)
         return errno;
     int err = seg_fsync_fd(fd);
     close(fd);
     return err;
+}
+
+int seg_fsync_dir(const char *dir)
+{
+    return fsync_by_path(dir, O_RDONLY | O_DIRECTORY);
 }
 
 static int file_size(int fd, int64_t *out)
@@ -304,16 +320,6 @@ void log_segment_unref(log_segment *s)
     assert(old >= 1);
     if (old == 1)
         segment_free(s);
-}
-
-/* open(2) retried on EINTR; -1 with errno set on failure. */
-static int open_retry(const char *path, int flags, mode_t mode)
-{
-    int fd;
-    do
-        fd = open(path, flags | O_CLOEXEC, mode);
-    while (fd < 0 && errno == EINTR);
-    return fd;
 }
 
 static int segment_open_log(log_segment *s, int extra_flags)
@@ -881,15 +887,11 @@ int log_segment_deactivate(log_segment *s)
     return 0;
 }
 
-/* fsync one file by path; ENOENT (deleted meanwhile) is not an error. */
+/* fsync an index file; ENOENT (deleted meanwhile) is not an error. */
 static int fsync_path(const char *path)
 {
-    int fd = index_open_read(path);
-    if (fd < 0)
-        return errno == ENOENT ? 0 : errno;
-    int err = seg_fsync_fd(fd);
-    close(fd);
-    return err;
+    int err = fsync_by_path(path, O_RDONLY);
+    return err == ENOENT ? 0 : err;
 }
 
 int log_segment_sync_indexes(log_segment *s, const char **what)
