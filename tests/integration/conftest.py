@@ -2,6 +2,20 @@
 Integration test harness for Gregor: start a real `gregor` process, talk to it
 with real Kafka clients.
 
+Which broker (see tests/integration/README.md, "Two brokers"):
+  --broker=gregor     the default: a `gregor` process per test
+  --broker=kafka      Apache Kafka 4.4.0 (tests/reference/kafkaref.py), a
+                      single KRaft node per test; tests marked gregor_only
+                      are deselected, gregor_xfail marks do not apply
+  The environment variable GREGOR_TEST_BROKER sets the default.
+
+Markers:
+  gregor_only(reason)  checks what only Gregor has (its tools' output, its
+                       crash and corruption handling, its limits, its logs)
+  gregor_xfail(reason) Kafka behaviour Gregor does not have yet: on Gregor a
+                       strict expected failure (passing turns the run red),
+                       on Kafka an ordinary test
+
 Environment:
   GREGOR_BIN          path of the broker binary (default <repo>/build/gregor)
   GREGOR_TEST_QUICK=1 divide message counts by 10 (local iteration only)
@@ -30,6 +44,8 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
+sys.path.insert(0, str(REPO / "tests" / "reference"))
+import kafkaref  # noqa: E402  (the reference broker, Apache Kafka)
 GREGOR_BIN = str((REPO / os.environ.get("GREGOR_BIN", "build/gregor")).resolve())
 QUICK = os.environ.get("GREGOR_TEST_QUICK", "") not in ("", "0")
 DEFAULT_TIMEOUT = int(os.environ.get("GREGOR_TEST_TIMEOUT", "600"))
@@ -199,14 +215,122 @@ def _fmt(v):
     return str(v)
 
 
+class KafkaBroker:
+    """Apache Kafka in Broker's shape: one KRaft node (broker and controller
+    in one JVM) with its own ports and data dir, the same overrides (they
+    are Kafka's keys), start/stop/kill9/restart. What only Gregor has (its
+    binary, its log lines) is not here: tests that need it are gregor_only."""
+
+    kind = "kafka"
+    HEAP = "512m"
+
+    def __init__(self, workdir, overrides=None):
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.overrides = {_norm_key(k): _fmt(v) for k, v in (overrides or {}).items()}
+        self.cluster = kafkaref.KafkaCluster(str(self.workdir / "kafka"), nodes=1,
+                                             overrides=self.overrides, heap=self.HEAP)
+        self.node = self.cluster.nodes[0]
+        self.started = False
+
+    @property
+    def port(self):
+        return self.node.port
+
+    @property
+    def bootstrap(self):
+        return self.node.bootstrap
+
+    @property
+    def pid(self):
+        return self.node.proc.pid if self.node.proc else None
+
+    @property
+    def proc(self):
+        return self.node.proc
+
+    @property
+    def data_dir(self):
+        return Path(self.node.data_dir)
+
+    def partition_dir(self, topic, partition):
+        return self.data_dir / ("%s-%d" % (topic, partition))
+
+    def alive(self):
+        return self.node.alive()
+
+    def start(self):
+        try:
+            if not self.started:
+                self.cluster.start()
+                self.started = True
+            else:
+                self.node.launch()
+                self.cluster.wait_ready()
+        except kafkaref.KafkaError as e:
+            raise BrokerError(str(e))
+        return self
+
+    def stop(self, timeout=STOP_TIMEOUT, sig=signal.SIGTERM):
+        if self.node.proc is None:
+            return None
+        self.node.signal(sig)
+        return self.node.wait_exit(timeout)
+
+    def kill9(self):
+        self.node.kill9()
+
+    def restart(self, **extra_overrides):
+        try:
+            self.cluster.restart_node(self.node, **{_norm_key(k): _fmt(v)
+                                                    for k, v in extra_overrides.items()})
+        except kafkaref.KafkaError as e:
+            raise BrokerError(str(e))
+        return self
+
+    def log_text(self, all_runs=False):
+        try:
+            return Path(self.node.log_path).read_bytes().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def log_tail(self, lines=LOG_TAIL_LINES, all_runs=False):
+        return self.node.log_tail(lines)
+
+
+Broker.kind = "gregor"
+
+
 # --------------------------------------------------------------------------
 # pytest plumbing: failure reports, per-test timeouts, markers
 # --------------------------------------------------------------------------
 
+def pytest_addoption(parser):
+    parser.addoption("--broker", choices=("gregor", "kafka"),
+                     default=os.environ.get("GREGOR_TEST_BROKER", "gregor"),
+                     help="run the suite against Gregor (default) or Apache Kafka 4.4.0")
+
+
+def broker_kind(config):
+    return config.getoption("--broker")
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "broker_overrides(**kv): overrides for the `broker` fixture")
+    config.addinivalue_line("markers", "gregor_only(reason): checks what only Gregor has; "
+                            "not run with --broker=kafka")
+    config.addinivalue_line("markers", "gregor_xfail(reason): Kafka behaviour Gregor lacks; "
+                            "a strict expected failure on Gregor")
+    if broker_kind(config) == "kafka":
+        try:
+            kafkaref.fetch(quiet=True)
+        except kafkaref.KafkaError as e:
+            raise pytest.UsageError("--broker=kafka: %s" % e)
     if not config.pluginmanager.hasplugin("timeout"):
         config.addinivalue_line("markers", "timeout(seconds): per-test time limit")
+
+
+_deselected_gregor_only = []
 
 
 def pytest_collection_modifyitems(config, items):
@@ -215,6 +339,40 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.get_closest_marker("timeout") is None:
             item.add_marker(pytest.mark.timeout(DEFAULT_TIMEOUT))
+    kind = broker_kind(config)
+    if kind == "kafka":
+        keep = []
+        for item in items:
+            (_deselected_gregor_only if item.get_closest_marker("gregor_only")
+             else keep).append(item)
+        if _deselected_gregor_only:
+            config.hook.pytest_deselected(items=_deselected_gregor_only)
+            items[:] = keep
+    else:
+        for item in items:
+            m = item.get_closest_marker("gregor_xfail")
+            if m is not None:
+                reason = m.args[0] if m.args else m.kwargs.get("reason", "")
+                item.add_marker(pytest.mark.xfail(strict=True, reason="Gregor: " + reason))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """One line for the broker this run was against: passed, failed,
+    expected failures (each with its reason), Gregor-only tests not run."""
+    st = terminalreporter.stats
+    n = {k: len(st.get(k, [])) for k in ("passed", "failed", "error", "xfailed", "xpassed",
+                                          "skipped")}
+    kind = broker_kind(config)
+    line = ("broker=%s: %d passed, %d failed, %d expected failures"
+            % (kind, n["passed"], n["failed"] + n["error"] + n["xpassed"], n["xfailed"]))
+    if n["skipped"]:
+        line += ", %d skipped" % n["skipped"]
+    if kind == "kafka":
+        line += ", %d Gregor-only not run" % len(_deselected_gregor_only)
+    terminalreporter.write_sep("=", line)
+    for rep in st.get("xfailed", []):
+        terminalreporter.write_line("  expected failure: %s: %s"
+                                    % (rep.nodeid, getattr(rep, "wasxfail", "")))
 
 
 class _FallbackTimeout(Exception):
@@ -264,9 +422,10 @@ def _test_failed(request):
 def start_broker(tmp_path, request):
     """Factory: start_broker(**overrides) -> running Broker. All are torn down."""
     brokers = []
+    cls = KafkaBroker if broker_kind(request.config) == "kafka" else Broker
 
     def _start(**overrides):
-        b = Broker(tmp_path / ("broker%d" % len(brokers)), overrides)
+        b = cls(tmp_path / ("broker%d" % len(brokers)), overrides)
         brokers.append(b)
         return b.start()
 
