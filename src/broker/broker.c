@@ -20,6 +20,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "broker/appender.h"
+#include "broker/reqstats.h"
 #include "group/coordinator.h"
 #include "metadata/metalog.h"
 
@@ -324,6 +325,7 @@ int broker_init(broker *b, char *err, size_t errlen)
         snprintf(err, errlen, "invalid log.debug value '%s'", dbg);
         return -1;
     }
+    b->reqstats = reqstats_new();
     const char *dir = broker_config_log_dir(&b->cfg);
     if (strchr(dir, ',')) {
         snprintf(err, errlen, "log.dirs=%s names several directories; Gregor uses one so far", dir);
@@ -481,6 +483,8 @@ void broker_deinit(broker *b)
         if (clean)
             glog(GLOG_INFO, "broker", "logs flushed and checkpointed; clean shutdown recorded");
     }
+    reqstats_dump(b->reqstats);
+    reqstats_free(b->reqstats);
     coord_free(b->coord);
     metalog_close(b->meta);
     topics_free(b->topics);

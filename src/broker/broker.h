@@ -41,6 +41,7 @@ typedef struct broker {
     workpool *iopool;             /* num.io.threads - 1 helpers: the flusher's fsyncs */
     struct appender *appender;    /* append lanes, one per core; NULL on one core */
     struct coordinator *coord;    /* consumer groups */
+    struct reqstats *reqstats;    /* GREGOR_REQUEST_STATS counters; usually NULL */
     int nreactors;
     reactor **reactors;
     listener **listeners;

@@ -9,6 +9,7 @@
 
 #include "base/log.h"
 #include "broker/broker.h"
+#include "broker/reqstats.h"
 
 static const broker_api apis[] = {
     { KP_API_PRODUCE, handle_produce },
@@ -52,10 +53,11 @@ int broker_apis(const broker_api **out)
 
 int broker_check_header(void *ctx, conn *c, const kp_req_header *hdr)
 {
-    (void)ctx;
+    broker *b = ctx;
     const broker_api *api = broker_api_find(hdr->api_key);
     const kp_api_info *info = kp_api_find(hdr->api_key);
     if (!api || !info) {
+        reqstats_refused(b->reqstats, conn_tag(c), hdr->api_key, hdr->api_version);
         glog(GLOG_WARN, "net", "closing connection from %s: unknown API key %d (correlation id %d)",
              conn_peer(c), hdr->api_key, hdr->correlation_id);
         return -1;
@@ -63,6 +65,7 @@ int broker_check_header(void *ctx, conn *c, const kp_req_header *hdr)
     if (hdr->api_version < info->min_version || hdr->api_version > info->max_version) {
         if (hdr->api_key == KP_API_API_VERSIONS)
             return 0; /* answered with UNSUPPORTED_VERSION and our ranges */
+        reqstats_refused(b->reqstats, conn_tag(c), hdr->api_key, hdr->api_version);
         glog(GLOG_WARN, "net", "closing connection from %s: %s v%d is not supported (we serve v%d-v%d)",
              conn_peer(c), info->name, hdr->api_version, info->min_version, info->max_version);
         return -1;
@@ -76,6 +79,8 @@ void broker_on_request(void *ctx, req *rq)
     const broker_api *api = broker_api_find(rq->hdr.api_key);
     glog(GLOG_DEBUG, "broker", "conn %s: %s v%d correlation id %d, %d bytes", conn_peer(rq->conn),
          kp_api_find(rq->hdr.api_key)->name, rq->hdr.api_version, rq->hdr.correlation_id, rq->frame_len);
+    if (rq->hdr.api_key != KP_API_API_VERSIONS) /* counted once it names the client */
+        reqstats_count(b->reqstats, conn_tag(rq->conn), rq->hdr.api_key, rq->hdr.api_version);
     api->handle(b, rq);
 }
 
@@ -102,7 +107,6 @@ kp_str arena_kstr(arena *a, const char *s)
 
 void handle_api_versions(broker *b, req *rq)
 {
-    (void)b;
     int16_t ver = rq->hdr.api_version;
     const kp_api_info *self = kp_api_find(KP_API_API_VERSIONS);
     kp_api_versions_resp resp;
@@ -117,6 +121,9 @@ void handle_api_versions(broker *b, req *rq)
         if (kp_api_versions_req_decode(&rq->body, ver, &body) != 0) {
             /* KIP-511: a flexible body we cannot parse gets INVALID_REQUEST. */
             resp.error_code = KERR_INVALID_REQUEST;
+        } else if (ver >= 3) {
+            conn_set_tag(rq->conn, reqstats_software(b->reqstats, body.client_software_name,
+                                                     body.client_software_version));
         }
     }
     int n = (int)(sizeof(apis) / sizeof(apis[0]));
@@ -132,6 +139,7 @@ void handle_api_versions(broker *b, req *rq)
         av->min_version = info->min_version;
         av->max_version = info->max_version;
     }
+    reqstats_count(b->reqstats, conn_tag(rq->conn), KP_API_API_VERSIONS, rq->hdr.api_version);
     rq->hdr.api_version = ver; /* the response header version follows */
     conn_resp_begin(rq);
     kp_api_versions_resp_encode(&rq->out, ver, &resp);

@@ -66,6 +66,7 @@ struct conn {
     bool paused;              /* not reading: limits reached */
     bool parsing;             /* inside conn_parse_inbuf (no re-entry) */
     int64_t last_active_ms;
+    int tag;                  /* conn_set_tag: the broker's client-software index */
     conn *prev, *next;        /* listener's list */
 };
 
@@ -78,6 +79,8 @@ int64_t conn_inflight_requests(void) { return atomic_load(&g_inflight); }
 const char *conn_peer(const conn *c) { return c->peer; }
 reactor *conn_reactor(const conn *c) { return c->r; }
 bool conn_is_closed(const conn *c) { return c->closed; }
+void conn_set_tag(conn *c, int tag) { c->tag = tag; }
+int conn_tag(const conn *c) { return c->tag; }
 int listener_port(const listener *l) { return l->port; }
 
 static void conn_on_event(reactor *r, reactor_io *io, uint32_t events);

@@ -95,6 +95,10 @@ void conn_resp_begin(req *rq);
 void conn_close(conn *c, bool hard, const char *reason);
 const char *conn_peer(const conn *c);
 reactor *conn_reactor(const conn *c);
+/* A small integer the layer above keeps per connection (the broker: which
+ * client software the connection named in ApiVersions); 0 until set. */
+void conn_set_tag(conn *c, int tag);
+int conn_tag(const conn *c);
 bool conn_is_closed(const conn *c);
 
 /* Global counters (all reactors). */

@@ -302,14 +302,17 @@ int tool_conf_load_file(rd_kafka_conf_t *conf, const char *path, const char *fla
 rd_kafka_conf_t *tool_conf_new(const tool_opts *o)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    char ms[32];
+    char ms[32], setup_ms[32];
     snprintf(ms, sizeof ms, "%d", o->timeout_ms < 10 ? 10 : o->timeout_ms);
+    /* librdkafka refuses a connection-setup timeout under 1 s; a shorter
+     * --timeout-ms still bounds the whole run through socket.timeout.ms. */
+    snprintf(setup_ms, sizeof setup_ms, "%d", o->timeout_ms < 1000 ? 1000 : o->timeout_ms);
     rd_kafka_conf_set_log_cb(conf, tool_log_cb);
     rd_kafka_conf_set_error_cb(conf, tool_error_cb);
     if (tool_conf_set(conf, "bootstrap.servers", o->bootstrap) < 0 ||
         tool_conf_set(conf, "client.id", "gregor-tools") < 0 ||
         tool_conf_set(conf, "socket.timeout.ms", ms) < 0 ||
-        tool_conf_set(conf, "socket.connection.setup.timeout.ms", ms) < 0 ||
+        tool_conf_set(conf, "socket.connection.setup.timeout.ms", setup_ms) < 0 ||
         tool_conf_set(conf, "log.connection.close", "false") < 0)
         goto out_fail;
     if (o->command_config && tool_conf_load_file(conf, o->command_config, "--command-config") < 0)
