@@ -1,0 +1,123 @@
+package dev.gregor.javaclient;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.header.internals.RecordHeaders;
+import org.apache.kafka.common.utils.Utils;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInfo;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * The Java producer: with its defaults (acks=all and idempotence, as every
+ * Java application gets since Kafka 3.0), without idempotence, keyed records
+ * on the partition the Java default partitioner picks, and each compression
+ * codec round-tripping through the broker.
+ */
+class ProducerTest extends BrokerTest {
+
+    /** Produces keyed records and checks partition choice, offsets and content. */
+    private static void produceKeyedAndCheck(KafkaProducer<String, String> producer, String topic, int partitions)
+            throws Exception {
+        int n = 60;
+        List<Future<RecordMetadata>> futures = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            futures.add(producer.send(new ProducerRecord<>(topic, "key-" + i, "value-" + i)));
+        }
+        producer.flush();
+        Map<Integer, List<String>> expectedValues = new HashMap<>();
+        for (int i = 0; i < n; i++) {
+            RecordMetadata md = futures.get(i).get(30, TimeUnit.SECONDS);
+            byte[] key = ("key-" + i).getBytes(StandardCharsets.UTF_8);
+            // The Java default partitioner for a keyed record: murmur2 of the serialized key.
+            int want = Utils.toPositive(Utils.murmur2(key)) % partitions;
+            assertEquals(want, md.partition(), "partition of key-" + i);
+            List<String> vals = expectedValues.computeIfAbsent(want, p -> new ArrayList<>());
+            assertEquals(vals.size(), md.offset(), "offset of key-" + i + " in partition " + want);
+            vals.add("value-" + i);
+        }
+        assertTrue(expectedValues.size() > 1, "60 keys spread over more than one partition");
+        for (Map.Entry<Integer, List<String>> e : expectedValues.entrySet()) {
+            List<ConsumerRecord<String, String>> got =
+                    readPartition(new TopicPartition(topic, e.getKey()), e.getValue().size());
+            List<String> vals = new ArrayList<>();
+            for (ConsumerRecord<String, String> r : got) {
+                vals.add(r.value());
+                int want = Utils.toPositive(Utils.murmur2(r.key().getBytes(StandardCharsets.UTF_8))) % partitions;
+                assertEquals(want, r.partition());
+            }
+            assertEquals(e.getValue(), vals, "values in partition " + e.getKey());
+        }
+    }
+
+    @Test
+    void defaultsIdempotentAcksAll(TestInfo info) throws Throwable {
+        String topic = unique("prod-defaults", info);
+        createTopic(topic, 4);
+        Expect.gregorFails("org.apache.kafka.common.errors.UnsupportedVersionException: The node does not support INIT_PRODUCER_ID", () -> {
+            try (KafkaProducer<String, String> p = new KafkaProducer<>(producerProps())) {
+                produceKeyedAndCheck(p, topic, 4);
+            }
+        });
+    }
+
+    @Test
+    void withoutIdempotenceKeyedPartitioning(TestInfo info) throws Exception {
+        String topic = unique("prod-plain", info);
+        createTopic(topic, 6);
+        try (KafkaProducer<String, String> p = plainProducer()) {
+            produceKeyedAndCheck(p, topic, 6);
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"gzip", "snappy", "lz4", "zstd"})
+    void compressionRoundTrips(String codec, TestInfo info) throws Exception {
+        String topic = unique("prod-" + codec, info);
+        createTopic(topic, 1);
+        Properties props = producerProps();
+        props.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "false");
+        props.put(ProducerConfig.COMPRESSION_TYPE_CONFIG, codec);
+        // Big enough batches that the codec has something to squeeze.
+        props.put(ProducerConfig.LINGER_MS_CONFIG, "50");
+        int n = 500;
+        List<String> values = new ArrayList<>();
+        try (KafkaProducer<String, String> p = new KafkaProducer<>(props)) {
+            List<Future<RecordMetadata>> fs = new ArrayList<>();
+            for (int i = 0; i < n; i++) {
+                String v = codec + " record " + i + " " + "abcdefgh".repeat(1 + i % 40);
+                values.add(v);
+                RecordHeaders h = new RecordHeaders();
+                h.add("i", Integer.toString(i).getBytes(StandardCharsets.UTF_8));
+                fs.add(p.send(new ProducerRecord<>(topic, null, "k" + i, v, h)));
+            }
+            p.flush();
+            for (int i = 0; i < n; i++) assertEquals(i, fs.get(i).get(30, TimeUnit.SECONDS).offset());
+        }
+        List<ConsumerRecord<String, String>> got = readPartition(new TopicPartition(topic, 0), n);
+        for (int i = 0; i < n; i++) {
+            ConsumerRecord<String, String> r = got.get(i);
+            assertEquals(i, r.offset());
+            assertEquals("k" + i, r.key());
+            assertEquals(values.get(i), r.value());
+            assertArrayEquals(Integer.toString(i).getBytes(StandardCharsets.UTF_8), r.headers().lastHeader("i").value());
+        }
+    }
+}
