@@ -32,11 +32,16 @@ names, a double underscore stands for a dot in keyword arguments:
 A plain dict works too: start_broker(**{"num.partitions": 3}).
 """
 
+import atexit
+import glob
+import hashlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -219,7 +224,11 @@ class KafkaBroker:
     """Apache Kafka in Broker's shape: one KRaft node (broker and controller
     in one JVM) with its own ports and data dir, the same overrides (they
     are Kafka's keys), start/stop/kill9/restart. What only Gregor has (its
-    binary, its log lines) is not here: tests that need it are gregor_only."""
+    binary, its log lines) is not here: tests that need it are gregor_only.
+
+    A JVM per test is this mode's main cost, so what is the same in every
+    test is prepared once (see _KafkaPrep): formatted storage to copy, and
+    JVM start-up options. Kafka's own configuration is not changed."""
 
     kind = "kafka"
     HEAP = "512m"
@@ -229,7 +238,8 @@ class KafkaBroker:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.overrides = {_norm_key(k): _fmt(v) for k, v in (overrides or {}).items()}
         self.cluster = kafkaref.KafkaCluster(str(self.workdir / "kafka"), nodes=1,
-                                             overrides=self.overrides, heap=self.HEAP)
+                                             overrides=self.overrides, heap=self.HEAP,
+                                             jvm_opts=_KafkaPrep.jvm_opts())
         self.node = self.cluster.nodes[0]
         self.started = False
 
@@ -262,7 +272,14 @@ class KafkaBroker:
     def start(self):
         try:
             if not self.started:
-                self.cluster.start()
+                if _KafkaPrep.template_usable(self.overrides):
+                    # cluster.start(), with a copy of the formatted storage
+                    self.node.write_config()
+                    shutil.copytree(_KafkaPrep.template(), self.node.data_dir)
+                    self.node.launch()
+                    self.cluster.wait_ready()
+                else:
+                    self.cluster.start()
                 self.started = True
             else:
                 self.node.launch()
@@ -299,6 +316,97 @@ class KafkaBroker:
 
 
 Broker.kind = "gregor"
+
+
+class _KafkaPrep:
+    """What every Kafka test broker of a run shares, prepared once.
+
+    - The storage. `kafka-storage format` is a JVM of its own (seconds on a
+      busy machine). A formatted single-node data dir holds meta.properties
+      (cluster id, node id 1) and the bootstrap metadata checkpoint: nothing
+      that depends on ports or paths. So it is formatted once per run and
+      copied into each broker's data dir (unless a test overrides a key the
+      formatting depends on).
+    - The JVM. A test broker lives for seconds, so C2 compilation is CPU
+      spent for nothing: -XX:TieredStopAtLevel=1. And most of a start-up is
+      loading and verifying Kafka's classes: a dynamic class-data archive,
+      written by a broker that served a produce and a fetch, kept in
+      build/reference/ under a name derived from the JDK and the jars (a
+      different JDK or a new fetch makes a new one). Should the archive be
+      unusable, the JVM starts without it; only slower."""
+
+    BASE_OPTS = ["-XX:TieredStopAtLevel=1"]
+    FORMAT_KEYS = ("node.id", "log.dirs", "log.dir", "metadata.log.dir", "process.roles",
+                   "controller.quorum.voters", "controller.listener.names")
+    _template = None
+    _opts = None
+
+    @classmethod
+    def template_usable(cls, overrides):
+        return not any(k in overrides for k in cls.FORMAT_KEYS)
+
+    @classmethod
+    def template(cls):
+        """The data dir of a formatted node (formatted on first use)."""
+        if cls._template is None:
+            d = tempfile.mkdtemp(prefix="gregor-it-kafka-template-")
+            atexit.register(shutil.rmtree, d, True)
+            c = kafkaref.KafkaCluster(d, nodes=1)
+            c.nodes[0].write_config()
+            c.nodes[0].format()
+            cls._template = c.nodes[0].data_dir
+        return cls._template
+
+    @classmethod
+    def jvm_opts(cls):
+        if cls._opts is None:
+            opts = list(cls.BASE_OPTS)
+            archive = cls._archive_path()
+            if not os.path.exists(archive):
+                cls._make_archive(archive)
+            if os.path.exists(archive):
+                opts.append("-XX:SharedArchiveFile=" + archive)
+            cls._opts = opts
+        return cls._opts
+
+    @classmethod
+    def _archive_path(cls):
+        h = hashlib.sha256()
+        java = shutil.which("java") or "java"
+        h.update(os.path.realpath(java).encode())
+        h.update(subprocess.run([java, "-version"], capture_output=True,
+                                timeout=60).stderr)
+        for name in sorted(os.listdir(kafkaref.LIBS)):
+            st = os.stat(os.path.join(kafkaref.LIBS, name))
+            h.update(("%s %d %d\n" % (name, st.st_size, st.st_mtime_ns)).encode())
+        h.update(" ".join(kafkaref.JVM_GC_OPTS + cls.BASE_OPTS).encode())
+        return os.path.join(os.path.dirname(kafkaref.LIBS),
+                            "kafka-tests-%s.jsa" % h.hexdigest()[:16])
+
+    @classmethod
+    def _make_archive(cls, archive):
+        tmp = "%s.%d.tmp" % (archive, os.getpid())
+        d = tempfile.mkdtemp(prefix="gregor-it-kafka-cds-")
+        c = kafkaref.KafkaCluster(d, nodes=1, heap=KafkaBroker.HEAP,
+                                  jvm_opts=cls.BASE_OPTS + ["-XX:ArchiveClassesAtExit=" + tmp])
+        n = c.nodes[0]
+        try:
+            n.write_config()
+            shutil.copytree(cls.template(), n.data_dir)
+            n.launch()
+            c.wait_ready()
+            roundtrip_check(n.bootstrap)
+            if n.stop() is not None and os.path.getsize(tmp) > 0:  # exited by itself
+                for old in glob.glob(os.path.join(os.path.dirname(archive), "kafka-tests-*.jsa")):
+                    os.unlink(old)
+                os.replace(tmp, archive)
+        except Exception as e:  # the brokers still work without it, only slower
+            sys.stderr.write("conftest: no class-data archive for the Kafka brokers: %s\n" % e)
+        finally:
+            c.kill()
+            shutil.rmtree(d, ignore_errors=True)
+            if os.path.exists(tmp):
+                os.unlink(tmp)
 
 
 # --------------------------------------------------------------------------
