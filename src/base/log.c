@@ -178,22 +178,17 @@ static void glog_write_all(const char *buf, size_t len)
     }
 }
 
-void glog(int level, const char *subsys, const char *fmt, ...)
+/* Format and write one line; suffix (may be NULL) goes after the message. */
+static void glog_v(int level, const char *subsys, const char *suffix, const char *fmt,
+                   va_list ap)
 {
-    level = glog_level_clamp(level);
-    if (!glog_wanted(level, subsys))
-        return;
     int saved_errno = errno;
-
     char buf[GLOG_LINE_BYTES_MAX];
     /* vsnprintf's NUL becomes the '\n', so a line uses the whole buffer. */
     const size_t cap = sizeof buf;
     size_t len = glog_prefix(buf, cap, level, subsys);
 
-    va_list ap;
-    va_start(ap, fmt);
     int m = vsnprintf(buf + len, cap - len, fmt, ap);
-    va_end(ap);
     if (m > 0 && (size_t)m >= cap - len) {
         len = cap - 1; /* vsnprintf stopped here */
         memcpy(buf + len - 3, "...", 3);
@@ -202,8 +197,64 @@ void glog(int level, const char *subsys, const char *fmt, ...)
     }
     while (len > 0 && buf[len - 1] == '\n')
         len--;
+    if (suffix && len < cap - 1) {
+        size_t n = strlen(suffix);
+        if (n > cap - 1 - len)
+            n = cap - 1 - len;
+        memcpy(buf + len, suffix, n);
+        len += n;
+    }
     assert(len < sizeof buf);
     buf[len++] = '\n';
     glog_write_all(buf, len);
     errno = saved_errno;
+}
+
+void glog(int level, const char *subsys, const char *fmt, ...)
+{
+    level = glog_level_clamp(level);
+    if (!glog_wanted(level, subsys))
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    glog_v(level, subsys, NULL, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- rate-limited lines ---- */
+
+bool glog_limited(glog_limit *lim, int level, const char *subsys, const char *fmt, ...)
+{
+    level = glog_level_clamp(level);
+    if (!glog_wanted(level, subsys))
+        return false;
+    int64_t now_ms = clock_mono_ms();
+    long long suppressed = 0;
+    bool print = false;
+    int64_t window_ms = lim->window_ms > 0 ? lim->window_ms : GLOG_LIMIT_WINDOW_MS;
+    pthread_mutex_lock(&lim->lock);
+    if (lim->window_start_ms == 0 || now_ms - lim->window_start_ms >= window_ms) {
+        suppressed = lim->suppressed;
+        lim->window_start_ms = now_ms;
+        lim->printed = 0;
+        lim->suppressed = 0;
+    }
+    if (lim->printed < GLOG_LIMIT_LINES) {
+        lim->printed++;
+        print = true;
+    } else {
+        lim->suppressed++;
+    }
+    pthread_mutex_unlock(&lim->lock);
+    if (!print)
+        return false;
+    char suffix[96] = "";
+    if (suppressed > 0)
+        snprintf(suffix, sizeof suffix, " (and %lld more like this since the last such line)",
+                 suppressed);
+    va_list ap;
+    va_start(ap, fmt);
+    glog_v(level, subsys, suffix[0] ? suffix : NULL, fmt, ap);
+    va_end(ap);
+    return true;
 }

@@ -18,7 +18,9 @@
 #ifndef GREGOR_BASE_LOG_H
 #define GREGOR_BASE_LOG_H
 
+#include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 enum { GLOG_ERROR = 0, GLOG_WARN = 1, GLOG_INFO = 2, GLOG_DEBUG = 3 };
 
@@ -29,6 +31,34 @@ enum { GLOG_ERROR = 0, GLOG_WARN = 1, GLOG_INFO = 2, GLOG_DEBUG = 3 };
 /* subsys: a short constant name such as "net"; borrowed for the call. */
 void glog(int level, const char *subsys, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/*
+ * Rate-limited lines, for what a client or a failing disk can make happen
+ * thousands of times a second (refused connections, failed appends,
+ * malformed requests). One glog_limit per kind of line, usually a static
+ * in the function that logs it:
+ *
+ *     static glog_limit refused = GLOG_LIMIT_INIT;
+ *     glog_limited(&refused, GLOG_WARN, "net", "refusing connection from %s", peer);
+ *
+ * At most GLOG_LIMIT_LINES lines per GLOG_LIMIT_WINDOW_MS are printed; the
+ * rest are counted, and the first line printed after them says how many
+ * were dropped. Returns whether this line was printed. Thread-safe.
+ */
+enum { GLOG_LIMIT_LINES = 5, GLOG_LIMIT_WINDOW_MS = 10000 };
+
+typedef struct glog_limit {
+    pthread_mutex_t lock;
+    int64_t window_start_ms;     /* monotonic; 0 before the first line */
+    int printed;                 /* lines printed in this window */
+    long long suppressed;        /* lines dropped since the last printed one */
+    int window_ms;               /* 0: GLOG_LIMIT_WINDOW_MS (tests set a short one) */
+} glog_limit;
+
+#define GLOG_LIMIT_INIT { PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, 0 }
+
+bool glog_limited(glog_limit *lim, int level, const char *subsys, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* Lines with level <= level are printed. Out-of-range values are clamped. */
 void glog_set_level(int level);

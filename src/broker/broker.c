@@ -386,7 +386,13 @@ int broker_start(broker *b, char *err, size_t errlen)
     }
     if (n > TOPICS_REACTORS_MAX)
         n = TOPICS_REACTORS_MAX;
+    b->quota = connquota_new((int32_t)config_get_num(&b->cfg, BCFG_MAX_CONNECTIONS_PER_IP),
+                             config_get_str(&b->cfg, BCFG_MAX_CONNECTIONS_PER_IP_OVERRIDES), err,
+                             errlen);
+    if (!b->quota)
+        return -1;
     conn_limits lim = {
+        .quota = b->quota,
         .request_bytes_max = (int32_t)config_get_num(&b->cfg, BCFG_SOCKET_REQUEST_MAX_BYTES),
         .inflight_max = (int32_t)config_get_num(&b->cfg, BCFG_QUEUED_MAX_REQUESTS),
         .queued_bytes_max = config_get_num(&b->cfg, BCFG_QUEUED_MAX_REQUEST_BYTES),
@@ -495,6 +501,7 @@ void broker_deinit(broker *b)
         listener_free(b->listeners[i]);
         reactor_free(b->reactors[i]);
     }
+    connquota_free(b->quota);
     free(b->reactors);
     free(b->listeners);
     config_set_deinit(&b->cfg);

@@ -45,6 +45,7 @@ typedef struct broker {
     int nreactors;
     reactor **reactors;
     listener **listeners;
+    connquota *quota;             /* max.connections.per.ip, shared by the listeners */
     atomic_bool shutting_down;
     /* cached limits */
     int32_t fetch_bytes_max;

@@ -98,6 +98,10 @@
       "SO_RCVBUF of client sockets; -1 leaves the OS default.") \
     X(MAX_CONNECTIONS, "max.connections", CONFIG_INT, "10000", 1, I32MAX, NULL, CONFIG_F_READ_ONLY, \
       "Most client connections at once; further ones are accepted and closed at once, with a log line.") \
+    X(MAX_CONNECTIONS_PER_IP, "max.connections.per.ip", CONFIG_INT, "2147483647", 0, I32MAX, NULL, CONFIG_F_READ_ONLY, \
+      "Most connections from one client address; further ones are accepted and closed at once, with a (rate-limited) log line.") \
+    X(MAX_CONNECTIONS_PER_IP_OVERRIDES, "max.connections.per.ip.overrides", CONFIG_LIST, "", 0, 0, NULL, CONFIG_F_READ_ONLY, \
+      "Per-address exceptions to max.connections.per.ip: host:count,... (IP literals or names, resolved at start).") \
     X(CONNECTIONS_MAX_IDLE_MS, "connections.max.idle.ms", CONFIG_LONG, "600000", 1, I64MAX, NULL, CONFIG_F_READ_ONLY, \
       "Close connections idle for longer than this.") \
     X(QUEUED_MAX_REQUESTS, "queued.max.requests", CONFIG_INT, "500", 1, I32MAX, NULL, CONFIG_F_READ_ONLY, \

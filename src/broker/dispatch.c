@@ -57,17 +57,22 @@ int broker_check_header(void *ctx, conn *c, const kp_req_header *hdr)
     const broker_api *api = broker_api_find(hdr->api_key);
     const kp_api_info *info = kp_api_find(hdr->api_key);
     if (!api || !info) {
+        static glog_limit unknown_key = GLOG_LIMIT_INIT;
         reqstats_refused(b->reqstats, conn_tag(c), hdr->api_key, hdr->api_version);
-        glog(GLOG_WARN, "net", "closing connection from %s: unknown API key %d (correlation id %d)",
-             conn_peer(c), hdr->api_key, hdr->correlation_id);
+        glog_limited(&unknown_key, GLOG_WARN, "net",
+                     "closing connection from %s: unknown API key %d (correlation id %d)",
+                     conn_peer(c), hdr->api_key, hdr->correlation_id);
         return -1;
     }
     if (hdr->api_version < info->min_version || hdr->api_version > info->max_version) {
         if (hdr->api_key == KP_API_API_VERSIONS)
             return 0; /* answered with UNSUPPORTED_VERSION and our ranges */
+        static glog_limit bad_version = GLOG_LIMIT_INIT;
         reqstats_refused(b->reqstats, conn_tag(c), hdr->api_key, hdr->api_version);
-        glog(GLOG_WARN, "net", "closing connection from %s: %s v%d is not supported (we serve v%d-v%d)",
-             conn_peer(c), info->name, hdr->api_version, info->min_version, info->max_version);
+        glog_limited(&bad_version, GLOG_WARN, "net",
+                     "closing connection from %s: %s v%d is not supported (we serve v%d-v%d)",
+                     conn_peer(c), info->name, hdr->api_version, info->min_version,
+                     info->max_version);
         return -1;
     }
     return 0;
@@ -89,7 +94,9 @@ void broker_bad_request(req *rq, const char *why)
     char msg[256];
     snprintf(msg, sizeof(msg), "malformed %s v%d request (correlation id %d): %s",
              kp_api_find(rq->hdr.api_key)->name, rq->hdr.api_version, rq->hdr.correlation_id, why);
-    glog(GLOG_WARN, "net", "closing connection from %s: %s", conn_peer(rq->conn), msg);
+    static glog_limit malformed = GLOG_LIMIT_INIT;
+    glog_limited(&malformed, GLOG_WARN, "net", "closing connection from %s: %s", conn_peer(rq->conn),
+                 msg);
     rq->no_response = true;
     conn *c = rq->conn;
     conn_req_complete(rq);

@@ -194,8 +194,9 @@ static void task_finish(produce_op *op, part_task *t, int16_t acks)
     if (t->code != KERR_NONE) {
         pr->error_code = t->code;
         if (t->why) {
-            glog(GLOG_WARN, "broker", "conn %s: produce to %s-%d refused (%s): %s",
-                 conn_peer(rq->conn), tp->name, t->rp->index, kerr_name(t->code), t->why);
+            static glog_limit refused = GLOG_LIMIT_INIT;
+            glog_limited(&refused, GLOG_WARN, "broker", "conn %s: produce to %s-%d refused (%s): %s",
+                         conn_peer(rq->conn), tp->name, t->rp->index, kerr_name(t->code), t->why);
             pr->error_message = arena_kstr(&rq->arena, t->why);
         }
         return;
@@ -209,8 +210,10 @@ static void task_finish(produce_op *op, part_task *t, int16_t acks)
         return;
     }
     if (t->rc != LOG_OK) {
+        static glog_limit failed = GLOG_LIMIT_INIT;
         const char *f = plog_failure(p->log);
-        glog(GLOG_ERROR, "log", "append to %s-%d failed: %s", tp->name, t->rp->index, f ? f : "unknown error");
+        glog_limited(&failed, GLOG_ERROR, "log", "append to %s-%d failed: %s", tp->name, t->rp->index,
+                     f ? f : "unknown error");
         pr->error_code = KERR_KAFKA_STORAGE_ERROR;
         pr->error_message = arena_kstr(&rq->arena, f);
         return;

@@ -24,7 +24,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -34,6 +36,14 @@
 #include "base/log.h"
 
 #define CONN_INBUF_BYTES (64 * 1024)
+/* Descriptors kept free for the broker's own files (checkpoints, segment
+ * rolls, index lookups, the metadata log): a connection whose descriptor
+ * would eat into them is closed at once. */
+#define CONN_FDS_RESERVED 64
+/* How long a listener stops accepting after accept() ran out of
+ * descriptors or memory: the kernel keeps the pending connections in the
+ * backlog meanwhile, and the reactor does not spin on a readable socket. */
+#define CONN_ACCEPT_BACKOFF_MS 100
 #define REQ_ARENA_BYTES_MAX (64u << 20)
 
 struct listener {
@@ -42,7 +52,10 @@ struct listener {
     conn_limits lim;
     conn_handler h;
     int port;
+    int fd_ceiling;           /* accepted descriptors >= this are closed at once */
+    bool accept_paused;       /* out of descriptors: io removed, accept_timer armed */
     reactor_timer idle_timer;
+    reactor_timer accept_timer;
     conn *conns;              /* this listener's open connections */
 };
 
@@ -66,6 +79,8 @@ struct conn {
     bool paused;              /* not reading: limits reached */
     bool parsing;             /* inside conn_parse_inbuf (no re-entry) */
     int64_t last_active_ms;
+    connquota_addr qaddr;     /* the peer address as max.connections.per.ip counts it */
+    bool quota_taken;         /* holds a slot of lim.quota for qaddr */
     int tag;                  /* conn_set_tag: the broker's client-software index */
     conn *prev, *next;        /* listener's list */
 };
@@ -82,6 +97,11 @@ bool conn_is_closed(const conn *c) { return c->closed; }
 void conn_set_tag(conn *c, int tag) { c->tag = tag; }
 int conn_tag(const conn *c) { return c->tag; }
 int listener_port(const listener *l) { return l->port; }
+
+typedef struct conn_accept_slot {
+    connquota_addr addr;
+    bool taken;               /* a max.connections.per.ip slot is held */
+} conn_accept_slot;
 
 static void conn_on_event(reactor *r, reactor_io *io, uint32_t events);
 static void conn_send(conn *c);
@@ -155,12 +175,16 @@ void conn_close(conn *c, bool hard, const char *reason)
             conn_close(c, true, reason);
         return;
     }
+    static glog_limit closing = GLOG_LIMIT_INIT;
     if (reason)
-        glog(GLOG_INFO, "net", "closing connection from %s: %s", c->peer, reason);
+        glog_limited(&closing, GLOG_INFO, "net", "closing connection from %s: %s", c->peer, reason);
     reactor_io_del(c->r, &c->io);
     close(c->io.fd);
     c->io.fd = -1;
     c->closed = true;
+    if (c->quota_taken)
+        connquota_release(c->lst->lim.quota, &c->qaddr);
+    c->quota_taken = false;
     atomic_fetch_sub(&g_conns_open, 1);
     if (c->prev)
         c->prev->next = c->next;
@@ -535,37 +559,104 @@ static void conn_on_event(reactor *r, reactor_io *io, uint32_t events)
 
 /* ---- accept ---- */
 
+static void listener_resume(reactor *r, void *arg)
+{
+    listener *l = arg;
+    if (!l->accept_paused || l->io.fd < 0)
+        return;
+    l->accept_paused = false;
+    if (reactor_io_add(r, &l->io, EPOLLIN | EPOLLEXCLUSIVE) != 0)
+        glog(GLOG_ERROR, "net", "cannot watch listener again: %s", strerror(errno));
+}
+
+/* accept() failed for lack of descriptors or memory: stop polling the
+ * listening socket for CONN_ACCEPT_BACKOFF_MS instead of waking at once on
+ * the same readable socket (the connections wait in the backlog). */
+static void listener_pause(reactor *r, listener *l, int err)
+{
+    static glog_limit out_of_fds = GLOG_LIMIT_INIT;
+    glog_limited(&out_of_fds, GLOG_WARN, "net",
+                 "cannot accept connections on port %d: %s (%lld open); pausing accepts for %d ms",
+                 l->port, strerror(err), (long long)atomic_load(&g_conns_open),
+                 CONN_ACCEPT_BACKOFF_MS);
+    if (l->accept_paused)
+        return;
+    l->accept_paused = true;
+    reactor_io_del(r, &l->io);
+    reactor_timer_arm(r, &l->accept_timer, clock_mono_ms() + CONN_ACCEPT_BACKOFF_MS);
+}
+
+/* Whether a just-accepted connection may stay; logs (rate-limited) why not. */
+static bool accept_allowed(listener *l, int fd, const char *host, const char *serv,
+                           const struct sockaddr *sa, conn_accept_slot *slot)
+{
+    static glog_limit refused_max = GLOG_LIMIT_INIT, refused_fds = GLOG_LIMIT_INIT,
+                      refused_ip = GLOG_LIMIT_INIT;
+    if (atomic_load(&g_conns_open) >= l->lim.connections_max) {
+        glog_limited(&refused_max, GLOG_WARN, "net",
+                     "refusing connection from %s:%s: max.connections (%d) reached", host, serv,
+                     l->lim.connections_max);
+        return false;
+    }
+    if (fd >= l->fd_ceiling) {
+        glog_limited(&refused_fds, GLOG_WARN, "net",
+                     "refusing connection from %s:%s: the open-files limit is near (descriptor %d; "
+                     "%d are kept for the broker's own files; raise ulimit -n)",
+                     host, serv, fd, CONN_FDS_RESERVED);
+        return false;
+    }
+    slot->addr = connquota_addr_of(sa);
+    int32_t max = 0;
+    int rc = connquota_acquire(l->lim.quota, &slot->addr, &max);
+    if (rc < 0) {
+        glog_limited(&refused_ip, GLOG_WARN, "net",
+                     "refusing connection from %s:%s: that address already has the maximum of %d "
+                     "connections (max.connections.per.ip)", host, serv, max);
+        return false;
+    }
+    slot->taken = rc > 0;
+    return true;
+}
+
 static void listener_on_event(reactor *r, reactor_io *io, uint32_t events)
 {
     listener *l = (listener *)io;
     (void)events;
-    for (int i = 0; i < 64; i++) {
+    for (int i = 0; i < 64 && !l->accept_paused; i++) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof(ss);
         int fd = accept4(l->io.fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-                glog(GLOG_WARN, "net", "accept: %s", strerror(errno));
+            static glog_limit accept_failed = GLOG_LIMIT_INIT;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                listener_pause(r, l, errno);
+            else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+                     errno != ECONNABORTED)
+                glog_limited(&accept_failed, GLOG_WARN, "net", "accept: %s", strerror(errno));
             return;
         }
         char host[INET6_ADDRSTRLEN] = "?", serv[16] = "?";
         getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), serv, sizeof(serv),
                     NI_NUMERICHOST | NI_NUMERICSERV);
-        if (atomic_load(&g_conns_open) >= l->lim.connections_max) {
-            glog(GLOG_WARN, "net", "refusing connection from %s:%s: max.connections (%d) reached",
-                 host, serv, l->lim.connections_max);
+        conn_accept_slot slot = { .taken = false };
+        if (!accept_allowed(l, fd, host, serv, (struct sockaddr *)&ss, &slot)) {
             close(fd);
             continue;
         }
         conn *c = calloc(1, sizeof(*c));
         uint8_t *inbuf = malloc(CONN_INBUF_BYTES);
         if (!c || !inbuf) {
+            static glog_limit no_memory = GLOG_LIMIT_INIT;
             free(c);
             free(inbuf);
             close(fd);
-            glog(GLOG_ERROR, "net", "out of memory accepting a connection");
+            if (slot.taken)
+                connquota_release(l->lim.quota, &slot.addr);
+            glog_limited(&no_memory, GLOG_ERROR, "net", "out of memory accepting a connection");
             continue;
         }
+        c->qaddr = slot.addr;
+        c->quota_taken = slot.taken;
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         if (l->lim.sndbuf > 0)
@@ -664,7 +755,13 @@ listener *listener_new(reactor *r, const listener *share, const char *host, int 
     l->r = r;
     l->lim = *lim;
     l->h = *h;
+    struct rlimit rl;
+    l->fd_ceiling = INT_MAX;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur < (rlim_t)INT_MAX)
+        l->fd_ceiling = (int)rl.rlim_cur - CONN_FDS_RESERVED;
     reactor_timer_init(&l->idle_timer, idle_check, l);
+    reactor_timer_init(&l->accept_timer, listener_resume, l);
     return l;
 }
 
@@ -681,7 +778,10 @@ void listener_close(listener *l)
 {
     if (l->io.fd < 0)
         return;
-    reactor_io_del(l->r, &l->io);
+    reactor_timer_cancel(l->r, &l->accept_timer);
+    if (!l->accept_paused)
+        reactor_io_del(l->r, &l->io);
+    l->accept_paused = false;
     close(l->io.fd);
     l->io.fd = -1;
 }

@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "base/arena.h"
+#include "net/connquota.h"
 #include "net/reactor.h"
 #include "proto/codec.h"
 #include "kafka_msgs.h"
@@ -65,6 +66,7 @@ typedef struct conn_limits {
     int64_t queued_bytes_max;      /* queued.max.request.bytes, all connections; -1 none */
     int64_t idle_ms_max;           /* connections.max.idle.ms */
     int32_t connections_max;       /* max.connections */
+    connquota *quota;              /* max.connections.per.ip; borrowed, shared; may be NULL */
     int32_t sndbuf, rcvbuf;        /* -1: OS default */
 } conn_limits;
 

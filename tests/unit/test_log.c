@@ -211,10 +211,41 @@ static void test_clock(void)
     CHECK(clock_mono_ms() - ms >= 1);
 }
 
+/* At most GLOG_LIMIT_LINES lines a window; the next printed line counts
+ * the ones dropped; a line filtered out by level is neither. */
+static void test_limited(void)
+{
+    glog_set_level(GLOG_INFO);
+    capture_take();
+    static glog_limit lim = GLOG_LIMIT_INIT;
+    lim.window_ms = 200;
+    int printed = 0;
+    for (int i = 0; i < 100; i++)
+        printed += glog_limited(&lim, GLOG_WARN, "net", "refusing connection %d", i);
+    CHECK_EQ_I64(printed, GLOG_LIMIT_LINES);
+    capture_take();
+    CHECK_EQ_I64(count_lines(captured), GLOG_LIMIT_LINES);
+    CHECK(line_ok(captured, "WARN ", "net", "refusing connection 0"));
+    CHECK(strstr(captured, "more like this") == NULL);
+    CHECK(!glog_limited(&lim, GLOG_DEBUG, "net", "filtered by level"));
+    usleep(250 * 1000);
+    CHECK(glog_limited(&lim, GLOG_WARN, "net", "refusing connection %d", 100));
+    capture_take();
+    CHECK_EQ_I64(count_lines(captured), 1);
+    CHECK(line_ok(captured, "WARN ", "net",
+                  "refusing connection 100 (and 95 more like this since the last such line)"));
+    /* A quiet window: the next line carries no count. */
+    usleep(250 * 1000);
+    CHECK(glog_limited(&lim, GLOG_WARN, "net", "again"));
+    capture_take();
+    CHECK(line_ok(captured, "WARN ", "net", "again\n") || strstr(captured, "more like") == NULL);
+}
+
 int main(void)
 {
     capture_begin();
     test_format_and_levels();
+    test_limited();
     test_debug_spec();
     test_truncation();
     test_threads();
