@@ -481,13 +481,19 @@ void broker_shutdown(broker *b)
     flusher_stop(b->flusher);
 }
 
-void broker_deinit(broker *b)
+bool broker_deinit(broker *b)
 {
     bool clean = atomic_load(&b->shutting_down);
+    bool marked = false;
     if (b->logs) {
-        logmgr_close(b->logs, clean);
-        if (clean)
+        marked = logmgr_close(b->logs, clean);
+        if (marked)
             glog(GLOG_INFO, "broker", "logs flushed and checkpointed; clean shutdown recorded");
+        else if (clean)
+            glog(GLOG_ERROR, "broker",
+                 "shutdown was not clean: some partition logs could not be flushed, checkpointed "
+                 "or closed (see the errors above); the next start recovers them from their "
+                 "recovery points");
     }
     reqstats_dump(b->reqstats);
     reqstats_free(b->reqstats);
@@ -505,4 +511,5 @@ void broker_deinit(broker *b)
     free(b->reactors);
     free(b->listeners);
     config_set_deinit(&b->cfg);
+    return marked;
 }

@@ -56,7 +56,9 @@ typedef struct broker {
 int broker_init(broker *b, char *err, size_t errlen);
 int broker_start(broker *b, char *err, size_t errlen);
 void broker_shutdown(broker *b);
-void broker_deinit(broker *b);
+/* Frees everything; true when the logs were closed cleanly (the clean
+ * shutdown was recorded), which main turns into its exit status. */
+bool broker_deinit(broker *b);
 
 /* The conn_handler callbacks (dispatch.c). */
 void broker_on_request(void *ctx, req *rq);

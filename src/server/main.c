@@ -254,7 +254,10 @@ static int run_server(int argc, char **argv)
         housekeeping(&b, clock_mono_ms(), &next_retention, &next_checkpoint);
     }
     broker_shutdown(&b);
-    broker_deinit(&b);
+    if (!broker_deinit(&b)) {
+        glog(GLOG_ERROR, "broker", "stopped after an unclean shutdown (exit status 1)");
+        return 1;
+    }
     glog(GLOG_INFO, "broker", "stopped");
     return 0;
 }

@@ -482,9 +482,18 @@ int plog_open(const char *dir, const log_config *cfg, int64_t log_start_offset,
     log_segment *act = plog_active(l);
     l->end_offset = act->next_offset;
     int64_t first_base = l->segs[0]->base_offset;
+    if (log_start_offset > l->end_offset) {
+        /* Impossible: a log starts at or before its end. Believing it would
+         * hide every record (and the next checkpoint would keep the value),
+         * so start at the first segment and say so. */
+        plog_logf(GLOG_WARN,
+                  "%s: the checkpointed log start offset %lld is beyond the log end %lld; "
+                  "ignoring it: the log starts at its first segment's offset %lld",
+                  dir, (long long)log_start_offset, (long long)l->end_offset,
+                  (long long)first_base);
+        log_start_offset = first_base;
+    }
     l->start_offset = log_start_offset > first_base ? log_start_offset : first_base;
-    if (l->start_offset > l->end_offset)
-        l->start_offset = l->end_offset;
     l->recovery_point = clean_path ? l->end_offset
                         : recovery_point < l->end_offset ? recovery_point : l->end_offset;
     if (l->recovery_point < 0)

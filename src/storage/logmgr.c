@@ -180,14 +180,30 @@ static void remove_delete_dirs(const char *dir)
 
 /* ---- open ---- */
 
-static void read_ckpt(logmgr *m, const char *name, checkpoint_file *f)
+/* consequence: what ignoring this file means, for the warning. */
+static void read_ckpt(logmgr *m, const char *name, checkpoint_file *f, const char *consequence)
 {
     char path[4096], err[512];
     if (!path_join(path, sizeof path, m->dir, name))
         return;
     int rc = checkpoint_read(path, f, err, sizeof err);
     if (rc != CHECKPOINT_OK && rc != CHECKPOINT_ERR_MISSING)
-        lm_logf(GLOG_WARN, "%s; ignoring it (recovery will rescan more)", err);
+        lm_logf(GLOG_WARN, "%s; ignoring it: %s", err, consequence);
+}
+
+/* Nothing in dir but what opening it creates: a brand-new log directory. */
+static bool dir_is_new(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return false;
+    bool empty = true;
+    struct dirent *e;
+    while (empty && (e = readdir(d)) != NULL)
+        empty = strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
+                strcmp(e->d_name, ".lock") == 0 || strcmp(e->d_name, "meta.properties") == 0;
+    closedir(d);
+    return empty;
 }
 
 static int lock_dir(logmgr *m, char *err, size_t errlen)
@@ -259,11 +275,16 @@ int logmgr_open(const char *dir, logmgr **out, char *err, size_t errlen)
         goto out_fail;
     if (take_clean_marker(m, err, errlen) != 0)
         goto out_fail;
-    read_ckpt(m, LOGMGR_RECOVERY_CHECKPOINT, &m->rp_ckpt);
-    read_ckpt(m, LOGMGR_START_CHECKPOINT, &m->start_ckpt);
+    read_ckpt(m, LOGMGR_RECOVERY_CHECKPOINT, &m->rp_ckpt,
+              "recovery will re-validate each partition from its first segment");
+    read_ckpt(m, LOGMGR_START_CHECKPOINT, &m->start_ckpt,
+              "each partition starts at its first segment's offset");
     remove_delete_dirs(dir);
-    lm_logf(GLOG_INFO, "log directory %s opened (%s shutdown before)", dir,
-            m->was_clean ? "clean" : "unclean");
+    if (dir_is_new(dir))
+        lm_logf(GLOG_INFO, "log directory %s opened (new)", dir);
+    else
+        lm_logf(GLOG_INFO, "log directory %s opened (%s shutdown before)", dir,
+                m->was_clean ? "clean" : "unclean");
     *out = m;
     return 0;
 out_fail:
@@ -645,10 +666,10 @@ static int write_clean_marker(logmgr *m)
     return e;
 }
 
-void logmgr_close(logmgr *m, bool clean)
+bool logmgr_close(logmgr *m, bool clean)
 {
     if (!m)
-        return;
+        return false;
     bool ok = logmgr_flush_all(m) == LOG_OK;
     ok = logmgr_checkpoint(m) == LOG_OK && ok;
     pthread_mutex_lock(&m->mu);
@@ -664,10 +685,12 @@ void logmgr_close(logmgr *m, bool clean)
     }
     m->nparts = 0;
     pthread_mutex_unlock(&m->mu);
+    bool marked = false;
     if (clean && ok) {
         int e = write_clean_marker(m);
         if (e)
             lm_logf(GLOG_ERROR, "writing the clean-shutdown marker in %s: %s", m->dir, strerror(e));
+        marked = e == 0;
     } else if (clean) {
         lm_logf(GLOG_WARN, "log directory %s: shutdown had errors, not marking it clean", m->dir);
     }
@@ -680,6 +703,7 @@ void logmgr_close(logmgr *m, bool clean)
     pthread_cond_destroy(&m->cv);
     free(m->dir);
     free(m);
+    return marked;
 }
 
 int logmgr_list_partition_dirs(logmgr *m, void (*cb)(void *arg, const char *topic,

@@ -70,8 +70,11 @@ int logmgr_flush_all(logmgr *m);
  * Flush and checkpoint, close every partition, and if clean (and every step
  * succeeded) write the clean-shutdown marker (file and directory fsynced).
  * Releases the directory lock and frees m. logmgr_close(NULL, x) is a no-op.
+ * Returns true when the marker was written: the next open will trust the
+ * logs as they are; false when clean was false or a step failed (the next
+ * open recovers from the recovery points).
  */
-void logmgr_close(logmgr *m, bool clean);
+bool logmgr_close(logmgr *m, bool clean);
 
 /*
  * Call cb for every <topic>-<partition> directory on disk (open or not),

@@ -1097,6 +1097,31 @@ static void *conc_read(void *arg)
     return NULL;
 }
 
+/* A checkpointed log start beyond the log end is impossible: it is ignored
+ * (the log starts at its first segment), not believed (which would hide
+ * every record), and a start within the log is still honoured. */
+static void test_impossible_start(void)
+{
+    char dir[512];
+    tdir(dir, sizeof dir, "badstart");
+    log_config cfg = test_cfg();
+    plog *l = NULL;
+    CHECK(plog_open(dir, &cfg, 0, 0, false, &l, NULL, 0) == LOG_OK);
+    CHECK_EQ_I64(app(l, 10, 1000, 10, 0), 0);
+    CHECK(plog_shutdown(l) == LOG_OK);
+    CHECK(plog_open(dir, &cfg, 1000000000, 10, true, &l, NULL, 0) == LOG_OK);
+    CHECK_EQ_I64(plog_start_offset(l), 0);
+    CHECK_EQ_I64(plog_end_offset(l), 10);
+    plog_slice s;
+    CHECK(plog_read(l, 0, 1 << 20, false, &s) == LOG_OK);
+    CHECK(s.len > 0);
+    log_segment_unref(s.seg);
+    CHECK(plog_shutdown(l) == LOG_OK);
+    CHECK(plog_open(dir, &cfg, 4, 10, true, &l, NULL, 0) == LOG_OK);
+    CHECK_EQ_I64(plog_start_offset(l), 4);
+    CHECK(plog_shutdown(l) == LOG_OK);
+}
+
 static void test_threads(void)
 {
     char dir[512];
@@ -1148,6 +1173,7 @@ int main(void)
     test_truncate();
     test_checkpoint();
     test_logmgr();
+    test_impossible_start();
     test_threads();
     rm_rf(g_root);
     TEST_REPORT();
