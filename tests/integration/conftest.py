@@ -240,6 +240,7 @@ class KafkaBroker:
         self.cluster = kafkaref.KafkaCluster(str(self.workdir / "kafka"), nodes=1,
                                              overrides=self.overrides, heap=self.HEAP,
                                              jvm_opts=_KafkaPrep.jvm_opts())
+        _usable_cluster_id(self.cluster)
         self.node = self.cluster.nodes[0]
         self.started = False
 
@@ -288,11 +289,21 @@ class KafkaBroker:
             raise BrokerError(str(e))
         return self
 
+    CLEAN_SHUTDOWN = "[BrokerServer id=1] shut down completed"
+
     def stop(self, timeout=STOP_TIMEOUT, sig=signal.SIGTERM):
+        """Like Broker.stop. The JVM exits with 143 (128 + SIGTERM) after
+        the shutdown hook ran, however cleanly: that is reported as 0 when
+        this run's log says the broker shut down completely."""
         if self.node.proc is None:
             return None
+        before = self.log_text().count(self.CLEAN_SHUTDOWN)
         self.node.signal(sig)
-        return self.node.wait_exit(timeout)
+        rc = self.node.wait_exit(timeout)
+        if (sig == signal.SIGTERM and rc == 128 + signal.SIGTERM
+                and self.log_text().count(self.CLEAN_SHUTDOWN) > before):
+            return 0
+        return rc
 
     def kill9(self):
         self.node.kill9()
@@ -316,6 +327,13 @@ class KafkaBroker:
 
 
 Broker.kind = "gregor"
+
+
+def _usable_cluster_id(cluster):
+    """kafka-storage's argument parser takes a cluster id that starts with
+    '-' for an option (Kafka's own random-uuid never makes one): draw again."""
+    while cluster.cluster_id.startswith("-"):
+        cluster.cluster_id = kafkaref._cluster_id()
 
 
 class _KafkaPrep:
@@ -352,6 +370,7 @@ class _KafkaPrep:
             d = tempfile.mkdtemp(prefix="gregor-it-kafka-template-")
             atexit.register(shutil.rmtree, d, True)
             c = kafkaref.KafkaCluster(d, nodes=1)
+            _usable_cluster_id(c)
             c.nodes[0].write_config()
             c.nodes[0].format()
             cls._template = c.nodes[0].data_dir

@@ -4,8 +4,9 @@ active segment on disk and restart.
 
 Proves: recovery validates batches (CRC) and truncates the log at the first
 bad batch; everything before it is still served intact; the bad batch is gone
-(the log end is its base offset); new produces continue at that offset; the
-broker log says what recovery did.
+(the log end is its base offset); new produces continue at that offset.
+Apache Kafka does the same with the same files; on Gregor the broker log
+also says what recovery did.
 """
 
 import re
@@ -80,11 +81,12 @@ def test_corrupt_last_batch_is_truncated(broker, where):
           % (pos, active.name, base, total, end_of_batches))
 
     broker.restart()
-    log = broker.log_text()
-    lines = [ln for ln in log.splitlines() if "recovery" in ln.lower()]
-    assert lines, "no recovery line in the broker log:\n%s" % log[-3000:]
-    assert any(re.search(r"truncat", ln, re.I) for ln in lines), \
-        "recovery did not report a truncation:\n%s" % "\n".join(lines)
+    if broker.kind == "gregor":  # the words of the log are Gregor's own
+        log = broker.log_text()
+        lines = [ln for ln in log.splitlines() if "recovery" in ln.lower()]
+        assert lines, "no recovery line in the broker log:\n%s" % log[-3000:]
+        assert any(re.search(r"truncat", ln, re.I) for ln in lines), \
+            "recovery did not report a truncation:\n%s" % "\n".join(lines)
 
     # everything before the bad batch is served; the bad batch is gone
     assert watermarks(broker.bootstrap, TOPIC, 0) == (0, base)

@@ -35,6 +35,8 @@ import pytest
 
 from conftest import GREGOR_BIN, REPO, free_port, wait_for_topic
 
+pytestmark = pytest.mark.gregor_only("the bin/kafka-*.sh shims run the gregor binary")
+
 BIN = REPO / "bin"
 SHIMS = ["kafka-server-start.sh", "kafka-server-stop.sh", "kafka-storage.sh", "kafka-topics.sh",
          "kafka-console-producer.sh", "kafka-console-consumer.sh", "kafka-consumer-groups.sh",

@@ -41,6 +41,8 @@ from conftest import (
     wait_for_topic, wait_topic_absent,
 )
 
+pytestmark = pytest.mark.gregor_only("the output and exit codes of the `gregor` admin tools")
+
 TOOL_TIMEOUT = 60
 
 

@@ -32,6 +32,9 @@ from conftest import (GREGOR_BIN, create_topic, free_port, make_consumer, produc
                       scaled, watermarks)
 import kafka_wire as kw
 
+pytestmark = pytest.mark.gregor_only("the output and exit codes of the `gregor` client tools "
+                                     "and dump-log of Gregor's files")
+
 TOOL_TIMEOUT = 120  # seconds: a bound on any single tool run
 
 

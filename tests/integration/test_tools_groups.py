@@ -36,6 +36,8 @@ from test_groups_support import (  # noqa: F401  (fixtures)
     group_broker, member_conf, members, wait_group_settled,
 )
 
+pytestmark = pytest.mark.gregor_only("the output and exit codes of `gregor groups`")
+
 T0_MS = 1704067200000  # 2024-01-01T00:00:00Z
 TOOL_TIMEOUT_S = 60
 
