@@ -178,6 +178,66 @@ static void glog_write_all(const char *buf, size_t len)
     }
 }
 
+/* Length of the valid UTF-8 sequence at s[0..n), 0 if it is not one. */
+static size_t glog_utf8_len(const unsigned char *s, size_t n)
+{
+    size_t need = s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 ? 2 : 0;
+    if (need == 0 || s[0] > 0xf4 || need > n)
+        return 0;
+    for (size_t i = 1; i < need; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    return need;
+}
+
+/*
+ * Escape, in buf[from..len), control bytes and bytes that are not valid
+ * UTF-8 as \xNN, so that what a client sent or a damaged file held never
+ * reaches the log raw (no terminal escapes, no broken lines). Returns the
+ * new length (at most cap - 1, cut with "..." when escaping made it longer).
+ */
+static size_t glog_escape(char *buf, size_t from, size_t len, size_t cap)
+{
+    size_t i = from;
+    while (i < len) {
+        unsigned char ch = (unsigned char)buf[i];
+        if (ch >= 0x20 && ch < 0x7f) {
+            i++;
+            continue;
+        }
+        size_t u = ch >= 0x80 ? glog_utf8_len((const unsigned char *)buf + i, len - i) : 0;
+        if (u == 0)
+            break;
+        i += u;
+    }
+    if (i == len)
+        return len;
+    char out[GLOG_LINE_BYTES_MAX];
+    size_t o = i;
+    memcpy(out, buf, i);
+    while (i < len && o < cap - 8) {
+        unsigned char ch = (unsigned char)buf[i];
+        size_t u = ch >= 0x80 ? glog_utf8_len((const unsigned char *)buf + i, len - i) : 0;
+        if (ch >= 0x20 && ch < 0x7f) {
+            out[o++] = (char)ch;
+            i++;
+        } else if (u > 0) {
+            memcpy(out + o, buf + i, u);
+            o += u;
+            i += u;
+        } else {
+            o += (size_t)snprintf(out + o, 5, "\\x%02x", ch);
+            i++;
+        }
+    }
+    if (i < len) {
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
+    memcpy(buf, out, o);
+    return o;
+}
+
 /* Format and write one line; suffix (may be NULL) goes after the message. */
 static void glog_v(int level, const char *subsys, const char *suffix, const char *fmt,
                    va_list ap)
@@ -187,6 +247,7 @@ static void glog_v(int level, const char *subsys, const char *suffix, const char
     /* vsnprintf's NUL becomes the '\n', so a line uses the whole buffer. */
     const size_t cap = sizeof buf;
     size_t len = glog_prefix(buf, cap, level, subsys);
+    size_t prefix_len = len;
 
     int m = vsnprintf(buf + len, cap - len, fmt, ap);
     if (m > 0 && (size_t)m >= cap - len) {
@@ -197,6 +258,7 @@ static void glog_v(int level, const char *subsys, const char *suffix, const char
     }
     while (len > 0 && buf[len - 1] == '\n')
         len--;
+    len = glog_escape(buf, prefix_len, len, cap);
     if (suffix && len < cap - 1) {
         size_t n = strlen(suffix);
         if (n > cap - 1 - len)

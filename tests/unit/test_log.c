@@ -241,10 +241,32 @@ static void test_limited(void)
     CHECK(line_ok(captured, "WARN ", "net", "again\n") || strstr(captured, "more like") == NULL);
 }
 
+/* Control bytes and invalid UTF-8 are escaped; valid UTF-8 is kept. */
+static void test_escaping(void)
+{
+    glog_set_level(GLOG_INFO);
+    capture_take();
+    glog(GLOG_WARN, "log", "bad version '%s'", "a\x1b[2Jb\x01\xff\xc3");
+    capture_take();
+    CHECK(line_ok(captured, "WARN ", "log", "bad version 'a\\x1b[2Jb\\x01\\xff\\xc3'"));
+    glog(GLOG_INFO, "log", "topic caf\xc3\xa9 \xe2\x82\xac ok");
+    capture_take();
+    CHECK(line_ok(captured, "INFO ", "log", "topic caf\xc3\xa9 \xe2\x82\xac ok"));
+    /* A long line of bad bytes is cut, still one line. */
+    static char bad[1500];
+    memset(bad, 0x01, sizeof bad - 1);
+    glog(GLOG_INFO, "log", "%s", bad);
+    size_t n = capture_take();
+    CHECK_EQ_I64(count_lines(captured), 1);
+    CHECK(n <= GLOG_LINE_BYTES_MAX);
+    CHECK(strstr(captured, "...\n") != NULL);
+}
+
 int main(void)
 {
     capture_begin();
     test_format_and_levels();
+    test_escaping();
     test_limited();
     test_debug_spec();
     test_truncation();
