@@ -96,8 +96,18 @@ public final class Broker implements AutoCloseable {
     }
 
     private String startKafka() throws Exception {
-        List<String> out = runPython(List.of("start", "--dir", dir.resolve("kafka").toString(), "--heap", "512m"),
-                START_TIMEOUT_MS);
+        List<String> args = List.of("start", "--dir", dir.resolve("kafka").toString(), "--heap", "512m");
+        List<String> out;
+        try {
+            out = runPython(args, START_TIMEOUT_MS);
+        } catch (IllegalStateException e) {
+            // kafkaref.py passes its random cluster id as "-t ID"; an id that starts
+            // with '-' (1 in 64) is taken for an option by kafka-storage. Retried
+            // once, loudly, until kafkaref.py passes it as --cluster-id=ID.
+            if (!String.valueOf(e.getMessage()).contains("argument --cluster-id/-t: expected one argument")) throw e;
+            System.err.println("kafkaref.py start: cluster id taken for an option; starting again");
+            out = runPython(args, START_TIMEOUT_MS);
+        }
         for (String line : out) {
             if (line.startsWith("bootstrap.servers=")) return line.substring("bootstrap.servers=".length()).trim();
         }
