@@ -1,13 +1,19 @@
 /*
  * kload.c - load generator for bench/run, on librdkafka.
  *
- *   kload create  -b HOST:PORT -t TOPIC -p PARTITIONS
+ *   kload create  -b HOST:PORT -t TOPIC -p PARTITIONS [-c key=value]...
+ *   kload grow    -b HOST:PORT -t TOPIC -p PARTITIONS
  *   kload produce -b HOST:PORT -t TOPIC -p PARTITIONS -n COUNT -s SIZE
  *                 [-a ACKS] [-l LINGER_MS] [-r RATE] [-P PRODUCERS] [-X key=value]...
  *   kload consume -b HOST:PORT -t TOPIC -p PARTITIONS -n COUNT [-X key=value]...
  *
- * create:  CreateTopics with PARTITIONS partitions (replication 1); an
+ * create:  CreateTopics with PARTITIONS partitions (replication 1) and the
+ *          topic configs given with -c (e.g. -c flush.messages=1); an
  *          existing topic is fine. Prints {"create_ms":...}.
+ * grow:    CreatePartitions: TOPIC grows to PARTITIONS partitions in all
+ *          (Apache Kafka's KRaft controller takes at most 10,000 records per
+ *          request, so a topic of 10,000 partitions is created there in two
+ *          steps). Prints {"grow_ms":...}.
  * produce: COUNT records of SIZE bytes (no key), spread round-robin over
  *          partitions 0..PARTITIONS-1 and over PRODUCERS producer handles
  *          (default 1), all driven from this one thread. With RATE > 0 the
@@ -57,6 +63,8 @@ static double o_rate = 0;
 static int o_producers = 1;
 static const char *o_x[MAX_X];
 static int o_nx;
+static const char *o_c[MAX_X]; /* create: topic configs, key=value */
+static int o_nc;
 
 /* Per-thread CPU ticks (utime + stime) of this process, for the busiest-thread figure. */
 #define MAX_THREADS 4096
@@ -177,6 +185,16 @@ static int do_create(void) {
     rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(o_topic, o_partitions, 1, err, sizeof err);
     if (!nt)
         die("NewTopic: %s", err);
+    for (int i = 0; i < o_nc; i++) {
+        char kv[512];
+        snprintf(kv, sizeof kv, "%s", o_c[i]);
+        char *eq = strchr(kv, '=');
+        if (!eq)
+            die("-c wants key=value, not %s", o_c[i]);
+        *eq = 0;
+        if (rd_kafka_NewTopic_set_config(nt, kv, eq + 1))
+            die("topic config %s", o_c[i]);
+    }
     rd_kafka_AdminOptions_t *ao = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
     rd_kafka_AdminOptions_set_operation_timeout(ao, 300000, err, sizeof err);
     rd_kafka_AdminOptions_set_request_timeout(ao, 300000, err, sizeof err);
@@ -195,8 +213,11 @@ static int do_create(void) {
         size_t n;
         const rd_kafka_topic_result_t **tr = rd_kafka_CreateTopics_result_topics(res, &n);
         rd_kafka_resp_err_t e = n ? rd_kafka_topic_result_error(tr[0]) : RD_KAFKA_RESP_ERR_NO_ERROR;
-        if (e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
-            fprintf(stderr, "kload: CreateTopics %s: %s\n", o_topic, rd_kafka_err2str(e));
+        if (e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+            const char *msg = rd_kafka_topic_result_error_string(tr[0]);
+            fprintf(stderr, "kload: CreateTopics %s: %s%s%s\n", o_topic, rd_kafka_err2str(e),
+                    msg ? ": " : "", msg ? msg : "");
+        }
         else
             rc = 0;
     }
@@ -207,6 +228,52 @@ static int do_create(void) {
     rd_kafka_queue_destroy(q);
     rd_kafka_AdminOptions_destroy(ao);
     rd_kafka_NewTopic_destroy(nt);
+    rd_kafka_destroy(rk);
+    return rc;
+}
+
+/* ---- grow ---- */
+
+static int do_grow(void) {
+    rd_kafka_t *rk = new_handle(RD_KAFKA_PRODUCER, base_conf());
+    char err[512];
+    rd_kafka_NewPartitions_t *np = rd_kafka_NewPartitions_new(o_topic, (size_t)o_partitions, err,
+                                                              sizeof err);
+    if (!np)
+        die("NewPartitions: %s", err);
+    rd_kafka_AdminOptions_t *ao = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATEPARTITIONS);
+    rd_kafka_AdminOptions_set_operation_timeout(ao, 300000, err, sizeof err);
+    rd_kafka_AdminOptions_set_request_timeout(ao, 300000, err, sizeof err);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    double t0 = now_s();
+    rd_kafka_CreatePartitions(rk, &np, 1, ao, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 310000);
+    double ms = (now_s() - t0) * 1000.0;
+    int rc = 1;
+    if (!ev) {
+        fprintf(stderr, "kload: CreatePartitions timed out\n");
+    } else if (rd_kafka_event_error(ev)) {
+        fprintf(stderr, "kload: CreatePartitions: %s\n", rd_kafka_event_error_string(ev));
+    } else {
+        const rd_kafka_CreatePartitions_result_t *res = rd_kafka_event_CreatePartitions_result(ev);
+        size_t n;
+        const rd_kafka_topic_result_t **tr = rd_kafka_CreatePartitions_result_topics(res, &n);
+        rd_kafka_resp_err_t e = n ? rd_kafka_topic_result_error(tr[0]) : RD_KAFKA_RESP_ERR_NO_ERROR;
+        if (e) {
+            const char *msg = rd_kafka_topic_result_error_string(tr[0]);
+            fprintf(stderr, "kload: CreatePartitions %s: %s%s%s\n", o_topic, rd_kafka_err2str(e),
+                    msg ? ": " : "", msg ? msg : "");
+        } else {
+            rc = 0;
+        }
+    }
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    printf("{\"mode\":\"grow\",\"topic\":\"%s\",\"partitions\":%d,\"grow_ms\":%.1f,\"ok\":%s}\n",
+           o_topic, o_partitions, ms, rc ? "false" : "true");
+    rd_kafka_queue_destroy(q);
+    rd_kafka_AdminOptions_destroy(ao);
+    rd_kafka_NewPartitions_destroy(np);
     rd_kafka_destroy(rk);
     return rc;
 }
@@ -381,9 +448,9 @@ static int do_consume(void) {
 }
 
 static void usage(void) {
-    fprintf(stderr, "usage: kload create|produce|consume -b HOST:PORT -t TOPIC -p PARTITIONS\n"
+    fprintf(stderr, "usage: kload create|grow|produce|consume -b HOST:PORT -t TOPIC -p PARTITIONS\n"
                     "       [-n COUNT] [-s SIZE] [-a ACKS] [-l LINGER_MS] [-r RATE]\n"
-                    "       [-P PRODUCERS] [-X key=value]...\n");
+                    "       [-P PRODUCERS] [-X key=value]... [-c topic.key=value]...\n");
     exit(2);
 }
 
@@ -411,6 +478,11 @@ int main(int argc, char **argv) {
                 usage();
             o_x[o_nx++] = v;
             break;
+        case 'c':
+            if (o_nc == MAX_X)
+                usage();
+            o_c[o_nc++] = v;
+            break;
         default: usage();
         }
     }
@@ -418,6 +490,8 @@ int main(int argc, char **argv) {
         usage();
     if (!strcmp(mode, "create"))
         return do_create();
+    if (!strcmp(mode, "grow"))
+        return do_grow();
     if (!strcmp(mode, "produce"))
         return do_produce();
     if (!strcmp(mode, "consume"))
