@@ -1,0 +1,223 @@
+"""
+Client families: the suite's client scenarios run with two families of Python
+clients, and this file holds what is specific to which family is running.
+
+- Debian's (/usr/bin/python3): python3-confluent-kafka 1.7 on the system's
+  librdkafka 2.0.2, python3-kafka (kafka-python 2.0.2);
+- PyPI's (build/venv/bin/python, made by scripts/venv): the versions pinned
+  in requirements-clients.txt, confluent-kafka 2.16 with the librdkafka 2.16
+  its wheel carries, and kafka-python 3.
+
+Proves:
+- the run uses the family it claims: under build/venv, confluent-kafka,
+  its librdkafka and kafka-python are exactly the pinned versions and are
+  imported from the venv; under Debian's interpreter they are the Debian
+  packages' versions, imported from /usr/lib/python3/dist-packages (so a
+  pip-installed copy shadowing them turns the run red). The test id names
+  the family and its versions;
+- kafka-python's default producer: from 3.0 on it is idempotent (KIP-679:
+  enable_idempotence and acks=all by default), so its first send asks for a
+  producer id (InitProducerId). On Kafka the records are stored in batches
+  that carry that producer id and sequence numbers starting at 0, read
+  back from the partition's segment file. Gregor does not serve
+  InitProducerId yet, so there it is a strict expected failure with the
+  client's exact error. kafka-python 2.0.2's default producer is not
+  idempotent: its batches carry producer id -1 on both brokers;
+- with idempotence switched off (enable_idempotence=False, kafka-python 3's
+  own way out, which 2.0.2 does not need) records go through on both
+  brokers in batches without a producer id.
+
+Run with the newer family:
+    scripts/venv
+    build/venv/bin/python -m pytest tests/integration/test_client_families.py \
+        -q -p no:cacheprovider [--broker=kafka]
+"""
+
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import confluent_kafka
+import kafka
+import kafka.errors
+
+from conftest import create_topic
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+REQUIREMENTS = HERE / "requirements-clients.txt"
+VENV = REPO / "build" / "venv"
+DEBIAN_SITE = "/usr/lib/python3/dist-packages/"
+TIMEOUT = 30
+
+IN_VENV = sys.prefix != sys.base_prefix
+KAFKA_PYTHON_MAJOR = int(kafka.__version__.split(".")[0])
+
+# What kafka-python 3 raises when the broker's ApiVersions lacks InitProducerId.
+NO_INIT_PRODUCER_ID = ("[Error 35] IncompatibleBrokerVersion: Kafka broker does not support "
+                       "the 'InitProducerIdRequest' Kafka protocol.")
+
+
+def pins():
+    """{name: version} from requirements-clients.txt, the bundled librdkafka
+    (a '# bundled: name==version' comment) included."""
+    out = {}
+    for line in REQUIREMENTS.read_text().splitlines():
+        line = line.strip()
+        if line.startswith("# bundled:"):
+            line = line[len("# bundled:"):].strip()
+        elif line.startswith("#") or not line:
+            continue
+        name, _, version = line.partition("==")
+        out[name.strip().lower()] = version.strip()
+    return out
+
+
+def debian_version(package):
+    """The upstream part of an installed Debian package's version (1.7.0-4 -> 1.7.0)."""
+    r = subprocess.run(["dpkg-query", "-W", "-f=${Version}", package], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0, "dpkg-query %s: %s" % (package, r.stderr)
+    version = r.stdout.split(":", 1)[-1]          # no epoch
+    return version.rsplit("-", 1)[0].split("+", 1)[0]  # no Debian revision, no +dfsg
+
+
+FAMILY = "pypi" if IN_VENV else "debian"
+# confluent_kafka.__version__, not version(): version() was a (str, int)
+# tuple in 1.7 and is a plain string in 2.16.
+FAMILY_ID = "%s: confluent-kafka %s (librdkafka %s), kafka-python %s" % (
+    FAMILY, confluent_kafka.__version__, confluent_kafka.libversion()[0], kafka.__version__)
+
+
+class GregorGap(Exception):
+    """The exact failure a gregor_gap test expects on Gregor."""
+
+
+def gregor_gap(reason):
+    """gregor_xfail (conftest) plus pytest's own xfail with raises=GregorGap,
+    as in test_streams.py: on Gregor the test is an expected failure only if
+    it fails with exactly the error it names (raised as GregorGap); any other
+    failure is red, and so is a pass (strict). The decorator's xfail mark
+    comes before the one conftest adds, and the first one wins."""
+    def deco(f):
+        f = pytest.mark.gregor_xfail(reason)(f)
+        return pytest.mark.xfail("config.getoption('--broker') == 'gregor'",
+                                 reason="Gregor: " + reason, raises=GregorGap,
+                                 strict=True)(f)
+    return deco
+
+
+def gregor_gap_from_kafka_python(major, reason):
+    """gregor_gap only where the installed kafka-python has the behaviour
+    that meets the gap: decided at import, from the library itself."""
+    if KAFKA_PYTHON_MAJOR >= major:
+        return gregor_gap(reason)
+    return lambda f: f
+
+
+# ---------------------------------------------------------------------------
+# the family is what it claims
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("family", [FAMILY_ID])
+def test_client_family(family):
+    print(family)
+    modules = {"confluent_kafka": confluent_kafka.__file__, "kafka": kafka.__file__}
+    if IN_VENV:
+        assert Path(sys.prefix).resolve() == VENV.resolve(), (
+            "a venv other than %s: %s" % (VENV, sys.prefix))
+        want = pins()
+        assert confluent_kafka.__version__ == want["confluent-kafka"]
+        assert confluent_kafka.libversion()[0] == want["librdkafka"]
+        assert kafka.__version__ == want["kafka-python"]
+        for name, path in modules.items():
+            assert Path(path).resolve().is_relative_to(VENV.resolve()), (name, path)
+    else:
+        assert sys.executable == "/usr/bin/python3" or Path(sys.executable).resolve() == \
+            Path("/usr/bin/python3").resolve(), sys.executable
+        assert confluent_kafka.__version__ == debian_version("python3-confluent-kafka")
+        assert confluent_kafka.libversion()[0] == debian_version("librdkafka1")
+        assert kafka.__version__ == debian_version("python3-kafka")
+        for name, path in modules.items():
+            assert path.startswith(DEBIAN_SITE), (name, path)
+
+
+# ---------------------------------------------------------------------------
+# kafka-python's default producer: idempotent from 3.0 on
+# ---------------------------------------------------------------------------
+
+def segment_batches(partition_dir):
+    """(baseOffset, producerId, baseSequence, records) of every v2 batch in
+    the partition's segment files, in file order."""
+    out = []
+    segs = sorted(Path(partition_dir).glob("*.log"))
+    assert segs, "no .log segment in %s" % partition_dir
+    for seg in segs:
+        data = seg.read_bytes()
+        pos = 0
+        while pos + 61 <= len(data):
+            base_offset, length = struct.unpack_from(">qi", data, pos)
+            if length <= 0:
+                break   # preallocated, unwritten tail
+            magic = data[pos + 16]
+            assert magic == 2, "batch at %d of %s: magic %d" % (pos, seg, magic)
+            producer_id, _epoch, base_seq, count = struct.unpack_from(">qhii", data, pos + 43)
+            out.append((base_offset, producer_id, base_seq, count))
+            pos += 12 + length
+    return out
+
+
+def kafka_python_send(broker, topic, n, **conf):
+    """n records to partition 0 with a KafkaProducer of the given config
+    (else the library's defaults); returns the producer's effective config
+    and the (partition, offset) of each."""
+    p = kafka.KafkaProducer(bootstrap_servers=broker.bootstrap, max_block_ms=TIMEOUT * 1000,
+                            request_timeout_ms=TIMEOUT * 1000, **conf)
+    try:
+        config = dict(p.config)
+        try:
+            futs = [p.send(topic, key=b"k%d" % i, value=b"v%d" % i, partition=0) for i in range(n)]
+            p.flush(timeout=TIMEOUT)
+            got = [(md.partition, md.offset) for md in (f.get(timeout=TIMEOUT) for f in futs)]
+        except kafka.errors.IncompatibleBrokerVersion as e:
+            if broker.kind == "gregor" and str(e) == NO_INIT_PRODUCER_ID:
+                raise GregorGap(str(e)) from e
+            raise
+        return config, got
+    finally:
+        p.close(timeout=5)
+
+
+@gregor_gap_from_kafka_python(3, "InitProducerId is not served, and kafka-python 3's default "
+                                 "producer is idempotent: " + NO_INIT_PRODUCER_ID)
+def test_kafka_python_default_producer(broker):
+    topic = "kp-default"
+    create_topic(broker.bootstrap, topic, partitions=1)
+    config, got = kafka_python_send(broker, topic, 20)
+    assert got == [(0, i) for i in range(20)]
+    batches = segment_batches(broker.partition_dir(topic, 0))
+    assert sum(b[3] for b in batches) == 20, batches
+    if KAFKA_PYTHON_MAJOR >= 3:
+        assert config["enable_idempotence"] is True and config["acks"] == -1
+        producer_ids = {b[1] for b in batches}
+        assert len(producer_ids) == 1 and min(producer_ids) >= 0, batches
+        # One producer from offset 0: each batch's first sequence number is
+        # its base offset.
+        assert all(b[2] == b[0] for b in batches), batches
+    else:
+        assert "enable_idempotence" not in config
+        assert all(b[1] == -1 and b[2] == -1 for b in batches), batches
+
+
+def test_kafka_python_producer_without_idempotence(broker):
+    topic = "kp-no-idempotence"
+    create_topic(broker.bootstrap, topic, partitions=1)
+    # kafka-python 2.0.2 has no such option (it is never idempotent).
+    conf = {"enable_idempotence": False} if KAFKA_PYTHON_MAJOR >= 3 else {}
+    _config, got = kafka_python_send(broker, topic, 20, acks="all", **conf)
+    assert got == [(0, i) for i in range(20)]
+    batches = segment_batches(broker.partition_dir(topic, 0))
+    assert sum(b[3] for b in batches) == 20, batches
+    assert all(b[1] == -1 and b[2] == -1 for b in batches), batches
