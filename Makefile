@@ -23,7 +23,8 @@ PYTHON ?= python3
 CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -Werror -Wno-unused-parameter \
           -Wshadow -Wstrict-prototypes -pthread -Isrc -I$(O)/gen $(SANFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS := -pthread $(SANFLAGS)
-LDLIBS :=
+# The codecs: the broker decompresses produced batches to validate them.
+LDLIBS := -lz -llz4 -lzstd -lsnappy
 
 GEN_H := $(O)/gen/kafka_msgs.h
 GEN_C := $(O)/gen/kafka_msgs.c
@@ -61,7 +62,7 @@ $(O)/libgregor.a: $(LIB_OBJ)
 
 # The tools are clients on Debian's librdkafka; only the binary links it.
 $(O)/gregor: $(O)/obj/server/main.o $(TOOLS_OBJ) $(O)/libgregor.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lrdkafka -lz -llz4 -lzstd -lsnappy
+	$(CC) $(LDFLAGS) -o $@ $^ -lrdkafka $(LDLIBS)
 
 $(O)/tests/%: tests/unit/%.c tests/unit/check.h $(O)/libgregor.a $(O)/obj/gen/kafka_msgs_test.o
 	@mkdir -p $(dir $@)
@@ -78,7 +79,7 @@ fuzz:
 	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
 	  echo "clang $$f -> build-fuzz/fuzz/$$n"; \
 	  clang -std=c11 -D_GNU_SOURCE -g -O1 -Isrc -Ibuild-fuzz/gen -fsanitize=fuzzer,address,undefined \
-	    -o build-fuzz/fuzz/$$n $$f build-fuzz/libgregor.a -pthread || exit 1; done
+	    -o build-fuzz/fuzz/$$n $$f build-fuzz/libgregor.a -pthread $(LDLIBS) || exit 1; done
 
 # Kafka's message definitions: clients/ for the APIs, metadata/ and
 # group-coordinator/ for the log records. shared/ sits beside the checkout.

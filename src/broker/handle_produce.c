@@ -66,12 +66,25 @@ static void produce_kick_done(reactor *r, void *arg, int rc)
     topic_unref(arg);
 }
 
-static int16_t batch_error_code(int err)
+/*
+ * Kafka's answers, checked against Apache Kafka 4.4 (test_bad_batches.py):
+ * a CRC mismatch is CORRUPT_MESSAGE; a batch whose lengths, count or
+ * records do not add up is INVALID_RECORD; compressed data that does not
+ * decompress fails inside Kafka's decompressor, which answers
+ * UNKNOWN_SERVER_ERROR for gzip, snappy, lz4 and an undefined codec, and
+ * UNSUPPORTED_COMPRESSION_TYPE for zstd. Gregor gives the same codes, with
+ * an error message saying what was wrong.
+ */
+static int16_t batch_error_code(int err, int codec)
 {
     switch (err) {
     case BATCH_ERR_MAGIC: return KERR_UNSUPPORTED_FOR_MESSAGE_FORMAT;
     case BATCH_ERR_CRC: return KERR_CORRUPT_MESSAGE;
-    default: return KERR_CORRUPT_MESSAGE;
+    case BATCH_ERR_CODEC: return KERR_UNKNOWN_SERVER_ERROR;
+    case BATCH_ERR_DECOMPRESS:
+        return codec == 4 ? KERR_UNSUPPORTED_COMPRESSION_TYPE : KERR_UNKNOWN_SERVER_ERROR;
+    case BATCH_ERR_NOMEM: return KERR_UNKNOWN_SERVER_ERROR;
+    default: return KERR_INVALID_RECORD;
     }
 }
 
@@ -93,9 +106,12 @@ static int16_t validate_records(broker *b, topic *tp, kp_records *rec, int64_t *
         batch_info info;
         int err = batch_validate(rec->ptr + off, (size_t)rec->len - off, &info);
         if (err != BATCH_OK) {
-            snprintf(buf, buflen, "record batch at byte %zu: %s", off, batch_err_str(err));
+            int codec = (size_t)rec->len - off > 22 ? rec->ptr[off + 22] & 7 : 0;
+            snprintf(buf, buflen, "record batch at byte %zu: %s%s%s", off, batch_err_str(err),
+                     err == BATCH_ERR_DECOMPRESS && info.detail ? ": " : "",
+                     err == BATCH_ERR_DECOMPRESS && info.detail ? info.detail : "");
             *why = buf;
-            return batch_error_code(err);
+            return batch_error_code(err, codec);
         }
         if (info.total_bytes > max_bytes) {
             snprintf(buf, buflen, "record batch of %d bytes exceeds max.message.bytes (%lld)",

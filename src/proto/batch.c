@@ -10,18 +10,22 @@
  * Every loop is bounded by bytes left, not by a count taken from the input.
  *
  * Produce validation is Kafka's for v2 batches written by clients: records
- * count >= 1, count == lastOffsetDelta + 1, and (uncompressed) each record's
- * offsetDelta equals its index and the records fill the batch exactly.
- * Compressed batches are not decompressed; only the count is checked.
+ * count >= 1, count == lastOffsetDelta + 1, each record's offsetDelta equals
+ * its index and the records fill the batch (or its decompressed records)
+ * exactly. Compressed records are decompressed as a stream (zreader.h) and
+ * walked without being held: keys, values and headers are skipped, so the
+ * memory a batch takes does not depend on what it claims to hold.
  *
  * Pure functions over caller-owned bytes; safe from any thread.
  */
 #include "proto/batch.h"
 
 #include <assert.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/crc32c.h"
+#include "proto/zreader.h"
 
 /* Field offsets (see batch.h). */
 enum {
@@ -234,6 +238,7 @@ static void rec_next(rec_reader *r, rec_view *out)
 
 static void batch_info_fill(const uint8_t *p, batch_info *out)
 {
+    out->detail = NULL;
     out->total_bytes = BATCH_LOG_OVERHEAD + (int32_t)be32(p + OFF_BATCH_LENGTH);
     out->attributes = (int16_t)be16(p + OFF_ATTRIBUTES);
     out->last_offset_delta = (int32_t)be32(p + OFF_LAST_OFFSET_DELTA);
@@ -310,6 +315,149 @@ static int batch_records_check(const uint8_t *p, size_t total, int32_t count)
     return BATCH_OK;
 }
 
+/* ---- compressed records: a pull cursor over the decompressed stream ---- */
+
+#define REC_STREAM_BUF_BYTES (16 * 1024)
+
+typedef struct rec_stream {
+    zreader z;
+    uint8_t *buf;             /* REC_STREAM_BUF_BYTES, owned */
+    size_t pos, len;
+    uint64_t consumed;        /* decompressed bytes taken so far */
+    bool eof;                 /* the stream ended cleanly */
+    bool bad_data;            /* the data does not decompress (z.err) */
+} rec_stream;
+
+static bool rs_fill(rec_stream *s)
+{
+    if (s->eof || s->bad_data)
+        return false;
+    long n = zreader_read(&s->z, s->buf, REC_STREAM_BUF_BYTES);
+    if (n < 0) {
+        s->bad_data = true;
+        return false;
+    }
+    if (n == 0) {
+        s->eof = true;
+        return false;
+    }
+    s->pos = 0;
+    s->len = (size_t)n;
+    return true;
+}
+
+/* The next byte, or -1 at the end of the data or on a decompression error. */
+static int rs_byte(rec_stream *s)
+{
+    if (s->pos == s->len && !rs_fill(s))
+        return -1;
+    s->consumed++;
+    return s->buf[s->pos++];
+}
+
+static bool rs_skip(rec_stream *s, uint64_t n)
+{
+    while (n > 0) {
+        if (s->pos == s->len && !rs_fill(s))
+            return false;
+        size_t take = s->len - s->pos < n ? s->len - s->pos : (size_t)n;
+        s->pos += take;
+        s->consumed += take;
+        n -= take;
+    }
+    return true;
+}
+
+/* Zigzag varint of at most max_bytes carrying at most bits_max bits; sets
+ * *ok to false on a malformed or missing value. */
+static int64_t rs_varint(rec_stream *s, int max_bytes, int bits_max, bool *ok)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < max_bytes; i++) {
+        int b = rs_byte(s);
+        if (b < 0)
+            break;
+        int shift = 7 * i;
+        uint64_t chunk = (uint64_t)(b & 0x7f);
+        if (shift + 7 > bits_max && (chunk >> (bits_max - shift)) != 0)
+            break;
+        v |= chunk << shift;
+        if ((b & 0x80) == 0)
+            return (int64_t)((v >> 1) ^ (0 - (v & 1)));
+    }
+    *ok = false;
+    return 0;
+}
+
+/* A length (nullable: -1 allowed) and that many bytes, inside the record's
+ * remaining bytes. */
+static bool rs_skip_field(rec_stream *s, bool nullable, uint64_t rec_end)
+{
+    bool ok = true;
+    int64_t n = rs_varint(s, 5, 32, &ok);
+    if (!ok || n < (nullable ? -1 : 0))
+        return false;
+    if (n <= 0)
+        return true;
+    if ((uint64_t)n > rec_end - s->consumed || s->consumed > rec_end)
+        return false;
+    return rs_skip(s, (uint64_t)n);
+}
+
+/* One record of the stream; its offsetDelta must be index. */
+static bool rs_record(rec_stream *s, int32_t index)
+{
+    bool ok = true;
+    int64_t rec_len = rs_varint(s, 5, 32, &ok);
+    if (!ok || rec_len < REC_BYTES_MIN - 1)
+        return false;
+    uint64_t rec_end = s->consumed + (uint64_t)rec_len;
+    if (rs_byte(s) < 0) /* attributes */
+        return false;
+    (void)rs_varint(s, 10, 64, &ok); /* timestamp delta */
+    int64_t offset_delta = rs_varint(s, 5, 32, &ok);
+    if (!ok || offset_delta != index)
+        return false;
+    if (!rs_skip_field(s, true, rec_end) || !rs_skip_field(s, true, rec_end))
+        return false; /* key, value */
+    int64_t headers = rs_varint(s, 5, 32, &ok);
+    if (!ok || headers < 0 || s->consumed > rec_end ||
+        (uint64_t)headers > (rec_end - s->consumed) / 2)
+        return false;
+    for (int64_t i = 0; i < headers; i++)
+        if (!rs_skip_field(s, false, rec_end) || !rs_skip_field(s, true, rec_end))
+            return false;
+    return s->consumed == rec_end;
+}
+
+static int batch_records_check_compressed(const uint8_t *p, size_t total, int codec,
+                                          int32_t count, const char **detail)
+{
+    rec_stream s = { .buf = malloc(REC_STREAM_BUF_BYTES) };
+    if (!s.buf)
+        return BATCH_ERR_NOMEM;
+    int err = BATCH_OK;
+    if (zreader_init(&s.z, codec, p + BATCH_HEADER_BYTES, total - BATCH_HEADER_BYTES) != 0) {
+        err = BATCH_ERR_DECOMPRESS;
+        goto out;
+    }
+    for (int32_t i = 0; i < count && err == BATCH_OK; i++)
+        if (!rs_record(&s, i))
+            err = s.bad_data ? BATCH_ERR_DECOMPRESS : BATCH_ERR_RECORDS;
+    /* Nothing may follow the last record: reading on also makes the
+     * decompressor check the stream's end (gzip's trailer, lz4's end mark). */
+    if (err == BATCH_OK && rs_byte(&s) >= 0)
+        err = BATCH_ERR_RECORDS;
+    if (err == BATCH_OK && s.bad_data)
+        err = BATCH_ERR_DECOMPRESS;
+out:
+    if (err == BATCH_ERR_DECOMPRESS)
+        *detail = s.z.err;
+    zreader_deinit(&s.z);
+    free(s.buf);
+    return err;
+}
+
 int batch_validate(const uint8_t *p, size_t len, batch_info *out)
 {
     size_t total = 0;
@@ -319,14 +467,23 @@ int batch_validate(const uint8_t *p, size_t len, batch_info *out)
 
     batch_info info;
     batch_info_fill(p, &info);
+    if (out)
+        out->detail = NULL;
     if (info.record_count < 1 ||
         (int64_t)info.record_count != (int64_t)info.last_offset_delta + 1)
         return BATCH_ERR_COUNT;
 
     int codec = info.attributes & BATCH_ATTR_COMPRESSION_MASK;
     if (codec > BATCH_COMPRESSION_MAX)
-        return BATCH_ERR_RECORDS;
-    if (codec == 0) {
+        return BATCH_ERR_CODEC;
+    if (codec != 0) {
+        const char *detail = NULL;
+        err = batch_records_check_compressed(p, total, codec, info.record_count, &detail);
+        if (out)
+            out->detail = detail;
+        if (err != BATCH_OK)
+            return err;
+    } else {
         /* A record takes at least 7 bytes (length, attributes, timestamp
          * delta, offset delta, key, value, header count): reject early. */
         if ((size_t)info.record_count > (total - BATCH_HEADER_BYTES) / REC_BYTES_MIN)
@@ -434,6 +591,9 @@ const char *batch_err_str(int err)
     case BATCH_ERR_COUNT: return "record count disagrees with lastOffsetDelta";
     case BATCH_ERR_RECORDS: return "records do not parse";
     case BATCH_ERR_EMPTY: return "no batch";
+    case BATCH_ERR_CODEC: return "compression codec is not one Kafka defines (0-4)";
+    case BATCH_ERR_DECOMPRESS: return "compressed records do not decompress";
+    case BATCH_ERR_NOMEM: return "no memory to check the compressed records";
     default: return "unknown batch error";
     }
 }

@@ -30,8 +30,11 @@ enum batch_err {
     BATCH_ERR_CRC,         /* CRC32C mismatch */
     BATCH_ERR_LENGTH,      /* batchLength smaller than a header */
     BATCH_ERR_COUNT,       /* record count disagrees with lastOffsetDelta */
-    BATCH_ERR_RECORDS,     /* an uncompressed record does not parse */
+    BATCH_ERR_RECORDS,     /* a record does not parse, or the records do not fill the batch */
     BATCH_ERR_EMPTY,       /* no batch at all */
+    BATCH_ERR_CODEC,       /* compression codec 5..7, which Kafka does not define */
+    BATCH_ERR_DECOMPRESS,  /* the compressed records do not decompress */
+    BATCH_ERR_NOMEM,       /* no memory to check the compressed records */
 };
 
 const char *batch_err_str(int err);
@@ -47,6 +50,7 @@ typedef struct batch_info {
     int16_t producer_epoch;
     int32_t base_sequence;
     int32_t record_count;
+    const char *detail;         /* static; BATCH_ERR_DECOMPRESS: what the codec said */
 } batch_info;
 
 #define BATCH_ATTR_COMPRESSION_MASK 0x07
@@ -56,8 +60,10 @@ typedef struct batch_info {
 
 /*
  * Validate one batch at p (at most len bytes available): magic, lengths, CRC,
- * record count == lastOffsetDelta + 1 and, for uncompressed batches, that the
- * records parse and their count matches. Returns BATCH_OK or an error.
+ * record count == lastOffsetDelta + 1, and that the records (decompressed,
+ * for a compressed batch) parse and their count matches. Returns BATCH_OK or
+ * an error; on BATCH_ERR_DECOMPRESS out->detail (when out is given) says
+ * what the codec found.
  */
 int batch_validate(const uint8_t *p, size_t len, batch_info *out);
 
