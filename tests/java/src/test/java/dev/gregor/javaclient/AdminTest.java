@@ -26,6 +26,7 @@ import org.apache.kafka.clients.admin.GroupListing;
 import org.apache.kafka.clients.admin.ListGroupsOptions;
 import org.apache.kafka.clients.admin.ListOffsetsResult.ListOffsetsResultInfo;
 import org.apache.kafka.clients.admin.MemberDescription;
+import org.apache.kafka.clients.admin.NewPartitions;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.OffsetSpec;
 import org.apache.kafka.clients.admin.RecordsToDelete;
@@ -39,16 +40,21 @@ import org.apache.kafka.common.Node;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.TopicPartitionInfo;
 import org.apache.kafka.common.config.ConfigResource;
+import org.apache.kafka.common.errors.GroupIdNotFoundException;
+import org.apache.kafka.common.errors.GroupNotEmptyException;
+import org.apache.kafka.common.errors.InvalidPartitionsException;
 import org.apache.kafka.common.errors.TopicExistsException;
+import org.apache.kafka.common.errors.UnknownMemberIdException;
 import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInfo;
 
 /**
- * The Java AdminClient: topics (create, describe, list, delete), topic
- * configs (describe, incremental alter), listOffsets (earliest, latest,
- * max timestamp, by time), consumer groups (list, describe, alter offsets,
- * delete), describeCluster and deleteRecords.
+ * The Java AdminClient: topics (create, describe, list, delete, add
+ * partitions), topic configs (describe, incremental alter), listOffsets
+ * (earliest, latest, max timestamp, by time; unknown topic), consumer groups
+ * (list, describe, alter offsets, delete; refused while the group has a
+ * member), describeCluster and deleteRecords.
  */
 class AdminTest extends BrokerTest {
     private static final long T = 30;   // seconds for one admin call
@@ -122,6 +128,36 @@ class AdminTest extends BrokerTest {
         ExecutionException gone = assertThrows(ExecutionException.class, () ->
                 admin.describeTopics(List.of(a)).allTopicNames().get(T, TimeUnit.SECONDS));
         assertInstanceOf(UnknownTopicOrPartitionException.class, gone.getCause());
+    }
+
+    @Test
+    void createPartitionsAddsToATopic(TestInfo info) throws Exception {
+        String topic = unique("adm-parts", info);
+        createTopic(topic, 2);
+        admin.createPartitions(Map.of(topic, NewPartitions.increaseTo(5))).all().get(T, TimeUnit.SECONDS);
+        waitUntil("5 partitions described", 30_000, () -> {
+            try {
+                return admin.describeTopics(List.of(topic)).allTopicNames().get(T, TimeUnit.SECONDS)
+                        .get(topic).partitions().size() == 5;
+            } catch (Exception e) {
+                return false;
+            }
+        });
+        // A producer writes to the new partitions.
+        try (KafkaProducer<String, String> p = plainProducer()) {
+            assertEquals(4, p.send(new ProducerRecord<>(topic, 4, "k", "v")).get(T, TimeUnit.SECONDS).partition());
+        }
+        // Fewer partitions than now is refused.
+        ExecutionException e = assertThrows(ExecutionException.class, () ->
+                admin.createPartitions(Map.of(topic, NewPartitions.increaseTo(3))).all().get(T, TimeUnit.SECONDS));
+        assertInstanceOf(InvalidPartitionsException.class, e.getCause(), e.getCause().toString());
+    }
+
+    @Test
+    void listOffsetsOfAnUnknownTopicFails(TestInfo info) throws Exception {
+        TopicPartition tp = new TopicPartition(unique("adm-nosuch", info), 0);
+        ExecutionException e = assertThrows(ExecutionException.class, () -> listOffset(tp, OffsetSpec.latest()));
+        assertInstanceOf(UnknownTopicOrPartitionException.class, e.getCause(), e.getCause().toString());
     }
 
     private static Config topicConfig(String topic) throws Exception {
@@ -226,6 +262,14 @@ class AdminTest extends BrokerTest {
             assertEquals(Set.of(p0, p1), m.assignment().topicPartitions());
             assertTrue(m.clientId().startsWith("consumer-" + group), m.clientId());
             assertEquals(brokerPort(), d.coordinator().port());
+
+            // While it has a member: offsets cannot be set from outside, nor the group deleted.
+            ExecutionException busy = assertThrows(ExecutionException.class, () ->
+                    admin.alterConsumerGroupOffsets(group, Map.of(p0, new OffsetAndMetadata(1))).all().get(T, TimeUnit.SECONDS));
+            assertInstanceOf(UnknownMemberIdException.class, busy.getCause(), busy.getCause().toString());
+            ExecutionException notEmpty = assertThrows(ExecutionException.class, () ->
+                    admin.deleteConsumerGroups(List.of(group)).all().get(T, TimeUnit.SECONDS));
+            assertInstanceOf(GroupNotEmptyException.class, notEmpty.getCause(), notEmpty.getCause().toString());
         }
 
         // The member left: the group is Empty and keeps its committed offset.
@@ -257,6 +301,9 @@ class AdminTest extends BrokerTest {
         admin.deleteConsumerGroups(List.of(group)).all().get(T, TimeUnit.SECONDS);
         assertEquals(null, findGroup(group), "deleted group still listed");
         assertEquals(Map.of(), groupOffsets(group));
+        ExecutionException gone = assertThrows(ExecutionException.class, () ->
+                admin.deleteConsumerGroups(List.of(group)).all().get(T, TimeUnit.SECONDS));
+        assertInstanceOf(GroupIdNotFoundException.class, gone.getCause(), gone.getCause().toString());
     }
 
     private static GroupListing findGroup(String group) throws Exception {

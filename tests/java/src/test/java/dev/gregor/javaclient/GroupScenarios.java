@@ -32,7 +32,8 @@ import org.junit.jupiter.api.function.Executable;
  * Consumer-group scenarios of the Java consumer, written once and run with
  * each group protocol by the subclasses: partitions split between two
  * members and moved on join and on leave, commitSync and commitAsync read
- * back with committed(), seek, pause/resume, offsetsForTimes.
+ * back with committed(), auto-commit on close, seek, pause/resume,
+ * offsetsForTimes.
  */
 abstract class GroupScenarios extends BrokerTest {
     private static final long REBALANCE_TIMEOUT_MS = 60_000;
@@ -43,13 +44,13 @@ abstract class GroupScenarios extends BrokerTest {
     /** Runs one scenario: plainly, or as the protocol's expected failure on Gregor. */
     protected abstract void scenario(Executable body) throws Throwable;
 
-    private KafkaConsumer<String, String> groupConsumer(String group) {
+    KafkaConsumer<String, String> groupConsumer(String group) {
         Properties p = consumerProps(group);
         p.put(ConsumerConfig.GROUP_PROTOCOL_CONFIG, protocol());
         return new KafkaConsumer<>(p);
     }
 
-    private static void produce(String topic, int partition, int n, long firstTimestamp, long step) throws Exception {
+    static void produce(String topic, int partition, int n, long firstTimestamp, long step) throws Exception {
         try (KafkaProducer<String, String> p = plainProducer()) {
             for (int i = 0; i < n; i++) {
                 Long ts = firstTimestamp < 0 ? null : firstTimestamp + i * step;
@@ -60,7 +61,7 @@ abstract class GroupScenarios extends BrokerTest {
     }
 
     /** Polls until the consumer holds {@code n} partitions; the records polled meanwhile are kept. */
-    private static List<ConsumerRecord<String, String>> pollUntilAssigned(KafkaConsumer<String, String> c, int n)
+    static List<ConsumerRecord<String, String>> pollUntilAssigned(KafkaConsumer<String, String> c, int n)
             throws InterruptedException {
         List<ConsumerRecord<String, String>> got = new ArrayList<>();
         long deadline = System.currentTimeMillis() + REBALANCE_TIMEOUT_MS;
@@ -103,13 +104,13 @@ abstract class GroupScenarios extends BrokerTest {
         });
     }
 
-    private static boolean disjoint(Set<TopicPartition> x, Set<TopicPartition> y) {
+    static boolean disjoint(Set<TopicPartition> x, Set<TopicPartition> y) {
         Set<TopicPartition> all = new HashSet<>(x);
         all.addAll(y);
         return all.size() == x.size() + y.size();
     }
 
-    private static TopicPartition tp(String topic, int p) {
+    static TopicPartition tp(String topic, int p) {
         return new TopicPartition(topic, p);
     }
 
@@ -131,6 +132,11 @@ abstract class GroupScenarios extends BrokerTest {
                     c.poll(Duration.ofMillis(100)).forEach(got::add);
                 }
                 assertEquals(20, got.size());
+                // Without arguments: the positions of every assigned partition.
+                c.commitSync();
+                Map<TopicPartition, OffsetAndMetadata> positions = c.committed(Set.of(p0, p1));
+                assertEquals(10, positions.get(p0).offset());
+                assertEquals(10, positions.get(p1).offset());
                 c.commitSync(Map.of(p0, new OffsetAndMetadata(10, "sync")));
                 AtomicReference<Object> done = new AtomicReference<>();
                 c.commitAsync(Map.of(p1, new OffsetAndMetadata(7, "async")),
@@ -161,6 +167,33 @@ abstract class GroupScenarios extends BrokerTest {
                 for (ConsumerRecord<String, String> r : got) vals.add(r.value());
                 assertEquals(List.of("p1-7", "p1-8", "p1-9"), vals);
             }
+        });
+    }
+
+    @Test
+    void autoCommitCommitsThePositionsOnClose(TestInfo info) throws Throwable {
+        String topic = unique("autocommit", info);
+        String group = unique("g-autocommit", info);
+        createTopic(topic, 1);
+        produce(topic, 0, 8, -1, 0);
+        TopicPartition p0 = tp(topic, 0);
+        scenario(() -> {
+            Properties props = consumerProps(group);
+            props.put(ConsumerConfig.GROUP_PROTOCOL_CONFIG, protocol());
+            props.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "true");
+            props.put(ConsumerConfig.AUTO_COMMIT_INTERVAL_MS_CONFIG, "60000");   // only the commit on close
+            try (KafkaConsumer<String, String> c = new KafkaConsumer<>(props)) {
+                c.subscribe(List.of(topic));
+                List<ConsumerRecord<String, String>> got = pollUntilAssigned(c, 1);
+                long deadline = System.currentTimeMillis() + 30_000;
+                while (got.size() < 8 && System.currentTimeMillis() < deadline) {
+                    c.poll(Duration.ofMillis(100)).forEach(got::add);
+                }
+                assertEquals(8, got.size());
+            }
+            Map<TopicPartition, OffsetAndMetadata> committed =
+                    admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get(30, TimeUnit.SECONDS);
+            assertEquals(8, committed.get(p0).offset());
         });
     }
 
