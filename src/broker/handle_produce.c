@@ -225,6 +225,15 @@ static void task_finish(produce_op *op, part_task *t, int16_t acks)
         pr->error_message = arena_kstr(&rq->arena, buf);
         return;
     }
+    if (t->rc == LOG_ERR_NO_SPACE) {
+        /* Logged by the log when it ran out of space; the producer retries. */
+        char why[512];
+        if (!plog_no_space(p->log, why, sizeof why))
+            snprintf(why, sizeof why, "no space left on the log directory's device");
+        pr->error_code = KERR_KAFKA_STORAGE_ERROR;
+        pr->error_message = arena_kstr(&rq->arena, why);
+        return;
+    }
     if (t->rc != LOG_OK) {
         static glog_limit failed = GLOG_LIMIT_INIT;
         const char *f = plog_failure(p->log);

@@ -11,6 +11,10 @@
  *   3. recovery_point <= end_offset, and every byte below it was fsynced.
  *   4. failed is sticky: once set it never clears and failure[] never changes,
  *      so plog_failure() may hand out the pointer.
+ *   6. no_space (a write found the disk full) is not sticky: appends are
+ *      refused, at most one a second is let through as a probe, and the
+ *      first that succeeds clears it. Reads and fsyncs go on meanwhile: a
+ *      write that ran out of space left nothing behind the segment's size.
  *   5. Readers see only bytes below a segment's size, which advances after
  *      the write has completed.
  *
@@ -50,9 +54,16 @@ struct plog {
     bool dir_dirty;             /* a segment file was created or removed since the last flush */
     bool failed;
     char failure[512];
-    bool fail_next_write;       /* test hooks */
+    bool no_space;              /* invariant 6 */
+    int64_t no_space_probe_ms;  /* when the last write was tried while no_space */
+    char no_space_why[512];
+    int fail_next_write;        /* test hooks: errno to fail the next write with */
     bool fail_next_fsync;
 };
+
+/* How often a partition out of space lets an append through to see
+ * whether space is back. */
+#define PLOG_NO_SPACE_PROBE_MS 1000
 
 /* The one place this file logs, so the subsystem name stays uniform. */
 #define plog_logf(level, ...) glog((level), "log", __VA_ARGS__)
@@ -83,6 +94,24 @@ static void plog_fail_locked(plog *l, const char *fmt, ...)
     l->failed = true;
     plog_logf(GLOG_ERROR, "partition log %s failed, refusing further writes: %s",
               l->dir, l->failure);
+}
+
+static void plog_no_space_locked(plog *l, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* A write found the disk full: refuse appends until a probe succeeds. */
+static void plog_no_space_locked(plog *l, const char *fmt, ...)
+{
+    static glog_limit full = GLOG_LIMIT_INIT;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(l->no_space_why, sizeof l->no_space_why, fmt, ap);
+    va_end(ap);
+    if (!l->no_space)
+        glog_limited(&full, GLOG_ERROR, "log",
+                     "partition log %s is out of space, refusing writes until space is back "
+                     "(reads go on): %s", l->dir, l->no_space_why);
+    l->no_space = true;
 }
 
 static log_segment *plog_active(plog *l)
@@ -598,6 +627,11 @@ static int plog_roll_locked(plog *l)
     assert(l->end_offset > old->base_offset);
     log_segment *s;
     int err = log_segment_create(l->dir, l->end_offset, &l->cfg, &s);
+    if (err == ENOSPC || err == EDQUOT) {
+        plog_no_space_locked(l, "creating segment %020lld in %s failed: %s",
+                             (long long)l->end_offset, l->dir, strerror(err));
+        return LOG_ERR_NO_SPACE;
+    }
     if (err) {
         plog_fail_locked(l, "creating segment %020lld in %s failed: %s",
                          (long long)l->end_offset, l->dir, strerror(err));
@@ -643,6 +677,14 @@ int plog_append(plog *l, uint8_t *buf, size_t len, int32_t leader_epoch,
         rc = LOG_ERR_FAILED;
         goto out_unlock;
     }
+    bool probing = l->no_space;
+    if (probing) {
+        if (now_ms - l->no_space_probe_ms < PLOG_NO_SPACE_PROBE_MS) {
+            rc = LOG_ERR_NO_SPACE;
+            goto out_unlock;
+        }
+        l->no_space_probe_ms = now_ms;
+    }
     if ((int64_t)len > l->cfg.segment_bytes || len > INT32_MAX) {
         rc = LOG_ERR_TOO_LARGE;
         goto out_unlock;
@@ -661,11 +703,19 @@ int plog_append(plog *l, uint8_t *buf, size_t len, int32_t leader_epoch,
         off += BATCH_LOG_OVERHEAD + (size_t)seg_be32(buf + off + 8);
     }
     assert(next == l->end_offset + count);
-    bool inject = l->fail_next_write;
-    l->fail_next_write = false;
+    int inject = l->fail_next_write;
+    l->fail_next_write = 0;
     int index_err = 0;
     int err = log_segment_append(act, buf, len, next, l->cfg.index_interval_bytes, inject,
                                  &index_err);
+    if (err == ENOSPC || err == EDQUOT) {
+        /* log_segment_append cut the file back to its size: nothing torn. */
+        plog_no_space_locked(l, "write of %zu bytes to %s failed: %s", len, act->path_log,
+                             strerror(err));
+        l->no_space_probe_ms = now_ms;
+        rc = LOG_ERR_NO_SPACE;
+        goto out_unlock;
+    }
     if (err) {
         plog_fail_locked(l, "write of %zu bytes to %s failed: %s", len, act->path_log,
                          strerror(err));
@@ -674,6 +724,11 @@ int plog_append(plog *l, uint8_t *buf, size_t len, int32_t leader_epoch,
     }
     if (act->created_ms < 0)
         act->created_ms = now_ms;
+    if (probing) {
+        l->no_space = false;
+        plog_logf(GLOG_INFO, "partition log %s: space is available again, writes resume",
+                  l->dir);
+    }
     *first_offset = l->end_offset;
     *last_offset = next - 1;
     l->end_offset = next;
@@ -1014,6 +1069,16 @@ const char *plog_failure(plog *l)
     return v;
 }
 
+bool plog_no_space(plog *l, char *why, size_t why_len)
+{
+    pthread_mutex_lock(&l->mu);
+    bool v = l->no_space;
+    if (v && why && why_len)
+        snprintf(why, why_len, "%s", l->no_space_why);
+    pthread_mutex_unlock(&l->mu);
+    return v;
+}
+
 const char *plog_dir(plog *l)
 {
     return l->dir;
@@ -1021,8 +1086,13 @@ const char *plog_dir(plog *l)
 
 void plog_test_fail_next_write(plog *l)
 {
+    plog_test_fail_next_write_with(l, EIO);
+}
+
+void plog_test_fail_next_write_with(plog *l, int err)
+{
     pthread_mutex_lock(&l->mu);
-    l->fail_next_write = true;
+    l->fail_next_write = err;
     pthread_mutex_unlock(&l->mu);
 }
 

@@ -18,6 +18,11 @@
  * Failure is sticky: after a failed write, truncate or fsync the plog enters
  * the failed state, every later append/flush answers LOG_ERR_FAILED, and the
  * reason is kept for the log line and for KAFKA_STORAGE_ERROR answers.
+ * Except a full disk: a write that fails with ENOSPC (or EDQUOT) leaves the
+ * segment at its last complete batch and puts the plog in the no-space
+ * state, where appends answer LOG_ERR_NO_SPACE (one a second is let through
+ * to see whether space is back, and the first that succeeds ends the
+ * state) while reads and fsyncs go on.
  */
 #ifndef GREGOR_STORAGE_LOG_H
 #define GREGOR_STORAGE_LOG_H
@@ -34,6 +39,7 @@ enum log_result {
     LOG_ERR_CORRUPT,       /* unreadable data found while opening */
     LOG_ERR_NOMEM,
     LOG_ERR_TOO_LARGE,     /* a single batch larger than segment.bytes */
+    LOG_ERR_NO_SPACE,      /* the disk is full; see plog_no_space(); not sticky */
 };
 
 typedef struct log_config {
@@ -117,6 +123,8 @@ int64_t plog_size_bytes(plog *l);
 int plog_segment_count(plog *l);
 /* NULL when healthy; otherwise the reason the log failed (owned by the log). */
 const char *plog_failure(plog *l);
+/* True while the plog is out of space; why (may be NULL) gets the reason. */
+bool plog_no_space(plog *l, char *why, size_t why_len);
 
 /* Delete whole segments older than retention.ms or beyond retention.bytes,
  * never the active one; advances the log start offset. Returns segments removed. */
@@ -137,6 +145,8 @@ void log_segment_unref(log_segment *s);
 /* Test hooks: the next append's write tears (half written, then EIO); the
  * next flush's fsync fails with EIO. Both leave the log failed. */
 void plog_test_fail_next_write(plog *l);
+/* The same with a chosen errno (ENOSPC: the no-space state). */
+void plog_test_fail_next_write_with(plog *l, int err);
 void plog_test_fail_next_fsync(plog *l);
 
 #endif

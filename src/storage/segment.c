@@ -953,7 +953,7 @@ static int append_index(log_segment *s, const uint8_t *buf, size_t len, int64_t 
 }
 
 int log_segment_append(log_segment *s, const uint8_t *buf, size_t len, int64_t next_offset,
-                       int32_t index_interval_bytes, bool fail_inject, int *index_err)
+                       int32_t index_interval_bytes, int fail_inject, int *index_err)
 {
     assert(s->active);
     assert(len >= BATCH_HEADER_BYTES && next_offset > s->next_offset);
@@ -964,7 +964,7 @@ int log_segment_append(log_segment *s, const uint8_t *buf, size_t len, int64_t n
         /* The test hook: half the bytes land, then the "disk" fails. */
         err = pwrite_full(s->log_fd, buf, len / 2, pos);
         if (!err)
-            err = EIO;
+            err = fail_inject;
     } else {
         err = pwrite_full(s->log_fd, buf, len, pos);
     }

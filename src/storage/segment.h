@@ -164,10 +164,11 @@ bool log_segment_index_full(const log_segment *s);
  * .log in one pwrite and update the indexes. On a failed write the file is
  * truncated back to its previous size and the errno is returned; *index_err
  * receives the errno of a failed index write after a successful log write.
- * fail_inject: the test hook, simulates a torn write with EIO.
+ * fail_inject: the test hook: 0, or an errno (EIO, ENOSPC) to simulate a
+ * torn write failing with.
  */
 int log_segment_append(log_segment *s, const uint8_t *buf, size_t len, int64_t next_offset,
-                       int32_t index_interval_bytes, bool fail_inject, int *index_err);
+                       int32_t index_interval_bytes, int fail_inject, int *index_err);
 
 /*
  * Under the owning plog's mutex: where to start looking for offset (or for

@@ -672,6 +672,39 @@ static void test_failure(void)
     CHECK_EQ_I64(app(l, 1, 0, 50, 0), -1);
     plog_close(l);
     rm_rf(dir);
+
+    /* A full disk is not sticky: appends are refused (one probe a second),
+     * reads and fsyncs go on, and the first probe that succeeds ends it. */
+    CHECK(plog_open(dir, &cfg, 0, 0, false, &l, NULL, 0) == LOG_OK);
+    CHECK_EQ_I64(app(l, 2, 0, 50, 1000), 0);
+    sz = file_len(path);
+    plog_test_fail_next_write_with(l, ENOSPC);
+    len = 0;
+    mk_batch(buf, &len, 1, 0, 10);
+    CHECK(plog_append(l, buf, len, 0, 1000, &a, &b) == LOG_ERR_NO_SPACE);
+    CHECK(plog_failure(l) == NULL);
+    char why[512] = "";
+    CHECK(plog_no_space(l, why, sizeof why));
+    CHECK(strstr(why, "No space left on device") != NULL);
+    CHECK_EQ_I64(file_len(path), sz);           /* the torn half is cut back */
+    CHECK(plog_read(l, 0, 1 << 20, false, &s) == LOG_OK && s.len == sz);
+    log_segment_unref(s.seg);
+    CHECK(plog_flush(l, &a) == LOG_OK);          /* acknowledged data still syncs */
+    CHECK_EQ_I64(a, 2);
+    /* Within the probe interval nothing is tried (a write would succeed). */
+    len = 0;
+    mk_batch(buf, &len, 1, 0, 10);
+    CHECK(plog_append(l, buf, len, 0, 1500, &a, &b) == LOG_ERR_NO_SPACE);
+    CHECK_EQ_I64(plog_end_offset(l), 2);
+    /* The probe after it succeeds: writes resume where the log ended. */
+    len = 0;
+    mk_batch(buf, &len, 1, 0, 10);
+    CHECK(plog_append(l, buf, len, 0, 2100, &a, &b) == LOG_OK);
+    CHECK_EQ_I64(a, 2);
+    CHECK(!plog_no_space(l, NULL, 0));
+    CHECK_EQ_I64(app(l, 1, 0, 50, 2100), 3);
+    plog_close(l);
+    rm_rf(dir);
 }
 
 /* ---- timestamps ---- */
