@@ -13,6 +13,7 @@ import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -36,6 +37,7 @@ import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.GroupState;
+import org.apache.kafka.common.GroupType;
 import org.apache.kafka.common.Node;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.TopicPartitionInfo;
@@ -251,6 +253,9 @@ class AdminTest extends BrokerTest {
             assertNotNull(listed, "group " + group + " in listGroups(forConsumerGroups())");
             assertEquals(GroupState.STABLE, listed.groupState().orElseThrow());
             assertEquals("consumer", listed.protocol());
+            // Listing every group type finds it too.
+            assertTrue(admin.listGroups().all().get(T, TimeUnit.SECONDS).stream()
+                    .anyMatch(l -> l.groupId().equals(group)));
             assertFalse(listed.isSimpleConsumerGroup());
 
             ConsumerGroupDescription d = admin.describeConsumerGroups(List.of(group)).all()
@@ -304,6 +309,28 @@ class AdminTest extends BrokerTest {
         ExecutionException gone = assertThrows(ExecutionException.class, () ->
                 admin.deleteConsumerGroups(List.of(group)).all().get(T, TimeUnit.SECONDS));
         assertInstanceOf(GroupIdNotFoundException.class, gone.getCause(), gone.getCause().toString());
+    }
+
+    @Test
+    void listGroupsTellsTheGroupType(TestInfo info) throws Throwable {
+        String topic = unique("adm-gtype", info);
+        String group = unique("g-gtype", info);
+        createTopic(topic, 1);
+        try (KafkaConsumer<String, String> c = consumer(group)) {
+            c.subscribe(List.of(topic));
+            long deadline = System.currentTimeMillis() + 60_000;
+            while (c.assignment().isEmpty() && System.currentTimeMillis() < deadline) {
+                c.poll(Duration.ofMillis(100));
+            }
+            assertEquals(1, c.assignment().size());
+            GroupListing listed = findGroup(group);
+            assertNotNull(listed);
+            // The group type (classic, consumer, share, streams) came with ListGroups v5
+            // (KIP-848); Gregor serves ListGroups up to v4, so the client has none.
+            Expect.gregorFails("org.opentest4j.AssertionFailedError: group type in ListGroups"
+                    + " ==> expected: <Optional[Classic]> but was: <Optional.empty>", () ->
+                    assertEquals(Optional.of(GroupType.CLASSIC), listed.type(), "group type in ListGroups"));
+        }
     }
 
     private static GroupListing findGroup(String group) throws Exception {
