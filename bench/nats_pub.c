@@ -69,6 +69,10 @@ int main(int argc, char **argv) {
     jsOptions_Init(&jo);
     jo.PublishAsync.MaxPending = max_pending;
     jo.PublishAsync.AckHandler = on_ack;
+    /* With MAX_PENDING unacknowledged, a publish waits for an ack; the
+     * library's default of 200 ms fails the run ("stalled with too many
+     * outstanding async published messages") whenever the machine is busy. */
+    jo.PublishAsync.StallWait = 30000;
     jo.Wait = 30000;
     if (check(natsConnection_JetStream(&js, nc, &jo), "jetstream"))
         goto out;
