@@ -25,7 +25,18 @@ Proves:
   idempotent: its batches carry producer id -1 on both brokers;
 - with idempotence switched off (enable_idempotence=False, kafka-python 3's
   own way out, which 2.0.2 does not need) records go through on both
-  brokers in batches without a producer id.
+  brokers in batches without a producer id;
+- confluent-kafka 2.x's admin APIs, which 1.7 does not have (so these tests
+  exist only where the library has them, i.e. in the venv run; the family
+  test's id says which run this is): ListOffsets by earliest, latest,
+  max-timestamp and timestamp; list_consumer_groups with and without a
+  states filter, describe_consumer_groups (state, assignor, member, its
+  assignment; an unknown group is Dead), list/alter/delete of a group's
+  offsets; describe_cluster, describe_topics (an unknown topic is
+  UNKNOWN_TOPIC_OR_PART); incremental_alter_configs SET and DELETE;
+- KIP-430: asked for them, Kafka (without an authorizer) reports the
+  operations allowed on a cluster and a group; Gregor reports none yet, a
+  strict expected failure.
 
 Run with the newer family:
     scripts/venv
@@ -38,12 +49,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import time
+
 import pytest
 import confluent_kafka
+from confluent_kafka.admin import AdminClient
 import kafka
 import kafka.errors
 
-from conftest import create_topic
+from conftest import admin_client, create_topic, make_consumer, produce_all
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -221,3 +235,180 @@ def test_kafka_python_producer_without_idempotence(broker):
     batches = segment_batches(broker.partition_dir(topic, 0))
     assert sum(b[3] for b in batches) == 20, batches
     assert all(b[1] == -1 and b[2] == -1 for b in batches), batches
+
+
+# ---------------------------------------------------------------------------
+# confluent-kafka 2.x admin APIs (not in 1.7)
+# ---------------------------------------------------------------------------
+
+# Defined below only where the library has these APIs (confluent-kafka 2.x):
+# Debian's 1.7 cannot call them at all, so under /usr/bin/python3 they do
+# not exist rather than being skipped.
+CONFLUENT_2 = hasattr(AdminClient, "list_consumer_groups")
+
+
+def consume_in_group(bootstrap, topic, group, n):
+    """A subscribed consumer that has read n records and committed them
+    synchronously; returned open (a live member) for the caller to close."""
+    c = make_consumer(bootstrap, **{"group.id": group, "client.id": group + "-client"})
+    c.subscribe([topic])
+    got = 0
+    deadline = time.monotonic() + 60
+    while got < n:
+        assert time.monotonic() < deadline, "group consumer read %d of %d" % (got, n)
+        m = c.poll(0.5)
+        if m is not None:
+            assert m.error() is None, m.error()
+            got += 1
+    c.commit(asynchronous=False)
+    return c
+
+
+def group_offsets(a, group):
+    from confluent_kafka import ConsumerGroupTopicPartitions
+    [f] = a.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)],
+                                        request_timeout=TIMEOUT).values()
+    return sorted((tp.topic, tp.partition, tp.offset) for tp in f.result().topic_partitions)
+
+
+def listed_groups(a, states=None):
+    kw = {"states": states} if states else {}
+    res = a.list_consumer_groups(request_timeout=TIMEOUT, **kw).result()
+    assert not res.errors, res.errors
+    return {g.group_id: g for g in res.valid}
+
+
+if CONFLUENT_2:
+    from confluent_kafka import (ConsumerGroupState, ConsumerGroupTopicPartitions, TopicCollection,
+                                 TopicPartition, KafkaError, KafkaException)
+    from confluent_kafka.admin import (AclOperation, AlterConfigOpType, ConfigEntry, ConfigResource,
+                                       ConfigSource, OffsetSpec, ResourceType)
+
+    def test_confluent2_list_offsets(broker):
+        topic = "c2-offsets"
+        create_topic(broker.bootstrap, topic, partitions=1)
+        base = int(time.time() * 1000) - 100_000
+        # offset 5 has the largest timestamp although later records follow
+        produce_all(broker.bootstrap, topic,
+                    [{"value": b"v%d" % i, "partition": 0,
+                      "timestamp": base + (50_000 if i == 5 else 1000 * i)} for i in range(10)])
+        a = admin_client(broker.bootstrap)
+        tp = TopicPartition(topic, 0)
+
+        def offset_for(spec):
+            [f] = a.list_offsets({tp: spec}, request_timeout=TIMEOUT).values()
+            return f.result()
+
+        assert offset_for(OffsetSpec.earliest()).offset == 0
+        assert offset_for(OffsetSpec.latest()).offset == 10
+        top = offset_for(OffsetSpec.max_timestamp())
+        assert (top.offset, top.timestamp) == (5, base + 50_000)
+        assert offset_for(OffsetSpec.for_timestamp(base + 3000)).offset == 3
+
+    @pytest.mark.broker_overrides(group__initial__rebalance__delay__ms=0)
+    def test_confluent2_group_admin(broker):
+        topic, group = "c2-groups", "c2-group"
+        create_topic(broker.bootstrap, topic, partitions=2)
+        produce_all(broker.bootstrap, topic, [{"value": b"v%d" % i, "partition": 0} for i in range(10)])
+        a = admin_client(broker.bootstrap)
+        member = consume_in_group(broker.bootstrap, topic, group, 10)
+        try:
+            g = listed_groups(a)[group]
+            assert g.state == ConsumerGroupState.STABLE and not g.is_simple_consumer_group
+            assert group in listed_groups(a, states={ConsumerGroupState.STABLE})
+            assert group not in listed_groups(a, states={ConsumerGroupState.EMPTY})
+
+            fs = a.describe_consumer_groups([group, "c2-no-such-group"], request_timeout=TIMEOUT)
+            d = fs[group].result()
+            assert d.state == ConsumerGroupState.STABLE and d.partition_assignor == "range"
+            assert not d.is_simple_consumer_group and d.coordinator.id == 1
+            [m] = d.members
+            assert m.client_id == group + "-client" and "127.0.0.1" in m.host
+            assert sorted((tp.topic, tp.partition) for tp in m.assignment.topic_partitions) == \
+                [(topic, 0), (topic, 1)]
+            ghost = fs["c2-no-such-group"].result()
+            assert ghost.state == ConsumerGroupState.DEAD and not ghost.members
+
+            # partition 1 had no records: nothing was committed for it
+            assert group_offsets(a, group) == [(topic, 0, 10)]
+        finally:
+            member.close()
+
+        [f] = a.alter_consumer_group_offsets(
+            [ConsumerGroupTopicPartitions(group, [TopicPartition(topic, 0, 3)])],
+            request_timeout=TIMEOUT).values()
+        assert [(tp.partition, tp.offset, tp.error) for tp in f.result().topic_partitions] == \
+            [(0, 3, None)]
+        assert group_offsets(a, group) == [(topic, 0, 3)]
+        assert listed_groups(a)[group].state == ConsumerGroupState.EMPTY
+
+        a.delete_consumer_groups([group], request_timeout=TIMEOUT)[group].result()
+        assert group not in listed_groups(a)
+
+    def test_confluent2_cluster_topics_configs(broker):
+        topic = "c2-describe"
+        create_topic(broker.bootstrap, topic, partitions=2)
+        a = admin_client(broker.bootstrap)
+
+        c = a.describe_cluster(request_timeout=TIMEOUT).result()
+        assert c.cluster_id and [n.id for n in c.nodes] == [1]
+        assert c.controller is not None and c.controller.id == 1
+
+        t = a.describe_topics(TopicCollection([topic]), request_timeout=TIMEOUT)[topic].result()
+        assert t.name == topic and not t.is_internal and str(t.topic_id)
+        assert [(p.id, p.leader.id, [r.id for r in p.replicas], [r.id for r in p.isr])
+                for p in t.partitions] == [(0, 1, [1], [1]), (1, 1, [1], [1])]
+        with pytest.raises(KafkaException) as ei:
+            a.describe_topics(TopicCollection(["c2-no-such-topic"]),
+                              request_timeout=TIMEOUT)["c2-no-such-topic"].result()
+        assert ei.value.args[0].code() == KafkaError.UNKNOWN_TOPIC_OR_PART
+
+        res = ConfigResource(ResourceType.TOPIC, topic)
+
+        def alter(op, value, want):
+            """Apply one change; return what DescribeConfigs says once it
+            says `want`, or after 15 s (Kafka applies a change through its
+            metadata log, so a describe right after may still see the old
+            value)."""
+            entry = ConfigEntry("retention.ms", value, incremental_operation=op)
+            r = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[entry])
+            [f] = a.incremental_alter_configs([r]).values()
+            f.result(timeout=TIMEOUT)
+            deadline = time.monotonic() + 15
+            while True:
+                [f] = a.describe_configs([res], request_timeout=TIMEOUT).values()
+                e = f.result(timeout=TIMEOUT)["retention.ms"]
+                seen = (e.value, ConfigSource(e.source))
+                if seen == want or time.monotonic() > deadline:
+                    return seen
+                time.sleep(0.2)
+
+        want = ("3600000", ConfigSource.DYNAMIC_TOPIC_CONFIG)
+        assert alter(AlterConfigOpType.SET, "3600000", want) == want
+        want = ("604800000", ConfigSource.DEFAULT_CONFIG)
+        assert alter(AlterConfigOpType.DELETE, "", want) == want
+
+    @gregor_gap("KIP-430 authorized operations are not reported: DescribeCluster and "
+                "DescribeGroups answer authorized_operations = none when asked for them")
+    @pytest.mark.broker_overrides(group__initial__rebalance__delay__ms=0)
+    def test_confluent2_authorized_operations(broker):
+        topic, group = "c2-ops", "c2-ops-group"
+        create_topic(broker.bootstrap, topic, partitions=1)
+        produce_all(broker.bootstrap, topic, [{"value": b"x", "partition": 0}])
+        a = admin_client(broker.bootstrap)
+        member = consume_in_group(broker.bootstrap, topic, group, 1)
+        try:
+            cluster_ops = a.describe_cluster(include_authorized_operations=True,
+                                             request_timeout=TIMEOUT).result().authorized_operations
+            group_ops = a.describe_consumer_groups([group], include_authorized_operations=True,
+                                                   request_timeout=TIMEOUT)[group].result() \
+                .authorized_operations
+        finally:
+            member.close()
+        if broker.kind == "gregor" and cluster_ops is None and group_ops is None:
+            raise GregorGap("authorized_operations: cluster None, group None")
+        # Without an authorizer every operation a resource has is allowed.
+        assert {AclOperation.DESCRIBE, AclOperation.ALTER_CONFIGS,
+                AclOperation.IDEMPOTENT_WRITE} <= set(cluster_ops), cluster_ops
+        assert {AclOperation.READ, AclOperation.DESCRIBE, AclOperation.DELETE} <= set(group_ops), \
+            group_ops
