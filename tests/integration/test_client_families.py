@@ -47,9 +47,8 @@ Run with the newer family:
 import struct
 import subprocess
 import sys
-from pathlib import Path
-
 import time
+from pathlib import Path
 
 import pytest
 import confluent_kafka
