@@ -29,7 +29,7 @@ What is shown:
   * exactly_once_v2 (transactions): on Gregor the transactional producer
     never finds a transaction coordinator (FindCoordinator answers
     COORDINATOR_NOT_AVAILABLE, which the client retries), so initTransactions
-    times out and Streams kills the thread with "Timeout expired after 3000ms
+    times out and Streams kills the thread with "Timeout expired after 2000ms
     while awaiting InitProducerId..." -- a strict expected failure asserting
     that root cause (max.block.ms and task.timeout.ms set low so it comes in
     ~30 s instead of minutes); passing on Kafka.
@@ -399,9 +399,9 @@ def test_at_least_once_without_idempotence(broker, apps, tmp_path, topology):
 # task.timeout.ms and then kills the thread. With the defaults (60 s, 5 min)
 # that is minutes of silence: the test sets both low, as a user wanting a
 # quick verdict would, and they are ample for Kafka's transaction coordinator.
-EOS_LIMITS = {"producer.max.block.ms": "3000", "task.timeout.ms": "10000"}
+EOS_LIMITS = {"producer.max.block.ms": "2000", "task.timeout.ms": "8000"}
 INIT_TXN_TIMEOUT = ("org.apache.kafka.common.errors.TimeoutException: Timeout expired after "
-                    "3000ms while awaiting InitProducerId. InitTransactions timed out - did "
+                    "2000ms while awaiting InitProducerId. InitTransactions timed out - did "
                     "not complete coordinator discovery or receive the InitProducerId response "
                     "within max.block.ms.")
 
