@@ -146,14 +146,14 @@ def fails(main_class, *args, **kw):
 
 
 def gregor_tool(*args, timeout=TOOL_TIMEOUT):
-    r = subprocess.run([GREGOR_BIN] + [str(a) for a in args], capture_output=True,
-                       text=True, timeout=timeout, stdin=subprocess.DEVNULL)
-    return r
+    """Run `build/gregor <args>` (dump-log); CompletedProcess with text output."""
+    return subprocess.run([GREGOR_BIN] + [str(a) for a in args], capture_output=True,
+                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
 def stderr_lines(r):
-    """stderr without log4j lines the tools print at WARN/INFO (a group
-    rebalance hint, a recoverable metadata warning)."""
+    """stderr's non-blank lines, without the Java consumer's hint that the
+    KIP-848 protocol exists (printed whenever it joins a classic group)."""
     return [l for l in r.stderr.splitlines()
             if l.strip() and "KIP-848" not in l]
 
