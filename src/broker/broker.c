@@ -306,6 +306,54 @@ static void raise_fd_limit(void)
              (unsigned long long)rl.rlim_cur);
 }
 
+/* ---- partition directories the metadata does not know ---- */
+
+typedef struct stray_list {
+    char (*topic)[256];
+    int32_t *partition;
+    int n, cap;
+} stray_list;
+
+static void collect_stray(void *arg, const char *name, int32_t index)
+{
+    stray_list *sl = arg;
+    if (sl->n == sl->cap) {
+        int cap = sl->cap ? sl->cap * 2 : 16;
+        void *t = realloc(sl->topic, (size_t)cap * sizeof *sl->topic);
+        if (t)
+            sl->topic = t;
+        void *p = realloc(sl->partition, (size_t)cap * sizeof *sl->partition);
+        if (p)
+            sl->partition = p;
+        if (!t || !p)
+            return;
+        sl->cap = cap;
+    }
+    snprintf(sl->topic[sl->n], sizeof sl->topic[sl->n], "%s", name);
+    sl->partition[sl->n++] = index;
+}
+
+/* After the metadata is replayed: a directory of no known partition (a
+ * topic forgotten by a damaged metadata log, or copied in by hand) is set
+ * aside instead of being adopted by the next topic of that name. */
+static void set_aside_strays(broker *b)
+{
+    stray_list sl = { 0 };
+    logmgr_list_partition_dirs(b->logs, collect_stray, &sl);
+    for (int i = 0; i < sl.n; i++) {
+        if (strcmp(sl.topic[i], METALOG_TOPIC) == 0)
+            continue;
+        topic *tp = topics_get(b->topics, sl.topic[i], (int)strlen(sl.topic[i]));
+        bool known = tp && sl.partition[i] < topic_nparts(tp);
+        if (tp)
+            topic_unref(tp);
+        if (!known)
+            logmgr_partition_set_aside(b->logs, sl.topic[i], sl.partition[i]);
+    }
+    free(sl.topic);
+    free(sl.partition);
+}
+
 /* ---- start-up and shutdown ---- */
 
 int broker_init(broker *b, char *err, size_t errlen)
@@ -341,6 +389,8 @@ int broker_init(broker *b, char *err, size_t errlen)
     b->auto_create = config_get_num(&b->cfg, BCFG_AUTO_CREATE_TOPICS_ENABLE) != 0;
     if (logmgr_open(dir, &b->logs, err, errlen) != 0)
         return -1;
+    logmgr_set_truncate_corrupt(b->logs,
+                                config_get_num(&b->cfg, BCFG_LOG_RECOVERY_TRUNCATE_CORRUPT) != 0);
     char mp[4096];
     snprintf(mp, sizeof(mp), "%s/meta.properties", dir);
     bool fresh = access(mp, F_OK) != 0;
@@ -365,6 +415,7 @@ int broker_init(broker *b, char *err, size_t errlen)
     b->coord = coord_new(b);
     if (!b->coord || coord_load(b->coord, err, errlen) != 0)
         return -1;
+    set_aside_strays(b);
     return 0;
 }
 

@@ -144,6 +144,8 @@
       "Accepted for compatibility; share groups are not served yet.") \
     X(SHARE_COORDINATOR_MIN_ISR, "share.coordinator.state.topic.min.isr", CONFIG_SHORT, "1", 1, 32767, NULL, CONFIG_F_READ_ONLY | CONFIG_F_NO_EFFECT, \
       "Accepted for compatibility; share groups are not served yet.") \
+    X(LOG_RECOVERY_TRUNCATE_CORRUPT, "log.recovery.truncate.corrupt", CONFIG_BOOLEAN, "false", 0, 0, NULL, CONFIG_F_READ_ONLY, \
+      "Gregor's own. At start, recovery cuts a log at corrupt data (a bad batch that is not a torn last write) and starts, losing what follows; by default the start stops and names the file and position. Set it for one start, after reading why.") \
     X(LOG_DEBUG, "log.debug", CONFIG_LIST, "", 0, 0, NULL, 0, \
       "Gregor: subsystems whose debug lines are printed (net,log,broker,meta or all).")
 

@@ -22,12 +22,12 @@
 #include "proto/batch_build.h"
 
 #define RESOURCE_TOPIC 2
-#define META_TOPIC "__cluster_metadata"
+#define META_TOPIC METALOG_TOPIC
 #define REPLAY_CHUNK (1 << 20)
 
 struct metalog {
     pthread_mutex_t lock;       /* one writer at a time */
-    char apply_error[600];      /* why the last apply failed, for the replay message */
+    char apply_error[1200];     /* why the last apply failed, for the replay message */
     plog *log;                  /* owned by logs */
     topics *topics;
     logmgr *logs;
@@ -110,7 +110,7 @@ static int open_partition(metalog *m, topic *tp, int32_t index, int32_t leader_e
     partition *p = calloc(1, sizeof(*p));
     if (!p)
         return -1;
-    char report[512] = "";
+    char report[1024] = "";
     plog *log = NULL;
     if (logmgr_partition_open(m->logs, tp->name, index, &lc, &log, report, sizeof(report)) != 0) {
         snprintf(m->apply_error, sizeof(m->apply_error), "cannot open partition %s-%d: %s%s", tp->name, index,
@@ -366,7 +366,8 @@ metalog *metalog_open(const char *dir, bool clean, topics *t, logmgr *logs,
     log_config lc;
     log_config_defaults(&lc);
     lc.segment_bytes = 100 << 20;
-    char report[512] = "";
+    lc.verify_on_open = true; /* small, and every topic depends on it */
+    char report[1024] = "";
     if (logmgr_partition_open(logs, META_TOPIC, 0, &lc, &m->log, report, sizeof(report)) != 0) {
         snprintf(err, errlen, "cannot open the metadata log: %s", report);
         free(m);

@@ -14,6 +14,9 @@
 #ifndef GREGOR_METADATA_METALOG_H
 #define GREGOR_METADATA_METALOG_H
 
+/* The metadata log's topic; its one partition lives in the log directory. */
+#define METALOG_TOPIC "__cluster_metadata"
+
 #include <stdint.h>
 
 #include "base/config.h"

@@ -76,6 +76,8 @@ void log_config_defaults(log_config *cfg)
     cfg->segment_index_bytes = 10 * 1024 * 1024;
     cfg->retention_ms = 7LL * 24 * 3600 * 1000;
     cfg->retention_bytes = -1;
+    cfg->truncate_corrupt = false;
+    cfg->verify_on_open = false;
 }
 
 /* ---- small helpers (mu held unless noted) ---- */
@@ -333,12 +335,41 @@ typedef struct recovery_stats {
     int64_t batches;
     int64_t from_offset;
     char truncated[256];        /* "" when nothing was cut */
+    char corrupt[512];          /* "" unless corruption stopped the open */
     int deleted;
 } recovery_stats;
 
+/*
+ * Where a rescan stopped (segment i, res): a torn tail, which recovery cuts
+ * off, or corruption, which it must not silently cut. A torn tail is an
+ * incomplete last write: in the last segment, at or after the recovery
+ * point, and nothing but the torn batch (or zeros the file grew by) after
+ * it. A bad batch with more data behind it, in an earlier segment, or
+ * below the recovery point (those bytes were fsynced) is corruption.
+ */
+static bool plog_stop_is_torn_tail(plog *l, int i, const seg_scan_result *res,
+                                   int64_t recovery_point)
+{
+    if (i != l->nsegs - 1 || recovery_point == INT64_MAX)
+        return false;           /* INT64_MAX: a clean shutdown leaves no torn write */
+    if (res->bad_base_offset >= 0 && res->bad_base_offset < recovery_point)
+        return false;
+    int64_t left = res->file_bytes - res->valid_bytes;
+    if (left < BATCH_HEADER_BYTES || res->tail_zero)
+        return true;
+    if (strstr(res->stop_reason, "torn"))
+        return true;            /* the batch runs past the end of the file */
+    /* A whole last batch with a bad CRC: a write torn inside the file's
+     * length, or damage. A vital log (verify_on_open) takes it for damage,
+     * which costs an operator one flag instead of losing every topic. */
+    return !l->cfg.verify_on_open && res->bad_batch_bytes > 0 &&
+           res->valid_bytes + res->bad_batch_bytes >= res->file_bytes;
+}
+
 /* Verify segs[first..] batch by batch; truncate at the first bad batch and
- * delete every later segment. */
-static int plog_rescan(plog *l, int first, recovery_stats *st)
+ * delete every later segment. Corruption (not a torn tail) stops the open
+ * with LOG_ERR_CORRUPT and st->corrupt, unless cfg.truncate_corrupt. */
+static int plog_rescan(plog *l, int first, int64_t recovery_point, recovery_stats *st)
 {
     st->from_offset = first < l->nsegs ? l->segs[first]->base_offset : l->end_offset;
     for (int i = first; i < l->nsegs; i++) {
@@ -354,6 +385,27 @@ static int plog_rescan(plog *l, int first, recovery_stats *st)
         st->batches += res.batches;
         if (!res.stop_reason)
             continue;
+        bool torn = plog_stop_is_torn_tail(l, i, &res, recovery_point);
+        if (!torn && !l->cfg.truncate_corrupt) {
+            int64_t after = res.file_bytes - res.valid_bytes;
+            for (int j = i + 1; j < l->nsegs; j++)
+                after += l->segs[j]->size > 0 ? l->segs[j]->size : 0;
+            char at[64] = "";
+            if (res.bad_base_offset >= 0)
+                snprintf(at, sizeof at, ", batch at offset %lld", (long long)res.bad_base_offset);
+            snprintf(st->corrupt, sizeof st->corrupt,
+                     "corrupt data in %s at position %lld (%s%s) with %lld more bytes of the "
+                     "log after it: this is damage, not a torn last write. Nothing was changed. "
+                     "To start anyway, truncating the log there (everything from that position "
+                     "on is lost), start once with --override log.recovery.truncate.corrupt=true; "
+                     "or restore the directory", s->path_log, (long long)res.valid_bytes,
+                     res.stop_reason, at, (long long)after);
+            return LOG_ERR_CORRUPT;
+        }
+        if (!torn)
+            plog_logf(GLOG_WARN, "%s: truncating at corrupt data (log.recovery.truncate.corrupt"
+                      "=true): position %lld, %s", s->path_log, (long long)res.valid_bytes,
+                      res.stop_reason);
         if (ftruncate(s->log_fd, (off_t)res.valid_bytes) != 0) {
             plog_logf(GLOG_ERROR, "truncating %s: %s", s->path_log, strerror(errno));
             return LOG_ERR_IO;
@@ -441,7 +493,9 @@ static int plog_load(plog *l, bool clean, int64_t recovery_point, bool *clean_pa
                      recovery_stats *st)
 {
     int first = l->nsegs;
-    if (!clean) {
+    if (l->cfg.verify_on_open) {
+        first = 0;              /* a small, vital log: every batch is checked */
+    } else if (!clean) {
         /* From the segment holding recovery_point - 1: the segment before the
          * recovery point's may have been rolled after the flush that set it,
          * and its trimmed indexes were never synced. */
@@ -453,7 +507,7 @@ static int plog_load(plog *l, bool clean, int64_t recovery_point, bool *clean_pa
     if (rc != LOG_OK)
         return rc;
     *clean_path = clean && verify_from == l->nsegs;
-    rc = plog_rescan(l, verify_from, st);
+    rc = plog_rescan(l, verify_from, clean ? INT64_MAX : recovery_point, st);
     if (rc != LOG_OK)
         return rc;
     for (int i = verify_from; i < l->nsegs - 1; i++) {
@@ -505,6 +559,8 @@ int plog_open(const char *dir, const log_config *cfg, int64_t log_start_offset,
     recovery_stats st = { 0 };
     if (!fresh) {
         rc = plog_load(l, clean, recovery_point, &clean_path, &st);
+        if (rc == LOG_ERR_CORRUPT && report && report_len)
+            snprintf(report, report_len, "%s", st.corrupt);
         if (rc != LOG_OK)
             goto out_close;
     }

@@ -36,7 +36,7 @@ enum log_result {
     LOG_ERR_IO,            /* a syscall failed; the plog is now failed */
     LOG_ERR_FAILED,        /* the plog failed earlier; see plog_failure() */
     LOG_ERR_OUT_OF_RANGE,  /* offset below log start or above log end */
-    LOG_ERR_CORRUPT,       /* unreadable data found while opening */
+    LOG_ERR_CORRUPT,       /* corruption (not a torn tail) found while opening; see the report */
     LOG_ERR_NOMEM,
     LOG_ERR_TOO_LARGE,     /* a single batch larger than segment.bytes */
     LOG_ERR_NO_SPACE,      /* the disk is full; see plog_no_space(); not sticky */
@@ -49,6 +49,11 @@ typedef struct log_config {
     int32_t segment_index_bytes;    /* segment.index.bytes, default 10 MiB */
     int64_t retention_ms;           /* retention.ms, -1 = forever */
     int64_t retention_bytes;        /* retention.bytes, -1 = no limit */
+    bool truncate_corrupt;          /* recovery cuts corruption off like a torn tail
+                                       (log.recovery.truncate.corrupt); else the open fails */
+    bool verify_on_open;            /* a vital log (metadata): check every batch's CRC at
+                                       every open, and take a whole last batch with a bad
+                                       CRC for damage, not for a torn write */
 } log_config;
 
 void log_config_defaults(log_config *cfg);

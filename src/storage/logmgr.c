@@ -49,6 +49,7 @@ struct logmgr {
     char *dir;                  /* owned */
     int lock_fd;
     bool was_clean;
+    bool truncate_corrupt;      /* log.recovery.truncate.corrupt, for every partition opened */
     pthread_mutex_t mu;         /* guards parts, the checkpoint files below */
     pthread_cond_t cv;          /* busy or pins changed */
     pthread_mutex_t ckpt_mu;    /* serializes checkpoint writes (shared .tmp names) */
@@ -298,6 +299,11 @@ out_fail:
     return -1;
 }
 
+void logmgr_set_truncate_corrupt(logmgr *m, bool on)
+{
+    m->truncate_corrupt = on;
+}
+
 bool logmgr_was_clean(logmgr *m)
 {
     return m->was_clean;
@@ -405,7 +411,9 @@ static int partition_open_files(logmgr *m, const char *topic, int32_t partition,
         lm_logf(GLOG_ERROR, "creating %s: %s", path, strerror(errno));
         return LOG_ERR_IO;
     }
-    return plog_open(path, cfg, start, recovery_point, m->was_clean, out, report, report_len);
+    log_config c = *cfg;
+    c.truncate_corrupt = c.truncate_corrupt || m->truncate_corrupt;
+    return plog_open(path, &c, start, recovery_point, m->was_clean, out, report, report_len);
 }
 
 int logmgr_partition_open(logmgr *m, const char *topic, int32_t partition,
@@ -491,6 +499,31 @@ static int partition_remove_dir(logmgr *m, const char *topic, int32_t partition)
         lm_logf(GLOG_WARN, "fsync of %s: %s", m->dir, strerror(e));
     remove_tree(gone);
     lm_logf(GLOG_INFO, "deleted partition %s-%d", topic, (int)partition);
+    return LOG_OK;
+}
+
+int logmgr_partition_set_aside(logmgr *m, const char *topic, int32_t partition)
+{
+    char path[4096], stray[4200], hex[33];
+    if (!partition_path(m, topic, partition, path, sizeof path))
+        return LOG_ERR_IO;
+    pthread_mutex_lock(&m->mu);
+    bool open = part_find(m, topic, partition, NULL) != NULL;
+    pthread_mutex_unlock(&m->mu);
+    if (open)
+        return LOG_ERR_OUT_OF_RANGE; /* a known partition is never set aside */
+    random_hex32(hex);
+    snprintf(stray, sizeof stray, "%s.%s-stray", path, hex);
+    if (rename(path, stray) != 0) {
+        lm_logf(GLOG_ERROR, "setting %s aside: %s", path, strerror(errno));
+        return LOG_ERR_IO;
+    }
+    int e = fsync_path(m->dir, O_RDONLY | O_DIRECTORY);
+    if (e)
+        lm_logf(GLOG_WARN, "fsync of %s: %s", m->dir, strerror(e));
+    lm_logf(GLOG_WARN,
+            "partition directory %s belongs to no topic the metadata knows: set aside as %s "
+            "(its data is untouched; a new topic of that name starts empty)", path, stray);
     return LOG_OK;
 }
 
@@ -717,7 +750,8 @@ int logmgr_list_partition_dirs(logmgr *m, void (*cb)(void *arg, const char *topi
     while ((e = readdir(d)) != NULL) {
         char topic[CHECKPOINT_TOPIC_BYTES_MAX + 1];
         int32_t partition;
-        if (e->d_name[0] == '.' || name_ends_with(e->d_name, "-delete") || !is_dir(m->dir, e) ||
+        if (e->d_name[0] == '.' || name_ends_with(e->d_name, "-delete") ||
+            name_ends_with(e->d_name, "-stray") || !is_dir(m->dir, e) ||
             !parse_partition_dir(e->d_name, topic, sizeof topic, &partition))
             continue;
         cb(arg, topic, partition);

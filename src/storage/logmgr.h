@@ -40,6 +40,10 @@ typedef struct logmgr logmgr;
 int logmgr_open(const char *dir, logmgr **out, char *err, size_t errlen);
 /* Did the previous run leave the clean-shutdown marker? */
 bool logmgr_was_clean(logmgr *m);
+/* Recovery cuts corruption off instead of refusing to open the partition
+ * (log.recovery.truncate.corrupt); set before opening partitions. */
+void logmgr_set_truncate_corrupt(logmgr *m, bool on);
+
 /* The directory; borrowed, valid until logmgr_close. */
 const char *logmgr_dir(logmgr *m);
 
@@ -61,6 +65,14 @@ plog *logmgr_partition_get(logmgr *m, const char *topic, int32_t partition);
  * using the borrowed plog. Returns a log_result (LOG_OK if nothing existed).
  */
 int logmgr_partition_delete(logmgr *m, const char *topic, int32_t partition);
+
+/*
+ * A partition directory no topic in the metadata owns: rename it to
+ * "<topic>-<partition>.<32 hex>-stray" (Kafka's name for such a directory)
+ * and say so, so that a later topic of that name never adopts its data.
+ * Refuses (LOG_ERR_OUT_OF_RANGE) a partition that is open.
+ */
+int logmgr_partition_set_aside(logmgr *m, const char *topic, int32_t partition);
 
 /* Write both checkpoint files for every known partition, atomically. */
 int logmgr_checkpoint(logmgr *m);

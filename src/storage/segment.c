@@ -381,6 +381,8 @@ typedef struct seg_scan {
     uint8_t *idx, *tidx;
     size_t idx_n, idx_cap, tidx_n, tidx_cap;    /* entries */
     const char *stop_reason;
+    int64_t bad_bytes;          /* the bad batch's length when its header was sound, else 0 */
+    int64_t bad_base;           /* its base offset then, else -1 */
 } seg_scan;
 
 static bool scan_push(uint8_t **arr, size_t *n, size_t *cap, size_t entry, const uint8_t *e)
@@ -488,6 +490,8 @@ static int scan_run(seg_scan *sc, int64_t file_bytes)
             int berr = batch_check_crc(h, (size_t)total, &info);
             if (berr != BATCH_OK) {
                 sc->stop_reason = batch_err_str(berr);
+                sc->bad_bytes = total;
+                sc->bad_base = seg_be64(h + HDR_BASE_OFFSET);
                 break;
             }
         }
@@ -512,6 +516,8 @@ static void scan_init(seg_scan *sc, log_segment *s, bool verify, bool build_inde
     sc->max_ts = -1;
     sc->max_ts_offset = -1;
     sc->tlast_ts = -1;
+    sc->bad_bytes = 0;
+    sc->bad_base = -1;
 }
 
 static void scan_deinit(seg_scan *sc)
@@ -538,6 +544,24 @@ static void index_mem_free(log_segment *s)
     free(s->tidx_mem);
     s->idx_mem = s->tidx_mem = NULL;
     s->idx_cap = s->tidx_cap = 0;
+}
+
+/* Whether every byte of [pos, end) reads as zero: what a crash can leave
+ * after the last write, when the file grew before its data reached the disk. */
+static bool tail_is_zero(int fd, int64_t pos, int64_t end)
+{
+    uint8_t buf[64 * 1024];
+    while (pos < end) {
+        size_t want = end - pos < (int64_t)sizeof buf ? (size_t)(end - pos) : sizeof buf;
+        ssize_t n = pread(fd, buf, want, pos);
+        if (n <= 0)
+            return false;
+        for (ssize_t i = 0; i < n; i++)
+            if (buf[i])
+                return false;
+        pos += n;
+    }
+    return true;
 }
 
 int log_segment_rebuild(log_segment *s, bool verify, int64_t min_offset,
@@ -579,6 +603,9 @@ int log_segment_rebuild(log_segment *s, bool verify, int64_t min_offset,
     res->file_bytes = fbytes;
     res->batches = sc.batches;
     res->stop_reason = sc.stop_reason;
+    res->bad_batch_bytes = sc.bad_bytes;
+    res->bad_base_offset = sc.bad_base;
+    res->tail_zero = sc.stop_reason && tail_is_zero(s->log_fd, sc.pos, fbytes);
     assert(s->size <= fbytes);
     assert(s->next_offset >= s->base_offset);
 out:

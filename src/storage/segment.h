@@ -106,6 +106,9 @@ typedef struct seg_scan_result {
     int64_t file_bytes;         /* size of the .log file */
     int64_t batches;
     const char *stop_reason;    /* NULL: every byte was a valid batch */
+    int64_t bad_batch_bytes;    /* the first bad batch's length, when its header was sound; else 0 */
+    int64_t bad_base_offset;    /* its base offset then; else -1 */
+    bool tail_zero;             /* every byte from valid_bytes on is zero */
 } seg_scan_result;
 
 int64_t seg_be64(const uint8_t *p);

@@ -8,14 +8,21 @@ broker does with them at start, and what it says.
   shutdown.
 - A brand-new log directory is reported as new, not as "unclean shutdown
   before".
+- One flipped bit in the metadata log (after a clean stop or a kill -9)
+  stops the start with an error naming the file and the way out, and
+  changes nothing; with log.recovery.truncate.corrupt=true it starts, and
+  the partition directories of the topics it forgot are set aside.
+- A partition directory no topic owns is set aside as
+  <topic>-<partition>.<hex>-stray, never adopted by a new topic.
 
 Gregor-only: these tamper with Gregor's files and read its log.
 """
 import re
+import shutil
 
 import pytest
 
-from conftest import consume_partitions, create_topic, produce_all, watermarks
+from conftest import consume_partitions, create_topic, list_topics, produce_all, watermarks
 
 pytestmark = pytest.mark.gregor_only("tampers with Gregor's log directory and reads its log")
 
@@ -69,3 +76,72 @@ def test_new_log_directory_is_reported_as_new(broker):
     assert broker.stop() == 0
     broker.restart()
     assert "(clean shutdown before)" in broker.log_text()
+
+
+def _flip(path, pos):
+    with open(path, "r+b") as f:
+        f.seek(pos)
+        b = f.read(1)
+        f.seek(pos)
+        f.write(bytes([b[0] ^ 0x10]))
+
+
+def _metadata_segment(broker):
+    return broker.data_dir / "__cluster_metadata-0" / ("%020d.log" % 0)
+
+
+def _start_fails(broker):
+    """Start the broker expecting it to refuse; returns its log."""
+    try:
+        broker.start()
+    except Exception:
+        return broker.log_text()
+    pytest.fail("the broker started over a damaged metadata log:\n%s" % broker.log_tail())
+
+
+@pytest.mark.parametrize("unclean", [False, True], ids=["clean", "killed"])
+def test_flipped_bit_in_metadata_log_stops_the_start(broker, unclean):
+    """One flipped bit in the only batch of the metadata log: the start stops
+    with an error naming the file, instead of forgetting every topic."""
+    create_topic(broker.bootstrap, "kept", 2)
+    produce_all(broker.bootstrap, "kept", [{"value": b"v", "partition": 0}])
+    if unclean:
+        broker.kill9()
+    else:
+        assert broker.stop() == 0
+    seg = _metadata_segment(broker)
+    size = seg.stat().st_size
+    _flip(seg, seg.read_bytes().index(b"kept") + 1)  # in the batch creating the topic
+    log = _start_fails(broker)
+    assert "corrupt data in" in log and "__cluster_metadata-0" in log, log
+    assert "log.recovery.truncate.corrupt=true" in log
+    assert seg.stat().st_size == size, "the damaged log was changed"
+    assert (broker.data_dir / "kept-0").is_dir()
+
+    # The operator's explicit choice: truncate and start. The topic is gone
+    # from the metadata, and its directories are set aside, not adopted.
+    broker.overrides["log.recovery.truncate.corrupt"] = "true"
+    broker.start()
+    assert "kept" not in list_topics(broker.bootstrap)
+    strays = [p.name for p in broker.data_dir.iterdir()
+              if p.name.endswith("-stray") and p.name.startswith("kept-")]
+    assert len(strays) == 2, strays
+    create_topic(broker.bootstrap, "kept", 2)
+    assert watermarks(broker.bootstrap, "kept", 0) == (0, 0)
+
+
+def test_stray_partition_directory_is_set_aside(broker):
+    create_topic(broker.bootstrap, "real", 1)
+    produce_all(broker.bootstrap, "real",
+                [{"value": b"r%d" % i, "partition": 0} for i in range(50)])
+    assert broker.stop() == 0
+    shutil.copytree(broker.data_dir / "real-0", broker.data_dir / "ghost-0")
+    broker.restart()
+    log = broker.log_text()
+    assert re.search(r"partition directory \S+ghost-0 belongs to no topic the metadata knows: "
+                     r"set aside as \S+ghost-0\.[0-9a-f]{32}-stray", log), log
+    assert not (broker.data_dir / "ghost-0").exists()
+    # A topic of that name starts empty; the known topic is untouched.
+    create_topic(broker.bootstrap, "ghost", 1)
+    assert watermarks(broker.bootstrap, "ghost", 0) == (0, 0)
+    assert watermarks(broker.bootstrap, "real", 0) == (0, 50)

@@ -215,7 +215,7 @@ static void test_roundtrip(void)
     tdir(dir, sizeof dir, "rt");
     log_config cfg = test_cfg();
     plog *l = NULL;
-    char report[256];
+    char report[1024];
     CHECK(plog_open(dir, &cfg, 0, 0, false, &l, report, sizeof report) == LOG_OK);
     CHECK(strstr(report, "new empty log") != NULL);
     CHECK_EQ_I64(plog_end_offset(l), 0);
@@ -367,7 +367,7 @@ static void test_index_lookup(void)
     plog_close(l);
 
     /* Clean reopen trusts the indexes and finds the same end. */
-    char report[256];
+    char report[1024];
     CHECK(plog_open(dir, &cfg, 0, off, true, &l, report, sizeof report) == LOG_OK);
     CHECK(strstr(report, "clean open") != NULL);
     CHECK_EQ_I64(plog_end_offset(l), off);
@@ -438,7 +438,7 @@ static int lookups_bad(plog *l, int64_t end, int64_t ts0, int step)
 
 static void test_active_index_in_memory(void)
 {
-    char dir[512], copy[512], path[600], cmd[1200], report[256];
+    char dir[512], copy[512], path[600], cmd[1200], report[1024];
     tdir(dir, sizeof dir, "memidx");
     tdir(copy, sizeof copy, "memidx-crash");
     log_config cfg = test_cfg();
@@ -545,7 +545,7 @@ static int64_t fill(plog *l, int batches)
 
 static void test_recovery(void)
 {
-    char dir[512], path[600], report[256];
+    char dir[512], path[600], report[1024];
     tdir(dir, sizeof dir, "rec");
     log_config cfg = test_cfg();
     cfg.segment_bytes = 2000;
@@ -602,14 +602,30 @@ static void test_recovery(void)
     CHECK_EQ_I64(plog_end_offset(l), end - 3);
     plog_close(l);
 
-    /* Corruption in an early segment drops every later segment. */
+    /* Corruption in an early segment is not a torn tail: the open fails,
+     * naming the file and position, and changes nothing... */
     seg_file(path, sizeof path, dir, 0, ".log");
+    int64_t first_len = file_len(path);
     fd = open(path, O_RDWR);
     CHECK(pread(fd, &byte, 1, 300) == 1);
     byte ^= 0x01;
     CHECK(pwrite(fd, &byte, 1, 300) == 1);
     close(fd);
+    l = NULL;
+    CHECK(plog_open(dir, &cfg, 0, 0, false, &l, report, sizeof report) == LOG_ERR_CORRUPT);
+    CHECK(l == NULL);
+    CHECK(strstr(report, "corrupt data in") != NULL && strstr(report, "00000000000000000000.log") != NULL);
+    CHECK(strstr(report, "log.recovery.truncate.corrupt=true") != NULL);
+    CHECK_EQ_I64(file_len(path), first_len);
+    seg_file(path, sizeof path, dir, active_base, ".log");
+    CHECK(file_exists(path));
+    /* ...and a clean open finds it too once the indexes are rebuilt, but a
+     * clean open trusts its indexes, so only the unclean path is shown here.
+     * With log.recovery.truncate.corrupt it is cut like a torn tail, and
+     * every later segment goes. */
+    cfg.truncate_corrupt = true;
     CHECK(plog_open(dir, &cfg, 0, 0, false, &l, report, sizeof report) == LOG_OK);
+    cfg.truncate_corrupt = false;
     CHECK(strstr(report, "later segments deleted") != NULL);
     CHECK_EQ_I64(plog_segment_count(l), 1);
     CHECK(plog_end_offset(l) < 20);
@@ -867,7 +883,7 @@ static void test_truncate(void)
     CHECK_EQ_I64(plog_segment_count(l), 1);
     CHECK_EQ_I64(app(l, 1, 0, 50, 0), 0);
     plog_close(l);
-    char report[256];
+    char report[1024];
     CHECK(plog_open(dir, &cfg, 0, 0, false, &l, report, sizeof report) == LOG_OK);
     CHECK_EQ_I64(plog_end_offset(l), 1);
     plog_close(l);
@@ -961,7 +977,7 @@ static void seen_cb(void *arg, const char *topic, int32_t partition)
 
 static void test_logmgr(void)
 {
-    char dir[512], path[700], err[512], report[256];
+    char dir[512], path[700], err[512], report[1024];
     tdir(dir, sizeof dir, "lm/nested/logs");
     logmgr *m = NULL, *m2 = NULL;
     CHECK(logmgr_open(dir, &m, err, sizeof err) == 0);
@@ -1182,7 +1198,7 @@ static void test_threads(void)
     int64_t f;
     CHECK(plog_flush(c.l, &f) == LOG_OK && f == 6000);
     plog_close(c.l);
-    char report[256];
+    char report[1024];
     CHECK(plog_open(dir, &cfg, 0, 6000, false, &c.l, report, sizeof report) == LOG_OK);
     CHECK_EQ_I64(plog_end_offset(c.l), 6000);
     plog_close(c.l);
