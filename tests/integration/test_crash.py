@@ -3,8 +3,9 @@ Crash consistency: kill -9 the broker under a continuous acks=all producer.
 
 Proves: every message whose delivery was acknowledged (acks=all) before the
 crash is, after restart, readable at the acknowledged partition/offset with an
-identical value, in production order; the restarted broker reports that it
-ran recovery; it accepts new writes right after the acknowledged data.
+identical value, in production order; it accepts new writes right after
+the acknowledged data; a Gregor broker also reports in its log that it ran
+recovery.
 """
 
 import signal
@@ -33,13 +34,13 @@ def read_acks(path):
 
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("run", [0, 1], ids=["crash1", "crash2"])
-def test_kill9_keeps_acknowledged_writes(start_broker, tmp_path, run):
+def test_kill9_keeps_acknowledged_writes(start_broker, small_segments, tmp_path, run):
     # run 0: one segment, fsyncs of the partitions in parallel (num.io.threads
     # 8); run 1: many segments (rolls, index files), fsyncs one at a time.
-    broker = start_broker(log__segment__bytes=256 * 1024 if run else 1 << 30,
-                          num__io__threads=1 if run else 8)
+    overrides, seg_config = small_segments(256 * 1024) if run else ({}, {})
+    broker = start_broker(num__io__threads=1 if run else 8, **overrides)
     topic = "crash"
-    create_topic(broker.bootstrap, topic, partitions=PARTITIONS)
+    create_topic(broker.bootstrap, topic, partitions=PARTITIONS, config=seg_config)
 
     acks_file = tmp_path / "acks.txt"
     prod = subprocess.Popen([sys.executable, str(HERE / "crash_producer.py"), broker.bootstrap,
@@ -70,9 +71,10 @@ def test_kill9_keeps_acknowledged_writes(start_broker, tmp_path, run):
     print("acknowledged before crash: %d (%s)" % (len(acks), out.decode().strip()))
 
     broker.restart()
-    log = broker.log_text()
-    assert any("recovery" in ln.lower() for ln in log.splitlines()), \
-        "no 'recovery' in broker log after kill -9:\n%s" % log[-3000:]
+    if broker.kind == "gregor":  # the words of the log are Gregor's own
+        log = broker.log_text()
+        assert any("recovery" in ln.lower() for ln in log.splitlines()), \
+            "no 'recovery' in broker log after kill -9:\n%s" % log[-3000:]
 
     # What each partition must hold: at least up to the highest acked offset.
     acked = {}  # partition -> {offset: value}

@@ -392,7 +392,10 @@ def test_watermarks(broker):
 def test_auto_create_enabled(broker):
     topic = "auto-created"
     assert topic not in list_topics(broker.bootstrap)
-    p = kafka.KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all",
+    # retries: Kafka names the new partition's leader a moment before the
+    # leader serves it (NOT_LEADER_OR_FOLLOWER, retriable); kafka-python's
+    # default is not to retry at all
+    p = kafka.KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all", retries=5,
                             max_block_ms=TIMEOUT * 1000, request_timeout_ms=TIMEOUT * 1000)
     try:
         md = p.send(topic, value=b"hello").get(timeout=TIMEOUT)

@@ -63,14 +63,14 @@ def restart_clean(broker, **overrides):
 
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("segment_bytes", [None, 64 * 1024], ids=["default-segments", "small-segments"])
-def test_restart_keeps_everything(start_broker, segment_bytes):
-    overrides = {}
-    if segment_bytes:
-        overrides["log.segment.bytes"] = segment_bytes
+def test_restart_keeps_everything(start_broker, small_segments, segment_bytes):
+    overrides, seg_config = small_segments(segment_bytes) if segment_bytes else ({}, {})
     broker = start_broker(**overrides)
     for topic, parts in TOPICS.items():
-        create_topic(broker.bootstrap, topic, partitions=parts,
-                     config={"retention.ms": "86400000"} if topic == "restart-a" else None)
+        config = dict(seg_config)
+        if topic == "restart-a":
+            config["retention.ms"] = "86400000"
+        create_topic(broker.bootstrap, topic, partitions=parts, config=config)
     written = produce_round(broker.bootstrap, 0)
     check_all_there(broker.bootstrap, written)
     ends = {tp: len(recs) for tp, recs in written.items()}
@@ -85,7 +85,7 @@ def test_restart_keeps_everything(start_broker, segment_bytes):
 
     if segment_bytes:
         seg_files = sorted(broker.partition_dir("restart-b", 0).glob("*.log"))
-        assert len(seg_files) >= 2, "expected several segments with log.segment.bytes=%d, got %s" % (
+        assert len(seg_files) >= 2, "expected several segments of %d bytes, got %s" % (
             segment_bytes, seg_files)
 
     # new produces continue at the old end offsets
