@@ -30,7 +30,7 @@ import pytest
 
 from conftest import create_topic, make_consumer, make_producer, produce_all, scaled
 from test_groups_support import (  # noqa: F401  (fixtures)
-    group_broker, member_conf, members, wait_group_settled,
+    group_broker, member_conf, members, wait_coordinator_ready, wait_group_settled,
 )
 
 FAST_GROUP = dict(group__initial__rebalance__delay__ms=100)
@@ -254,6 +254,7 @@ def test_broker_restart_resumes_from_committed_offsets(group_broker, members, ho
     else:
         broker.kill9()
     broker.restart()
+    wait_coordinator_ready(broker)
 
     # the broker's stored offsets are exactly the acknowledged commits
     c = make_consumer(b, **{"group.id": group})

@@ -10,13 +10,17 @@ Proves, each with at least one request that provokes it:
   INCONSISTENT_GROUP_PROTOCOL (23), INVALID_SESSION_TIMEOUT (26),
   MEMBER_ID_REQUIRED (79), GROUP_MAX_SIZE_REACHED (81), FENCED_INSTANCE_ID (82),
   GROUP_ID_NOT_FOUND (69), NON_EMPTY_GROUP (68), INVALID_GROUP_ID (24),
-  OFFSET_METADATA_TOO_LARGE (12), UNKNOWN_TOPIC_OR_PARTITION (3),
-  COORDINATOR_NOT_AVAILABLE (15) for FindCoordinator key_type=1 (transactions).
-NOT_COORDINATOR (16) cannot be provoked on one node (every group maps to the
-only broker; the test asserts that FindCoordinator says so).
+  OFFSET_METADATA_TOO_LARGE (12), UNKNOWN_TOPIC_OR_PARTITION (3).
+FindCoordinator for a transactional id (key_type=1) names this broker, after
+COORDINATOR_NOT_AVAILABLE (15) while the transaction log is created.
+NOT_COORDINATOR (16) cannot be provoked on one node once the coordinator is
+ready (every group maps to the only broker; the test asserts that
+FindCoordinator says so).
 COORDINATOR_LOAD_IN_PROGRESS (14) is only possible while offsets are loaded at
 startup, which is not deterministic; the test asserts that right after a
-restart OffsetFetch answers either 14 or the right offsets, never wrong ones.
+restart OffsetFetch answers either "not ready yet" (14, or on Kafka also 16
+before the broker leads the offsets partitions again) or the right offsets,
+never wrong ones.
 """
 
 import socket
@@ -29,7 +33,7 @@ from test_groups_support import (  # noqa: F401  (fixture)
     COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, FENCED_INSTANCE_ID,
     GROUP_ID_NOT_FOUND, GROUP_MAX_SIZE_REACHED, ILLEGAL_GENERATION, INCONSISTENT_GROUP_PROTOCOL,
     INVALID_GROUP_ID, INVALID_SESSION_TIMEOUT, MEMBER_ID_REQUIRED, NON_EMPTY_GROUP, NONE,
-    OFFSET_METADATA_TOO_LARGE, REBALANCE_IN_PROGRESS, UNKNOWN_MEMBER_ID,
+    NOT_COORDINATOR, OFFSET_METADATA_TOO_LARGE, REBALANCE_IN_PROGRESS, UNKNOWN_MEMBER_ID,
     UNKNOWN_TOPIC_OR_PARTITION, GroupConn, consumer_assignment, group_broker,
     parse_consumer_assignment, range_protocols, stable_member, wait_for_error,
 )
@@ -296,10 +300,21 @@ def test_offset_commit_validation(gb):
 # coordinators
 # ---------------------------------------------------------------------------
 
-def test_find_coordinator_transaction_key_not_available(gb):
+@pytest.mark.gregor_xfail("no transaction coordinator: FindCoordinator key_type=1 answers "
+                          "COORDINATOR_NOT_AVAILABLE (15) for good")
+def test_find_coordinator_transaction_key(gb):
+    """FindCoordinator for a transactional id (key_type=1) names this broker.
+    Kafka first creates __transaction_state and answers
+    COORDINATOR_NOT_AVAILABLE (15) meanwhile, which clients retry."""
+    deadline = time.monotonic() + 30
     with GroupConn(gb.port) as c:
-        r = c.find_coordinator("some-transactional-id", key_type=1)
-        assert r["error"] == COORDINATOR_NOT_AVAILABLE, r
+        while True:
+            r = c.find_coordinator("some-transactional-id", key_type=1)
+            if r["error"] != COORDINATOR_NOT_AVAILABLE or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert r["error"] == NONE, r
+        assert (r["node_id"], r["port"]) == (1, gb.port), r
         r = c.find_coordinator("some-group", key_type=0)
         assert r["error"] == NONE
 
@@ -331,8 +346,9 @@ def test_coordinator_load_in_progress_or_correct_offsets_after_restart(gb):
     is still reading __consumer_offsets at startup; whether a request lands in
     that window is not deterministic. Checked instead: from the first moment
     the restarted broker accepts connections, OffsetFetch answers either 14
-    (top-level or per partition) or exactly the committed offsets -- never
-    missing or stale ones -- and the right answer comes within 10 s."""
+    (top-level or per partition; on Kafka also 16, see below) or exactly the
+    committed offsets -- never missing or stale ones -- and the right answer
+    comes within 10 s (60 s for Kafka's JVM)."""
     parts = 2
     expected = {}
     with GroupConn(gb.port) as c:
@@ -344,7 +360,12 @@ def test_coordinator_load_in_progress_or_correct_offsets_after_restart(gb):
     gb.kill9()
     gb.restart()
     answers = []
-    deadline = time.monotonic() + 10
+    # Kafka first elects itself leader of the 50 offsets partitions again,
+    # which takes seconds more on a busy machine; until then it answers 16
+    not_ready = {COORDINATOR_LOAD_IN_PROGRESS}
+    if gb.kind == "kafka":
+        not_ready.add(NOT_COORDINATOR)
+    deadline = time.monotonic() + (10 if gb.kind == "gregor" else 60)
     pending = dict(expected)
     while pending:
         assert time.monotonic() < deadline, "offsets not served 10 s after restart: %s" % pending
@@ -353,8 +374,7 @@ def test_coordinator_load_in_progress_or_correct_offsets_after_restart(gb):
                 for g in list(pending):
                     top, offs = c.offset_fetch(g, {TOPIC: list(range(parts))})
                     answers.append(top)
-                    if top == COORDINATOR_LOAD_IN_PROGRESS or any(
-                            v[2] == COORDINATOR_LOAD_IN_PROGRESS for v in offs.values()):
+                    if top in not_ready or any(v[2] in not_ready for v in offs.values()):
                         continue
                     assert top == NONE, (g, top)
                     got = {tp: v[0] for tp, v in offs.items() if v[0] >= 0}

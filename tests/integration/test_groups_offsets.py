@@ -24,7 +24,7 @@ import pytest
 
 from conftest import admin_client, create_topic, wait_topic_absent
 from test_groups_support import (  # noqa: F401  (fixture)
-    NONE, GroupConn, group_broker, stable_member,
+    NONE, GroupConn, group_broker, stable_member, wait_coordinator_ready,
 )
 
 
@@ -97,6 +97,7 @@ def test_offsets_of_empty_group_expire_after_retention(group_broker):
 
     # the expiry is durable
     broker.restart()
+    wait_coordinator_ready(broker)
     assert fetch_offsets(port, "ret-simple", topic, [0, 1]) == {0: -1, 1: -1}
     assert fetch_offsets(port, "ret-active", topic, [0, 1]) == {0: 11, 1: 12}
     assert not unsubscribed_kept, \
@@ -129,6 +130,7 @@ def test_deleting_a_topic_removes_its_committed_offsets(group_broker):
     create_topic(b, "off-del", 2)
     assert fetch_offsets(port, "od-g", "off-del", [0, 1]) == {0: -1, 1: -1}
     broker.restart()
+    wait_coordinator_ready(broker)
     assert fetch_offsets(port, "od-g", "off-del", [0, 1]) == {0: -1, 1: -1}
     assert fetch_offsets(port, "od-g", "off-keep", [0]) == {0: 9}
 
@@ -205,6 +207,7 @@ def test_concurrent_commits_fetches_and_admin_requests(group_broker):
                 assert {tp: v[0] for tp, v in got.items()} == offs, (attempt, group)
         if attempt == "live":
             broker.restart()
+            wait_coordinator_ready(broker)
 
 
 @pytest.mark.timeout(60)

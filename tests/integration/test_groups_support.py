@@ -17,12 +17,14 @@ Helpers for the consumer-group tests (test_groups_*.py). No tests here.
 
 3. `group_broker` fixture: a broker with group.initial.rebalance.delay.ms=0
    (overridable with @pytest.mark.broker_overrides) that fails fast, with a
-   clear message, when the broker does not advertise the group APIs.
+   clear message, when the broker does not advertise the group APIs, and
+   waits until its group coordinator is ready (`wait_coordinator_ready`).
 """
 
 import json
 import queue
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -579,6 +581,64 @@ def wait_for_error(fn, expected, timeout=10, interval=0.1):
         time.sleep(interval)
 
 
+def java_string_hash(s):
+    """Java's String.hashCode (for ASCII), as a signed 32-bit int."""
+    h = 0
+    for ch in s:
+        h = (31 * h + ord(ch)) & 0xFFFFFFFF
+    return h - (1 << 32) if h >= 1 << 31 else h
+
+
+def offsets_partition(group, partitions):
+    """The __consumer_offsets partition Apache Kafka keeps `group` in."""
+    h = java_string_hash(group)
+    return (0 if h == -(1 << 31) else abs(h)) % partitions
+
+
+NOT_READY = (COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR)
+
+
+def wait_coordinator_ready(broker, timeout=90):
+    """Until the broker coordinates every group: FindCoordinator names it, and
+    OffsetFetch for a group in each __consumer_offsets partition answers NONE.
+    Apache Kafka creates __consumer_offsets on the first FindCoordinator and
+    then loads its partitions; until then (and again after a restart) group
+    requests get COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR or
+    COORDINATOR_LOAD_IN_PROGRESS, which clients retry. Gregor's coordinator
+    is ready when the broker accepts connections, so for it this returns at
+    once. Any other answer fails."""
+    n = int(broker.overrides.get("offsets.topic.num.partitions", 50))
+    probes, i = {}, 0
+    while len(probes) < n:
+        g = "coordinator-probe-%d" % i
+        probes.setdefault(offsets_partition(g, n), g)
+        i += 1
+    pending = sorted(probes.values())
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        try:
+            with GroupConn(broker.port, timeout=10) as c:
+                r = c.find_coordinator(pending[0])
+                code, last = r["error"], ("FindCoordinator", r)
+                if code == NONE:
+                    assert r["port"] == broker.port, r
+                    while pending:
+                        code, _ = c.offset_fetch(pending[0], None)
+                        last = ("OffsetFetch", pending[0], code)
+                        if code != NONE:
+                            break
+                        pending.pop(0)
+                    if not pending:
+                        return
+                assert code in NOT_READY, last
+        except (ConnectionError, socket.timeout) as e:
+            last = e
+        assert time.monotonic() < deadline, \
+            "group coordinator not ready after %s s; last answer: %r" % (timeout, last)
+        time.sleep(0.2)
+
+
 def broker_serves_groups(port):
     """(True, "") if ApiVersions advertises the classic group APIs."""
     try:
@@ -803,6 +863,7 @@ def group_broker(start_broker, request):
     ok, why = broker_serves_groups(b.port)
     if not ok:
         pytest.fail(why, pytrace=False)
+    wait_coordinator_ready(b)
     return b
 
 
