@@ -1,6 +1,9 @@
 """
 Resource limits: every bound has a config key, and hitting it is handled the
 way a Kafka user expects — the broker stays up and other clients are fine.
+Kafka's keys behave as in Kafka (queued.max.requests, max.connections,
+socket.request.max.bytes, connections.max.idle.ms, message.max.bytes); the
+same-port start-up error and the open-files check are Gregor's own.
 """
 import socket
 import struct
@@ -9,6 +12,7 @@ import time
 
 import pytest
 
+import kafka_wire as w
 from conftest import create_topic, roundtrip_check, scaled
 
 
@@ -31,20 +35,36 @@ def test_pipelined_requests_past_queued_max_requests(start_broker):
     assert got == [str(i) for i in range(n)]
 
 
-def test_max_connections_refuses_extra(start_broker):
+@pytest.mark.gregor_xfail("max.connections=3: Gregor closes the 4th connection at once "
+                          "(recv gives b''); Kafka leaves it unserved until one of the 3 "
+                          "closes, then answers it")
+def test_max_connections_extra_waits_for_a_slot(start_broker):
+    """Past max.connections Kafka stops accepting: the extra connection is
+    not closed, its request gets no answer while the limit holds, and it is
+    served as soon as another connection closes."""
     broker = start_broker(max__connections=3)
     time.sleep(0.5)  # let the broker see the readiness probe's connection close
     socks = [socket.create_connection(("127.0.0.1", broker.port), timeout=5) for _ in range(3)]
-    time.sleep(0.3)
+    for i, s in enumerate(socks):
+        s.sendall(w.api_versions(i + 1, 0))
+        w.recv_response(s, 10)
     extra = socket.create_connection(("127.0.0.1", broker.port), timeout=5)
-    extra.settimeout(5)
-    assert extra.recv(1) == b"", "the connection past max.connections was not closed"
+    extra.sendall(w.api_versions(99, 0))
+    extra.settimeout(2)
+    try:
+        got = extra.recv(1)
+        raise AssertionError("the connection past max.connections got %r instead of waiting"
+                             % got)
+    except socket.timeout:
+        pass
+    socks[0].close()
+    payload = w.recv_response(extra, 15)
+    assert struct.unpack_from(">i", payload)[0] == 99
     extra.close()
-    for s in socks:
+    for s in socks[1:]:
         s.close()
     time.sleep(0.3)
     roundtrip_check(broker.bootstrap)
-    assert "max.connections (3) reached" in broker.log_text()
 
 
 def test_frame_over_socket_request_max_bytes(start_broker):
@@ -53,7 +73,8 @@ def test_frame_over_socket_request_max_bytes(start_broker):
         s.sendall(struct.pack(">i", 5000) + b"\0" * 64)
         s.settimeout(5)
         assert s.recv(1) == b""
-    assert "exceeds socket.request.max.bytes (4096)" in broker.log_text()
+    if broker.kind == "gregor":  # the words of the log are Gregor's own
+        assert "exceeds socket.request.max.bytes (4096)" in broker.log_text()
     roundtrip_check(broker.bootstrap)
 
 
@@ -64,7 +85,8 @@ def test_idle_connection_closed(start_broker):
         t0 = time.monotonic()
         assert s.recv(1) == b""
         assert time.monotonic() - t0 < 5
-    assert "connections.max.idle.ms" in broker.log_text()
+    if broker.kind == "gregor":  # the words of the log are Gregor's own
+        assert "connections.max.idle.ms" in broker.log_text()
 
 
 def test_message_max_bytes(start_broker):
@@ -80,6 +102,7 @@ def test_message_max_bytes(start_broker):
     assert errors[0].name() == "MSG_SIZE_TOO_LARGE", errors[0]
 
 
+@pytest.mark.gregor_only("a second gregor process on the port: the binary's start-up error")
 def test_second_broker_on_same_port_fails(start_broker, tmp_path):
     """The reactors share one listening socket; another process must get
     EADDRINUSE instead of silently splitting the connections."""
@@ -93,6 +116,7 @@ def test_second_broker_on_same_port_fails(start_broker, tmp_path):
     roundtrip_check(broker.bootstrap)
 
 
+@pytest.mark.gregor_only("Gregor's own check of the open-files limit (Kafka has none)")
 def test_partitions_beyond_open_files_limit_refused(tmp_path):
     """Each partition keeps its active segment's three files open. A topic
     that would not fit in the open-files limit is refused up front with

@@ -6,14 +6,16 @@ lane) while the reactor reads the connection's next requests.
 Proves: every partition of such a request gets its own offsets and its own
 error (a bad batch in one partition refuses that partition only); records
 land intact and in order; a request naming the same partition several
-times is appended in request order; a small request right behind a large
-one for the same partition does not overtake it; answers come back in
-request order; SIGTERM while the lanes are busy exits 0 and keeps every
-answered record.
+times stores only the last batch for it, as Kafka does; a small request
+right behind a large one for the same partition does not overtake it;
+answers come back in request order; SIGTERM while the lanes are busy exits
+0 and keeps every answered record.
 """
 
 import signal
 import time
+
+import pytest
 
 import kafka_wire as w
 from conftest import consume_partitions, create_topic
@@ -45,7 +47,8 @@ def test_large_request_spreads_over_partitions(start_broker):
             parts = [(p, batch(b"r%dp%d" % (rnd, p), bad_crc=(p == 3 and rnd == 1)))
                      for p in range(PARTS)]
             res = produce(s, 10 + rnd, topic, parts, acks=1 if rnd == 2 else -1)
-            assert [(t, p) for t, p, _, _ in res] == [(topic, p) for p in range(PARTS)]
+            # one answer per partition, in no particular order (Kafka's is a hash order)
+            assert sorted((t, p) for t, p, _, _ in res) == [(topic, p) for p in range(PARTS)]
             for t, p, err, base in res:
                 if p == 3 and rnd == 1:
                     assert err == CORRUPT_MESSAGE, res
@@ -65,18 +68,23 @@ def test_large_request_spreads_over_partitions(start_broker):
     assert broker.alive()
 
 
-def test_same_partition_twice_keeps_request_order(start_broker):
+@pytest.mark.gregor_xfail("a Produce request naming partition 0 three times: Gregor appends "
+                          "all three batches and answers each (4 answers), Kafka keeps the "
+                          "last batch and answers once per partition (2 answers)")
+def test_same_partition_named_twice_last_batch_wins(start_broker):
+    """A Produce request that names a partition more than once: Kafka reads
+    the partitions into a map, so the last batch for the partition replaces
+    the earlier ones; it appends that one and answers once per partition."""
     broker = start_broker()
     topic = "twice"
     create_topic(broker.bootstrap, topic, partitions=2)
     with w.connect(broker.port) as s:
         parts = [(0, batch(b"a")), (1, batch(b"b")), (0, batch(b"c")), (0, batch(b"d"))]
         res = produce(s, 7, topic, parts)
-    assert [(p, err, base) for _, p, err, base in res] == \
-        [(0, 0, 0), (1, 0, 0), (0, 0, RECS), (0, 0, 2 * RECS)]
-    got = consume_partitions(broker.bootstrap, topic, {0: 3 * RECS, 1: RECS}, timeout=60)
-    tags = [m.value()[:1] for m in got[0]]
-    assert tags == [b"a"] * RECS + [b"c"] * RECS + [b"d"] * RECS
+    assert sorted((p, err, base) for _, p, err, base in res) == [(0, 0, 0), (1, 0, 0)]
+    got = consume_partitions(broker.bootstrap, topic, {0: RECS, 1: RECS}, timeout=60)
+    assert [m.value()[:1] for m in got[0]] == [b"d"] * RECS
+    assert [m.value()[:1] for m in got[1]] == [b"b"] * RECS
     assert broker.alive()
 
 
@@ -163,7 +171,7 @@ def test_sigterm_while_lanes_are_busy(start_broker):
         th.join(timeout=60)
     finally:
         sock.close()
-    assert broker.proc.wait(timeout=60) == 0, broker.log_tail()
+    assert broker.wait_exit(timeout=60) == 0, broker.log_tail()
     assert len(acked) >= 20
     broker.restart()
     ends = {}
