@@ -901,12 +901,15 @@ static void grp_join_static_replace(grp *g, grp_member *m, const grp_join_req *r
     grp_member_set_timeouts(m, req);
     grp_session_refresh(m, now_ms);
     bool same = grp_req_protocols_equal(m, req);
-    if (g->state == GRP_STABLE && same) {
+    if (!same)
+        grp_member_set_protocols(g, m, req);
+    /* Kafka: in Stable, new metadata alone does not rebalance (the Java
+     * consumer's subscription bytes change at every restart: owned
+     * partitions, generation); only a change of the selected protocol does. */
+    if (g->state == GRP_STABLE && grp_str_eq(grp_protocol_select(g), g->protocol_name)) {
         grp_join_static_stable(g, m, req, old_id, out);
         return;
     }
-    if (!same)
-        grp_member_set_protocols(g, m, req);
     /* In CompletingRebalance the leader may already be assigning to the old
      * member id, so even an unchanged member forces a new round (Kafka). */
     grp_join_enter(g, m, req->token, now_ms, out);

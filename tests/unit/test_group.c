@@ -795,7 +795,7 @@ static void test_static_members(void)
     finish(g);
 }
 
-/* Fencing, and static restarts that do force a rebalance. */
+/* Fencing, static restarts that keep a Stable group, and restarts that wait in a rebalance. */
 static void test_static_fencing(void)
 {
     grp *g = grp_make(0, INT32_MAX);
@@ -810,17 +810,26 @@ static void test_static_fencing(void)
     r.inst = "zz";
     CHECK_EQ_I64(join_r(g, r)->err, GRP_ERR_FENCED_INSTANCE_ID);
 
-    /* a restart with changed metadata rebalances */
+    /* a restart with changed metadata but the same selected protocol keeps
+     * the group Stable (Kafka; the Java consumer's metadata changes at every
+     * restart): answered at once, same generation */
     r = J("", "range=B2");
     r.inst = "ib";
+    tok *t0 = join_r(g, r);
+    CHECK(t0->answered && t0->err == GRP_OK && t0->gen == gen);
+    CHECK_EQ_I64(grp_state(g), GRP_STABLE);
+    /* a new member starts a rebalance; a restart meanwhile waits in it */
+    jreq rc = J("", "range=C");
+    rc.inst = "ic";
+    tok *tc = join_r(g, rc);
+    CHECK_EQ_I64(grp_state(g), GRP_PREPARING_REBALANCE);
     tok *t = join_r(g, r);
     CHECK_EQ_I64(t->answered, 0);
-    CHECK_EQ_I64(grp_state(g), GRP_PREPARING_REBALANCE);
     /* and another restart while it waits: the parked join is fenced */
     tok *t2 = join_r(g, r);
     CHECK(t->answered && t->err == GRP_ERR_FENCED_INSTANCE_ID);
     tok *ja = join(g, new_a, PROTO_A[0]);
-    CHECK(ja->answered && t2->answered && t2->gen == gen + 1);
+    CHECK(ja->answered && t2->answered && tc->answered && t2->gen == gen + 1);
     /* in CompletingRebalance a restart forces another round; its parked sync is fenced */
     tok *sb = sync_m(g, t2->member_id, gen + 1);
     CHECK_EQ_I64(sb->answered, 0);
