@@ -137,25 +137,21 @@ class ClassicGroupTest extends GroupScenarios {
             ConsumerGroupDescription d = admin.describeConsumerGroups(List.of(group)).all().get().get(group);
             assertEquals(2, d.members().size(), "static member still in the group after close: " + d);
             // The same instance comes back and gets its partition again, with no
-            // rebalance of the other member. Kafka decides this by the protocol the
-            // group would select; Gregor compares the subscription bytes, which the
-            // Java consumer always changes (owned partitions, generation), so Gregor
-            // rebalances the whole group.
-            Expect.gregorFails("org.opentest4j.AssertionFailedError: the other member was made to rebalance"
-                    + " ==> expected: <0> but was: <1>", () -> {
-                try (KafkaConsumer<String, String> a2 = consumerWith(group, ConsumerConfig.GROUP_INSTANCE_ID_CONFIG, "instance-a")) {
-                    a2.subscribe(List.of(topic));
-                    long deadline = System.currentTimeMillis() + REBALANCE_TIMEOUT_MS;
-                    while (System.currentTimeMillis() < deadline && a2.assignment().size() != 1) {
-                        a2.poll(Duration.ofMillis(100));
-                        b.poll(Duration.ofMillis(100));
-                    }
-                    for (int i = 0; i < 10; i++) b.poll(Duration.ofMillis(100));
-                    assertEquals(revokedBefore, seenB.revoked.size(), "the other member was made to rebalance");
-                    assertEquals(aHad, a2.assignment());
-                    assertEquals(1, b.assignment().size());
+            // rebalance of the other member: Kafka (and Gregor) decide by the
+            // protocol the group would select, not by the subscription bytes,
+            // which the Java consumer changes at every restart.
+            try (KafkaConsumer<String, String> a2 = consumerWith(group, ConsumerConfig.GROUP_INSTANCE_ID_CONFIG, "instance-a")) {
+                a2.subscribe(List.of(topic));
+                long deadline = System.currentTimeMillis() + REBALANCE_TIMEOUT_MS;
+                while (System.currentTimeMillis() < deadline && a2.assignment().size() != 1) {
+                    a2.poll(Duration.ofMillis(100));
+                    b.poll(Duration.ofMillis(100));
                 }
-            });
+                for (int i = 0; i < 10; i++) b.poll(Duration.ofMillis(100));
+                assertEquals(revokedBefore, seenB.revoked.size(), "the other member was made to rebalance");
+                assertEquals(aHad, a2.assignment());
+                assertEquals(1, b.assignment().size());
+            }
         }
     }
 }
