@@ -54,11 +54,12 @@ public final class Broker implements AutoCloseable {
         return Path.of(r).toAbsolutePath().normalize();
     }
 
-    public static Broker start() throws Exception {
-        return new Broker(kind());
+    /** testClass names the requests Gregor counts for the compatibility ledger. */
+    public static Broker start(String testClass) throws Exception {
+        return new Broker(kind(), testClass);
     }
 
-    private Broker(Kind kind) throws Exception {
+    private Broker(Kind kind, String testClass) throws Exception {
         this.kind = kind;
         this.dir = Files.createTempDirectory("gregor-java-" + kind.name().toLowerCase() + "-");
         Process p = null;
@@ -74,6 +75,9 @@ public final class Broker implements AutoCloseable {
                     "--override", "group.initial.rebalance.delay.ms=0");
             pb.redirectErrorStream(true);
             pb.redirectOutput(dir.resolve("gregor.log").toFile());
+            // With GREGOR_REQUEST_STATS set (scripts/test), gregor counts the
+            // requests it serves by client software; this names the test.
+            pb.environment().put("GREGOR_TEST_CONTEXT", "java:" + testClass);
             p = pb.start();
             boot = "127.0.0.1:" + port;
         } else {

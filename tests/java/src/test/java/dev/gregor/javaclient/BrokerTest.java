@@ -37,8 +37,8 @@ public abstract class BrokerTest {
     private static final AtomicInteger SEQ = new AtomicInteger();
 
     @BeforeAll
-    static void startBroker() throws Exception {
-        broker = Broker.start();
+    static void startBroker(TestInfo info) throws Exception {
+        broker = Broker.start(info.getTestClass().map(Class::getSimpleName).orElse("?"));
         admin = Admin.create(adminProps());
     }
 
