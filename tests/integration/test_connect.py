@@ -56,7 +56,7 @@ COMPAT_SRC = (REPO / "tests" / "streams" / "compat" / "org" / "apache" / "kafka"
               / "utils" / "AppInfoParser.java")
 COMPAT_CLASSES = REPO / "build" / "streams" / "connect-compat"
 TOPIC = "connect-lines"
-READY_TIMEOUT_S = 60      # worker process up, REST answering
+READY_TIMEOUT_S = 90      # worker process up, REST answering
 COPY_TIMEOUT_S = 90       # output file complete
 STOP_TIMEOUT_S = 30
 

@@ -33,6 +33,13 @@ What is shown:
     while awaiting InitProducerId..." -- a strict expected failure asserting
     that root cause (max.block.ms and task.timeout.ms set low so it comes in
     ~30 s instead of minutes); passing on Kafka.
+  * repartition topics purged: after the word count's output is complete,
+    Streams deletes the processed records of its repartition topic
+    (DeleteRecords); on Kafka each partition's start offset reaches its end.
+    Gregor does not serve DeleteRecords: a strict expected failure asserting
+    the client's error "UnsupportedVersionException: The node does not
+    support DELETE_RECORDS" (logged by Streams at DEBUG only; the
+    application keeps running and the repartition topic keeps growing).
 
 Every run is bounded: the application has its own deadline, the test waits a
 bounded time for the output and stops (then kills) the process.
@@ -109,10 +116,11 @@ def compile_app():
 class StreamsApp:
     """One run of StreamsCheck as a subprocess, stdout and stderr in files."""
 
-    def __init__(self, workdir, topology, bootstrap, guarantee, extra=None):
+    def __init__(self, workdir, topology, bootstrap, guarantee, extra=None, log4j=LOG4J):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.topology = topology
+        self.log4j = log4j
         self.app_id = "streams-check-%s-%s" % (topology, uuid.uuid4().hex[:8])
         props = {
             "bootstrap.servers": bootstrap,
@@ -134,7 +142,7 @@ class StreamsApp:
     def start(self):
         compile_app()
         cmd = ["java", "-Xmx256m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC",
-               "-Dlog4j2.configurationFile=" + str(LOG4J),
+               "-Dlog4j2.configurationFile=" + str(self.log4j),
                "-cp", "%s:%s" % (CLASSES, kafkaref.classpath()),
                "StreamsCheck", self.topology, str(self.props_path), str(APP_DEADLINE_S)]
         with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
@@ -188,6 +196,9 @@ class StreamsApp:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=10)
+
+    def stderr_lines(self):
+        return self.err_path.read_text("utf-8", "replace").splitlines()
 
     def report(self, lines=40):
         err = self.err_path.read_text("utf-8", "replace").splitlines()
@@ -349,14 +360,16 @@ CASES = {
 
 
 def run_case(broker, apps, tmp_path, topology, guarantee, extra=None,
-             expected_failure=None):
+             expected_failure=None, log4j=LOG4J, while_running=None):
     build, with_ts = CASES[topology]
     topic, expected = build(broker.bootstrap)
     count = sum(len(v) for v in expected.values())
-    app = apps(tmp_path / "app", topology, broker.bootstrap, guarantee, extra)
+    app = apps(tmp_path / "app", topology, broker.bootstrap, guarantee, extra, log4j)
     try:
         got = consume_output(broker.bootstrap, topic, count, app,
                              expected_failure=expected_failure)
+        if while_running is not None:
+            while_running(app)
     except GregorGap:
         app.kill()
         raise
@@ -414,3 +427,51 @@ INIT_TXN_TIMEOUT = ("org.apache.kafka.common.errors.TimeoutException: Timeout ex
 def test_exactly_once_v2(broker, apps, tmp_path, topology):
     run_case(broker, apps, tmp_path, topology, "exactly_once_v2", extra=EOS_LIMITS,
              expected_failure=INIT_TXN_TIMEOUT)
+
+
+# Streams deletes the records of its repartition topics once they are
+# processed and committed (DeleteRecords, every repartition.purge.interval.ms;
+# Streams creates those topics with retention.ms=-1, so this is what bounds
+# them). Gregor does not serve DeleteRecords: the admin call fails with
+# UnsupportedVersionException, which Streams logs only at DEBUG (its
+# TaskManager), keeps running, and the repartition topics grow forever. The
+# test turns that DEBUG logger on to read the client's exact error.
+PURGE_FAILED = ("Previous delete-records request has failed: ")
+NO_DELETE_RECORDS = ("org.apache.kafka.common.errors.UnsupportedVersionException: "
+                     "The node does not support DELETE_RECORDS")
+
+
+def purge_log4j(path):
+    path.write_text(LOG4J.read_text() +
+                    "    Logger:\n"
+                    "      - name: org.apache.kafka.streams.processor.internals.TaskManager\n"
+                    "        level: DEBUG\n")
+    return path
+
+
+@pytest.mark.timeout(240)
+@gregor_gap("no DeleteRecords: Streams cannot purge its repartition topics; its TaskManager "
+            "logs (DEBUG) " + PURGE_FAILED + "... " + NO_DELETE_RECORDS)
+def test_repartition_topic_purged(broker, apps, tmp_path):
+    def purged(app):
+        # after the complete output, every repartition partition's start
+        # offset must reach its end: all of it consumed, committed, deleted
+        from conftest import watermarks
+        topic = app.app_id + "-KSTREAM-AGGREGATE-STATE-STORE-0000000004-repartition"
+        deadline = time.monotonic() + 40
+        while True:
+            marks = [watermarks(broker.bootstrap, topic, p) for p in range(PARTITIONS)]
+            if all(high > 0 and low == high for low, high in marks):
+                return
+            for line in app.stderr_lines():
+                if PURGE_FAILED in line and NO_DELETE_RECORDS in line:
+                    raise GregorGap(line[line.index(PURGE_FAILED):][:300])
+            if time.monotonic() > deadline:
+                raise AssertionError("repartition topic %s not purged after 40 s: (low, high) "
+                                     "per partition %s\n%s" % (topic, marks, app.report()))
+            time.sleep(0.5)
+
+    run_case(broker, apps, tmp_path, "wordcount", "at_least_once",
+             extra={"producer.enable.idempotence": "false",
+                    "repartition.purge.interval.ms": "200"},
+             log4j=purge_log4j(tmp_path / "log4j2-purge.yaml"), while_running=purged)
