@@ -21,6 +21,7 @@
 #include "base/log.h"
 #include "broker/appender.h"
 #include "broker/reqstats.h"
+#include "broker/scrubber.h"
 #include "group/coordinator.h"
 #include "metadata/metalog.h"
 
@@ -478,6 +479,8 @@ int broker_start(broker *b, char *err, size_t errlen)
         snprintf(err, errlen, "cannot start the flusher or coordinator thread");
         return -1;
     }
+    b->scrubber = scrubber_start(b->topics, config_get_num(&b->cfg, BCFG_LOG_SCRUB_INTERVAL_MS),
+                                 config_get_num(&b->cfg, BCFG_LOG_SCRUB_BYTES_PER_SECOND));
     for (int i = 0; i < n; i++)
         if (reactor_start(b->reactors[i]) != 0) {
             snprintf(err, errlen, "cannot start reactor thread %d", i);
@@ -524,6 +527,8 @@ void broker_shutdown(broker *b)
              (long long)conn_inflight_requests());
     /* Queued appends finish and post their answers while the reactors run. */
     appender_stop(b->appender);
+    scrubber_stop(b->scrubber);
+    b->scrubber = NULL;
     for (int i = 0; i < b->nreactors; i++)
         reactor_post(b->reactors[i], close_conns_cb, b->listeners[i]);
     for (int i = 0; i < b->nreactors; i++)

@@ -42,6 +42,7 @@ typedef struct broker {
     struct appender *appender;    /* append lanes, one per core; NULL on one core */
     struct coordinator *coord;    /* consumer groups */
     struct reqstats *reqstats;    /* GREGOR_REQUEST_STATS counters; usually NULL */
+    struct scrubber *scrubber;    /* log.scrub.interval.ms; NULL when off */
     int nreactors;
     reactor **reactors;
     listener **listeners;

@@ -144,6 +144,10 @@
       "Accepted for compatibility; share groups are not served yet.") \
     X(SHARE_COORDINATOR_MIN_ISR, "share.coordinator.state.topic.min.isr", CONFIG_SHORT, "1", 1, 32767, NULL, CONFIG_F_READ_ONLY | CONFIG_F_NO_EFFECT, \
       "Accepted for compatibility; share groups are not served yet.") \
+    X(LOG_SCRUB_INTERVAL_MS, "log.scrub.interval.ms", CONFIG_LONG, "86400000", 0, I64MAX, NULL, CONFIG_F_READ_ONLY, \
+      "Gregor's own. How often every closed segment is read again and its batches checked (CRC, lengths, offset order); a damaged batch is logged and refused to consumers (KAFKA_STORAGE_ERROR) instead of served. 0 turns the scrubber off.") \
+    X(LOG_SCRUB_BYTES_PER_SECOND, "log.scrub.bytes.per.second", CONFIG_LONG, "16777216", 1, I64MAX, NULL, CONFIG_F_READ_ONLY, \
+      "Gregor's own. The scrubber's average read rate; it reads one segment at a time, then rests to keep this average.") \
     X(LOG_RECOVERY_TRUNCATE_CORRUPT, "log.recovery.truncate.corrupt", CONFIG_BOOLEAN, "false", 0, 0, NULL, CONFIG_F_READ_ONLY, \
       "Gregor's own. At start, recovery cuts a log at corrupt data (a bad batch that is not a torn last write) and starts, losing what follows; by default the start stops and names the file and position. Set it for one start, after reading why.") \
     X(LOG_DEBUG, "log.debug", CONFIG_LIST, "", 0, 0, NULL, 0, \

@@ -933,6 +933,9 @@ int plog_read(plog *l, int64_t offset, int32_t max_bytes, bool min_one, plog_sli
         log_segment *s = l->segs[i];
         log_segment_ref(s);
         int64_t limit = s->size;
+        if (s->damaged_pos >= 0 && s->damaged_pos < limit)
+            limit = s->damaged_pos; /* the scrubber found damage: serve up to it */
+        bool damaged = s->damaged_pos >= 0;
         int32_t index_count = s->index_entries;
         int64_t base = s->base_offset;
         int64_t hint = log_segment_find_hint_locked(s, offset, limit);
@@ -958,6 +961,11 @@ int plog_read(plog *l, int64_t offset, int32_t max_bytes, bool min_one, plog_sli
             *out = (plog_slice){ .seg = s, .fd = s->log_fd, .pos = pos, .len = len };
             return LOG_OK;
         }
+        if (damaged) {
+            /* offset lies in or after the damaged batch: refuse, never skip it */
+            log_segment_unref(s);
+            return LOG_ERR_DAMAGED;
+        }
         /* Nothing at or after offset here (a gap): try the next segment. */
         log_segment_unref(s);
         pthread_mutex_lock(&l->mu);
@@ -965,6 +973,55 @@ int plog_read(plog *l, int64_t offset, int32_t max_bytes, bool min_one, plog_sli
     }
     pthread_mutex_unlock(&l->mu);
     return LOG_OK;
+}
+
+/* ---- scrubbing ---- */
+
+int plog_scrub(plog *l, int64_t now_ms, int64_t every_ms, int64_t *bytes_done,
+               int64_t bytes_max, int *damaged)
+{
+    *damaged = 0;
+    for (;;) {
+        /* The next closed segment due for a check, referenced. */
+        pthread_mutex_lock(&l->mu);
+        log_segment *s = NULL;
+        int64_t size = 0;
+        for (int i = 0; i < l->nsegs - 1 && !s; i++) {
+            log_segment *c = l->segs[i];
+            if (c->damaged_pos < 0 && (c->scrubbed_ms < 0 || now_ms - c->scrubbed_ms >= every_ms)) {
+                s = c;
+                size = c->size;
+                log_segment_ref(s);
+            }
+        }
+        pthread_mutex_unlock(&l->mu);
+        if (!s)
+            return LOG_OK;
+        if (*bytes_done >= bytes_max) {
+            log_segment_unref(s);
+            return LOG_ERR_BUSY; /* this round's budget is spent; more next round */
+        }
+        int64_t bad_pos, bad_off;
+        const char *why;
+        int err = log_segment_verify(s, size, &bad_pos, &bad_off, &why);
+        *bytes_done += size;
+        pthread_mutex_lock(&l->mu);
+        s->scrubbed_ms = now_ms;
+        if (!err && bad_pos >= 0) {
+            s->damaged_pos = bad_pos;
+            (*damaged)++;
+            plog_logf(GLOG_ERROR,
+                      "scrubber: %s is damaged at position %lld (%s%s%lld): consumers get "
+                      "KAFKA_STORAGE_ERROR from that batch on instead of its bytes; the data "
+                      "before it is served",
+                      s->path_log, (long long)bad_pos, why, bad_off >= 0 ? ", batch offset " : "",
+                      (long long)(bad_off >= 0 ? bad_off : 0));
+        } else if (err) {
+            plog_logf(GLOG_WARN, "scrubber: reading %s: %s", s->path_log, strerror(err));
+        }
+        pthread_mutex_unlock(&l->mu);
+        log_segment_unref(s);
+    }
 }
 
 /* ---- timestamps ---- */

@@ -40,6 +40,8 @@ enum log_result {
     LOG_ERR_NOMEM,
     LOG_ERR_TOO_LARGE,     /* a single batch larger than segment.bytes */
     LOG_ERR_NO_SPACE,      /* the disk is full; see plog_no_space(); not sticky */
+    LOG_ERR_DAMAGED,       /* a read reached a batch the scrubber found damaged */
+    LOG_ERR_BUSY,          /* plog_scrub: the round's byte budget is spent */
 };
 
 typedef struct log_config {
@@ -128,6 +130,17 @@ int64_t plog_size_bytes(plog *l);
 int plog_segment_count(plog *l);
 /* NULL when healthy; otherwise the reason the log failed (owned by the log). */
 const char *plog_failure(plog *l);
+/*
+ * The scrubber: verify the closed segments not checked in the last every_ms
+ * (CRCs, lengths, offset order), adding what it reads to *bytes_done and
+ * stopping with LOG_ERR_BUSY once that reaches bytes_max. A damaged segment
+ * is logged and, from the bad batch on, refused to readers (LOG_ERR_DAMAGED)
+ * instead of served; *damaged counts the segments found damaged this call.
+ * Runs on the scrubber thread; file reads happen outside the plog's mutex.
+ */
+int plog_scrub(plog *l, int64_t now_ms, int64_t every_ms, int64_t *bytes_done,
+               int64_t bytes_max, int *damaged);
+
 /* True while the plog is out of space; why (may be NULL) gets the reason. */
 bool plog_no_space(plog *l, char *why, size_t why_len);
 

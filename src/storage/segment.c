@@ -284,6 +284,8 @@ static log_segment *segment_alloc(const char *dir, int64_t base)
     s->max_ts = -1;
     s->max_ts_offset = -1;
     s->created_ms = -1;
+    s->scrubbed_ms = -1;
+    s->damaged_pos = -1;
     return s;
 out_free:
     free(s->path_log);
@@ -609,6 +611,24 @@ int log_segment_rebuild(log_segment *s, bool verify, int64_t min_offset,
     assert(s->size <= fbytes);
     assert(s->next_offset >= s->base_offset);
 out:
+    scan_deinit(&sc);
+    return err;
+}
+
+int log_segment_verify(log_segment *s, int64_t size, int64_t *bad_pos, int64_t *bad_offset,
+                       const char **why)
+{
+    seg_scan sc;
+    scan_init(&sc, s, true, false, 0, s->base_offset);
+    int err = scan_run(&sc, size);
+    *bad_pos = -1;
+    *bad_offset = -1;
+    *why = NULL;
+    if (!err && sc.stop_reason) {
+        *bad_pos = sc.pos;
+        *bad_offset = sc.bad_base;
+        *why = sc.stop_reason;
+    }
     scan_deinit(&sc);
     return err;
 }

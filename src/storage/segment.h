@@ -77,6 +77,8 @@ struct log_segment {
     bool active;                /* appends go here; indexes in memory */
     bool index_dirty;           /* the index files differ from the entries (or are missing) */
     bool index_synced;          /* index files fsynced since they were last written */
+    int64_t scrubbed_ms;        /* when the scrubber last verified it whole, -1 never */
+    int64_t damaged_pos;        /* the scrubber found a bad batch here: reads stop before it; -1 none */
 };
 
 /* A buffered reader over a .log fd that never reads at or past limit. */
@@ -145,6 +147,14 @@ int log_segment_load_clean(log_segment *s, bool *trusted);
  */
 int log_segment_rebuild(log_segment *s, bool verify, int64_t min_offset,
                         int32_t index_interval_bytes, seg_scan_result *res);
+/*
+ * The scrubber's check of a closed segment, read-only: every batch's
+ * header, CRC and offset order in [0, size). 0 with *bad_pos = -1 when all
+ * is well; 0 with *bad_pos, *bad_offset (-1 unknown) and *why (static) at
+ * the first bad batch; an errno when the file cannot be read.
+ */
+int log_segment_verify(log_segment *s, int64_t size, int64_t *bad_pos, int64_t *bad_offset,
+                       const char **why);
 /* Recompute max_ts / max_ts_offset from batch headers (indexes untouched). */
 int log_segment_scan_max_ts(log_segment *s);
 
