@@ -312,7 +312,12 @@ void handle_create_partitions(broker *b, req *rq)
         int32_t cur = topic_nparts(tp);
         int16_t code = KERR_NONE;
         if (rt->count <= cur) {
-            snprintf(msg, sizeof(msg), "Topic currently has %d partitions, which is higher than the requested %d.", cur, rt->count);
+            /* Kafka 4's words (ReplicationControlManager) */
+            if (rt->count == cur)
+                snprintf(msg, sizeof(msg), "Topic already has %d partition(s).", cur);
+            else
+                snprintf(msg, sizeof(msg), "The topic %.*s currently has %d partition(s); %d would not be an increase.",
+                         rt->name.len, rt->name.ptr, cur, rt->count);
             code = KERR_INVALID_PARTITIONS;
         } else if (rt->count > 100000) {
             snprintf(msg, sizeof(msg), "Number of partitions %d is more than this broker serves per topic (100000).", rt->count);

@@ -534,7 +534,12 @@ int16_t metalog_add_partitions(metalog *m, topic *tp, int32_t new_total, int64_t
     pthread_mutex_lock(&m->lock);
     int32_t cur = topic_nparts(tp);
     if (new_total <= cur) {
-        snprintf(msg, msglen, "Topic currently has %d partitions, which is higher than the requested %d.", cur, new_total);
+        /* Kafka 4's words (ReplicationControlManager) */
+        if (new_total == cur)
+            snprintf(msg, msglen, "Topic already has %d partition(s).", cur);
+        else
+            snprintf(msg, msglen, "The topic %s currently has %d partition(s); %d would not be an increase.",
+                     tp->name, cur, new_total);
         pthread_mutex_unlock(&m->lock);
         return KERR_INVALID_PARTITIONS;
     }

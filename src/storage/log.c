@@ -49,7 +49,7 @@ struct plog {
     int64_t end_offset;         /* next offset to assign */
     int64_t recovery_point;
     int64_t max_ts;             /* largest batch maxTimestamp in the log, -1 none */
-    int64_t max_ts_offset;      /* base offset of the batch holding it */
+    int64_t max_ts_offset;      /* last offset of the batch holding it (Kafka's time index) */
     uint64_t truncate_gen;      /* bumped by truncation: a flush racing it records nothing */
     bool dir_dirty;             /* a segment file was created or removed since the last flush */
     bool failed;
@@ -1101,7 +1101,7 @@ int plog_offset_for_timestamp(plog *l, int64_t ts_ms, int64_t *offset_out, int64
 void plog_max_timestamp(plog *l, int64_t *offset_out, int64_t *ts_out)
 {
     pthread_mutex_lock(&l->mu);
-    int64_t ts = l->max_ts, boff = l->max_ts_offset;
+    int64_t ts = l->max_ts, boff = l->max_ts_offset, start = l->start_offset;
     int i = plog_seg_floor(l, boff);
     if (ts < 0 || i < 0) {
         pthread_mutex_unlock(&l->mu);
@@ -1116,7 +1116,8 @@ void plog_max_timestamp(plog *l, int64_t *offset_out, int64_t *ts_out)
     int64_t hint = log_segment_find_hint_locked(s, boff, limit);
     pthread_mutex_unlock(&l->mu);
 
-    /* The exact record: the first in the batch reaching the batch's max. */
+    /* The exact record: the first in the batch reaching the batch's max
+     * (boff is the batch's last offset; the scan covers just that batch). */
     *offset_out = boff;
     *ts_out = ts;
     int64_t pos;
@@ -1124,7 +1125,7 @@ void plog_max_timestamp(plog *l, int64_t *offset_out, int64_t *ts_out)
     if (log_segment_find(s, boff, limit, icount, hint, &pos, &len) == 0 && pos >= 0) {
         int64_t off, t;
         bool found = false;
-        if (ts_scan_segment(s, pos, pos + len, ts, boff, &off, &t, &found) == 0 && found)
+        if (ts_scan_segment(s, pos, pos + len, ts, start, &off, &t, &found) == 0 && found)
             *offset_out = off;
     }
     log_segment_unref(s);

@@ -435,7 +435,7 @@ static int scan_account(seg_scan *sc, const uint8_t *h, int32_t total)
     int64_t mts = seg_be64(h + HDR_MAX_TIMESTAMP);
     if (mts > sc->max_ts) {
         sc->max_ts = mts;
-        sc->max_ts_offset = base;
+        sc->max_ts_offset = last; /* Kafka's time index names a batch by its last offset */
     }
     if (sc->build_index && sc->bytes_since > sc->interval) {
         uint8_t e[SEG_TIMEINDEX_ENTRY_BYTES];
@@ -972,7 +972,7 @@ static int append_index(log_segment *s, const uint8_t *buf, size_t len, int64_t 
         int64_t mts = seg_be64(h + HDR_MAX_TIMESTAMP);
         if (mts > s->max_ts) {
             s->max_ts = mts;
-            s->max_ts_offset = base;
+            s->max_ts_offset = last; /* as Kafka's time index entries do */
         }
         if (s->bytes_since_index > interval) {
             if (s->index_entries < s->index_entries_max) {

@@ -69,7 +69,7 @@ struct log_segment {
     int64_t timeindex_last_ts;  /* timestamp of the last time index entry, -1 none */
     int64_t bytes_since_index;  /* log bytes written since the last index entry */
     int64_t max_ts;             /* largest batch maxTimestamp, -1 when none */
-    int64_t max_ts_offset;      /* base offset of the batch holding max_ts, -1 none */
+    int64_t max_ts_offset;      /* last offset of the batch holding max_ts (as Kafka's time index), -1 none */
     int64_t created_ms;         /* now_ms of the first append after open/create, -1 unset */
     uint8_t *idx_mem;           /* active only: index_entries entries of 8 bytes */
     uint8_t *tidx_mem;          /* active only: timeindex_entries entries of 12 bytes */
