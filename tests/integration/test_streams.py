@@ -32,7 +32,7 @@ What is shown:
     times out and Streams kills the thread with "Timeout expired after 2000ms
     while awaiting InitProducerId..." -- a strict expected failure asserting
     that root cause (max.block.ms and task.timeout.ms set low so it comes in
-    ~30 s instead of minutes); passing on Kafka.
+    well under a minute instead of several); passing on Kafka.
   * repartition topics purged: after the word count's output is complete,
     Streams deletes the processed records of its repartition topic
     (DeleteRecords); on Kafka each partition's start offset reaches its end.
