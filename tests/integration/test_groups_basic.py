@@ -230,8 +230,10 @@ def test_broker_restart_resumes_from_committed_offsets(group_broker, members, ho
     conf = member_conf(b, group, session__timeout__ms=10000)
 
     # small fetches, so that consumption interleaves the partitions
-    # (librdkafka gives no ordering guarantee)
-    m1 = members("m1", dict(conf, **{"max.partition.fetch.bytes": 2048}), [topic], batch=50)
+    # (librdkafka gives no ordering guarantee); a little processing time per
+    # batch, so that the pause below lands part-way however fast the broker
+    m1 = members("m1", dict(conf, **{"max.partition.fetch.bytes": 2048}), [topic], batch=50,
+                 batch_delay=0.05)
 
     def partitions_started(m):
         ps = {p for _t, p, _o, _ok in m.processed()}
