@@ -97,7 +97,7 @@
     X(SOCKET_RECEIVE_BUFFER_BYTES, "socket.receive.buffer.bytes", CONFIG_INT, "102400", -1, I32MAX, NULL, CONFIG_F_READ_ONLY, \
       "SO_RCVBUF of client sockets; -1 leaves the OS default.") \
     X(MAX_CONNECTIONS, "max.connections", CONFIG_INT, "10000", 1, I32MAX, NULL, CONFIG_F_READ_ONLY, \
-      "Most client connections at once; further ones are accepted and closed at once, with a log line.") \
+      "Most client connections at once; past it the broker stops accepting (new connections wait in the listen backlog until one closes, as Kafka's acceptor does), with a rate-limited log line.") \
     X(MAX_CONNECTIONS_PER_IP, "max.connections.per.ip", CONFIG_INT, "2147483647", 0, I32MAX, NULL, CONFIG_F_READ_ONLY, \
       "Most connections from one client address; further ones are accepted and closed at once, with a (rate-limited) log line.") \
     X(MAX_CONNECTIONS_PER_IP_OVERRIDES, "max.connections.per.ip.overrides", CONFIG_LIST, "", 0, 0, NULL, CONFIG_F_READ_ONLY, \

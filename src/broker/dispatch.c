@@ -140,6 +140,10 @@ void handle_api_versions(broker *b, req *rq)
         const broker_api *api = broker_api_find(key);
         if (!api)
             continue;
+        /* KIP-511 as Kafka answers it: a version it does not know gets just
+         * the ApiVersions range, all a client needs to retry. */
+        if (resp.error_code == KERR_UNSUPPORTED_VERSION && key != KP_API_API_VERSIONS)
+            continue;
         const kp_api_info *info = kp_api_find(key);
         kp_api_versions_resp_api_version *av = &resp.api_keys[resp.api_keys_n++];
         av->api_key = key;

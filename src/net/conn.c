@@ -586,6 +586,21 @@ static void listener_pause(reactor *r, listener *l, int err)
     reactor_timer_arm(r, &l->accept_timer, clock_mono_ms() + CONN_ACCEPT_BACKOFF_MS);
 }
 
+/* At max.connections: stop polling the listening socket; the accept timer
+ * looks again in CONN_ACCEPT_BACKOFF_MS. */
+static void listener_wait_for_slot(reactor *r, listener *l)
+{
+    static glog_limit full = GLOG_LIMIT_INIT;
+    glog_limited(&full, GLOG_WARN, "net",
+                 "max.connections (%d) reached: new connections wait until one closes",
+                 l->lim.connections_max);
+    if (l->accept_paused)
+        return;
+    l->accept_paused = true;
+    reactor_io_del(r, &l->io);
+    reactor_timer_arm(r, &l->accept_timer, clock_mono_ms() + CONN_ACCEPT_BACKOFF_MS);
+}
+
 /* Whether a just-accepted connection may stay; logs (rate-limited) why not. */
 static bool accept_allowed(listener *l, int fd, const char *host, const char *serv,
                            const struct sockaddr *sa, conn_accept_slot *slot)
@@ -623,6 +638,12 @@ static void listener_on_event(reactor *r, reactor_io *io, uint32_t events)
     listener *l = (listener *)io;
     (void)events;
     for (int i = 0; i < 64 && !l->accept_paused; i++) {
+        if (atomic_load(&g_conns_open) >= l->lim.connections_max) {
+            /* As Kafka's acceptor does: stop accepting, so new connections
+             * wait in the backlog until one closes, instead of being shut. */
+            listener_wait_for_slot(r, l);
+            return;
+        }
         struct sockaddr_storage ss;
         socklen_t sl = sizeof(ss);
         int fd = accept4(l->io.fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);

@@ -124,8 +124,6 @@ def test_api_versions_unsupported_version(broker):
     assert_healthy(broker)
 
 
-@pytest.mark.gregor_xfail("ApiVersions v99: Gregor's UNSUPPORTED_VERSION answer lists all its "
-                          "APIs; Kafka's lists ApiVersions (18) only")
 def test_api_versions_unsupported_version_lists_only_itself(broker):
     """KIP-511: the answer to an ApiVersions version the broker does not know
     carries just the ApiVersions range, which is all a client needs to retry."""

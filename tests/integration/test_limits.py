@@ -35,9 +35,6 @@ def test_pipelined_requests_past_queued_max_requests(start_broker):
     assert got == [str(i) for i in range(n)]
 
 
-@pytest.mark.gregor_xfail("max.connections=3: Gregor closes the 4th connection at once "
-                          "(recv gives b''); Kafka leaves it unserved until one of the 3 "
-                          "closes, then answers it")
 def test_max_connections_extra_waits_for_a_slot(start_broker):
     """Past max.connections Kafka stops accepting: the extra connection is
     not closed, its request gets no answer while the limit holds, and it is
