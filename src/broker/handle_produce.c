@@ -6,6 +6,7 @@
  */
 #include <stddef.h>
 #include <stdio.h>
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -306,6 +307,48 @@ static bool tasks_to_lanes(broker *b, part_task *tasks, int n)
     return bytes >= PRODUCE_LANE_MIN_BYTES;
 }
 
+typedef struct part_pos {
+    int32_t index;              /* the partition */
+    int pos;                    /* its place in the request */
+} part_pos;
+
+static int part_pos_cmp(const void *a, const void *b)
+{
+    const part_pos *x = a, *y = b;
+    if (x->index != y->index)
+        return x->index < y->index ? -1 : 1;
+    return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+/*
+ * A partition named more than once in one topic's entry: as in Kafka, which
+ * reads the request into a map, the last batch for it is the one appended
+ * and the partition is answered once. Marks keep[j] for the entries that
+ * count; returns how many (or -1 without memory).
+ */
+static int partitions_last_wins(const kp_produce_req_topic *rt, bool *keep, arena *a)
+{
+    int np = rt->partition_data_n > 0 ? rt->partition_data_n : 0;
+    if (np <= 1) {
+        if (np == 1)
+            keep[0] = true;
+        return np;
+    }
+    part_pos *v = arena_alloc(a, sizeof(*v) * (size_t)np);
+    if (!v)
+        return -1;
+    for (int j = 0; j < np; j++)
+        v[j] = (part_pos){ rt->partition_data[j].index, j };
+    qsort(v, (size_t)np, sizeof(*v), part_pos_cmp);
+    int unique = 0;
+    for (int j = 0; j < np; j++) {
+        bool last = j + 1 == np || v[j + 1].index != v[j].index;
+        keep[v[j].pos] = last;
+        unique += last;
+    }
+    return unique;
+}
+
 void handle_produce(broker *b, req *rq)
 {
     kp_produce_req body;
@@ -317,7 +360,9 @@ void handle_produce(broker *b, req *rq)
     produce_op *op = arena_alloc(&rq->arena, sizeof(*op));
     int nt = body.topic_data_n > 0 ? body.topic_data_n : 0;
     topic **tps = arena_alloc(&rq->arena, sizeof(topic *) * (size_t)(nt ? nt : 1));
-    if (!op || !tps || !(op->held = arena_alloc(&rq->arena, sizeof(topic *) * (size_t)(nt ? nt : 1)))) {
+    bool **keep = arena_alloc(&rq->arena, sizeof(bool *) * (size_t)(nt ? nt : 1));
+    if (!op || !tps || !keep ||
+        !(op->held = arena_alloc(&rq->arena, sizeof(topic *) * (size_t)(nt ? nt : 1)))) {
         broker_bad_request(rq, "request too large for its arena");
         return;
     }
@@ -347,9 +392,11 @@ void handle_produce(broker *b, req *rq)
         tps[i] = tp;
         int np = rt->partition_data_n > 0 ? rt->partition_data_n : 0;
         tr->partition_responses = arena_alloc(&rq->arena, sizeof(*tr->partition_responses) * (size_t)(np ? np : 1));
-        tr->partition_responses_n = np;
-        ntasks += np;
-        if (!tr->partition_responses) {
+        keep[i] = arena_alloc(&rq->arena, sizeof(bool) * (size_t)(np ? np : 1));
+        int unique = keep[i] ? partitions_last_wins(rt, keep[i], &rq->arena) : 0;
+        tr->partition_responses_n = unique;
+        ntasks += unique;
+        if (!tr->partition_responses || !keep[i] || unique < 0) {
             for (int h = 0; h < op->nheld; h++)
                 topic_unref(op->held[h]);
             broker_bad_request(rq, "request too large for its arena");
@@ -372,9 +419,12 @@ void handle_produce(broker *b, req *rq)
     for (int i = 0; i < nt; i++) {
         kp_produce_req_topic *rt = &body.topic_data[i];
         kp_produce_resp_topic *tr = &op->resp.responses[i];
-        for (int j = 0; j < tr->partition_responses_n; j++)
-            task_prepare(&tasks[k++], op, tps[i], &rt->partition_data[j],
-                         &tr->partition_responses[j], body.acks);
+        int r = 0;
+        for (int j = 0; j < rt->partition_data_n; j++)
+            if (keep[i][j])
+                task_prepare(&tasks[k++], op, tps[i], &rt->partition_data[j],
+                             &tr->partition_responses[r++], body.acks);
+        assert(r == tr->partition_responses_n);
     }
     if (tasks && tasks_to_lanes(b, tasks, ntasks)) {
         op->tasks = tasks;      /* freed by produce_respond, after the last lane_done */

@@ -68,9 +68,6 @@ def test_large_request_spreads_over_partitions(start_broker):
     assert broker.alive()
 
 
-@pytest.mark.gregor_xfail("a Produce request naming partition 0 three times: Gregor appends "
-                          "all three batches and answers each (4 answers), Kafka keeps the "
-                          "last batch and answers once per partition (2 answers)")
 def test_same_partition_named_twice_last_batch_wins(start_broker):
     """A Produce request that names a partition more than once: Kafka reads
     the partitions into a map, so the last batch for the partition replaces
