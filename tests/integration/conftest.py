@@ -25,6 +25,11 @@ Fixtures:
   broker        a running broker with default overrides; tests can pass
                 overrides with  @pytest.mark.broker_overrides(key=value, ...)
   start_broker  factory: start_broker(**overrides) -> Broker (several allowed)
+  small_segments  small_segments(n) -> (overrides, topic config) for n-byte
+                segments on either broker
+Both broker classes offer bootstrap, port, kind ("gregor" or "kafka"),
+start/stop/wait_exit/kill9/restart, alive, data_dir, partition_dir and
+log_text; a KafkaBroker's restart() returns once its partitions are served.
 
 Override keys use Kafka spelling; since dots are not valid in Python keyword
 names, a double underscore stands for a dot in keyword arguments:
