@@ -413,9 +413,14 @@ class KafkaCluster:
 
 
 def _cluster_id():
-    """A KRaft cluster id: 16 random bytes in URL-safe base64, no padding."""
+    """A KRaft cluster id: 16 random bytes in URL-safe base64, no padding;
+    never starting with '-', which kafka-storage's argument parser would
+    take for an option (as Kafka's own random-uuid also avoids)."""
     import base64
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
 
 
 def _brokers_seen(port):
