@@ -84,6 +84,8 @@ void broker_on_request(void *ctx, req *rq)
     const broker_api *api = broker_api_find(rq->hdr.api_key);
     glog(GLOG_DEBUG, "broker", "conn %s: %s v%d correlation id %d, %d bytes", conn_peer(rq->conn),
          kp_api_find(rq->hdr.api_key)->name, rq->hdr.api_version, rq->hdr.correlation_id, rq->frame_len);
+    if (b->reqstats && conn_tag(rq->conn) == 0 && rq->hdr.api_key != KP_API_API_VERSIONS)
+        conn_set_tag(rq->conn, reqstats_software_by_client_id(b->reqstats, rq->hdr.client_id));
     if (rq->hdr.api_key != KP_API_API_VERSIONS) /* counted once it names the client */
         reqstats_count(b->reqstats, conn_tag(rq->conn), rq->hdr.api_key, rq->hdr.api_version);
     api->handle(b, rq);

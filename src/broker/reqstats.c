@@ -109,6 +109,24 @@ int reqstats_software(reqstats *s, kp_str name, kp_str version)
     return found;
 }
 
+int reqstats_software_by_client_id(reqstats *s, kp_str client_id)
+{
+    if (!s || client_id.len <= 0)
+        return 0;
+    char name[REQSTATS_NAME_BYTES];
+    int n = snprintf(name, sizeof name, "client.id ");
+    for (int32_t i = 0; i < client_id.len && n < (int)sizeof name - 1; i++) {
+        char ch = client_id.ptr[i];
+        if (ch >= '0' && ch <= '9')
+            break;
+        name[n++] = ch;
+    }
+    name[n] = 0;
+    kp_str nm = { name, n };
+    kp_str none = { "", 0 };
+    return reqstats_software(s, nm, none);
+}
+
 static atomic_ullong *slot(reqstats *s, bool refused, int software, int16_t key, int16_t ver)
 {
     if (software < 0 || software >= REQSTATS_SOFTWARE_MAX || key < 0 || key >= REQSTATS_KEYS ||

@@ -35,6 +35,12 @@ void reqstats_free(reqstats *s);
  * sight; 0 ("unknown") when the table is full or s is NULL. */
 int reqstats_software(reqstats *s, kp_str name, kp_str version);
 
+/* For a connection that never named its software (ApiVersions v0-2, or
+ * none): an entry "client.id <prefix>" from its client id up to the first
+ * digit ("kafka-python-2.0.2" -> "client.id kafka-python-"), so that a
+ * few entries cover the tests' many ids; 0 when there is none. */
+int reqstats_software_by_client_id(reqstats *s, kp_str client_id);
+
 /* One request served (handler called) / refused (connection closed). */
 void reqstats_count(reqstats *s, int software, int16_t api_key, int16_t api_version);
 void reqstats_refused(reqstats *s, int software, int16_t api_key, int16_t api_version);

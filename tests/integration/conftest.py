@@ -539,6 +539,37 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     for rep in st.get("xfailed", []):
         terminalreporter.write_line("  expected failure: %s: %s"
                                     % (rep.nodeid, getattr(rep, "wasxfail", "")))
+    _write_expected_failures(st.get("xfailed", []), kind)
+
+
+def _write_expected_failures(reps, kind):
+    """With GREGOR_TEST_RESULTS set (scripts/test), the strict expected
+    failures of a Gregor run as JSON, for the compatibility ledger
+    (scripts/compat): the test, what Gregor lacks, the error it met."""
+    out = os.environ.get("GREGOR_TEST_RESULTS")
+    if not out or kind != "gregor":
+        return
+    import json
+    entries = []
+    for rep in reps:
+        crash = getattr(getattr(rep, "longrepr", None), "reprcrash", None)
+        error = getattr(crash, "message", "") or ""
+        entries.append({"test": rep.nodeid,
+                        "reason": getattr(rep, "wasxfail", "").replace("Gregor: ", "", 1),
+                        "error": error.strip().splitlines()[0][:400] if error.strip() else ""})
+    name = os.environ.get("GREGOR_TEST_RESULTS_NAME", "pytest")
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "expected-failures-%s.json" % name), "w") as f:
+        json.dump(entries, f, indent=1)
+
+
+@pytest.fixture(autouse=True)
+def _name_the_test_for_gregor(request):
+    """Every gregor a test starts (directly or through a tool) names the test
+    in its request counts (GREGOR_TEST_CONTEXT; see src/broker/reqstats.h)."""
+    os.environ["GREGOR_TEST_CONTEXT"] = request.node.nodeid
+    yield
+    os.environ.pop("GREGOR_TEST_CONTEXT", None)
 
 
 class _FallbackTimeout(Exception):
@@ -600,6 +631,10 @@ def start_broker(tmp_path, request):
     failed = _test_failed(request)
     for b in brokers:
         was_alive = b.alive()
+        if was_alive and os.environ.get("GREGOR_REQUEST_STATS") and getattr(b, "kind", "") == "gregor":
+            # A clean stop makes gregor write the requests it served by client
+            # software (the compatibility ledger's evidence); a few ms.
+            b.stop(timeout=15)
         b.kill9()
         if failed:
             sys.stderr.write("\n----- broker %s (%s, %s) log tail -----\n%s\n"
