@@ -28,6 +28,7 @@ from collections import Counter, defaultdict
 
 import pytest
 
+import kafka_python_compat as kpc
 from conftest import create_topic, make_consumer, make_producer, produce_all, scaled
 from test_groups_support import (  # noqa: F401  (fixtures)
     group_broker, member_conf, members, wait_coordinator_ready, wait_group_settled,
@@ -307,7 +308,6 @@ def test_broker_restart_resumes_from_committed_offsets(group_broker, members, ho
 @pytest.mark.broker_overrides(**FAST_GROUP)
 def test_kafka_python_group_consumer_commits(group_broker):
     from kafka import KafkaConsumer, TopicPartition as KTP
-    from kafka.admin import KafkaAdminClient
     from confluent_kafka import TopicPartition
     b = group_broker.bootstrap
     topic, nparts, total = "grp-kp", 3, scaled(3000)
@@ -347,12 +347,12 @@ def test_kafka_python_group_consumer_commits(group_broker):
         c.close()
     assert {tp.partition: tp.offset for tp in got} == counts
     # ... and to kafka-python's admin client
-    admin = KafkaAdminClient(bootstrap_servers=b, request_timeout_ms=30000)
+    admin = kpc.admin_client(b, 30)
     try:
-        offs = admin.list_consumer_group_offsets(group)
+        offs = kpc.group_offsets(admin, group)
     finally:
         admin.close()
-    assert {tp.partition: om.offset for tp, om in offs.items() if tp.topic == topic} == counts
+    assert {tp.partition: om[0] for tp, om in offs.items() if tp.topic == topic} == counts
 
     # a new consumer in the group resumes at the committed end: only new messages
     more = produce_round_robin(b, topic, nparts, 30)

@@ -21,6 +21,7 @@ import kafka
 import kafka.admin
 import kafka.errors
 
+import kafka_python_compat as kpc
 from conftest import (admin_client, consume_partitions, create_topic, list_topics, make_consumer,
                       produce_all, wait_for_topic, wait_topic_absent, watermarks)
 
@@ -67,7 +68,8 @@ def produce_confluent(bootstrap, topic, recs):
 
 def produce_kafka_python(bootstrap, topic, recs):
     p = kafka.KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20,
-                            request_timeout_ms=TIMEOUT * 1000, max_block_ms=TIMEOUT * 1000)
+                            request_timeout_ms=TIMEOUT * 1000, max_block_ms=TIMEOUT * 1000,
+                            **kpc.producer_options())
     try:
         futs = [p.send(topic, key=r["key"], value=r["value"], headers=list(r["headers"]),
                        timestamp_ms=r["timestamp"], partition=r["partition"]) for r in recs]
@@ -253,47 +255,39 @@ def test_deleted_topic_can_be_recreated_empty(broker):
 # admin: kafka-python
 # ---------------------------------------------------------------------------
 
-def kp_admin(bootstrap):
-    return kafka.admin.KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=TIMEOUT * 1000)
-
-
 def test_kafka_python_admin(broker):
-    adm = kp_admin(broker.bootstrap)
+    adm = kpc.admin_client(broker.bootstrap, TIMEOUT)
     try:
-        resp = adm.create_topics([kafka.admin.NewTopic(name="kp-adm", num_partitions=2, replication_factor=1,
-                                                       topic_configs={"retention.ms": "7200000"})],
+        errs = kpc.create_topics(adm, [kafka.admin.NewTopic(name="kp-adm", num_partitions=2,
+                                                            replication_factor=1,
+                                                            topic_configs={"retention.ms": "7200000"})],
                                  timeout_ms=TIMEOUT * 1000)
-        assert [(t[0], t[1]) for t in resp.topic_errors] == [("kp-adm", 0)]
+        assert errs == [("kp-adm", 0)]
         wait_for_topic(broker.bootstrap, "kp-adm", partitions=2)
         assert "kp-adm" in adm.list_topics()
 
         # validate_only does not create
-        resp = adm.create_topics([kafka.admin.NewTopic(name="kp-adm-vo", num_partitions=1, replication_factor=1)],
+        errs = kpc.create_topics(adm, [kafka.admin.NewTopic(name="kp-adm-vo", num_partitions=1,
+                                                            replication_factor=1)],
                                  timeout_ms=TIMEOUT * 1000, validate_only=True)
-        assert [(t[0], t[1]) for t in resp.topic_errors] == [("kp-adm-vo", 0)]
+        assert errs == [("kp-adm-vo", 0)]
         time.sleep(1.0)
         assert "kp-adm-vo" not in list_topics(broker.bootstrap)
 
-        # describe configs: our value is there
-        res = adm.describe_configs([kafka.admin.ConfigResource(kafka.admin.ConfigResourceType.TOPIC, "kp-adm")])
-        entries = {}
-        for r in res:
-            for (err, _msg, _rtype, rname, configs) in r.resources:
-                assert err == 0 and rname == "kp-adm"
-                for e in configs:
-                    entries[e[0]] = e
-        assert entries["retention.ms"][1] == "7200000"
-        assert entries["cleanup.policy"][1] == "delete"
+        # describe configs: our value is there, and a default one
+        entries = kpc.describe_topic_configs(adm, "kp-adm")
+        assert entries["retention.ms"] == "7200000"
+        assert entries["cleanup.policy"] == "delete"
 
         # create partitions: 2 -> 4
-        resp = adm.create_partitions({"kp-adm": kafka.admin.NewPartitions(total_count=4)},
+        errs = kpc.create_partitions(adm, {"kp-adm": kafka.admin.NewPartitions(total_count=4)},
                                      timeout_ms=TIMEOUT * 1000)
-        assert [(t[0], t[1]) for t in resp.topic_errors] == [("kp-adm", 0)]
+        assert errs == [("kp-adm", 0)]
         wait_for_topic(broker.bootstrap, "kp-adm", partitions=4)
 
         # delete
-        resp = adm.delete_topics(["kp-adm"], timeout_ms=TIMEOUT * 1000)
-        assert [(t[0], t[1]) for t in resp.topic_error_codes] == [("kp-adm", 0)]
+        errs = kpc.delete_topics(adm, ["kp-adm"], timeout_ms=TIMEOUT * 1000)
+        assert errs == [("kp-adm", 0)]
         wait_topic_absent(broker.bootstrap, "kp-adm")
         deadline = time.monotonic() + 10
         while "kp-adm" in adm.list_topics():
@@ -396,7 +390,8 @@ def test_auto_create_enabled(broker):
     # leader serves it (NOT_LEADER_OR_FOLLOWER, retriable); kafka-python's
     # default is not to retry at all
     p = kafka.KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all", retries=5,
-                            max_block_ms=TIMEOUT * 1000, request_timeout_ms=TIMEOUT * 1000)
+                            max_block_ms=TIMEOUT * 1000, request_timeout_ms=TIMEOUT * 1000,
+                            **kpc.producer_options())
     try:
         md = p.send(topic, value=b"hello").get(timeout=TIMEOUT)
         assert md.offset == 0
@@ -409,13 +404,19 @@ def test_auto_create_enabled(broker):
 @pytest.mark.broker_overrides(auto__create__topics__enable="false")
 def test_auto_create_disabled(broker):
     topic = "not-auto-created"
+    # not idempotent: the send must fail for want of the topic, not of
+    # InitProducerId (which Gregor does not serve yet)
     p = kafka.KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all",
-                            max_block_ms=5000, request_timeout_ms=10000)
+                            max_block_ms=5000, request_timeout_ms=10000,
+                            **kpc.producer_options())
     try:
-        with pytest.raises(kafka.errors.KafkaError):
+        with pytest.raises(kafka.errors.KafkaError) as ei:
             p.send(topic, value=b"hello").get(timeout=10)
     finally:
         p.close(timeout=5)
+    # the topic's metadata never comes (both kafka-python 2.0 and 3.x)
+    assert isinstance(ei.value, kafka.errors.KafkaTimeoutError), repr(ei.value)
+    assert "Failed to update metadata" in str(ei.value), repr(ei.value)
 
     # A Metadata request naming the topic explicitly (librdkafka sets
     # allow_auto_topic_creation for producers/admin) answers UNKNOWN_TOPIC_OR_PART.
