@@ -78,9 +78,17 @@ class Gregor:
 
 
 def wait_serving(bootstrap, topics, timeout=60):
-    """Seconds until the broker lists every topic with a leader."""
+    """Seconds until the broker lists every topic with a leader. The port is
+    polled first, so that a client's reconnect backoff is not counted."""
     from confluent_kafka.admin import AdminClient
     t0 = time.monotonic()
+    host, port = bootstrap.split(":")
+    while time.monotonic() - t0 < timeout:
+        try:
+            socket.create_connection((host, int(port)), timeout=0.5).close()
+            break
+        except OSError:
+            time.sleep(0.01)
     while time.monotonic() - t0 < timeout:
         try:
             md = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=2)
