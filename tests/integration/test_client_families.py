@@ -56,7 +56,7 @@ from confluent_kafka.admin import AdminClient
 import kafka
 import kafka.errors
 
-from conftest import admin_client, create_topic, make_consumer, produce_all
+from conftest import GregorGap, gregor_gap, admin_client, create_topic, make_consumer, produce_all
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -104,22 +104,6 @@ FAMILY_ID = "%s: confluent-kafka %s (librdkafka %s), kafka-python %s" % (
     FAMILY, confluent_kafka.__version__, confluent_kafka.libversion()[0], kafka.__version__)
 
 
-class GregorGap(Exception):
-    """The exact failure a gregor_gap test expects on Gregor."""
-
-
-def gregor_gap(reason):
-    """gregor_xfail (conftest) plus pytest's own xfail with raises=GregorGap,
-    as in test_streams.py: on Gregor the test is an expected failure only if
-    it fails with exactly the error it names (raised as GregorGap); any other
-    failure is red, and so is a pass (strict). The decorator's xfail mark
-    comes before the one conftest adds, and the first one wins."""
-    def deco(f):
-        f = pytest.mark.gregor_xfail(reason)(f)
-        return pytest.mark.xfail("config.getoption('--broker') == 'gregor'",
-                                 reason="Gregor: " + reason, raises=GregorGap,
-                                 strict=True)(f)
-    return deco
 
 
 def gregor_gap_from_kafka_python(major, reason):

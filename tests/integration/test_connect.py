@@ -48,7 +48,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, create_topic, free_port
+from conftest import GregorGap, gregor_gap, REPO, create_topic, free_port
 import kafkaref
 
 LOG4J = REPO / "tests" / "streams" / "log4j2.yaml"
@@ -64,22 +64,6 @@ NO_INIT_PRODUCER_ID = ("org.apache.kafka.common.errors.UnsupportedVersionExcepti
                        "The node does not support INIT_PRODUCER_ID")
 
 
-class GregorGap(Exception):
-    """The exact failure a gregor_gap test expects on Gregor."""
-
-
-def gregor_gap(reason):
-    """gregor_xfail (conftest) plus pytest's own xfail with raises=GregorGap:
-    on Gregor the test is an expected failure only if it fails with exactly
-    the error it names (raised as GregorGap); any other failure is red, and
-    so is a pass (strict). The first xfail mark wins in pytest, and the
-    decorator's comes before the one conftest adds, so raises= applies."""
-    def deco(f):
-        f = pytest.mark.gregor_xfail(reason)(f)
-        return pytest.mark.xfail("config.getoption('--broker') == 'gregor'",
-                                 reason="Gregor: " + reason, raises=GregorGap,
-                                 strict=True)(f)
-    return deco
 
 
 def compile_compat():

@@ -62,7 +62,7 @@ import subprocess
 
 import pytest
 
-from conftest import (GREGOR_BIN, Broker, KafkaBroker, admin_client, consume_partitions,
+from conftest import (GregorGap, gregor_gap, GREGOR_BIN, Broker, KafkaBroker, admin_client, consume_partitions,
                       create_topic, list_topics, make_consumer, make_producer, produce_all,
                       wait_for_topic, wait_topic_absent, watermarks)
 import kafkaref
@@ -100,22 +100,6 @@ def reference_jars():
     kafkaref.fetch(quiet=True)
 
 
-class GregorGap(Exception):
-    """The exact failure a gregor_gap test expects on Gregor."""
-
-
-def gregor_gap(reason):
-    """gregor_xfail (conftest) plus pytest's own xfail with raises=GregorGap:
-    on Gregor the test is an expected failure only if it fails with exactly
-    the error it names (raised as GregorGap); any other failure is red, and
-    so is a pass (strict). The first xfail mark wins in pytest, and the
-    decorator's comes before the one conftest adds, so raises= applies."""
-    def deco(f):
-        f = pytest.mark.gregor_xfail(reason)(f)
-        return pytest.mark.xfail("config.getoption('--broker') == 'gregor'",
-                                 reason="Gregor: " + reason, raises=GregorGap,
-                                 strict=True)(f)
-    return deco
 
 
 # ---------------------------------------------------------------- running tools
