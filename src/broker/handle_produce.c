@@ -107,7 +107,7 @@ static int16_t validate_records(broker *b, topic *tp, kp_records *rec, int64_t *
         batch_info info;
         int err = batch_validate(rec->ptr + off, (size_t)rec->len - off, &info);
         if (err != BATCH_OK) {
-            int codec = (size_t)rec->len - off > 22 ? rec->ptr[off + 22] & 7 : 0;
+            int codec = (size_t)rec->len - off > 22 ? rec->ptr[off + 22] & BATCH_ATTR_COMPRESSION_MASK : 0;
             snprintf(buf, buflen, "record batch at byte %zu: %s%s%s", off, batch_err_str(err),
                      err == BATCH_ERR_DECOMPRESS && info.detail ? ": " : "",
                      err == BATCH_ERR_DECOMPRESS && info.detail ? info.detail : "");

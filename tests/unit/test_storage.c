@@ -619,9 +619,7 @@ static void test_recovery(void)
     CHECK_EQ_I64(file_len(path), first_len);
     seg_file(path, sizeof path, dir, active_base, ".log");
     CHECK(file_exists(path));
-    /* ...and a clean open finds it too once the indexes are rebuilt, but a
-     * clean open trusts its indexes, so only the unclean path is shown here.
-     * With log.recovery.truncate.corrupt it is cut like a torn tail, and
+    /* With log.recovery.truncate.corrupt it is cut like a torn tail, and
      * every later segment goes. */
     cfg.truncate_corrupt = true;
     CHECK(plog_open(dir, &cfg, 0, 0, false, &l, report, sizeof report) == LOG_OK);
