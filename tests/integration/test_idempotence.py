@@ -1,0 +1,501 @@
+"""
+Idempotent producers (issue 9): retried batches are written once.
+
+A TCP proxy (kafka_proxy.py) sits between the clients and the broker, and
+the broker advertises the proxy's address (advertised.listeners), so every
+request after the first Metadata goes through it. The proxy loses Produce
+responses on purpose: it forwards a Produce request, waits for the broker's
+answer (so the batch is in the log), drops it and cuts the connection. The
+client never learns that the batch was written and sends it again: only the
+producer id and sequence numbers let the broker see the retry as a
+duplicate. Every check of the log reads it with a consumer: for each
+partition the high watermark is the number of messages produced and the
+values are exactly the produced ones, in order; and every stored batch
+carries the producer's id, with a base sequence equal to its base offset
+(one producer from offset 0: each message written once).
+
+Proves:
+- librdkafka (Debian's 2.0.2, the C program rdkafka_idem.c) with
+  enable.idempotence=true, acks=all, max.in.flight=5, 200,000 messages over
+  6 partitions in many small batches, while the proxy cuts every 10th
+  Produce (at least 20 cuts, half after the broker answered, half right
+  after the request): every message is in the log exactly once and in
+  order, no delivery report fails, and the offsets in the reports are
+  consecutive per partition;
+- the same producer across a broker kill -9 and restart: the proxy drops
+  the answer to a Produce the broker wrote and refuses connections; the
+  broker is killed with SIGKILL and started again on the same port and data;
+  the client's retry carries the same producer id, epoch and sequence as the
+  lost request, and the broker answers it without error and with the base
+  offset the lost answer had: the producer state survived the restart, the
+  batch is in the log once, and the delivery reports give those offsets;
+- the newest clients from PyPI (build/venv): confluent-kafka 2.16.2
+  (librdkafka 2.16) with enable.idempotence=True and kafka-python 3.0.12
+  with enable_idempotence=True, each through the cutting proxy: exactly once,
+  in order, no failed send. (Debian's kafka-python 2.0.2 has no idempotent
+  producer, so it is not here.) They run as subprocesses of
+  build/venv/bin/python, so this file runs with Debian's interpreter;
+- the broker's answers on the wire (kafka_wire.py): InitProducerId with a
+  null transactional id gives a producer id and epoch 0; a Produce batch
+  with that id, epoch 0 and base sequence 0, sent again, is answered
+  without error with the first answer's base offset and stored once; a
+  batch whose sequence leaves a gap answers OUT_OF_ORDER_SEQUENCE_NUMBER
+  (45); a higher epoch starting at sequence 0 is accepted, after which the
+  old epoch answers INVALID_PRODUCER_EPOCH (47). These are Apache Kafka
+  4.4's answers.
+
+Every test passes on both brokers. (A Gregor without idempotent producers
+fails each with the client's refusal: librdkafka's fatal "Idempotent
+producer not supported by any of the 1 connected broker(s): requires Apache
+Kafka broker version >= 0.11.0", kafka-python 3's "[Error 35]
+IncompatibleBrokerVersion: Kafka broker does not support the
+'InitProducerIdRequest' Kafka protocol.")
+
+Run:
+    /usr/bin/python3 -m pytest tests/integration/test_idempotence.py -q \
+        -p no:cacheprovider [--broker=kafka]
+"""
+
+import json
+import shutil
+import struct
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+import kafka_wire as kw
+from conftest import HERE, REPO, consume_partitions, create_topic, make_producer, scaled
+from kafka_proxy import PRODUCE, KafkaProxy
+
+VENV_PYTHON = REPO / "build" / "venv" / "bin" / "python"
+
+
+PARTITIONS = 6
+INIT_PRODUCER_ID = 22
+COORDINATOR_LOAD_IN_PROGRESS = 14
+OUT_OF_ORDER_SEQUENCE_NUMBER = 45
+INVALID_PRODUCER_EPOCH = 47
+
+
+# ---------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------
+
+@pytest.fixture
+def proxied_broker(start_broker):
+    """(broker, proxy): a broker that advertises a proxy in front of it."""
+    proxy = KafkaProxy()
+    try:
+        b = start_broker(advertised__listeners=proxy.advertised())
+        proxy.start(b.port)
+        yield b, proxy
+    finally:
+        proxy.close()
+
+
+@pytest.fixture(scope="module")
+def rdkafka_idem(tmp_path_factory):
+    cc = shutil.which("cc") or shutil.which("gcc")
+    assert cc, "no C compiler (cc) on PATH"
+    out = tmp_path_factory.mktemp("rdkafka_idem") / "rdkafka_idem"
+    r = subprocess.run([cc, "-O2", "-Wall", "-o", str(out), str(HERE / "rdkafka_idem.c"),
+                        "-lrdkafka"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, "compiling rdkafka_idem.c failed:\n%s" % r.stderr
+    return out
+
+
+def expected_values(count, partitions):
+    """{partition: [value, ...]} for messages 0..count-1 spread i % partitions
+    (the scheme of rdkafka_idem.c and of the Python producers here)."""
+    out = {p: [] for p in range(partitions)}
+    for i in range(count):
+        p = i % partitions
+        out[p].append(b"idem %d:%d" % (p, i // partitions))
+    return out
+
+
+def assert_exactly_once(broker, topic, expected):
+    """The log of each partition holds exactly the expected values, once
+    each, in order; and its batches carry one producer id, each with a base
+    sequence equal to its base offset."""
+    got = consume_partitions(broker.bootstrap, topic, {p: len(v) for p, v in expected.items()},
+                             timeout=120)
+    for p, values in expected.items():
+        msgs = got[p]
+        assert [m.offset() for m in msgs] == list(range(len(msgs))), \
+            "partition %d: offsets are not 0..n-1" % p
+        seen = [m.value() for m in msgs]
+        if seen != values:
+            dup = len(seen) - len(set(seen))
+            first = next((i for i, (a, b) in enumerate(zip(seen, values)) if a != b),
+                         min(len(seen), len(values)))
+            raise AssertionError("partition %d: %d messages, %d expected, %d duplicates; first "
+                                 "difference at offset %d: %r instead of %r"
+                                 % (p, len(seen), len(values), dup, first,
+                                    seen[first] if first < len(seen) else None,
+                                    values[first] if first < len(values) else None))
+        batches = segment_batches(broker.partition_dir(topic, p))
+        assert sum(b[4] for b in batches) == len(values), (p, batches[:10])
+        assert len({b[1] for b in batches}) == 1 and batches[0][1] >= 0, \
+            "partition %d: producer ids %s" % (p, sorted({b[1] for b in batches}))
+        bad = [b for b in batches if b[3] != b[0]]
+        assert not bad, "partition %d: batches whose base sequence is not their base " \
+                        "offset (base offset, producer id, epoch, sequence, records): %s" \
+                        % (p, bad[:5])
+
+
+def segment_batches(partition_dir):
+    """(base offset, producer id, epoch, base sequence, records) of every
+    batch in the partition's segment files, in file order."""
+    out = []
+    segs = sorted(Path(partition_dir).glob("*.log"))
+    assert segs, "no .log segment in %s" % partition_dir
+    for seg in segs:
+        data = seg.read_bytes()
+        pos = 0
+        while pos + 61 <= len(data):
+            base_offset, length = struct.unpack_from(">qi", data, pos)
+            if length <= 0:
+                break   # preallocated, unwritten tail
+            pid, epoch, seq, count = struct.unpack_from(">qhii", data, pos + 43)
+            out.append((base_offset, pid, epoch, seq, count))
+            pos += 12 + length
+    return out
+
+
+def run_rdkafka_idem(binary, bootstrap, topic, count, *props, timeout=420):
+    r = subprocess.run([str(binary), bootstrap, topic, str(count), str(PARTITIONS)] + list(props),
+                       capture_output=True, text=True, timeout=timeout)
+    print(r.stdout)
+    return r
+
+
+# ---------------------------------------------------------------------------
+# a) librdkafka, 200,000 messages, Produce answers lost on purpose
+# ---------------------------------------------------------------------------
+
+COUNT = scaled(200_000)
+
+
+@pytest.mark.timeout(600)
+def test_librdkafka_lost_produce_responses(proxied_broker, rdkafka_idem):
+    broker, proxy = proxied_broker
+    topic = "idem-rdkafka"
+    create_topic(broker.bootstrap, topic, partitions=PARTITIONS)
+    # Every 10th Produce is cut: in turn after the broker answered (written,
+    # answer lost) and right after the request (written or not).
+    proxy.cut_every(PRODUCE, 10, mode="mixed")
+    r = run_rdkafka_idem(rdkafka_idem, proxy.address, topic, COUNT, "batch.num.messages=500")
+    result = [line for line in r.stdout.splitlines() if line.startswith("RESULT ")]
+    assert r.returncode == 0 and result, "rdkafka_idem exited %d\n%s\nstderr tail:\n%s" % (
+        r.returncode, r.stdout, "\n".join(r.stderr.splitlines()[-30:]))
+    assert " ok=%d failed=0 offset_mismatch=0 fatal=0 " % COUNT in result[0], result[0]
+    requests = proxy.produce_snapshot()
+    cut_answered = [q for q in requests if q.response_dropped]
+    print("proxy: %d Produce requests, %d cut, %d of them after the broker answered"
+          % (len(requests), proxy.cuts(PRODUCE), len(cut_answered)))
+    assert proxy.cuts(PRODUCE) >= scaled(20), proxy.cut
+    # The dropped answers said "written": those batches were sent again.
+    assert cut_answered and all(q.response and all(e == 0 for e, _ in q.response.values())
+                                for q in cut_answered), cut_answered[:3]
+    assert_retried(requests, cut_answered)
+    assert_exactly_once(broker, topic, expected_values(COUNT, PARTITIONS))
+
+
+def assert_retried(requests, lost):
+    """Each batch whose answer was lost went to the broker again later (same
+    producer id, epoch, sequence), and that answer, error-free, gave the
+    offset the lost one had: the broker saw a duplicate."""
+    for q in lost:
+        for (topic, partition, pid, epoch, seq, count) in q.batches:
+            base = q.response[(topic, partition)][1]
+            again = [(r2, b2) for r2 in requests if r2.time > q.time for b2 in r2.batches
+                     if b2[:5] == (topic, partition, pid, epoch, seq)]
+            answered = [r2.response[(topic, partition)] for r2, _ in again
+                        if r2.response is not None and not r2.response_dropped]
+            assert answered, "batch %s (lost answer: offset %d) was not sent again and " \
+                             "answered" % ((topic, partition, pid, epoch, seq, count), base)
+            assert answered[-1] == (0, base), \
+                "retry of %s answered %s, the lost answer was (0, %d)" % (
+                    (topic, partition, pid, epoch, seq, count), answered, base)
+
+
+# ---------------------------------------------------------------------------
+# b) the same producer across a broker kill -9 and restart
+# ---------------------------------------------------------------------------
+
+@pytest.mark.timeout(300)
+def test_retry_after_kill9_restart_is_a_duplicate(proxied_broker):
+    broker, proxy = proxied_broker
+    topic = "idem-kill9"
+    create_topic(broker.bootstrap, topic, partitions=1)
+    fatal, delivered, failed = [], {}, []
+
+    def error_cb(err):
+        if err.fatal():
+            fatal.append(err.str())
+
+    def dr(err, msg):
+        if err is not None:
+            failed.append(str(err))
+        else:
+            delivered[msg.value()] = msg.offset()
+
+    p = make_producer(proxy.address, enable__idempotence=True, linger__ms=20,
+                      max__in__flight=5, message__timeout__ms=120000,
+                      reconnect__backoff__ms=10, reconnect__backoff__max__ms=500,
+                      error_cb=error_cb)
+    first, lost = 50, 10
+    values = [b"idem 0:%d" % i for i in range(first + lost)]
+    try:
+        for v in values[:first]:
+            p.produce(topic, value=v, partition=0, on_delivery=dr)
+        left = p.flush(30)
+        assert left == 0 and not failed and not fatal, (left, failed, fatal)
+        assert [delivered[v] for v in values[:first]] == list(range(first))
+
+        # The next Produce is written, its answer dropped, the connection cut,
+        # and from that moment the proxy closes every new connection.
+        proxy.hold(after_next_cut=True)
+        proxy.cut_next(PRODUCE, 1, mode="after_response")
+        for v in values[first:]:
+            p.produce(topic, value=v, partition=0, on_delivery=dr)
+        deadline = time.monotonic() + 30
+        while proxy.cuts(PRODUCE) < 1 and time.monotonic() < deadline:
+            p.poll(0.05)
+        assert proxy.cuts(PRODUCE) == 1, "the proxy cut no Produce within 30 s"
+        lost_req = [q for q in proxy.produce_snapshot() if q.response_dropped]
+        assert len(lost_req) == 1 and len(lost_req[0].batches) == 1, lost_req
+        lost_batch = lost_req[0].batches[0]
+        assert lost_req[0].response == {(topic, 0): (0, first)}, lost_req[0]
+        assert lost_batch[4] == first and lost_batch[5] == lost, lost_batch
+        assert not delivered.keys() & set(values[first:]), "the client learnt of the lost answer"
+
+        broker.kill9()
+        proxy.release()   # the client reconnects to a broker that is not there
+        p.poll(1.0)
+        broker.restart()
+        left = p.flush(120)
+        assert left == 0 and not failed and not fatal, (left, failed, fatal)
+    finally:
+        p.flush(5)
+
+    assert [delivered[v] for v in values] == list(range(first + lost))
+    retries = [q for q in proxy.produce_snapshot() if q.time > lost_req[0].time
+               and any(b[:5] == lost_batch[:5] for b in q.batches)]
+    print("retries of the lost batch %s: %s" % (lost_batch, retries))
+    assert_retried(proxy.produce_snapshot(), lost_req)
+    assert_exactly_once(broker, topic, {0: values})
+
+
+# ---------------------------------------------------------------------------
+# c) the newest clients from PyPI, through the cutting proxy
+# ---------------------------------------------------------------------------
+
+CONFLUENT_SCRIPT = r"""
+import json, sys, time
+import confluent_kafka
+from confluent_kafka import Producer
+bootstrap, topic, count, parts = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+assert confluent_kafka.__version__ == "2.16.2", confluent_kafka.__version__
+out = {"ok": 0, "failed": 0, "errors": [], "fatal": None}
+def error_cb(err):
+    if err.fatal():
+        out["fatal"] = err.str()
+def dr(err, msg):
+    if err is not None:
+        out["failed"] += 1
+        out["errors"] = (out["errors"] + [str(err)])[:5]
+    else:
+        out["ok"] += 1
+p = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
+              "max.in.flight": 5, "linger.ms": 5, "batch.num.messages": 200,
+              "message.timeout.ms": 120000, "reconnect.backoff.ms": 10,
+              "reconnect.backoff.max.ms": 200, "error_cb": error_cb, "log_level": 3})
+for i in range(count):
+    if out["fatal"]:
+        break
+    value = b"idem %d:%d" % (i % parts, i // parts)
+    while True:
+        try:
+            p.produce(topic, value=value, partition=i % parts, on_delivery=dr)
+            break
+        except BufferError:
+            p.poll(0.05)
+    p.poll(0)
+deadline = time.monotonic() + 150
+while len(p) and not out["fatal"] and time.monotonic() < deadline:
+    p.poll(0.1)
+out["left"] = len(p)
+print(json.dumps(out))
+"""
+
+KAFKA_PYTHON_SCRIPT = r"""
+import json, sys
+import kafka
+bootstrap, topic, count, parts = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+assert kafka.__version__ == "3.0.12", kafka.__version__
+out = {"ok": 0, "failed": 0, "errors": [], "fatal": None}
+p = kafka.KafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all",
+                        max_in_flight_requests_per_connection=5, linger_ms=0, batch_size=512,
+                        reconnect_backoff_ms=10, reconnect_backoff_max_ms=200,
+                        delivery_timeout_ms=120000, max_block_ms=30000)
+try:
+    futures = []
+    for i in range(count):
+        value = b"idem %d:%d" % (i % parts, i // parts)
+        futures.append(p.send(topic, value=value, partition=i % parts))
+    p.flush(timeout=150)
+    for f in futures:
+        try:
+            f.get(timeout=30)
+            out["ok"] += 1
+        except Exception as e:
+            out["failed"] += 1
+            out["errors"] = (out["errors"] + [repr(e)])[:5]
+except kafka.errors.IncompatibleBrokerVersion as e:
+    out["fatal"] = str(e)
+finally:
+    p.close(timeout=10)
+print(json.dumps(out))
+"""
+
+CLIENT_COUNT = scaled(20_000)
+
+
+def run_venv_client(script, bootstrap, topic, count):
+    assert VENV_PYTHON.exists(), "%s missing: make it with scripts/venv" % VENV_PYTHON
+    r = subprocess.run([str(VENV_PYTHON), "-c", script, bootstrap, topic, str(count),
+                        str(PARTITIONS)], capture_output=True, text=True, timeout=240)
+    lines = r.stdout.strip().splitlines()
+    assert r.returncode == 0 and lines, "client exited %d\nstdout: %s\nstderr tail:\n%s" % (
+        r.returncode, r.stdout, "\n".join(r.stderr.splitlines()[-30:]))
+    return json.loads(lines[-1])
+
+
+@pytest.mark.timeout(300)
+def test_confluent_kafka_216_lost_produce_responses(proxied_broker):
+    broker, proxy = proxied_broker
+    topic = "idem-confluent"
+    create_topic(broker.bootstrap, topic, partitions=PARTITIONS)
+    proxy.cut_every(PRODUCE, 5, mode="mixed")
+    out = run_venv_client(CONFLUENT_SCRIPT, proxy.address, topic, CLIENT_COUNT)
+    print("confluent-kafka 2.16.2: %s; proxy cut %d Produce" % (out, proxy.cuts(PRODUCE)))
+    assert out == {"ok": CLIENT_COUNT, "failed": 0, "errors": [], "fatal": None, "left": 0}, out
+    assert proxy.cuts(PRODUCE) >= scaled(20), proxy.cut
+    requests = proxy.produce_snapshot()
+    assert_retried(requests, [q for q in requests if q.response_dropped])
+    assert_exactly_once(broker, topic, expected_values(CLIENT_COUNT, PARTITIONS))
+
+
+@pytest.mark.timeout(300)
+def test_kafka_python_3_lost_produce_responses(proxied_broker):
+    broker, proxy = proxied_broker
+    topic = "idem-kafka-python"
+    create_topic(broker.bootstrap, topic, partitions=PARTITIONS)
+    # kafka-python puts every ready partition's batch in one request: fewer
+    # requests than librdkafka, so more of them are cut.
+    proxy.cut_every(PRODUCE, 3, mode="mixed")
+    out = run_venv_client(KAFKA_PYTHON_SCRIPT, proxy.address, topic, CLIENT_COUNT)
+    print("kafka-python 3.0.12: %s; proxy cut %d Produce" % (out, proxy.cuts(PRODUCE)))
+    assert out == {"ok": CLIENT_COUNT, "failed": 0, "errors": [], "fatal": None}, out
+    assert proxy.cuts(PRODUCE) >= scaled(20), proxy.cut
+    requests = proxy.produce_snapshot()
+    assert_retried(requests, [q for q in requests if q.response_dropped])
+    assert_exactly_once(broker, topic, expected_values(CLIENT_COUNT, PARTITIONS))
+
+
+# ---------------------------------------------------------------------------
+# d) the broker's answers on the wire
+# ---------------------------------------------------------------------------
+
+def init_producer_id_request(corr, version):
+    """InitProducerId with a null transactional id (an idempotent producer)."""
+    if version < 2:
+        body = kw.string(None) + struct.pack(">i", 60000)
+        return kw.frame(kw.request_header_v1(INIT_PRODUCER_ID, version, corr) + body)
+    body = kw.compact_string(None) + struct.pack(">i", 60000)
+    if version >= 3:
+        body += struct.pack(">qh", -1, -1)    # no producer id / epoch yet
+    body += b"\x00"                           # tagged fields
+    return kw.frame(kw.request_header_v2(INIT_PRODUCER_ID, version, corr) + body)
+
+
+def parse_init_producer_id(payload, version):
+    """-> (error_code, producer_id, epoch)"""
+    r = kw.Reader(payload)
+    r.take(">i")                              # correlation id
+    if version >= 2:
+        assert r.uvarint() == 0               # response header tagged fields
+    _throttle, err, pid, epoch = r.take(">ihqh")
+    return err, pid, epoch
+
+
+def idempotent_batch(pid, epoch, seq, values):
+    """A record batch v2 (no compression) from producer pid/epoch whose
+    first record has sequence number seq."""
+    ts = int(time.time() * 1000)
+    recs = b"".join(kw.encode_record(i, 0, None, v) for i, v in enumerate(values))
+    after_crc = struct.pack(">hiqqqhii", 0, len(values) - 1, ts, ts, pid, epoch, seq,
+                            len(values)) + recs
+    body = struct.pack(">ibI", -1, 2, kw.crc32c(after_crc)) + after_crc
+    return struct.pack(">qi", 0, len(body)) + body
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("init_version", [1, 4])
+def test_wire_sequence_checks(broker, init_version):
+    topic = "idem-wire-v%d" % init_version
+    create_topic(broker.bootstrap, topic, partitions=1)
+    s = kw.connect(broker.port)
+    corr = iter(range(1, 1000))
+
+    def produce(pid, epoch, seq, values):
+        s.sendall(kw.produce_v3(next(corr), topic, 0, idempotent_batch(pid, epoch, seq, values)))
+        _, res = kw.parse_produce_v3(kw.recv_response(s))
+        return res[(topic, 0)]
+
+    def init_producer_id():
+        # Kafka answers COORDINATOR_LOAD_IN_PROGRESS for a moment after it
+        # starts (its producer id manager is not ready): clients retry that.
+        deadline = time.monotonic() + 30
+        while True:
+            s.sendall(init_producer_id_request(next(corr), init_version))
+            answer = parse_init_producer_id(kw.recv_response(s), init_version)
+            if answer[0] != COORDINATOR_LOAD_IN_PROGRESS or time.monotonic() > deadline:
+                return answer
+            time.sleep(0.2)
+
+    try:
+        s.sendall(kw.api_versions(next(corr), 0))
+        _, _, apis = kw.parse_api_versions_v0(kw.recv_response(s))
+        lo, hi = apis.get(INIT_PRODUCER_ID, (None, None))
+        assert lo is not None and lo <= init_version <= hi, \
+            "InitProducerId versions %s" % (apis.get(INIT_PRODUCER_ID),)
+        err, pid, epoch = init_producer_id()
+        assert (err, epoch) == (0, 0) and pid >= 0, (err, pid, epoch)
+
+        a = [b"a0", b"a1", b"a2"]
+        assert produce(pid, 0, 0, a) == (0, 0)
+        # The same batch again: no error, the first answer's offset, not stored again.
+        assert produce(pid, 0, 0, a) == (0, 0)
+        assert produce(pid, 0, 3, [b"b3", b"b4"]) == (0, 3)
+        # An older batch of the last five, again: still a duplicate.
+        assert produce(pid, 0, 0, a) == (0, 0)
+        # Sequence 10 when 5 is next: a gap.
+        assert produce(pid, 0, 10, [b"gap"])[0] == OUT_OF_ORDER_SEQUENCE_NUMBER
+        # A new epoch starts again at sequence 0; then the old epoch is refused.
+        assert produce(pid, 1, 0, [b"e1"]) == (0, 5)
+        assert produce(pid, 0, 5, [b"old"])[0] == INVALID_PRODUCER_EPOCH
+        # Another producer id from a second InitProducerId: its own sequence from 0.
+        err, pid2, epoch2 = init_producer_id()
+        assert err == 0 and pid2 != pid and epoch2 == 0, (err, pid, pid2, epoch2)
+        assert produce(pid2, 0, 0, [b"p2"]) == (0, 6)
+    finally:
+        s.close()
+
+    got = consume_partitions(broker.bootstrap, topic, {0: 7})[0]
+    assert [m.value() for m in got] == [b"a0", b"a1", b"a2", b"b3", b"b4", b"e1", b"p2"]
+    assert [m.offset() for m in got] == list(range(7))
