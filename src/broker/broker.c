@@ -24,6 +24,7 @@
 #include "broker/scrubber.h"
 #include "group/coordinator.h"
 #include "metadata/metalog.h"
+#include "txn/pids.h"
 
 /* ---- meta.properties ---- */
 
@@ -357,6 +358,11 @@ static void set_aside_strays(broker *b)
 
 /* ---- start-up and shutdown ---- */
 
+static void part_appended(void *ctx, partition *p)
+{
+    fetch_partition_appended(ctx, p);
+}
+
 int broker_init(broker *b, char *err, size_t errlen)
 {
     b->node_id = (int32_t)config_get_num(&b->cfg, BCFG_NODE_ID);
@@ -410,14 +416,45 @@ int broker_init(broker *b, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    b->meta = metalog_open(dir, clean, b->topics, b->logs, &b->cfg, b->node_id, err, errlen);
+    b->part_env = (partition_env){ .flusher = b->flusher, .appended = part_appended, .ctx = b };
+    b->meta = metalog_open(dir, clean, b->topics, b->logs, &b->part_env, &b->cfg, b->node_id, err, errlen);
     if (!b->meta)
         return -1;
-    b->coord = coord_new(b);
+    coord_env cenv = {
+        .topics = b->topics,
+        .cfg = &b->cfg,
+        .create_topic = broker_create_internal_topic,
+        .ctx = b,
+    };
+    b->coord = coord_new(&cenv);
+    b->pids = pids_new(b->meta);
+    if (!b->pids) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     if (!b->coord || coord_load(b->coord, err, errlen) != 0)
         return -1;
     set_aside_strays(b);
     return 0;
+}
+
+int16_t broker_create_internal_topic(void *ctx, const char *name, int32_t nparts, const char *const *cfgs,
+                                     int ncfgs, char *msg, size_t msglen)
+{
+    broker *b = ctx;
+    if (broker_fd_budget(b, nparts, msg, msglen) != KERR_NONE)
+        return KERR_POLICY_VIOLATION;
+    metalog_config mc[16];
+    if (ncfgs > 16)
+        ncfgs = 16;
+    for (int i = 0; i < ncfgs; i++)
+        mc[i] = (metalog_config){ cfgs[2 * i], cfgs[2 * i + 1] };
+    kp_uuid id;
+    int64_t end;
+    int16_t code = metalog_create_topic(b->meta, name, nparts, 1, mc, ncfgs, &id, &end, msg, msglen);
+    if (code == KERR_NONE)
+        partition_wait_durable(metalog_partition(b->meta), end, NULL, NULL, NULL);
+    return code;
 }
 
 static void post_listener_start(broker *b)
@@ -537,10 +574,32 @@ void broker_shutdown(broker *b)
     flusher_stop(b->flusher);
 }
 
+/* Clean shutdown: every partition's producer state as a snapshot at its
+ * log end, so the next start reads it instead of the log. */
+static int checkpoint_partitions(broker *b)
+{
+    topic **all;
+    int n = topics_list(b->topics, &all), rc = 0;
+    for (int i = 0; i < n; i++) {
+        for (int32_t j = 0; j < topic_nparts(all[i]); j++)
+            if (partition_checkpoint(topic_partition(all[i], j)) != 0)
+                rc = -1;
+        topic_unref(all[i]);
+    }
+    if (n >= 0)
+        free(all);
+    return n < 0 ? -1 : rc;
+}
+
 bool broker_deinit(broker *b)
 {
     bool clean = atomic_load(&b->shutting_down);
     bool marked = false;
+    if (clean && b->topics && checkpoint_partitions(b) != 0) {
+        glog(GLOG_ERROR, "broker", "producer-state snapshots could not all be written: the next start "
+             "rebuilds producer state from the logs");
+        clean = false;
+    }
     if (b->logs) {
         marked = logmgr_close(b->logs, clean);
         if (marked)
@@ -554,6 +613,7 @@ bool broker_deinit(broker *b)
     reqstats_dump(b->reqstats);
     reqstats_free(b->reqstats);
     coord_free(b->coord);
+    pids_free(b->pids);
     metalog_close(b->meta);
     topics_free(b->topics);
     flusher_free(b->flusher);

@@ -35,12 +35,14 @@ typedef struct broker {
     char adv_host[256];           /* advertised listener */
     int adv_port;
     logmgr *logs;
+    partition_env part_env;       /* what every partition gets: the flusher, fetch wake-ups */
     metalog *meta;
     topics *topics;
     flusher *flusher;
     workpool *iopool;             /* num.io.threads - 1 helpers: the flusher's fsyncs */
     struct appender *appender;    /* append lanes, one per core; NULL on one core */
     struct coordinator *coord;    /* consumer groups */
+    struct pids *pids;            /* producer ids for InitProducerId */
     struct reqstats *reqstats;    /* GREGOR_REQUEST_STATS counters; usually NULL */
     struct scrubber *scrubber;    /* log.scrub.interval.ms; NULL when off */
     int nreactors;
@@ -48,6 +50,7 @@ typedef struct broker {
     listener **listeners;
     connquota *quota;             /* max.connections.per.ip, shared by the listeners */
     atomic_bool shutting_down;
+    int64_t next_producer_expiry_ms;  /* housekeeping (main thread) */
     /* cached limits */
     int32_t fetch_bytes_max;
     bool auto_create;
@@ -77,6 +80,7 @@ void handle_create_partitions(broker *b, req *rq);
 void handle_describe_configs(broker *b, req *rq);
 void handle_describe_cluster(broker *b, req *rq);
 void handle_alter_configs(broker *b, req *rq);
+void handle_init_producer_id(broker *b, req *rq);
 void handle_incremental_alter_configs(broker *b, req *rq);
 /* Consumer groups (src/group/group_api.c). */
 void handle_find_coordinator(broker *b, req *rq);
@@ -103,6 +107,11 @@ int broker_apis(const broker_api **out);
 void fetch_partition_appended(broker *b, partition *p);
 /* Shutdown: post to every reactor to answer its parked fetches now. */
 void fetch_expire_all(reactor *r, void *arg);
+
+/* Create an internal topic (__consumer_offsets, __transaction_state) with
+ * configs given as name/value pairs; a Kafka error code, msg says why. */
+int16_t broker_create_internal_topic(void *b, const char *name, int32_t nparts, const char *const *cfgs,
+                                     int ncfgs, char *msg, size_t msglen);
 
 /* Helpers shared by handlers. */
 /* Close rq's connection with a logged reason when its body does not decode. */

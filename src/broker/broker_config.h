@@ -136,6 +136,10 @@
       "Most members in one group (else GROUP_MAX_SIZE_REACHED).") \
     X(GROUP_INITIAL_REBALANCE_DELAY_MS, "group.initial.rebalance.delay.ms", CONFIG_INT, "3000", 0, I32MAX, NULL, 0, \
       "How long the first rebalance of an empty group waits for more members to join.") \
+    X(PRODUCER_ID_EXPIRATION_MS, "producer.id.expiration.ms", CONFIG_INT, "86400000", 1, I32MAX, NULL, 0, \
+      "A partition forgets an idempotent producer this long after its last batch's timestamp (unless a transaction of it is open); a later retry of that producer is then not recognised as a duplicate.") \
+    X(PRODUCER_ID_EXPIRATION_CHECK_INTERVAL_MS, "producer.id.expiration.check.interval.ms", CONFIG_INT, "600000", 1, I32MAX, NULL, CONFIG_F_READ_ONLY, \
+      "How often partitions look for expired producer ids.") \
     X(TXN_STATE_LOG_REPLICATION_FACTOR, "transaction.state.log.replication.factor", CONFIG_SHORT, "1", 1, 32767, NULL, CONFIG_F_READ_ONLY | CONFIG_F_NO_EFFECT, \
       "Accepted for compatibility; transactions are not served yet.") \
     X(TXN_STATE_LOG_MIN_ISR, "transaction.state.log.min.isr", CONFIG_INT, "1", 1, I32MAX, NULL, CONFIG_F_READ_ONLY | CONFIG_F_NO_EFFECT, \

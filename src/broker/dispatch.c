@@ -35,6 +35,7 @@ static const broker_api apis[] = {
     { KP_API_LIST_GROUPS, handle_list_groups },
     { KP_API_DELETE_GROUPS, handle_delete_groups },
     { KP_API_OFFSET_DELETE, handle_offset_delete },
+    { KP_API_INIT_PRODUCER_ID, handle_init_producer_id },
 };
 
 const broker_api *broker_api_find(int16_t key)

@@ -70,8 +70,10 @@ static int32_t read_partition(broker *b, topic *tp, const kp_fetch_req_partition
         return 0;
     }
     int64_t start = plog_start_offset(p->log), end = plog_end_offset(p->log);
-    pr->high_watermark = end;
-    pr->last_stable_offset = end;
+    pr->high_watermark = partition_high_watermark(p);
+    pr->last_stable_offset = partition_last_stable_offset(p);
+    /* What this reader may see: read_committed stops at the last stable offset. */
+    int64_t visible = isolation ? pr->last_stable_offset : pr->high_watermark;
     pr->log_start_offset = start;
     if (rp->current_leader_epoch >= 0 && rp->current_leader_epoch != p->leader_epoch) {
         pr->error_code = rp->current_leader_epoch > p->leader_epoch ? KERR_UNKNOWN_LEADER_EPOCH
@@ -89,7 +91,7 @@ static int32_t read_partition(broker *b, topic *tp, const kp_fetch_req_partition
         *error = true;
         return 0;
     }
-    if (rp->fetch_offset == end || (budget <= 0 && !first))
+    if (rp->fetch_offset >= visible || (budget <= 0 && !first))
         return 0;
     int32_t max = rp->partition_max_bytes < budget ? rp->partition_max_bytes : budget;
     plog_slice s;

@@ -10,7 +10,7 @@
 #define TS_EARLIEST_LOCAL (-4)
 
 static void list_partition(topic *tp, const kp_list_offsets_req_partition *rp,
-                           kp_list_offsets_resp_partition *pr, int16_t ver)
+                           kp_list_offsets_resp_partition *pr, int16_t ver, int8_t isolation)
 {
     kp_list_offsets_resp_partition_init(pr);
     pr->partition_index = rp->partition_index;
@@ -27,7 +27,7 @@ static void list_partition(topic *tp, const kp_list_offsets_req_partition *rp,
     pr->leader_epoch = p->leader_epoch;
     int64_t ts = rp->timestamp;
     if (ts == TS_LATEST) {
-        pr->offset = plog_end_offset(p->log);
+        pr->offset = isolation ? partition_last_stable_offset(p) : partition_high_watermark(p);
     } else if (ts == TS_EARLIEST || (ts == TS_EARLIEST_LOCAL && ver >= 8)) {
         pr->offset = plog_start_offset(p->log);
     } else if (ts == TS_MAX && ver >= 7) {
@@ -64,7 +64,7 @@ void handle_list_offsets(broker *b, req *rq)
         tr->partitions = arena_alloc(&rq->arena, sizeof(*tr->partitions) * (size_t)(np ? np : 1));
         tr->partitions_n = tr->partitions ? np : 0;
         for (int j = 0; j < tr->partitions_n; j++)
-            list_partition(tp, &rt->partitions[j], &tr->partitions[j], ver);
+            list_partition(tp, &rt->partitions[j], &tr->partitions[j], ver, body.isolation_level);
         topic_unref(tp);
     }
     conn_resp_begin(rq);

@@ -151,9 +151,10 @@ struct part_task {
     kp_produce_resp_partition *pr;
     int16_t code;               /* KERR_NONE while the partition may be appended to */
     const char *why;            /* phase 1's refusal, in why_buf or static */
-    int rc;                     /* plog_append's result */
+    int rc;                     /* the append's log result */
+    bool duplicate;             /* a retried batch already written: not counted again */
     int64_t count, first, last, now;
-    char why_buf[160];
+    char why_buf[256];
 };
 
 /* A request this large has its appends taken off the reactor: below it the
@@ -196,8 +197,18 @@ static void task_append(broker *b, part_task *t)
             batch_set_log_append_time(bytes + off, t->now);
         t->pr->log_append_time_ms = t->now;
     }
-    t->rc = plog_append(t->p->log, bytes, (size_t)rp->records.len, t->p->leader_epoch, t->now,
-                        &t->first, &t->last);
+    part_result res;
+    partition_append(t->p, bytes, (size_t)rp->records.len, t->now, &res);
+    t->rc = res.log_rc;
+    t->first = res.first;
+    t->last = res.last;
+    t->duplicate = res.duplicate;
+    if (res.error) {
+        t->code = res.error;
+        memcpy(t->why_buf, res.why, sizeof(t->why_buf));
+        t->why_buf[sizeof(t->why_buf) - 1] = 0;
+        t->why = t->why_buf;
+    }
 }
 
 /* Phase 2, on the reactor: the answer, fetch wake-ups, the flush wait. */
@@ -246,8 +257,8 @@ static void task_finish(produce_op *op, part_task *t, int16_t acks)
     }
     pr->base_offset = t->first;
     pr->log_start_offset = plog_start_offset(p->log);
-    int64_t unflushed = atomic_fetch_add(&p->unflushed_msgs, t->count) + t->count;
-    fetch_partition_appended(b, p);
+    int64_t unflushed = atomic_fetch_add(&p->unflushed_msgs, t->duplicate ? 0 : t->count) +
+                        (t->duplicate ? 0 : t->count);
     int64_t every = broker_flush_messages(b, tp);
     if (acks == -1 && every == 1) {
         produce_wait *w = arena_alloc(&rq->arena, sizeof(*w));
@@ -255,7 +266,7 @@ static void task_finish(produce_op *op, part_task *t, int16_t acks)
         w->pr = pr;
         op->pending++;
         atomic_store(&p->unflushed_msgs, 0);
-        flusher_wait(b->flusher, p->log, t->last + 1, conn_reactor(rq->conn), produce_flushed, w);
+        partition_wait_durable(p, t->last + 1, conn_reactor(rq->conn), produce_flushed, w);
     } else if (every > 1 && unflushed >= every) {
         /* flush.messages reached: flush in the background, answer now. With
          * flush.messages=1, acks=0/1 data is flushed by the housekeeping
@@ -263,7 +274,7 @@ static void task_finish(produce_op *op, part_task *t, int16_t acks)
          * produce would cost every producer latency for no promise made. */
         atomic_store(&p->unflushed_msgs, 0);
         topic_ref(tp);
-        flusher_wait(b->flusher, p->log, t->last + 1, conn_reactor(rq->conn), produce_kick_done, tp);
+        partition_wait_durable(p, t->last + 1, conn_reactor(rq->conn), produce_kick_done, tp);
     }
 }
 

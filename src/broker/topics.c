@@ -40,7 +40,7 @@ static void topic_destroy(topic *tp)
     partition **parts = atomic_load(&tp->parts);
     int n = atomic_load(&tp->nparts);
     for (int i = 0; i < n; i++)
-        free(parts[i]);
+        partition_free(parts[i]);
     free(parts);
     retired *r = tp->retired;
     while (r) {

@@ -21,23 +21,12 @@
 
 #include "base/config.h"
 #include "proto/codec.h"
+#include "cluster/partition.h"
 #include "storage/log.h"
 
-#define TOPICS_REACTORS_MAX 64
+#define TOPICS_REACTORS_MAX PARTITION_REACTORS_MAX
 
 typedef struct topic topic;
-
-typedef struct partition {
-    topic *topic;              /* borrowed back pointer */
-    int32_t index;
-    plog *log;                 /* owned by the log manager */
-    int32_t leader_epoch;
-    int32_t partition_epoch;
-    atomic_llong unflushed_msgs;          /* records appended since the last flush */
-    atomic_int lane_pending;              /* appends queued on an append lane, not done */
-    int64_t last_flush_ms;                /* housekeeping's flush.ms clock (main thread) */
-    atomic_int fetch_waiters[TOPICS_REACTORS_MAX]; /* parked fetches per reactor */
-} partition;
 
 struct topic {
     char *name;

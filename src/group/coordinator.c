@@ -14,7 +14,9 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "broker/topic_config.h"
-#include "metadata/metalog.h"
+#include "broker/broker_config.h"
+#include "kafka_msgs.h"
+#include "net/conn.h"
 #include "proto/batch.h"
 #include "proto/batch_build.h"
 
@@ -264,7 +266,7 @@ static int recbuf_mark(recbuf *rb, bool null_value)
 }
 
 /* Append rb as one batch to the group's partition. */
-static int16_t recbuf_append(coordinator *c, int32_t part, recbuf *rb, int64_t *end_offset, plog **log_out)
+static int16_t recbuf_append(coordinator *c, int32_t part, recbuf *rb, int64_t *end_offset, partition **log_out)
 {
     if (rb->n == 0 || !c->offsets)
         return rb->n == 0 ? KERR_NONE : KERR_COORDINATOR_NOT_AVAILABLE;
@@ -287,24 +289,23 @@ static int16_t recbuf_append(coordinator *c, int32_t part, recbuf *rb, int64_t *
     }
     size_t len = batch_build_end(&bb);
     int16_t code = KERR_NONE;
-    int64_t first, last;
+    part_result res;
     if (len == 0) {
         code = KERR_UNKNOWN_SERVER_ERROR;
-    } else if (plog_append(p->log, bw.buf, len, p->leader_epoch, now, &first, &last) != LOG_OK) {
+    } else if (partition_append(p, bw.buf, len, now, &res), res.log_rc != LOG_OK) {
         glog(GLOG_ERROR, "group", "writing to %s-%d failed: %s", COORD_TOPIC, part,
              plog_failure(p->log) ? plog_failure(p->log) : "unknown error");
         code = KERR_KAFKA_STORAGE_ERROR;
     } else {
-        *end_offset = last + 1;
-        *log_out = p->log;
-        fetch_partition_appended(c->b, p);
+        *end_offset = res.last + 1;
+        *log_out = p;
     }
     kp_writer_deinit(&bw);
     return code;
 }
 
 int16_t coord_commit(coordinator *c, cgroup *cg, const commit_in *in, int n, int64_t now_ms,
-                     int64_t expire_ts_ms, int64_t *end_offset, plog **log_out)
+                     int64_t expire_ts_ms, int64_t *end_offset, partition **log_out)
 {
     /* value v1 carries an explicit expiry (OffsetCommit v2-4 retention_time_ms) */
     int16_t vver = expire_ts_ms >= 0 ? 1 : VALUE_OFFSET_COMMIT;
@@ -338,7 +339,7 @@ int16_t coord_commit(coordinator *c, cgroup *cg, const commit_in *in, int n, int
 }
 
 int16_t coord_delete_offsets(coordinator *c, cgroup *cg, const commit_in *which, int n,
-                             int64_t *end_offset, plog **log_out)
+                             int64_t *end_offset, partition **log_out)
 {
     recbuf rb;
     recbuf_init(&rb);
@@ -406,11 +407,11 @@ static void persist_group(coordinator *c, cgroup *cg, bool tombstone)
     }
     recbuf_mark(&rb, tombstone);
     int64_t end;
-    plog *log;
+    partition *log;
     if (recbuf_append(c, cg->part, &rb, &end, &log) == KERR_NONE) {
         /* Group metadata is rebuilt by rejoining members if lost, so it is
          * flushed in the background rather than waited for. */
-        flusher_wait(c->b->flusher, log, end, NULL, NULL, NULL);
+        partition_wait_durable(log, end, NULL, NULL, NULL);
     }
     recbuf_deinit(&rb);
 }
@@ -418,7 +419,7 @@ static void persist_group(coordinator *c, cgroup *cg, bool tombstone)
 int16_t coord_delete_group(coordinator *c, cgroup *cg)
 {
     int64_t end;
-    plog *log = NULL;
+    partition *log = NULL;
     int16_t code = KERR_NONE;
     if (cg->noffs > 0)
         code = coord_delete_offsets(c, cg, NULL, -1, &end, &log);
@@ -511,28 +512,20 @@ int16_t coord_ensure_topic(coordinator *c)
 {
     if (c->offsets)
         return KERR_NONE;
-    broker *b = c->b;
-    topic *tp = topics_get(b->topics, COORD_TOPIC, (int)strlen(COORD_TOPIC));
+    topic *tp = topics_get(c->env.topics, COORD_TOPIC, (int)strlen(COORD_TOPIC));
     if (!tp) {
-        metalog_config cfgs[] = {
-            { "cleanup.policy", "compact" },
-            { "segment.bytes", "104857600" },
-            { "compression.type", "producer" },
+        static const char *const cfgs[] = {
+            "cleanup.policy", "compact",
+            "segment.bytes", "104857600",
+            "compression.type", "producer",
         };
-        kp_uuid id;
-        int64_t end;
         char msg[256];
-        if (broker_fd_budget(b, c->nparts, msg, sizeof(msg)) != KERR_NONE) {
-            glog(GLOG_ERROR, "group", "cannot create %s: %s", COORD_TOPIC, msg);
-            return KERR_COORDINATOR_NOT_AVAILABLE;
-        }
-        int16_t code = metalog_create_topic(b->meta, COORD_TOPIC, c->nparts, 1, cfgs, 3, &id, &end, msg, sizeof(msg));
+        int16_t code = c->env.create_topic(c->env.ctx, COORD_TOPIC, c->nparts, cfgs, 3, msg, sizeof msg);
         if (code != KERR_NONE && code != KERR_TOPIC_ALREADY_EXISTS) {
             glog(GLOG_ERROR, "group", "cannot create %s: %s %s", COORD_TOPIC, kerr_name(code), msg);
             return KERR_COORDINATOR_NOT_AVAILABLE;
         }
-        flusher_wait(b->flusher, metalog_plog(b->meta), end, NULL, NULL, NULL);
-        tp = topics_get(b->topics, COORD_TOPIC, (int)strlen(COORD_TOPIC));
+        tp = topics_get(c->env.topics, COORD_TOPIC, (int)strlen(COORD_TOPIC));
         if (!tp)
             return KERR_COORDINATOR_NOT_AVAILABLE;
     }
@@ -732,7 +725,7 @@ int coord_load(coordinator *c, char *err, size_t errlen)
 {
     (void)err;
     (void)errlen;
-    topic *tp = topics_get(c->b->topics, COORD_TOPIC, (int)strlen(COORD_TOPIC));
+    topic *tp = topics_get(c->env.topics, COORD_TOPIC, (int)strlen(COORD_TOPIC));
     if (!tp)
         return 0; /* created on first use, as Kafka does */
     pthread_mutex_lock(&c->lock);
@@ -801,7 +794,7 @@ static int drop_offsets(coordinator *c, cgroup *cg, bool (*gone_fn)(coordinator 
     }
     if (ngone > 0) {
         int64_t end;
-        plog *log;
+        partition *log;
         coord_delete_offsets(c, cg, gone, ngone, &end, &log);
     }
     for (int j = 0; j < ngone; j++)
@@ -892,22 +885,23 @@ void coord_kick(coordinator *c)
     pthread_cond_signal(&c->cond);
 }
 
-coordinator *coord_new(broker *b)
+coordinator *coord_new(const coord_env *env)
 {
     coordinator *c = calloc(1, sizeof(*c));
     if (!c)
         return NULL;
-    c->b = b;
+    c->env = *env;
+    const config_set *cfg = env->cfg;
     pthread_mutex_init(&c->lock, NULL);
     pthread_cond_init(&c->cond, NULL);
-    c->lim.session_timeout_ms_min = (int32_t)config_get_num(&b->cfg, BCFG_GROUP_MIN_SESSION_TIMEOUT_MS);
-    c->lim.session_timeout_ms_max = (int32_t)config_get_num(&b->cfg, BCFG_GROUP_MAX_SESSION_TIMEOUT_MS);
-    c->lim.group_size_max = (int32_t)config_get_num(&b->cfg, BCFG_GROUP_MAX_SIZE);
-    c->lim.initial_rebalance_delay_ms = (int32_t)config_get_num(&b->cfg, BCFG_GROUP_INITIAL_REBALANCE_DELAY_MS);
-    c->nparts = (int32_t)config_get_num(&b->cfg, BCFG_OFFSETS_TOPIC_NUM_PARTITIONS);
-    c->retention_ms = config_get_num(&b->cfg, BCFG_OFFSETS_RETENTION_MINUTES) * 60000;
-    c->retention_check_ms = config_get_num(&b->cfg, BCFG_OFFSETS_RETENTION_CHECK_INTERVAL_MS);
-    c->metadata_bytes_max = (int32_t)config_get_num(&b->cfg, BCFG_OFFSET_METADATA_MAX_BYTES);
+    c->lim.session_timeout_ms_min = (int32_t)config_get_num(cfg, BCFG_GROUP_MIN_SESSION_TIMEOUT_MS);
+    c->lim.session_timeout_ms_max = (int32_t)config_get_num(cfg, BCFG_GROUP_MAX_SESSION_TIMEOUT_MS);
+    c->lim.group_size_max = (int32_t)config_get_num(cfg, BCFG_GROUP_MAX_SIZE);
+    c->lim.initial_rebalance_delay_ms = (int32_t)config_get_num(cfg, BCFG_GROUP_INITIAL_REBALANCE_DELAY_MS);
+    c->nparts = (int32_t)config_get_num(cfg, BCFG_OFFSETS_TOPIC_NUM_PARTITIONS);
+    c->retention_ms = config_get_num(cfg, BCFG_OFFSETS_RETENTION_MINUTES) * 60000;
+    c->retention_check_ms = config_get_num(cfg, BCFG_OFFSETS_RETENTION_CHECK_INTERVAL_MS);
+    c->metadata_bytes_max = (int32_t)config_get_num(cfg, BCFG_OFFSET_METADATA_MAX_BYTES);
     c->next_expiry_ms = clock_mono_ms() + c->retention_check_ms;
     return c;
 }

@@ -19,12 +19,27 @@
 #ifndef GREGOR_GROUP_COORDINATOR_H
 #define GREGOR_GROUP_COORDINATOR_H
 
+#include <stddef.h>
 #include <stdint.h>
 
-struct broker;
+#include "base/config.h"
+
+struct topics;
 typedef struct coordinator coordinator;
 
-coordinator *coord_new(struct broker *b);
+/* What the coordinator needs from the node: narrow, so that it knows
+ * nothing of the broker (and a simulator can host it). Copied by coord_new. */
+typedef struct coord_env {
+    struct topics *topics;
+    const config_set *cfg;         /* the broker's keys (broker_config.h) */
+    /* Create an internal topic (compacted, with the given configs as
+     * name/value pairs); a Kafka error code, msg says why. */
+    int16_t (*create_topic)(void *ctx, const char *name, int32_t nparts, const char *const *cfgs,
+                            int ncfgs, char *msg, size_t msglen);
+    void *ctx;
+} coord_env;
+
+coordinator *coord_new(const coord_env *env);
 /* Rebuild groups and offsets from __consumer_offsets if it exists. */
 int coord_load(coordinator *c, char *err, size_t errlen);
 int coord_start(coordinator *c);

@@ -10,7 +10,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "broker/broker.h"
+#include "broker/topics.h"
+#include "cluster/partition.h"
 #include "group/coordinator.h"
 #include "group/group.h"
 
@@ -34,7 +35,7 @@ typedef struct cgroup {
 } cgroup;
 
 struct coordinator {
-    broker *b;
+    coord_env env;
     pthread_mutex_t lock;
     pthread_cond_t cond;
     pthread_t thread;
@@ -76,10 +77,10 @@ typedef struct commit_in {
     int metadata_len;       /* -1: null */
 } commit_in;
 int16_t coord_commit(coordinator *c, cgroup *cg, const commit_in *in, int n, int64_t now_ms,
-                     int64_t expire_ts_ms, int64_t *end_offset, plog **log_out);
+                     int64_t expire_ts_ms, int64_t *end_offset, partition **log_out);
 /* Tombstones for the given offsets (or all when n < 0) of cg. */
 int16_t coord_delete_offsets(coordinator *c, cgroup *cg, const commit_in *which, int n,
-                             int64_t *end_offset, plog **log_out);
+                             int64_t *end_offset, partition **log_out);
 /* Tombstone for the group metadata and all offsets; removes cg. */
 int16_t coord_delete_group(coordinator *c, cgroup *cg);
 

@@ -15,6 +15,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "broker/broker.h"
 #include "group/coordinator_int.h"
 
 #define KEY_TYPE_GROUP 0
@@ -413,7 +414,7 @@ void handle_offset_commit(broker *b, req *rq)
                                    body.generation_id_or_member_epoch, clock_mono_ms());
     commit_shape(rq, &body, &op->resp, code);
     int64_t end = -1;
-    plog *log = NULL;
+    partition *log = NULL;
     if (code == KERR_NONE) {
         commit_in *in;
         int n = commit_collect(b, rq, &body, &op->resp, &in);
@@ -430,7 +431,7 @@ void handle_offset_commit(broker *b, req *rq)
     }
     pthread_mutex_unlock(&c->lock);
     if (end >= 0 && log)
-        flusher_wait(b->flusher, log, end, conn_reactor(rq->conn), commit_durable, op);
+        partition_wait_durable(log, end, conn_reactor(rq->conn), commit_durable, op);
     else
         RESPOND(rq, offset_commit, &op->resp);
 }
@@ -743,7 +744,7 @@ void handle_offset_delete(broker *b, req *rq)
     }
     if (ngone > 0) {
         int64_t end;
-        plog *log;
+        partition *log;
         int16_t code = coord_delete_offsets(c, cg, gone, ngone, &end, &log);
         if (code != KERR_NONE)
             resp.error_code = code;

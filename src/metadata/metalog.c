@@ -29,6 +29,10 @@ struct metalog {
     pthread_mutex_t lock;       /* one writer at a time */
     char apply_error[1200];     /* why the last apply failed, for the replay message */
     plog *log;                  /* owned by logs */
+    partition *part;            /* the only writer of log */
+    const partition_env *env;   /* for the partitions the records create */
+    bool clean;                 /* the last shutdown was clean */
+    int64_t next_producer_id;   /* ProducerIdsRecord: first id of the next block */
     topics *topics;
     logmgr *logs;
     const config_set *broker_cfg;
@@ -36,6 +40,7 @@ struct metalog {
 };
 
 plog *metalog_plog(metalog *m) { return m->log; }
+partition *metalog_partition(metalog *m) { return m->part; }
 
 /* ---- record encoding (Kafka's metadata record frame) ----
  * The bodies are the generated kp_*_record codecs (src/proto/kafka.schema). */
@@ -107,9 +112,6 @@ static int open_partition(metalog *m, topic *tp, int32_t index, int32_t leader_e
     topics_read_lock(m->topics);
     topic_config_log(&tp->overrides, m->broker_cfg, &lc);
     topics_read_unlock(m->topics);
-    partition *p = calloc(1, sizeof(*p));
-    if (!p)
-        return -1;
     char report[1024] = "";
     plog *log = NULL;
     if (logmgr_partition_open(m->logs, tp->name, index, &lc, &log, report, sizeof(report)) != 0) {
@@ -117,19 +119,23 @@ static int open_partition(metalog *m, topic *tp, int32_t index, int32_t leader_e
                  report[0] ? report : "unknown error",
                  strstr(report, "Too many open files") ? " (raise the open-files limit: ulimit -n / LimitNOFILE)" : "");
         glog(GLOG_ERROR, "log", "%s", m->apply_error);
-        free(p);
         return -1;
     }
     if (report[0] && strstr(report, "recover"))
         glog(strstr(report, "truncat") ? GLOG_WARN : GLOG_INFO, "log", "recovery of %s-%d: %s", tp->name, index, report);
-    p->index = index;
-    p->log = log;
-    p->leader_epoch = leader_epoch;
+    char why[512];
+    partition *p = partition_open(tp, tp->name, index, log, leader_epoch, m->env, m->clean, why, sizeof why);
+    if (!p) {
+        snprintf(m->apply_error, sizeof(m->apply_error), "cannot open partition %s-%d: out of memory", tp->name, index);
+        return -1;
+    }
+    if (why[0])
+        glog(GLOG_WARN, "log", "%s-%d: %s", tp->name, index, why);
     topics_write_lock(m->topics);
     int rc = topic_add_partition_locked(tp, p);
     topics_write_unlock(m->topics);
     if (rc != 0)
-        free(p);
+        partition_free(p);
     return rc;
 }
 
@@ -213,6 +219,16 @@ static int apply_record(metalog *m, const uint8_t *val, int32_t len)
         for (int32_t i = 0; i < topic_nparts(tp); i++)
             plog_set_config(topic_partition(tp, i)->log, &lc);
         topic_unref(tp);
+        break;
+    }
+    case KP_REC_PRODUCER_IDS_RECORD: {
+        kp_producer_ids_record rec;
+        if (kp_producer_ids_record_decode(&r, v, &rec) != 0) {
+            rc = -1;
+            break;
+        }
+        if (rec.next_producer_id > m->next_producer_id)
+            m->next_producer_id = rec.next_producer_id;
         break;
     }
     case KP_REC_REMOVE_TOPIC_RECORD: {
@@ -348,11 +364,10 @@ static void topic_gone(topic *tp, void *ctx)
     }
 }
 
-metalog *metalog_open(const char *dir, bool clean, topics *t, logmgr *logs,
+metalog *metalog_open(const char *dir, bool clean, topics *t, logmgr *logs, const partition_env *env,
                       const config_set *broker_cfg, int32_t node_id, char *err, size_t errlen)
 {
     (void)dir;
-    (void)clean;
     metalog *m = calloc(1, sizeof(*m));
     if (!m) {
         snprintf(err, errlen, "out of memory");
@@ -363,6 +378,8 @@ metalog *metalog_open(const char *dir, bool clean, topics *t, logmgr *logs,
     m->logs = logs;
     m->broker_cfg = broker_cfg;
     m->node_id = node_id;
+    m->env = env;
+    m->clean = clean;
     log_config lc;
     log_config_defaults(&lc);
     lc.segment_bytes = 100 << 20;
@@ -375,8 +392,16 @@ metalog *metalog_open(const char *dir, bool clean, topics *t, logmgr *logs,
     }
     if (report[0] && strstr(report, "recover"))
         glog(GLOG_INFO, "meta", "recovery of %s-0: %s", META_TOPIC, report);
+    char why[256];
+    m->part = partition_open(NULL, META_TOPIC, 0, m->log, 0, env, clean, why, sizeof why);
+    if (!m->part) {
+        snprintf(err, errlen, "out of memory");
+        free(m);
+        return NULL;
+    }
     topics_set_destructor(t, topic_gone, m);
     if (replay(m, err, errlen) != 0) {
+        partition_free(m->part);
         free(m);
         return NULL;
     }
@@ -387,6 +412,7 @@ void metalog_close(metalog *m)
 {
     if (!m)
         return;
+    partition_free(m->part);
     pthread_mutex_destroy(&m->lock);
     free(m);
 }
@@ -411,8 +437,10 @@ static int16_t commit_records(metalog *m, kp_writer *vals, const size_t *ends, i
         code = KERR_UNKNOWN_SERVER_ERROR;
         goto out;
     }
-    int64_t first, last;
-    int rc = plog_append(m->log, bw.buf, blen, 0, now, &first, &last);
+    part_result res;
+    partition_append(m->part, bw.buf, blen, now, &res);
+    int rc = res.log_rc;
+    int64_t last = res.last;
     if (rc != LOG_OK) {
         glog(GLOG_ERROR, "meta", "metadata log append failed: %s", plog_failure(m->log) ? plog_failure(m->log) : "?");
         code = KERR_KAFKA_STORAGE_ERROR;
@@ -462,6 +490,28 @@ int16_t metalog_check_configs(const metalog_config *cfgs, int ncfgs, char *msg, 
             code = KERR_INVALID_CONFIG;
     }
     config_set_deinit(&tmp);
+    return code;
+}
+
+int16_t metalog_allocate_producer_ids(metalog *m, int32_t count, int64_t *first_out, int64_t *end_offset)
+{
+    pthread_mutex_lock(&m->lock);
+    int64_t first = m->next_producer_id;
+    kp_producer_ids_record rec;
+    kp_producer_ids_record_init(&rec);
+    rec.broker_id = m->node_id;
+    rec.broker_epoch = -1;
+    rec.next_producer_id = first + count;
+    kp_writer w;
+    kp_writer_init(&w);
+    rec_begin(&w, KP_REC_PRODUCER_IDS_RECORD, 0);
+    kp_producer_ids_record_encode(&w, 0, &rec);
+    size_t end = w.len;
+    int16_t code = commit_records(m, &w, &end, 1, end_offset);
+    pthread_mutex_unlock(&m->lock);
+    kp_writer_deinit(&w);
+    if (code == KERR_NONE)
+        *first_out = first; /* applying the record moved next_producer_id past the block */
     return code;
 }
 

@@ -38,10 +38,20 @@ typedef struct metalog_config {
  * partition's log through logs with configs from broker_cfg. clean: the last
  * shutdown was clean. Logs a line per recovery that did anything.
  */
-metalog *metalog_open(const char *dir, bool clean, topics *t, logmgr *logs,
+metalog *metalog_open(const char *dir, bool clean, topics *t, logmgr *logs, const partition_env *env,
                       const config_set *broker_cfg, int32_t node_id, char *err, size_t errlen);
 void metalog_close(metalog *m);
 plog *metalog_plog(metalog *m);
+/* The metadata log's partition: wait on it for durability. */
+partition *metalog_partition(metalog *m);
+
+/*
+ * Producer ids come in blocks recorded in the metadata log (Kafka's
+ * ProducerIdsRecord, NextProducerId = the first id after the block), so an
+ * id is never handed out twice, across restarts too. The block
+ * [*first_out, *first_out + count) may be used once *end_offset is durable.
+ */
+int16_t metalog_allocate_producer_ids(metalog *m, int32_t count, int64_t *first_out, int64_t *end_offset);
 
 /* Each returns a Kafka error code (0 on success) and, in *end_offset, the
  * log end to wait for durability. msg receives a human reason on error. */

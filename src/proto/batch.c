@@ -250,6 +250,11 @@ static void batch_info_fill(const uint8_t *p, batch_info *out)
     out->record_count = (int32_t)be32(p + OFF_RECORD_COUNT);
 }
 
+void batch_peek(const uint8_t *p, batch_info *out)
+{
+    batch_info_fill(p, out);
+}
+
 /* Lengths and magic; on BATCH_OK, *total_out is in [61, len]. */
 static int batch_check_header(const uint8_t *p, size_t len, size_t *total_out)
 {

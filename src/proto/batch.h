@@ -74,6 +74,8 @@ int batch_validate(const uint8_t *p, size_t len, batch_info *out);
 int batch_check_crc(const uint8_t *p, size_t len, batch_info *out);
 
 /* Accessors on a batch already validated. */
+/* The header's fields into out (no check; p holds at least BATCH_HEADER_BYTES). */
+void batch_peek(const uint8_t *p, batch_info *out);
 int64_t batch_base_offset(const uint8_t *p);
 int32_t batch_length(const uint8_t *p); /* the batchLength field */
 void batch_set_base_offset(uint8_t *p, int64_t off);

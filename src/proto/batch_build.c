@@ -28,9 +28,22 @@ void batch_build_begin(batch_builder *b, kp_writer *w, int64_t base_timestamp_ms
     b->count = 0;
     b->base_ts = base_timestamp_ms;
     b->max_ts = base_timestamp_ms;
+    b->producer_id = -1;
+    b->producer_epoch = -1;
+    b->base_sequence = -1;
+    b->attributes = 0;
     uint8_t *h = kp_writer_reserve(w, BATCH_HEADER_BYTES);
     if (h)
         memset(h, 0, BATCH_HEADER_BYTES);
+}
+
+void batch_build_producer(batch_builder *b, int64_t producer_id, int16_t epoch, int32_t base_sequence,
+                          int16_t attributes)
+{
+    b->producer_id = producer_id;
+    b->producer_epoch = epoch;
+    b->base_sequence = base_sequence;
+    b->attributes = attributes;
 }
 
 static size_t varint_len(int64_t v)
@@ -80,15 +93,15 @@ size_t batch_build_end(batch_builder *b)
     put_be32(h + 8, (uint32_t)(total - BATCH_LOG_OVERHEAD));
     put_be32(h + 12, 0);                           /* partitionLeaderEpoch */
     h[16] = 2;                                     /* magic */
-    h[21] = 0;                                     /* attributes */
-    h[22] = 0;
+    h[21] = (uint8_t)((uint16_t)b->attributes >> 8); /* attributes */
+    h[22] = (uint8_t)b->attributes;
     put_be32(h + 23, (uint32_t)(b->count - 1));    /* lastOffsetDelta */
     put_be64(h + 27, (uint64_t)b->base_ts);
     put_be64(h + 35, (uint64_t)b->max_ts);
-    put_be64(h + 43, (uint64_t)-1);                /* producerId */
-    h[51] = 0xff;                                  /* producerEpoch -1 */
-    h[52] = 0xff;
-    put_be32(h + 53, (uint32_t)-1);                /* baseSequence */
+    put_be64(h + 43, (uint64_t)b->producer_id);
+    h[51] = (uint8_t)((uint16_t)b->producer_epoch >> 8);
+    h[52] = (uint8_t)b->producer_epoch;
+    put_be32(h + 53, (uint32_t)b->base_sequence);
     put_be32(h + 57, (uint32_t)b->count);
     put_be32(h + 17, crc32c(0, h + 21, total - 21));
     return total;

@@ -140,15 +140,34 @@ static void housekeeping(broker *b, int64_t now, int64_t *next_retention, int64_
             for (int32_t j = 0; j < topic_nparts(all[i]); j++) {
                 partition *p = topic_partition(all[i], j);
                 int removed = plog_enforce_retention(p->log, clock_now_ms());
-                if (removed > 0)
+                if (removed > 0) {
+                    partition_log_start_moved(p);
                     glog(GLOG_INFO, "log", "%s-%d: retention removed %d segments, log start now %lld",
                          all[i]->name, j, removed, (long long)plog_start_offset(p->log));
+                }
             }
             topic_unref(all[i]);
         }
         if (n >= 0)
             free(all);
         *next_retention = now + config_get_num(&b->cfg, BCFG_LOG_RETENTION_CHECK_INTERVAL_MS);
+    }
+    if (now >= b->next_producer_expiry_ms) {
+        int64_t idle = config_get_num(&b->cfg, BCFG_PRODUCER_ID_EXPIRATION_MS);
+        topic **all;
+        int n = topics_list(b->topics, &all);
+        int expired = 0;
+        for (int i = 0; i < n; i++) {
+            for (int32_t j = 0; j < topic_nparts(all[i]); j++)
+                expired += partition_expire_producers(topic_partition(all[i], j), clock_now_ms(), idle);
+            topic_unref(all[i]);
+        }
+        if (n >= 0)
+            free(all);
+        if (expired > 0)
+            glog(GLOG_INFO, "log", "%d idle producer ids expired (producer.id.expiration.ms=%lld)", expired,
+                 (long long)idle);
+        b->next_producer_expiry_ms = now + config_get_num(&b->cfg, BCFG_PRODUCER_ID_EXPIRATION_CHECK_INTERVAL_MS);
     }
     if (now >= *next_checkpoint) {
         if (logmgr_checkpoint(b->logs) != 0)

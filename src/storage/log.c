@@ -59,6 +59,8 @@ struct plog {
     char no_space_why[512];
     int fail_next_write;        /* test hooks: errno to fail the next write with */
     bool fail_next_fsync;
+    void (*roll_hook)(void *arg, int64_t base_offset); /* after a roll, before the append */
+    void *roll_hook_arg;
 };
 
 /* How often a partition out of space lets an append through to see
@@ -706,7 +708,17 @@ static int plog_roll_locked(plog *l)
         return LOG_ERR_IO;
     }
     plog_logf(GLOG_DEBUG, "%s: rolled to segment %020lld", l->dir, (long long)l->end_offset);
+    if (l->roll_hook)
+        l->roll_hook(l->roll_hook_arg, l->end_offset);
     return LOG_OK;
+}
+
+void plog_set_roll_hook(plog *l, void (*fn)(void *arg, int64_t base_offset), void *arg)
+{
+    pthread_mutex_lock(&l->mu);
+    l->roll_hook = fn;
+    l->roll_hook_arg = arg;
+    pthread_mutex_unlock(&l->mu);
 }
 
 static bool plog_should_roll(plog *l, size_t len, int64_t count, int64_t now_ms)

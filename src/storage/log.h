@@ -152,6 +152,11 @@ int plog_advance_start(plog *l, int64_t offset);
 /* Drop everything at and after offset (used by recovery and tests). */
 int plog_truncate(plog *l, int64_t offset);
 
+/* fn(arg, base) runs when the log rolls to a new segment at offset base,
+ * under the log's lock, before the append that caused the roll is written
+ * (the partition snapshots its producer state there). */
+void plog_set_roll_hook(plog *l, void (*fn)(void *arg, int64_t base_offset), void *arg);
+
 /* The directory this log lives in; borrowed, valid until plog_close. */
 const char *plog_dir(plog *l);
 

@@ -1,0 +1,75 @@
+/*
+ * handle_init_producer_id.c - InitProducerId (API key 22).
+ *
+ * Without a transactional id (an idempotent producer) every request gets a
+ * new producer id at epoch 0, as Kafka does: a producer that lost track of
+ * its sequence numbers asks again rather than bumping its epoch. The answer
+ * leaves once the metadata record of the id's block is durable (pids.h).
+ * With a transactional id the transaction coordinator answers.
+ */
+#include "broker/broker.h"
+#include "metadata/metalog.h"
+#include "txn/pids.h"
+
+typedef struct pid_op {
+    req *rq;
+    kp_init_producer_id_resp resp;
+} pid_op;
+
+static void pid_respond(pid_op *op)
+{
+    req *rq = op->rq;
+    conn_resp_begin(rq);
+    kp_init_producer_id_resp_encode(&rq->out, rq->hdr.api_version, &op->resp);
+    conn_req_complete(rq);
+}
+
+static void pid_durable(reactor *r, void *arg, int rc)
+{
+    (void)r;
+    pid_op *op = arg;
+    if (rc != LOG_OK) {
+        op->resp.error_code = KERR_KAFKA_STORAGE_ERROR;
+        op->resp.producer_id = -1;
+        op->resp.producer_epoch = -1;
+    }
+    pid_respond(op);
+}
+
+void handle_init_producer_id(broker *b, req *rq)
+{
+    kp_init_producer_id_req body;
+    kp_init_producer_id_req_init(&body);
+    if (kp_init_producer_id_req_decode(&rq->body, rq->hdr.api_version, &body) != 0) {
+        broker_bad_request(rq, kp_err_str(rq->body.err));
+        return;
+    }
+    pid_op *op = arena_alloc(&rq->arena, sizeof(*op));
+    if (!op) {
+        broker_bad_request(rq, "request too large for its arena");
+        return;
+    }
+    op->rq = rq;
+    kp_init_producer_id_resp_init(&op->resp);
+    op->resp.producer_id = -1;
+    op->resp.producer_epoch = -1;
+    if (body.transactional_id.len >= 0) {
+        /* Transactions are the coordinator's; not served yet. FindCoordinator
+         * for a transactional id already answers COORDINATOR_NOT_AVAILABLE,
+         * so clients do not get here. */
+        op->resp.error_code = KERR_COORDINATOR_NOT_AVAILABLE;
+        pid_respond(op);
+        return;
+    }
+    int64_t pid, durable_at;
+    int16_t code = pids_next(b->pids, &pid, &durable_at);
+    if (code != KERR_NONE) {
+        op->resp.error_code = code == KERR_KAFKA_STORAGE_ERROR ? KERR_KAFKA_STORAGE_ERROR
+                                                               : KERR_UNKNOWN_SERVER_ERROR;
+        pid_respond(op);
+        return;
+    }
+    op->resp.producer_id = pid;
+    op->resp.producer_epoch = 0;
+    partition_wait_durable(metalog_partition(b->meta), durable_at, conn_reactor(rq->conn), pid_durable, op);
+}

@@ -1,0 +1,121 @@
+/*
+ * partition.h - one partition of a topic (or the metadata log): the only
+ * path that writes its log, and the only place that says which of its
+ * offsets are visible and which are durable.
+ *
+ * A partition owns, besides its log:
+ * - the leader epoch stamped on every batch it appends;
+ * - the producer state (producers.h): the sequence check of an idempotent
+ *   batch runs under the partition's lock together with the append, on
+ *   whatever thread appends (a reactor or an append lane), so two copies
+ *   of a retried batch can never both pass it;
+ * - the high watermark (what read_uncommitted consumers may see) and the
+ *   last stable offset (what read_committed consumers may see). On one
+ *   node the high watermark is the log end: a replicated partition will
+ *   move it when the in-sync replicas have the data, here, without another
+ *   rewrite of its callers;
+ * - durability: partition_wait_durable() answers when an offset is on disk
+ *   (the flusher's group commit).
+ *
+ * Writers: produce (partition_append with client batches), the group
+ * coordinator (__consumer_offsets records), the metadata log
+ * (__cluster_metadata) and, later, the transaction coordinator (markers).
+ *
+ * Threads: any. The lock is held for the check and the append's write()
+ * (the page-cache copy), never for an fsync.
+ */
+#ifndef GREGOR_CLUSTER_PARTITION_H
+#define GREGOR_CLUSTER_PARTITION_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cluster/producers.h"
+#include "net/reactor.h"
+#include "storage/log.h"
+
+#define PARTITION_REACTORS_MAX 64
+
+struct topic;
+struct flusher;
+typedef struct partition partition;
+
+/* What a partition needs from the node it lives in; borrowed, outlives it. */
+typedef struct partition_env {
+    struct flusher *flusher;
+    /* After every append (fetch long-poll wake-ups); may be NULL. */
+    void (*appended)(void *ctx, partition *p);
+    void *ctx;
+} partition_env;
+
+struct partition {
+    struct topic *topic;       /* borrowed back pointer; NULL for the metadata log */
+    const char *name;          /* the topic's name, borrowed */
+    int32_t index;
+    plog *log;                 /* owned by the log manager */
+    int32_t leader_epoch;
+    int32_t partition_epoch;
+    const partition_env *env;
+    atomic_llong unflushed_msgs;          /* records appended since the last flush */
+    atomic_int lane_pending;              /* appends queued on an append lane, not done */
+    int64_t last_flush_ms;                /* housekeeping's flush.ms clock (main thread) */
+    atomic_int fetch_waiters[PARTITION_REACTORS_MAX]; /* parked fetches per reactor */
+
+    /* Guarded by lock. */
+    pthread_mutex_t lock;
+    producers *producers;
+    int64_t snapshot_offset;   /* latest producer-state snapshot, -1 if none */
+};
+
+/*
+ * Wrap an open log (recovered by plog_open): load the producer state from
+ * the latest snapshot and the log after it. tp NULL: the metadata log (no
+ * producer state). clean: the last shutdown was clean. why gets a sentence
+ * when loading had to skip a damaged snapshot.
+ */
+partition *partition_open(struct topic *tp, const char *name, int32_t index, plog *log,
+                          int32_t leader_epoch, const partition_env *env, bool clean, char *why,
+                          size_t why_len);
+/* Free the partition, not its log (the log manager closes that). */
+void partition_free(partition *p);
+/* Clean shutdown: write the producer-state snapshot at the log end. */
+int partition_checkpoint(partition *p);
+
+/* The result of an append. */
+typedef struct part_result {
+    int log_rc;          /* LOG_OK, or plog_append's failure */
+    int16_t error;       /* a Kafka error code for a refused batch, else 0 */
+    char why[256];       /* what was refused and why */
+    bool duplicate;      /* a retried batch already in the log: not written again */
+    int64_t first, last; /* offsets of the first and last record (the original's if duplicate) */
+    int64_t log_start;
+} part_result;
+
+/*
+ * Append validated batches lying back to back in buf (len bytes): check
+ * every batch with a producer id against the producer state, then patch
+ * baseOffset and the leader epoch and write them (plog_append). A duplicate
+ * answers the original's offsets and writes nothing; a refusal writes
+ * nothing. On success parked fetches are woken.
+ */
+void partition_append(partition *p, uint8_t *buf, size_t len, int64_t now_ms, part_result *out);
+
+/* Offsets below this are visible to read_uncommitted readers. */
+int64_t partition_high_watermark(partition *p);
+/* Offsets below this are visible to read_committed readers. */
+int64_t partition_last_stable_offset(partition *p);
+
+/* Call fn on reactor r (or on the flusher's thread when r is NULL) once
+ * everything below offset is on disk; rc is LOG_OK or the flush error. */
+void partition_wait_durable(partition *p, int64_t offset, reactor *r,
+                            void (*fn)(reactor *r, void *arg, int rc), void *arg);
+
+/* producer.id.expiration.ms: forget producers idle that long. */
+int partition_expire_producers(partition *p, int64_t now_ms, int64_t max_idle_ms);
+/* Retention moved the log start: drop snapshots below it. */
+void partition_log_start_moved(partition *p);
+
+#endif
