@@ -41,8 +41,11 @@ Proves:
   without error with the first answer's base offset and stored once; a
   batch whose sequence leaves a gap answers OUT_OF_ORDER_SEQUENCE_NUMBER
   (45); a higher epoch starting at sequence 0 is accepted, after which the
-  old epoch answers INVALID_PRODUCER_EPOCH (47). These are Apache Kafka
-  4.4's answers.
+  old epoch answers INVALID_PRODUCER_EPOCH (47); a second InitProducerId
+  gives another producer id. Across a restart of the broker (SIGTERM, and
+  kill -9) the last batch sent again is still a duplicate with its old
+  offset, an older one or a gap is OUT_OF_ORDER_SEQUENCE_NUMBER, and the
+  next sequence is appended. These are Apache Kafka 4.4's answers.
 
 Every test passes on both brokers. (A Gregor without idempotent producers
 fails each with the client's refusal: librdkafka's fatal "Idempotent
@@ -499,3 +502,65 @@ def test_wire_sequence_checks(broker, init_version):
     got = consume_partitions(broker.bootstrap, topic, {0: 7})[0]
     assert [m.value() for m in got] == [b"a0", b"a1", b"a2", b"b3", b"b4", b"e1", b"p2"]
     assert [m.offset() for m in got] == list(range(7))
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("stop", ["kill9", "sigterm"])
+def test_wire_duplicate_across_restart(broker, stop):
+    """The producer state survives a restart (clean, or kill -9 with the
+    state rebuilt from the log): the last batch sent again is a duplicate
+    with its old offset; a batch older than the last five, and a gap, are
+    OUT_OF_ORDER_SEQUENCE_NUMBER; the next sequence is appended. Before the
+    restart, one of the last five batches sent again is a duplicate too."""
+    topic = "idem-wire-restart-" + stop
+    create_topic(broker.bootstrap, topic, partitions=1)
+    state = {"sock": kw.connect(broker.port), "corr": 0}
+
+    def call(frame_fn, parse):
+        state["corr"] += 1
+        state["sock"].sendall(frame_fn(state["corr"]))
+        return parse(kw.recv_response(state["sock"]))
+
+    def init_producer_id():
+        deadline = time.monotonic() + 30
+        while True:
+            answer = call(lambda c: init_producer_id_request(c, 1),
+                          lambda b: parse_init_producer_id(b, 1))
+            if answer[0] != COORDINATOR_LOAD_IN_PROGRESS or time.monotonic() > deadline:
+                return answer
+            time.sleep(0.2)
+
+    def produce(seq, values):
+        batch = idempotent_batch(pid, 0, seq, values)
+        _, res = call(lambda c: kw.produce_v3(c, topic, 0, batch), kw.parse_produce_v3)
+        return res[(topic, 0)]
+
+    batches = [[b"r%d-%d" % (i, j) for j in range(2)] for i in range(8)]
+    try:
+        err, pid, epoch = init_producer_id()
+        assert (err, epoch) == (0, 0) and pid >= 0, (err, pid, epoch)
+        for i, values in enumerate(batches):
+            assert produce(2 * i, values) == (0, 2 * i)
+        assert produce(8, batches[4]) == (0, 8)       # one of the last five, again
+        state["sock"].close()
+
+        if stop == "kill9":
+            broker.kill9()
+        else:
+            assert broker.stop() == 0
+        broker.restart()
+        state["sock"] = kw.connect(broker.port)
+
+        # The last batch again is a duplicate. (Kafka's producer snapshot
+        # keeps only the last batch, so after a restart it answers
+        # OUT_OF_ORDER_SEQUENCE_NUMBER for the four before it: not asserted,
+        # keeping more is no fault.)
+        assert produce(14, batches[7]) == (0, 14)
+        assert produce(2, batches[1])[0] == OUT_OF_ORDER_SEQUENCE_NUMBER   # older than five
+        assert produce(20, [b"gap"])[0] == OUT_OF_ORDER_SEQUENCE_NUMBER
+        assert produce(16, [b"next"]) == (0, 16)
+    finally:
+        state["sock"].close()
+
+    got = consume_partitions(broker.bootstrap, topic, {0: 17})[0]
+    assert [m.value() for m in got] == [v for b in batches for v in b] + [b"next"]
