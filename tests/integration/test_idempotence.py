@@ -22,6 +22,10 @@ Proves:
   after the request): every message is in the log exactly once and in
   order, no delivery report fails, and the offsets in the reports are
   consecutive per partition;
+- the control: the same program and proxy with enable.idempotence=false
+  store every batch whose answer was dropped twice (the log holds exactly
+  the produced records plus those), so the retries the other tests survive
+  are really provoked;
 - the same producer across a broker kill -9 and restart: the proxy drops
   the answer to a Produce the broker wrote and refuses connections; the
   broker is killed with SIGKILL and started again on the same port and data;
@@ -69,7 +73,8 @@ from pathlib import Path
 import pytest
 
 import kafka_wire as kw
-from conftest import HERE, REPO, consume_partitions, create_topic, make_producer, scaled
+from conftest import (HERE, REPO, consume_partitions, create_topic, make_producer, scaled,
+                      watermarks)
 from kafka_proxy import PRODUCE, KafkaProxy
 
 VENV_PYTHON = REPO / "build" / "venv" / "bin" / "python"
@@ -205,6 +210,34 @@ def test_librdkafka_lost_produce_responses(proxied_broker, rdkafka_idem):
                                 for q in cut_answered), cut_answered[:3]
     assert_retried(requests, cut_answered)
     assert_exactly_once(broker, topic, expected_values(COUNT, PARTITIONS))
+
+
+@pytest.mark.timeout(300)
+def test_without_idempotence_lost_responses_duplicate(proxied_broker, rdkafka_idem):
+    """The control: the same proxy and program with enable.idempotence=false.
+    Every batch whose answer the proxy dropped is written again by the
+    client's retry, so the log holds exactly those records twice: what
+    the idempotent tests above prove absent is really provoked."""
+    broker, proxy = proxied_broker
+    topic = "idem-control"
+    create_topic(broker.bootstrap, topic, partitions=PARTITIONS)
+    count = scaled(20_000)
+    proxy.cut_every(PRODUCE, 10, mode="after_response")
+    r = run_rdkafka_idem(rdkafka_idem, proxy.address, topic, count, "batch.num.messages=200",
+                         "enable.idempotence=false")
+    result = [line for line in r.stdout.splitlines() if line.startswith("RESULT ")]
+    assert result and " ok=%d failed=0 " % count in result[0], (r.stdout, r.stderr[-3000:])
+    lost = [q for q in proxy.produce_snapshot() if q.response_dropped]
+    assert len(lost) >= scaled(10), proxy.cut
+    # Each dropped answer said "written" for every batch of its request.
+    assert all(all(e == 0 for e, _ in q.response.values()) for q in lost), lost[:3]
+    duplicated = sum(b[5] for q in lost for b in q.batches)
+    assert r.returncode == 1 and "offset_mismatch=0 " not in result[0], result[0]
+    stored = 0
+    for p in range(PARTITIONS):
+        low, high = watermarks(broker.bootstrap, topic, p)
+        stored += high - low
+    assert stored == count + duplicated, (stored, count, duplicated)
 
 
 def assert_retried(requests, lost):
