@@ -54,7 +54,31 @@ static topic *lookup(broker *b, int16_t ver, const kp_fetch_req_topic *rt)
  * Fill one partition's answer. *budget is the response bytes left; the first
  * partition with data may exceed it (KIP-74). Returns bytes added.
  */
-static int32_t read_partition(broker *b, topic *tp, const kp_fetch_req_partition *rp,
+/* read_committed: the aborted transactions within [from, to), into pr. */
+static void list_aborted(partition *p, arena *a, int64_t from, int64_t to, kp_fetch_resp_partition *pr)
+{
+    part_aborted few[16], *v = few;
+    int n = partition_aborted_txns(p, from, to, few, 16);
+    if (n > 16) {
+        v = arena_alloc(a, sizeof(*v) * (size_t)n);
+        if (!v)
+            return;
+        n = partition_aborted_txns(p, from, to, v, n);
+    }
+    if (n == 0)
+        return;
+    pr->aborted_transactions = arena_alloc(a, sizeof(*pr->aborted_transactions) * (size_t)n);
+    if (!pr->aborted_transactions)
+        return;
+    for (int i = 0; i < n; i++) {
+        kp_fetch_resp_aborted_transaction_init(&pr->aborted_transactions[i]);
+        pr->aborted_transactions[i].producer_id = v[i].pid;
+        pr->aborted_transactions[i].first_offset = v[i].first;
+    }
+    pr->aborted_transactions_n = n;
+}
+
+static int32_t read_partition(broker *b, arena *a, topic *tp, const kp_fetch_req_partition *rp,
                               kp_fetch_resp_partition *pr, int32_t budget, bool first,
                               int8_t isolation, bool *error)
 {
@@ -95,7 +119,7 @@ static int32_t read_partition(broker *b, topic *tp, const kp_fetch_req_partition
         return 0;
     int32_t max = rp->partition_max_bytes < budget ? rp->partition_max_bytes : budget;
     plog_slice s;
-    int rc = plog_read(p->log, rp->fetch_offset, max, first, &s);
+    int rc = plog_read_upto(p->log, rp->fetch_offset, visible, max, first, &s);
     if (rc == LOG_ERR_OUT_OF_RANGE) {
         pr->error_code = KERR_OFFSET_OUT_OF_RANGE;
         *error = true;
@@ -112,6 +136,8 @@ static int32_t read_partition(broker *b, topic *tp, const kp_fetch_req_partition
         return 0;
     }
     pr->records = (kp_records){ NULL, s.len, s.fd, s.pos, s.seg };
+    if (isolation)
+        list_aborted(p, a, rp->fetch_offset, visible, pr);
     return s.len;
 }
 
@@ -140,7 +166,7 @@ static int64_t fetch_gather(fetch_op *op, kp_fetch_resp *resp, bool *error)
         tr->partitions = arena_alloc(&rq->arena, sizeof(*tr->partitions) * (size_t)(np ? np : 1));
         tr->partitions_n = np;
         for (int j = 0; j < np; j++) {
-            int32_t n = read_partition(b, tp, &rt->partitions[j], &tr->partitions[j],
+            int32_t n = read_partition(b, &rq->arena, tp, &rt->partitions[j], &tr->partitions[j],
                                        (int32_t)(budget - total), total == 0, body->isolation_level, error);
             if (!tp && ver >= 13)
                 tr->partitions[j].error_code = KERR_UNKNOWN_TOPIC_ID;

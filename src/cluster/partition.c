@@ -12,6 +12,9 @@
 #include "cluster/partition.h"
 
 #include <assert.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +23,9 @@
 
 #include "base/log.h"
 #include "broker/flusher.h"
+#include "kafka_msgs.h"
 #include "proto/batch.h"
+#include "proto/batch_build.h"
 
 static const char *part_topic(const partition *p)
 {
@@ -62,6 +67,191 @@ static void on_roll(void *arg, int64_t base)
     snapshot_locked(arg, base);
 }
 
+/* ---- transactions: open ones (the last stable offset), aborted ones ---- */
+
+static void unstable_recompute_locked(partition *p)
+{
+    int64_t m = -1;
+    for (int i = 0; i < p->nopen; i++)
+        if (m < 0 || p->open_txns[i].first < m)
+            m = p->open_txns[i].first;
+    atomic_store(&p->first_unstable, m);
+}
+
+static int open_add_locked(partition *p, int64_t pid, int64_t first)
+{
+    if (p->nopen == p->capopen) {
+        int cap = p->capopen ? p->capopen * 2 : 4;
+        part_open_txn *v = realloc(p->open_txns, sizeof(*v) * (size_t)cap);
+        if (!v)
+            return -1;
+        p->open_txns = v;
+        p->capopen = cap;
+    }
+    p->open_txns[p->nopen++] = (part_open_txn){ pid, first };
+    return 0;
+}
+
+static void open_remove_locked(partition *p, int64_t pid)
+{
+    for (int i = 0; i < p->nopen; i++) {
+        if (p->open_txns[i].pid == pid) {
+            p->open_txns[i] = p->open_txns[--p->nopen];
+            return;
+        }
+    }
+}
+
+/* Insert keeping the order by last offset; false when already there. */
+static bool aborted_add_locked(partition *p, const part_aborted *a)
+{
+    int i = p->naborted;
+    while (i > 0 && p->aborted[i - 1].last > a->last)
+        i--;
+    if (i > 0 && p->aborted[i - 1].last == a->last && p->aborted[i - 1].pid == a->pid)
+        return false;
+    if (p->naborted == p->capaborted) {
+        int cap = p->capaborted ? p->capaborted * 2 : 8;
+        part_aborted *v = realloc(p->aborted, sizeof(*v) * (size_t)cap);
+        if (!v)
+            return false;
+        p->aborted = v;
+        p->capaborted = cap;
+    }
+    memmove(&p->aborted[i + 1], &p->aborted[i], sizeof(*a) * (size_t)(p->naborted - i));
+    p->aborted[i] = *a;
+    p->naborted++;
+    return true;
+}
+
+#define TXNINDEX_ENTRY_BYTES 34
+
+static void put_be64(uint8_t *b, int64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        b[i] = (uint8_t)((uint64_t)v >> (56 - 8 * i));
+}
+
+static int64_t get_be64(const uint8_t *b)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | b[i];
+    return (int64_t)v;
+}
+
+static void txnindex_encode(uint8_t *b, const part_aborted *a)
+{
+    b[0] = 0;
+    b[1] = 0; /* version 0 */
+    put_be64(b + 2, a->pid);
+    put_be64(b + 10, a->first);
+    put_be64(b + 18, a->last);
+    put_be64(b + 26, a->lso);
+}
+
+static void txnindex_path(char *out, size_t len, const char *dir, int64_t base)
+{
+    snprintf(out, len, "%s/%020" PRId64 ".txnindex", dir, base);
+}
+
+/* Kafka keeps an aborted transaction in the .txnindex of the segment
+ * holding its marker. Not fsynced: the recovery replays the log after the
+ * latest producer snapshot, which finds the markers of the active segment. */
+static void txnindex_append_locked(partition *p, const part_aborted *a)
+{
+    char path[4096];
+    txnindex_path(path, sizeof path, plog_dir(p->log), plog_segment_base(p->log, a->last));
+    uint8_t b[TXNINDEX_ENTRY_BYTES];
+    txnindex_encode(b, a);
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0 || write(fd, b, sizeof b) != (ssize_t)sizeof b) {
+        static glog_limit lim = GLOG_LIMIT_INIT;
+        glog_limited(&lim, GLOG_WARN, "log", "%s-%d: writing %s failed: %s", part_topic(p), p->index, path,
+                     strerror(errno));
+    }
+    if (fd >= 0)
+        close(fd);
+}
+
+/* Read every .txnindex of the log, keeping what lies in [start, end);
+ * a file that held entries past the end (the log was cut back) is
+ * rewritten without them. */
+static void txnindex_load(partition *p)
+{
+    const char *dir = plog_dir(p->log);
+    int64_t start = plog_start_offset(p->log), end = plog_end_offset(p->log);
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        size_t n = strlen(de->d_name);
+        if (n != 20 + 9 || strcmp(de->d_name + 20, ".txnindex") != 0)
+            continue;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        off_t size = lseek(fd, 0, SEEK_END);
+        uint8_t *buf = size > 0 ? malloc((size_t)size) : NULL;
+        ssize_t r = buf ? pread(fd, buf, (size_t)size, 0) : 0;
+        close(fd);
+        int kept = 0, dropped = 0;
+        for (ssize_t off = 0; buf && off + TXNINDEX_ENTRY_BYTES <= r; off += TXNINDEX_ENTRY_BYTES) {
+            const uint8_t *b = buf + off;
+            part_aborted a = { get_be64(b + 2), get_be64(b + 10), get_be64(b + 18), get_be64(b + 26) };
+            if (b[0] != 0 || b[1] != 0 || a.last < start || a.last >= end) {
+                dropped++;
+                continue;
+            }
+            aborted_add_locked(p, &a);
+            /* Reuse the buffer for the rewrite: entries kept so far. */
+            memmove(buf + (size_t)kept * TXNINDEX_ENTRY_BYTES, b, TXNINDEX_ENTRY_BYTES);
+            kept++;
+        }
+        if (dropped > 0 || (r > 0 && r % TXNINDEX_ENTRY_BYTES != 0)) {
+            char tmp[4200];
+            snprintf(tmp, sizeof tmp, "%s.tmp", path);
+            int w = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+            if (w >= 0 && write(w, buf, (size_t)kept * TXNINDEX_ENTRY_BYTES) == (ssize_t)((size_t)kept * TXNINDEX_ENTRY_BYTES) &&
+                close(w) == 0)
+                rename(tmp, path);
+            else if (w >= 0)
+                close(w);
+        }
+        free(buf);
+    }
+    closedir(d);
+}
+
+/* A marker read back from the log (recovery): end pid's transaction. */
+static void replay_marker_locked(partition *p, int64_t pid, int16_t epoch, int type, int64_t offset, int64_t ts)
+{
+    prod_entry *e = producers_put(p->producers, pid);
+    if (!e)
+        return;
+    if (epoch != e->epoch) {
+        e->nbatches = 0;
+        e->epoch = epoch;
+    }
+    e->last_ts = ts;
+    if (e->txn_first_offset >= 0 && type == BATCH_CONTROL_ABORT) {
+        part_aborted a = { pid, e->txn_first_offset, offset, offset + 1 };
+        if (aborted_add_locked(p, &a))
+            txnindex_append_locked(p, &a);
+    }
+    e->txn_first_offset = -1;
+}
+
+static void open_rebuild_one(void *arg, prod_entry *e)
+{
+    partition *p = arg;
+    if (e->txn_first_offset >= 0)
+        open_add_locked(p, e->pid, e->txn_first_offset);
+}
+
 /* Rebuild producer state from the batch headers in [from, end). */
 static int replay_headers(partition *p, int64_t from, int64_t end)
 {
@@ -79,7 +269,17 @@ static int replay_headers(partition *p, int64_t from, int64_t end)
                 break;
             int64_t base = batch_base_offset(hdr);
             prod_batch_in b = batch_in(hdr);
-            if (b.pid >= 0 && base >= off) {
+            if (b.control && b.pid >= 0 && base >= off) {
+                uint8_t cb[160];
+                size_t want = BATCH_LOG_OVERHEAD + (size_t)batch_length(hdr);
+                if (want > sizeof cb)
+                    want = sizeof cb;
+                if (pread(s.fd, cb, want, pos) == (ssize_t)want) {
+                    int type = batch_control_type(cb, want);
+                    if (type >= 0)
+                        replay_marker_locked(p, b.pid, b.epoch, type, base, b.max_ts);
+                }
+            } else if (b.pid >= 0 && base >= off) {
                 prod_entry *e = producers_put(p->producers, b.pid);
                 if (!e) {
                     log_segment_unref(s.seg);
@@ -138,6 +338,15 @@ static void load_producers(partition *p, bool clean, char *why, size_t why_len)
         snprintf(why, why_len, "producer state rebuilt only up to a batch that could not be read");
 }
 
+static void load_state(partition *p, bool clean, char *why, size_t why_len)
+{
+    txnindex_load(p);
+    load_producers(p, clean, why, why_len);
+    if (p->producers)
+        producers_each(p->producers, open_rebuild_one, p);
+    unstable_recompute_locked(p);
+}
+
 partition *partition_open(struct topic *tp, const char *name, int32_t index, plog *log,
                           int32_t leader_epoch, const partition_env *env, bool clean, char *why,
                           size_t why_len)
@@ -154,6 +363,7 @@ partition *partition_open(struct topic *tp, const char *name, int32_t index, plo
     p->leader_epoch = leader_epoch;
     p->env = env;
     p->snapshot_offset = -1;
+    atomic_init(&p->first_unstable, -1);
     pthread_mutex_init(&p->lock, NULL);
     if (tp) {
         /* The metadata log has no producers. */
@@ -163,7 +373,7 @@ partition *partition_open(struct topic *tp, const char *name, int32_t index, plo
             free(p);
             return NULL;
         }
-        load_producers(p, clean, why, why_len);
+        load_state(p, clean, why, why_len);
         plog_set_roll_hook(log, on_roll, p);
     }
     return p;
@@ -177,6 +387,8 @@ void partition_free(partition *p)
      * (shutdown, a deleted topic), and only this partition appends to it,
      * so its roll hook cannot run again. */
     producers_free(p->producers);
+    free(p->open_txns);
+    free(p->aborted);
     pthread_mutex_destroy(&p->lock);
     free(p);
 }
@@ -280,10 +492,29 @@ void partition_append(partition *p, uint8_t *buf, size_t len, int64_t now_ms, pa
                 out->error = err;
                 goto unlock;
             }
+            if (x->e.txn_first_offset >= 0 && !b.transactional) {
+                snprintf(out->why, sizeof out->why,
+                         "Expected transactional write from producer %" PRId64 " at offset %" PRId64,
+                         b.pid, next);
+                out->error = KERR_INVALID_TXN_STATE;
+                goto unlock;
+            }
             producers_apply(&x->e, &b, next, next + b.last_offset_delta);
             next += (int64_t)b.last_offset_delta + 1;
         }
     }
+    /* Transactions these batches open: the last stable offset stops at
+     * them before their bytes can be read. */
+    int opened = 0;
+    for (int i = 0; i < nw; i++) {
+        const prod_entry *cur = producers_get(p->producers, w[i].e.pid);
+        if (w[i].e.txn_first_offset >= 0 && (!cur || cur->txn_first_offset < 0)) {
+            open_add_locked(p, w[i].e.pid, w[i].e.txn_first_offset);
+            opened++;
+        }
+    }
+    if (opened)
+        unstable_recompute_locked(p);
     int64_t first = -1, last = -1;
     out->log_rc = plog_append(p->log, buf, len, p->leader_epoch, now_ms, &first, &last);
     if (out->log_rc == LOG_OK) {
@@ -294,6 +525,13 @@ void partition_append(partition *p, uint8_t *buf, size_t len, int64_t now_ms, pa
             if (e)
                 *e = w[i].e;
         }
+    } else if (opened) {
+        for (int i = 0; i < nw; i++) {
+            const prod_entry *cur = producers_get(p->producers, w[i].e.pid);
+            if (w[i].e.txn_first_offset >= 0 && (!cur || cur->txn_first_offset < 0))
+                open_remove_locked(p, w[i].e.pid);
+        }
+        unstable_recompute_locked(p);
     }
     out->log_start = plog_start_offset(p->log);
 unlock:
@@ -311,8 +549,128 @@ int64_t partition_high_watermark(partition *p)
 
 int64_t partition_last_stable_offset(partition *p)
 {
-    /* No transactions yet: everything written is stable. */
-    return partition_high_watermark(p);
+    int64_t hw = partition_high_watermark(p);
+    int64_t u = atomic_load(&p->first_unstable);
+    return u >= 0 && u < hw ? u : hw;
+}
+
+void partition_write_marker(partition *p, int64_t pid, int16_t epoch, int32_t coordinator_epoch,
+                            bool commit, int64_t now_ms, part_result *out)
+{
+    out->log_rc = LOG_OK;
+    out->error = 0;
+    out->why[0] = 0;
+    out->duplicate = false;
+    out->first = out->last = out->log_start = -1;
+    uint8_t key[4] = { 0, 0, 0, commit ? BATCH_CONTROL_COMMIT : BATCH_CONTROL_ABORT };
+    uint8_t val[6] = { 0, 0, (uint8_t)((uint32_t)coordinator_epoch >> 24), (uint8_t)((uint32_t)coordinator_epoch >> 16),
+                       (uint8_t)((uint32_t)coordinator_epoch >> 8), (uint8_t)coordinator_epoch };
+    kp_writer w;
+    kp_writer_init(&w);
+    batch_builder bb;
+    batch_build_begin(&bb, &w, now_ms);
+    batch_build_add(&bb, now_ms, key, sizeof key, val, sizeof val);
+    batch_build_producer(&bb, pid, epoch, -1, BATCH_ATTR_TRANSACTIONAL | BATCH_ATTR_CONTROL);
+    size_t len = batch_build_end(&bb);
+    if (len == 0 || !p->producers) {
+        out->log_rc = LOG_ERR_NOMEM;
+        kp_writer_deinit(&w);
+        return;
+    }
+    pthread_mutex_lock(&p->lock);
+    prod_entry *e = producers_get(p->producers, pid);
+    if (e && epoch < e->epoch) {
+        snprintf(out->why, sizeof out->why, "marker epoch %d of producer %" PRId64 " is older than its epoch %d",
+                 epoch, pid, e->epoch);
+        out->error = KERR_INVALID_PRODUCER_EPOCH;
+    } else if (e && coordinator_epoch < e->coordinator_epoch) {
+        snprintf(out->why, sizeof out->why, "coordinator epoch %d is older than %d, of the last marker of producer %" PRId64,
+                 coordinator_epoch, e->coordinator_epoch, pid);
+        out->error = KERR_TRANSACTION_COORDINATOR_FENCED;
+    } else {
+        int64_t first, last;
+        out->log_rc = plog_append(p->log, w.buf, len, p->leader_epoch, now_ms, &first, &last);
+        if (out->log_rc == LOG_OK) {
+            out->first = first;
+            out->last = last;
+            e = producers_put(p->producers, pid);
+            if (e) {
+                if (epoch != e->epoch) {
+                    e->nbatches = 0;
+                    e->epoch = epoch;
+                }
+                e->coordinator_epoch = coordinator_epoch;
+                e->last_ts = now_ms;
+                int64_t txn_first = e->txn_first_offset;
+                e->txn_first_offset = -1;
+                if (txn_first >= 0) {
+                    open_remove_locked(p, pid);
+                    unstable_recompute_locked(p);
+                    if (!commit) {
+                        int64_t u = atomic_load(&p->first_unstable);
+                        part_aborted a = { pid, txn_first, last, u >= 0 ? u : last + 1 };
+                        if (aborted_add_locked(p, &a))
+                            txnindex_append_locked(p, &a);
+                    }
+                }
+            }
+        }
+    }
+    out->log_start = plog_start_offset(p->log);
+    pthread_mutex_unlock(&p->lock);
+    kp_writer_deinit(&w);
+    if (out->log_rc == LOG_OK && !out->error && p->env && p->env->appended)
+        p->env->appended(p->env->ctx, p);
+}
+
+int partition_aborted_txns(partition *p, int64_t from, int64_t to, part_aborted *out, int max)
+{
+    pthread_mutex_lock(&p->lock);
+    int n = 0;
+    /* Sorted by last offset: skip those that ended before from. */
+    int lo = 0, hi = p->naborted;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (p->aborted[mid].last < from)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (int i = lo; i < p->naborted; i++) {
+        if (p->aborted[i].first >= to)
+            continue;
+        if (n < max)
+            out[n] = p->aborted[i];
+        n++;
+    }
+    pthread_mutex_unlock(&p->lock);
+    return n;
+}
+
+typedef struct copy_ctx {
+    prod_entry *v;
+    int n;
+} copy_ctx;
+
+static void copy_one(void *arg, prod_entry *e)
+{
+    copy_ctx *c = arg;
+    c->v[c->n++] = *e;
+}
+
+int partition_producers(partition *p, prod_entry **out)
+{
+    *out = NULL;
+    if (!p->producers)
+        return 0;
+    pthread_mutex_lock(&p->lock);
+    int n = producers_count(p->producers);
+    copy_ctx c = { malloc(sizeof(prod_entry) * (size_t)(n ? n : 1)), 0 };
+    if (c.v)
+        producers_each(p->producers, copy_one, &c);
+    pthread_mutex_unlock(&p->lock);
+    *out = c.v;
+    return c.v ? c.n : -1;
 }
 
 void partition_wait_durable(partition *p, int64_t offset, reactor *r,

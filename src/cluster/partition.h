@@ -68,7 +68,26 @@ struct partition {
     pthread_mutex_t lock;
     producers *producers;
     int64_t snapshot_offset;   /* latest producer-state snapshot, -1 if none */
+    struct part_open_txn *open_txns; /* (producer id, first offset) of open transactions */
+    int nopen, capopen;
+    struct part_aborted *aborted;    /* aborted transactions, by last offset (.txnindex) */
+    int naborted, capaborted;
+    /* The first offset of the oldest open transaction, -1 when none; read
+     * without the lock by fetches (the last stable offset). */
+    atomic_llong first_unstable;
 };
+
+typedef struct part_open_txn {
+    int64_t pid, first;
+} part_open_txn;
+
+/* Kafka's AbortedTxn, as in the .txnindex files. */
+typedef struct part_aborted {
+    int64_t pid;
+    int64_t first;       /* the transaction's first offset in this partition */
+    int64_t last;        /* its abort marker's offset */
+    int64_t lso;         /* the last stable offset once it was aborted */
+} part_aborted;
 
 /*
  * Wrap an open log (recovered by plog_open): load the producer state from
@@ -102,6 +121,27 @@ typedef struct part_result {
  * nothing. On success parked fetches are woken.
  */
 void partition_append(partition *p, uint8_t *buf, size_t len, int64_t now_ms, part_result *out);
+
+/*
+ * Write a transaction marker (a control batch: COMMIT or ABORT) for
+ * producer pid at epoch, from the transaction coordinator. Ends the
+ * producer's open transaction here; an abort is added to the aborted index.
+ * An epoch older than the producer's is refused (INVALID_PRODUCER_EPOCH),
+ * as is a coordinator epoch older than the last marker's
+ * (TRANSACTION_COORDINATOR_FENCED).
+ */
+void partition_write_marker(partition *p, int64_t pid, int16_t epoch, int32_t coordinator_epoch,
+                            bool commit, int64_t now_ms, part_result *out);
+
+/*
+ * The aborted transactions a read_committed fetch of [from, to) must list:
+ * those whose range overlaps it. Up to max go to out; returns how many
+ * there are in all (call again with more room if that is larger).
+ */
+int partition_aborted_txns(partition *p, int64_t from, int64_t to, part_aborted *out, int max);
+
+/* Copies of the producer entries (DescribeProducers); *out malloc'd. */
+int partition_producers(partition *p, prod_entry **out);
 
 /* Offsets below this are visible to read_uncommitted readers. */
 int64_t partition_high_watermark(partition *p);

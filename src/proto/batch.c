@@ -187,6 +187,25 @@ static void rd_skip_string(rec_reader *r)
         rd_skip(r, (size_t)n);
 }
 
+int batch_control_type(const uint8_t *p, size_t len)
+{
+    if (len <= BATCH_HEADER_BYTES || (be16(p + OFF_ATTRIBUTES) & BATCH_ATTR_CONTROL) == 0 ||
+        (be16(p + OFF_ATTRIBUTES) & BATCH_ATTR_COMPRESSION_MASK) != 0)
+        return -1;
+    rec_reader r = { .p = p + BATCH_HEADER_BYTES, .len = len - BATCH_HEADER_BYTES };
+    (void)rd_varint(&r);  /* record length */
+    (void)rd_u8(&r);      /* attributes */
+    (void)rd_varlong(&r); /* timestamp delta */
+    (void)rd_varint(&r);  /* offset delta */
+    int32_t klen = rd_varint(&r);
+    if (r.err || klen < 4 || rd_left(&r) < 4)
+        return -1;
+    const uint8_t *k = r.p + r.pos;
+    if (be16(k) != 0)
+        return -1; /* a control key version this code does not know */
+    return (int)be16(k + 2);
+}
+
 /* ---- one record ---- */
 
 typedef struct rec_view {

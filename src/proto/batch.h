@@ -76,6 +76,12 @@ int batch_check_crc(const uint8_t *p, size_t len, batch_info *out);
 /* Accessors on a batch already validated. */
 /* The header's fields into out (no check; p holds at least BATCH_HEADER_BYTES). */
 void batch_peek(const uint8_t *p, batch_info *out);
+/* A control batch's record type (Kafka's ControlRecordType: 0 ABORT,
+ * 1 COMMIT), or -1 when p (len bytes, the header and at least the first
+ * record's key) is not a readable control batch. */
+#define BATCH_CONTROL_ABORT 0
+#define BATCH_CONTROL_COMMIT 1
+int batch_control_type(const uint8_t *p, size_t len);
 int64_t batch_base_offset(const uint8_t *p);
 int32_t batch_length(const uint8_t *p); /* the batchLength field */
 void batch_set_base_offset(uint8_t *p, int64_t off);

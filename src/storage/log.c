@@ -927,6 +927,12 @@ static int read_extend(log_segment *s, int64_t pos, int64_t limit, int32_t first
 
 int plog_read(plog *l, int64_t offset, int32_t max_bytes, bool min_one, plog_slice *out)
 {
+    return plog_read_upto(l, offset, INT64_MAX, max_bytes, min_one, out);
+}
+
+int plog_read_upto(plog *l, int64_t offset, int64_t max_offset, int32_t max_bytes, bool min_one,
+                   plog_slice *out)
+{
     out->seg = NULL;
     out->fd = -1;
     out->pos = 0;
@@ -941,7 +947,7 @@ int plog_read(plog *l, int64_t offset, int32_t max_bytes, bool min_one, plog_sli
     int i = plog_seg_floor(l, offset);
     if (i < 0)
         i = 0;
-    while (offset < l->end_offset && i < l->nsegs) {
+    while (offset < l->end_offset && offset < max_offset && i < l->nsegs) {
         log_segment *s = l->segs[i];
         log_segment_ref(s);
         int64_t limit = s->size;
@@ -951,11 +957,24 @@ int plog_read(plog *l, int64_t offset, int32_t max_bytes, bool min_one, plog_sli
         int32_t index_count = s->index_entries;
         int64_t base = s->base_offset;
         int64_t hint = log_segment_find_hint_locked(s, offset, limit);
+        /* The bound lies in this segment: stop before the batch holding it. */
+        bool bounded = max_offset < l->end_offset &&
+                       (i + 1 == l->nsegs || l->segs[i + 1]->base_offset > max_offset);
+        int64_t bound_hint = bounded ? log_segment_find_hint_locked(s, max_offset, limit) : 0;
         pthread_mutex_unlock(&l->mu);
 
         int64_t pos;
         int32_t first_len, len = 0;
-        int err = log_segment_find(s, offset, limit, index_count, hint, &pos, &first_len);
+        int err = 0;
+        if (bounded) {
+            int64_t bpos;
+            int32_t blen;
+            err = log_segment_find(s, max_offset, limit, index_count, bound_hint, &bpos, &blen);
+            if (!err && bpos >= 0 && bpos < limit)
+                limit = bpos;
+        }
+        if (!err)
+            err = log_segment_find(s, offset, limit, index_count, hint, &pos, &first_len);
         if (!err && pos >= 0 && (first_len <= max_bytes || min_one))
             err = read_extend(s, pos, limit, first_len, max_bytes, &len);
         if (err) {
@@ -1157,6 +1176,15 @@ int64_t plog_end_offset(plog *l)
 {
     pthread_mutex_lock(&l->mu);
     int64_t v = l->end_offset;
+    pthread_mutex_unlock(&l->mu);
+    return v;
+}
+
+int64_t plog_segment_base(plog *l, int64_t offset)
+{
+    pthread_mutex_lock(&l->mu);
+    int i = plog_seg_floor(l, offset);
+    int64_t v = l->nsegs == 0 ? -1 : l->segs[i < 0 ? 0 : i]->base_offset;
     pthread_mutex_unlock(&l->mu);
     return v;
 }

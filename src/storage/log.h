@@ -116,6 +116,10 @@ int plog_flush(plog *l, int64_t *flushed_offset);
  * empty slice; outside [log start, log end] gives LOG_ERR_OUT_OF_RANGE.
  */
 int plog_read(plog *l, int64_t offset, int32_t max_bytes, bool min_one, plog_slice *out);
+/* The same, never reaching the batch that holds max_offset (a batch
+ * boundary, as the last stable offset is): read_committed fetches. */
+int plog_read_upto(plog *l, int64_t offset, int64_t max_offset, int32_t max_bytes, bool min_one,
+                   plog_slice *out);
 
 /* For ListOffsets: the first offset with timestamp >= ts_ms (and its timestamp);
  * *offset_out = -1 when none. */
@@ -126,6 +130,8 @@ void plog_max_timestamp(plog *l, int64_t *offset_out, int64_t *ts_out);
 int64_t plog_start_offset(plog *l);
 int64_t plog_end_offset(plog *l);      /* next offset to assign */
 int64_t plog_recovery_point(plog *l);  /* flushed so far */
+/* The base offset of the segment that holds (or would hold) offset. */
+int64_t plog_segment_base(plog *l, int64_t offset);
 int64_t plog_size_bytes(plog *l);
 int plog_segment_count(plog *l);
 /* NULL when healthy; otherwise the reason the log failed (owned by the log). */

@@ -1230,6 +1230,14 @@ int log_segment_delete_files(log_segment *s)
     int err = rename_deleted(s->path_log);
     int e2 = rename_deleted(s->path_index);
     int e3 = rename_deleted(s->path_timeindex);
+    /* The partition's aborted-transaction index of this segment, if any. */
+    char txn[4096];
+    size_t n = strlen(s->path_log);
+    if (n > 4 && n + 5 < sizeof txn) {
+        memcpy(txn, s->path_log, n - 4);
+        strcpy(txn + n - 4, ".txnindex");
+        unlink(txn);
+    }
     return err ? err : e2 ? e2 : e3;
 }
 

@@ -235,7 +235,7 @@ static txn_partition *txn_parts_union(const txn_partition *a, int na, const txn_
     return v;
 }
 
-static bool txn_parts_sorted(const txn_partition *v, int n)
+static inline bool txn_parts_sorted(const txn_partition *v, int n)
 {
     for (int i = 1; i < n; i++) {
         if (txn_part_cmp(&v[i - 1], &v[i]) >= 0)
@@ -437,6 +437,7 @@ static void txn_check(const txn_coord *c)
         }
     }
     assert(n == c->count);
+    (void)n;
 }
 
 /* ---- actions ---- */

@@ -206,6 +206,25 @@ static size_t add_batch(kp_writer *w, int64_t pid, int16_t epoch, int32_t seq, i
     return batch_build_end(&bb);
 }
 
+static size_t add_txn_batch(kp_writer *w, int64_t pid, int16_t epoch, int32_t seq, int n)
+{
+    batch_builder bb;
+    batch_build_begin(&bb, w, 1700000000000LL);
+    for (int i = 0; i < n; i++)
+        batch_build_add(&bb, 1700000000000LL, "k", 1, "txn", 3);
+    batch_build_producer(&bb, pid, epoch, seq, BATCH_ATTR_TRANSACTIONAL);
+    return batch_build_end(&bb);
+}
+
+static void append_txn(partition *p, int64_t pid, int16_t epoch, int32_t seq, int n, part_result *r)
+{
+    kp_writer w;
+    kp_writer_init(&w);
+    add_txn_batch(&w, pid, epoch, seq, n);
+    partition_append(p, w.buf, w.len, 1000, r);
+    kp_writer_deinit(&w);
+}
+
 static void append(partition *p, int64_t pid, int16_t epoch, int32_t seq, int n, part_result *r)
 {
     kp_writer w;
@@ -350,11 +369,128 @@ static void test_partition(void)
     rmdir(dir);
 }
 
+static void clean_dir(void)
+{
+    char path[512];
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        unlink(path);
+    }
+    if (d)
+        closedir(d);
+}
+
+/* Transactions: the last stable offset, markers, the aborted index, and
+ * all of it again after restarts. */
+static void test_transactions(void)
+{
+    strcpy(dir, "/tmp/gregor_test_txn_XXXXXX");
+    CHECK(mkdtemp(dir) != NULL);
+    plog *log;
+    char why[256];
+    partition *p = open_part(&log, true, why);
+    part_result r;
+    append(p, -1, -1, -1, 2, &r);                /* 0-1 plain */
+    CHECK_EQ_I64(partition_last_stable_offset(p), 2);
+    append_txn(p, 20, 0, 0, 2, &r);              /* 2-3: producer 20 opens a transaction */
+    CHECK(r.first == 2 && r.error == 0);
+    append(p, -1, -1, -1, 1, &r);                /* 4 */
+    append_txn(p, 21, 0, 0, 1, &r);              /* 5: producer 21 too */
+    append_txn(p, 20, 0, 2, 1, &r);              /* 6 */
+    CHECK_EQ_I64(partition_high_watermark(p), 7);
+    CHECK_EQ_I64(partition_last_stable_offset(p), 2);
+    /* read_committed reads stop before the open transaction. */
+    plog_slice sl;
+    CHECK_EQ_I64(plog_read_upto(log, 0, partition_last_stable_offset(p), 1 << 20, true, &sl), LOG_OK);
+    uint8_t hdr[BATCH_HEADER_BYTES];
+    CHECK(sl.len > 0 && pread(sl.fd, hdr, sizeof hdr, sl.pos) == (ssize_t)sizeof hdr);
+    CHECK_EQ_I64(sl.len, BATCH_LOG_OVERHEAD + batch_length(hdr)); /* only the batch at 0 */
+    log_segment_unref(sl.seg);
+    /* A plain write from a producer inside a transaction: refused. */
+    append(p, 20, 0, 3, 1, &r);
+    CHECK_EQ_I64(r.error, 48); /* INVALID_TXN_STATE */
+    /* Abort 20: the LSO moves to 21's transaction; 20's is listed. */
+    partition_write_marker(p, 20, 0, 0, false, 2000, &r);
+    CHECK(r.log_rc == LOG_OK && r.error == 0 && r.first == 7);
+    CHECK_EQ_I64(partition_last_stable_offset(p), 5);
+    part_aborted ab[4];
+    CHECK_EQ_I64(partition_aborted_txns(p, 0, 100, ab, 4), 1);
+    CHECK(ab[0].pid == 20 && ab[0].first == 2 && ab[0].last == 7 && ab[0].lso == 5);
+    CHECK_EQ_I64(partition_aborted_txns(p, 8, 100, ab, 4), 0);  /* ended before 8 */
+    CHECK_EQ_I64(partition_aborted_txns(p, 0, 2, ab, 4), 0);    /* began at 2 */
+    /* Commit 21: everything is stable. */
+    partition_write_marker(p, 21, 0, 0, true, 2000, &r);
+    CHECK_EQ_I64(r.first, 8);
+    CHECK_EQ_I64(partition_last_stable_offset(p), 9);
+    CHECK_EQ_I64(partition_aborted_txns(p, 0, 100, ab, 4), 1);
+    /* A marker from an older epoch, or an older coordinator: refused. */
+    partition_write_marker(p, 20, 5, 3, false, 2000, &r); /* fences: epoch 5 */
+    CHECK(r.error == 0 && r.first == 9);
+    partition_write_marker(p, 20, 4, 3, true, 2000, &r);
+    CHECK_EQ_I64(r.error, 47);
+    partition_write_marker(p, 20, 5, 2, true, 2000, &r);
+    CHECK_EQ_I64(r.error, 52);
+    /* The fenced epoch cannot produce. */
+    append_txn(p, 20, 0, 3, 1, &r);
+    CHECK_EQ_I64(r.error, 47);
+    /* 22 opens a transaction and stays open across restarts. */
+    append_txn(p, 22, 0, 0, 3, &r);              /* 10-12 */
+    CHECK_EQ_I64(partition_last_stable_offset(p), 10);
+    char path[512];
+    snprintf(path, sizeof path, "%s/%020" PRId64 ".txnindex", dir, plog_segment_base(log, 7));
+    CHECK(access(path, F_OK) == 0);
+
+    /* Clean restart: the snapshot knows 22's open transaction; the
+     * .txnindex knows 20's abort. */
+    CHECK_EQ_I64(partition_checkpoint(p), 0);
+    partition_free(p);
+    CHECK_EQ_I64(plog_shutdown(log), LOG_OK);
+    p = open_part(&log, true, why);
+    CHECK_EQ_I64(partition_last_stable_offset(p), 10);
+    CHECK_EQ_I64(partition_aborted_txns(p, 0, 100, ab, 4), 1);
+    CHECK(ab[0].pid == 20 && ab[0].first == 2 && ab[0].last == 7);
+    /* Unclean restart without snapshots or .txnindex files: the log says it all. */
+    partition_free(p);
+    plog_close(log);
+    producers_snapshot_delete(dir, INT64_MAX, -1);
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        if (strstr(de->d_name, ".txnindex")) {
+            snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+            unlink(path);
+        }
+    }
+    if (d)
+        closedir(d);
+    p = open_part(&log, false, why);
+    CHECK_EQ_I64(partition_last_stable_offset(p), 10);
+    CHECK_EQ_I64(partition_aborted_txns(p, 0, 100, ab, 4), 1);
+    CHECK(ab[0].pid == 20 && ab[0].first == 2 && ab[0].last == 7);
+    append_txn(p, 20, 4, 0, 1, &r);
+    CHECK_EQ_I64(r.error, 47);                   /* still fenced */
+    partition_write_marker(p, 22, 0, 0, false, 3000, &r);
+    CHECK_EQ_I64(partition_last_stable_offset(p), 14);
+    CHECK_EQ_I64(partition_aborted_txns(p, 0, 100, ab, 4), 2);
+    /* The replay wrote the abort it found back into the .txnindex. */
+    snprintf(path, sizeof path, "%s/%020" PRId64 ".txnindex", dir, plog_segment_base(log, 7));
+    CHECK(access(path, F_OK) == 0);
+    partition_free(p);
+    plog_close(log);
+    clean_dir();
+    rmdir(dir);
+}
+
 int main(void)
 {
     test_rules();
     test_table();
     test_snapshot_codec();
     test_partition();
+    test_transactions();
     TEST_REPORT();
 }
