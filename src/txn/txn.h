@@ -230,8 +230,11 @@ void txn_tick(txn_coord *c, int64_t now_ms, txn_actions *out);
 /*
  * Loading from __transaction_state, oldest record first: value NULL is a
  * tombstone. Returns 0, or -1 (record ignored) if the machine is not loading
- * or the value cannot be a record Kafka writes (bad state, negative producer
- * id or epoch, partitions in an Empty record, ...). txn_load_done ends the
+ * or the value cannot be a record Kafka writes (state Dead or
+ * PrepareEpochFence, negative producer id or epoch, timeout <= 0, Ongoing
+ * without a start time, Complete* with partitions, a NULL topic or negative
+ * partition). An Empty record's partitions are ignored, as Kafka ignores
+ * them. The memory-only last epoch starts at -1. txn_load_done ends the
  * load: transactions found in PrepareCommit/PrepareAbort get their
  * WRITE_MARKERS again so that they complete.
  */

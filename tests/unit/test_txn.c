@@ -66,6 +66,7 @@ typedef struct idstate {
     int64_t markers_pid;
     int16_t markers_epoch;
     int markers_nparts;
+    int32_t markers_coord_epoch;
     int last_log;         /* index of its last record in the log, -1 */
     bool fence_failed;    /* a fence's PrepareAbort failed since the last record */
 } idstate;
@@ -185,6 +186,7 @@ static void markers_check(const txn_action *a)
     s->markers_pid = a->producer_id;
     s->markers_epoch = a->producer_epoch;
     s->markers_nparts = a->npartitions;
+    s->markers_coord_epoch = a->coordinator_epoch;
 }
 
 /* Take the actions of the last call (payloads are only valid until the next). */
@@ -848,6 +850,7 @@ static void end_flow(bool commit)
     idstate *s = ids_get("e");
     CHECK(s->markers && s->markers_commit == commit && s->markers_pid == pid && s->markers_epoch == epoch);
     CHECK_EQ_I64(s->markers_nparts, 2);
+    CHECK_EQ_I64(s->markers_coord_epoch, 7);
     txn_view v = describe(c, "e");
     CHECK_EQ_I64(v.state, commit ? TXN_PREPARE_COMMIT : TXN_PREPARE_ABORT);
     CHECK_EQ_I64(v.pending, commit ? TXN_COMPLETE_COMMIT : TXN_COMPLETE_ABORT);
@@ -935,6 +938,8 @@ static void test_end_failures(void)
     CHECK_EQ_I64(end(c, "f", pid, epoch, true)->err, TXN_ERR_CONCURRENT_TRANSACTIONS);
     CHECK_EQ_I64(end(c, "f", pid, epoch, false)->err, TXN_ERR_INVALID_TXN_STATE);
     CHECK_EQ_I64(init(c, "f")->err, TXN_ERR_CONCURRENT_TRANSACTIONS);
+    CHECK_EQ_I64(add(c, "f", pid, epoch, "t5:5")->err, TXN_ERR_CONCURRENT_TRANSACTIONS);
+    CHECK_EQ_I64(txn_next_deadline_ms(c) > now_ms + TIMEOUT_MS, 1); /* and nothing will move it */
     CHECK_EQ_I64(txn_persist_done(c, "f", 0, now_ms, &acts), -1); /* nothing in flight */
     finish(c);
 }
@@ -986,6 +991,23 @@ static void test_fence_on_init(void)
     tok *f3 = init(c, "z");
     persist_ok(c, "z");
     CHECK(f3->err == TXN_OK && f3->epoch == e2 + 2);
+    /* a fence forgets the last epoch: the fenced producer's KIP-360 retry
+     * must not be handed the epoch that fenced it */
+    settle(c);
+    tok *k1 = init_v(c, "z", TIMEOUT_MS, f3->pid, f3->epoch, 4, NULL);
+    persist_ok(c, "z");
+    CHECK(k1->err == TXN_OK && k1->epoch == f3->epoch + 1); /* last epoch = f3's */
+    tok *k2 = add(c, "z", pid, k1->epoch, "t0:0");
+    persist_ok(c, "z");
+    CHECK_EQ_I64(k2->err, TXN_OK);
+    tok *k3 = init(c, "z"); /* another producer fences it */
+    persist_ok(c, "z");
+    CHECK_EQ_I64(k3->err, TXN_ERR_CONCURRENT_TRANSACTIONS);
+    settle(c);
+    CHECK_EQ_I64(init_v(c, "z", TIMEOUT_MS, pid, f3->epoch, 4, NULL)->err, TXN_ERR_PRODUCER_FENCED);
+    f3 = init(c, "z");
+    persist_ok(c, "z");
+    CHECK_EQ_I64(f3->err, TXN_OK);
     /* KIP-360 checks come before the fence */
     tok *a2 = add(c, "z", pid, f3->epoch, "t0:0");
     persist_ok(c, "z");
@@ -1027,6 +1049,22 @@ static void test_timeout_abort(void)
     persist_ok(c, "slow");
     CHECK_EQ_I64(describe(c, "slow").state, TXN_COMPLETE_ABORT);
     CHECK_EQ_I64(add(c, "slow", t->pid, t->epoch, "t0:0")->err, TXN_ERR_PRODUCER_FENCED);
+    /* start + timeout equal to a check time is not yet past it */
+    tok *tb = init_v(c, "edge", 5000, -1, -1, 4, NULL);
+    persist_ok(c, "edge");
+    int64_t grid = base + ((now_ms - base) / ABORT_INTERVAL_MS + 1) * ABORT_INTERVAL_MS;
+    now_ms = grid - 5000;
+    tok *ab = add(c, "edge", tb->pid, tb->epoch, "t0:0");
+    persist_ok(c, "edge");
+    CHECK_EQ_I64(ab->err, TXN_OK);
+    CHECK_EQ_I64(txn_next_deadline_ms(c), grid + ABORT_INTERVAL_MS);
+    np = npersist_emitted;
+    tick_at(c, grid);
+    CHECK_EQ_I64(npersist_emitted, np);
+    tick_at(c, grid + ABORT_INTERVAL_MS);
+    CHECK_EQ_I64(npersist_emitted, np + 1);
+    CHECK_EQ_I64(last_persist.state, TXN_PREPARE_ABORT);
+    settle(c);
     /* a timed-out abort whose record fails is tried again at the next check */
     tok *t2 = init(c, "slow");
     persist_ok(c, "slow");
@@ -1069,7 +1107,7 @@ static void test_timeout_abort(void)
 static void test_expiration(void)
 {
     txn_limits lim = lim_default();
-    lim.transactional_id_expiration_ms = 100000;
+    lim.transactional_id_expiration_ms = 120000;
     lim.expire_check_interval_ms = 60000;
     txn_coord *c = txn_coord_new(0, 0, &lim);
     txn_load_done(c, now_ms, &acts);
@@ -1088,29 +1126,30 @@ static void test_expiration(void)
     settle(c);
     CHECK_EQ_I64(describe(c, "open").state, TXN_COMPLETE_ABORT);
     CHECK_EQ_I64(describe(c, "open").last_update_timestamp_ms, base + 10000);
-    /* idle since base and base + 10 s: both due by base + 110 s, the first check after is base + 120 s */
+    /* idle since base: due at base + 120 s exactly, a check time (last update <= now - expiration) */
     CHECK_EQ_I64(txn_next_deadline_ms(c), base + 120000);
     int np = npersist_emitted;
     tick_at(c, base + 60000);
     CHECK_EQ_I64(npersist_emitted, np);
     tick_at(c, base + 120000);
-    CHECK_EQ_I64(npersist_emitted, np + 2);
+    CHECK_EQ_I64(npersist_emitted, np + 1);
     idstate *si = ids_get("idle"), *so = ids_get("open");
-    CHECK(si->inflight && si->inflight_rec.tombstone && so->inflight && so->inflight_rec.tombstone);
+    CHECK(si->inflight && si->inflight_rec.tombstone && !so->inflight);
     CHECK_EQ_I64(describe(c, "idle").pending, TXN_DEAD);
     CHECK_EQ_I64(describe(c, "idle").state, TXN_EMPTY);
     CHECK_EQ_I64(init(c, "idle")->err, TXN_ERR_CONCURRENT_TRANSACTIONS);
-    CHECK_EQ_I64(add(c, "open", o->pid, (int16_t)(o->epoch + 1), "t0:0")->err, TXN_ERR_CONCURRENT_TRANSACTIONS);
     /* a tombstone that fails: the id stays until the next check */
     persist_done(c, "idle", 19);
     CHECK_EQ_I64(describe(c, "idle").state, TXN_EMPTY);
     CHECK_EQ_I64(describe(c, "idle").pending, -1);
+    /* open: idle since base + 10 s, due base + 130 s, the next check is base + 180 s */
+    CHECK_EQ_I64(txn_next_deadline_ms(c), base + 180000);
+    tick_at(c, base + 180000);
+    CHECK(si->inflight && si->inflight_rec.tombstone && so->inflight && so->inflight_rec.tombstone);
+    CHECK_EQ_I64(add(c, "open", o->pid, (int16_t)(o->epoch + 1), "t0:0")->err, TXN_ERR_CONCURRENT_TRANSACTIONS);
     persist_ok(c, "open");
     CHECK_EQ_I64(txn_count(c), 1);
     CHECK_EQ_I64(add(c, "open", o->pid, (int16_t)(o->epoch + 1), "t0:0")->err, TXN_ERR_INVALID_PRODUCER_ID_MAPPING);
-    CHECK_EQ_I64(txn_next_deadline_ms(c), base + 180000);
-    tick_at(c, base + 180000);
-    CHECK(si->inflight && si->inflight_rec.tombstone);
     persist_ok(c, "idle");
     CHECK_EQ_I64(txn_count(c), 0);
     CHECK_EQ_I64(txn_next_deadline_ms(c), INT64_MAX);
@@ -1192,6 +1231,7 @@ static void test_load(void)
     idstate *sp = ids_get("p1"), *sq = ids_get("q1");
     CHECK(sp->markers && sp->markers_commit && sp->markers_pid == 200 && sp->markers_epoch == 4);
     CHECK(sq->markers && !sq->markers_commit && sq->markers_pid == 300);
+    CHECK(sp->markers_coord_epoch == 9 && sq->markers_coord_epoch == 9);
     CHECK_EQ_I64(describe(c, "ep").npartitions, 0);
     CHECK_EQ_I64(describe(c, "p1").pending, TXN_COMPLETE_COMMIT);
     markers_done(c, "p1");
