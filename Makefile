@@ -85,7 +85,8 @@ fuzz:
 # group-coordinator/ for the log records. shared/ sits beside the checkout.
 KAFKA_PROTOCOL ?= ../shared/kafka-protocol
 CHECK_SCHEMA := $(PYTHON) src/proto/gen.py --check-against $(KAFKA_PROTOCOL)/clients \
-  $(KAFKA_PROTOCOL)/metadata $(KAFKA_PROTOCOL)/group-coordinator src/proto/kafka.schema
+  $(KAFKA_PROTOCOL)/metadata $(KAFKA_PROTOCOL)/group-coordinator \
+  $(KAFKA_PROTOCOL)/transaction-coordinator src/proto/kafka.schema
 check-schema:
 	@if [ -d $(KAFKA_PROTOCOL)/clients ]; then \
 	  echo '$(CHECK_SCHEMA)'; $(CHECK_SCHEMA); \

@@ -1299,8 +1299,9 @@ def kafka_field_view(kf, v, where, errs, common):
 
 
 def kafka_fields_view(fields, v, where, errs, common):
+    # A field that is only ever tagged names its versions in taggedVersions.
     return [kafka_field_view(kf, v, where, errs, common) for kf in fields
-            if Versions.parse(kf["versions"]).has(v)]
+            if Versions.parse(kf.get("versions", kf.get("taggedVersions", "none"))).has(v)]
 
 
 def our_fields_view(fields, v):
