@@ -676,12 +676,12 @@ static void txn_wait(txn_entry *e, void *token, bool legacy)
 
 /*
  * prepareInitProducerIdTransit for an id that exists (or was just created):
- * an error to answer at once, or OK with a transition in flight (*fence:
- * the open transaction is being aborted first). *took is set when
+ * an error to answer at once, or OK with a transition in flight (the new
+ * epoch, or the abort of the open transaction). *took is set when
  * fresh_pid went into the metadata.
  */
 static int16_t txn_init_transit(txn_coord *c, txn_entry *e, const txn_init_req *req, int64_t now_ms, bool *took,
-                                bool *fence, txn_actions *out)
+                                txn_actions *out)
 {
     bool expected = req->expected_pid != TXN_PRODUCER_ID_NONE;
     if (e->pending >= 0)
@@ -698,7 +698,6 @@ static int16_t txn_init_transit(txn_coord *c, txn_entry *e, const txn_init_req *
         /* abort the open transaction first; CONCURRENT_TRANSACTIONS makes the
          * client retry, and that retry bumps the epoch again (or rotates the
          * producer id when the fence used the last epoch) */
-        *fence = true;
         return txn_fence_abort(c, e, TXN_OP_FENCE_INIT, now_ms, out);
     }
     assert(e->state == TXN_EMPTY || txn_is_complete(e->state));
@@ -755,7 +754,7 @@ bool txn_init_producer_id(txn_coord *c, const txn_init_req *req, int64_t now_ms,
 {
     assert(c && req && out);
     txn_call_begin(c);
-    bool legacy = req->version < 4, took = false, fence = false;
+    bool legacy = req->version < 4, took = false;
     int16_t err = txn_init_check(c, req);
     if (err == TXN_OK && !req->txn_id) {
         txn_respond(out, req->token, TXN_OK, legacy, req->fresh_pid, 0);
@@ -776,7 +775,7 @@ bool txn_init_producer_id(txn_coord *c, const txn_init_req *req, int64_t now_ms,
         }
     }
     if (e)
-        err = txn_init_transit(c, e, req, now_ms, &took, &fence, out);
+        err = txn_init_transit(c, e, req, now_ms, &took, out);
     if (err == TXN_OK)
         txn_wait(e, req->token, legacy); /* the answer: after the record (a fence: CONCURRENT_TRANSACTIONS) */
     else
