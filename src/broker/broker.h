@@ -94,6 +94,7 @@ void handle_describe_groups(broker *b, req *rq);
 void handle_list_groups(broker *b, req *rq);
 void handle_delete_groups(broker *b, req *rq);
 void handle_offset_delete(broker *b, req *rq);
+void handle_txn_offset_commit(broker *b, req *rq);
 
 /* Served APIs with their version ranges (for ApiVersions and the tools). */
 typedef struct broker_api {

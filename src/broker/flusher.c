@@ -105,10 +105,15 @@ static void flush_round(flusher *f, waiter *batch)
     pthread_mutex_unlock(&f->lock);
     while (batch) {
         waiter *next = batch->next;
-        if (batch->r)
+        if (batch->r) {
             reactor_post(batch->r, deliver, batch);
-        else
+        } else {
+            /* No reactor: the callback runs here, outside the lock; it
+             * must be quick (the transaction coordinator queues an event). */
+            if (batch->fn)
+                batch->fn(NULL, batch->arg, batch->rc);
             free(batch);
+        }
         batch = next;
     }
 }

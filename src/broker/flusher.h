@@ -36,7 +36,8 @@ int flusher_start(flusher *f);
 void flusher_stop(flusher *f);
 void flusher_free(flusher *f);
 
-/* Thread-safe. Call fn on reactor r once log is durable up to offset (exclusive). */
+/* Thread-safe. Call fn on reactor r once log is durable up to offset
+ * (exclusive); with r NULL, fn (if any) runs on the flusher's thread. */
 void flusher_wait(flusher *f, plog *log, int64_t offset, reactor *r, flusher_done_fn fn, void *arg);
 /* Thread-safe. Ask for a flush of log without waiting for it. */
 void flusher_kick(flusher *f, plog *log);

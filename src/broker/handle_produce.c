@@ -198,7 +198,7 @@ static void task_append(broker *b, part_task *t)
         t->pr->log_append_time_ms = t->now;
     }
     part_result res;
-    partition_append(t->p, bytes, (size_t)rp->records.len, t->now, &res);
+    partition_append(t->p, bytes, (size_t)rp->records.len, t->now, PART_ORIGIN_CLIENT, &res);
     t->rc = res.log_rc;
     t->first = res.first;
     t->last = res.last;

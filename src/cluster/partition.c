@@ -427,7 +427,8 @@ static work *work_find(work *w, int n, int64_t pid)
     return NULL;
 }
 
-void partition_append(partition *p, uint8_t *buf, size_t len, int64_t now_ms, part_result *out)
+void partition_append(partition *p, uint8_t *buf, size_t len, int64_t now_ms, int origin,
+                      part_result *out)
 {
     out->log_rc = LOG_OK;
     out->error = 0;
@@ -478,8 +479,18 @@ void partition_append(partition *p, uint8_t *buf, size_t len, int64_t now_ms, pa
             }
             const prod_batch *dup = NULL;
             int16_t err = 0;
-            int v = producers_check(x->known || x->e.epoch >= 0 ? &x->e : NULL, &b, next, &err, &dup,
+            int v = PROD_APPEND;
+            if (origin == PART_ORIGIN_COORDINATOR) {
+                if (x->e.epoch >= 0 && b.epoch < x->e.epoch) {
+                    snprintf(out->why, sizeof out->why, "epoch %d of producer %" PRId64 " is older than %d",
+                             b.epoch, b.pid, x->e.epoch);
+                    err = KERR_INVALID_PRODUCER_EPOCH;
+                    v = PROD_REFUSE;
+                }
+            } else {
+                v = producers_check(x->known || x->e.epoch >= 0 ? &x->e : NULL, &b, next, &err, &dup,
                                     out->why, sizeof(out->why));
+            }
             if (v == PROD_DUPLICATE) {
                 /* Kafka answers the whole append with the duplicate's offsets. */
                 out->duplicate = true;
@@ -645,6 +656,47 @@ int partition_aborted_txns(partition *p, int64_t from, int64_t to, part_aborted 
     }
     pthread_mutex_unlock(&p->lock);
     return n;
+}
+
+#define SCAN_CHUNK (4 << 20)
+
+int partition_scan(partition *p, int (*fn)(void *arg, const uint8_t *batch, size_t len), void *arg)
+{
+    uint8_t *buf = malloc(SCAN_CHUNK);
+    if (!buf)
+        return -1;
+    int rc = 0;
+    int64_t off = plog_start_offset(p->log), end = plog_end_offset(p->log);
+    while (off < end && rc == 0) {
+        plog_slice s;
+        if (plog_read(p->log, off, SCAN_CHUNK, true, &s) != LOG_OK || s.len == 0 || s.len > SCAN_CHUNK) {
+            log_segment_unref(s.seg);
+            glog(GLOG_ERROR, "log", "%s-%d unreadable at offset %" PRId64 "; its load stops there",
+                 part_topic(p), p->index, off);
+            rc = -1;
+            break;
+        }
+        ssize_t n = pread(s.fd, buf, (size_t)s.len, s.pos);
+        log_segment_unref(s.seg);
+        if (n != s.len) {
+            rc = -1;
+            break;
+        }
+        size_t pos = 0;
+        while (pos + BATCH_HEADER_BYTES <= (size_t)n && rc == 0) {
+            size_t blen = (size_t)batch_length(buf + pos) + BATCH_LOG_OVERHEAD;
+            if (pos + blen > (size_t)n)
+                break;
+            batch_info bi;
+            batch_peek(buf + pos, &bi);
+            if (batch_check_crc(buf + pos, blen, &bi) == BATCH_OK)
+                rc = fn(arg, buf + pos, blen);
+            off = batch_base_offset(buf + pos) + bi.last_offset_delta + 1;
+            pos += blen;
+        }
+    }
+    free(buf);
+    return rc;
 }
 
 typedef struct copy_ctx {

@@ -120,7 +120,12 @@ typedef struct part_result {
  * answers the original's offsets and writes nothing; a refusal writes
  * nothing. On success parked fetches are woken.
  */
-void partition_append(partition *p, uint8_t *buf, size_t len, int64_t now_ms, part_result *out);
+enum part_origin {
+    PART_ORIGIN_CLIENT = 0,     /* produce: sequence numbers are checked */
+    PART_ORIGIN_COORDINATOR,    /* the broker's own records: only the epoch is */
+};
+void partition_append(partition *p, uint8_t *buf, size_t len, int64_t now_ms, int origin,
+                      part_result *out);
 
 /*
  * Write a transaction marker (a control batch: COMMIT or ABORT) for
@@ -139,6 +144,13 @@ void partition_write_marker(partition *p, int64_t pid, int16_t epoch, int32_t co
  * there are in all (call again with more room if that is larger).
  */
 int partition_aborted_txns(partition *p, int64_t from, int64_t to, part_aborted *out, int max);
+
+/*
+ * Read the whole log, batch by batch (the coordinators' load at start-up):
+ * fn gets each batch's bytes with its offset. Stops at fn's first non-zero.
+ * Returns 0, fn's value, or -1 when the log could not be read (logged).
+ */
+int partition_scan(partition *p, int (*fn)(void *arg, const uint8_t *batch, size_t len), void *arg);
 
 /* Copies of the producer entries (DescribeProducers); *out malloc'd. */
 int partition_producers(partition *p, prod_entry **out);

@@ -210,6 +210,10 @@ void producers_apply(prod_entry *e, const prod_batch_in *b, int64_t first_offset
     e->last_ts = b->max_ts;
     if (b->control)
         return; /* markers carry no sequence; the partition ends the transaction */
+    if (b->transactional && e->txn_first_offset < 0)
+        e->txn_first_offset = first_offset;
+    if (b->base_seq < 0)
+        return; /* a coordinator's batch (transactional offsets): no sequence */
     if (e->nbatches == PRODUCERS_BATCHES_KEPT) {
         memmove(&e->batches[0], &e->batches[1], sizeof(e->batches[0]) * (PRODUCERS_BATCHES_KEPT - 1));
         e->nbatches--;
@@ -221,8 +225,6 @@ void producers_apply(prod_entry *e, const prod_batch_in *b, int64_t first_offset
         .last_offset = last_offset,
         .max_ts = b->max_ts,
     };
-    if (b->transactional && e->txn_first_offset < 0)
-        e->txn_first_offset = first_offset;
 }
 
 int producers_expire(producers *t, int64_t now_ms, int64_t max_idle_ms)

@@ -24,7 +24,6 @@
 #define KEY_GROUP_METADATA 2
 #define VALUE_OFFSET_COMMIT 3
 #define VALUE_GROUP_METADATA 3
-#define LOAD_CHUNK (1 << 20)
 
 /* ---- partition mapping ---- */
 
@@ -136,6 +135,9 @@ void coord_group_remove(coordinator *c, cgroup *cg)
     for (int j = 0; j < cg->noffs; j++)
         committed_free(&cg->offs[j]);
     free(cg->offs);
+    for (int j = 0; j < cg->ntoffs; j++)
+        committed_free(&cg->toffs[j].c);
+    free(cg->toffs);
     grp_free(cg->g);
     free(cg->id);
     free(cg);
@@ -190,6 +192,92 @@ static int offset_set(cgroup *cg, const char *tname, int tname_len, int32_t pidx
     o->commit_ts_ms = commit_ts;
     o->expire_ts_ms = expire_ts;
     return 0;
+}
+
+static int txn_offset_add(cgroup *cg, int64_t pid, const char *tname, int tname_len, int32_t pidx,
+                          int64_t offset, int32_t epoch, const char *meta, int meta_len, int64_t commit_ts)
+{
+    txn_committed *t = NULL;
+    for (int i = 0; i < cg->ntoffs && !t; i++) {
+        committed *o = &cg->toffs[i].c;
+        if (cg->toffs[i].pid == pid && o->partition == pidx && (int)strlen(o->topic) == tname_len &&
+            memcmp(o->topic, tname, (size_t)tname_len) == 0)
+            t = &cg->toffs[i];
+    }
+    char *m = strndup(meta_len > 0 ? meta : "", meta_len > 0 ? (size_t)meta_len : 0);
+    if (!m)
+        return -1;
+    if (!t) {
+        if (cg->ntoffs == cg->captoffs) {
+            int cap = cg->captoffs ? cg->captoffs * 2 : 8;
+            txn_committed *nt = realloc(cg->toffs, sizeof(*nt) * (size_t)cap);
+            if (!nt) {
+                free(m);
+                return -1;
+            }
+            cg->toffs = nt;
+            cg->captoffs = cap;
+        }
+        t = &cg->toffs[cg->ntoffs];
+        memset(t, 0, sizeof(*t));
+        t->pid = pid;
+        t->c.topic = strndup(tname, (size_t)tname_len);
+        if (!t->c.topic) {
+            free(m);
+            return -1;
+        }
+        t->c.partition = pidx;
+        cg->ntoffs++;
+    }
+    free(t->c.metadata);
+    t->c.metadata = m;
+    t->c.offset = offset;
+    t->c.leader_epoch = epoch;
+    t->c.commit_ts_ms = commit_ts;
+    t->c.expire_ts_ms = -1;
+    return 0;
+}
+
+/* The transaction of pid ended: its offsets become committed, or go. */
+static void txn_offsets_complete(cgroup *cg, int64_t pid, bool commit)
+{
+    int k = 0;
+    for (int i = 0; i < cg->ntoffs; i++) {
+        txn_committed *t = &cg->toffs[i];
+        if (t->pid != pid) {
+            cg->toffs[k++] = *t;
+            continue;
+        }
+        if (commit)
+            offset_set(cg, t->c.topic, (int)strlen(t->c.topic), t->c.partition, t->c.offset, t->c.leader_epoch,
+                       t->c.metadata, (int)strlen(t->c.metadata), t->c.commit_ts_ms, -1);
+        committed_free(&t->c);
+    }
+    cg->ntoffs = k;
+}
+
+bool coord_txn_pending(cgroup *cg, const char *tname, int tname_len, int32_t pidx)
+{
+    for (int i = 0; i < cg->ntoffs; i++) {
+        committed *o = &cg->toffs[i].c;
+        if (o->partition == pidx && (int)strlen(o->topic) == tname_len && memcmp(o->topic, tname, (size_t)tname_len) == 0)
+            return true;
+    }
+    return false;
+}
+
+static void txn_marker_locked(coordinator *c, int32_t part, int64_t pid, bool commit)
+{
+    for (int i = 0; i < c->n; i++)
+        if (c->groups[i]->part == part && c->groups[i]->ntoffs > 0)
+            txn_offsets_complete(c->groups[i], pid, commit);
+}
+
+void coord_txn_marker(coordinator *c, int32_t part, int64_t pid, bool commit)
+{
+    pthread_mutex_lock(&c->lock);
+    txn_marker_locked(c, part, pid, commit);
+    pthread_mutex_unlock(&c->lock);
 }
 
 static void offset_remove(cgroup *cg, const char *tname, int tname_len, int32_t pidx)
@@ -266,7 +354,17 @@ static int recbuf_mark(recbuf *rb, bool null_value)
 }
 
 /* Append rb as one batch to the group's partition. */
+static int16_t recbuf_append_as(coordinator *c, int32_t part, recbuf *rb, int64_t pid, int16_t epoch,
+                                int64_t *end_offset, partition **log_out, char *why, size_t why_len);
+
 static int16_t recbuf_append(coordinator *c, int32_t part, recbuf *rb, int64_t *end_offset, partition **log_out)
+{
+    return recbuf_append_as(c, part, rb, -1, -1, end_offset, log_out, NULL, 0);
+}
+
+/* Append rb as one batch, transactional for producer pid when pid >= 0. */
+static int16_t recbuf_append_as(coordinator *c, int32_t part, recbuf *rb, int64_t pid, int16_t epoch,
+                                int64_t *end_offset, partition **log_out, char *why, size_t why_len)
 {
     if (rb->n == 0 || !c->offsets)
         return rb->n == 0 ? KERR_NONE : KERR_COORDINATOR_NOT_AVAILABLE;
@@ -287,12 +385,18 @@ static int16_t recbuf_append(coordinator *c, int32_t part, recbuf *rb, int64_t *
         ks = rb->kend[i];
         vs = ve;
     }
+    if (pid >= 0)
+        batch_build_producer(&bb, pid, epoch, -1, BATCH_ATTR_TRANSACTIONAL);
     size_t len = batch_build_end(&bb);
     int16_t code = KERR_NONE;
     part_result res;
     if (len == 0) {
         code = KERR_UNKNOWN_SERVER_ERROR;
-    } else if (partition_append(p, bw.buf, len, now, &res), res.log_rc != LOG_OK) {
+    } else if (partition_append(p, bw.buf, len, now, PART_ORIGIN_COORDINATOR, &res), res.error != 0) {
+        code = res.error;
+        if (why)
+            snprintf(why, why_len, "%s", res.why);
+    } else if (res.log_rc != LOG_OK) {
         glog(GLOG_ERROR, "group", "writing to %s-%d failed: %s", COORD_TOPIC, part,
              plog_failure(p->log) ? plog_failure(p->log) : "unknown error");
         code = KERR_KAFKA_STORAGE_ERROR;
@@ -334,6 +438,37 @@ int16_t coord_commit(coordinator *c, cgroup *cg, const commit_in *in, int n, int
     for (int i = 0; i < n; i++)
         if (offset_set(cg, in[i].topic, in[i].topic_len, in[i].partition, in[i].offset, in[i].leader_epoch,
                        in[i].metadata, in[i].metadata_len, now_ms, expire_ts_ms) != 0)
+            return KERR_UNKNOWN_SERVER_ERROR;
+    return KERR_NONE;
+}
+
+int16_t coord_txn_commit(coordinator *c, cgroup *cg, int64_t pid, int16_t epoch, const commit_in *in, int n,
+                         int64_t now_ms, int64_t *end_offset, partition **log_out, char *why, size_t why_len)
+{
+    recbuf rb;
+    recbuf_init(&rb);
+    for (int i = 0; i < n; i++) {
+        enc_offset_key(&rb.kw, cg->id, in[i].topic, in[i].topic_len, in[i].partition);
+        kp_offset_commit_value v;
+        kp_offset_commit_value_init(&v);
+        v.offset = in[i].offset;
+        v.leader_epoch = in[i].leader_epoch;
+        v.metadata = in[i].metadata_len >= 0 ? (kp_str){ in[i].metadata, in[i].metadata_len } : kp_str_c("");
+        v.commit_timestamp = now_ms;
+        kp_write_int16(&rb.vw, VALUE_OFFSET_COMMIT);
+        kp_offset_commit_value_encode(&rb.vw, VALUE_OFFSET_COMMIT, &v);
+        if (recbuf_mark(&rb, false) != 0) {
+            recbuf_deinit(&rb);
+            return KERR_UNKNOWN_SERVER_ERROR;
+        }
+    }
+    int16_t code = recbuf_append_as(c, cg->part, &rb, pid, epoch, end_offset, log_out, why, why_len);
+    recbuf_deinit(&rb);
+    if (code != KERR_NONE)
+        return code;
+    for (int i = 0; i < n; i++)
+        if (txn_offset_add(cg, pid, in[i].topic, in[i].topic_len, in[i].partition, in[i].offset,
+                           in[i].leader_epoch, in[i].metadata, in[i].metadata_len, now_ms) != 0)
             return KERR_UNKNOWN_SERVER_ERROR;
     return KERR_NONE;
 }
@@ -548,7 +683,7 @@ typedef struct loaded_group {
 } loaded_group;
 
 static void load_record(coordinator *c, const uint8_t *key, int32_t klen, const uint8_t *val, int32_t vlen,
-                        loaded_group **lg, int *nlg)
+                        int64_t pid, loaded_group **lg, int *nlg)
 {
     arena a;
     arena_init(&a, 1 << 20);
@@ -561,7 +696,16 @@ static void load_record(coordinator *c, const uint8_t *key, int32_t klen, const 
         if (kp_offset_commit_key_decode(&r, kv, &k) == 0 && k.group.len >= 0 && k.topic.len >= 0) {
             char *gid = arena_strndup(&a, k.group.ptr, (size_t)k.group.len);
             cgroup *cg = coord_group_get_or_create(c, gid);
-            if (cg && vlen < 0) {
+            if (cg && pid >= 0 && vlen >= 0) {
+                kp_reader vr;
+                kp_reader_init(&vr, val, (size_t)vlen, &a);
+                int16_t vv = kp_read_int16(&vr);
+                kp_offset_commit_value v;
+                kp_offset_commit_value_init(&v);
+                if (vv >= 0 && vv <= 4 && kp_offset_commit_value_decode(&vr, vv, &v) == 0)
+                    txn_offset_add(cg, pid, k.topic.ptr, k.topic.len, k.partition, v.offset, v.leader_epoch,
+                                   v.metadata.ptr, v.metadata.len, v.commit_timestamp);
+            } else if (cg && vlen < 0) {
                 offset_remove(cg, k.topic.ptr, k.topic.len, k.partition);
             } else if (cg) {
                 kp_reader vr;
@@ -608,72 +752,43 @@ out:
     arena_deinit(&a);
 }
 
-static int load_batch(coordinator *c, const uint8_t *p, size_t len, loaded_group **lg, int *nlg)
+typedef struct load_ctx {
+    coordinator *c;
+    int32_t part;
+    loaded_group **lg;
+    int *nlg;
+    int64_t pid;        /* the batch's producer when transactional, else -1 */
+} load_ctx;
+
+static int load_one(void *arg, const uint8_t *key, int32_t klen, const uint8_t *val, int32_t vlen)
 {
+    load_ctx *l = arg;
+    if (klen > 0)
+        load_record(l->c, key, klen, val, vlen, l->pid, l->lg, l->nlg);
+    return 0;
+}
+
+static int load_batch(void *arg, const uint8_t *p, size_t len)
+{
+    load_ctx *l = arg;
     batch_info info;
-    if (batch_check_crc(p, len, &info) != BATCH_OK)
-        return -1;
-    if (info.attributes & BATCH_ATTR_COMPRESSION_MASK)
-        return 0; /* never written by us; Kafka's own compressed ones are not read yet */
-    arena a;
-    arena_init(&a, 1 << 16);
-    kp_reader r;
-    kp_reader_init(&r, p + BATCH_HEADER_BYTES, len - BATCH_HEADER_BYTES, &a);
-    for (int32_t i = 0; i < info.record_count && !r.err; i++) {
-        int32_t rec_len = kp_read_varint(&r);
-        const uint8_t *rec_end = r.pos + rec_len;
-        kp_read_int8(&r);
-        kp_read_varlong(&r);
-        kp_read_varint(&r);
-        int32_t klen = kp_read_varint(&r);
-        const uint8_t *key = r.pos;
-        if (klen > 0)
-            kp_skip(&r, (size_t)klen);
-        int32_t vlen = kp_read_varint(&r);
-        const uint8_t *val = r.pos;
-        if (vlen > 0)
-            kp_skip(&r, (size_t)vlen);
-        if (r.err || klen <= 0 || rec_end > r.end)
-            break;
-        load_record(c, key, klen, val, vlen, lg, nlg);
-        r.pos = rec_end;
+    batch_peek(p, &info);
+    if (info.attributes & BATCH_ATTR_CONTROL) {
+        int type = batch_control_type(p, len);
+        if (type >= 0)
+            txn_marker_locked(l->c, l->part, info.producer_id, type == BATCH_CONTROL_COMMIT);
+        return 0;
     }
-    arena_deinit(&a);
+    l->pid = (info.attributes & BATCH_ATTR_TRANSACTIONAL) ? info.producer_id : -1;
+    /* Compressed batches are never written by Gregor; Kafka's own are not read yet. */
+    batch_records_each(p, len, load_one, l);
     return 0;
 }
 
 static void load_partition(coordinator *c, partition *p, loaded_group **lg, int *nlg)
 {
-    uint8_t *buf = malloc(LOAD_CHUNK);
-    if (!buf)
-        return;
-    int64_t off = plog_start_offset(p->log), end = plog_end_offset(p->log);
-    while (off < end) {
-        plog_slice s;
-        if (plog_read(p->log, off, LOAD_CHUNK, true, &s) != LOG_OK || s.len == 0 || s.len > LOAD_CHUNK) {
-            if (s.len > 0)
-                log_segment_unref(s.seg);
-            glog(GLOG_ERROR, "group", "%s-%d unreadable at offset %lld; load stops there", COORD_TOPIC,
-                 p->index, (long long)off);
-            break;
-        }
-        ssize_t n = pread(s.fd, buf, (size_t)s.len, s.pos);
-        log_segment_unref(s.seg);
-        if (n != s.len)
-            break;
-        size_t pos = 0;
-        while (pos + BATCH_HEADER_BYTES <= (size_t)n) {
-            size_t blen = (size_t)batch_length(buf + pos) + BATCH_LOG_OVERHEAD;
-            if (pos + blen > (size_t)n)
-                break;
-            load_batch(c, buf + pos, blen, lg, nlg);
-            int32_t lod = (int32_t)((uint32_t)buf[pos + 23] << 24 | (uint32_t)buf[pos + 24] << 16 |
-                                    (uint32_t)buf[pos + 25] << 8 | buf[pos + 26]);
-            off = batch_base_offset(buf + pos) + lod + 1;
-            pos += blen;
-        }
-    }
-    free(buf);
+    load_ctx l = { c, p->index, lg, nlg, -1 };
+    partition_scan(p, load_batch, &l);
 }
 
 static void restore_group(coordinator *c, loaded_group *l)

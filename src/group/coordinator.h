@@ -49,6 +49,11 @@ void coord_abort_pending(coordinator *c);
 void coord_stop(coordinator *c);
 void coord_free(coordinator *c);
 
+/* A transaction marker was written to __consumer_offsets partition part:
+ * the producer's pending transactional offsets there are committed or
+ * dropped (called by the transaction coordinator). */
+void coord_txn_marker(coordinator *c, int32_t part, int64_t pid, bool commit);
+
 /* DeleteTopics: drop every group's committed offsets of that topic. */
 void coord_topic_deleted(coordinator *c, const char *topic_name);
 

@@ -25,11 +25,21 @@ typedef struct committed {
     int64_t expire_ts_ms;   /* -1: by offsets.retention.minutes */
 } committed;
 
+/* An offset committed inside a transaction (TxnOffsetCommit): it becomes
+ * the group's committed offset when the transaction's COMMIT marker reaches
+ * the group's __consumer_offsets partition, and is dropped on ABORT. */
+typedef struct txn_committed {
+    int64_t pid;
+    committed c;
+} txn_committed;
+
 typedef struct cgroup {
     char *id;               /* owned */
     grp *g;                 /* owned; an offsets-only group is an Empty one */
     committed *offs;
     int noffs, capoffs;
+    txn_committed *toffs;   /* pending transactional offsets */
+    int ntoffs, captoffs;
     int32_t part;           /* its __consumer_offsets partition */
     int64_t empty_since_ms; /* wall clock when it last became Empty */
 } cgroup;
@@ -78,6 +88,12 @@ typedef struct commit_in {
 } commit_in;
 int16_t coord_commit(coordinator *c, cgroup *cg, const commit_in *in, int n, int64_t now_ms,
                      int64_t expire_ts_ms, int64_t *end_offset, partition **log_out);
+/* TxnOffsetCommit: the records go to __consumer_offsets as a transactional
+ * batch of producer pid/epoch and the offsets wait for the marker. */
+int16_t coord_txn_commit(coordinator *c, cgroup *cg, int64_t pid, int16_t epoch, const commit_in *in, int n,
+                         int64_t now_ms, int64_t *end_offset, partition **log_out, char *why, size_t why_len);
+/* Is an offset of this partition waiting for a transaction to end? */
+bool coord_txn_pending(cgroup *cg, const char *tname, int tname_len, int32_t pidx);
 /* Tombstones for the given offsets (or all when n < 0) of cg. */
 int16_t coord_delete_offsets(coordinator *c, cgroup *cg, const commit_in *which, int n,
                              int64_t *end_offset, partition **log_out);

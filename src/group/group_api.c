@@ -436,11 +436,128 @@ void handle_offset_commit(broker *b, req *rq)
         RESPOND(rq, offset_commit, &op->resp);
 }
 
+/* ---- TxnOffsetCommit ---- */
+
+typedef struct txn_commit_op {
+    req *rq;
+    kp_txn_offset_commit_resp resp;
+} txn_commit_op;
+
+static void txn_commit_durable(reactor *r, void *arg, int rc)
+{
+    (void)r;
+    txn_commit_op *op = arg;
+    for (int i = 0; i < op->resp.topics_n; i++)
+        for (int j = 0; j < op->resp.topics[i].partitions_n; j++)
+            if (rc != LOG_OK && op->resp.topics[i].partitions[j].error_code == KERR_NONE)
+                op->resp.topics[i].partitions[j].error_code = KERR_KAFKA_STORAGE_ERROR;
+    req *rq = op->rq;
+    RESPOND(rq, txn_offset_commit, &op->resp);
+}
+
+/*
+ * The offsets of a consume-transform-produce transaction: written to the
+ * group's __consumer_offsets partition as a transactional batch of the
+ * producer, and the group's committed offsets only when the transaction's
+ * COMMIT marker lands there (coord_txn_marker).
+ */
+void handle_txn_offset_commit(broker *b, req *rq)
+{
+    int16_t ver = rq->hdr.api_version;
+    kp_txn_offset_commit_req body;
+    kp_txn_offset_commit_req_init(&body);
+    if (kp_txn_offset_commit_req_decode(&rq->body, ver, &body) != 0) {
+        broker_bad_request(rq, kp_err_str(rq->body.err));
+        return;
+    }
+    txn_commit_op *op = arena_alloc(&rq->arena, sizeof(*op));
+    int nt = body.topics_n > 0 ? body.topics_n : 0, total = 0;
+    for (int i = 0; i < nt; i++)
+        total += body.topics[i].partitions_n > 0 ? body.topics[i].partitions_n : 0;
+    commit_in *in = arena_alloc(&rq->arena, sizeof(*in) * (size_t)(total ? total : 1));
+    if (!op || !in) {
+        broker_bad_request(rq, "out of memory");
+        return;
+    }
+    op->rq = rq;
+    kp_txn_offset_commit_resp_init(&op->resp);
+    op->resp.topics = arena_alloc(&rq->arena, sizeof(*op->resp.topics) * (size_t)(nt ? nt : 1));
+    op->resp.topics_n = op->resp.topics ? nt : 0;
+    char *gid = cstr(rq, body.group_id);
+    int16_t code = !gid || !*gid ? KERR_INVALID_GROUP_ID : KERR_NONE;
+    coordinator *c = b->coord;
+    pthread_mutex_lock(&c->lock);
+    cgroup *cg = NULL;
+    if (code == KERR_NONE)
+        code = coord_ensure_topic(c);
+    if (code == KERR_NONE) {
+        cg = coord_group_find(c, gid);
+        if (!cg && body.generation_id < 0)
+            cg = coord_group_get_or_create(c, gid);
+        else if (!cg)
+            code = KERR_ILLEGAL_GENERATION;
+        if (cg && body.generation_id >= 0)
+            code = grp_validate_commit(cg->g, cstr(rq, body.member_id) ? cstr(rq, body.member_id) : "",
+                                       cstr(rq, body.group_instance_id), body.generation_id, clock_mono_ms());
+    }
+    int n = 0;
+    for (int i = 0; i < op->resp.topics_n; i++) {
+        kp_txn_offset_commit_req_topic *rt = &body.topics[i];
+        kp_txn_offset_commit_resp_topic *t = &op->resp.topics[i];
+        kp_txn_offset_commit_resp_topic_init(t);
+        t->name = rt->name;
+        int np = rt->partitions_n > 0 ? rt->partitions_n : 0;
+        t->partitions = arena_alloc(&rq->arena, sizeof(*t->partitions) * (size_t)(np ? np : 1));
+        t->partitions_n = t->partitions ? np : 0;
+        topic *tp = code == KERR_NONE && rt->name.len > 0 ? topics_get(b->topics, rt->name.ptr, rt->name.len) : NULL;
+        for (int j = 0; j < t->partitions_n; j++) {
+            kp_txn_offset_commit_req_partition *rp = &rt->partitions[j];
+            kp_txn_offset_commit_resp_partition *pr = &t->partitions[j];
+            kp_txn_offset_commit_resp_partition_init(pr);
+            pr->partition_index = rp->partition_index;
+            pr->error_code = code;
+            if (code != KERR_NONE)
+                continue;
+            if (!tp || rp->partition_index < 0 || rp->partition_index >= topic_nparts(tp)) {
+                pr->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+            } else if (rp->committed_metadata.len > c->metadata_bytes_max) {
+                pr->error_code = KERR_OFFSET_METADATA_TOO_LARGE;
+            } else {
+                in[n++] = (commit_in){ rt->name.ptr, rt->name.len, rp->partition_index, rp->committed_offset,
+                                       rp->committed_leader_epoch, rp->committed_metadata.ptr,
+                                       rp->committed_metadata.len };
+            }
+        }
+        topic_unref(tp);
+    }
+    int64_t end = -1;
+    partition *log = NULL;
+    if (code == KERR_NONE && n > 0) {
+        char why[256] = "";
+        int16_t wcode = coord_txn_commit(c, cg, body.producer_id, body.producer_epoch, in, n, clock_now_ms(),
+                                         &end, &log, why, sizeof why);
+        if (wcode != KERR_NONE) {
+            end = -1;
+            if (why[0])
+                glog(GLOG_INFO, "group", "TxnOffsetCommit of group %s refused: %s", gid, why);
+            for (int i = 0; i < op->resp.topics_n; i++)
+                for (int j = 0; j < op->resp.topics[i].partitions_n; j++)
+                    if (op->resp.topics[i].partitions[j].error_code == KERR_NONE)
+                        op->resp.topics[i].partitions[j].error_code = wcode;
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+    if (end >= 0 && log)
+        partition_wait_durable(log, end, conn_reactor(rq->conn), txn_commit_durable, op);
+    else
+        RESPOND(rq, txn_offset_commit, &op->resp);
+}
+
 /* ---- OffsetFetch ---- */
 
 /* One group's answer, in the v8 shape (converted for older versions). */
 static void fetch_group(coordinator *c, req *rq, const char *gid, const kp_offset_fetch_req_group_topic *want,
-                        int ntopics, kp_offset_fetch_resp_group *out)
+                        int ntopics, bool require_stable, kp_offset_fetch_resp_group *out)
 {
     kp_offset_fetch_resp_group_init(out);
     out->group_id = arena_kstr(&rq->arena, gid);
@@ -485,6 +602,14 @@ static void fetch_group(coordinator *c, req *rq, const char *gid, const kp_offse
             kp_offset_fetch_resp_group_partition *p = &t->partitions[j];
             kp_offset_fetch_resp_group_partition_init(p);
             p->partition_index = want[i].partition_indexes[j];
+            if (require_stable && cg && coord_txn_pending(cg, t->name.ptr, t->name.len, p->partition_index)) {
+                /* A transaction holding an offset for it is still open (KIP-447). */
+                p->error_code = KERR_UNSTABLE_OFFSET_COMMIT;
+                p->committed_offset = -1;
+                p->committed_leader_epoch = -1;
+                p->metadata = arena_kstr(&rq->arena, "");
+                continue;
+            }
             committed *o = cg ? coord_offset_find(cg, t->name.ptr, t->name.len, p->partition_index) : NULL;
             p->committed_offset = o ? o->offset : -1;
             p->committed_leader_epoch = o ? o->leader_epoch : -1;
@@ -512,7 +637,8 @@ void handle_offset_fetch(broker *b, req *rq)
         resp.groups_n = resp.groups ? ng : 0;
         for (int i = 0; i < resp.groups_n; i++) {
             char *gid = cstr(rq, body.groups[i].group_id);
-            fetch_group(c, rq, gid ? gid : "", body.groups[i].topics, body.groups[i].topics_n, &resp.groups[i]);
+            fetch_group(c, rq, gid ? gid : "", body.groups[i].topics, body.groups[i].topics_n, body.require_stable,
+                        &resp.groups[i]);
         }
     } else {
         /* older versions: convert the single-group request to the v8 shape */
@@ -528,7 +654,7 @@ void handle_offset_fetch(broker *b, req *rq)
         }
         kp_offset_fetch_resp_group g;
         char *gid = cstr(rq, body.group_id);
-        fetch_group(c, rq, gid ? gid : "", gt, nt, &g);
+        fetch_group(c, rq, gid ? gid : "", gt, nt, ver >= 7 && body.require_stable, &g);
         resp.topics = arena_alloc(&rq->arena, sizeof(*resp.topics) * (size_t)(g.topics_n ? g.topics_n : 1));
         resp.topics_n = resp.topics ? g.topics_n : 0;
         for (int i = 0; i < resp.topics_n; i++) {

@@ -438,7 +438,7 @@ static int16_t commit_records(metalog *m, kp_writer *vals, const size_t *ends, i
         goto out;
     }
     part_result res;
-    partition_append(m->part, bw.buf, blen, now, &res);
+    partition_append(m->part, bw.buf, blen, now, PART_ORIGIN_COORDINATOR, &res);
     int rc = res.log_rc;
     int64_t last = res.last;
     if (rc != LOG_OK) {

@@ -206,6 +206,40 @@ int batch_control_type(const uint8_t *p, size_t len)
     return (int)be16(k + 2);
 }
 
+int batch_records_each(const uint8_t *p, size_t len,
+                       int (*fn)(void *arg, const uint8_t *key, int32_t klen, const uint8_t *val, int32_t vlen),
+                       void *arg)
+{
+    if (len < BATCH_HEADER_BYTES || (be16(p + OFF_ATTRIBUTES) & BATCH_ATTR_COMPRESSION_MASK) != 0)
+        return -1;
+    int32_t count = (int32_t)be32(p + OFF_RECORD_COUNT);
+    rec_reader r = { .p = p + BATCH_HEADER_BYTES, .len = len - BATCH_HEADER_BYTES };
+    for (int32_t i = 0; i < count; i++) {
+        int32_t rec_len = rd_varint(&r);
+        if (r.err || rec_len < 0 || (size_t)rec_len > rd_left(&r))
+            return -1;
+        rec_reader b = { .p = r.p + r.pos, .len = (size_t)rec_len };
+        (void)rd_u8(&b);
+        (void)rd_varlong(&b);
+        (void)rd_varint(&b);
+        int32_t klen = rd_varint(&b);
+        const uint8_t *key = klen > 0 ? b.p + b.pos : NULL;
+        if (klen > 0)
+            rd_skip(&b, (size_t)klen);
+        int32_t vlen = rd_varint(&b);
+        const uint8_t *val = vlen >= 0 ? b.p + b.pos : NULL;
+        if (vlen > 0)
+            rd_skip(&b, (size_t)vlen);
+        if (b.err)
+            return -1;
+        int rc = fn(arg, key, klen, val, vlen);
+        if (rc != 0)
+            return rc;
+        r.pos += (size_t)rec_len;
+    }
+    return 0;
+}
+
 /* ---- one record ---- */
 
 typedef struct rec_view {

@@ -221,7 +221,7 @@ static void append_txn(partition *p, int64_t pid, int16_t epoch, int32_t seq, in
     kp_writer w;
     kp_writer_init(&w);
     add_txn_batch(&w, pid, epoch, seq, n);
-    partition_append(p, w.buf, w.len, 1000, r);
+    partition_append(p, w.buf, w.len, 1000, PART_ORIGIN_CLIENT, r);
     kp_writer_deinit(&w);
 }
 
@@ -230,7 +230,7 @@ static void append(partition *p, int64_t pid, int16_t epoch, int32_t seq, int n,
     kp_writer w;
     kp_writer_init(&w);
     add_batch(&w, pid, epoch, seq, n);
-    partition_append(p, w.buf, w.len, 1000, r);
+    partition_append(p, w.buf, w.len, 1000, PART_ORIGIN_CLIENT, r);
     kp_writer_deinit(&w);
 }
 
@@ -287,14 +287,14 @@ static void test_partition(void)
     kp_writer_init(&w);
     add_batch(&w, 6, 0, 0, 2);
     add_batch(&w, 6, 0, 2, 2);
-    partition_append(p, w.buf, w.len, 1000, &r);
+    partition_append(p, w.buf, w.len, 1000, PART_ORIGIN_CLIENT, &r);
     CHECK(r.log_rc == LOG_OK && r.first == 8 && r.last == 11 && !r.duplicate);
     kp_writer_deinit(&w);
     /* ... and a request whose second batch is out of order writes nothing. */
     kp_writer_init(&w);
     add_batch(&w, 6, 0, 4, 1);
     add_batch(&w, 6, 0, 9, 1);
-    partition_append(p, w.buf, w.len, 1000, &r);
+    partition_append(p, w.buf, w.len, 1000, PART_ORIGIN_CLIENT, &r);
     CHECK_EQ_I64(r.error, E_OOS);
     CHECK_EQ_I64(plog_end_offset(log), 12);
     kp_writer_deinit(&w);
