@@ -1,0 +1,653 @@
+"""
+Transactions (KIP-98, KIP-447): what a transactional producer, a
+consume-transform-produce program and read_committed consumers see, with
+real clients against a real broker, on Apache Kafka and on Gregor.
+
+Proves, with confluent-kafka-python (Debian's 1.7 on librdkafka 2.0.2, in
+this process, unless said otherwise):
+- visibility: records of a committed transaction are seen by a
+  read_committed consumer, those of an aborted one never; a
+  read_uncommitted consumer sees both. While a transaction is open, a
+  read_committed consumer sees nothing of it (nor anything after it) and a
+  read_uncommitted one sees its records. Control records (the commit and
+  abort markers) never reach the application: each transaction leaves a
+  one-offset gap after its records in each partition it wrote, exactly
+  where its marker sits, and no consumer gets a message at that offset;
+- exactly once under crashes: a consume-transform-produce program
+  (txn_processor.py, a subprocess; send_offsets_to_transaction commits the
+  input offsets inside each transaction) is killed with SIGKILL at seeded
+  random moments, 20 times (during start-up, at any moment while working,
+  and just after a transaction's records reached the broker), and started
+  again each time. Afterwards the output topic, read read_committed, holds
+  each input record exactly once and in input order per partition; the
+  group's committed offsets are the end of the input; and some killed
+  transactions left records that only read_uncommitted sees (the kills
+  really landed mid-transaction);
+- zombie fencing: a second producer with the same transactional.id fences
+  the first one. The first one's next produce fails, and so does its
+  commit: a fatal error, code _FENCED (the broker answered the produce
+  with INVALID_PRODUCER_EPOCH, the EndTxn with a fenced epoch); its open
+  transaction is aborted, the new producer's committed one is visible;
+- broker killed with SIGKILL mid-transaction: after a restart, a
+  transaction whose commit_transaction had returned is visible; an open
+  one whose producer is gone is aborted when a new producer with its
+  transactional.id calls init_transactions (read_uncommitted shows its
+  records were written); an open one whose producer lives on, and one whose
+  commit was in flight when the broker died, are all or nothing across
+  both partitions, visible exactly if the client says committed (or the
+  broker completed a commit the client never heard of); until they are
+  completed, read_committed consumers see none of them;
+- transaction timeout: a transaction left open past the producer's
+  transaction.timeout.ms is aborted by the coordinator (its records never
+  reach read_committed; the producer's late commit is fenced, as the abort
+  bumped its epoch). While it hangs, Kafka's own TransactionsCommand
+  (kafka-transactions.sh) `list` shows it Ongoing, afterwards
+  CompleteAbort;
+- kafka-python 3.x (build/venv, run as a subprocess: txn_kafka_python.py):
+  commit visible, abort never visible to read_committed, visible to
+  read_uncommitted. Debian's kafka-python 2.0.2 has no transactions at
+  all: its KafkaProducer rejects transactional_id ("Unrecognized configs")
+  and has no init_transactions.
+
+On Gregor (no transaction coordinator yet) each test is a strict expected
+failure with the client's exact error: FindCoordinator(TRANSACTION) answers
+COORDINATOR_NOT_AVAILABLE ("Transactions are not supported by this broker
+yet."), which clients retry, so librdkafka's init_transactions times out
+(_TIMED_OUT, after INIT_TIMEOUT seconds, and the broker's answer is checked
+on a connection of the test's own), and so does kafka-python 3's
+(KafkaTimeoutError).
+
+Run:
+    /usr/bin/python3 -m pytest tests/integration/test_transactions.py \
+        -q -p no:cacheprovider [--broker=kafka]
+(the kafka-python test needs build/venv: scripts/venv).
+"""
+
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from confluent_kafka import (KafkaError, KafkaException, OFFSET_BEGINNING, Producer,
+                             TopicPartition)
+
+import kafkaref
+from conftest import GregorGap, QUICK, create_topic, gregor_gap, make_consumer
+from test_groups_support import GroupConn
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+VENV_PYTHON = REPO / "build" / "venv" / "bin" / "python"
+PROCESSOR = HERE / "txn_processor.py"
+KAFKA_PYTHON_TXN = HERE / "txn_kafka_python.py"
+TRANSACTIONS_TOOL = "org.apache.kafka.tools.TransactionsCommand"
+
+# init_transactions' bound: Kafka's first one creates __transaction_state
+# (50 partitions), a second or two; on Gregor it waits for a coordinator
+# that never comes, so it is kept short.
+INIT_TIMEOUT = 10
+TXN_TIMEOUT = 60          # commit/abort/send_offsets bound (seconds)
+
+# Gregor today: FindCoordinator(TRANSACTION) answers this, for good ...
+COORDINATOR_NOT_AVAILABLE = 15
+NO_TXN_COORDINATOR = "Transactions are not supported by this broker yet."
+# ... so librdkafka's init_transactions keeps asking until its timeout,
+NO_TXN_RDKAFKA = ('KafkaError{code=_TIMED_OUT,val=-185,str="Timed out waiting for operation '
+                  'to finish, retry call to resume"}')
+# and so does kafka-python 3's.
+KP_INIT_MS = INIT_TIMEOUT * 1000
+NO_TXN_KAFKA_PYTHON = ("KafkaTimeoutError: KafkaTimeoutError: Timeout expired while "
+                       "initializing transactional state in %d ms." % KP_INIT_MS)
+GAP = ("no transaction coordinator: FindCoordinator(TRANSACTION) answers "
+       "COORDINATOR_NOT_AVAILABLE (%r), init_transactions(%d) fails: %s"
+       % (NO_TXN_COORDINATOR, INIT_TIMEOUT, NO_TXN_RDKAFKA))
+
+# What librdkafka says when a fenced producer's produce fails (the broker
+# answered INVALID_PRODUCER_EPOCH), and when its EndTxn does.
+FENCED_PRODUCE = re.compile(
+    r'KafkaError\{FATAL,code=_FENCED,val=-144,str="ProduceRequest for txn-fence \[0\] with 1 '
+    r'message\(s\) failed: Broker: Producer attempted an operation with an old epoch '
+    r'\(broker 1 PID\{Id:\d+,Epoch:0\}, base seq 1\): transactional producer fenced by '
+    r'newer producer instance"\}$')
+FENCED_COMMIT = ('KafkaError{FATAL,code=_FENCED,val=-144,str="Failed to end transaction: '
+                 'Local: This instance has been fenced by a newer instance"}')
+
+
+# --------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------
+
+def txn_producer(broker, txn_id, init_timeout=TXN_TIMEOUT, **conf):
+    """A transactional producer, init_transactions done. On Gregor, its
+    known failure (the client's exact error, and the broker's answer to
+    FindCoordinator for this transactional id, asked on a connection of our
+    own) is GregorGap. Each test's first one waits only INIT_TIMEOUT."""
+    c = {"bootstrap.servers": broker.bootstrap, "transactional.id": txn_id, "linger.ms": 5}
+    c.update(conf)
+    producer = Producer(c)
+    try:
+        producer.init_transactions(init_timeout)
+    except KafkaException as e:
+        err = e.args[0]
+        if broker.kind == "gregor" and repr(err) == NO_TXN_RDKAFKA:
+            no_coordinator_gap(broker, txn_id, "init_transactions(%d): %r" % (init_timeout, err))
+        raise
+    return producer
+
+
+def no_coordinator_gap(broker, txn_id, client_error):
+    """Raise GregorGap if the broker answers FindCoordinator for txn_id
+    (key type TRANSACTION) with Gregor's known refusal; else return."""
+    with GroupConn(broker.port) as gc:
+        r = gc.find_coordinator(txn_id, key_type=1)
+    if (r["error"], r["message"]) == (COORDINATOR_NOT_AVAILABLE, NO_TXN_COORDINATOR):
+        raise GregorGap("%s; FindCoordinator(TRANSACTION, %r): error %d %r"
+                        % (client_error, txn_id, r["error"], r["message"]))
+
+
+def produce_flushed(producer, topic, values_by_partition):
+    """Produce {partition: [value, ...]} inside the open transaction and
+    wait until every record is on the broker (flush inside a transaction
+    sends, it does not commit)."""
+    for p, values in sorted(values_by_partition.items()):
+        for v in values:
+            producer.produce(topic, value=v, partition=p)
+    left = producer.flush(TXN_TIMEOUT)
+    assert left == 0, "%d records not sent within %d s" % (left, TXN_TIMEOUT)
+
+
+def read_partition(bootstrap, topic, partition, isolation, quiet=1.0, timeout=60):
+    """(offset, value) of every message a consumer with this isolation
+    level gets from the start of the partition, until it reports the end
+    of the partition and then nothing more for `quiet` seconds. Returns
+    (messages, offset of the last end-of-partition event)."""
+    c = make_consumer(bootstrap, **{"isolation.level": isolation,
+                                    "enable.partition.eof": True,
+                                    "group.id": "txn-reader-" + isolation})
+    try:
+        c.assign([TopicPartition(topic, partition, OFFSET_BEGINNING)])
+        got, eof, last = [], None, time.monotonic()
+        deadline = time.monotonic() + timeout
+        while eof is None or time.monotonic() - last < quiet:
+            assert time.monotonic() < deadline, (
+                "%s reader of %s-%d: no end of partition within %d s (got %d, eof %s)"
+                % (isolation, topic, partition, timeout, len(got), eof))
+            m = c.poll(0.2)
+            if m is None:
+                continue
+            last = time.monotonic()
+            if m.error() is not None:
+                if m.error().code() == KafkaError._PARTITION_EOF:
+                    eof = m.offset()
+                    continue
+                raise AssertionError("%s reader: %s" % (isolation, m.error()))
+            got.append((m.offset(), m.value()))
+        return got, eof
+    finally:
+        c.close()
+
+
+def offsets(bootstrap, topic, partition, isolation):
+    """(low, high) as ListOffsets answers at this isolation level: for
+    read_committed the high one is the last stable offset (librdkafka's
+    default isolation level is read_committed)."""
+    c = make_consumer(bootstrap, **{"isolation.level": isolation})
+    try:
+        return c.get_watermark_offsets(TopicPartition(topic, partition), timeout=30)
+    finally:
+        c.close()
+
+
+def values(pairs):
+    return [v for _o, v in pairs]
+
+
+def batch(prefix, partition, n):
+    return [b"%s-%d-%d" % (prefix.encode(), partition, i) for i in range(n)]
+
+
+# --------------------------------------------------------------------------
+# 1. visibility: committed, aborted, open; markers
+# --------------------------------------------------------------------------
+
+@gregor_gap(GAP)
+def test_committed_aborted_and_open_visibility(broker):
+    topic = "txn-vis"
+    create_topic(broker.bootstrap, topic, partitions=2)
+    p = txn_producer(broker, "vis", INIT_TIMEOUT)
+
+    # In each partition: 5 committed, marker, 4 aborted, marker, 3
+    # committed, marker; then 2 in an open transaction.
+    sizes = {"c1": 5, "a": 4, "c2": 3, "open": 2}
+    for prefix, end in (("c1", p.commit_transaction), ("a", p.abort_transaction),
+                        ("c2", p.commit_transaction)):
+        p.begin_transaction()
+        produce_flushed(p, topic, {q: batch(prefix, q, sizes[prefix]) for q in (0, 1)})
+        end(TXN_TIMEOUT)
+    c1 = list(range(0, 5))
+    a = list(range(6, 10))
+    c2 = list(range(11, 14))
+    open_ = [15, 16]
+    p.begin_transaction()
+    produce_flushed(p, topic, {q: batch("open", q, 2) for q in (0, 1)})
+
+    for q in (0, 1):
+        assert offsets(broker.bootstrap, topic, q, "read_uncommitted") == (0, 17)
+        assert offsets(broker.bootstrap, topic, q, "read_committed") == (0, 15)
+        # Open transaction: read_committed stops at its first offset (the
+        # last stable offset) and sees none of it.
+        rc, eof = read_partition(broker.bootstrap, topic, q, "read_committed")
+        assert rc == list(zip(c1 + c2, batch("c1", q, 5) + batch("c2", q, 3))), rc
+        assert eof == 15, eof
+        ru, eof = read_partition(broker.bootstrap, topic, q, "read_uncommitted")
+        assert ru == list(zip(c1 + a + c2 + open_,
+                              batch("c1", q, 5) + batch("a", q, 4) + batch("c2", q, 3)
+                              + batch("open", q, 2))), ru
+        assert eof == 17, eof
+
+    p.commit_transaction(TXN_TIMEOUT)
+    markers = [5, 10, 14, 17]
+    for q in (0, 1):
+        assert offsets(broker.bootstrap, topic, q, "read_uncommitted") == (0, 18)
+        assert offsets(broker.bootstrap, topic, q, "read_committed") == (0, 18)
+        rc, eof = read_partition(broker.bootstrap, topic, q, "read_committed")
+        assert rc == list(zip(c1 + c2 + open_, batch("c1", q, 5) + batch("c2", q, 3)
+                              + batch("open", q, 2))), rc
+        assert eof == 18, eof
+        ru, eof = read_partition(broker.bootstrap, topic, q, "read_uncommitted")
+        assert eof == 18, eof
+        # Every offset below the end is a record the consumer got or a
+        # marker it did not: one after each transaction, nothing else.
+        seen = [o for o, _v in ru]
+        assert seen == sorted(c1 + a + c2 + open_), seen
+        assert sorted(set(range(18)) - set(seen)) == markers
+        assert not set(markers) & {o for o, _v in rc}
+
+
+# --------------------------------------------------------------------------
+# 2. consume-transform-produce, processor killed 20 times
+# --------------------------------------------------------------------------
+
+KILLS = 5 if QUICK else 20
+CHUNK = 200              # input records added before each start
+PAUSE_MS = 50            # processor: pause inside each transaction
+SEED = 20261206
+
+
+class Processor:
+    """One run of txn_processor.py, its stdout and stderr in files."""
+
+    def __init__(self, workdir, run, bootstrap, args):
+        self.out_path = workdir / ("processor-%02d.out" % run)
+        self.err_path = workdir / ("processor-%02d.err" % run)
+        with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
+            self.proc = subprocess.Popen([sys.executable, str(PROCESSOR), bootstrap] + args,
+                                         stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+
+    def lines(self):
+        return self.out_path.read_text().splitlines()
+
+    def report(self):
+        return "exit %s; stdout tail %s; stderr: %s" % (
+            self.proc.poll(), self.lines()[-5:], self.err_path.read_text()[-2000:])
+
+    def wait_for(self, pred, what, timeout=60):
+        """Until pred(lines) holds; fails if the process exits first."""
+        deadline = time.monotonic() + timeout
+        while not pred(self.lines()):
+            assert self.proc.poll() is None, "processor exited before %s: %s" % (
+                what, self.report())
+            assert time.monotonic() < deadline, "no %s within %d s: %s" % (
+                what, timeout, self.report())
+            time.sleep(0.01)
+
+    def kill9(self):
+        assert self.proc.poll() is None, "processor exited by itself: " + self.report()
+        self.proc.kill()
+        self.proc.wait(timeout=30)
+
+
+def committed_offsets(bootstrap, group, topic, partitions):
+    c = make_consumer(bootstrap, **{"group.id": group, "isolation.level": "read_committed"})
+    try:
+        tps = c.committed([TopicPartition(topic, p) for p in partitions], timeout=30)
+        return {tp.partition: tp.offset for tp in tps}
+    finally:
+        c.close()
+
+
+@pytest.mark.timeout(420)
+@gregor_gap(GAP)
+def test_consume_transform_produce_killed(broker, tmp_path):
+    src, dst, group, txn_id = "txn-in", "txn-out", "txn-proc", "txn-proc-1"
+    create_topic(broker.bootstrap, src, partitions=2)
+    create_topic(broker.bootstrap, dst, partitions=2)
+    # Gregor's gap shows in the processor's first init_transactions: the
+    # same check as in-process, before any killing starts.
+    txn_producer(broker, txn_id + "-probe", INIT_TIMEOUT)
+
+    rng = random.Random(SEED)
+    feeder = Producer({"bootstrap.servers": broker.bootstrap, "enable.idempotence": True,
+                       "linger.ms": 5})
+    inputs = {0: [], 1: []}   # partition -> [(offset, value)]
+
+    def feed(n):
+        delivered, errors = [], []
+        first = sum(len(v) for v in inputs.values())
+        for i in range(first, first + n):
+            feeder.produce(src, key=b"k%d" % i, value=b"in-%06d" % i, partition=i % 2,
+                           on_delivery=lambda err, m: (errors if err else delivered).append(
+                               err or m))
+        assert feeder.flush(60) == 0 and not errors, errors[:3]
+        for m in sorted(delivered, key=lambda m: (m.partition(), m.offset())):
+            inputs[m.partition()].append((m.offset(), m.value()))
+
+    args = [src, dst, group, txn_id, "--pause-ms", str(PAUSE_MS)]
+    # Where each kill lands: a seeded shuffle with each kind in it
+    plan = (["startup", "working", "working", "mid-txn", "mid-txn"] * KILLS)[:KILLS]
+    rng.shuffle(plan)
+    runs, kinds = [], []
+    started = time.monotonic()
+    try:
+        for run, kind in enumerate(plan):
+            feed(CHUNK)
+            proc = Processor(tmp_path, run, broker.bootstrap, args)
+            runs.append(proc)
+            if kind == "startup":
+                # anywhere in start-up: init_transactions, reading the
+                # committed offsets, the first transactions
+                time.sleep(rng.uniform(0, 1.0))
+            elif kind == "working":
+                proc.wait_for(lambda ls: ls and ls[0].startswith("ready"), "ready")
+                time.sleep(rng.uniform(0, 1.5))
+            else:
+                # just after the k-th transaction's records reached the
+                # broker, inside the processor's pause before the commit
+                k = rng.randint(1, 6)
+                proc.wait_for(lambda ls: sum(l.startswith("sent") for l in ls) >= k,
+                              "sent line %d" % k)
+            proc.kill9()
+            last = (proc.lines() or ["(nothing)"])[-1]
+            kinds.append((kind, last))
+        feed(CHUNK)
+        final = Processor(tmp_path, KILLS, broker.bootstrap, args)
+        runs.append(final)
+        end = {p: v[-1][0] + 1 for p, v in inputs.items()}
+        deadline = time.monotonic() + 180
+        while True:
+            got = committed_offsets(broker.bootstrap, group, src, [0, 1])
+            if got == end:
+                break
+            assert final.proc.poll() is None, "final processor exited: " + final.report()
+            assert time.monotonic() < deadline, (
+                "committed offsets %s, input end %s after 180 s: %s" % (got, end, final.report()))
+            time.sleep(0.5)
+        final.proc.send_signal(signal.SIGTERM)
+        assert final.proc.wait(timeout=60) == 0, final.report()
+    finally:
+        for r in runs:
+            if r.proc.poll() is None:
+                r.proc.kill()
+                r.proc.wait(timeout=30)
+    loop_seconds = time.monotonic() - started
+
+    # The committed offsets are the end of the input (checked above, with
+    # require_stable: no transactional offset commit pending).
+    aborted = 0
+    for p in (0, 1):
+        want = [v + b"@%d-%d" % (p, o) for o, v in inputs[p]]
+        rc, eof = read_partition(broker.bootstrap, dst, p, "read_committed")
+        assert values(rc) == want, (
+            "partition %d: %d records read_committed for %d inputs; first difference at %s"
+            % (p, len(rc), len(want), next((i for i, (x, y) in enumerate(zip(values(rc), want))
+                                             if x != y), min(len(rc), len(want)))))
+        ru, _eof = read_partition(broker.bootstrap, dst, p, "read_uncommitted")
+        aborted += len(ru) - len(rc)
+    mid_txn = sum(1 for _k, last in kinds if last.startswith("sent"))
+    print("%d kills in %.0f s (%s); %d killed between sending and committing; "
+          "%d aborted output records; %d input records"
+          % (KILLS, loop_seconds, ", ".join(k for k, _l in kinds), mid_txn, aborted,
+             sum(len(v) for v in inputs.values())))
+    assert mid_txn >= 1, kinds
+    assert aborted > 0, "no kill left an aborted transaction behind: %s" % kinds
+
+
+# --------------------------------------------------------------------------
+# 3. zombie fencing
+# --------------------------------------------------------------------------
+
+@gregor_gap(GAP)
+def test_zombie_fenced(broker):
+    topic = "txn-fence"
+    create_topic(broker.bootstrap, topic, partitions=1)
+
+    # The zombie's next produce fails: the broker refuses the old epoch.
+    zombie = txn_producer(broker, "fence-1", INIT_TIMEOUT)
+    zombie.begin_transaction()
+    produce_flushed(zombie, topic, {0: [b"zombie-1a"]})
+    fresh = txn_producer(broker, "fence-1")
+    zombie.produce(topic, value=b"zombie-1b", partition=0)
+    with pytest.raises(KafkaException) as ei:
+        zombie.flush(TXN_TIMEOUT)
+    err = ei.value.args[0]
+    assert err.code() == KafkaError._FENCED and err.fatal(), repr(err)
+    assert FENCED_PRODUCE.match(repr(err)), repr(err)
+    with pytest.raises(KafkaException) as ei:
+        zombie.commit_transaction(TXN_TIMEOUT)
+    assert FENCED_PRODUCE.match(repr(ei.value.args[0])), repr(ei.value.args[0])
+    fresh.begin_transaction()
+    produce_flushed(fresh, topic, {0: [b"fresh-1"]})
+    fresh.commit_transaction(TXN_TIMEOUT)
+
+    # The zombie's commit fails: the coordinator refuses its EndTxn.
+    zombie2 = txn_producer(broker, "fence-2")
+    zombie2.begin_transaction()
+    produce_flushed(zombie2, topic, {0: [b"zombie-2"]})
+    fresh2 = txn_producer(broker, "fence-2")
+    with pytest.raises(KafkaException) as ei:
+        zombie2.commit_transaction(TXN_TIMEOUT)
+    err = ei.value.args[0]
+    assert repr(err) == FENCED_COMMIT, repr(err)
+    assert err.code() == KafkaError._FENCED and err.fatal() and not err.txn_requires_abort()
+    fresh2.begin_transaction()
+    produce_flushed(fresh2, topic, {0: [b"fresh-2"]})
+    fresh2.commit_transaction(TXN_TIMEOUT)
+
+    rc, _ = read_partition(broker.bootstrap, topic, 0, "read_committed")
+    assert values(rc) == [b"fresh-1", b"fresh-2"], rc
+    ru, _ = read_partition(broker.bootstrap, topic, 0, "read_uncommitted")
+    # the zombies' records were written, in transactions the new
+    # producers' init_transactions aborted; zombie-1b never got in
+    assert values(ru) == [b"zombie-1a", b"fresh-1", b"zombie-2", b"fresh-2"], ru
+
+
+# --------------------------------------------------------------------------
+# 4. broker killed with SIGKILL mid-transaction
+# --------------------------------------------------------------------------
+
+@pytest.mark.timeout(300)
+@gregor_gap(GAP)
+def test_broker_killed_mid_transaction(broker):
+    topic = "txn-crash"
+    create_topic(broker.bootstrap, topic, partitions=2)
+    both = (0, 1)
+    # A: committed (commit_transaction returned) before the kill.
+    pa = txn_producer(broker, "crash-a", INIT_TIMEOUT)
+    pa.begin_transaction()
+    produce_flushed(pa, topic, {q: batch("a", q, 3) for q in both})
+    pa.commit_transaction(TXN_TIMEOUT)
+    # B: open; its producer is gone after the crash (a new instance takes
+    # over its transactional.id).
+    pb = txn_producer(broker, "crash-b")
+    pb.begin_transaction()
+    produce_flushed(pb, topic, {q: batch("b", q, 3) for q in both})
+    # C: open; its producer lives on and commits after the restart.
+    pc = txn_producer(broker, "crash-c")
+    pc.begin_transaction()
+    produce_flushed(pc, topic, {q: batch("c", q, 3) for q in both})
+    # D: commit_transaction in flight when the broker dies.
+    pd = txn_producer(broker, "crash-d")
+    pd.begin_transaction()
+    produce_flushed(pd, topic, {q: batch("d", q, 3) for q in both})
+    d_result = {}
+
+    def commit_d():
+        try:
+            pd.commit_transaction(120)
+            d_result["committed"] = True
+        except KafkaException as e:
+            d_result["error"] = e.args[0]
+
+    t = threading.Thread(target=commit_d)
+    t.start()
+    broker.kill9()
+    broker.restart()
+
+    # Until C and D are completed, read_committed sees only A.
+    if not d_result and not t.is_alive():
+        raise AssertionError("commit thread ended without a result")
+    for q in both:
+        rc, _ = read_partition(broker.bootstrap, topic, q, "read_committed")
+        got = set(values(rc))
+        assert set(batch("a", q, 3)) <= got and not got & set(batch("b", q, 3) + batch("c", q, 3)), rc
+
+    t.join(150)
+    assert not t.is_alive(), "commit_transaction of D still running 150 s after the restart"
+    c_committed = True
+    try:
+        pc.commit_transaction(TXN_TIMEOUT)
+    except KafkaException as e:
+        c_committed = False
+        err = e.args[0]
+        if err.txn_requires_abort():
+            pc.abort_transaction(TXN_TIMEOUT)
+        else:
+            txn_producer(broker, "crash-c")
+    if "error" in d_result:
+        # whatever the client heard, a new instance completes D as the
+        # coordinator's log says (commit if it was prepared, else abort)
+        txn_producer(broker, "crash-d")
+    txn_producer(broker, "crash-b")
+
+    outcome = {}
+    for q in both:
+        rc, _ = read_partition(broker.bootstrap, topic, q, "read_committed")
+        ru, _ = read_partition(broker.bootstrap, topic, q, "read_uncommitted")
+        got = values(rc)
+        for name in "abcd":
+            n = sum(1 for v in got if v in batch(name, q, 3))
+            assert n in (0, 3), "transaction %s partly visible in partition %d: %s" % (name, q, rc)
+            outcome.setdefault(name, set()).add(n == 3)
+            # every transaction's records reached the log before the kill
+            assert set(batch(name, q, 3)) <= set(values(ru)), (name, q, ru)
+    print("after the restart: C %s, D %s; visible: %s"
+          % ("committed" if c_committed else "failed", d_result, outcome))
+    assert all(len(s) == 1 for s in outcome.values()), (
+        "a transaction visible in one partition and not the other: %s" % outcome)
+    assert outcome["a"] == {True}
+    assert outcome["b"] == {False}
+    assert outcome["c"] == {c_committed}
+    if d_result.get("committed"):
+        assert outcome["d"] == {True}
+
+
+# --------------------------------------------------------------------------
+# 5. a transaction left open past its timeout
+# --------------------------------------------------------------------------
+
+def list_transactions(bootstrap):
+    """Kafka's TransactionsCommand list: [[cell, ...], ...], header first."""
+    r = kafkaref.run_tool(TRANSACTIONS_TOOL, ["--bootstrap-server", bootstrap, "list"],
+                          timeout=120)
+    assert r.returncode == 0, "TransactionsCommand list: exit %d\n%s\n%s" % (
+        r.returncode, r.stdout, r.stderr)
+    return [[cell.strip() for cell in line.split("\t")][:-1]
+            for line in r.stdout.splitlines()]
+
+
+@pytest.mark.timeout(240)
+@gregor_gap(GAP)
+def test_transaction_timeout_aborts(broker):
+    topic, txn_id = "txn-hang", "hang-1"
+    kafkaref.fetch(quiet=True)
+    create_topic(broker.bootstrap, topic, partitions=1)
+    # 6 s, not 3: the tool is a JVM that takes a few seconds to start on a
+    # busy machine, and must find the transaction still open.
+    p = txn_producer(broker, txn_id, INIT_TIMEOUT, **{"transaction.timeout.ms": 6000})
+    p.begin_transaction()
+    produce_flushed(p, topic, {0: [b"hang-0", b"hang-1", b"hang-2"]})
+    opened = time.monotonic()
+
+    rows = list_transactions(broker.bootstrap)
+    assert time.monotonic() - opened < 6, "the tool took too long to see the open transaction"
+    assert rows[0] == ["TransactionalId", "Coordinator", "ProducerId", "TransactionState"], rows
+    assert len(rows) == 2 and rows[1][0] == txn_id and rows[1][1] == "1" \
+        and rows[1][2].isdigit() and rows[1][3] == "Ongoing", rows
+    producer_id = rows[1][2]
+
+    # The coordinator aborts it: the abort marker lands after the records.
+    deadline = time.monotonic() + 60
+    while offsets(broker.bootstrap, topic, 0, "read_committed") != (0, 4):
+        assert time.monotonic() < deadline, "no abort marker within 60 s: %s" % (
+            offsets(broker.bootstrap, topic, 0, "read_committed"),)
+        time.sleep(0.5)
+    assert list_transactions(broker.bootstrap)[1:] == [
+        [txn_id, "1", producer_id, "CompleteAbort"]]
+    rc, eof = read_partition(broker.bootstrap, topic, 0, "read_committed")
+    assert rc == [] and eof == 4, (rc, eof)
+    ru, _ = read_partition(broker.bootstrap, topic, 0, "read_uncommitted")
+    assert values(ru) == [b"hang-0", b"hang-1", b"hang-2"], ru
+
+    # The abort bumped the producer's epoch: its late commit is fenced.
+    with pytest.raises(KafkaException) as ei:
+        p.commit_transaction(TXN_TIMEOUT)
+    assert repr(ei.value.args[0]) == FENCED_COMMIT, repr(ei.value.args[0])
+    rc, _ = read_partition(broker.bootstrap, topic, 0, "read_committed")
+    assert rc == [], rc
+
+
+# --------------------------------------------------------------------------
+# 6. kafka-python 3.x (build/venv)
+# --------------------------------------------------------------------------
+
+def pinned_kafka_python():
+    for line in (HERE / "requirements-clients.txt").read_text().splitlines():
+        if line.startswith("kafka-python=="):
+            return line.split("==", 1)[1].strip()
+    raise AssertionError("no kafka-python pin in requirements-clients.txt")
+
+
+@pytest.mark.timeout(180)
+@gregor_gap("no transaction coordinator: FindCoordinator(TRANSACTION) answers "
+            "COORDINATOR_NOT_AVAILABLE (%r), kafka-python 3's init_transactions fails: %s"
+            % (NO_TXN_COORDINATOR, NO_TXN_KAFKA_PYTHON))
+def test_kafka_python_transactions(broker):
+    assert VENV_PYTHON.exists(), "%s missing: make it with scripts/venv" % VENV_PYTHON
+    topic, n = "txn-kp", 4
+    create_topic(broker.bootstrap, topic, partitions=1)
+    r = subprocess.run([str(VENV_PYTHON), str(KAFKA_PYTHON_TXN), broker.bootstrap, topic,
+                        "kp-1", str(n), str(KP_INIT_MS)],
+                       capture_output=True, text=True, timeout=150)
+    assert r.returncode == 0 and r.stdout.strip(), (r.returncode, r.stdout, r.stderr[-3000:])
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    assert result["kafka_python"] == pinned_kafka_python(), result
+    if not result["ok"]:
+        error = "%s: %s" % (result["type"], result["error"])
+        if (broker.kind == "gregor" and result["step"] == "init_transactions"
+                and error == NO_TXN_KAFKA_PYTHON):
+            no_coordinator_gap(broker, "kp-1", error)
+        raise AssertionError("kafka-python failed at %s: %s\n%s"
+                             % (result["step"], error, r.stderr[-3000:]))
+    c1 = [[i, "c1-%d" % i] for i in range(n)]
+    a = [[n + 1 + i, "a-%d" % i] for i in range(n)]
+    c2 = [[2 * n + 2 + i, "c2-%d" % i] for i in range(n)]
+    assert result["end"] == 3 * n + 3, result
+    assert result["read_committed"] == c1 + c2, result
+    assert result["read_uncommitted"] == c1 + a + c2, result
