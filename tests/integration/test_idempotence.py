@@ -33,12 +33,14 @@ Proves:
   lost request, and the broker answers it without error and with the base
   offset the lost answer had: the producer state survived the restart, the
   batch is in the log once, and the delivery reports give those offsets;
-- the newest clients from PyPI (build/venv): confluent-kafka 2.16.2
+- the newest clients from PyPI (build/venv, the versions pinned in
+  requirements-clients.txt, which each run checks): confluent-kafka 2.16.2
   (librdkafka 2.16) with enable.idempotence=True and kafka-python 3.0.12
   with enable_idempotence=True, each through the cutting proxy: exactly once,
-  in order, no failed send. (Debian's kafka-python 2.0.2 has no idempotent
-  producer, so it is not here.) They run as subprocesses of
-  build/venv/bin/python, so this file runs with Debian's interpreter;
+  in order, no failed send, every lost answer's batch answered again with
+  its offset. (Debian's kafka-python 2.0.2 has no idempotent producer, so
+  it is not here.) They run as subprocesses of build/venv/bin/python, so
+  this file runs with Debian's interpreter and needs scripts/venv first;
 - the broker's answers on the wire (kafka_wire.py): InitProducerId with a
   null transactional id gives a producer id and epoch 0; a Produce batch
   with that id, epoch 0 and base sequence 0, sent again, is answered
@@ -337,7 +339,7 @@ import json, sys, time
 import confluent_kafka
 from confluent_kafka import Producer
 bootstrap, topic, count, parts = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-assert confluent_kafka.__version__ == "2.16.2", confluent_kafka.__version__
+assert confluent_kafka.__version__ == sys.argv[5], (confluent_kafka.__version__, sys.argv[5])
 out = {"ok": 0, "failed": 0, "errors": [], "fatal": None}
 def error_cb(err):
     if err.fatal():
@@ -374,7 +376,7 @@ KAFKA_PYTHON_SCRIPT = r"""
 import json, sys
 import kafka
 bootstrap, topic, count, parts = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-assert kafka.__version__ == "3.0.12", kafka.__version__
+assert kafka.__version__ == sys.argv[5], (kafka.__version__, sys.argv[5])
 out = {"ok": 0, "failed": 0, "errors": [], "fatal": None}
 p = kafka.KafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all",
                         max_in_flight_requests_per_connection=5, linger_ms=0, batch_size=512,
@@ -403,10 +405,22 @@ print(json.dumps(out))
 CLIENT_COUNT = scaled(20_000)
 
 
-def run_venv_client(script, bootstrap, topic, count):
+def pinned(package):
+    """The version requirements-clients.txt pins for package (what build/venv has)."""
+    for line in (HERE / "requirements-clients.txt").read_text().splitlines():
+        name, _, version = line.strip().partition("==")
+        if name.lower() == package:
+            return version
+    raise AssertionError("%s is not pinned in requirements-clients.txt" % package)
+
+
+def run_venv_client(script, package, bootstrap, topic, count):
+    """Run script with build/venv's interpreter; it checks that it imports
+    the pinned version of package, and prints its result as JSON."""
     assert VENV_PYTHON.exists(), "%s missing: make it with scripts/venv" % VENV_PYTHON
     r = subprocess.run([str(VENV_PYTHON), "-c", script, bootstrap, topic, str(count),
-                        str(PARTITIONS)], capture_output=True, text=True, timeout=240)
+                        str(PARTITIONS), pinned(package)],
+                       capture_output=True, text=True, timeout=240)
     lines = r.stdout.strip().splitlines()
     assert r.returncode == 0 and lines, "client exited %d\nstdout: %s\nstderr tail:\n%s" % (
         r.returncode, r.stdout, "\n".join(r.stderr.splitlines()[-30:]))
@@ -414,13 +428,15 @@ def run_venv_client(script, bootstrap, topic, count):
 
 
 @pytest.mark.timeout(300)
-def test_confluent_kafka_216_lost_produce_responses(proxied_broker):
+def test_confluent_kafka_pypi_lost_produce_responses(proxied_broker):
     broker, proxy = proxied_broker
     topic = "idem-confluent"
     create_topic(broker.bootstrap, topic, partitions=PARTITIONS)
     proxy.cut_every(PRODUCE, 5, mode="mixed")
-    out = run_venv_client(CONFLUENT_SCRIPT, proxy.address, topic, CLIENT_COUNT)
-    print("confluent-kafka 2.16.2: %s; proxy cut %d Produce" % (out, proxy.cuts(PRODUCE)))
+    out = run_venv_client(CONFLUENT_SCRIPT, "confluent-kafka", proxy.address, topic,
+                          CLIENT_COUNT)
+    print("confluent-kafka %s: %s; proxy cut %d Produce"
+          % (pinned("confluent-kafka"), out, proxy.cuts(PRODUCE)))
     assert out == {"ok": CLIENT_COUNT, "failed": 0, "errors": [], "fatal": None, "left": 0}, out
     assert proxy.cuts(PRODUCE) >= scaled(20), proxy.cut
     requests = proxy.produce_snapshot()
@@ -429,15 +445,17 @@ def test_confluent_kafka_216_lost_produce_responses(proxied_broker):
 
 
 @pytest.mark.timeout(300)
-def test_kafka_python_3_lost_produce_responses(proxied_broker):
+def test_kafka_python_pypi_lost_produce_responses(proxied_broker):
     broker, proxy = proxied_broker
     topic = "idem-kafka-python"
     create_topic(broker.bootstrap, topic, partitions=PARTITIONS)
     # kafka-python puts every ready partition's batch in one request: fewer
     # requests than librdkafka, so more of them are cut.
     proxy.cut_every(PRODUCE, 3, mode="mixed")
-    out = run_venv_client(KAFKA_PYTHON_SCRIPT, proxy.address, topic, CLIENT_COUNT)
-    print("kafka-python 3.0.12: %s; proxy cut %d Produce" % (out, proxy.cuts(PRODUCE)))
+    out = run_venv_client(KAFKA_PYTHON_SCRIPT, "kafka-python", proxy.address, topic,
+                          CLIENT_COUNT)
+    print("kafka-python %s: %s; proxy cut %d Produce"
+          % (pinned("kafka-python"), out, proxy.cuts(PRODUCE)))
     assert out == {"ok": CLIENT_COUNT, "failed": 0, "errors": [], "fatal": None}, out
     assert proxy.cuts(PRODUCE) >= scaled(20), proxy.cut
     requests = proxy.produce_snapshot()
