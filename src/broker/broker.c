@@ -25,6 +25,7 @@
 #include "group/coordinator.h"
 #include "metadata/metalog.h"
 #include "txn/pids.h"
+#include "txn/tcoord.h"
 
 /* ---- meta.properties ---- */
 
@@ -363,6 +364,18 @@ static void part_appended(void *ctx, partition *p)
     fetch_partition_appended(ctx, p);
 }
 
+static void txn_offsets_marker(void *ctx, int32_t part, int64_t pid, bool commit)
+{
+    broker *b = ctx;
+    coord_txn_marker(b->coord, part, pid, commit);
+}
+
+static int32_t txn_offsets_partition(void *ctx, const char *group_id)
+{
+    broker *b = ctx;
+    return coord_offsets_partition(b->coord, group_id);
+}
+
 int broker_init(broker *b, char *err, size_t errlen)
 {
     b->node_id = (int32_t)config_get_num(&b->cfg, BCFG_NODE_ID);
@@ -428,10 +441,21 @@ int broker_init(broker *b, char *err, size_t errlen)
     };
     b->coord = coord_new(&cenv);
     b->pids = pids_new(b->meta);
-    if (!b->pids) {
+    tcoord_env tenv = {
+        .topics = b->topics,
+        .cfg = &b->cfg,
+        .create_topic = broker_create_internal_topic,
+        .offsets_marker = txn_offsets_marker,
+        .offsets_partition = txn_offsets_partition,
+        .ctx = b,
+    };
+    b->tcoord = tcoord_new(&tenv);
+    if (!b->pids || !b->tcoord) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    if (tcoord_load(b->tcoord, err, errlen) != 0)
+        return -1;
     if (!b->coord || coord_load(b->coord, err, errlen) != 0)
         return -1;
     set_aside_strays(b);
@@ -512,7 +536,7 @@ int broker_start(broker *b, char *err, size_t errlen)
     }
     if (b->adv_port == 0)
         b->adv_port = port;
-    if (flusher_start(b->flusher) != 0 || coord_start(b->coord) != 0) {
+    if (flusher_start(b->flusher) != 0 || coord_start(b->coord) != 0 || tcoord_start(b->tcoord) != 0) {
         snprintf(err, errlen, "cannot start the flusher or coordinator thread");
         return -1;
     }
@@ -553,6 +577,7 @@ void broker_shutdown(broker *b)
         reactor_post(b->reactors[i], fetch_expire_all, NULL);
     }
     coord_abort_pending(b->coord);
+    tcoord_stop(b->tcoord); /* waiting requests: NOT_COORDINATOR, while reactors still run */
     int64_t deadline = clock_mono_ms() + 30000;
     while (conn_inflight_requests() > 0 && clock_mono_ms() < deadline) {
         for (int i = 0; i < b->nreactors; i++)
@@ -612,6 +637,7 @@ bool broker_deinit(broker *b)
     }
     reqstats_dump(b->reqstats);
     reqstats_free(b->reqstats);
+    tcoord_free(b->tcoord);
     coord_free(b->coord);
     pids_free(b->pids);
     metalog_close(b->meta);

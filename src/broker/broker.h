@@ -43,6 +43,7 @@ typedef struct broker {
     struct appender *appender;    /* append lanes, one per core; NULL on one core */
     struct coordinator *coord;    /* consumer groups */
     struct pids *pids;            /* producer ids for InitProducerId */
+    struct tcoord *tcoord;        /* transactions */
     struct reqstats *reqstats;    /* GREGOR_REQUEST_STATS counters; usually NULL */
     struct scrubber *scrubber;    /* log.scrub.interval.ms; NULL when off */
     int nreactors;
@@ -95,6 +96,13 @@ void handle_list_groups(broker *b, req *rq);
 void handle_delete_groups(broker *b, req *rq);
 void handle_offset_delete(broker *b, req *rq);
 void handle_txn_offset_commit(broker *b, req *rq);
+/* Transactions (handle_txn.c). */
+void handle_add_partitions_to_txn(broker *b, req *rq);
+void handle_add_offsets_to_txn(broker *b, req *rq);
+void handle_end_txn(broker *b, req *rq);
+void handle_describe_transactions(broker *b, req *rq);
+void handle_list_transactions(broker *b, req *rq);
+void handle_describe_producers(broker *b, req *rq);
 
 /* Served APIs with their version ranges (for ApiVersions and the tools). */
 typedef struct broker_api {

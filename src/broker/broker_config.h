@@ -140,10 +140,22 @@
       "A partition forgets an idempotent producer this long after its last batch's timestamp (unless a transaction of it is open); a later retry of that producer is then not recognised as a duplicate.") \
     X(PRODUCER_ID_EXPIRATION_CHECK_INTERVAL_MS, "producer.id.expiration.check.interval.ms", CONFIG_INT, "600000", 1, I32MAX, NULL, CONFIG_F_READ_ONLY, \
       "How often partitions look for expired producer ids.") \
+    X(TXN_STATE_LOG_NUM_PARTITIONS, "transaction.state.log.num.partitions", CONFIG_INT, "50", 1, 100000, NULL, CONFIG_F_READ_ONLY, \
+      "Partitions of __transaction_state, fixed when the topic is first created; a transactional id belongs to one of them.") \
+    X(TXN_STATE_LOG_SEGMENT_BYTES, "transaction.state.log.segment.bytes", CONFIG_INT, "104857600", 1, I32MAX, NULL, CONFIG_F_READ_ONLY, \
+      "segment.bytes of __transaction_state when it is created.") \
     X(TXN_STATE_LOG_REPLICATION_FACTOR, "transaction.state.log.replication.factor", CONFIG_SHORT, "1", 1, 32767, NULL, CONFIG_F_READ_ONLY | CONFIG_F_NO_EFFECT, \
-      "Accepted for compatibility; transactions are not served yet.") \
+      "Replication factor of __transaction_state (one broker: always 1).") \
     X(TXN_STATE_LOG_MIN_ISR, "transaction.state.log.min.isr", CONFIG_INT, "1", 1, I32MAX, NULL, CONFIG_F_READ_ONLY | CONFIG_F_NO_EFFECT, \
-      "Accepted for compatibility; transactions are not served yet.") \
+      "min.insync.replicas of __transaction_state (one broker: always 1).") \
+    X(TXN_MAX_TIMEOUT_MS, "transaction.max.timeout.ms", CONFIG_INT, "900000", 1, I32MAX, NULL, 0, \
+      "Largest transaction.timeout.ms a producer may ask for (else INVALID_TRANSACTION_TIMEOUT).") \
+    X(TXN_ID_EXPIRATION_MS, "transactional.id.expiration.ms", CONFIG_INT, "604800000", 1, I32MAX, NULL, 0, \
+      "A transactional id with no transaction for this long is forgotten (its record tombstoned).") \
+    X(TXN_ABORT_CHECK_INTERVAL_MS, "transaction.abort.timed.out.transaction.cleanup.interval.ms", CONFIG_INT, "10000", 1, I32MAX, NULL, CONFIG_F_READ_ONLY, \
+      "How often transactions past their timeout are looked for and aborted.") \
+    X(TXN_EXPIRE_CHECK_INTERVAL_MS, "transaction.remove.expired.transaction.cleanup.interval.ms", CONFIG_INT, "3600000", 1, I32MAX, NULL, CONFIG_F_READ_ONLY, \
+      "How often expired transactional ids are looked for.") \
     X(SHARE_COORDINATOR_RF, "share.coordinator.state.topic.replication.factor", CONFIG_SHORT, "1", 1, 32767, NULL, CONFIG_F_READ_ONLY | CONFIG_F_NO_EFFECT, \
       "Accepted for compatibility; share groups are not served yet.") \
     X(SHARE_COORDINATOR_MIN_ISR, "share.coordinator.state.topic.min.isr", CONFIG_SHORT, "1", 1, 32767, NULL, CONFIG_F_READ_ONLY | CONFIG_F_NO_EFFECT, \

@@ -5,15 +5,20 @@
  * new producer id at epoch 0, as Kafka does: a producer that lost track of
  * its sequence numbers asks again rather than bumping its epoch. The answer
  * leaves once the metadata record of the id's block is durable (pids.h).
- * With a transactional id the transaction coordinator answers.
+ * With a transactional id the transaction coordinator answers
+ * (src/txn/tcoord.c).
  */
 #include "broker/broker.h"
 #include "metadata/metalog.h"
 #include "txn/pids.h"
+#include "txn/tcoord.h"
 
 typedef struct pid_op {
     req *rq;
     kp_init_producer_id_resp resp;
+    broker *b;
+    kp_init_producer_id_req body;   /* a transactional request, for the coordinator */
+    int64_t fresh_pid, durable_at;
 } pid_op;
 
 static void pid_respond(pid_op *op)
@@ -36,6 +41,18 @@ static void pid_durable(reactor *r, void *arg, int rc)
     pid_respond(op);
 }
 
+static void txn_pid_durable(reactor *r, void *arg, int rc)
+{
+    (void)r;
+    pid_op *op = arg;
+    if (rc != LOG_OK) {
+        op->resp.error_code = KERR_COORDINATOR_NOT_AVAILABLE;
+        pid_respond(op);
+        return;
+    }
+    tcoord_init_producer_id(op->b->tcoord, op->rq, &op->body, op->fresh_pid);
+}
+
 void handle_init_producer_id(broker *b, req *rq)
 {
     kp_init_producer_id_req body;
@@ -54,11 +71,22 @@ void handle_init_producer_id(broker *b, req *rq)
     op->resp.producer_id = -1;
     op->resp.producer_epoch = -1;
     if (body.transactional_id.len >= 0) {
-        /* Transactions are the coordinator's; not served yet. FindCoordinator
-         * for a transactional id already answers COORDINATOR_NOT_AVAILABLE,
-         * so clients do not get here. */
-        op->resp.error_code = KERR_COORDINATOR_NOT_AVAILABLE;
-        pid_respond(op);
+        /* The transaction coordinator answers, with a durable fresh id at
+         * hand in case it needs one (a new transactional id, or epochs
+         * exhausted). */
+        op->body = body;
+        if (tcoord_has_spare_pid(b->tcoord)) {
+            tcoord_init_producer_id(b->tcoord, rq, &op->body, -1);
+            return;
+        }
+        op->b = b;
+        int16_t code = pids_next(b->pids, &op->fresh_pid, &op->durable_at);
+        if (code != KERR_NONE) {
+            op->resp.error_code = KERR_COORDINATOR_NOT_AVAILABLE;
+            pid_respond(op);
+            return;
+        }
+        partition_wait_durable(metalog_partition(b->meta), op->durable_at, conn_reactor(rq->conn), txn_pid_durable, op);
         return;
     }
     int64_t pid, durable_at;

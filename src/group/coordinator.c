@@ -273,6 +273,14 @@ static void txn_marker_locked(coordinator *c, int32_t part, int64_t pid, bool co
             txn_offsets_complete(c->groups[i], pid, commit);
 }
 
+int32_t coord_offsets_partition(coordinator *c, const char *group_id)
+{
+    pthread_mutex_lock(&c->lock);
+    int32_t part = coord_ensure_topic(c) == KERR_NONE ? coord_partition_for(group_id, c->nparts) : -1;
+    pthread_mutex_unlock(&c->lock);
+    return part;
+}
+
 void coord_txn_marker(coordinator *c, int32_t part, int64_t pid, bool commit)
 {
     pthread_mutex_lock(&c->lock);

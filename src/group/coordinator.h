@@ -54,6 +54,10 @@ void coord_free(coordinator *c);
  * dropped (called by the transaction coordinator). */
 void coord_txn_marker(coordinator *c, int32_t part, int64_t pid, bool commit);
 
+/* The __consumer_offsets partition of a group (creating the topic on
+ * first use), or -1 when it cannot be created. */
+int32_t coord_offsets_partition(coordinator *c, const char *group_id);
+
 /* DeleteTopics: drop every group's committed offsets of that topic. */
 void coord_topic_deleted(coordinator *c, const char *topic_name);
 

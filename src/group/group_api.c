@@ -17,6 +17,7 @@
 #include "base/log.h"
 #include "broker/broker.h"
 #include "group/coordinator_int.h"
+#include "txn/tcoord.h"
 
 #define KEY_TYPE_GROUP 0
 #define KEY_TYPE_TRANSACTION 1
@@ -59,8 +60,20 @@ static void find_one(broker *b, int8_t key_type, kp_str key, int16_t *error, kp_
     *port = -1;
     *msg = KP_STR_NULL;
     if (key_type == KEY_TYPE_TRANSACTION) {
-        *error = KERR_COORDINATOR_NOT_AVAILABLE;
-        *msg = kp_str_c("Transactions are not supported by this broker yet.");
+        if (key.len <= 0) {
+            *error = KERR_INVALID_REQUEST;
+            *msg = kp_str_c("Transactional id must be non-empty.");
+            return;
+        }
+        if (tcoord_ready(b->tcoord) != KERR_NONE) {
+            *error = KERR_COORDINATOR_NOT_AVAILABLE;
+            *msg = kp_str_c("The __transaction_state topic could not be created; see the broker log.");
+            return;
+        }
+        *error = KERR_NONE;
+        *node = b->node_id;
+        *host = kp_str_c(b->adv_host);
+        *port = b->adv_port;
         return;
     }
     if (key_type != KEY_TYPE_GROUP) {

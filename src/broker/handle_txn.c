@@ -1,0 +1,184 @@
+/*
+ * handle_txn.c - the transaction APIs: AddPartitionsToTxn, AddOffsetsToTxn,
+ * EndTxn (answered by the transaction coordinator, src/txn/tcoord.c), and
+ * the operators' DescribeTransactions, ListTransactions and
+ * DescribeProducers. InitProducerId is in handle_init_producer_id.c,
+ * TxnOffsetCommit with the group coordinator (src/group/group_api.c).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/broker.h"
+#include "txn/tcoord.h"
+
+/*
+ * AddPartitionsToTxn v0-3: as Kafka's request layer does, a request naming
+ * a partition that does not exist is answered at once, that partition
+ * UNKNOWN_TOPIC_OR_PARTITION and the others OPERATION_NOT_ATTEMPTED.
+ */
+void handle_add_partitions_to_txn(broker *b, req *rq)
+{
+    kp_add_partitions_to_txn_req *body = arena_alloc(&rq->arena, sizeof(*body));
+    if (!body) {
+        broker_bad_request(rq, "request too large for its arena");
+        return;
+    }
+    kp_add_partitions_to_txn_req_init(body);
+    if (kp_add_partitions_to_txn_req_decode(&rq->body, rq->hdr.api_version, body) != 0) {
+        broker_bad_request(rq, kp_err_str(rq->body.err));
+        return;
+    }
+    int nt = body->v3_and_below_topics_n > 0 ? body->v3_and_below_topics_n : 0;
+    bool all_known = true;
+    bool **known = arena_alloc(&rq->arena, sizeof(bool *) * (size_t)(nt ? nt : 1));
+    for (int i = 0; known && i < nt; i++) {
+        kp_add_partitions_to_txn_req_topic *t = &body->v3_and_below_topics[i];
+        int np = t->partitions_n > 0 ? t->partitions_n : 0;
+        known[i] = arena_alloc(&rq->arena, sizeof(bool) * (size_t)(np ? np : 1));
+        topic *tp = t->name.len > 0 ? topics_get(b->topics, t->name.ptr, t->name.len) : NULL;
+        for (int j = 0; known[i] && j < np; j++) {
+            known[i][j] = tp && !tp->internal && t->partitions[j] >= 0 && t->partitions[j] < topic_nparts(tp);
+            all_known = all_known && known[i][j];
+        }
+        topic_unref(tp);
+    }
+    if (all_known) {
+        tcoord_add_partitions(b->tcoord, rq, body, NULL, 0);
+        return;
+    }
+    kp_add_partitions_to_txn_resp resp;
+    kp_add_partitions_to_txn_resp_init(&resp);
+    resp.results_by_topic_v3_and_below = arena_alloc(&rq->arena, sizeof(*resp.results_by_topic_v3_and_below) * (size_t)(nt ? nt : 1));
+    resp.results_by_topic_v3_and_below_n = resp.results_by_topic_v3_and_below && known ? nt : 0;
+    for (int i = 0; i < resp.results_by_topic_v3_and_below_n; i++) {
+        kp_add_partitions_to_txn_req_topic *t = &body->v3_and_below_topics[i];
+        kp_add_partitions_to_txn_resp_topic_result *r = &resp.results_by_topic_v3_and_below[i];
+        kp_add_partitions_to_txn_resp_topic_result_init(r);
+        r->name = t->name;
+        int np = t->partitions_n > 0 ? t->partitions_n : 0;
+        r->results_by_partition = arena_alloc(&rq->arena, sizeof(*r->results_by_partition) * (size_t)(np ? np : 1));
+        r->results_by_partition_n = r->results_by_partition && known[i] ? np : 0;
+        for (int j = 0; j < r->results_by_partition_n; j++) {
+            kp_add_partitions_to_txn_resp_partition_result_init(&r->results_by_partition[j]);
+            r->results_by_partition[j].partition_index = t->partitions[j];
+            r->results_by_partition[j].partition_error_code =
+                known[i][j] ? KERR_OPERATION_NOT_ATTEMPTED : KERR_UNKNOWN_TOPIC_OR_PARTITION;
+        }
+    }
+    conn_resp_begin(rq);
+    kp_add_partitions_to_txn_resp_encode(&rq->out, rq->hdr.api_version, &resp);
+    conn_req_complete(rq);
+}
+
+void handle_add_offsets_to_txn(broker *b, req *rq)
+{
+    kp_add_offsets_to_txn_req body;
+    kp_add_offsets_to_txn_req_init(&body);
+    if (kp_add_offsets_to_txn_req_decode(&rq->body, rq->hdr.api_version, &body) != 0) {
+        broker_bad_request(rq, kp_err_str(rq->body.err));
+        return;
+    }
+    tcoord_add_offsets(b->tcoord, rq, &body);
+}
+
+void handle_end_txn(broker *b, req *rq)
+{
+    kp_end_txn_req body;
+    kp_end_txn_req_init(&body);
+    if (kp_end_txn_req_decode(&rq->body, rq->hdr.api_version, &body) != 0) {
+        broker_bad_request(rq, kp_err_str(rq->body.err));
+        return;
+    }
+    tcoord_end_txn(b->tcoord, rq, &body);
+}
+
+void handle_describe_transactions(broker *b, req *rq)
+{
+    kp_describe_transactions_req body;
+    kp_describe_transactions_req_init(&body);
+    if (kp_describe_transactions_req_decode(&rq->body, rq->hdr.api_version, &body) != 0) {
+        broker_bad_request(rq, kp_err_str(rq->body.err));
+        return;
+    }
+    kp_describe_transactions_resp resp;
+    kp_describe_transactions_resp_init(&resp);
+    tcoord_describe(b->tcoord, rq, &body, &resp);
+    conn_resp_begin(rq);
+    kp_describe_transactions_resp_encode(&rq->out, rq->hdr.api_version, &resp);
+    conn_req_complete(rq);
+}
+
+void handle_list_transactions(broker *b, req *rq)
+{
+    kp_list_transactions_req body;
+    kp_list_transactions_req_init(&body);
+    if (kp_list_transactions_req_decode(&rq->body, rq->hdr.api_version, &body) != 0) {
+        broker_bad_request(rq, kp_err_str(rq->body.err));
+        return;
+    }
+    kp_list_transactions_resp resp;
+    kp_list_transactions_resp_init(&resp);
+    tcoord_list(b->tcoord, rq, &body, &resp);
+    conn_resp_begin(rq);
+    kp_list_transactions_resp_encode(&rq->out, rq->hdr.api_version, &resp);
+    conn_req_complete(rq);
+}
+
+/* DescribeProducers: each partition's producer state, as Kafka lists it. */
+void handle_describe_producers(broker *b, req *rq)
+{
+    kp_describe_producers_req body;
+    kp_describe_producers_req_init(&body);
+    if (kp_describe_producers_req_decode(&rq->body, rq->hdr.api_version, &body) != 0) {
+        broker_bad_request(rq, kp_err_str(rq->body.err));
+        return;
+    }
+    kp_describe_producers_resp resp;
+    kp_describe_producers_resp_init(&resp);
+    int nt = body.topics_n > 0 ? body.topics_n : 0;
+    resp.topics = arena_alloc(&rq->arena, sizeof(*resp.topics) * (size_t)(nt ? nt : 1));
+    resp.topics_n = resp.topics ? nt : 0;
+    for (int i = 0; i < resp.topics_n; i++) {
+        kp_describe_producers_req_topic_request *rt = &body.topics[i];
+        kp_describe_producers_resp_topic_response *t = &resp.topics[i];
+        kp_describe_producers_resp_topic_response_init(t);
+        t->name = rt->name;
+        topic *tp = rt->name.len > 0 ? topics_get(b->topics, rt->name.ptr, rt->name.len) : NULL;
+        int np = rt->partition_indexes_n > 0 ? rt->partition_indexes_n : 0;
+        t->partitions = arena_alloc(&rq->arena, sizeof(*t->partitions) * (size_t)(np ? np : 1));
+        t->partitions_n = t->partitions ? np : 0;
+        for (int j = 0; j < t->partitions_n; j++) {
+            kp_describe_producers_resp_partition_response *pr = &t->partitions[j];
+            kp_describe_producers_resp_partition_response_init(pr);
+            pr->partition_index = rt->partition_indexes[j];
+            partition *p = tp ? topic_partition(tp, pr->partition_index) : NULL;
+            if (!p) {
+                pr->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+                continue;
+            }
+            prod_entry *v;
+            int n = partition_producers(p, &v);
+            if (n < 0) {
+                pr->error_code = KERR_UNKNOWN_SERVER_ERROR;
+                continue;
+            }
+            pr->active_producers = arena_alloc(&rq->arena, sizeof(*pr->active_producers) * (size_t)(n ? n : 1));
+            pr->active_producers_n = pr->active_producers ? n : 0;
+            for (int k = 0; k < pr->active_producers_n; k++) {
+                kp_describe_producers_resp_producer_state *s = &pr->active_producers[k];
+                kp_describe_producers_resp_producer_state_init(s);
+                s->producer_id = v[k].pid;
+                s->producer_epoch = v[k].epoch;
+                s->last_sequence = v[k].nbatches > 0 ? v[k].batches[v[k].nbatches - 1].last_seq : -1;
+                s->last_timestamp = v[k].last_ts;
+                s->coordinator_epoch = v[k].coordinator_epoch;
+                s->current_txn_start_offset = v[k].txn_first_offset;
+            }
+            free(v);
+        }
+        topic_unref(tp);
+    }
+    conn_resp_begin(rq);
+    kp_describe_producers_resp_encode(&rq->out, rq->hdr.api_version, &resp);
+    conn_req_complete(rq);
+}

@@ -1,0 +1,1005 @@
+/*
+ * tcoord.c - see tcoord.h.
+ *
+ * Every call into a machine collects its actions in a txn_actions of its
+ * own (on the stack) and runs them at once, so an action that completes at
+ * once (a failed append) may call into the machine again without upsetting
+ * the list being run.
+ */
+#include "txn/tcoord.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "broker/broker_config.h"
+#include "broker/topics.h"
+#include "cluster/partition.h"
+#include "group/coordinator.h"
+#include "net/reactor.h"
+#include "proto/batch.h"
+#include "proto/batch_build.h"
+#include "txn/txn.h"
+
+#define OFFSETS_TOPIC "__consumer_offsets"
+#define MARKER_RETRY_MS 1000
+
+/* A request waiting for a machine: the token. Lives in the request's arena. */
+typedef struct tq {
+    req *rq;
+    int16_t api;
+    const kp_add_partitions_to_txn_req *addp; /* AddPartitionsToTxn: to shape the answer */
+} tq;
+
+/* Markers of one transaction being written. */
+typedef struct mjob {
+    struct mjob *next;          /* in the retry list */
+    int32_t k;                  /* the machine */
+    char *txn_id;
+    int64_t pid;
+    int16_t epoch;
+    bool commit;
+    int32_t coordinator_epoch;
+    txn_partition *parts;       /* topic strings owned */
+    int nparts;
+    bool *done;                 /* written and durable, or given up */
+    bool *inflight;
+    int waiting;                /* durability waits outstanding */
+    int64_t retry_at;           /* when in the retry list */
+} mjob;
+
+typedef struct mwait {
+    struct tcoord *c;
+    mjob *job;
+    int i;
+} mwait;
+
+typedef struct pwait {
+    struct tcoord *c;
+    int32_t k;
+    char *txn_id;
+} pwait;
+
+struct tcoord {
+    tcoord_env env;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    pthread_t thread;
+    bool started, stopping;
+    int32_t nparts;             /* transaction.state.log.num.partitions */
+    topic *state;               /* __transaction_state, referenced; NULL until it exists */
+    txn_coord **m;              /* a machine per partition, once the topic exists */
+    txn_limits lim;
+    int64_t spare_pid;          /* a durable producer id no machine took yet, -1 none */
+    mjob *retry;                /* marker jobs waiting to be retried */
+};
+
+static void run(tcoord *c, int32_t k, txn_actions *acts);
+
+static kp_str akstr(arena *a, const char *s)
+{
+    char *d = arena_strndup(a, s, strlen(s));
+    return d ? kp_str_c(d) : kp_str_c("");
+}
+
+static char *cstr(req *rq, kp_str s)
+{
+    return s.len >= 0 ? arena_strndup(&rq->arena, s.ptr, (size_t)s.len) : NULL;
+}
+
+
+/* ---- answers ---- */
+
+static void complete_cb(reactor *r, void *arg)
+{
+    (void)r;
+    conn_req_complete(arg);
+}
+
+static void respond(const txn_action *a)
+{
+    tq *q = a->token;
+    req *rq = q->rq;
+    int16_t ver = rq->hdr.api_version;
+    conn_resp_begin(rq);
+    switch (q->api) {
+    case KP_API_INIT_PRODUCER_ID: {
+        kp_init_producer_id_resp r;
+        kp_init_producer_id_resp_init(&r);
+        r.error_code = a->error;
+        r.producer_id = a->error ? -1 : a->producer_id;
+        r.producer_epoch = a->error ? -1 : a->producer_epoch;
+        kp_init_producer_id_resp_encode(&rq->out, ver, &r);
+        break;
+    }
+    case KP_API_ADD_PARTITIONS_TO_TXN: {
+        const kp_add_partitions_to_txn_req *b = q->addp;
+        kp_add_partitions_to_txn_resp r;
+        kp_add_partitions_to_txn_resp_init(&r);
+        int nt = b->v3_and_below_topics_n > 0 ? b->v3_and_below_topics_n : 0;
+        r.results_by_topic_v3_and_below = arena_alloc(&rq->arena, sizeof(*r.results_by_topic_v3_and_below) * (size_t)(nt ? nt : 1));
+        r.results_by_topic_v3_and_below_n = r.results_by_topic_v3_and_below ? nt : 0;
+        for (int i = 0; i < r.results_by_topic_v3_and_below_n; i++) {
+            kp_add_partitions_to_txn_resp_topic_result *t = &r.results_by_topic_v3_and_below[i];
+            kp_add_partitions_to_txn_resp_topic_result_init(t);
+            t->name = b->v3_and_below_topics[i].name;
+            int np = b->v3_and_below_topics[i].partitions_n > 0 ? b->v3_and_below_topics[i].partitions_n : 0;
+            t->results_by_partition = arena_alloc(&rq->arena, sizeof(*t->results_by_partition) * (size_t)(np ? np : 1));
+            t->results_by_partition_n = t->results_by_partition ? np : 0;
+            for (int j = 0; j < t->results_by_partition_n; j++) {
+                kp_add_partitions_to_txn_resp_partition_result_init(&t->results_by_partition[j]);
+                t->results_by_partition[j].partition_index = b->v3_and_below_topics[i].partitions[j];
+                t->results_by_partition[j].partition_error_code = a->error;
+            }
+        }
+        kp_add_partitions_to_txn_resp_encode(&rq->out, ver, &r);
+        break;
+    }
+    case KP_API_ADD_OFFSETS_TO_TXN: {
+        kp_add_offsets_to_txn_resp r;
+        kp_add_offsets_to_txn_resp_init(&r);
+        r.error_code = a->error;
+        kp_add_offsets_to_txn_resp_encode(&rq->out, ver, &r);
+        break;
+    }
+    default: {
+        kp_end_txn_resp r;
+        kp_end_txn_resp_init(&r);
+        r.error_code = a->error;
+        kp_end_txn_resp_encode(&rq->out, ver, &r);
+        break;
+    }
+    }
+    reactor_post(conn_reactor(rq->conn), complete_cb, rq);
+}
+
+/* ---- PERSIST: a record into __transaction_state ---- */
+
+static void persist_durable(reactor *r, void *arg, int rc)
+{
+    (void)r;
+    pwait *w = arg;
+    tcoord *c = w->c;
+    pthread_mutex_lock(&c->lock);
+    txn_actions acts = { 0 };
+    if (c->m && c->m[w->k]) {
+        txn_persist_done(c->m[w->k], w->txn_id, rc == LOG_OK ? 0 : KERR_KAFKA_STORAGE_ERROR, clock_now_ms(), &acts);
+        run(c, w->k, &acts);
+    }
+    txn_actions_free(&acts);
+    pthread_mutex_unlock(&c->lock);
+    free(w->txn_id);
+    free(w);
+}
+
+/* Encode a's record as one batch: key version 0 + TransactionLogKey, value
+ * version 0 + TransactionLogValue (null: a tombstone). */
+static size_t encode_record(const txn_action *a, kp_writer *bw)
+{
+    kp_writer kw, vw;
+    kp_writer_init(&kw);
+    kp_writer_init(&vw);
+    kp_write_int16(&kw, 0);
+    kp_transaction_log_key key;
+    kp_transaction_log_key_init(&key);
+    key.transactional_id = kp_str_c(a->txn_id);
+    kp_transaction_log_key_encode(&kw, 0, &key);
+    if (!a->tombstone) {
+        const txn_record *t = &a->record;
+        kp_transaction_log_value v;
+        kp_transaction_log_value_init(&v);
+        v.producer_id = t->producer_id;
+        v.producer_epoch = t->producer_epoch;
+        v.transaction_timeout_ms = t->transaction_timeout_ms;
+        v.transaction_status = t->transaction_status;
+        v.transaction_last_update_timestamp_ms = t->last_update_timestamp_ms;
+        v.transaction_start_timestamp_ms = t->start_timestamp_ms;
+        kp_transaction_log_value_partitions_schema *ps =
+            calloc((size_t)(t->npartitions ? t->npartitions : 1), sizeof(*ps));
+        int32_t *ids = calloc((size_t)(t->npartitions ? t->npartitions : 1), sizeof(*ids));
+        int n = 0;
+        for (int i = 0; ps && ids && i < t->npartitions; i++) {
+            /* sorted by topic: consecutive partitions of a topic share an entry */
+            if (n == 0 || strcmp(ps[n - 1].topic.ptr, t->partitions[i].topic) != 0) {
+                kp_transaction_log_value_partitions_schema_init(&ps[n]);
+                ps[n].topic = kp_str_c(t->partitions[i].topic);
+                ps[n].partition_ids = &ids[i];
+                ps[n].partition_ids_n = 0;
+                n++;
+            }
+            ids[i] = t->partitions[i].partition;
+            ps[n - 1].partition_ids_n++;
+        }
+        v.transaction_partitions = ps;
+        v.transaction_partitions_n = t->partitions_null ? -1 : n;
+        kp_write_int16(&vw, 0);
+        kp_transaction_log_value_encode(&vw, 0, &v);
+        free(ps);
+        free(ids);
+    }
+    int64_t now = clock_now_ms();
+    batch_builder bb;
+    batch_build_begin(&bb, bw, now);
+    batch_build_add(&bb, now, kw.buf, (int32_t)kw.len, a->tombstone ? NULL : vw.buf,
+                    a->tombstone ? -1 : (int32_t)vw.len);
+    size_t len = kw.err || vw.err ? 0 : batch_build_end(&bb);
+    kp_writer_deinit(&kw);
+    kp_writer_deinit(&vw);
+    return len;
+}
+
+static void do_persist(tcoord *c, int32_t k, const txn_action *a)
+{
+    partition *p = c->state ? topic_partition(c->state, k) : NULL;
+    kp_writer bw;
+    kp_writer_init(&bw);
+    size_t len = p ? encode_record(a, &bw) : 0;
+    part_result res;
+    int16_t err = 0;
+    if (!p || len == 0) {
+        err = KERR_UNKNOWN_SERVER_ERROR;
+    } else {
+        partition_append(p, bw.buf, len, clock_now_ms(), PART_ORIGIN_COORDINATOR, &res);
+        if (res.error)
+            err = res.error;
+        else if (res.log_rc != LOG_OK)
+            err = res.log_rc == LOG_ERR_TOO_LARGE ? KERR_RECORD_LIST_TOO_LARGE : KERR_KAFKA_STORAGE_ERROR;
+    }
+    kp_writer_deinit(&bw);
+    if (err) {
+        glog(GLOG_ERROR, "txn", "writing the record of transactional id %s to %s-%d failed: %s", a->txn_id,
+             TCOORD_TOPIC, k, kerr_name(err));
+        txn_actions acts = { 0 };
+        txn_persist_done(c->m[k], a->txn_id, err, clock_now_ms(), &acts);
+        run(c, k, &acts);
+        txn_actions_free(&acts);
+        return;
+    }
+    pwait *w = malloc(sizeof(*w));
+    char *id = strdup(a->txn_id);
+    if (!w || !id) {
+        glog(GLOG_ERROR, "txn", "out of memory waiting for a transaction record");
+        abort();
+    }
+    *w = (pwait){ c, k, id };
+    partition_wait_durable(p, res.last + 1, NULL, persist_durable, w);
+}
+
+/* ---- WRITE_MARKERS ---- */
+
+static void job_free(mjob *j)
+{
+    for (int i = 0; i < j->nparts; i++)
+        free((char *)j->parts[i].topic);
+    free(j->parts);
+    free(j->done);
+    free(j->inflight);
+    free(j->txn_id);
+    free(j);
+}
+
+static void job_step(tcoord *c, mjob *j);
+
+static void marker_durable(reactor *r, void *arg, int rc)
+{
+    (void)r;
+    mwait *w = arg;
+    tcoord *c = w->c;
+    pthread_mutex_lock(&c->lock);
+    mjob *j = w->job;
+    j->inflight[w->i] = false;
+    j->waiting--;
+    if (rc == LOG_OK)
+        j->done[w->i] = true;
+    if (j->waiting == 0)
+        job_step(c, j);
+    pthread_mutex_unlock(&c->lock);
+    free(w);
+}
+
+/* Write what is not written yet; when everything is durable tell the
+ * machine; what failed waits in the retry list. Lock held. */
+static void job_step(tcoord *c, mjob *j)
+{
+    bool failed = false;
+    for (int i = 0; i < j->nparts; i++) {
+        if (j->done[i] || j->inflight[i])
+            continue;
+        const txn_partition *tpn = &j->parts[i];
+        topic *tp = topics_get(c->env.topics, tpn->topic, (int)strlen(tpn->topic));
+        partition *p = tp ? topic_partition(tp, tpn->partition) : NULL;
+        if (!p) {
+            /* Deleted meanwhile: nothing left to mark (as Kafka drops it). */
+            j->done[i] = true;
+            topic_unref(tp);
+            continue;
+        }
+        part_result res;
+        partition_write_marker(p, j->pid, j->epoch, j->coordinator_epoch, j->commit, clock_now_ms(), &res);
+        if (res.error) {
+            glog(GLOG_WARN, "txn", "%s marker of %s for %s-%d not written: %s", j->commit ? "COMMIT" : "ABORT",
+                 j->txn_id, tpn->topic, tpn->partition, res.why);
+            j->done[i] = true;
+        } else if (res.log_rc != LOG_OK) {
+            static glog_limit lim = GLOG_LIMIT_INIT;
+            glog_limited(&lim, GLOG_ERROR, "txn", "%s marker of %s for %s-%d failed (%s); retried every second",
+                         j->commit ? "COMMIT" : "ABORT", j->txn_id, tpn->topic, tpn->partition,
+                         plog_failure(p->log) ? plog_failure(p->log) : "no space");
+            failed = true;
+        } else {
+            if (strcmp(tpn->topic, OFFSETS_TOPIC) == 0 && c->env.offsets_marker)
+                c->env.offsets_marker(c->env.ctx, tpn->partition, j->pid, j->commit);
+            mwait *w = malloc(sizeof(*w));
+            if (!w) {
+                glog(GLOG_ERROR, "txn", "out of memory waiting for a marker");
+                abort();
+            }
+            *w = (mwait){ c, j, i };
+            j->inflight[i] = true;
+            j->waiting++;
+            partition_wait_durable(p, res.last + 1, NULL, marker_durable, w);
+        }
+        topic_unref(tp);
+    }
+    if (j->waiting > 0)
+        return;
+    bool all = true;
+    for (int i = 0; i < j->nparts; i++)
+        all = all && j->done[i];
+    if (!all || failed) {
+        j->retry_at = clock_mono_ms() + MARKER_RETRY_MS;
+        j->next = c->retry;
+        c->retry = j;
+        return;
+    }
+    txn_actions acts = { 0 };
+    if (c->m && c->m[j->k]) {
+        txn_markers_done(c->m[j->k], j->txn_id, clock_now_ms(), &acts);
+        run(c, j->k, &acts);
+    }
+    txn_actions_free(&acts);
+    job_free(j);
+}
+
+static void do_markers(tcoord *c, int32_t k, const txn_action *a)
+{
+    mjob *j = calloc(1, sizeof(*j));
+    int n = a->npartitions;
+    if (j) {
+        j->parts = calloc((size_t)(n ? n : 1), sizeof(*j->parts));
+        j->done = calloc((size_t)(n ? n : 1), sizeof(bool));
+        j->inflight = calloc((size_t)(n ? n : 1), sizeof(bool));
+        j->txn_id = strdup(a->txn_id);
+    }
+    if (!j || !j->parts || !j->done || !j->inflight || !j->txn_id) {
+        glog(GLOG_ERROR, "txn", "out of memory writing markers");
+        abort();
+    }
+    j->k = k;
+    j->pid = a->producer_id;
+    j->epoch = a->producer_epoch;
+    j->commit = a->commit;
+    j->coordinator_epoch = a->coordinator_epoch;
+    j->nparts = n;
+    for (int i = 0; i < n; i++) {
+        j->parts[i].topic = strdup(a->partitions[i].topic);
+        j->parts[i].partition = a->partitions[i].partition;
+        if (!j->parts[i].topic)
+            abort();
+    }
+    job_step(c, j);
+}
+
+/* Run and clear acts of machine k. Lock held. */
+static void run(tcoord *c, int32_t k, txn_actions *acts)
+{
+    for (int i = 0; i < acts->n; i++) {
+        const txn_action *a = &acts->v[i];
+        switch (a->kind) {
+        case TXN_ACT_RESPOND: respond(a); break;
+        case TXN_ACT_PERSIST: do_persist(c, k, a); break;
+        case TXN_ACT_WRITE_MARKERS: do_markers(c, k, a); break;
+        default: break;
+        }
+    }
+    txn_actions_reset(acts);
+}
+
+/* ---- the topic and the machines ---- */
+
+static txn_coord *machine_new(tcoord *c, int32_t k)
+{
+    partition *p = topic_partition(c->state, k);
+    return txn_coord_new(k, p ? p->leader_epoch : 0, &c->lim);
+}
+
+typedef struct load_ctx {
+    tcoord *c;
+    txn_coord *m;
+    arena *a;
+    int64_t records;
+} load_ctx;
+
+static void load_record(load_ctx *l, const uint8_t *key, int32_t klen, const uint8_t *val, int32_t vlen);
+
+static int load_one(void *arg, const uint8_t *key, int32_t klen, const uint8_t *val, int32_t vlen)
+{
+    load_ctx *l = arg;
+    if (klen <= 0)
+        return 0;
+    arena a;
+    arena_init(&a, 4 << 20);
+    l->a = &a;
+    load_record(l, key, klen, val, vlen);
+    arena_deinit(&a);
+    return 0;
+}
+
+static void load_record(load_ctx *l, const uint8_t *key, int32_t klen, const uint8_t *val, int32_t vlen)
+{
+    kp_reader r;
+    kp_reader_init(&r, key, (size_t)klen, l->a);
+    if (kp_read_int16(&r) != 0)
+        return;
+    kp_transaction_log_key k;
+    kp_transaction_log_key_init(&k);
+    if (kp_transaction_log_key_decode(&r, 0, &k) != 0 || k.transactional_id.len < 0)
+        return;
+    char *id = arena_strndup(l->a, k.transactional_id.ptr, (size_t)k.transactional_id.len);
+    l->records++;
+    if (vlen < 0) {
+        txn_load(l->m, id, NULL);
+        return;
+    }
+    kp_reader vr;
+    kp_reader_init(&vr, val, (size_t)vlen, l->a);
+    int16_t vv = kp_read_int16(&vr);
+    kp_transaction_log_value v;
+    kp_transaction_log_value_init(&v);
+    if (vv < 0 || vv > 1 || kp_transaction_log_value_decode(&vr, vv, &v) != 0)
+        return;
+    int np = 0;
+    for (int i = 0; i < v.transaction_partitions_n; i++)
+        np += v.transaction_partitions[i].partition_ids_n > 0 ? v.transaction_partitions[i].partition_ids_n : 0;
+    txn_partition *parts = arena_alloc(l->a, sizeof(*parts) * (size_t)(np ? np : 1));
+    if (!parts)
+        return;
+    int n = 0;
+    for (int i = 0; i < v.transaction_partitions_n; i++) {
+        kp_transaction_log_value_partitions_schema *ps = &v.transaction_partitions[i];
+        char *t = arena_strndup(l->a, ps->topic.ptr, ps->topic.len > 0 ? (size_t)ps->topic.len : 0);
+        for (int j = 0; j < ps->partition_ids_n; j++)
+            parts[n++] = (txn_partition){ t, ps->partition_ids[j] };
+    }
+    txn_record rec = {
+        .producer_id = v.producer_id,
+        .previous_producer_id = v.previous_producer_id,
+        .next_producer_id = v.next_producer_id,
+        .producer_epoch = v.producer_epoch,
+        .transaction_timeout_ms = v.transaction_timeout_ms,
+        .transaction_status = v.transaction_status,
+        .partitions_null = v.transaction_partitions_n < 0,
+        .partitions = parts,
+        .npartitions = n,
+        .last_update_timestamp_ms = v.transaction_last_update_timestamp_ms,
+        .start_timestamp_ms = v.transaction_start_timestamp_ms,
+        .client_transaction_version = v.client_transaction_version,
+    };
+    if (txn_load(l->m, id, &rec) != 0)
+        glog(GLOG_WARN, "txn", "record of transactional id %s in %s ignored: not one Kafka writes", id, TCOORD_TOPIC);
+    return;
+}
+
+static int load_batch(void *arg, const uint8_t *p, size_t len)
+{
+    batch_info bi;
+    batch_peek(p, &bi);
+    if (bi.attributes & BATCH_ATTR_CONTROL)
+        return 0;
+    batch_records_each(p, len, load_one, arg);
+    return 0;
+}
+
+/* Machines for every partition of the (existing) topic; loads each one
+ * from its log. Lock held. */
+static int machines_start(tcoord *c, bool load)
+{
+    int32_t n = topic_nparts(c->state);
+    c->m = calloc((size_t)(n ? n : 1), sizeof(*c->m));
+    if (!c->m)
+        return -1;
+    c->nparts = n;
+    int64_t records = 0;
+    for (int32_t k = 0; k < n; k++) {
+        c->m[k] = machine_new(c, k);
+        if (!c->m[k])
+            return -1;
+        if (load) {
+            load_ctx l = { c, c->m[k], NULL, 0 };
+            partition_scan(topic_partition(c->state, k), load_batch, &l);
+            records += l.records;
+        }
+        txn_actions acts = { 0 };
+        txn_load_done(c->m[k], clock_now_ms(), &acts);
+        run(c, k, &acts);
+        txn_actions_free(&acts);
+    }
+    if (load) {
+        int ids = 0;
+        for (int32_t k = 0; k < n; k++)
+            ids += txn_count(c->m[k]);
+        glog(GLOG_INFO, "txn", "loaded %d transactional ids from %lld records of %s", ids, (long long)records,
+             TCOORD_TOPIC);
+    }
+    return 0;
+}
+
+/* The topic and the machines exist: 0 or COORDINATOR_NOT_AVAILABLE. Lock held. */
+static int16_t ensure_locked(tcoord *c)
+{
+    if (c->m)
+        return KERR_NONE;
+    if (c->stopping)
+        return KERR_NOT_COORDINATOR;
+    topic *tp = topics_get(c->env.topics, TCOORD_TOPIC, (int)strlen(TCOORD_TOPIC));
+    if (!tp) {
+        char seg[32], msg[256];
+        snprintf(seg, sizeof seg, "%lld", (long long)config_get_num(c->env.cfg, BCFG_TXN_STATE_LOG_SEGMENT_BYTES));
+        const char *cfgs[] = {
+            "cleanup.policy", "compact",
+            "segment.bytes", seg,
+            "compression.type", "uncompressed",
+        };
+        int16_t code = c->env.create_topic(c->env.ctx, TCOORD_TOPIC, c->nparts, cfgs, 3, msg, sizeof msg);
+        if (code != KERR_NONE && code != KERR_TOPIC_ALREADY_EXISTS) {
+            glog(GLOG_ERROR, "txn", "cannot create %s: %s %s", TCOORD_TOPIC, kerr_name(code), msg);
+            return KERR_COORDINATOR_NOT_AVAILABLE;
+        }
+        tp = topics_get(c->env.topics, TCOORD_TOPIC, (int)strlen(TCOORD_TOPIC));
+        if (!tp)
+            return KERR_COORDINATOR_NOT_AVAILABLE;
+    }
+    c->state = tp;
+    if (machines_start(c, false) != 0)
+        return KERR_COORDINATOR_NOT_AVAILABLE;
+    return KERR_NONE;
+}
+
+int16_t tcoord_ready(tcoord *c)
+{
+    pthread_mutex_lock(&c->lock);
+    int16_t code = ensure_locked(c);
+    pthread_mutex_unlock(&c->lock);
+    return code == KERR_NONE ? KERR_NONE : KERR_COORDINATOR_NOT_AVAILABLE;
+}
+
+/* ---- requests ---- */
+
+static tq *tq_new(req *rq, int16_t api)
+{
+    tq *q = arena_alloc(&rq->arena, sizeof(*q));
+    if (q)
+        *q = (tq){ rq, api, NULL };
+    return q;
+}
+
+/* Answer at once, without a machine. */
+static void answer_now(tq *q, int16_t error)
+{
+    txn_action a = { .kind = TXN_ACT_RESPOND, .token = q, .error = error, .producer_id = -1, .producer_epoch = -1 };
+    respond(&a);
+}
+
+/* The machine of txn_id, or NULL with *err set. Lock held. */
+static txn_coord *machine_for(tcoord *c, const char *txn_id, int32_t *k, int16_t *err)
+{
+    *err = ensure_locked(c);
+    if (*err != KERR_NONE) {
+        *err = KERR_COORDINATOR_NOT_AVAILABLE;
+        return NULL;
+    }
+    *k = coord_partition_for(txn_id ? txn_id : "", c->nparts);
+    return c->m[*k];
+}
+
+void tcoord_init_producer_id(tcoord *c, req *rq, const kp_init_producer_id_req *body, int64_t fresh_pid)
+{
+    tq *q = tq_new(rq, KP_API_INIT_PRODUCER_ID);
+    if (!q) {
+        conn_req_complete(rq);
+        return;
+    }
+    char *id = cstr(rq, body->transactional_id);
+    pthread_mutex_lock(&c->lock);
+    int32_t k;
+    int16_t err;
+    txn_coord *m = machine_for(c, id, &k, &err);
+    if (!m) {
+        pthread_mutex_unlock(&c->lock);
+        answer_now(q, err);
+        return;
+    }
+    if (fresh_pid < 0) {
+        fresh_pid = c->spare_pid;
+        c->spare_pid = -1;
+    }
+    txn_init_req r = {
+        .token = q,
+        .version = rq->hdr.api_version,
+        .txn_id = id,
+        .timeout_ms = body->transaction_timeout_ms,
+        .expected_pid = body->producer_id,
+        .expected_epoch = body->producer_epoch,
+        .fresh_pid = fresh_pid,
+    };
+    txn_actions acts = { 0 };
+    if (!txn_init_producer_id(m, &r, clock_now_ms(), &acts) && fresh_pid >= 0)
+        c->spare_pid = fresh_pid; /* durable and unused: the next request may take it */
+    run(c, k, &acts);
+    txn_actions_free(&acts);
+    pthread_mutex_unlock(&c->lock);
+}
+
+bool tcoord_has_spare_pid(tcoord *c)
+{
+    pthread_mutex_lock(&c->lock);
+    bool has = c->spare_pid >= 0;
+    pthread_mutex_unlock(&c->lock);
+    return has;
+}
+
+static void add_common(tcoord *c, tq *q, const char *id, int64_t pid, int16_t epoch, const txn_partition *parts,
+                       int nparts)
+{
+    pthread_mutex_lock(&c->lock);
+    int32_t k;
+    int16_t err;
+    txn_coord *m = machine_for(c, id, &k, &err);
+    if (!m) {
+        pthread_mutex_unlock(&c->lock);
+        answer_now(q, err);
+        return;
+    }
+    txn_add_req r = {
+        .token = q,
+        .version = q->rq->hdr.api_version,
+        .txn_id = id,
+        .producer_id = pid,
+        .producer_epoch = epoch,
+        .partitions = parts,
+        .npartitions = nparts,
+    };
+    txn_actions acts = { 0 };
+    txn_add_partitions(m, &r, clock_now_ms(), &acts);
+    run(c, k, &acts);
+    txn_actions_free(&acts);
+    pthread_mutex_unlock(&c->lock);
+}
+
+void tcoord_add_partitions(tcoord *c, req *rq, const kp_add_partitions_to_txn_req *body, bool *known, int nknown)
+{
+    (void)known;
+    (void)nknown;
+    tq *q = tq_new(rq, KP_API_ADD_PARTITIONS_TO_TXN);
+    if (!q) {
+        conn_req_complete(rq);
+        return;
+    }
+    q->addp = body;
+    int n = 0;
+    for (int i = 0; i < body->v3_and_below_topics_n; i++)
+        n += body->v3_and_below_topics[i].partitions_n > 0 ? body->v3_and_below_topics[i].partitions_n : 0;
+    txn_partition *parts = arena_alloc(&rq->arena, sizeof(*parts) * (size_t)(n ? n : 1));
+    if (!parts) {
+        answer_now(q, KERR_UNKNOWN_SERVER_ERROR);
+        return;
+    }
+    n = 0;
+    for (int i = 0; i < body->v3_and_below_topics_n; i++) {
+        char *t = cstr(rq, body->v3_and_below_topics[i].name);
+        for (int j = 0; j < body->v3_and_below_topics[i].partitions_n; j++)
+            parts[n++] = (txn_partition){ t ? t : "", body->v3_and_below_topics[i].partitions[j] };
+    }
+    add_common(c, q, cstr(rq, body->v3_and_below_transactional_id), body->v3_and_below_producer_id,
+               body->v3_and_below_producer_epoch, parts, n);
+}
+
+void tcoord_add_offsets(tcoord *c, req *rq, const kp_add_offsets_to_txn_req *body)
+{
+    tq *q = tq_new(rq, KP_API_ADD_OFFSETS_TO_TXN);
+    if (!q) {
+        conn_req_complete(rq);
+        return;
+    }
+    char *group = cstr(rq, body->group_id);
+    txn_partition *part = arena_alloc(&rq->arena, sizeof(*part));
+    if (!part || !group) {
+        answer_now(q, !part ? KERR_UNKNOWN_SERVER_ERROR : KERR_INVALID_GROUP_ID);
+        return;
+    }
+    *part = (txn_partition){ OFFSETS_TOPIC, c->env.offsets_partition(c->env.ctx, group) };
+    if (part->partition < 0) {
+        answer_now(q, KERR_COORDINATOR_NOT_AVAILABLE);
+        return;
+    }
+    add_common(c, q, cstr(rq, body->transactional_id), body->producer_id, body->producer_epoch, part, 1);
+}
+
+void tcoord_end_txn(tcoord *c, req *rq, const kp_end_txn_req *body)
+{
+    tq *q = tq_new(rq, KP_API_END_TXN);
+    if (!q) {
+        conn_req_complete(rq);
+        return;
+    }
+    char *id = cstr(rq, body->transactional_id);
+    pthread_mutex_lock(&c->lock);
+    int32_t k;
+    int16_t err;
+    txn_coord *m = machine_for(c, id, &k, &err);
+    if (!m) {
+        pthread_mutex_unlock(&c->lock);
+        answer_now(q, err);
+        return;
+    }
+    txn_end_req r = {
+        .token = q,
+        .version = rq->hdr.api_version,
+        .txn_id = id,
+        .producer_id = body->producer_id,
+        .producer_epoch = body->producer_epoch,
+        .commit = body->committed,
+    };
+    txn_actions acts = { 0 };
+    txn_end_txn(m, &r, clock_now_ms(), &acts);
+    run(c, k, &acts);
+    txn_actions_free(&acts);
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- operators ---- */
+
+static void view_topics(req *rq, const txn_view *v, kp_describe_transactions_resp_transaction_state *s)
+{
+    /* partitions come sorted by topic: one entry per topic */
+    s->topics = arena_alloc(&rq->arena, sizeof(*s->topics) * (size_t)(v->npartitions ? v->npartitions : 1));
+    int32_t *ids = arena_alloc(&rq->arena, sizeof(int32_t) * (size_t)(v->npartitions ? v->npartitions : 1));
+    s->topics_n = 0;
+    for (int i = 0; s->topics && ids && i < v->npartitions; i++) {
+        kp_describe_transactions_resp_topic_data *t = s->topics_n ? &s->topics[s->topics_n - 1] : NULL;
+        if (!t || strcmp(v->partitions[i - 1].topic, v->partitions[i].topic) != 0) {
+            t = &s->topics[s->topics_n++];
+            kp_describe_transactions_resp_topic_data_init(t);
+            t->topic = akstr(&rq->arena, v->partitions[i].topic);
+            t->partitions = &ids[i];
+            t->partitions_n = 0;
+        }
+        ids[i] = v->partitions[i].partition;
+        t->partitions_n++;
+    }
+}
+
+void tcoord_describe(tcoord *c, req *rq, const kp_describe_transactions_req *body,
+                     kp_describe_transactions_resp *out)
+{
+    int n = body->transactional_ids_n > 0 ? body->transactional_ids_n : 0;
+    out->transaction_states = arena_alloc(&rq->arena, sizeof(*out->transaction_states) * (size_t)(n ? n : 1));
+    out->transaction_states_n = out->transaction_states ? n : 0;
+    pthread_mutex_lock(&c->lock);
+    for (int i = 0; i < out->transaction_states_n; i++) {
+        kp_describe_transactions_resp_transaction_state *s = &out->transaction_states[i];
+        kp_describe_transactions_resp_transaction_state_init(s);
+        s->transactional_id = body->transactional_ids[i];
+        s->transaction_state = kp_str_c("");
+        s->producer_id = -1;
+        s->producer_epoch = -1;
+        s->transaction_start_time_ms = -1;
+        char *id = cstr(rq, body->transactional_ids[i]);
+        int32_t k;
+        int16_t err;
+        txn_coord *m = machine_for(c, id, &k, &err);
+        txn_view v;
+        if (m)
+            err = txn_describe(m, id ? id : "", &v);
+        s->error_code = err;
+        if (err != KERR_NONE)
+            continue;
+        s->transaction_state = akstr(&rq->arena, txn_state_name(v.state));
+        s->transaction_timeout_ms = v.timeout_ms;
+        s->transaction_start_time_ms = v.start_timestamp_ms;
+        s->producer_id = v.producer_id;
+        s->producer_epoch = v.producer_epoch;
+        view_topics(rq, &v, s);
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+void tcoord_list(tcoord *c, req *rq, const kp_list_transactions_req *body, kp_list_transactions_resp *out)
+{
+    txn_list_filter f = {
+        .producer_ids = body->producer_id_filters,
+        .nproducer_ids = body->producer_id_filters_n > 0 ? body->producer_id_filters_n : 0,
+        .filter_states = body->state_filters_n > 0,
+        .duration_ms = body->duration_filter,
+    };
+    int nunknown = 0;
+    out->unknown_state_filters = arena_alloc(&rq->arena, sizeof(kp_str) * (size_t)(f.filter_states ? body->state_filters_n : 1));
+    for (int i = 0; i < body->state_filters_n; i++) {
+        char *s = cstr(rq, body->state_filters[i]);
+        int st = s ? txn_state_from_name(s) : -1;
+        if (st >= 0)
+            f.states_mask |= 1u << st;
+        else if (out->unknown_state_filters)
+            out->unknown_state_filters[nunknown++] = body->state_filters[i];
+    }
+    out->unknown_state_filters_n = nunknown;
+    pthread_mutex_lock(&c->lock);
+    int16_t err = ensure_locked(c);
+    int cap = 0, n = 0;
+    kp_list_transactions_resp_transaction_state *v = NULL;
+    for (int32_t k = 0; err == KERR_NONE && k < c->nparts; k++) {
+        const txn_view *views;
+        int nv;
+        if (txn_list(c->m[k], &f, clock_now_ms(), &views, &nv) != KERR_NONE)
+            continue;
+        if (n + nv > cap) {
+            int ncap = (n + nv) * 2;
+            kp_list_transactions_resp_transaction_state *nvv = arena_alloc(&rq->arena, sizeof(*nvv) * (size_t)ncap);
+            if (!nvv)
+                break;
+            if (n)
+                memcpy(nvv, v, sizeof(*v) * (size_t)n);
+            v = nvv;
+            cap = ncap;
+        }
+        for (int i = 0; i < nv; i++) {
+            kp_list_transactions_resp_transaction_state_init(&v[n]);
+            v[n].transactional_id = akstr(&rq->arena, views[i].txn_id);
+            v[n].producer_id = views[i].producer_id;
+            v[n].transaction_state = akstr(&rq->arena, txn_state_name(views[i].state));
+            n++;
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+    out->error_code = err == KERR_NONE ? KERR_NONE : KERR_COORDINATOR_NOT_AVAILABLE;
+    out->transaction_states = v;
+    out->transaction_states_n = n;
+}
+
+/* ---- life ---- */
+
+static void *tcoord_main(void *arg)
+{
+    tcoord *c = arg;
+    pthread_mutex_lock(&c->lock);
+    while (!c->stopping) {
+        int64_t now = clock_now_ms(), next = now + 1000;
+        for (int32_t k = 0; c->m && k < c->nparts; k++) {
+            int64_t d = txn_next_deadline_ms(c->m[k]);
+            if (d <= now) {
+                txn_actions acts = { 0 };
+                txn_tick(c->m[k], now, &acts);
+                run(c, k, &acts);
+                txn_actions_free(&acts);
+                d = txn_next_deadline_ms(c->m[k]);
+            }
+            if (d < next)
+                next = d;
+        }
+        /* Marker jobs due for another try. */
+        int64_t mono = clock_mono_ms();
+        mjob *due = NULL, **pp = &c->retry;
+        while (*pp) {
+            mjob *j = *pp;
+            if (j->retry_at <= mono) {
+                *pp = j->next;
+                j->next = due;
+                due = j;
+            } else {
+                pp = &j->next;
+            }
+        }
+        while (due) {
+            mjob *j = due;
+            due = j->next;
+            j->next = NULL;
+            job_step(c, j);
+        }
+        int64_t wait = next - clock_now_ms();
+        if (wait < 10)
+            wait = 10;
+        if (wait > 1000)
+            wait = 1000;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += wait / 1000;
+        ts.tv_nsec += (wait % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&c->cond, &c->lock, &ts);
+    }
+    pthread_mutex_unlock(&c->lock);
+    return NULL;
+}
+
+tcoord *tcoord_new(const tcoord_env *env)
+{
+    tcoord *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->env = *env;
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->cond, NULL);
+    c->nparts = (int32_t)config_get_num(env->cfg, BCFG_TXN_STATE_LOG_NUM_PARTITIONS);
+    c->lim.transaction_timeout_ms_max = (int32_t)config_get_num(env->cfg, BCFG_TXN_MAX_TIMEOUT_MS);
+    c->lim.transactional_id_expiration_ms = config_get_num(env->cfg, BCFG_TXN_ID_EXPIRATION_MS);
+    c->lim.abort_check_interval_ms = (int32_t)config_get_num(env->cfg, BCFG_TXN_ABORT_CHECK_INTERVAL_MS);
+    c->lim.expire_check_interval_ms = (int32_t)config_get_num(env->cfg, BCFG_TXN_EXPIRE_CHECK_INTERVAL_MS);
+    c->spare_pid = -1;
+    return c;
+}
+
+int tcoord_load(tcoord *c, char *err, size_t errlen)
+{
+    topic *tp = topics_get(c->env.topics, TCOORD_TOPIC, (int)strlen(TCOORD_TOPIC));
+    if (!tp)
+        return 0; /* created on first use, as Kafka does */
+    pthread_mutex_lock(&c->lock);
+    c->state = tp;
+    int rc = machines_start(c, true);
+    pthread_mutex_unlock(&c->lock);
+    if (rc != 0)
+        snprintf(err, errlen, "out of memory loading %s", TCOORD_TOPIC);
+    return rc;
+}
+
+int tcoord_start(tcoord *c)
+{
+    c->started = pthread_create(&c->thread, NULL, tcoord_main, c) == 0;
+    return c->started ? 0 : -1;
+}
+
+void tcoord_stop(tcoord *c)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&c->lock);
+    c->stopping = true;
+    for (int32_t k = 0; c->m && k < c->nparts; k++) {
+        txn_actions acts = { 0 };
+        txn_resign(c->m[k], &acts);
+        run(c, k, &acts);
+        txn_actions_free(&acts);
+    }
+    pthread_cond_signal(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+    if (c->started)
+        pthread_join(c->thread, NULL);
+    c->started = false;
+}
+
+void tcoord_free(tcoord *c)
+{
+    if (!c)
+        return;
+    while (c->retry) {
+        mjob *j = c->retry;
+        c->retry = j->next;
+        job_free(j);
+    }
+    for (int32_t k = 0; c->m && k < c->nparts; k++)
+        txn_coord_free(c->m[k]);
+    free(c->m);
+    topic_unref(c->state);
+    pthread_mutex_destroy(&c->lock);
+    pthread_cond_destroy(&c->cond);
+    free(c);
+}

@@ -1,0 +1,86 @@
+/*
+ * tcoord.h - the transaction coordinator of this node: every transactional
+ * id, its durable form in __transaction_state, and the markers that end
+ * transactions.
+ *
+ * One pure state machine (txn.h) per __transaction_state partition decides;
+ * this layer owns the lock, the thread that drives time (timeouts, expiry)
+ * and completions, and turns the machines' actions into effects:
+ * - RESPOND: encode the answer into the waiting request, post it to its
+ *   reactor;
+ * - PERSIST: a TransactionLogKey/Value record (Kafka's formats: key version
+ *   0, value version 0) appended to the id's partition of
+ *   __transaction_state; once durable the machine hears of it;
+ * - WRITE_MARKERS: a COMMIT or ABORT control batch into every partition of
+ *   the transaction (partition_write_marker); for __consumer_offsets
+ *   partitions the group coordinator then commits or drops the
+ *   transaction's offsets; once all are durable the machine hears of it.
+ *   A marker that cannot be written (storage) is retried every second.
+ *
+ * A transactional id maps to partition abs(javaHashCode(id)) %
+ * transaction.state.log.num.partitions, as in Kafka. The topic is created
+ * on first use (FindCoordinator or InitProducerId) and read back at start.
+ *
+ * Threads: requests come from reactors; durability callbacks from the
+ * flusher only queue an event; the coordinator's thread runs the events and
+ * the ticks. One mutex guards everything here; lock order: tcoord, then the
+ * group coordinator (markers of offsets), then partitions.
+ */
+#ifndef GREGOR_TXN_TCOORD_H
+#define GREGOR_TXN_TCOORD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/config.h"
+#include "kafka_msgs.h"
+#include "net/conn.h"
+
+struct topics;
+typedef struct tcoord tcoord;
+
+typedef struct tcoord_env {
+    struct topics *topics;
+    const config_set *cfg;
+    /* Create an internal topic; a Kafka error code (see coord_env). */
+    int16_t (*create_topic)(void *ctx, const char *name, int32_t nparts, const char *const *cfgs,
+                            int ncfgs, char *msg, size_t msglen);
+    /* A marker reached __consumer_offsets partition part (group coordinator). */
+    void (*offsets_marker)(void *ctx, int32_t part, int64_t pid, bool commit);
+    /* The __consumer_offsets partition of a group (AddOffsetsToTxn). */
+    int32_t (*offsets_partition)(void *ctx, const char *group_id);
+    void *ctx;
+} tcoord_env;
+
+#define TCOORD_TOPIC "__transaction_state"
+
+tcoord *tcoord_new(const tcoord_env *env);
+/* Rebuild every transactional id from __transaction_state if it exists;
+ * transactions found prepared get their markers written again. */
+int tcoord_load(tcoord *c, char *err, size_t errlen);
+int tcoord_start(tcoord *c);
+/* Shutdown: waiting requests are answered NOT_COORDINATOR. */
+void tcoord_stop(tcoord *c);
+void tcoord_free(tcoord *c);
+
+/* FindCoordinator key type 1: creates the topic on first use. 0 or
+ * COORDINATOR_NOT_AVAILABLE. */
+int16_t tcoord_ready(tcoord *c);
+
+/* The request handlers' halves: each answers rq (now or later). fresh_pid
+ * is a producer id the caller allocated (durable) for the machine to take. */
+void tcoord_init_producer_id(tcoord *c, req *rq, const kp_init_producer_id_req *body, int64_t fresh_pid);
+/* A producer id some earlier request allocated and no machine took: the
+ * next InitProducerId may go ahead without allocating (fresh_pid -1). */
+bool tcoord_has_spare_pid(tcoord *c);
+void tcoord_add_partitions(tcoord *c, req *rq, const kp_add_partitions_to_txn_req *body, bool *known,
+                           int nknown);
+void tcoord_add_offsets(tcoord *c, req *rq, const kp_add_offsets_to_txn_req *body);
+void tcoord_end_txn(tcoord *c, req *rq, const kp_end_txn_req *body);
+/* Fill the operator answers (into rq's arena). */
+void tcoord_describe(tcoord *c, req *rq, const kp_describe_transactions_req *body,
+                     kp_describe_transactions_resp *out);
+void tcoord_list(tcoord *c, req *rq, const kp_list_transactions_req *body, kp_list_transactions_resp *out);
+
+#endif
