@@ -134,6 +134,10 @@ class KafkaProxy:
         with self.lock:
             return self.cut.get(api_key, 0)
 
+    def produce_requests_seen(self):
+        with self.lock:
+            return self.requests.get(PRODUCE, 0)
+
     def produce_snapshot(self):
         with self.lock:
             return list(self.produce_requests)

@@ -33,6 +33,9 @@ Proves:
   lost request, and the broker answers it without error and with the base
   offset the lost answer had: the producer state survived the restart, the
   batch is in the log once, and the delivery reports give those offsets;
+- librdkafka's idempotent producer (100,000 messages, 6 partitions) while
+  the broker is killed with SIGKILL mid-stream and restarted: every
+  message once, in order, no failed report;
 - the newest clients from PyPI (build/venv, the versions pinned in
   requirements-clients.txt, which each run checks): confluent-kafka 2.16.2
   (librdkafka 2.16) with enable.idempotence=True and kafka-python 3.0.12
@@ -328,6 +331,46 @@ def test_retry_after_kill9_restart_is_a_duplicate(proxied_broker):
     print("retries of the lost batch %s: %s" % (lost_batch, retries))
     assert_retried(proxy.produce_snapshot(), lost_req)
     assert_exactly_once(broker, topic, {0: values})
+
+
+@pytest.mark.timeout(300)
+def test_librdkafka_kill9_midstream(proxied_broker, rdkafka_idem):
+    """librdkafka's idempotent producer while the broker is killed with
+    SIGKILL in the middle of the stream and started again: requests in
+    flight at the kill (written or not) are sent again after the restart,
+    and the log holds every message once, in order."""
+    broker, proxy = proxied_broker
+    topic = "idem-kill9-midstream"
+    create_topic(broker.bootstrap, topic, partitions=PARTITIONS)
+    count = scaled(100_000)
+    proc = subprocess.Popen([str(rdkafka_idem), proxy.address, topic, str(count),
+                             str(PARTITIONS), "batch.num.messages=200"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        # Kill when about a third of the Produce requests went through.
+        kill_at = max(2, count // 200 // 3)
+        deadline = time.monotonic() + 60
+        while (proxy.produce_requests_seen() < kill_at and proc.poll() is None
+               and time.monotonic() < deadline):
+            time.sleep(0.005)
+        assert proc.poll() is None, "the producer finished before the kill"
+        broker.kill9()
+        at_kill = proxy.produce_snapshot()
+        unanswered = [q for q in at_kill if q.response is None]
+        print("killed after %d Produce requests, %d of them unanswered"
+              % (len(at_kill), len(unanswered)))
+        broker.restart()
+        out, _ = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    print(out)
+    result = [line for line in out.splitlines() if line.startswith("RESULT ")]
+    assert proc.returncode == 0 and result, out
+    assert " ok=%d failed=0 offset_mismatch=0 fatal=0 " % count in result[0], result[0]
+    assert len(proxy.produce_snapshot()) > len(at_kill), "nothing was produced after the restart"
+    assert_exactly_once(broker, topic, expected_values(count, PARTITIONS))
 
 
 # ---------------------------------------------------------------------------
