@@ -103,6 +103,7 @@ void handle_end_txn(broker *b, req *rq);
 void handle_describe_transactions(broker *b, req *rq);
 void handle_list_transactions(broker *b, req *rq);
 void handle_describe_producers(broker *b, req *rq);
+void handle_write_txn_markers(broker *b, req *rq);
 
 /* Served APIs with their version ranges (for ApiVersions and the tools). */
 typedef struct broker_api {

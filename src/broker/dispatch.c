@@ -43,6 +43,7 @@ static const broker_api apis[] = {
     { KP_API_DESCRIBE_PRODUCERS, handle_describe_producers },
     { KP_API_DESCRIBE_TRANSACTIONS, handle_describe_transactions },
     { KP_API_LIST_TRANSACTIONS, handle_list_transactions },
+    { KP_API_WRITE_TXN_MARKERS, handle_write_txn_markers },
 };
 
 const broker_api *broker_api_find(int16_t key)

@@ -1,14 +1,16 @@
 /*
  * handle_txn.c - the transaction APIs: AddPartitionsToTxn, AddOffsetsToTxn,
  * EndTxn (answered by the transaction coordinator, src/txn/tcoord.c), and
- * the operators' DescribeTransactions, ListTransactions and
- * DescribeProducers. InitProducerId is in handle_init_producer_id.c,
+ * the operators' DescribeTransactions, ListTransactions, DescribeProducers
+ * and WriteTxnMarkers (kafka-transactions.sh abort). InitProducerId is in handle_init_producer_id.c,
  * TxnOffsetCommit with the group coordinator (src/group/group_api.c).
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/clock.h"
 #include "broker/broker.h"
+#include "group/coordinator.h"
 #include "txn/tcoord.h"
 
 /*
@@ -181,4 +183,107 @@ void handle_describe_producers(broker *b, req *rq)
     conn_resp_begin(rq);
     kp_describe_producers_resp_encode(&rq->out, rq->hdr.api_version, &resp);
     conn_req_complete(rq);
+}
+
+/* ---- WriteTxnMarkers: an operator's abort of a hanging transaction
+ * (kafka-transactions.sh abort), or a coordinator elsewhere. ---- */
+
+typedef struct marker_op {
+    req *rq;
+    kp_write_txn_markers_resp resp;
+    int pending;
+} marker_op;
+
+static void markers_respond(marker_op *op)
+{
+    conn_resp_begin(op->rq);
+    kp_write_txn_markers_resp_encode(&op->rq->out, op->rq->hdr.api_version, &op->resp);
+    conn_req_complete(op->rq);
+}
+
+typedef struct marker_wait {
+    marker_op *op;
+    int16_t *code;
+} marker_wait;
+
+static void marker_durable(reactor *r, void *arg, int rc)
+{
+    (void)r;
+    marker_wait *w = arg;
+    if (rc != LOG_OK)
+        *w->code = KERR_KAFKA_STORAGE_ERROR;
+    if (--w->op->pending == 0)
+        markers_respond(w->op);
+}
+
+void handle_write_txn_markers(broker *b, req *rq)
+{
+    kp_write_txn_markers_req body;
+    kp_write_txn_markers_req_init(&body);
+    if (kp_write_txn_markers_req_decode(&rq->body, rq->hdr.api_version, &body) != 0) {
+        broker_bad_request(rq, kp_err_str(rq->body.err));
+        return;
+    }
+    marker_op *op = arena_alloc(&rq->arena, sizeof(*op));
+    int nm = body.markers_n > 0 ? body.markers_n : 0;
+    if (!op) {
+        broker_bad_request(rq, "request too large for its arena");
+        return;
+    }
+    op->rq = rq;
+    op->pending = 1;
+    kp_write_txn_markers_resp_init(&op->resp);
+    op->resp.markers = arena_alloc(&rq->arena, sizeof(*op->resp.markers) * (size_t)(nm ? nm : 1));
+    op->resp.markers_n = op->resp.markers ? nm : 0;
+    for (int i = 0; i < op->resp.markers_n; i++) {
+        kp_write_txn_markers_req_writable_txn_marker *m = &body.markers[i];
+        kp_write_txn_markers_resp_writable_txn_marker_result *mr = &op->resp.markers[i];
+        kp_write_txn_markers_resp_writable_txn_marker_result_init(mr);
+        mr->producer_id = m->producer_id;
+        int nt = m->topics_n > 0 ? m->topics_n : 0;
+        mr->topics = arena_alloc(&rq->arena, sizeof(*mr->topics) * (size_t)(nt ? nt : 1));
+        mr->topics_n = mr->topics ? nt : 0;
+        for (int j = 0; j < mr->topics_n; j++) {
+            kp_write_txn_markers_req_writable_txn_marker_topic *t = &m->topics[j];
+            kp_write_txn_markers_resp_writable_txn_marker_topic_result *tr = &mr->topics[j];
+            kp_write_txn_markers_resp_writable_txn_marker_topic_result_init(tr);
+            tr->name = t->name;
+            int np = t->partition_indexes_n > 0 ? t->partition_indexes_n : 0;
+            tr->partitions = arena_alloc(&rq->arena, sizeof(*tr->partitions) * (size_t)(np ? np : 1));
+            tr->partitions_n = tr->partitions ? np : 0;
+            topic *tp = t->name.len > 0 ? topics_get(b->topics, t->name.ptr, t->name.len) : NULL;
+            for (int k = 0; k < tr->partitions_n; k++) {
+                kp_write_txn_markers_resp_writable_txn_marker_partition_result *pr = &tr->partitions[k];
+                kp_write_txn_markers_resp_writable_txn_marker_partition_result_init(pr);
+                pr->partition_index = t->partition_indexes[k];
+                partition *p = tp ? topic_partition(tp, pr->partition_index) : NULL;
+                if (!p) {
+                    pr->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+                    continue;
+                }
+                part_result res;
+                partition_write_marker(p, m->producer_id, m->producer_epoch, m->coordinator_epoch,
+                                       m->transaction_result, clock_now_ms(), &res);
+                if (res.error) {
+                    pr->error_code = res.error;
+                    continue;
+                }
+                if (res.log_rc != LOG_OK) {
+                    pr->error_code = KERR_KAFKA_STORAGE_ERROR;
+                    continue;
+                }
+                if (tp->internal && strcmp(tp->name, "__consumer_offsets") == 0)
+                    coord_txn_marker(b->coord, pr->partition_index, m->producer_id, m->transaction_result);
+                marker_wait *w = arena_alloc(&rq->arena, sizeof(*w));
+                if (!w)
+                    continue;
+                *w = (marker_wait){ op, &pr->error_code };
+                op->pending++;
+                partition_wait_durable(p, res.last + 1, conn_reactor(rq->conn), marker_durable, w);
+            }
+            topic_unref(tp);
+        }
+    }
+    if (--op->pending == 0)
+        markers_respond(op);
 }
