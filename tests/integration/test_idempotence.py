@@ -54,7 +54,9 @@ Proves:
   gives another producer id. Across a restart of the broker (SIGTERM, and
   kill -9) the last batch sent again is still a duplicate with its old
   offset, an older one or a gap is OUT_OF_ORDER_SEQUENCE_NUMBER, and the
-  next sequence is appended. A batch with a producer id and sequence -1,
+  next sequence is appended. The state is kept for 2,000 producers at
+  once, and across kill -9 for a producer whose last batch is in a segment
+  rolled long ago. A batch with a producer id and sequence -1,
   and two batches in one partition entry, are INVALID_RECORD (87) and not
   stored (Gregor stores them today: a strict expected failure). These are
   Apache Kafka 4.4's answers.
@@ -702,3 +704,49 @@ def test_wire_invalid_idempotent_batch(broker, case):
     finally:
         s.close()
     assert watermarks(broker.bootstrap, topic, 0) == (0, 1)
+
+
+@pytest.mark.timeout(180)
+def test_wire_producer_state_many_producers_and_old_segments(start_broker, small_segments):
+    """Producer state is kept for every producer, not just the recent ones
+    (2,000 producers, one batch each: the first one's batch sent again is a
+    duplicate), and a producer whose last batch lies in a segment rolled
+    long ago keeps its state across kill -9 and restart."""
+    overrides, topic_config = small_segments(4096)
+    broker = start_broker(**overrides)
+    create_topic(broker.bootstrap, "many", partitions=1)
+    create_topic(broker.bootstrap, "rolled", partitions=1, config=topic_config)
+    state = {"sock": kw.connect(broker.port), "corr": 0}
+
+    def produce(topic, pid, seq, values):
+        state["corr"] += 1
+        batch = idempotent_batch(pid, 0, seq, values)
+        state["sock"].sendall(kw.produce_v3(state["corr"], topic, 0, batch))
+        return kw.parse_produce_v3(kw.recv_response(state["sock"]))[1][(topic, 0)]
+
+    producers = 2000
+    first_pid = 10_000   # idempotent Produce needs no InitProducerId first
+    try:
+        for i in range(producers):
+            assert produce("many", first_pid + i, 0, [b"m%d" % i]) == (0, i)
+        assert produce("many", first_pid, 0, [b"m0"]) == (0, 0)
+
+        a, b = 500, 501
+        assert produce("rolled", a, 0, [b"A" * 100]) == (0, 0)
+        for seq in range(200):
+            assert produce("rolled", b, seq, [b"B" * 100]) == (0, 1 + seq)
+        segments = list(broker.partition_dir("rolled", 0).glob("*.log"))
+        assert len(segments) >= 5, segments
+        state["sock"].close()
+
+        broker.kill9()
+        broker.restart()
+        state["sock"] = kw.connect(broker.port)
+        assert produce("rolled", a, 0, [b"A" * 100]) == (0, 0)
+        assert produce("rolled", a, 1, [b"A" * 100]) == (0, 201)
+        assert produce("many", first_pid, 0, [b"m0"]) == (0, 0)
+        assert produce("many", first_pid + producers - 1, 0, [b"m0"]) == (0, producers - 1)
+    finally:
+        state["sock"].close()
+    assert watermarks(broker.bootstrap, "many", 0) == (0, producers)
+    assert watermarks(broker.bootstrap, "rolled", 0) == (0, 202)
