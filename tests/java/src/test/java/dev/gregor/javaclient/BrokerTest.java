@@ -79,7 +79,7 @@ public abstract class BrokerTest {
         return p;
     }
 
-    /** A producer that does not ask for idempotence: what Gregor serves today. */
+    /** A producer that does not ask for idempotence (no producer id: batches carry -1). */
     protected static KafkaProducer<String, String> plainProducer() {
         Properties p = producerProps();
         p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "false");
