@@ -19,10 +19,9 @@ Proves:
   enable_idempotence and acks=all by default), so its first send asks for a
   producer id (InitProducerId). On Kafka the records are stored in batches
   that carry that producer id and sequence numbers starting at 0, read
-  back from the partition's segment file. Gregor does not serve
-  InitProducerId yet, so there it is a strict expected failure with the
-  client's exact error. kafka-python 2.0.2's default producer is not
-  idempotent: its batches carry producer id -1 on both brokers;
+  back from the partition's segment file, on both brokers. kafka-python
+  2.0.2's default producer is not idempotent: its batches carry producer
+  id -1 on both brokers;
 - with idempotence switched off (enable_idempotence=False, kafka-python 3's
   own way out, which 2.0.2 does not need) records go through on both
   brokers in batches without a producer id;
@@ -54,7 +53,6 @@ import pytest
 import confluent_kafka
 from confluent_kafka.admin import AdminClient
 import kafka
-import kafka.errors
 
 from conftest import GregorGap, gregor_gap, admin_client, create_topic, make_consumer, produce_all
 
@@ -67,10 +65,6 @@ TIMEOUT = 30
 
 IN_VENV = sys.prefix != sys.base_prefix
 KAFKA_PYTHON_MAJOR = int(kafka.__version__.split(".")[0])
-
-# What kafka-python 3 raises when the broker's ApiVersions lacks InitProducerId.
-NO_INIT_PRODUCER_ID = ("[Error 35] IncompatibleBrokerVersion: Kafka broker does not support "
-                       "the 'InitProducerIdRequest' Kafka protocol.")
 
 
 def pins():
@@ -104,14 +98,6 @@ FAMILY_ID = "%s: confluent-kafka %s (librdkafka %s), kafka-python %s" % (
     FAMILY, confluent_kafka.__version__, confluent_kafka.libversion()[0], kafka.__version__)
 
 
-
-
-def gregor_gap_from_kafka_python(major, reason):
-    """gregor_gap only where the installed kafka-python has the behaviour
-    that meets the gap: decided at import, from the library itself."""
-    if KAFKA_PYTHON_MAJOR >= major:
-        return gregor_gap(reason)
-    return lambda f: f
 
 
 # ---------------------------------------------------------------------------
@@ -174,21 +160,14 @@ def kafka_python_send(broker, topic, n, **conf):
                             request_timeout_ms=TIMEOUT * 1000, **conf)
     try:
         config = dict(p.config)
-        try:
-            futs = [p.send(topic, key=b"k%d" % i, value=b"v%d" % i, partition=0) for i in range(n)]
-            p.flush(timeout=TIMEOUT)
-            got = [(md.partition, md.offset) for md in (f.get(timeout=TIMEOUT) for f in futs)]
-        except kafka.errors.IncompatibleBrokerVersion as e:
-            if broker.kind == "gregor" and str(e) == NO_INIT_PRODUCER_ID:
-                raise GregorGap(str(e)) from e
-            raise
+        futs = [p.send(topic, key=b"k%d" % i, value=b"v%d" % i, partition=0) for i in range(n)]
+        p.flush(timeout=TIMEOUT)
+        got = [(md.partition, md.offset) for md in (f.get(timeout=TIMEOUT) for f in futs)]
         return config, got
     finally:
         p.close(timeout=5)
 
 
-@gregor_gap_from_kafka_python(3, "InitProducerId is not served, and kafka-python 3's default "
-                                 "producer is idempotent: " + NO_INIT_PRODUCER_ID)
 def test_kafka_python_default_producer(broker):
     topic = "kp-default"
     create_topic(broker.bootstrap, topic, partitions=1)
