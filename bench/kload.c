@@ -4,7 +4,8 @@
  *   kload create  -b HOST:PORT -t TOPIC -p PARTITIONS [-c key=value]...
  *   kload grow    -b HOST:PORT -t TOPIC -p PARTITIONS
  *   kload produce -b HOST:PORT -t TOPIC -p PARTITIONS -n COUNT -s SIZE
- *                 [-a ACKS] [-l LINGER_MS] [-r RATE] [-P PRODUCERS] [-X key=value]...
+ *                 [-a ACKS] [-l LINGER_MS] [-r RATE] [-P PRODUCERS] [-T TXN_RECORDS]
+ *                 [-X key=value]...
  *   kload consume -b HOST:PORT -t TOPIC -p PARTITIONS -n COUNT [-X key=value]...
  *
  * create:  CreateTopics with PARTITIONS partitions (replication 1) and the
@@ -21,6 +22,9 @@
  *          librdkafka takes them. Timing starts at the first produce() and
  *          ends when the last delivery report is in. Latency is librdkafka's
  *          own rd_kafka_message_latency(): produce() to delivery report.
+ *          With -T N (one producer): transactional (transactional.id
+ *          kload-PID), a transaction of N records committed after each N,
+ *          commit_transaction() waited for; "transactions" in the JSON.
  * consume: assign() partitions 0..PARTITIONS-1 from the beginning, no group,
  *          and read COUNT records. Timing runs from the first record
  *          received to the COUNT-th.
@@ -61,6 +65,7 @@ static const char *o_acks = "1";
 static const char *o_linger = "5";
 static double o_rate = 0;
 static int o_producers = 1;
+static long long o_txn = 0;        /* -T: records per transaction, 0 = none */
 static const char *o_x[MAX_X];
 static int o_nx;
 static const char *o_c[MAX_X]; /* create: topic configs, key=value */
@@ -331,9 +336,22 @@ static int do_produce(void) {
         conf_set(conf, "enable.idempotence", "false");
         conf_set(conf, "queue.buffering.max.messages", "1000000");
         rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+        if (o_txn > 0) {
+            char tid[64];
+            snprintf(tid, sizeof tid, "kload-%d-%d", (int)getpid(), i);
+            conf_set(conf, "transactional.id", tid);
+            conf_set(conf, "enable.idempotence", "true"); /* transactions need it (and acks=all) */
+            conf_set(conf, "acks", "all");
+        }
         rk[i] = new_handle(RD_KAFKA_PRODUCER, conf);
         rkt[i] = rd_kafka_topic_new(rk[i], o_topic, NULL);
+        if (o_txn > 0) {
+            rd_kafka_error_t *te = rd_kafka_init_transactions(rk[i], 60000);
+            if (te)
+                die("init_transactions: %s", rd_kafka_error_string(te));
+        }
     }
+    long long txns = 0;
     /* Connect and learn the partitions before the clock starts. */
     for (int i = 0; i < np; i++) {
         const struct rd_kafka_metadata *md;
@@ -349,6 +367,17 @@ static int do_produce(void) {
     for (long long n = 0; n < o_count; n++) {
         int h = (int)(n % np);
         int32_t part = (int32_t)((n / np) % o_partitions);
+        if (o_txn > 0 && n % o_txn == 0) {
+            if (n > 0) {
+                rd_kafka_error_t *te = rd_kafka_commit_transaction(rk[0], 60000);
+                if (te)
+                    die("commit_transaction: %s", rd_kafka_error_string(te));
+                txns++;
+            }
+            rd_kafka_error_t *te = rd_kafka_begin_transaction(rk[0]);
+            if (te)
+                die("begin_transaction: %s", rd_kafka_error_string(te));
+        }
         if (o_rate > 0)
             sleep_until(t0 + (double)n / o_rate);
         for (;;) {
@@ -363,6 +392,12 @@ static int do_produce(void) {
         if (((n / np) & 255) == 0 || o_rate > 0)
             rd_kafka_poll(rk[h], 0); /* serve this handle's delivery reports */
     }
+    if (o_txn > 0 && o_count > 0) {
+        rd_kafka_error_t *te = rd_kafka_commit_transaction(rk[0], 60000);
+        if (te)
+            die("commit_transaction: %s", rd_kafka_error_string(te));
+        txns++;
+    }
     for (int i = 0; i < np; i++)
         if (rd_kafka_flush(rk[i], 120000) != RD_KAFKA_RESP_ERR_NO_ERROR)
             fprintf(stderr, "kload: flush timed out on producer %d\n", i);
@@ -374,11 +409,12 @@ static int do_produce(void) {
            "\"acks\":\"%s\",\"size\":%zu,\"count\":%lld,\"delivered\":%lld,\"failed\":%lld,"
            "\"secs\":%.4f,\"records_per_s\":%.1f,\"mib_per_s\":%.2f,\"rate\":%.1f,"
            "\"lat_us\":{\"p50\":%" PRId64 ",\"p99\":%" PRId64 ",\"p999\":%" PRId64
-           ",\"max\":%" PRId64 "},\"client_cpu_s\":%.3f,\"busiest_thread_cpu_s\":%.3f}\n",
+           ",\"max\":%" PRId64 "},\"client_cpu_s\":%.3f,\"busiest_thread_cpu_s\":%.3f,"
+           "\"transactions\":%lld}\n",
            o_topic, o_partitions, np, o_acks, o_size, o_count, g_delivered, g_failed, secs,
            secs > 0 ? (double)g_delivered / secs : 0, secs > 0 ? mib / secs : 0, o_rate,
            pct(g_lat, g_nlat, 50), pct(g_lat, g_nlat, 99), pct(g_lat, g_nlat, 99.9),
-           pct(g_lat, g_nlat, 100), cpu, busiest);
+           pct(g_lat, g_nlat, 100), cpu, busiest, txns);
     if (g_failed)
         fprintf(stderr, "kload: %lld delivery failures, first: %s\n", g_failed, g_first_err);
     for (int i = 0; i < np; i++) {
@@ -473,6 +509,7 @@ int main(int argc, char **argv) {
         case 'l': o_linger = v; break;
         case 'r': o_rate = atof(v); break;
         case 'P': o_producers = atoi(v); break;
+        case 'T': o_txn = atoll(v); break;
         case 'X':
             if (o_nx == MAX_X)
                 usage();
@@ -486,7 +523,7 @@ int main(int argc, char **argv) {
         default: usage();
         }
     }
-    if (o_partitions < 1 || o_producers < 1 || o_count < 0)
+    if (o_partitions < 1 || o_producers < 1 || o_count < 0 || o_txn < 0 || (o_txn > 0 && o_producers != 1))
         usage();
     if (!strcmp(mode, "create"))
         return do_create();
