@@ -189,8 +189,9 @@ int producers_check(const prod_entry *e, const prod_batch_in *b, int64_t at_offs
         }
         return PROD_APPEND;
     }
+    /* With no batch of this epoch yet (a marker set it), the next is 0. */
     int32_t cur_last = e->nbatches > 0 ? e->batches[e->nbatches - 1].last_seq : -1;
-    if (e->nbatches > 0 && !in_sequence(cur_last, b->base_seq)) {
+    if (!in_sequence(cur_last, b->base_seq)) {
         snprintf(why, why_len,
                  "Out of order sequence number for producer %" PRId64 " at offset %" PRId64
                  ": %d (incoming seq. number), %d (current end sequence number)",

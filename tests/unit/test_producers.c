@@ -476,6 +476,11 @@ static void test_transactions(void)
     partition_write_marker(p, 22, 0, 0, false, 3000, &r);
     CHECK_EQ_I64(partition_last_stable_offset(p), 14);
     CHECK_EQ_I64(partition_aborted_txns(p, 0, 100, ab, 4), 2);
+    /* After the fencing marker set epoch 5, that epoch starts at 0. */
+    append_txn(p, 20, 5, 2, 1, &r);
+    CHECK_EQ_I64(r.error, 45);
+    append_txn(p, 20, 5, 0, 1, &r);
+    CHECK(r.error == 0 && r.log_rc == LOG_OK);
     /* The replay wrote the abort it found back into the .txnindex. */
     snprintf(path, sizeof path, "%s/%020" PRId64 ".txnindex", dir, plog_segment_base(log, 7));
     CHECK(access(path, F_OK) == 0);
