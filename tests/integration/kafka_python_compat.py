@@ -5,9 +5,10 @@ The suite runs with Debian's kafka-python 2.0.2 and with the newest one from
 PyPI (3.x, in build/venv). 3.x changed the admin client's answers (dicts
 instead of response objects, renamed group calls, errors raised by default)
 and made the producer idempotent by default (InitProducerId first; the
-suite's plain producers switch that off with producer_options()). These helpers give the tests one plain shape for both,
-without hiding anything: every error code the broker sent is still returned
-to the test, which asserts on it.
+suite's plain producers switch that off with producer_options()). These
+helpers give the tests one plain shape for both, without hiding anything:
+every error code the broker sent is still returned to the test, which
+asserts on it.
 """
 
 import kafka

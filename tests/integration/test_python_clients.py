@@ -406,8 +406,8 @@ def test_auto_create_enabled(broker):
 @pytest.mark.broker_overrides(auto__create__topics__enable="false")
 def test_auto_create_disabled(broker):
     topic = "not-auto-created"
-    # not idempotent: the send must fail for want of the topic, not of
-    # InitProducerId (which Gregor does not serve yet)
+    # not idempotent: the send waits for the topic's metadata alone, with
+    # no InitProducerId round trip before it
     p = kafka.KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all",
                             max_block_ms=5000, request_timeout_ms=10000,
                             **kpc.producer_options())
