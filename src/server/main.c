@@ -35,6 +35,7 @@ static const command commands[] = {
     { "dump-log", tool_dump_log_main, "decode segment, index and time-index files from disk" },
     { "cluster", tool_cluster_main, "cluster id, brokers, controller, API versions" },
     { "storage", tool_storage_main, "random-uuid; format a log directory" },
+    { "transactions", tool_transactions_main, "list, describe transactions and producers; abort a hanging transaction" },
 };
 
 static void usage(FILE *f)

@@ -18,5 +18,6 @@ int tool_perf_main(int argc, char **argv);
 int tool_dump_log_main(int argc, char **argv);
 int tool_cluster_main(int argc, char **argv);
 int tool_storage_main(int argc, char **argv);
+int tool_transactions_main(int argc, char **argv);
 
 #endif
