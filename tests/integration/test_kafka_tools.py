@@ -14,10 +14,9 @@ confluent-kafka where it is on the broker:
     partition 0's records with offsets, headers, keys and values;
   * the console producer and kafka-producer-perf-test with their defaults:
     the Java producer is idempotent by default (enable.idempotence=true with
-    acks=all) and sends InitProducerId, which Gregor does not serve
-    (strict expected failures asserting "The node does not support
-    INIT_PRODUCER_ID"); with idempotence off (explicitly, or implied by
-    acks=1) both pass on both brokers;
+    acks=all), so it asks for a producer id (InitProducerId) and its
+    batches in the partition's segment files carry that id; with
+    idempotence off (explicitly, or implied by acks=1) they carry none;
   * kafka-topics --list/--describe/--alter --partitions/--delete and Kafka's
     errors (existing topic, missing topic); shrinking is refused by both,
     but Gregor's message is older Kafka's (strict expected failure);
@@ -71,13 +70,6 @@ import kafka_tools_run
 TOOL_TIMEOUT = 120        # seconds: a bound on any single tool run
 CONSUME_TIMEOUT_MS = 60000  # console/perf consumers: give up after this
 
-# What the Java producer reports when the broker does not serve
-# InitProducerId (API key 22), as the tools print it.
-NO_INIT_PRODUCER_ID = ("org.apache.kafka.common.errors.UnsupportedVersionException: "
-                       "The node does not support INIT_PRODUCER_ID")
-# ... and what send() then throws in the tool's thread.
-TXN_ERROR_STATE = ("org.apache.kafka.common.KafkaException: Cannot execute transactional "
-                   "method because we are in an error state")
 NO_DESCRIBE_LOG_DIRS = ("org.apache.kafka.common.errors.UnsupportedVersionException: "
                         "The node does not support DESCRIBE_LOG_DIRS")
 
@@ -190,8 +182,8 @@ def test_quickstart_create_produce_consume(broker):
     lines = "".join("%s\t%s\t%s\n" % (h, k, v) for k, v, h in rows)
     r = ok(CONSOLE_PRODUCER, "--bootstrap-server", bs, "--topic", "test-topic",
            "--reader-property", "parse.key=true", "--reader-property", "parse.headers=true",
-           # The Java producer's default is idempotent (InitProducerId), which
-           # Gregor does not serve: see test_console_producer_defaults.
+           # Idempotence off, the plain path; test_console_producer_defaults
+           # has the default (idempotent) one.
            "--command-property", "enable.idempotence=false",
            input=lines)
     assert r.stdout == "" and stderr_lines(r) == [], describe(r)
@@ -222,23 +214,34 @@ def test_quickstart_create_produce_consume(broker):
     assert "Processed a total of %d messages" % n0 in r.stderr.splitlines(), describe(r)
 
 
-@gregor_gap("the console producer's defaults are idempotent (InitProducerId): "
-            + NO_INIT_PRODUCER_ID)
+def batch_producer_ids(partition_dir):
+    """The producer id of every record batch (v2) in a partition's segment
+    files, in file order."""
+    ids = []
+    for seg in sorted(partition_dir.glob("*.log")):
+        data = seg.read_bytes()
+        pos = 0
+        while pos + 61 <= len(data):
+            length = int.from_bytes(data[pos + 8:pos + 12], "big", signed=True)
+            if length <= 0:
+                break   # a preallocated, unwritten tail
+            assert data[pos + 16] == 2, "batch at %d of %s: magic %d" % (pos, seg, data[pos + 16])
+            ids.append(int.from_bytes(data[pos + 43:pos + 51], "big", signed=True))
+            pos += 12 + length
+    return ids
+
+
 def test_console_producer_defaults(broker):
     """The tutorial verbatim: no producer settings at all."""
     bs = broker.bootstrap
     create_topic(bs, "quickstart-events", 1)
     r = kafka_tool(CONSOLE_PRODUCER, "--topic", "quickstart-events", "--bootstrap-server", bs,
                    input="first event\nsecond event\nthird event\n")
-    lines = r.stderr.splitlines()
-    if (r.returncode == 1 and lines[:1] == [TXN_ERROR_STATE]
-            and "Caused by: " + NO_INIT_PRODUCER_ID in lines):
-        # What Gregor does: the producer fails its first send and exits 1,
-        # having written nothing.
-        assert watermarks(bs, "quickstart-events", 0) == (0, 0)
-        raise GregorGap(describe(r))
-    assert r.returncode == 0 and r.stdout == "", describe(r)
+    assert r.returncode == 0 and r.stdout == "" and stderr_lines(r) == [], describe(r)
     assert watermarks(bs, "quickstart-events", 0) == (0, 3)
+    # Idempotent by default: every batch carries the one producer id it got.
+    ids = batch_producer_ids(broker.partition_dir("quickstart-events", 0))
+    assert ids and len(set(ids)) == 1 and ids[0] >= 0, ids
     r = ok(CONSOLE_CONSUMER, "--topic", "quickstart-events", "--from-beginning",
            "--bootstrap-server", bs, "--max-messages", 3, "--timeout-ms", CONSUME_TIMEOUT_MS)
     assert r.stdout == "first event\nsecond event\nthird event\n", describe(r)
@@ -587,22 +590,18 @@ def test_producer_and_consumer_performance(broker):
         describe(r)
 
 
-@gregor_gap("kafka-producer-perf-test's defaults (acks=all, so idempotent): "
-            + NO_INIT_PRODUCER_ID)
 def test_producer_performance_defaults(broker):
+    """acks=all and so idempotent: the batches carry a producer id."""
     bs = broker.bootstrap
     create_topic(bs, "perf-defaults", 1)
-    r = kafka_tool(PRODUCER_PERF, "--bootstrap-server", bs, "--topic", "perf-defaults",
-                   "--num-records", 2000, "--record-size", PERF_SIZE, "--throughput", -1)
-    lines = r.stderr.splitlines()
-    if (r.returncode == 1 and lines[:1] == ['Exception in thread "main" ' + TXN_ERROR_STATE]
-            and "Caused by: " + NO_INIT_PRODUCER_ID in lines):
-        assert watermarks(bs, "perf-defaults", 0) == (0, 0)
-        raise GregorGap(describe(r))
-    assert r.returncode == 0, describe(r)
+    r = ok(PRODUCER_PERF, "--bootstrap-server", bs, "--topic", "perf-defaults",
+           "--num-records", 2000, "--record-size", PERF_SIZE, "--throughput", -1)
     summary = [m for m in map(PERF_SUMMARY.match, r.stdout.splitlines()) if m]
     assert len(summary) == 1 and int(summary[0].group(1)) == 2000, describe(r)
+    assert stderr_lines(r) == [], describe(r)
     assert watermarks(bs, "perf-defaults", 0) == (0, 2000)
+    ids = batch_producer_ids(broker.partition_dir("perf-defaults", 0))
+    assert ids and len(set(ids)) == 1 and ids[0] >= 0, ids
 
 
 # ---------------------------------------------------------------- kafka-log-dirs
