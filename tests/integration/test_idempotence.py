@@ -20,8 +20,8 @@ Proves:
   6 partitions in many small batches, while the proxy cuts every 10th
   Produce (at least 20 cuts, half after the broker answered, half right
   after the request): every message is in the log exactly once and in
-  order, no delivery report fails, and the offsets in the reports are
-  consecutive per partition;
+  order, no delivery report fails, and each report gives the message's
+  place in its partition as its offset;
 - the control: the same program and proxy with enable.idempotence=false
   store every batch whose answer was dropped twice (the log holds exactly
   the produced records plus those), so the retries the other tests survive
