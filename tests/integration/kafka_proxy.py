@@ -293,7 +293,8 @@ class Connection:
                 api_key, version, corr = struct.unpack_from(">hhi", frame, 4)
                 record = None
                 if api_key == PRODUCE:
-                    record = ProduceRecord(self.id, corr, version, parse_produce_request(frame[4:]))
+                    record = ProduceRecord(self.id, corr, version,
+                                           parse_produce_request(frame[4:]))
                 with p.lock:
                     mode = p._decide(api_key)
                     if record is not None:

@@ -43,7 +43,8 @@ Proves:
   in order, no failed send, every lost answer's batch answered again with
   its offset. (Debian's kafka-python 2.0.2 has no idempotent producer, so
   it is not here.) They run as subprocesses of build/venv/bin/python, so
-  this file runs with Debian's interpreter and needs scripts/venv first;
+  this file runs with Debian's interpreter (it runs scripts/venv first,
+  which makes the venv if it is missing);
 - the broker's answers on the wire (kafka_wire.py): InitProducerId with a
   null transactional id gives a producer id and epoch 0; a Produce batch
   with that id, epoch 0 and base sequence 0, sent again, is answered
@@ -464,11 +465,25 @@ def pinned(package):
     raise AssertionError("%s is not pinned in requirements-clients.txt" % package)
 
 
-def run_venv_client(script, package, bootstrap, topic, count):
+@pytest.fixture(scope="module")
+def venv_python():
+    """build/venv's interpreter, the venv made first if it is missing or not
+    the pinned one (scripts/venv: a second of checking when it is there;
+    scripts/test's integration stage runs before its venv stage)."""
+    check = subprocess.run([str(REPO / "scripts" / "venv"), "--check"], cwd=str(REPO),
+                           capture_output=True, text=True, timeout=120)
+    if check.returncode != 0:
+        r = subprocess.run([str(REPO / "scripts" / "venv")], cwd=str(REPO),
+                           capture_output=True, text=True, timeout=1300)
+        assert r.returncode == 0, "scripts/venv failed (%d):\n%s%s" % (
+            r.returncode, r.stdout[-3000:], r.stderr[-3000:])
+    return VENV_PYTHON
+
+
+def run_venv_client(python, script, package, bootstrap, topic, count):
     """Run script with build/venv's interpreter; it checks that it imports
     the pinned version of package, and prints its result as JSON."""
-    assert VENV_PYTHON.exists(), "%s missing: make it with scripts/venv" % VENV_PYTHON
-    r = subprocess.run([str(VENV_PYTHON), "-c", script, bootstrap, topic, str(count),
+    r = subprocess.run([str(python), "-c", script, bootstrap, topic, str(count),
                         str(PARTITIONS), pinned(package)],
                        capture_output=True, text=True, timeout=240)
     lines = r.stdout.strip().splitlines()
@@ -477,13 +492,13 @@ def run_venv_client(script, package, bootstrap, topic, count):
     return json.loads(lines[-1])
 
 
-@pytest.mark.timeout(300)
-def test_confluent_kafka_pypi_lost_produce_responses(proxied_broker):
+@pytest.mark.timeout(1500)   # the first may wait for scripts/venv to build the venv
+def test_confluent_kafka_pypi_lost_produce_responses(proxied_broker, venv_python):
     broker, proxy = proxied_broker
     topic = "idem-confluent"
     create_topic(broker.bootstrap, topic, partitions=PARTITIONS)
     proxy.cut_every(PRODUCE, 5, mode="mixed")
-    out = run_venv_client(CONFLUENT_SCRIPT, "confluent-kafka", proxy.address, topic,
+    out = run_venv_client(venv_python, CONFLUENT_SCRIPT, "confluent-kafka", proxy.address, topic,
                           CLIENT_COUNT)
     print("confluent-kafka %s: %s; proxy cut %d Produce"
           % (pinned("confluent-kafka"), out, proxy.cuts(PRODUCE)))
@@ -494,15 +509,15 @@ def test_confluent_kafka_pypi_lost_produce_responses(proxied_broker):
     assert_exactly_once(broker, topic, expected_values(CLIENT_COUNT, PARTITIONS))
 
 
-@pytest.mark.timeout(300)
-def test_kafka_python_pypi_lost_produce_responses(proxied_broker):
+@pytest.mark.timeout(1500)   # the first may wait for scripts/venv to build the venv
+def test_kafka_python_pypi_lost_produce_responses(proxied_broker, venv_python):
     broker, proxy = proxied_broker
     topic = "idem-kafka-python"
     create_topic(broker.bootstrap, topic, partitions=PARTITIONS)
     # kafka-python puts every ready partition's batch in one request: fewer
     # requests than librdkafka, so more of them are cut.
     proxy.cut_every(PRODUCE, 3, mode="mixed")
-    out = run_venv_client(KAFKA_PYTHON_SCRIPT, "kafka-python", proxy.address, topic,
+    out = run_venv_client(venv_python, KAFKA_PYTHON_SCRIPT, "kafka-python", proxy.address, topic,
                           CLIENT_COUNT)
     print("kafka-python %s: %s; proxy cut %d Produce"
           % (pinned("kafka-python"), out, proxy.cuts(PRODUCE)))
