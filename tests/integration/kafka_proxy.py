@@ -33,7 +33,8 @@ same moment, so no retry can slip through); release() ends that.
 Records (under .lock): produce_requests, a list of ProduceRecord with what
 each Produce request carried and, once known, what the broker answered
 and whether the proxy dropped that answer; counters requests[api_key],
-cut[api_key], connections.
+cut[api_key], connections. Read them with produce_snapshot(),
+produce_requests_seen() and cuts(api_key).
 
 Everything is bounded: sockets have timeouts, threads are daemons and
 close() stops the accept loop and closes every socket it opened.
