@@ -33,8 +33,8 @@ this process, unless said otherwise):
   one whose producer is gone is aborted when a new producer with its
   transactional.id calls init_transactions (read_uncommitted shows its
   records were written); an open one whose producer lives on, and one whose
-  commit_transaction was called just as the broker was killed, are all or
-  nothing across both partitions, visible if the client says committed
+  commit_transaction was waiting for the broker's answer when it was killed
+  (frozen with SIGSTOP first), are all or nothing across both partitions, visible if the client says committed
   (when it reports a failure, a new instance completes the transaction as
   the coordinator had decided); until the open ones are completed,
   read_committed consumers see only the first;
@@ -466,7 +466,9 @@ def test_broker_killed_mid_transaction(broker):
     pc = txn_producer(broker, "crash-c")
     pc.begin_transaction()
     produce_flushed(pc, topic, {q: batch("c", q, 3) for q in both})
-    # D: commit_transaction in flight when the broker dies.
+    # D: commit_transaction in flight when the broker dies: called while
+    # the broker is frozen (SIGSTOP), so its EndTxn waits unanswered in the
+    # broker's socket when the SIGKILL comes.
     pd = txn_producer(broker, "crash-d")
     pd.begin_transaction()
     produce_flushed(pd, topic, {q: batch("d", q, 3) for q in both})
@@ -480,8 +482,13 @@ def test_broker_killed_mid_transaction(broker):
             d_result["error"] = e.args[0]
 
     t = threading.Thread(target=commit_d)
-    t.start()
-    broker.kill9()
+    broker.proc.send_signal(signal.SIGSTOP)
+    try:
+        t.start()
+        time.sleep(1.0)
+        assert not d_result, "commit_transaction answered by a frozen broker: %s" % d_result
+    finally:
+        broker.kill9()
     broker.restart()
 
     # B and C are still open (B until its transactional.id is taken over,
