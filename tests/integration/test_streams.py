@@ -18,21 +18,15 @@ output topics (keys, values, per-key order, and timestamps where Streams
 defines them). Both brokers have to match the same expectation.
 
 What is shown:
-  * at_least_once with Streams' defaults. The Java producer in Streams is
-    idempotent by default (enable.idempotence=true), so it sends
-    InitProducerId: on Gregor, which does not serve it, the stream thread
-    dies with UnsupportedVersionException "The node does not support
-    INIT_PRODUCER_ID" -- a strict expected failure asserting exactly that
-    error (any other outcome turns the run red).
-  * at_least_once with producer.enable.idempotence=false, the configuration
-    a user of Gregor would choose: passes on both brokers.
-  * exactly_once_v2 (transactions): on Gregor the transactional producer
-    never finds a transaction coordinator (FindCoordinator answers
-    COORDINATOR_NOT_AVAILABLE, which the client retries), so initTransactions
-    times out and Streams kills the thread with "Timeout expired after 2000ms
-    while awaiting InitProducerId..." -- a strict expected failure asserting
-    that root cause (max.block.ms and task.timeout.ms set low so it comes in
-    well under a minute instead of several); passing on Kafka.
+  * at_least_once with Streams' defaults: the Java producer in Streams is
+    idempotent by default (enable.idempotence=true), so it asks for a
+    producer id (InitProducerId) first;
+  * at_least_once with producer.enable.idempotence=false (no producer id);
+  * exactly_once_v2 with Streams' defaults: a transactional producer per
+    stream thread (transaction coordinator, AddPartitionsToTxn,
+    TxnOffsetCommit, EndTxn), the output read with read_committed; the
+    commit markers take offsets, so each output partition's end offset is
+    past its last record.
   * repartition topics purged: after the word count's output is complete,
     Streams deletes the processed records of its repartition topic
     (DeleteRecords); on Kafka each partition's start offset reaches its end.
@@ -67,10 +61,6 @@ OUTPUT_TIMEOUT_S = 100    # the test waits this long for the complete output
 STOP_TIMEOUT_S = 40       # SIGTERM -> exit (close() waits up to 20 s)
 PARTITIONS = 2
 
-# What the Java producer reports when the broker does not serve
-# InitProducerId (API key 22): the root cause of the stream thread's death.
-NO_INIT_PRODUCER_ID = ("org.apache.kafka.common.errors.UnsupportedVersionException: "
-                       "The node does not support INIT_PRODUCER_ID")
 
 
 
@@ -206,16 +196,16 @@ def apps():
         a.kill()
 
 
-def consume_output(bootstrap, topic, count, app, timeout=OUTPUT_TIMEOUT_S,
-                   expected_failure=None):
-    """Read `topic` (all partitions, from the beginning) until `count`
-    records arrived, then half a second more (anything extra is a
-    duplicate and fails the comparison). Returns
+def consume_output(bootstrap, topic, count, app, timeout=OUTPUT_TIMEOUT_S):
+    """Read `topic` (all partitions, from the beginning, read_committed)
+    until `count` records arrived, then half a second more (anything extra
+    is a duplicate and fails the comparison). Returns
     [(partition, key, value, timestamp)] in arrival order, per-partition
-    offset order. Fails as soon as the application dies; if its failure is
-    exactly `expected_failure` (the root cause line), raises GregorGap."""
+    offset order. Fails as soon as the application dies."""
     from confluent_kafka import TopicPartition, OFFSET_BEGINNING
-    c = make_consumer(bootstrap)
+    # read_committed (librdkafka's default, said here because exactly_once_v2
+    # depends on it): no record of an aborted or open transaction.
+    c = make_consumer(bootstrap, **{"isolation.level": "read_committed"})
     got = []
     try:
         c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(PARTITIONS)])
@@ -223,10 +213,6 @@ def consume_output(bootstrap, topic, count, app, timeout=OUTPUT_TIMEOUT_S,
         while len(got) < count:
             failure = app.failure()
             if app.exited() or failure:
-                failure = app.wait_failure()
-                if expected_failure is not None and failure and \
-                        failure[-1] == "CAUSE " + expected_failure:
-                    raise GregorGap("\n".join(failure))
                 raise AssertionError("the Streams application failed after %d of %d "
                                      "output records:\n%s" % (len(got), count, app.report()))
             if time.monotonic() > deadline:
@@ -344,14 +330,15 @@ CASES = {
 
 
 def run_case(broker, apps, tmp_path, topology, guarantee, extra=None,
-             expected_failure=None, log4j=LOG4J, while_running=None):
+             log4j=LOG4J, while_running=None):
+    """Runs the application on the topology's input; checks its output and
+    its clean end. Returns the output records (see consume_output)."""
     build, with_ts = CASES[topology]
     topic, expected = build(broker.bootstrap)
     count = sum(len(v) for v in expected.values())
     app = apps(tmp_path / "app", topology, broker.bootstrap, guarantee, extra, log4j)
     try:
-        got = consume_output(broker.bootstrap, topic, count, app,
-                             expected_failure=expected_failure)
+        got = consume_output(broker.bootstrap, topic, count, app)
         if while_running is not None:
             while_running(app)
     except GregorGap:
@@ -368,19 +355,16 @@ def run_case(broker, apps, tmp_path, topology, guarantee, extra=None,
     for p, k, _, _ in got:
         parts.setdefault(k, set()).add(p)
     assert all(len(s) == 1 for s in parts.values())
+    return topic, got
 
 
 TOPOLOGIES = ["wordcount", "join", "total"]
-NO_TXN = ("no InitProducerId: the Streams producer is idempotent by default; "
-          "the stream thread dies with " + NO_INIT_PRODUCER_ID)
 
 
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("topology", TOPOLOGIES)
-@gregor_gap(NO_TXN)
 def test_at_least_once_defaults(broker, apps, tmp_path, topology):
-    run_case(broker, apps, tmp_path, topology, "at_least_once",
-             expected_failure=NO_INIT_PRODUCER_ID)
+    run_case(broker, apps, tmp_path, topology, "at_least_once")
 
 
 @pytest.mark.timeout(240)
@@ -390,27 +374,17 @@ def test_at_least_once_without_idempotence(broker, apps, tmp_path, topology):
              extra={"producer.enable.idempotence": "false"})
 
 
-# Gregor answers FindCoordinator for a transactional id with
-# COORDINATOR_NOT_AVAILABLE, which the Java producer retries until
-# max.block.ms; Streams retries the task's initTransactions until
-# task.timeout.ms and then kills the thread. With the defaults (60 s, 5 min)
-# that is minutes of silence: the test sets both low, as a user wanting a
-# quick verdict would, and they are ample for Kafka's transaction coordinator.
-EOS_LIMITS = {"producer.max.block.ms": "2000", "task.timeout.ms": "8000"}
-INIT_TXN_TIMEOUT = ("org.apache.kafka.common.errors.TimeoutException: Timeout expired after "
-                    "2000ms while awaiting InitProducerId. InitTransactions timed out - did "
-                    "not complete coordinator discovery or receive the InitProducerId response "
-                    "within max.block.ms.")
-
-
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("topology", TOPOLOGIES)
-@gregor_gap("no transactions: FindCoordinator(TRANSACTION) gets COORDINATOR_NOT_AVAILABLE, "
-            "so exactly_once_v2 never initializes its producer; the stream thread dies with "
-            + INIT_TXN_TIMEOUT)
 def test_exactly_once_v2(broker, apps, tmp_path, topology):
-    run_case(broker, apps, tmp_path, topology, "exactly_once_v2", extra=EOS_LIMITS,
-             expected_failure=INIT_TXN_TIMEOUT)
+    from conftest import watermarks
+    topic, got = run_case(broker, apps, tmp_path, topology, "exactly_once_v2")
+    # Transactional output: every commit wrote a marker after the records
+    # it committed, so a partition's end offset is past its last record.
+    for p in range(PARTITIONS):
+        n = sum(1 for r in got if r[0] == p)
+        low, high = watermarks(broker.bootstrap, topic, p)
+        assert low == 0 and high > n, (p, n, low, high)
 
 
 # Streams deletes the records of its repartition topics once they are
