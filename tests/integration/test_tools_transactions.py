@@ -27,6 +27,16 @@ Proves:
   Kafka's own tool; afterwards no producer has an open transaction on those
   partitions and a read_committed consumer gets past them: it reads every
   committed record (before and after) and none of the aborted ones;
+- `find-hanging` finds a real hanging transaction: a transactional batch
+  written (raw Produce, by a producer id from InitProducerId) to a partition
+  its coordinator never added to the transaction, the coordinator's state
+  Empty. Both tools print the same row (Duration aside), the shim too;
+  `abort --start-offset` ends it and read_committed gets past it. On Kafka
+  this needs transaction.partition.verification.enable=false (KIP-890's
+  check refuses such a batch); Gregor has no such check (next point);
+- such a batch is refused with INVALID_TXN_STATE by Kafka 4.4 (partition
+  verification, on by default); Gregor appends it (a strict expected
+  failure on Gregor: the Produce answers error 0);
 - failures are one line on stderr, exit 1, with Kafka's sentence (no open
   transaction at that offset, unknown transactional id, unknown partition);
   usage errors exit 2; an unreachable broker is reported within the
@@ -45,6 +55,7 @@ Run:
 import json
 import os
 import socket
+import struct
 import subprocess
 import time
 from pathlib import Path
@@ -52,8 +63,9 @@ from pathlib import Path
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
+import kafka_wire as kw
 import kafkaref
-from conftest import GregorGap, create_topic, gregor_gap, quiet_logger
+from conftest import GregorGap, broker_kind, create_topic, gregor_gap, quiet_logger
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -429,3 +441,148 @@ def test_unreachable_broker():
     assert one_line_error(r).startswith("gregor transactions: cannot reach the broker at 127.0.0.1:%d"
                                         % port)
     assert time.monotonic() - t0 < 10
+
+
+# --------------------------------------------------------------------------
+# a real hanging transaction, made with raw requests
+# --------------------------------------------------------------------------
+
+INVALID_TXN_STATE = 48
+RETRIABLE = (14, 15, 16, 51)  # coordinator loading / not available / not coordinator; concurrent txns
+
+
+def rpc(port, payload):
+    s = kw.connect(port)
+    try:
+        s.sendall(payload)
+        return kw.recv_response(s)
+    finally:
+        s.close()
+
+
+def raw_txn_producer(port, txn_id, timeout=60):
+    """FindCoordinator (key type 1) until it answers, then InitProducerId v0
+    for txn_id: (producer id, epoch). The broker is its own coordinator."""
+    deadline = time.monotonic() + timeout
+    for api, body in ((10, kw.string(txn_id) + struct.pack(">b", 1)),
+                      (22, kw.string(txn_id) + struct.pack(">i", TXN_TIMEOUT_MS))):
+        while True:
+            r = kw.Reader(rpc(port, kw.frame(kw.request_header_v1(api, api == 10 and 1 or 0, 7)
+                                             + body)))
+            _corr, _throttle, err = r.take(">iih")
+            if err == 0:
+                break
+            assert err in RETRIABLE and time.monotonic() < deadline, (api, err)
+            time.sleep(0.3)
+    return r.take(">qh")
+
+
+def transactional_batch(pid, epoch, seq, value):
+    """A record batch v2 with the transactional bit, pid, epoch, sequence."""
+    b = bytearray(kw.record_batch([(None, value, ())]))
+    # attributes at byte 21 (after baseOffset, length, leaderEpoch, magic, crc)
+    struct.pack_into(">h", b, 21, 0x10)
+    struct.pack_into(">qhi", b, 43, pid, epoch, seq)
+    struct.pack_into(">I", b, 17, kw.crc32c(bytes(b[21:])))
+    return bytes(b)
+
+
+def raw_transactional_produce(port, txn_id, topic, partition, batch):
+    """Produce v3 with the transactional id: (error code, base offset)."""
+    body = (kw.string(txn_id) + struct.pack(">hi", -1, 10000)
+            + struct.pack(">i", 1) + kw.string(topic)
+            + struct.pack(">i", 1) + struct.pack(">i", partition) + kw.nbytes(batch))
+    _corr, res = kw.parse_produce_v3(rpc(port, kw.frame(kw.request_header_v1(0, 3, 8) + body)))
+    return res[(topic, partition)]
+
+
+@pytest.fixture
+def lax_broker(start_broker, request):
+    """Kafka with KIP-890's partition verification off, so that a hanging
+    transaction can be made at all; Gregor as it is (it has no such check,
+    nor the key: it refuses unknown keys)."""
+    if broker_kind(request.config) == "kafka":
+        return start_broker(transaction__partition__verification__enable="false")
+    return start_broker()
+
+
+@pytest.mark.timeout(600)
+def test_find_hanging_and_abort(lax_broker):
+    bs, port = lax_broker.bootstrap, lax_broker.port
+    create_topic(bs, "lost", partitions=2)
+    pid, epoch = raw_txn_producer(port, "t-lost")
+    err, base = raw_transactional_produce(port, "t-lost", "lost", 0,
+                                          transactional_batch(pid, epoch, 0, b"lost"))
+    assert (err, base) == (0, 0)
+    p = txn_producer(bs, "t-later")
+    p.begin_transaction()
+    p.produce("lost", b"later", partition=0)
+    p.commit_transaction(60)
+
+    d = dict(zip(DESCRIBE_HDR, table(ok(gregor_tx(bs, "describe", "--transactional-id", "t-lost"),
+                                        "describe"), DESCRIBE_HDR)[0]))
+    assert (d["ProducerId"], d["TransactionState"], d["TopicPartitions"]) == (str(pid), "Empty", "")
+    assert d["CurrentTransactionStartTimeMs"] == d["TransactionDurationMs"] == "None"
+
+    args = ("find-hanging", "--topic", "lost", "--max-transaction-timeout", "0")
+    out = ok(gregor_tx(bs, *args), "gregor find-hanging")
+    rows = table(out, HANGING_HDR)
+    assert len(rows) == 1, out
+    assert rows[0][:6] == ["lost", "0", str(pid), str(epoch), "-1", "0"]
+    assert int(rows[0][7]) == (int(time.time() * 1000) - int(rows[0][6])) // 60000
+    ref = table(ok(kafka_tx(bs, *args), "Kafka find-hanging"), HANGING_HDR)
+    assert [r[:7] for r in ref] == [r[:7] for r in rows]
+    node = table(ok(gregor_tx(bs, "list"), "list"), LIST_HDR)[0][1]
+    assert [r[:7] for r in table(ok(shim_tx(bs, "find-hanging", "--broker-id", node,
+                                             "--max-transaction-timeout", "0"), "shim"),
+                                 HANGING_HDR)] == [r[:7] for r in rows]
+    # within the default 15 minutes it is not a candidate yet
+    assert table(ok(gregor_tx(bs, "find-hanging", "--topic", "lost"), "default"),
+                 HANGING_HDR) == []
+    # read_committed is stuck behind it
+    c = Consumer({"bootstrap.servers": bs, "group.id": "lost-check",
+                  "isolation.level": "read_committed", "enable.partition.eof": False})
+    try:
+        assert poll_values(c, "lost", 0, settle=5.0) == []
+        ok(gregor_tx(bs, "abort", "--topic", "lost", "--partition", "0", "--start-offset", "0"),
+           "abort")
+        assert table(ok(gregor_tx(bs, *args), "find-hanging after"), HANGING_HDR) == []
+        assert poll_values(c, "lost", 1) == [b"later"]
+    finally:
+        c.close()
+
+
+def poll_values(consumer, topic, expect, settle=1.0, timeout=30):
+    consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+    got = []
+    deadline = time.monotonic() + timeout
+    until = time.monotonic() + settle if expect == 0 else None
+    while time.monotonic() < (until or deadline):
+        m = consumer.poll(0.2)
+        if m is not None and m.error() is None:
+            got.append(m.value())
+        if until is None and len(got) >= expect:
+            until = time.monotonic() + settle
+    return got
+
+
+UNVERIFIED_GAP = ("no transaction verification (KIP-890): a transactional batch for a "
+                  "partition the coordinator never added to the transaction is appended "
+                  "(Produce error 0), which leaves a hanging transaction; Kafka answers "
+                  "INVALID_TXN_STATE (48)")
+
+
+@pytest.mark.timeout(300)
+@gregor_gap(UNVERIFIED_GAP)
+def test_unverified_transactional_produce_refused(broker):
+    create_topic(broker.bootstrap, "strict", partitions=1)
+    pid, epoch = raw_txn_producer(broker.port, "t-strict")
+    err, base = raw_transactional_produce(broker.port, "t-strict", "strict", 0,
+                                          transactional_batch(pid, epoch, 0, b"unverified"))
+    if broker_kind_is_gregor(broker) and (err, base) == (0, 0):
+        raise GregorGap("Produce answered (error 0, base offset 0)")
+    assert (err, base) == (INVALID_TXN_STATE, -1)
+
+
+def broker_kind_is_gregor(broker):
+    return getattr(broker, "kind", "") == "gregor"
