@@ -300,12 +300,11 @@ def test_offset_commit_validation(gb):
 # coordinators
 # ---------------------------------------------------------------------------
 
-@pytest.mark.gregor_xfail("no transaction coordinator: FindCoordinator key_type=1 answers "
-                          "COORDINATOR_NOT_AVAILABLE (15) for good")
 def test_find_coordinator_transaction_key(gb):
     """FindCoordinator for a transactional id (key_type=1) names this broker.
     Kafka first creates __transaction_state and answers
-    COORDINATOR_NOT_AVAILABLE (15) meanwhile, which clients retry."""
+    COORDINATOR_NOT_AVAILABLE (15) meanwhile, which clients retry; Gregor
+    creates it before answering."""
     deadline = time.monotonic() + 20  # Kafka needs a second or two
     with GroupConn(gb.port) as c:
         while True:
