@@ -16,22 +16,18 @@ the sink writes each record back as a line. One partition keeps the order.
 Both workers' REST APIs listen on a free 127.0.0.1 port; every wait is bounded
 and the worker process is stopped (then killed) at the end of each test.
 
-With the worker defaults both modes pass on both brokers: Connect's worker
-builds its task producers with enable.idempotence=false (Worker.
-baseProducerConfigs), so nothing asks for InitProducerId. What needs the
-producer-id and transaction APIs Gregor does not serve yet is shown as
-strict expected failures, each asserting the exact error (any other outcome,
-a pass included, turns the run red):
+With the worker defaults Connect's worker builds its task producers with
+enable.idempotence=false (Worker.baseProducerConfigs), so nothing asks for
+a producer id. Two more runs use the producer-id and transaction APIs:
 
-  * standalone with producer.enable.idempotence=true: the source task fails;
-    its trace in the REST status ends with UnsupportedVersionException
-    "The node does not support INIT_PRODUCER_ID";
-  * distributed with exactly.once.source.support=enabled: the leader cannot
-    initialize its transactional config-topic producer and logs
-    "Failed to create and initialize fencable producer for config topic"
-    caused by a TimeoutException awaiting InitProducerId; POST /connectors
-    never completes.
-Both pass on Kafka.
+  * standalone with producer.enable.idempotence=true: the source task's
+    producer asks for a producer id (InitProducerId), and the topic's
+    batches carry it;
+  * distributed with exactly.once.source.support=enabled: the leader
+    writes the config topic with a transactional ("fencable") producer and
+    the source task writes its records and offsets in transactions, so the
+    topic's batches carry a producer id and commit markers follow the
+    records (the end offset is past the last record).
 """
 
 import json
@@ -48,7 +44,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import GregorGap, gregor_gap, REPO, create_topic, free_port
+from conftest import REPO, create_topic, free_port
 import kafkaref
 
 LOG4J = REPO / "tests" / "streams" / "log4j2.yaml"
@@ -60,8 +56,6 @@ READY_TIMEOUT_S = 90      # worker process up, REST answering
 COPY_TIMEOUT_S = 90       # output file complete
 STOP_TIMEOUT_S = 30
 
-NO_INIT_PRODUCER_ID = ("org.apache.kafka.common.errors.UnsupportedVersionException: "
-                       "The node does not support INIT_PRODUCER_ID")
 
 
 
@@ -209,16 +203,6 @@ class ConnectWorker:
             self.proc.kill()
             self.proc.wait(timeout=10)
 
-    def log_has(self, lines):
-        """True if the worker's stderr has these consecutive lines, stack
-        frames ("\tat ...", "\t... N more") left out: an exception line
-        followed by its "Caused by:" line."""
-        text = self.err_path.read_text("utf-8", "replace").splitlines() \
-            if self.err_path.exists() else []
-        text = [l for l in text if not l.startswith("\tat ") and not l.startswith("\t...")]
-        n = len(lines)
-        return any(text[i:i + n] == lines for i in range(len(text) - n + 1))
-
     def report(self, lines=40):
         err = self.err_path.read_text("utf-8", "replace").splitlines() \
             if self.err_path.exists() else []
@@ -267,10 +251,9 @@ def failed_task_error(worker, names):
     return None
 
 
-def wait_copy(worker, data, dst, names, expected_failure=None, timeout=COPY_TIMEOUT_S):
+def wait_copy(worker, data, dst, names, timeout=COPY_TIMEOUT_S):
     """Until the output file has as many bytes as the input. Fails as soon
-    as a task fails (GregorGap if with exactly `expected_failure`) or the
-    worker exits."""
+    as a task fails or the worker exits."""
     deadline = time.monotonic() + timeout
     next_status = 0
     while True:
@@ -283,8 +266,6 @@ def wait_copy(worker, data, dst, names, expected_failure=None, timeout=COPY_TIME
         if time.monotonic() >= next_status:
             err = failed_task_error(worker, names)
             if err is not None:
-                if expected_failure is not None and err[1] == expected_failure:
-                    raise GregorGap("%s: %s" % err)
                 raise AssertionError("connector %s failed: %s\n%s"
                                      % (err[0], err[1], worker.report()))
             next_status = time.monotonic() + 1
@@ -311,7 +292,8 @@ def check_running(worker, names, timeout=30):
         time.sleep(0.5)
 
 
-def run_standalone(broker, workers, tmp_path, extra=None, expected_failure=None):
+def run_standalone(broker, workers, tmp_path, extra=None):
+    """Copies the input file through TOPIC; returns the input (bytes)."""
     create_topic(broker.bootstrap, TOPIC, 1)
     data, dst, source, sink = connector_configs(tmp_path)
     write_props(tmp_path / "source.properties", source)
@@ -319,18 +301,18 @@ def run_standalone(broker, workers, tmp_path, extra=None, expected_failure=None)
     w = workers(tmp_path / "worker", "standalone", broker.bootstrap, extra)
     w.start([tmp_path / "source.properties", tmp_path / "sink.properties"])
     names = ["file-source", "file-sink"]
-    wait_copy(w, data, dst, names, expected_failure)
+    wait_copy(w, data, dst, names)
     check_running(w, names)
     time.sleep(1.5)          # one more sink flush: nothing extra may follow
     assert dst.read_bytes() == data
     w.stop()
     assert dst.read_bytes() == data
+    return data
 
 
-def post_connector(worker, body, expected_worker_error=None, timeout=90):
-    """POST /connectors, in a thread so that the worker's log can be
-    watched meanwhile: if `expected_worker_error` (a list of consecutive
-    lines) shows up there, raise GregorGap at once. Returns (code, body)."""
+def post_connector(worker, body, timeout=90):
+    """POST /connectors, in a thread so that the worker's exit shows at once
+    and the wait is bounded. Returns (code, body)."""
     result = {}
 
     def post():
@@ -343,8 +325,8 @@ def post_connector(worker, body, expected_worker_error=None, timeout=90):
     t.start()
     deadline = time.monotonic() + timeout + 5
     while t.is_alive() and time.monotonic() < deadline:
-        if expected_worker_error is not None and worker.log_has(expected_worker_error):
-            raise GregorGap("\n".join(expected_worker_error))
+        if worker.proc.poll() is not None:
+            break
         t.join(0.5)
     if "r" in result:
         return result["r"]
@@ -352,7 +334,8 @@ def post_connector(worker, body, expected_worker_error=None, timeout=90):
                          % (body["name"], result.get("e"), worker.report()))
 
 
-def run_distributed(broker, workers, tmp_path, extra=None, expected_worker_error=None):
+def run_distributed(broker, workers, tmp_path, extra=None):
+    """Copies the input file through TOPIC; returns the input (bytes)."""
     create_topic(broker.bootstrap, TOPIC, 1)
     data, dst, source, sink = connector_configs(tmp_path)
     w = workers(tmp_path / "worker", "distributed", broker.bootstrap, extra).start()
@@ -361,8 +344,7 @@ def run_distributed(broker, workers, tmp_path, extra=None, expected_worker_error
         name = conf["name"]
         code, body = post_connector(w, {"name": name,
                                         "config": {k: v for k, v in conf.items()
-                                                   if k != "name"}},
-                                    expected_worker_error)
+                                                   if k != "name"}})
         assert code == 201, "POST /connectors %s: %s %s\n%s" % (name, code, body, w.report())
         assert body["name"] == name and body["config"]["file"] == conf["file"]
         names.append(name)
@@ -386,6 +368,24 @@ def run_distributed(broker, workers, tmp_path, extra=None, expected_worker_error
     assert code == 404
     w.stop()
     assert dst.read_bytes() == data
+    return data
+
+
+def batch_producer_ids(partition_dir):
+    """The producer id of every record batch (v2) in a partition's segment
+    files, in file order."""
+    ids = []
+    for seg in sorted(Path(partition_dir).glob("*.log")):
+        raw = seg.read_bytes()
+        pos = 0
+        while pos + 61 <= len(raw):
+            length = int.from_bytes(raw[pos + 8:pos + 12], "big", signed=True)
+            if length <= 0:
+                break   # a preallocated, unwritten tail
+            assert raw[pos + 16] == 2, "batch at %d of %s: magic %d" % (pos, seg, raw[pos + 16])
+            ids.append(int.from_bytes(raw[pos + 43:pos + 51], "big", signed=True))
+            pos += 12 + length
+    return ids
 
 
 IDEMPOTENT = {"producer.enable.idempotence": "true"}
@@ -402,35 +402,22 @@ def test_distributed(broker, workers, tmp_path):
 
 
 @pytest.mark.timeout(200)
-@gregor_gap("no InitProducerId: with producer.enable.idempotence=true the source "
-            "task fails with " + NO_INIT_PRODUCER_ID)
 def test_standalone_idempotent_producer(broker, workers, tmp_path):
-    run_standalone(broker, workers, tmp_path, extra=IDEMPOTENT,
-                   expected_failure=NO_INIT_PRODUCER_ID)
-
-
-# With exactly.once.source.support=enabled the leader of a distributed
-# Connect cluster writes the config topic with a transactional producer
-# ("fencable producer"). On Gregor its initTransactions never finds a
-# transaction coordinator (FindCoordinator answers COORDINATOR_NOT_AVAILABLE,
-# which the client retries until max.block.ms), the leader logs the error
-# below and retries forever, and POST /connectors never completes. The test
-# sets max.block.ms (the worker passes it to that producer) to 5 s so that
-# the first error shows in seconds rather than after the default 60 s; it is
-# ample for Kafka's transaction coordinator.
-EOS_WORKER_ERROR = [
-    "org.apache.kafka.connect.errors.ConnectException: Failed to create and initialize "
-    "fencable producer for config topic",
-    "Caused by: org.apache.kafka.common.errors.TimeoutException: Timeout expired after "
-    "5000ms while awaiting InitProducerId. InitTransactions timed out - did not complete "
-    "coordinator discovery or receive the InitProducerId response within max.block.ms.",
-]
+    run_standalone(broker, workers, tmp_path, extra=IDEMPOTENT)
+    # One source task, one producer: every batch carries its producer id.
+    ids = batch_producer_ids(broker.partition_dir(TOPIC, 0))
+    assert ids and len(set(ids)) == 1 and ids[0] >= 0, ids
 
 
 @pytest.mark.timeout(240)
-@gregor_gap("no transactions: with exactly.once.source.support=enabled the leader cannot "
-            "initialize its transactional config-topic producer: " + " / ".join(EOS_WORKER_ERROR))
 def test_distributed_exactly_once_source(broker, workers, tmp_path):
-    run_distributed(broker, workers, tmp_path,
-                    extra={"exactly.once.source.support": "enabled", "max.block.ms": "5000"},
-                    expected_worker_error=EOS_WORKER_ERROR)
+    from conftest import watermarks
+    data = run_distributed(broker, workers, tmp_path,
+                           extra={"exactly.once.source.support": "enabled"})
+    # The source task's transactional producer: its batches carry a producer
+    # id, and each commit wrote a marker after its records (one record per
+    # line), so the end offset is past the last record.
+    ids = batch_producer_ids(broker.partition_dir(TOPIC, 0))
+    assert ids and min(ids) >= 0, ids
+    low, high = watermarks(broker.bootstrap, TOPIC, 0)
+    assert low == 0 and high > data.count(b"\n"), (low, high, data.count(b"\n"))
