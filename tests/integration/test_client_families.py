@@ -17,9 +17,9 @@ Proves:
   the family and its versions;
 - kafka-python's default producer: from 3.0 on it is idempotent (KIP-679:
   enable_idempotence and acks=all by default), so its first send asks for a
-  producer id (InitProducerId). On Kafka the records are stored in batches
-  that carry that producer id and sequence numbers starting at 0, read
-  back from the partition's segment file, on both brokers. kafka-python
+  producer id (InitProducerId). On both brokers the records are stored in
+  batches that carry that producer id and sequence numbers starting at 0,
+  read back from the partition's segment file. kafka-python
   2.0.2's default producer is not idempotent: its batches carry producer
   id -1 on both brokers;
 - with idempotence switched off (enable_idempotence=False, kafka-python 3's
