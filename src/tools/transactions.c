@@ -876,6 +876,17 @@ static int txn_cmd_find_hanging(txn_ctx *c)
             tool_err(CMD, "Failed to describe 1 topics: %s: %s", tname, kerr_name(mt->error_code));
             return 1;
         }
+        /* as Kafka's tool (Admin.listTopics): internal topics only by name */
+        if (!a->topic && mt->is_internal)
+            continue;
+        /* the partitions to search and the broker to ask about each */
+        int32_t *parts = arena_alloc(&c->ar, sizeof *parts * (size_t)(mt->partitions_n + 1));
+        int32_t *nodes = arena_alloc(&c->ar, sizeof *nodes * (size_t)(mt->partitions_n + 1));
+        int32_t n = 0;
+        if (!parts || !nodes) {
+            tool_err(CMD, "out of memory");
+            return 1;
+        }
         for (int32_t p = 0; p < mt->partitions_n; p++) {
             const kp_metadata_resp_partition *mp = &mt->partitions[p];
             if (a->partition >= 0 && mp->partition_index != a->partition)
@@ -886,35 +897,85 @@ static int txn_cmd_find_hanging(txn_ctx *c)
             if (!replica)
                 continue;
             int32_t node = a->broker_id >= 0 ? (int32_t)a->broker_id : mp->leader_id;
-            char *prefix = txn_fmt(c, "Failed to describe producers for partition %s-%d", tname,
-                                   mp->partition_index);
             if (node < 0) {
-                tool_err(CMD, "%s: LEADER_NOT_AVAILABLE", prefix);
+                tool_err(CMD, "Failed to describe producers for partition %s-%d: LEADER_NOT_AVAILABLE",
+                         tname, mp->partition_index);
                 return 1;
             }
-            kp_describe_producers_resp_partition_response *pr;
-            if (txn_producers(c, node, tname, mp->partition_index, prefix, &pr) < 0)
+            parts[n] = mp->partition_index;
+            nodes[n++] = node;
+        }
+        /* one DescribeProducers per broker for all of this topic's partitions */
+        for (int32_t first = 0; first < n; first++) {
+            int32_t node = nodes[first];
+            if (node < 0)
+                continue; /* already asked */
+            int32_t *batch = arena_alloc(&c->ar, sizeof *batch * (size_t)n);
+            int32_t bn = 0;
+            if (!batch) {
+                tool_err(CMD, "out of memory");
                 return 1;
-            for (int32_t i = 0; i < pr->active_producers_n; i++) {
-                const kp_describe_producers_resp_producer_state *s = &pr->active_producers[i];
-                if (s->current_txn_start_offset < 0 || now - s->last_timestamp <= max_ms)
+            }
+            for (int32_t k = first; k < n; k++)
+                if (nodes[k] == node) {
+                    batch[bn++] = parts[k];
+                    nodes[k] = -1;
+                }
+            const kp_metadata_resp_broker *br = txn_broker(c, node);
+            char *prefix = txn_fmt(c, "Failed to describe producers for %d partitions on broker %d",
+                                   bn, node);
+            if (!br) {
+                tool_err(CMD, "%s: the broker is not in the cluster's metadata", prefix);
+                return 1;
+            }
+            kp_describe_producers_req req;
+            kp_describe_producers_resp resp;
+            kp_describe_producers_req_topic_request tr;
+            char err[512];
+            kp_describe_producers_req_init(&req);
+            kp_describe_producers_req_topic_request_init(&tr);
+            tr.name = kp_str_c(tname);
+            tr.partition_indexes = batch;
+            tr.partition_indexes_n = bn;
+            req.topics = &tr;
+            req.topics_n = 1;
+            if (txn_request(c, txn_str(c, br->host), br->port, KP_API_DESCRIBE_PRODUCERS, &req, &resp,
+                            err, sizeof err) < 0) {
+                tool_err(CMD, "%s: %s", prefix, err);
+                return 1;
+            }
+            for (int32_t rt = 0; rt < resp.topics_n; rt++) {
+                if (!kp_str_eq(resp.topics[rt].name, tname))
                     continue;
-                if (open_n == open_cap) {
-                    int ncap = open_cap ? open_cap * 2 : 16;
-                    txn_open *nv = arena_alloc(&c->ar, sizeof *nv * (size_t)ncap);
-                    if (!nv) {
-                        tool_err(CMD, "out of memory");
+                for (int32_t rp = 0; rp < resp.topics[rt].partitions_n; rp++) {
+                    const kp_describe_producers_resp_partition_response *pr = &resp.topics[rt].partitions[rp];
+                    if (pr->error_code) {
+                        tool_err(CMD, "%s: %s-%d: %s", prefix, tname, pr->partition_index,
+                                 txn_err_text(c, pr->error_code, pr->error_message));
                         return 1;
                     }
-                    if (open_n)
-                        memcpy(nv, open, sizeof *nv * (size_t)open_n);
-                    open = nv;
-                    open_cap = ncap;
+                    for (int32_t i = 0; i < pr->active_producers_n; i++) {
+                        const kp_describe_producers_resp_producer_state *st = &pr->active_producers[i];
+                        if (st->current_txn_start_offset < 0 || now - st->last_timestamp <= max_ms)
+                            continue;
+                        if (open_n == open_cap) {
+                            int ncap = open_cap ? open_cap * 2 : 16;
+                            txn_open *nv = arena_alloc(&c->ar, sizeof *nv * (size_t)ncap);
+                            if (!nv) {
+                                tool_err(CMD, "out of memory");
+                                return 1;
+                            }
+                            if (open_n)
+                                memcpy(nv, open, sizeof *nv * (size_t)open_n);
+                            open = nv;
+                            open_cap = ncap;
+                        }
+                        open[open_n].topic = tname;
+                        open[open_n].partition = pr->partition_index;
+                        open[open_n].st = *st;
+                        open_n++;
+                    }
                 }
-                open[open_n].topic = tname;
-                open[open_n].partition = mp->partition_index;
-                open[open_n].st = *s;
-                open_n++;
             }
         }
     }
