@@ -90,7 +90,7 @@ static int16_t batch_error_code(int err, int codec)
 }
 
 /* Validate every batch of a partition's records; sets *count to records. */
-static int16_t validate_records(broker *b, topic *tp, kp_records *rec, int64_t *count,
+static int16_t validate_records(broker *b, topic *tp, kp_records *rec, int16_t version, int64_t *count,
                                 const char **why, char *buf, size_t buflen)
 {
     if (rec->len <= 0) {
@@ -120,8 +120,21 @@ static int16_t validate_records(broker *b, topic *tp, kp_records *rec, int64_t *
             *why = buf;
             return KERR_MESSAGE_TOO_LARGE;
         }
+        if (info.producer_id >= 0 && info.base_sequence < 0 && !(info.attributes & BATCH_ATTR_CONTROL)) {
+            snprintf(buf, buflen, "Invalid sequence number %d in record batch with producerId %lld",
+                     info.base_sequence, (long long)info.producer_id);
+            *why = buf;
+            return KERR_INVALID_RECORD;
+        }
         *count += info.record_count;
         off += (size_t)info.total_bytes;
+        if (version >= 3 && off < (size_t)rec->len) {
+            /* As Kafka's ProduceRequest.validateRecords. */
+            snprintf(buf, buflen, "Produce requests with version %d are only allowed to contain exactly one "
+                     "record batch per partition", version);
+            *why = buf;
+            return KERR_INVALID_RECORD;
+        }
     }
     return KERR_NONE;
 }
@@ -186,7 +199,7 @@ static void task_append(broker *b, part_task *t)
     if (t->code != KERR_NONE)
         return;
     kp_produce_req_partition *rp = t->rp;
-    t->code = validate_records(b, t->tp, &rp->records, &t->count, &t->why, t->why_buf,
+    t->code = validate_records(b, t->tp, &rp->records, t->op->rq->hdr.api_version, &t->count, &t->why, t->why_buf,
                                sizeof(t->why_buf));
     if (t->code != KERR_NONE)
         return;
