@@ -38,6 +38,12 @@ this process, unless said otherwise):
   (when it reports a failure, a new instance completes the transaction as
   the coordinator had decided); until the open ones are completed,
   read_committed consumers see only the first;
+- the broker killed with SIGKILL at seeded random moments (3 times) while
+  one producer commits transactions back to back: afterwards each
+  transaction is in both partitions whole or not at all, once, in order;
+  those the client saw committed are there, those it aborted are not; and a
+  read_committed consumer reading all along, across the crashes, was given
+  exactly that final content;
 - transaction timeout: a transaction left open past the producer's
   transaction.timeout.ms is aborted by the coordinator (its records never
   reach read_committed; the producer's late commit is fenced, as the abort
@@ -538,6 +544,194 @@ def test_broker_killed_mid_transaction(broker):
     assert outcome["c"] == {c_committed}
     if d_result.get("committed"):
         assert outcome["d"] == {True}
+
+
+BROKER_KILLS = 2 if QUICK else 3
+TXN_RECORDS = 5           # per partition, per transaction of the committer
+
+
+class Committer(threading.Thread):
+    """One transactional.id writing transactions t0, t1, ... (TXN_RECORDS
+    records to each of two partitions) back to back until stopped, through
+    broker crashes, as an application would: a retriable error repeats the
+    call, an abortable one aborts, a fatal one gets a new producer instance.
+    Records what the client said became of each transaction: committed,
+    aborted, or unknown (a fatal error while committing: the coordinator
+    decides, and the next instance's init_transactions completes it)."""
+
+    def __init__(self, broker, topic):
+        super().__init__(daemon=True)
+        self.broker, self.topic = broker, topic
+        self.outcome = {}
+        self.errors = []
+        self.stop = threading.Event()
+        self.failure = None
+        self.at = "init"          # the transaction and step it is in
+
+    def committed(self):
+        return sum(1 for o in list(self.outcome.values()) if o == "committed")
+
+    def run(self):
+        try:
+            self._run()
+        except BaseException as e:  # reported by the test
+            self.failure = e
+
+    def _retry(self, what, call):
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                return call()
+            except KafkaException as e:
+                err = e.args[0]
+                if not err.retriable() or time.monotonic() > deadline:
+                    raise
+                self.errors.append((what, repr(err)))
+                time.sleep(0.2)
+
+    def _new_producer(self):
+        p = Producer({"bootstrap.servers": self.broker.bootstrap,
+                      "transactional.id": "crash-loop", "linger.ms": 5})
+        self._retry("init", lambda: p.init_transactions(TXN_TIMEOUT))
+        return p
+
+    def _run(self):
+        p = self._new_producer()
+        seq = 0
+        while not self.stop.is_set():
+            step = "begin"
+            try:
+                p.begin_transaction()
+                step = self.at = "t%d produce" % seq
+                for q in (0, 1):
+                    for v in batch("t%d" % seq, q, TXN_RECORDS):
+                        p.produce(self.topic, value=v, partition=q)
+                step = "commit"
+                self.at = "t%d commit" % seq
+                self._retry("t%d commit" % seq, lambda: p.commit_transaction(TXN_TIMEOUT))
+                self.outcome[seq] = "committed"
+            except KafkaException as e:
+                err = e.args[0]
+                self.errors.append(("t%d %s" % (seq, step), repr(err)))
+                if err.txn_requires_abort():
+                    self._retry("t%d abort" % seq, lambda: p.abort_transaction(TXN_TIMEOUT))
+                    self.outcome[seq] = "aborted"
+                else:
+                    # EndTxn(commit) never sent: the next instance aborts it
+                    self.outcome[seq] = "unknown" if step == "commit" else "aborted"
+                    p = self._new_producer()
+            seq += 1
+
+
+class LiveReader(threading.Thread):
+    """A read_committed consumer reading both partitions from the start for
+    as long as the test runs, broker crashes included: what it was given,
+    in order, per partition."""
+
+    def __init__(self, bootstrap, topic):
+        super().__init__(daemon=True)
+        self.got = {0: [], 1: []}
+        self.errors = []
+        self.stop = threading.Event()
+        self.c = make_consumer(bootstrap, **{"isolation.level": "read_committed",
+                                             "group.id": "txn-live-reader"})
+        self.c.assign([TopicPartition(topic, q, OFFSET_BEGINNING) for q in (0, 1)])
+
+    def run(self):
+        try:
+            while not self.stop.is_set():
+                m = self.c.poll(0.2)
+                if m is None:
+                    continue
+                if m.error() is not None:
+                    self.errors.append(repr(m.error()))
+                    continue
+                self.got[m.partition()].append(m.value())
+        finally:
+            self.c.close()
+
+
+@pytest.mark.timeout(480)
+def test_broker_killed_during_transactions(broker):
+    """The broker killed with SIGKILL at seeded random moments while one
+    producer commits transactions back to back (BROKER_KILLS times, each
+    after at least two more commits): afterwards every transaction is in
+    both partitions completely or not at all, once, in order; each one the
+    client saw committed is there, each one it aborted is not. A
+    read_committed consumer reading throughout, across the crashes, was
+    given exactly the final committed content: never a record of a
+    transaction that was aborted later, never a duplicate."""
+    topic = "txn-crash-loop"
+    create_topic(broker.bootstrap, topic, partitions=2)
+    rng = random.Random(SEED + 1)
+    live = LiveReader(broker.bootstrap, topic)
+    committer = Committer(broker, topic)
+    live.start()
+    committer.start()
+
+    def wait_commits(n, what):
+        deadline = time.monotonic() + 150
+        while committer.committed() < n:
+            assert committer.is_alive(), "committer died %s: %r; errors %s" % (
+                what, committer.failure, committer.errors[-5:])
+            assert time.monotonic() < deadline, "committed %d of %d %s; errors %s" % (
+                committer.committed(), n, what, committer.errors[-5:])
+            time.sleep(0.01)
+
+    kills = []   # where the committer was at each kill
+    try:
+        for i in range(BROKER_KILLS):
+            wait_commits(committer.committed() + 2, "before kill %d" % (i + 1))
+            time.sleep(rng.uniform(0, 0.5))
+            broker.kill9()
+            kills.append(committer.at)
+            broker.restart()
+        wait_commits(committer.committed() + 2, "after the last restart")
+    finally:
+        committer.stop.set()
+        committer.join(200)
+    assert not committer.is_alive() and committer.failure is None, (
+        committer.failure, committer.errors[-5:])
+    txn_producer(broker, "crash-loop")   # completes what an instance left open
+    wait_stable(broker.bootstrap, topic, (0, 1))
+
+    visible = {}
+    final = {}
+    for q in (0, 1):
+        rc, _ = read_partition(broker.bootstrap, topic, q, "read_committed")
+        final[q] = values(rc)
+        seqs = []
+        for i in range(0, len(final[q]), TXN_RECORDS):
+            chunk = final[q][i:i + TXN_RECORDS]
+            seq = int(chunk[0].split(b"-")[0][1:])
+            assert chunk == batch("t%d" % seq, q, TXN_RECORDS), (
+                "partition %d: a transaction not whole or not alone at record %d: %s"
+                % (q, i, chunk))
+            seqs.append(seq)
+        assert seqs == sorted(set(seqs)), "partition %d: duplicates or disorder: %s" % (q, seqs)
+        visible[q] = set(seqs)
+    assert visible[0] == visible[1], "transactions in one partition only: %s" % (
+        visible[0] ^ visible[1])
+    shown = visible[0]
+    outcome = committer.outcome
+    assert {s for s, o in outcome.items() if o == "committed"} <= shown
+    assert not {s for s, o in outcome.items() if o == "aborted"} & shown
+    assert shown <= set(outcome), "a transaction the committer never finished: %s" % (
+        shown - set(outcome))
+
+    deadline = time.monotonic() + 60
+    while any(len(live.got[q]) < len(final[q]) for q in (0, 1)):
+        assert time.monotonic() < deadline, "live reader behind: %s of %s" % (
+            {q: len(v) for q, v in live.got.items()}, {q: len(v) for q, v in final.items()})
+        time.sleep(0.2)
+    time.sleep(1)
+    live.stop.set()
+    live.join(30)
+    assert live.got == final, "the live read_committed consumer saw something else"
+    print("%d broker kills (at %s): %d transactions, %s; client errors: %s"
+          % (BROKER_KILLS, ", ".join(kills), len(outcome),
+             {o: sum(1 for x in outcome.values() if x == o) for o in set(outcome.values())},
+             sorted({e for _w, e in committer.errors})[:6]))
 
 
 # --------------------------------------------------------------------------
