@@ -407,6 +407,7 @@ int broker_init(broker *b, char *err, size_t errlen)
     raise_fd_limit();
     b->fetch_bytes_max = (int32_t)config_get_num(&b->cfg, BCFG_FETCH_MAX_BYTES);
     b->auto_create = config_get_num(&b->cfg, BCFG_AUTO_CREATE_TOPICS_ENABLE) != 0;
+    b->txn_verify = config_get_num(&b->cfg, BCFG_TXN_PARTITION_VERIFICATION_ENABLE) != 0;
     if (logmgr_open(dir, &b->logs, err, errlen) != 0)
         return -1;
     logmgr_set_truncate_corrupt(b->logs,

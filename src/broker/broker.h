@@ -55,6 +55,7 @@ typedef struct broker {
     /* cached limits */
     int32_t fetch_bytes_max;
     bool auto_create;
+    bool txn_verify;              /* transaction.partition.verification.enable */
 } broker;
 
 /* Start-up and shutdown, in main.c's order. */

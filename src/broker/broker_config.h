@@ -148,6 +148,8 @@
       "Replication factor of __transaction_state (one broker: always 1).") \
     X(TXN_STATE_LOG_MIN_ISR, "transaction.state.log.min.isr", CONFIG_INT, "1", 1, I32MAX, NULL, CONFIG_F_READ_ONLY | CONFIG_F_NO_EFFECT, \
       "min.insync.replicas of __transaction_state (one broker: always 1).") \
+    X(TXN_PARTITION_VERIFICATION_ENABLE, "transaction.partition.verification.enable", CONFIG_BOOLEAN, "true", 0, 0, NULL, 0, \
+      "A transactional batch is appended only to a partition its transaction added (AddPartitionsToTxn), else INVALID_TXN_STATE, so a stray write cannot leave a transaction hanging (KIP-890).") \
     X(TXN_MAX_TIMEOUT_MS, "transaction.max.timeout.ms", CONFIG_INT, "900000", 1, I32MAX, NULL, 0, \
       "Largest transaction.timeout.ms a producer may ask for (else INVALID_TRANSACTION_TIMEOUT).") \
     X(TXN_ID_EXPIRATION_MS, "transactional.id.expiration.ms", CONFIG_INT, "604800000", 1, I32MAX, NULL, 0, \

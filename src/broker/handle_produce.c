@@ -16,12 +16,14 @@
 #include "broker/broker.h"
 #include "broker/topic_config.h"
 #include "proto/batch.h"
+#include "txn/tcoord.h"
 
 typedef struct part_task part_task;
 
 typedef struct produce_op {
     broker *b;
     req *rq;
+    kp_str txn_id;      /* the request's transactional id (null: len -1) */
     kp_produce_resp resp;
     int pending;        /* lane appends and flushes still awaited */
     topic **held;       /* references kept until the answer */
@@ -203,6 +205,26 @@ static void task_append(broker *b, part_task *t)
                                sizeof(t->why_buf));
     if (t->code != KERR_NONE)
         return;
+    if (t->op->txn_id.len > 0 && t->op->b->txn_verify) {
+        /* KIP-890: a transactional batch only into a partition its
+         * transaction added; checked before the partition's lock (the
+         * coordinator takes partition locks under its own). */
+        batch_info bi;
+        batch_peek((const uint8_t *)rp->records.ptr, &bi);
+        if ((bi.attributes & BATCH_ATTR_TRANSACTIONAL) && !(bi.attributes & BATCH_ATTR_CONTROL)) {
+            int16_t v = tcoord_verify(t->op->b->tcoord, t->op->txn_id.ptr, t->op->txn_id.len, bi.producer_id,
+                                      bi.producer_epoch, t->tp->name, rp->index);
+            if (v != KERR_NONE) {
+                snprintf(t->why_buf, sizeof t->why_buf,
+                         "transactional batch of producer %lld epoch %d for a partition that is not in the "
+                         "ongoing transaction of %.*s", (long long)bi.producer_id, bi.producer_epoch,
+                         t->op->txn_id.len > 64 ? 64 : t->op->txn_id.len, t->op->txn_id.ptr);
+                t->why = t->why_buf;
+                t->code = v;
+                return;
+            }
+        }
+    }
     uint8_t *bytes = (uint8_t *)rp->records.ptr; /* the frame is ours to patch */
     t->now = clock_now_ms();
     if (log_append_time(b, t->tp)) {
@@ -392,6 +414,7 @@ void handle_produce(broker *b, req *rq)
     }
     op->b = b;
     op->rq = rq;
+    op->txn_id = body.transactional_id;
     op->tasks = NULL;
     op->nheld = 0;
     kp_produce_resp_init(&op->resp);

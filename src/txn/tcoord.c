@@ -763,6 +763,41 @@ void tcoord_end_txn(tcoord *c, req *rq, const kp_end_txn_req *body)
     pthread_mutex_unlock(&c->lock);
 }
 
+int16_t tcoord_verify(tcoord *c, const char *txn_id, int txn_id_len, int64_t pid, int16_t epoch,
+                      const char *tname, int32_t pidx)
+{
+    char id[512];
+    if (txn_id_len <= 0 || (size_t)txn_id_len >= sizeof id)
+        return KERR_INVALID_TXN_STATE;
+    memcpy(id, txn_id, (size_t)txn_id_len);
+    id[txn_id_len] = 0;
+    pthread_mutex_lock(&c->lock);
+    int32_t k;
+    int16_t err;
+    txn_coord *m = machine_for(c, id, &k, &err);
+    txn_view v;
+    if (m)
+        err = txn_describe(m, id, &v);
+    if (err == KERR_NONE) {
+        if (v.producer_id != pid)
+            err = KERR_INVALID_TXN_STATE;
+        else if (v.producer_epoch != epoch)
+            err = KERR_INVALID_PRODUCER_EPOCH;
+        else if (v.state != TXN_ONGOING)
+            err = KERR_INVALID_TXN_STATE;
+        else {
+            bool found = false;
+            for (int i = 0; i < v.npartitions && !found; i++)
+                found = v.partitions[i].partition == pidx && strcmp(v.partitions[i].topic, tname) == 0;
+            err = found ? KERR_NONE : KERR_INVALID_TXN_STATE;
+        }
+    } else {
+        err = KERR_INVALID_TXN_STATE;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return err;
+}
+
 /* ---- operators ---- */
 
 static void view_topics(req *rq, const txn_view *v, kp_describe_transactions_resp_transaction_state *s)

@@ -78,6 +78,11 @@ void tcoord_add_partitions(tcoord *c, req *rq, const kp_add_partitions_to_txn_re
                            int nknown);
 void tcoord_add_offsets(tcoord *c, req *rq, const kp_add_offsets_to_txn_req *body);
 void tcoord_end_txn(tcoord *c, req *rq, const kp_end_txn_req *body);
+/* KIP-890's check of a transactional batch: is topic/partition part of
+ * txn_id's ongoing transaction, at producer pid and epoch? 0, or the error
+ * to answer (INVALID_TXN_STATE, INVALID_PRODUCER_EPOCH, ...). */
+int16_t tcoord_verify(tcoord *c, const char *txn_id, int txn_id_len, int64_t pid, int16_t epoch,
+                      const char *tname, int32_t pidx);
 /* Fill the operator answers (into rq's arena). */
 void tcoord_describe(tcoord *c, req *rq, const kp_describe_transactions_req *body,
                      kp_describe_transactions_resp *out);

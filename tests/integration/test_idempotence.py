@@ -59,10 +59,9 @@ Proves:
   an older segment than the others'; the state is kept for 2,000 producers
   at once. A batch with a producer id and sequence -1,
   and two batches in one partition entry, are INVALID_RECORD (87) and not
-  stored (Gregor stores them today: a strict expected failure). These are
-  Apache Kafka 4.4's answers.
+  stored. These are Apache Kafka 4.4's answers.
 
-Every test but the INVALID_RECORD one passes on both brokers. (A Gregor
+Every test passes on both brokers. (A Gregor
 without idempotent producers fails each with the client's refusal:
 librdkafka's fatal "Idempotent producer not supported by any of the 1
 connected broker(s): requires Apache Kafka broker version >= 0.11.0",
@@ -84,7 +83,7 @@ from pathlib import Path
 import pytest
 
 import kafka_wire as kw
-from conftest import (HERE, REPO, GregorGap, consume_partitions, create_topic, gregor_gap,
+from conftest import (HERE, REPO, consume_partitions, create_topic,
                       make_producer, scaled, watermarks)
 from kafka_proxy import PRODUCE, KafkaProxy
 
@@ -705,12 +704,10 @@ INVALID_BATCHES = {
     "two-batches-in-one-entry": lambda pid: (idempotent_batch(pid, 0, 0, [b"x"])
                                              + idempotent_batch(pid, 0, 1, [b"y"])),
 }
-GREGOR_STORES = "Gregor answers (0, 0) and stores it where Kafka answers INVALID_RECORD (87)"
 
 
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("case", sorted(INVALID_BATCHES))
-@gregor_gap(GREGOR_STORES)
 def test_wire_invalid_idempotent_batch(broker, case):
     """Batches Kafka refuses with INVALID_RECORD (87), storing nothing: a
     producer id with base sequence -1, and two batches in one partition
@@ -723,8 +720,6 @@ def test_wire_invalid_idempotent_batch(broker, case):
         s.sendall(kw.produce_v3(1, topic, 0, INVALID_BATCHES[case](pid)))
         _, res = kw.parse_produce_v3(kw.recv_response(s))
         answer = res[(topic, 0)]
-        if broker.kind == "gregor" and answer == (0, 0):
-            raise GregorGap(GREGOR_STORES)
         assert answer[0] == INVALID_RECORD, answer
         s.sendall(kw.produce_v3(2, topic, 0, idempotent_batch(pid, 0, 0, [b"ok"])))
         _, res = kw.parse_produce_v3(kw.recv_response(s))

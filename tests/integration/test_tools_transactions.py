@@ -31,12 +31,11 @@ Proves:
   written (raw Produce, by a producer id from InitProducerId) to a partition
   its coordinator never added to the transaction, the coordinator's state
   Empty. Both tools print the same row (Duration aside), the shim too;
-  `abort --start-offset` ends it and read_committed gets past it. On Kafka
-  this needs transaction.partition.verification.enable=false (KIP-890's
-  check refuses such a batch); Gregor has no such check (next point);
-- such a batch is refused with INVALID_TXN_STATE by Kafka 4.4 (partition
-  verification, on by default); Gregor appends it (a strict expected
-  failure on Gregor: the Produce answers error 0);
+  `abort --start-offset` ends it and read_committed gets past it. This
+  needs transaction.partition.verification.enable=false on both brokers
+  (KIP-890's check refuses such a batch: next point);
+- such a batch is refused with INVALID_TXN_STATE by both (partition
+  verification, on by default);
 - failures are one line on stderr, exit 1, with Kafka's sentence (no open
   transaction at that offset, unknown transactional id, unknown partition);
   usage errors exit 2; an unreachable broker is reported within the
@@ -65,7 +64,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 import kafka_wire as kw
 import kafkaref
-from conftest import GregorGap, broker_kind, create_topic, gregor_gap, quiet_logger
+from conftest import GregorGap, create_topic, gregor_gap, quiet_logger
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -498,12 +497,9 @@ def raw_transactional_produce(port, txn_id, topic, partition, batch):
 
 @pytest.fixture
 def lax_broker(start_broker, request):
-    """Kafka with KIP-890's partition verification off, so that a hanging
-    transaction can be made at all; Gregor as it is (it has no such check,
-    nor the key: it refuses unknown keys)."""
-    if broker_kind(request.config) == "kafka":
-        return start_broker(transaction__partition__verification__enable="false")
-    return start_broker()
+    """KIP-890's partition verification off, so that a hanging transaction
+    can be made at all."""
+    return start_broker(transaction__partition__verification__enable="false")
 
 
 @pytest.mark.timeout(600)
@@ -566,23 +562,11 @@ def poll_values(consumer, topic, expect, settle=1.0, timeout=30):
     return got
 
 
-UNVERIFIED_GAP = ("no transaction verification (KIP-890): a transactional batch for a "
-                  "partition the coordinator never added to the transaction is appended "
-                  "(Produce error 0), which leaves a hanging transaction; Kafka answers "
-                  "INVALID_TXN_STATE (48)")
-
-
 @pytest.mark.timeout(300)
-@gregor_gap(UNVERIFIED_GAP)
 def test_unverified_transactional_produce_refused(broker):
     create_topic(broker.bootstrap, "strict", partitions=1)
     pid, epoch = raw_txn_producer(broker.port, "t-strict")
     err, base = raw_transactional_produce(broker.port, "t-strict", "strict", 0,
                                           transactional_batch(pid, epoch, 0, b"unverified"))
-    if broker_kind_is_gregor(broker) and (err, base) == (0, 0):
-        raise GregorGap("Produce answered (error 0, base offset 0)")
     assert (err, base) == (INVALID_TXN_STATE, -1)
 
-
-def broker_kind_is_gregor(broker):
-    return getattr(broker, "kind", "") == "gregor"
