@@ -8,7 +8,6 @@
  * the state as it was, and the roll hook, which runs inside plog_append
  * before the bytes are written, snapshots the state as of the roll offset.
  */
-
 #include "cluster/partition.h"
 
 #include <assert.h>

@@ -4,7 +4,6 @@
  * The table is open addressing with linear probing keyed by producer id,
  * deletions by backward shift (no tombstones), kept at most half full.
  */
-
 #include "cluster/producers.h"
 
 #include <dirent.h>
