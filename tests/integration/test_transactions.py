@@ -66,10 +66,13 @@ the markers follow.
 Run:
     /usr/bin/python3 -m pytest tests/integration/test_transactions.py \
         -q -p no:cacheprovider [--broker=kafka]
-(the kafka-python test needs build/venv: scripts/venv).
+(the kafka-python test needs build/venv: scripts/venv). The kill schedules
+are seeded (printed with -s); GREGOR_TXN_SEED=N draws other ones, and
+GREGOR_TXN_BROKER_KILLS=N kills the broker N times instead of 3.
 """
 
 import json
+import os
 import random
 import re
 import signal
@@ -263,7 +266,8 @@ def test_committed_aborted_and_open_visibility(broker):
 KILLS = 5 if QUICK else 20
 CHUNK = 200              # input records added before each start
 PAUSE_MS = 50            # processor: pause inside each transaction
-SEED = 20261206
+# The kill schedules' seed; GREGOR_TXN_SEED=N runs other schedules.
+SEED = int(os.environ.get("GREGOR_TXN_SEED", "20261206"))
 
 
 class Processor:
@@ -546,7 +550,8 @@ def test_broker_killed_mid_transaction(broker):
         assert outcome["d"] == {True}
 
 
-BROKER_KILLS = 2 if QUICK else 3
+# GREGOR_TXN_BROKER_KILLS=N for a longer soak
+BROKER_KILLS = int(os.environ.get("GREGOR_TXN_BROKER_KILLS", 2 if QUICK else 3))
 TXN_RECORDS = 5           # per partition, per transaction of the committer
 
 
