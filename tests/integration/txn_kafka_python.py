@@ -12,8 +12,7 @@ Prints one JSON object on stdout:
   {"ok": true, "read_committed": [[offset, value], ...],
    "read_uncommitted": [...], "end": <end offset>}
 or, when a client call raises, {"ok": false, "step": ..., "error": str(e),
-"type": <exception class>} and exits 0 (the test decides what the error
-means).
+"type": <exception class>} and exits 0 (the test reports it).
 
 Usage: txn_kafka_python.py BOOTSTRAP TOPIC TRANSACTIONAL_ID N MAX_BLOCK_MS
 (MAX_BLOCK_MS bounds init_transactions, which waits for the coordinator.)

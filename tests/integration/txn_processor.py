@@ -9,11 +9,14 @@ waits for), and for each batch of records, in one transaction:
   - writes one record per input record to the same partition of the output
     topic: the input key, and as value  <input value>@<partition>-<offset>;
   - adds the consumer's next offsets to the transaction
-    (send_offsets_to_transaction, the group given by --group);
+    (send_offsets_to_transaction, the group given by --group; the group
+    has no members, so TxnOffsetCommit carries generation -1 and an empty
+    member id, which Kafka accepts for such a group);
   - commits.
 At start, init_transactions fences any earlier instance with the same
 transactional.id and aborts its open transaction; only then are the group's
-committed offsets read, and consuming starts there. So a record's output and
+committed offsets read (read_committed: OffsetFetch with require_stable,
+so a commit still pending is waited for), and consuming starts there. So a record's output and
 its input offset are committed together or not at all.
 
 --pause-ms N sleeps N ms inside each transaction, after its records
