@@ -126,4 +126,7 @@ void topic_config_log(const config_set *overrides, const config_set *broker, log
     out->segment_index_bytes = (int32_t)topic_config_num(overrides, broker, TCFG_SEGMENT_INDEX_BYTES);
     out->retention_ms = topic_config_num(overrides, broker, TCFG_RETENTION_MS);
     out->retention_bytes = topic_config_num(overrides, broker, TCFG_RETENTION_BYTES);
+    int src;
+    const char *policy = topic_config_value(overrides, broker, TCFG_CLEANUP_POLICY, &src);
+    out->delete_policy = !policy || strstr(policy, "delete") != NULL;
 }

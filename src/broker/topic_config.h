@@ -15,7 +15,7 @@
 
 /* X(id, name, type, min, max, broker synonym id or -1, flags, doc) */
 #define TOPIC_CONFIGS(X) \
-    X(CLEANUP_POLICY, "cleanup.policy", CONFIG_LIST, 0, 0, BCFG_LOG_CLEANUP_POLICY, 0, "delete or compact (compaction not implemented yet).") \
+    X(CLEANUP_POLICY, "cleanup.policy", CONFIG_LIST, 0, 0, BCFG_LOG_CLEANUP_POLICY, 0, "delete, compact or both. Retention (retention.ms, retention.bytes) trims only logs whose policy includes delete; a compact-only log keeps every segment (compaction itself is not implemented yet: nothing is cleaned).") \
     X(COMPRESSION_TYPE, "compression.type", CONFIG_STRING, 0, 0, BCFG_COMPRESSION_TYPE, 0, "Only 'producer' is implemented.") \
     X(DELETE_RETENTION_MS, "delete.retention.ms", CONFIG_LONG, 0, I64MAX, -1, CONFIG_F_NO_EFFECT, "Tombstone retention for compacted topics.") \
     X(FILE_DELETE_DELAY_MS, "file.delete.delay.ms", CONFIG_LONG, 0, I64MAX, -1, CONFIG_F_NO_EFFECT, "Delay before deleting a file.") \

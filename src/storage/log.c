@@ -78,6 +78,7 @@ void log_config_defaults(log_config *cfg)
     cfg->segment_index_bytes = 10 * 1024 * 1024;
     cfg->retention_ms = 7LL * 24 * 3600 * 1000;
     cfg->retention_bytes = -1;
+    cfg->delete_policy = true;
     cfg->truncate_corrupt = false;
     cfg->verify_on_open = false;
 }
@@ -1279,6 +1280,10 @@ int plog_enforce_retention(plog *l, int64_t now_ms)
 {
     pthread_mutex_lock(&l->mu);
     int n = 0;
+    if (!l->cfg.delete_policy) {
+        pthread_mutex_unlock(&l->mu);
+        return 0; /* cleanup.policy=compact: the log keeps its history */
+    }
     if (l->cfg.retention_ms >= 0) {
         while (n < l->nsegs - 1 &&
                log_segment_largest_ts(l->segs[n]) < now_ms - l->cfg.retention_ms)

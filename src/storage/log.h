@@ -51,6 +51,8 @@ typedef struct log_config {
     int32_t segment_index_bytes;    /* segment.index.bytes, default 10 MiB */
     int64_t retention_ms;           /* retention.ms, -1 = forever */
     int64_t retention_bytes;        /* retention.bytes, -1 = no limit */
+    bool delete_policy;             /* cleanup.policy includes delete: retention applies;
+                                       a compact-only log is never trimmed by it */
     bool truncate_corrupt;          /* recovery cuts corruption off like a torn tail
                                        (log.recovery.truncate.corrupt); else the open fails */
     bool verify_on_open;            /* a vital log (metadata): check every batch's CRC at
@@ -151,7 +153,8 @@ int plog_scrub(plog *l, int64_t now_ms, int64_t every_ms, int64_t *bytes_done,
 bool plog_no_space(plog *l, char *why, size_t why_len);
 
 /* Delete whole segments older than retention.ms or beyond retention.bytes,
- * never the active one; advances the log start offset. Returns segments removed. */
+ * never the active one; advances the log start offset. Nothing for a log
+ * whose cleanup policy is compact only. Returns segments removed. */
 int plog_enforce_retention(plog *l, int64_t now_ms);
 /* Remove segments entirely below offset and raise the log start to it. */
 int plog_advance_start(plog *l, int64_t offset);

@@ -637,6 +637,14 @@ static void test_topic_values(void)
     CHECK(topic_value_is(&ov, &broker, TCFG_PREALLOCATE, "true", CONFIG_SOURCE_TOPIC));
     CHECK_EQ_I64(topic_config_num(&ov, &broker, TCFG_PREALLOCATE), 1);
     CHECK_EQ_I64(topic_config_num(&ov, &broker, TCFG_RETENTION_MS), 1000);
+    /* What the log is told: compact only means no retention. */
+    log_config lc;
+    topic_config_log(&ov, &broker, &lc);
+    CHECK(!lc.delete_policy && lc.retention_ms == 1000 && lc.segment_bytes == 1024);
+    CHECK(config_set_value(&ov, "cleanup.policy", "compact,delete", CONFIG_SOURCE_TOPIC, err, sizeof(err)) == 0);
+    topic_config_log(&ov, &broker, &lc);
+    CHECK(lc.delete_policy);
+    CHECK(config_set_value(&ov, "cleanup.policy", "compact", CONFIG_SOURCE_TOPIC, err, sizeof(err)) == 0);
 
     /* Topic keys are validated with their own bounds and choices. */
     CHECK(config_set_value(&ov, "segment.bytes", "13", CONFIG_SOURCE_TOPIC, err, sizeof(err)) != 0);

@@ -808,6 +808,17 @@ static void test_retention(void)
     plog_slice held;
     CHECK(plog_read(l, 0, 1 << 20, false, &held) == LOG_OK);
 
+    /* cleanup.policy=compact: retention never trims the log. */
+    cfg.retention_ms = 5000;
+    cfg.retention_bytes = 100;
+    cfg.delete_policy = false;
+    plog_set_config(l, &cfg);
+    CHECK_EQ_I64(plog_enforce_retention(l, INT64_MAX / 2), 0);
+    CHECK_EQ_I64(plog_segment_count(l), segs);
+    CHECK_EQ_I64(plog_start_offset(l), 0);
+    cfg.delete_policy = true;
+    cfg.retention_bytes = -1;
+
     /* By time: batch i's max timestamp is 10000 + 1000 * i + 1; at now =
      * 25000 with retention.ms 5000 the segments holding only batches 0..9 go. */
     cfg.retention_ms = 5000;
