@@ -339,6 +339,10 @@ static void load_producers(partition *p, bool clean, char *why, size_t why_len)
 
 static void load_state(partition *p, bool clean, char *why, size_t why_len)
 {
+    /* An empty log has no producer state to load (snapshots past its end
+     * would be deleted): no directory scans for the common idle partition. */
+    if (plog_end_offset(p->log) == 0 && plog_start_offset(p->log) == 0)
+        return;
     txnindex_load(p);
     load_producers(p, clean, why, why_len);
     if (p->producers)
