@@ -30,8 +30,7 @@ confluent-kafka where it is on the broker:
     timestamp;
   * kafka-producer-perf-test (20,000 x 100 bytes, acks=1) and
     kafka-consumer-perf-test reading them back;
-  * kafka-log-dirs --describe, sizes checked against the segment files
-    (DescribeLogDirs is not served by Gregor: strict expected failure).
+  * kafka-log-dirs --describe, sizes checked against the segment files.
 
 The on-disk format, both ways (gregor_only: the tests start their own Gregor
 AND their own Kafka whatever --broker says, so they run once, in the gregor
@@ -69,9 +68,6 @@ import kafka_tools_run
 
 TOOL_TIMEOUT = 120        # seconds: a bound on any single tool run
 CONSUME_TIMEOUT_MS = 60000  # console/perf consumers: give up after this
-
-NO_DESCRIBE_LOG_DIRS = ("org.apache.kafka.common.errors.UnsupportedVersionException: "
-                        "The node does not support DESCRIBE_LOG_DIRS")
 
 TOPICS = "org.apache.kafka.tools.TopicCommand"
 CONSOLE_PRODUCER = "org.apache.kafka.tools.ConsoleProducer"
@@ -606,16 +602,11 @@ def test_producer_performance_defaults(broker):
 
 # ---------------------------------------------------------------- kafka-log-dirs
 
-@gregor_gap("kafka-log-dirs --describe (DescribeLogDirs, API 35, not served): "
-            + NO_DESCRIBE_LOG_DIRS)
 def test_log_dirs_describe(broker):
     bs = broker.bootstrap
     create_topic(bs, "sized", 2)
     produce_all(bs, "sized", [{"value": b"v" * 100, "partition": 0} for _ in range(10)])
     r = kafka_tool(LOG_DIRS, "--bootstrap-server", bs, "--describe", "--topic-list", "sized")
-    if r.returncode != 0 and NO_DESCRIBE_LOG_DIRS in r.stderr.splitlines():
-        assert r.stdout == "Querying brokers for log directories information\n", describe(r)
-        raise GregorGap(describe(r))
     assert r.returncode == 0, describe(r)
     lines = r.stdout.splitlines()
     assert lines[:2] == ["Querying brokers for log directories information",
