@@ -45,7 +45,7 @@ void handle_add_partitions_to_txn(broker *b, req *rq)
         topic_unref(tp);
     }
     if (all_known) {
-        tcoord_add_partitions(b->tcoord, rq, body, NULL, 0);
+        tcoord_add_partitions(b->tcoord, rq, body);
         return;
     }
     kp_add_partitions_to_txn_resp resp;

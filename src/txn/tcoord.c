@@ -682,10 +682,8 @@ static void add_common(tcoord *c, tq *q, const char *id, int64_t pid, int16_t ep
     pthread_mutex_unlock(&c->lock);
 }
 
-void tcoord_add_partitions(tcoord *c, req *rq, const kp_add_partitions_to_txn_req *body, bool *known, int nknown)
+void tcoord_add_partitions(tcoord *c, req *rq, const kp_add_partitions_to_txn_req *body)
 {
-    (void)known;
-    (void)nknown;
     tq *q = tq_new(rq, KP_API_ADD_PARTITIONS_TO_TXN);
     if (!q) {
         conn_req_complete(rq);

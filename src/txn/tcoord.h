@@ -74,8 +74,8 @@ void tcoord_init_producer_id(tcoord *c, req *rq, const kp_init_producer_id_req *
 /* A producer id some earlier request allocated and no machine took: the
  * next InitProducerId may go ahead without allocating (fresh_pid -1). */
 bool tcoord_has_spare_pid(tcoord *c);
-void tcoord_add_partitions(tcoord *c, req *rq, const kp_add_partitions_to_txn_req *body, bool *known,
-                           int nknown);
+/* body must live until rq is answered (the answer names its partitions). */
+void tcoord_add_partitions(tcoord *c, req *rq, const kp_add_partitions_to_txn_req *body);
 void tcoord_add_offsets(tcoord *c, req *rq, const kp_add_offsets_to_txn_req *body);
 void tcoord_end_txn(tcoord *c, req *rq, const kp_end_txn_req *body);
 /* KIP-890's check of a transactional batch: is topic/partition part of
