@@ -416,15 +416,13 @@ static int16_t recbuf_append_as(coordinator *c, int32_t part, recbuf *rb, int64_
     return code;
 }
 
-int16_t coord_commit(coordinator *c, cgroup *cg, const commit_in *in, int n, int64_t now_ms,
-                     int64_t expire_ts_ms, int64_t *end_offset, partition **log_out)
+/* OffsetCommit records for in[0..n) of cg into rb. Value v1 carries an
+ * explicit expiry (OffsetCommit v2-4 retention_time_ms), v3 none. */
+static int enc_commits(recbuf *rb, cgroup *cg, const commit_in *in, int n, int64_t now_ms, int64_t expire_ts_ms)
 {
-    /* value v1 carries an explicit expiry (OffsetCommit v2-4 retention_time_ms) */
     int16_t vver = expire_ts_ms >= 0 ? 1 : VALUE_OFFSET_COMMIT;
-    recbuf rb;
-    recbuf_init(&rb);
     for (int i = 0; i < n; i++) {
-        enc_offset_key(&rb.kw, cg->id, in[i].topic, in[i].topic_len, in[i].partition);
+        enc_offset_key(&rb->kw, cg->id, in[i].topic, in[i].topic_len, in[i].partition);
         kp_offset_commit_value v;
         kp_offset_commit_value_init(&v);
         v.offset = in[i].offset;
@@ -432,12 +430,22 @@ int16_t coord_commit(coordinator *c, cgroup *cg, const commit_in *in, int n, int
         v.metadata = in[i].metadata_len >= 0 ? (kp_str){ in[i].metadata, in[i].metadata_len } : kp_str_c("");
         v.commit_timestamp = now_ms;
         v.expire_timestamp = expire_ts_ms;
-        kp_write_int16(&rb.vw, vver);
-        kp_offset_commit_value_encode(&rb.vw, vver, &v);
-        if (recbuf_mark(&rb, false) != 0) {
-            recbuf_deinit(&rb);
-            return KERR_UNKNOWN_SERVER_ERROR;
-        }
+        kp_write_int16(&rb->vw, vver);
+        kp_offset_commit_value_encode(&rb->vw, vver, &v);
+        if (recbuf_mark(rb, false) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+int16_t coord_commit(coordinator *c, cgroup *cg, const commit_in *in, int n, int64_t now_ms,
+                     int64_t expire_ts_ms, int64_t *end_offset, partition **log_out)
+{
+    recbuf rb;
+    recbuf_init(&rb);
+    if (enc_commits(&rb, cg, in, n, now_ms, expire_ts_ms) != 0) {
+        recbuf_deinit(&rb);
+        return KERR_UNKNOWN_SERVER_ERROR;
     }
     int16_t code = recbuf_append(c, cg->part, &rb, end_offset, log_out);
     recbuf_deinit(&rb);
@@ -455,20 +463,9 @@ int16_t coord_txn_commit(coordinator *c, cgroup *cg, int64_t pid, int16_t epoch,
 {
     recbuf rb;
     recbuf_init(&rb);
-    for (int i = 0; i < n; i++) {
-        enc_offset_key(&rb.kw, cg->id, in[i].topic, in[i].topic_len, in[i].partition);
-        kp_offset_commit_value v;
-        kp_offset_commit_value_init(&v);
-        v.offset = in[i].offset;
-        v.leader_epoch = in[i].leader_epoch;
-        v.metadata = in[i].metadata_len >= 0 ? (kp_str){ in[i].metadata, in[i].metadata_len } : kp_str_c("");
-        v.commit_timestamp = now_ms;
-        kp_write_int16(&rb.vw, VALUE_OFFSET_COMMIT);
-        kp_offset_commit_value_encode(&rb.vw, VALUE_OFFSET_COMMIT, &v);
-        if (recbuf_mark(&rb, false) != 0) {
-            recbuf_deinit(&rb);
-            return KERR_UNKNOWN_SERVER_ERROR;
-        }
+    if (enc_commits(&rb, cg, in, n, now_ms, -1) != 0) {
+        recbuf_deinit(&rb);
+        return KERR_UNKNOWN_SERVER_ERROR;
     }
     int16_t code = recbuf_append_as(c, cg->part, &rb, pid, epoch, end_offset, log_out, why, why_len);
     recbuf_deinit(&rb);
