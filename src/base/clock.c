@@ -28,3 +28,16 @@ int64_t clock_mono_ns(void)
 {
     return clock_read_ns(CLOCK_MONOTONIC);
 }
+
+struct timespec clock_deadline_in(int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    return ts;
+}

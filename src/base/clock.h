@@ -12,6 +12,7 @@
 #define GREGOR_BASE_CLOCK_H
 
 #include <stdint.h>
+#include <time.h>
 
 /* CLOCK_REALTIME in milliseconds since the Unix epoch. */
 int64_t clock_now_ms(void);
@@ -19,5 +20,7 @@ int64_t clock_now_ms(void);
 int64_t clock_mono_ms(void);
 /* CLOCK_MONOTONIC in nanoseconds; only differences mean anything. */
 int64_t clock_mono_ns(void);
+/* The CLOCK_REALTIME deadline ms from now, for pthread_cond_timedwait. */
+struct timespec clock_deadline_in(int64_t ms);
 
 #endif
