@@ -143,14 +143,16 @@ void coord_group_remove(coordinator *c, cgroup *cg)
     free(cg);
 }
 
+static bool committed_is(const committed *o, const char *tname, int tname_len, int32_t pidx)
+{
+    return o->partition == pidx && (int)strlen(o->topic) == tname_len && memcmp(o->topic, tname, (size_t)tname_len) == 0;
+}
+
 committed *coord_offset_find(cgroup *cg, const char *tname, int tname_len, int32_t pidx)
 {
-    for (int i = 0; i < cg->noffs; i++) {
-        committed *o = &cg->offs[i];
-        if (o->partition == pidx && (int)strlen(o->topic) == tname_len &&
-            memcmp(o->topic, tname, (size_t)tname_len) == 0)
-            return o;
-    }
+    for (int i = 0; i < cg->noffs; i++)
+        if (committed_is(&cg->offs[i], tname, tname_len, pidx))
+            return &cg->offs[i];
     return NULL;
 }
 
@@ -198,12 +200,9 @@ static int txn_offset_add(cgroup *cg, int64_t pid, const char *tname, int tname_
                           int64_t offset, int32_t epoch, const char *meta, int meta_len, int64_t commit_ts)
 {
     txn_committed *t = NULL;
-    for (int i = 0; i < cg->ntoffs && !t; i++) {
-        committed *o = &cg->toffs[i].c;
-        if (cg->toffs[i].pid == pid && o->partition == pidx && (int)strlen(o->topic) == tname_len &&
-            memcmp(o->topic, tname, (size_t)tname_len) == 0)
+    for (int i = 0; i < cg->ntoffs && !t; i++)
+        if (cg->toffs[i].pid == pid && committed_is(&cg->toffs[i].c, tname, tname_len, pidx))
             t = &cg->toffs[i];
-    }
     char *m = strndup(meta_len > 0 ? meta : "", meta_len > 0 ? (size_t)meta_len : 0);
     if (!m)
         return -1;
@@ -258,11 +257,9 @@ static void txn_offsets_complete(cgroup *cg, int64_t pid, bool commit)
 
 bool coord_txn_pending(cgroup *cg, const char *tname, int tname_len, int32_t pidx)
 {
-    for (int i = 0; i < cg->ntoffs; i++) {
-        committed *o = &cg->toffs[i].c;
-        if (o->partition == pidx && (int)strlen(o->topic) == tname_len && memcmp(o->topic, tname, (size_t)tname_len) == 0)
+    for (int i = 0; i < cg->ntoffs; i++)
+        if (committed_is(&cg->toffs[i].c, tname, tname_len, pidx))
             return true;
-    }
     return false;
 }
 

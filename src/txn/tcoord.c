@@ -608,6 +608,20 @@ static txn_coord *machine_for(tcoord *c, const char *txn_id, int32_t *k, int16_t
     return c->m[*k];
 }
 
+/* Lock and find the machine of id; NULL (unlocked, q answered) when the
+ * coordinator is not available. */
+static txn_coord *lock_machine(tcoord *c, tq *q, const char *id, int32_t *k)
+{
+    pthread_mutex_lock(&c->lock);
+    int16_t err;
+    txn_coord *m = machine_for(c, id, k, &err);
+    if (!m) {
+        pthread_mutex_unlock(&c->lock);
+        answer_now(q, err);
+    }
+    return m;
+}
+
 void tcoord_init_producer_id(tcoord *c, req *rq, const kp_init_producer_id_req *body, int64_t fresh_pid)
 {
     tq *q = tq_new(rq, KP_API_INIT_PRODUCER_ID);
@@ -616,15 +630,10 @@ void tcoord_init_producer_id(tcoord *c, req *rq, const kp_init_producer_id_req *
         return;
     }
     char *id = cstr(rq, body->transactional_id);
-    pthread_mutex_lock(&c->lock);
     int32_t k;
-    int16_t err;
-    txn_coord *m = machine_for(c, id, &k, &err);
-    if (!m) {
-        pthread_mutex_unlock(&c->lock);
-        answer_now(q, err);
+    txn_coord *m = lock_machine(c, q, id, &k);
+    if (!m)
         return;
-    }
     if (fresh_pid < 0) {
         fresh_pid = c->spare_pid;
         c->spare_pid = -1;
@@ -657,15 +666,10 @@ bool tcoord_has_spare_pid(tcoord *c)
 static void add_common(tcoord *c, tq *q, const char *id, int64_t pid, int16_t epoch, const txn_partition *parts,
                        int nparts)
 {
-    pthread_mutex_lock(&c->lock);
     int32_t k;
-    int16_t err;
-    txn_coord *m = machine_for(c, id, &k, &err);
-    if (!m) {
-        pthread_mutex_unlock(&c->lock);
-        answer_now(q, err);
+    txn_coord *m = lock_machine(c, q, id, &k);
+    if (!m)
         return;
-    }
     txn_add_req r = {
         .token = q,
         .version = q->rq->hdr.api_version,
@@ -737,15 +741,10 @@ void tcoord_end_txn(tcoord *c, req *rq, const kp_end_txn_req *body)
         return;
     }
     char *id = cstr(rq, body->transactional_id);
-    pthread_mutex_lock(&c->lock);
     int32_t k;
-    int16_t err;
-    txn_coord *m = machine_for(c, id, &k, &err);
-    if (!m) {
-        pthread_mutex_unlock(&c->lock);
-        answer_now(q, err);
+    txn_coord *m = lock_machine(c, q, id, &k);
+    if (!m)
         return;
-    }
     txn_end_req r = {
         .token = q,
         .version = rq->hdr.api_version,
