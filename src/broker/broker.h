@@ -84,6 +84,7 @@ void handle_describe_cluster(broker *b, req *rq);
 void handle_alter_configs(broker *b, req *rq);
 void handle_init_producer_id(broker *b, req *rq);
 void handle_describe_log_dirs(broker *b, req *rq);
+void handle_delete_records(broker *b, req *rq);
 void handle_incremental_alter_configs(broker *b, req *rq);
 /* Consumer groups (src/group/group_api.c). */
 void handle_find_coordinator(broker *b, req *rq);

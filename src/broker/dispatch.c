@@ -37,6 +37,7 @@ static const broker_api apis[] = {
     { KP_API_OFFSET_DELETE, handle_offset_delete },
     { KP_API_INIT_PRODUCER_ID, handle_init_producer_id },
     { KP_API_DESCRIBE_LOG_DIRS, handle_describe_log_dirs },
+    { KP_API_DELETE_RECORDS, handle_delete_records },
     { KP_API_ADD_PARTITIONS_TO_TXN, handle_add_partitions_to_txn },
     { KP_API_ADD_OFFSETS_TO_TXN, handle_add_offsets_to_txn },
     { KP_API_END_TXN, handle_end_txn },

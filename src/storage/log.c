@@ -658,6 +658,13 @@ void plog_set_config(plog *l, const log_config *cfg)
     pthread_mutex_unlock(&l->mu);
 }
 
+void plog_get_config(plog *l, log_config *out)
+{
+    pthread_mutex_lock(&l->mu);
+    *out = l->cfg;
+    pthread_mutex_unlock(&l->mu);
+}
+
 /* ---- append ---- */
 
 /* Count the offsets in back-to-back batches; false on broken framing. */

@@ -94,6 +94,7 @@ void plog_close(plog *l);
  */
 int plog_shutdown(plog *l);
 void plog_set_config(plog *l, const log_config *cfg);
+void plog_get_config(plog *l, log_config *out);
 
 /*
  * Append one or more validated batches lying back to back in buf (len bytes).
