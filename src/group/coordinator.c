@@ -18,6 +18,7 @@
 #include "kafka_msgs.h"
 #include "net/conn.h"
 #include "proto/batch.h"
+#include "proto/records.h"
 #include "proto/batch_build.h"
 
 #define KEY_OFFSET_COMMIT 1
@@ -783,7 +784,7 @@ static int load_batch(void *arg, const uint8_t *p, size_t len)
     }
     l->pid = (info.attributes & BATCH_ATTR_TRANSACTIONAL) ? info.producer_id : -1;
     /* Compressed batches are never written by Gregor; Kafka's own are not read yet. */
-    batch_records_each(p, len, load_one, l);
+    records_each(p, len, RECORDS_MAX_INFLATED, load_one, l);
     return 0;
 }
 

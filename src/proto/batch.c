@@ -89,103 +89,7 @@ static void put_be64(uint8_t *p, uint64_t v)
     put_be32(p + 4, (uint32_t)v);
 }
 
-/* ---- bounds-checked cursor with a sticky error ---- */
-
-typedef struct rec_reader {
-    const uint8_t *p;
-    size_t len;     /* bytes readable from p */
-    size_t pos;     /* next byte to read; pos <= len always */
-    bool err;       /* sticky: once set, every read is a no-op yielding 0 */
-} rec_reader;
-
-static size_t rd_left(const rec_reader *r)
-{
-    assert(r->pos <= r->len);
-    return r->len - r->pos;
-}
-
-static uint8_t rd_u8(rec_reader *r)
-{
-    if (r->err || rd_left(r) < 1) {
-        r->err = true;
-        return 0;
-    }
-    return r->p[r->pos++];
-}
-
-/* Unsigned LEB128 of at most max_bytes; rejects bits past bits_max. Runs once
- * or more per record field: one-byte values (the usual case for deltas and
- * small lengths) take the first branch. */
-static uint64_t rd_uvarint(rec_reader *r, int max_bytes, int bits_max)
-{
-    if (r->err)
-        return 0;
-    const uint8_t *p = r->p + r->pos;
-    size_t left = r->len - r->pos;
-    if (left > 0 && p[0] < 0x80) {
-        r->pos++;
-        return p[0];
-    }
-    size_t n = left < (size_t)max_bytes ? left : (size_t)max_bytes;
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint8_t b = p[i];
-        int shift = 7 * (int)i;
-        uint64_t chunk = (uint64_t)(b & 0x7f);
-        /* The last allowed byte may only carry the bits that fit. */
-        if (shift + 7 > bits_max && (chunk >> (bits_max - shift)) != 0)
-            break;
-        v |= chunk << shift;
-        if ((b & 0x80) == 0) {
-            r->pos += i + 1;
-            return v;
-        }
-    }
-    /* Out of bytes, too many bits, or a continuation bit on the last allowed byte. */
-    r->err = true;
-    return 0;
-}
-
-static int32_t rd_varint(rec_reader *r)
-{
-    uint32_t u = (uint32_t)rd_uvarint(r, 5, 32);
-    return (int32_t)((u >> 1) ^ (0u - (u & 1)));
-}
-
-static int64_t rd_varlong(rec_reader *r)
-{
-    uint64_t u = rd_uvarint(r, 10, 64);
-    return (int64_t)((u >> 1) ^ (0 - (u & 1)));
-}
-
-static void rd_skip(rec_reader *r, size_t n)
-{
-    if (r->err || rd_left(r) < n) {
-        r->err = true;
-        return;
-    }
-    r->pos += n;
-}
-
-/* A nullable length (-1 = null) followed by that many bytes. */
-static void rd_skip_nullable(rec_reader *r)
-{
-    int32_t n = rd_varint(r);
-    if (n < -1)
-        r->err = true;
-    else if (n > 0)
-        rd_skip(r, (size_t)n);
-}
-
-/* A non-null length followed by that many bytes (header keys). */
-static void rd_skip_string(rec_reader *r)
-{
-    int32_t n = rd_varint(r);
-    if (n < 0)
-        r->err = true;
-    else
-        rd_skip(r, (size_t)n);
-}
+#include "proto/recread.h"
 
 int batch_control_type(const uint8_t *p, size_t len)
 {
@@ -204,40 +108,6 @@ int batch_control_type(const uint8_t *p, size_t len)
     if (be16(k) != 0)
         return -1; /* a control key version this code does not know */
     return (int)be16(k + 2);
-}
-
-int batch_records_each(const uint8_t *p, size_t len,
-                       int (*fn)(void *arg, const uint8_t *key, int32_t klen, const uint8_t *val, int32_t vlen),
-                       void *arg)
-{
-    if (len < BATCH_HEADER_BYTES || (be16(p + OFF_ATTRIBUTES) & BATCH_ATTR_COMPRESSION_MASK) != 0)
-        return -1;
-    int32_t count = (int32_t)be32(p + OFF_RECORD_COUNT);
-    rec_reader r = { .p = p + BATCH_HEADER_BYTES, .len = len - BATCH_HEADER_BYTES };
-    for (int32_t i = 0; i < count; i++) {
-        int32_t rec_len = rd_varint(&r);
-        if (r.err || rec_len < 0 || (size_t)rec_len > rd_left(&r))
-            return -1;
-        rec_reader b = { .p = r.p + r.pos, .len = (size_t)rec_len };
-        (void)rd_u8(&b);
-        (void)rd_varlong(&b);
-        (void)rd_varint(&b);
-        int32_t klen = rd_varint(&b);
-        const uint8_t *key = klen > 0 ? b.p + b.pos : NULL;
-        if (klen > 0)
-            rd_skip(&b, (size_t)klen);
-        int32_t vlen = rd_varint(&b);
-        const uint8_t *val = vlen >= 0 ? b.p + b.pos : NULL;
-        if (vlen > 0)
-            rd_skip(&b, (size_t)vlen);
-        if (b.err)
-            return -1;
-        int rc = fn(arg, key, klen, val, vlen);
-        if (rc != 0)
-            return rc;
-        r.pos += (size_t)rec_len;
-    }
-    return 0;
 }
 
 /* ---- one record ---- */
@@ -591,54 +461,6 @@ void batch_set_log_append_time(uint8_t *p, int64_t ts_ms)
     put_be16(p + OFF_ATTRIBUTES, (uint16_t)(attrs | BATCH_ATTR_TIMESTAMP_TYPE));
     put_be64(p + OFF_MAX_TIMESTAMP, (uint64_t)ts_ms);
     put_be32(p + OFF_CRC, batch_crc_compute(p, total));
-}
-
-/* ---- ListOffsets by timestamp ---- */
-
-/* Java's long addition: wraps instead of overflowing. */
-static int64_t add_wrap(int64_t a, int64_t b)
-{
-    return (int64_t)((uint64_t)a + (uint64_t)b);
-}
-
-bool batch_find_timestamp(const uint8_t *p, size_t len, int64_t ts_ms,
-                          int64_t *offset_out, int64_t *ts_out)
-{
-    size_t total = 0;
-    /* No CRC here: the batch was validated when it was written. The walk
-     * is bounds-checked all the same. */
-    if (batch_check_header(p, len, &total) != BATCH_OK)
-        return false;
-
-    batch_info info;
-    batch_info_fill(p, &info);
-    int64_t base_offset = batch_base_offset(p);
-    bool log_append = (info.attributes & BATCH_ATTR_TIMESTAMP_TYPE) != 0;
-
-    if ((info.attributes & BATCH_ATTR_COMPRESSION_MASK) != 0) {
-        if (info.record_count == 0 || info.max_timestamp < ts_ms)
-            return false;
-        *offset_out = base_offset;
-        *ts_out = info.max_timestamp;
-        return true;
-    }
-
-    rec_reader r = { .p = p + BATCH_HEADER_BYTES, .len = total - BATCH_HEADER_BYTES };
-    for (int32_t i = 0; i < info.record_count && rd_left(&r) > 0; i++) {
-        rec_view rec;
-        rec_next(&r, &rec);
-        if (r.err)
-            return false;
-        /* With LogAppendTime every record's timestamp is the batch's. */
-        int64_t ts = log_append ? info.max_timestamp
-                                : add_wrap(info.base_timestamp, rec.timestamp_delta);
-        if (ts >= ts_ms) {
-            *offset_out = add_wrap(base_offset, rec.offset_delta);
-            *ts_out = ts;
-            return true;
-        }
-    }
-    return false;
 }
 
 const char *batch_err_str(int err)

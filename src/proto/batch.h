@@ -82,12 +82,6 @@ void batch_peek(const uint8_t *p, batch_info *out);
 #define BATCH_CONTROL_ABORT 0
 #define BATCH_CONTROL_COMMIT 1
 int batch_control_type(const uint8_t *p, size_t len);
-/* Call fn for each record's key and value (len -1: null) of an
- * uncompressed batch the broker wrote; stops at fn's first non-zero.
- * -1: compressed or malformed. */
-int batch_records_each(const uint8_t *p, size_t len,
-                       int (*fn)(void *arg, const uint8_t *key, int32_t klen, const uint8_t *val, int32_t vlen),
-                       void *arg);
 int64_t batch_base_offset(const uint8_t *p);
 int32_t batch_length(const uint8_t *p); /* the batchLength field */
 void batch_set_base_offset(uint8_t *p, int64_t off);
@@ -97,14 +91,3 @@ void batch_set_log_append_time(uint8_t *p, int64_t ts_ms);
 
 #endif
 
-#ifndef GREGOR_PROTO_BATCH_H_EXTRA
-#define GREGOR_PROTO_BATCH_H_EXTRA
-/*
- * For ListOffsets by timestamp: within one validated batch, the offset and
- * timestamp of the first record whose timestamp is >= ts_ms. For compressed
- * batches (records not walked) it answers the batch's base offset and
- * maxTimestamp when maxTimestamp >= ts_ms. Returns true when found.
- */
-bool batch_find_timestamp(const uint8_t *p, size_t len, int64_t ts_ms,
-                          int64_t *offset_out, int64_t *ts_out);
-#endif

@@ -37,6 +37,7 @@
 
 #include "base/log.h"
 #include "proto/batch.h"
+#include "proto/records.h"
 #include "storage/segment.h"
 
 struct plog {
@@ -1088,7 +1089,7 @@ static int ts_scan_segment(log_segment *s, int64_t pos, int64_t limit, int64_t t
             const uint8_t *p = seg_reader_get(&r, pos, (size_t)total);
             if (!p)
                 break;
-            if (batch_find_timestamp(p, (size_t)total, ts_ms, off_out, ts_out)) {
+            if (records_find_timestamp(p, (size_t)total, RECORDS_MAX_INFLATED, ts_ms, off_out, ts_out)) {
                 if (*off_out < start)
                     *off_out = start;   /* the records below start are gone */
                 *found = true;

@@ -24,6 +24,7 @@
 #include "group/coordinator.h"
 #include "net/reactor.h"
 #include "proto/batch.h"
+#include "proto/records.h"
 #include "proto/batch_build.h"
 #include "txn/txn.h"
 
@@ -502,7 +503,7 @@ static int load_batch(void *arg, const uint8_t *p, size_t len)
     batch_peek(p, &bi);
     if (bi.attributes & BATCH_ATTR_CONTROL)
         return 0;
-    batch_records_each(p, len, load_one, arg);
+    records_each(p, len, RECORDS_MAX_INFLATED, load_one, arg);
     return 0;
 }
 

@@ -7,6 +7,7 @@
  * Truncation runs on exact-size heap copies so ASan sees any over-read.
  */
 #include "proto/batch.h"
+#include "proto/records.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -276,7 +277,7 @@ static void test_truncation(void)
         batch_info info;
         ok += batch_validate(q, cut, &info) == BATCH_OK;
         ok += batch_check_crc(q, cut, &info) == BATCH_OK;
-        ok += batch_find_timestamp(q, cut, 0, &off, &ts);
+        ok += records_find_timestamp(q, cut, RECORDS_MAX_INFLATED, 0, &off, &ts);
         free(q);
     }
     CHECK_EQ_I64(ok, 0);
@@ -565,13 +566,23 @@ static void test_compressed(void)
         free(zb);
     }
 
-    tb_compressed(&b, 1, z, 10, 3);
+    /* ListOffsets by timestamp inflates a compressed batch and finds the
+     * record itself (as Kafka does), not just the batch. */
+    size_t gz = compress_records(1, false, recs, recs_n, z, sizeof z);
+    tb_compressed(&b, 1, z, gz, 20);
     int64_t off = -1, ts = -1;
-    CHECK(batch_find_timestamp(b.buf, b.len, 5190, &off, &ts));
-    CHECK_EQ_I64(off, 100);
+    CHECK(records_find_timestamp(b.buf, b.len, RECORDS_MAX_INFLATED, 5190, &off, &ts));
+    CHECK_EQ_I64(off, 119);
     CHECK_EQ_I64(ts, 5190);
-    CHECK(batch_find_timestamp(b.buf, b.len, 0, &off, &ts));
-    CHECK(!batch_find_timestamp(b.buf, b.len, 5191, &off, &ts));
+    CHECK(records_find_timestamp(b.buf, b.len, RECORDS_MAX_INFLATED, 5101, &off, &ts));
+    CHECK_EQ_I64(off, 111);
+    CHECK_EQ_I64(ts, 5110);
+    CHECK(records_find_timestamp(b.buf, b.len, RECORDS_MAX_INFLATED, 0, &off, &ts));
+    CHECK_EQ_I64(off, 100);
+    CHECK(!records_find_timestamp(b.buf, b.len, RECORDS_MAX_INFLATED, 5191, &off, &ts));
+    /* Inflating past the bound given is refused, not followed. */
+    CHECK(!records_find_timestamp(b.buf, b.len, 64, 0, &off, &ts));
+    tb_compressed(&b, 1, z, 10, 3);
 
     put32(b.buf + 57, 4); /* count mismatch */
     tb_seal(&b);
@@ -594,29 +605,29 @@ static void test_find_timestamp(void)
     CHECK_EQ_I64(validate_exact(&b), BATCH_OK);
 
     int64_t off = -1, ts = -1;
-    CHECK(batch_find_timestamp(b.buf, b.len, 0, &off, &ts));
+    CHECK(records_find_timestamp(b.buf, b.len, RECORDS_MAX_INFLATED, 0, &off, &ts));
     CHECK_EQ_I64(off, 500);
     CHECK_EQ_I64(ts, 10000);
-    CHECK(batch_find_timestamp(b.buf, b.len, 10000, &off, &ts));
+    CHECK(records_find_timestamp(b.buf, b.len, RECORDS_MAX_INFLATED, 10000, &off, &ts));
     CHECK_EQ_I64(off, 500);
-    CHECK(batch_find_timestamp(b.buf, b.len, 10001, &off, &ts));
+    CHECK(records_find_timestamp(b.buf, b.len, RECORDS_MAX_INFLATED, 10001, &off, &ts));
     CHECK_EQ_I64(off, 501); /* first record with ts >= target, in offset order */
     CHECK_EQ_I64(ts, 10010);
-    CHECK(batch_find_timestamp(b.buf, b.len, 10011, &off, &ts));
+    CHECK(records_find_timestamp(b.buf, b.len, RECORDS_MAX_INFLATED, 10011, &off, &ts));
     CHECK_EQ_I64(off, 503);
     CHECK_EQ_I64(ts, 10030);
-    CHECK(!batch_find_timestamp(b.buf, b.len, 10031, &off, &ts));
+    CHECK(!records_find_timestamp(b.buf, b.len, RECORDS_MAX_INFLATED, 10031, &off, &ts));
 
     /* LogAppendTime: every record carries maxTimestamp. */
     batch_set_log_append_time(b.buf, 20000);
-    CHECK(batch_find_timestamp(b.buf, b.len, 15000, &off, &ts));
+    CHECK(records_find_timestamp(b.buf, b.len, RECORDS_MAX_INFLATED, 15000, &off, &ts));
     CHECK_EQ_I64(off, 500);
     CHECK_EQ_I64(ts, 20000);
-    CHECK(!batch_find_timestamp(b.buf, b.len, 20001, &off, &ts));
+    CHECK(!records_find_timestamp(b.buf, b.len, RECORDS_MAX_INFLATED, 20001, &off, &ts));
 
     /* Not a batch at all. */
     uint8_t zeros[80] = { 0 };
-    CHECK(!batch_find_timestamp(zeros, sizeof zeros, 0, &off, &ts));
+    CHECK(!records_find_timestamp(zeros, sizeof zeros, RECORDS_MAX_INFLATED, 0, &off, &ts));
 }
 
 static void test_setters(void)
