@@ -9,7 +9,6 @@
 #include "proto/zwriter.h"
 
 #include <lz4frame.h>
-#include <lz4hc.h>
 #include <snappy-c.h>
 #include <string.h>
 #include <zlib.h>
