@@ -118,10 +118,13 @@ static LZ4F_preferences_t lz4_prefs(int level)
     p.frameInfo.blockSizeID = LZ4F_max64KB;
     p.frameInfo.blockMode = LZ4F_blockIndependent;
     /* At its default level Kafka uses lz4's fast compressor, at any other
-     * its high-compression one at that level. LZ4F does the same for levels
-     * from LZ4HC_CLEVEL_MIN (3) up, clamping above 12; 1 and 2, fast in
-     * LZ4F, only compress a little less than Kafka's high-compression 1 and 2. */
-    p.compressionLevel = level == ZWRITER_LZ4_LEVEL_DEFAULT ? 0 : level;
+     * its high-compression one at that level (lz4 clamps above 12). LZ4F
+     * compresses fast below 3, so Kafka's 1 and 2 become 3, LZ4F's lowest
+     * high-compression level. */
+    if (level == ZWRITER_LZ4_LEVEL_DEFAULT)
+        p.compressionLevel = 0;
+    else
+        p.compressionLevel = level < 3 ? 3 : level;
     return p;
 }
 

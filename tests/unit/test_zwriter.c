@@ -166,6 +166,10 @@ static void test_levels(void)
         CHECK(hi <= def);
         CHECK_EQ_I64(def, dflt); /* ZWRITER_LEVEL_DEFAULT is Kafka's default */
     }
+    /* Kafka compresses lz4 fast only at the default level: any other,
+     * the lowest included, takes the high-compression path. */
+    CHECK(round_trip(ZWRITER_LZ4, ZWRITER_LZ4_LEVEL_MIN, in, n) <
+          round_trip(ZWRITER_LZ4, ZWRITER_LZ4_LEVEL_DEFAULT, in, n));
     /* Snappy has no level: any is accepted and changes nothing. */
     CHECK_EQ_I64(round_trip(ZWRITER_SNAPPY, 1, in, n), round_trip(ZWRITER_SNAPPY, ZWRITER_LEVEL_DEFAULT, in, n));
     free(in);
