@@ -36,6 +36,8 @@ static const command commands[] = {
     { "cluster", tool_cluster_main, "cluster id, brokers, controller, API versions" },
     { "storage", tool_storage_main, "random-uuid; format a log directory" },
     { "transactions", tool_transactions_main, "list, describe transactions and producers; abort a hanging transaction" },
+    { "log-dirs", tool_log_dirs_main, "describe the brokers' log directories and partition sizes" },
+    { "delete-records", tool_delete_records_main, "delete records below an offset (move the low watermark)" },
 };
 
 static void usage(FILE *f)

@@ -19,5 +19,7 @@ int tool_dump_log_main(int argc, char **argv);
 int tool_cluster_main(int argc, char **argv);
 int tool_storage_main(int argc, char **argv);
 int tool_transactions_main(int argc, char **argv);
+int tool_log_dirs_main(int argc, char **argv);
+int tool_delete_records_main(int argc, char **argv);
 
 #endif
