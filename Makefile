@@ -24,7 +24,7 @@ CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -Werror -Wno-unused-par
           -Wshadow -Wstrict-prototypes -pthread -Isrc -I$(O)/gen $(SANFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS := -pthread $(SANFLAGS)
 # The codecs: the broker decompresses produced batches to validate them.
-LDLIBS := -lz -llz4 -lzstd -lsnappy
+LDLIBS := -lz -llz4 -lzstd -lsnappy -lxxhash
 
 GEN_H := $(O)/gen/kafka_msgs.h
 GEN_C := $(O)/gen/kafka_msgs.c

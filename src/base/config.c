@@ -129,7 +129,8 @@ int config_validate(const config_def *def, const char *value, int64_t *num_out,
             snprintf(err, errlen, "invalid value '%s' for %s: not a number", value, def->name);
             return -1;
         }
-        if (d < (double)def->min || d > (double)def->max) {
+        /* min == max: no range (Kafka's Double.MAX_VALUE defaults). */
+        if (def->min != def->max && (d < (double)def->min || d > (double)def->max)) {
             snprintf(err, errlen, "invalid value '%s' for %s: must be in [%lld, %lld]",
                      value, def->name, (long long)def->min, (long long)def->max);
             return -1;

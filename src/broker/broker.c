@@ -22,6 +22,7 @@
 #include "broker/appender.h"
 #include "broker/reqstats.h"
 #include "broker/scrubber.h"
+#include "cluster/cleaner.h"
 #include "group/coordinator.h"
 #include "metadata/metalog.h"
 #include "txn/pids.h"
@@ -488,6 +489,67 @@ static void post_listener_start(broker *b)
         reactor_post(b->reactors[i], listener_start, b->listeners[i]);
 }
 
+/* The cleaner's view of the node: every partition, each holding a
+ * reference to its topic until released. */
+static int cleaner_list(void *ctx, partition ***out)
+{
+    broker *b = ctx;
+    topic **all;
+    int nt = topics_list(b->topics, &all);
+    if (nt < 0)
+        return -1;
+    int total = 0;
+    for (int i = 0; i < nt; i++)
+        total += topic_nparts(all[i]);
+    partition **v = calloc((size_t)(total ? total : 1), sizeof *v);
+    int n = 0;
+    for (int i = 0; i < nt; i++) {
+        for (int32_t j = 0; v && j < topic_nparts(all[i]) && n < total; j++) {
+            partition *p = topic_partition(all[i], j);
+            if (p) {
+                topic_ref(all[i]);
+                v[n++] = p;
+            }
+        }
+        topic_unref(all[i]);
+    }
+    free(all);
+    *out = v;
+    return v ? n : -1;
+}
+
+static void cleaner_release(void *ctx, partition **v, int n)
+{
+    (void)ctx;
+    for (int i = 0; i < n; i++)
+        topic_unref(v[i]->topic);
+    free(v);
+}
+
+static int cleaner_begin(broker *b, char *err, size_t errlen)
+{
+    if (!config_get_num(&b->cfg, BCFG_LOG_CLEANER_ENABLE))
+        return 0;
+    cleaner_config cc = {
+        .threads = (int)config_get_num(&b->cfg, BCFG_LOG_CLEANER_THREADS),
+        .dedupe_buffer_bytes = config_get_num(&b->cfg, BCFG_LOG_CLEANER_DEDUPE_BUFFER_SIZE),
+        .load_factor = strtod(config_get_str(&b->cfg, BCFG_LOG_CLEANER_IO_BUFFER_LOAD_FACTOR), NULL),
+        .io_buffer_bytes = (int32_t)config_get_num(&b->cfg, BCFG_LOG_CLEANER_IO_BUFFER_SIZE),
+        .io_max_bytes_per_sec = strtod(config_get_str(&b->cfg, BCFG_LOG_CLEANER_IO_MAX_BYTES_PER_SECOND), NULL),
+        .backoff_ms = config_get_num(&b->cfg, BCFG_LOG_CLEANER_BACKOFF_MS),
+    };
+    if (cc.threads <= 0)
+        return 0;
+    cleaner_env env = { cleaner_list, cleaner_release, b, logmgr_dir(b->logs) };
+    b->cleaner = cleaner_new(&cc, &env);
+    if (!b->cleaner || cleaner_start(b->cleaner) != 0) {
+        snprintf(err, errlen, "cannot start the log cleaner (log.cleaner.dedupe.buffer.size=%lld: out of memory?)",
+                 (long long)cc.dedupe_buffer_bytes);
+        return -1;
+    }
+    return 0;
+}
+
 int broker_start(broker *b, char *err, size_t errlen)
 {
     endpoint ep;
@@ -543,6 +605,8 @@ int broker_start(broker *b, char *err, size_t errlen)
     }
     b->scrubber = scrubber_start(b->topics, config_get_num(&b->cfg, BCFG_LOG_SCRUB_INTERVAL_MS),
                                  config_get_num(&b->cfg, BCFG_LOG_SCRUB_BYTES_PER_SECOND));
+    if (cleaner_begin(b, err, errlen) != 0)
+        return -1;
     for (int i = 0; i < n; i++)
         if (reactor_start(b->reactors[i]) != 0) {
             snprintf(err, errlen, "cannot start reactor thread %d", i);
@@ -592,6 +656,8 @@ void broker_shutdown(broker *b)
     appender_stop(b->appender);
     scrubber_stop(b->scrubber);
     b->scrubber = NULL;
+    cleaner_free(b->cleaner);
+    b->cleaner = NULL;
     for (int i = 0; i < b->nreactors; i++)
         reactor_post(b->reactors[i], close_conns_cb, b->listeners[i]);
     for (int i = 0; i < b->nreactors; i++)

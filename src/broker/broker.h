@@ -46,6 +46,7 @@ typedef struct broker {
     struct tcoord *tcoord;        /* transactions */
     struct reqstats *reqstats;    /* GREGOR_REQUEST_STATS counters; usually NULL */
     struct scrubber *scrubber;    /* log.scrub.interval.ms; NULL when off */
+    struct cleaner *cleaner;      /* the log cleaner (log.cleaner.enable); NULL when off */
     int nreactors;
     reactor **reactors;
     listener **listeners;

@@ -83,7 +83,29 @@
     X(LOG_MESSAGE_TIMESTAMP_TYPE, "log.message.timestamp.type", CONFIG_STRING, "CreateTime", 0, 0, ts_type_choices, 0, \
       "Default message.timestamp.type: CreateTime keeps the producer's timestamps, LogAppendTime stamps batches on append.") \
     X(LOG_CLEANUP_POLICY, "log.cleanup.policy", CONFIG_LIST, "delete", 0, 0, cleanup_choices, 0, \
-      "Default cleanup.policy. compact is accepted but compaction is not implemented yet.") \
+      "Default cleanup.policy: delete (retention), compact (the log cleaner keeps the latest record per key) or both.") \
+    X(LOG_CLEANER_ENABLE, "log.cleaner.enable", CONFIG_BOOLEAN, "true", 0, 0, NULL, CONFIG_F_READ_ONLY, \
+      "Run the log cleaner. Off: compacted topics (__consumer_offsets too) grow without bound.") \
+    X(LOG_CLEANER_THREADS, "log.cleaner.threads", CONFIG_INT, "1", 0, 64, NULL, CONFIG_F_READ_ONLY, \
+      "Cleaner threads; each cleans one log at a time.") \
+    X(LOG_CLEANER_DEDUPE_BUFFER_SIZE, "log.cleaner.dedupe.buffer.size", CONFIG_LONG, "134217728", 1048576, I64MAX, NULL, CONFIG_F_READ_ONLY, \
+      "Memory for the key -> offset maps of all cleaner threads together (24 bytes a key); a log whose dirty part has more keys is cleaned in several passes.") \
+    X(LOG_CLEANER_IO_BUFFER_SIZE, "log.cleaner.io.buffer.size", CONFIG_INT, "524288", 4096, I32MAX, NULL, CONFIG_F_READ_ONLY, \
+      "Read and write buffer of each cleaner thread (a larger batch grows it for its own read).") \
+    X(LOG_CLEANER_IO_BUFFER_LOAD_FACTOR, "log.cleaner.io.buffer.load.factor", CONFIG_DOUBLE, "0.9", 0, 1, NULL, CONFIG_F_READ_ONLY, \
+      "How full a cleaner's key map may get before a pass stops reading dirty records.") \
+    X(LOG_CLEANER_IO_MAX_BYTES_PER_SECOND, "log.cleaner.io.max.bytes.per.second", CONFIG_DOUBLE, "1.7976931348623157E308", 0, 0, NULL, CONFIG_F_READ_ONLY, \
+      "Cap on what the cleaner threads read and write together, bytes a second.") \
+    X(LOG_CLEANER_BACKOFF_MS, "log.cleaner.backoff.ms", CONFIG_LONG, "15000", 0, I64MAX, NULL, CONFIG_F_READ_ONLY, \
+      "How long an idle cleaner thread sleeps before looking for a dirty log again.") \
+    X(LOG_CLEANER_MIN_CLEANABLE_RATIO, "log.cleaner.min.cleanable.ratio", CONFIG_DOUBLE, "0.5", 0, 1, NULL, 0, \
+      "Default min.cleanable.dirty.ratio.") \
+    X(LOG_CLEANER_DELETE_RETENTION_MS, "log.cleaner.delete.retention.ms", CONFIG_LONG, "86400000", 0, I64MAX, NULL, 0, \
+      "Default delete.retention.ms.") \
+    X(LOG_CLEANER_MIN_COMPACTION_LAG_MS, "log.cleaner.min.compaction.lag.ms", CONFIG_LONG, "0", 0, I64MAX, NULL, 0, \
+      "Default min.compaction.lag.ms.") \
+    X(LOG_CLEANER_MAX_COMPACTION_LAG_MS, "log.cleaner.max.compaction.lag.ms", CONFIG_LONG, "9223372036854775807", 1, I64MAX, NULL, 0, \
+      "Default max.compaction.lag.ms.") \
     X(COMPRESSION_TYPE, "compression.type", CONFIG_STRING, "producer", 0, 0, compression_choices, 0, \
       "Default compression.type. Only 'producer' (store batches as sent) is implemented; others are refused.") \
     X(MESSAGE_MAX_BYTES, "message.max.bytes", CONFIG_INT, "1048588", 0, I32MAX, NULL, 0, \

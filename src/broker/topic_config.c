@@ -129,4 +129,10 @@ void topic_config_log(const config_set *overrides, const config_set *broker, log
     int src;
     const char *policy = topic_config_value(overrides, broker, TCFG_CLEANUP_POLICY, &src);
     out->delete_policy = !policy || strstr(policy, "delete") != NULL;
+    out->compact_policy = policy && strstr(policy, "compact") != NULL;
+    const char *ratio = topic_config_value(overrides, broker, TCFG_MIN_CLEANABLE_DIRTY_RATIO, &src);
+    out->min_cleanable_ratio = ratio ? strtod(ratio, NULL) : 0.5;
+    out->min_compaction_lag_ms = topic_config_num(overrides, broker, TCFG_MIN_COMPACTION_LAG_MS);
+    out->max_compaction_lag_ms = topic_config_num(overrides, broker, TCFG_MAX_COMPACTION_LAG_MS);
+    out->delete_retention_ms = topic_config_num(overrides, broker, TCFG_DELETE_RETENTION_MS);
 }

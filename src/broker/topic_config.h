@@ -15,18 +15,18 @@
 
 /* X(id, name, type, min, max, broker synonym id or -1, flags, doc) */
 #define TOPIC_CONFIGS(X) \
-    X(CLEANUP_POLICY, "cleanup.policy", CONFIG_LIST, 0, 0, BCFG_LOG_CLEANUP_POLICY, 0, "delete, compact or both. Retention (retention.ms, retention.bytes) trims only logs whose policy includes delete; a compact-only log keeps every segment (compaction itself is not implemented yet: nothing is cleaned).") \
+    X(CLEANUP_POLICY, "cleanup.policy", CONFIG_LIST, 0, 0, BCFG_LOG_CLEANUP_POLICY, 0, "delete, compact or both. Retention (retention.ms, retention.bytes) trims only logs whose policy includes delete; the log cleaner compacts those whose policy includes compact.") \
     X(COMPRESSION_TYPE, "compression.type", CONFIG_STRING, 0, 0, BCFG_COMPRESSION_TYPE, 0, "Only 'producer' is implemented.") \
-    X(DELETE_RETENTION_MS, "delete.retention.ms", CONFIG_LONG, 0, I64MAX, -1, CONFIG_F_NO_EFFECT, "Tombstone retention for compacted topics.") \
+    X(DELETE_RETENTION_MS, "delete.retention.ms", CONFIG_LONG, 0, I64MAX, BCFG_LOG_CLEANER_DELETE_RETENTION_MS, 0, "How long the cleaner keeps a tombstone (and a transaction marker with nothing left) after it first cleans it.") \
     X(FILE_DELETE_DELAY_MS, "file.delete.delay.ms", CONFIG_LONG, 0, I64MAX, -1, CONFIG_F_NO_EFFECT, "Delay before deleting a file.") \
     X(FLUSH_MESSAGES, "flush.messages", CONFIG_LONG, 1, I64MAX, BCFG_LOG_FLUSH_INTERVAL_MESSAGES, 0, "1: fsync before answering acks=all; Long.MAX: never on the produce path.") \
     X(FLUSH_MS, "flush.ms", CONFIG_LONG, 0, I64MAX, BCFG_LOG_FLUSH_INTERVAL_MS, 0, "fsync data older than this.") \
     X(INDEX_INTERVAL_BYTES, "index.interval.bytes", CONFIG_INT, 0, I32MAX, BCFG_LOG_INDEX_INTERVAL_BYTES, 0, "Bytes between offset-index entries.") \
-    X(MAX_COMPACTION_LAG_MS, "max.compaction.lag.ms", CONFIG_LONG, 1, I64MAX, -1, CONFIG_F_NO_EFFECT, "Compaction is not implemented yet.") \
+    X(MAX_COMPACTION_LAG_MS, "max.compaction.lag.ms", CONFIG_LONG, 1, I64MAX, BCFG_LOG_CLEANER_MAX_COMPACTION_LAG_MS, 0, "A record stays uncompacted at most this long: a log holding older dirty records is cleaned whatever its dirty ratio.") \
     X(MAX_MESSAGE_BYTES, "max.message.bytes", CONFIG_INT, 0, I32MAX, BCFG_MESSAGE_MAX_BYTES, 0, "Largest record batch accepted.") \
     X(MESSAGE_TIMESTAMP_TYPE, "message.timestamp.type", CONFIG_STRING, 0, 0, BCFG_LOG_MESSAGE_TIMESTAMP_TYPE, 0, "CreateTime or LogAppendTime.") \
-    X(MIN_CLEANABLE_DIRTY_RATIO, "min.cleanable.dirty.ratio", CONFIG_DOUBLE, 0, 1, -1, CONFIG_F_NO_EFFECT, "Compaction is not implemented yet.") \
-    X(MIN_COMPACTION_LAG_MS, "min.compaction.lag.ms", CONFIG_LONG, 0, I64MAX, -1, CONFIG_F_NO_EFFECT, "Compaction is not implemented yet.") \
+    X(MIN_CLEANABLE_DIRTY_RATIO, "min.cleanable.dirty.ratio", CONFIG_DOUBLE, 0, 1, BCFG_LOG_CLEANER_MIN_CLEANABLE_RATIO, 0, "The cleaner takes a log once its not-yet-cleaned bytes are this share of its cleanable bytes.") \
+    X(MIN_COMPACTION_LAG_MS, "min.compaction.lag.ms", CONFIG_LONG, 0, I64MAX, BCFG_LOG_CLEANER_MIN_COMPACTION_LAG_MS, 0, "A record stays uncompacted at least this long (segments with newer records are not cleaned).") \
     X(MIN_INSYNC_REPLICAS, "min.insync.replicas", CONFIG_INT, 1, I32MAX, BCFG_MIN_INSYNC_REPLICAS, 0, "Replicas that must have a write for acks=all.") \
     X(PREALLOCATE, "preallocate", CONFIG_BOOLEAN, 0, 0, -1, CONFIG_F_NO_EFFECT, "Preallocate segment files.") \
     X(RETENTION_BYTES, "retention.bytes", CONFIG_LONG, -1, I64MAX, BCFG_LOG_RETENTION_BYTES, 0, "Bytes kept per partition; -1: no limit.") \

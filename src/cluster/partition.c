@@ -367,6 +367,9 @@ partition *partition_open(struct topic *tp, const char *name, int32_t index, plo
     p->env = env;
     p->snapshot_offset = -1;
     atomic_init(&p->first_unstable, -1);
+    atomic_init(&p->clean_offset, -1);
+    atomic_init(&p->clean_horizon_ms, -1);
+    atomic_init(&p->cleaning, false);
     pthread_mutex_init(&p->lock, NULL);
     if (tp) {
         /* The metadata log has no producers. */
@@ -742,6 +745,17 @@ int partition_expire_producers(partition *p, int64_t now_ms, int64_t max_idle_ms
     int n = producers_expire(p->producers, now_ms, max_idle_ms);
     pthread_mutex_unlock(&p->lock);
     return n;
+}
+
+void partition_snapshots_trim(partition *p, int64_t below)
+{
+    if (!p->producers)
+        return;
+    pthread_mutex_lock(&p->lock);
+    if (p->snapshot_offset >= 0 && p->snapshot_offset < below)
+        below = p->snapshot_offset; /* the latest one always stays */
+    producers_snapshot_delete(plog_dir(p->log), below, -1);
+    pthread_mutex_unlock(&p->lock);
 }
 
 void partition_log_start_moved(partition *p)

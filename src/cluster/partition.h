@@ -63,6 +63,13 @@ struct partition {
     atomic_int lane_pending;              /* appends queued on an append lane, not done */
     int64_t last_flush_ms;                /* housekeeping's flush.ms clock (main thread) */
     atomic_int fetch_waiters[PARTITION_REACTORS_MAX]; /* parked fetches per reactor */
+    /* The log cleaner's (cleaner.h): where the part not cleaned yet starts
+     * (-1: not known yet), the earliest delete horizon (tombstones, empty
+     * transactions' markers) it left behind (-1: none), and whether a
+     * cleaner thread holds the log now. */
+    atomic_llong clean_offset;
+    atomic_llong clean_horizon_ms;
+    atomic_bool cleaning;
 
     /* Guarded by lock. */
     pthread_mutex_t lock;
@@ -167,6 +174,9 @@ void partition_wait_durable(partition *p, int64_t offset, reactor *r,
 
 /* producer.id.expiration.ms: forget producers idle that long. */
 int partition_expire_producers(partition *p, int64_t now_ms, int64_t max_idle_ms);
+/* The cleaner merged segments: drop producer snapshots below offset
+ * (Kafka removes those of segments that are gone), keeping the latest. */
+void partition_snapshots_trim(partition *p, int64_t below);
 /* Retention moved the log start: drop snapshots below it. */
 void partition_log_start_moved(partition *p);
 

@@ -450,6 +450,13 @@ void batch_set_leader_epoch(uint8_t *p, int32_t epoch)
     put_be32(p + OFF_LEADER_EPOCH, (uint32_t)epoch);
 }
 
+void batch_seal(uint8_t *p, size_t total)
+{
+    assert(total >= BATCH_HEADER_BYTES);
+    put_be32(p + OFF_BATCH_LENGTH, (uint32_t)(total - BATCH_LOG_OVERHEAD));
+    put_be32(p + OFF_CRC, batch_crc_compute(p, total));
+}
+
 void batch_set_log_append_time(uint8_t *p, int64_t ts_ms)
 {
     int32_t batch_len = batch_length(p);

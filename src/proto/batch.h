@@ -57,6 +57,7 @@ typedef struct batch_info {
 #define BATCH_ATTR_TIMESTAMP_TYPE   0x08 /* 1 = LogAppendTime */
 #define BATCH_ATTR_TRANSACTIONAL    0x10
 #define BATCH_ATTR_CONTROL          0x20
+#define BATCH_ATTR_DELETE_HORIZON   0x40 /* KIP-534: baseTimestamp is the delete horizon */
 
 /*
  * Validate one batch at p (at most len bytes available): magic, lengths, CRC,
@@ -86,6 +87,9 @@ int64_t batch_base_offset(const uint8_t *p);
 int32_t batch_length(const uint8_t *p); /* the batchLength field */
 void batch_set_base_offset(uint8_t *p, int64_t off);
 void batch_set_leader_epoch(uint8_t *p, int32_t epoch);
+/* A batch built or rewritten in place (total bytes from p): set its
+ * batchLength and recompute its CRC. */
+void batch_seal(uint8_t *p, size_t total);
 /* Set maxTimestamp and the LogAppendTime bit, recomputing the CRC. */
 void batch_set_log_append_time(uint8_t *p, int64_t ts_ms);
 

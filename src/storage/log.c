@@ -27,6 +27,8 @@
 #include <assert.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -80,6 +82,11 @@ void log_config_defaults(log_config *cfg)
     cfg->retention_ms = 7LL * 24 * 3600 * 1000;
     cfg->retention_bytes = -1;
     cfg->delete_policy = true;
+    cfg->compact_policy = false;
+    cfg->min_cleanable_ratio = 0.5;
+    cfg->min_compaction_lag_ms = 0;
+    cfg->max_compaction_lag_ms = INT64_MAX;
+    cfg->delete_retention_ms = 86400000;
     cfg->truncate_corrupt = false;
     cfg->verify_on_open = false;
 }
@@ -257,11 +264,131 @@ static void unlink_in_dir(const char *dir, const char *name, const char *why)
         plog_logf(GLOG_INFO, "removed %s (%s)", path, why);
 }
 
+/* The offset after the last whole batch of the .log file at path (its
+ * base when it holds none), reading batch headers only. -1 on I/O error. */
+static int64_t swap_file_end(const char *path, int64_t base)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int64_t end = base, pos = 0;
+    uint8_t h[BATCH_HEADER_BYTES];
+    while (pread(fd, h, sizeof h, pos) == (ssize_t)sizeof h) {
+        batch_info bi;
+        batch_peek(h, &bi);
+        if (bi.total_bytes < BATCH_HEADER_BYTES)
+            break;
+        end = batch_base_offset(h) + bi.last_offset_delta + 1;
+        pos += bi.total_bytes;
+    }
+    close(fd);
+    return end;
+}
+
+static void unlink_segment_files(const char *dir, int64_t base, const char *why)
+{
+    static const char *const exts[] = { ".log", ".index", ".timeindex", ".txnindex" };
+    for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "%020lld%s", (long long)base, exts[i]);
+        unlink_in_dir(dir, name, why);
+    }
+}
+
+static void rename_in_dir(const char *dir, const char *from, const char *to)
+{
+    char a[PATH_MAX], b[PATH_MAX];
+    snprintf(a, sizeof a, "%s/%s", dir, from);
+    snprintf(b, sizeof b, "%s/%s", dir, to);
+    if (rename(a, b) != 0 && errno != ENOENT)
+        plog_logf(GLOG_WARN, "renaming %s to %s: %s", a, to, strerror(errno));
+}
+
+/*
+ * Complete the cleaner's swaps a crash interrupted (the protocol is at
+ * plog_swap_cleaned). A <base>.log.swap is a whole cleaned segment, fsynced
+ * before it got that name: the segments it replaces (every .log with a base
+ * in [base, its end)) go, whatever is left of them, and it takes its final
+ * name. Its index files are not trusted (they were not fsynced): they are
+ * removed, and the open rebuilds them. A <base>.txnindex.swap goes with its
+ * .log.swap, or alone when the crash fell between the two renames.
+ */
+static int plog_finish_swaps(plog *l)
+{
+    base_list swaps = { 0 }, logs = { 0 }, txns = { 0 };
+    int rc = LOG_OK;
+    DIR *d = opendir(l->dir);
+    if (!d) {
+        plog_logf(GLOG_ERROR, "opening log directory %s: %s", l->dir, strerror(errno));
+        return LOG_ERR_IO;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        int64_t base;
+        if (log_segment_parse_name(e->d_name, ".log.swap", &base)) {
+            if (!base_list_push(&swaps, base))
+                rc = LOG_ERR_NOMEM;
+        } else if (log_segment_parse_name(e->d_name, ".txnindex.swap", &base)) {
+            if (!base_list_push(&txns, base))
+                rc = LOG_ERR_NOMEM;
+        } else if (log_segment_parse_name(e->d_name, ".log", &base)) {
+            if (!base_list_push(&logs, base))
+                rc = LOG_ERR_NOMEM;
+        }
+    }
+    closedir(d);
+    for (size_t i = 0; rc == LOG_OK && i < swaps.n; i++) {
+        int64_t base = swaps.v[i];
+        char name[64], path[PATH_MAX];
+        snprintf(name, sizeof name, "%020lld.log.swap", (long long)base);
+        snprintf(path, sizeof path, "%s/%s", l->dir, name);
+        int64_t end = swap_file_end(path, base);
+        if (end < 0) {
+            plog_logf(GLOG_ERROR, "reading %s: %s", path, strerror(errno));
+            rc = LOG_ERR_IO;
+            break;
+        }
+        int replaced = 0;
+        for (size_t j = 0; j < logs.n; j++)
+            if (logs.v[j] >= base && logs.v[j] < end) {
+                unlink_segment_files(l->dir, logs.v[j], "replaced by a cleaned segment");
+                replaced++;
+            }
+        unlink_segment_files(l->dir, base, "replaced by a cleaned segment");
+        char tmp[64];
+        snprintf(tmp, sizeof tmp, "%020lld.index.swap", (long long)base);
+        unlink_in_dir(l->dir, tmp, "index of an interrupted swap, rebuilt");
+        snprintf(tmp, sizeof tmp, "%020lld.timeindex.swap", (long long)base);
+        unlink_in_dir(l->dir, tmp, "index of an interrupted swap, rebuilt");
+        snprintf(tmp, sizeof tmp, "%020lld.log", (long long)base);
+        rename_in_dir(l->dir, name, tmp);
+        plog_logf(GLOG_WARN,
+                  "%s: completed the swap of cleaned segment %020lld (offsets %lld..%lld) interrupted by "
+                  "a crash; %d old segment%s removed",
+                  l->dir, (long long)base, (long long)base, (long long)end - 1, replaced,
+                  replaced == 1 ? "" : "s");
+    }
+    for (size_t i = 0; rc == LOG_OK && i < txns.n; i++) {
+        char from[64], to[64];
+        snprintf(from, sizeof from, "%020lld.txnindex.swap", (long long)txns.v[i]);
+        snprintf(to, sizeof to, "%020lld.txnindex", (long long)txns.v[i]);
+        rename_in_dir(l->dir, from, to);
+    }
+    if (rc == LOG_OK && (swaps.n || txns.n) && seg_fsync_dir(l->dir) != 0)
+        rc = LOG_ERR_IO;
+    free(swaps.v);
+    free(logs.v);
+    free(txns.v);
+    return rc;
+}
+
 /* List the .log bases (sorted) and remove leftovers and stray index files. */
 static int plog_scan_dir(plog *l, base_list *logs)
 {
     base_list idx = { 0 };
-    int rc = LOG_OK;
+    int rc = plog_finish_swaps(l);
+    if (rc != LOG_OK)
+        return rc;
     DIR *d = opendir(l->dir);
     if (!d) {
         plog_logf(GLOG_ERROR, "opening log directory %s: %s", l->dir, strerror(errno));
@@ -1441,5 +1568,173 @@ out_unlock:
     for (int k = 0; k < nv; k++)
         log_segment_unref(victims[k]);
     free(victims);
+    return rc;
+}
+
+/* ---- compaction: the cleaner's view of the log and the segment swap ---- */
+
+int plog_closed_segments(plog *l, plog_segview **out)
+{
+    pthread_mutex_lock(&l->mu);
+    int n = l->nsegs - 1;
+    plog_segview *v = n > 0 ? calloc((size_t)n, sizeof *v) : NULL;
+    if (n > 0 && !v) {
+        pthread_mutex_unlock(&l->mu);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        log_segment *g = l->segs[i];
+        log_segment_ref(g);
+        v[i] = (plog_segview){ g, g->log_fd, g->base_offset, g->next_offset, g->size,
+                               log_segment_largest_ts(g) };
+    }
+    pthread_mutex_unlock(&l->mu);
+    *out = v;
+    return n > 0 ? n : 0;
+}
+
+void plog_segviews_release(plog_segview *v, int n)
+{
+    for (int i = 0; i < n; i++)
+        log_segment_unref(v[i].seg);
+    free(v);
+}
+
+bool plog_cleaned_path(plog *l, int64_t base, const char *ext, char *buf, size_t len)
+{
+    return log_segment_path(buf, len, l->dir, base, ext);
+}
+
+/* Under mu: where old[0..n) sit, consecutive and closed, in the list; -1
+ * when retention, truncation or another swap changed them. */
+static int plog_find_run_locked(plog *l, const plog_segview *old, int n)
+{
+    for (int at = 0; at + n < l->nsegs; at++) {
+        if (l->segs[at] != old[0].seg)
+            continue;
+        for (int i = 1; i < n; i++)
+            if (l->segs[at + i] != old[i].seg)
+                return -1;
+        return at;
+    }
+    return -1;
+}
+
+/*
+ * The swap, Kafka's protocol. Every step leaves the directory in a state
+ * recovery resolves to either the old segments or the new one:
+ *   1. the cleaner wrote and fsynced <base>.log.cleaned (+ .txnindex.cleaned);
+ *      here its indexes are built into .index.cleaned/.timeindex.cleaned.
+ *      A crash: *.cleaned are leftovers, removed at open; the old stay.
+ *   2. every .cleaned is renamed .swap, the directory fsynced. From here a
+ *      crash completes the swap at open (plog_finish_swaps).
+ *   3. under the log's lock the new segment takes the old ones' place in
+ *      the list; readers holding an old segment keep its open file (and
+ *      stop trusting its index files, which are about to change).
+ *   4. the old files are deleted, the .swap files renamed to their final
+ *      names, the directory fsynced.
+ */
+int plog_swap_cleaned(plog *l, const plog_segview *old, int n, bool txnindex, char *why, size_t whylen)
+{
+    static const char *const exts[] = { ".log", ".index", ".timeindex", ".txnindex" };
+    enum { E_LOG, E_INDEX, E_TIME, E_TXN, E_N };
+    char cl[E_N][PATH_MAX], sw[E_N][PATH_MAX], fin[E_N][PATH_MAX];
+    int64_t base = old[0].base;
+    for (int i = 0; i < E_N; i++) {
+        char ext[32];
+        log_segment_path(fin[i], sizeof fin[i], l->dir, base, exts[i]);
+        snprintf(ext, sizeof ext, "%s.cleaned", exts[i]);
+        log_segment_path(cl[i], sizeof cl[i], l->dir, base, ext);
+        snprintf(ext, sizeof ext, "%s.swap", exts[i]);
+        log_segment_path(sw[i], sizeof sw[i], l->dir, base, ext);
+    }
+    int nfiles = txnindex ? E_N : E_TXN;
+    log_segment *ns = NULL;
+    int rc = LOG_ERR_IO;
+
+    pthread_mutex_lock(&l->mu);
+    int at = l->failed ? -1 : plog_find_run_locked(l, old, n);
+    int32_t interval = l->cfg.index_interval_bytes;
+    pthread_mutex_unlock(&l->mu);
+    if (at < 0) {
+        snprintf(why, whylen, "the log changed while it was cleaned");
+        rc = LOG_ERR_BUSY;
+        goto out_cleaned;
+    }
+    /* 1: the new segment over the .cleaned file, its indexes beside it. */
+    int fd = open(cl[E_LOG], O_RDWR | O_CLOEXEC);
+    if (fd < 0 || log_segment_adopt(l->dir, base, fd, &ns) != 0) {
+        snprintf(why, whylen, "opening %s: %s", cl[E_LOG], strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        goto out_cleaned;
+    }
+    seg_scan_result res;
+    int err = log_segment_rebuild_into(ns, interval, &res, cl[E_INDEX], cl[E_TIME]);
+    if (err || res.stop_reason) {
+        snprintf(why, whylen, "the cleaned segment %s does not read back: %s", cl[E_LOG],
+                 err ? strerror(err) : res.stop_reason);
+        goto out_cleaned;
+    }
+    ns->flushed_size = ns->size; /* the cleaner fsynced it */
+    /* 2 */
+    for (int i = 0; i < nfiles; i++)
+        if (rename(cl[i], sw[i]) != 0) {
+            snprintf(why, whylen, "renaming %s: %s", cl[i], strerror(errno));
+            for (int j = 0; j < i; j++)
+                unlink(sw[j]);
+            goto out_cleaned;
+        }
+    if ((err = seg_fsync_dir(l->dir)) != 0) {
+        /* The swap may or may not be durable: a crash would complete it,
+         * going on completes it too. */
+        plog_logf(GLOG_WARN, "fsync of %s failed (%s); completing the swap", l->dir, strerror(err));
+    }
+    /* 3 */
+    pthread_mutex_lock(&l->mu);
+    at = l->failed ? -1 : plog_find_run_locked(l, old, n);
+    if (at < 0) {
+        pthread_mutex_unlock(&l->mu);
+        /* Retention or a truncation took some of the old segments between
+         * the checks: the cleaned copy may hold offsets the log no longer
+         * has. Drop it (a crash before this unlink completes the swap at
+         * open, which only brings back records below the log start). */
+        for (int i = 0; i < nfiles; i++)
+            unlink(sw[i]);
+        snprintf(why, whylen, "the log changed while it was cleaned");
+        log_segment_unref(ns);
+        return LOG_ERR_BUSY;
+    }
+    for (int i = 0; i < n; i++)
+        atomic_store(&old[i].seg->no_index, true);
+    l->segs[at] = ns;
+    memmove(l->segs + at + 1, l->segs + at + n, (size_t)(l->nsegs - at - n) * sizeof *l->segs);
+    l->nsegs -= n - 1;
+    l->dir_dirty = true;
+    plog_max_ts_recompute(l);
+    pthread_mutex_unlock(&l->mu);
+    /* 4: the list's references to the old segments are ours now. */
+    for (int i = 0; i < n; i++) {
+        err = log_segment_delete_files(old[i].seg);
+        if (err)
+            plog_logf(GLOG_WARN, "deleting cleaned-away segment %s: %s", old[i].seg->path_log, strerror(err));
+        log_segment_unref(old[i].seg);
+    }
+    /* The indexes first: while the .log still has its .swap name, a crash
+     * removes them and the open rebuilds them. */
+    static const int order[] = { E_INDEX, E_TIME, E_LOG, E_TXN };
+    for (int k = 0; k < nfiles; k++)
+        if (rename(sw[order[k]], fin[order[k]]) != 0)
+            plog_logf(GLOG_WARN, "renaming %s into place: %s", sw[order[k]], strerror(errno));
+    if ((err = seg_fsync_dir(l->dir)) != 0)
+        plog_logf(GLOG_WARN, "fsync of %s after a swap failed: %s", l->dir, strerror(err));
+    atomic_store(&ns->no_index, false);
+    return LOG_OK;
+
+out_cleaned:
+    for (int i = 0; i < E_N; i++)
+        unlink(cl[i]);
+    if (ns)
+        log_segment_unref(ns);
     return rc;
 }

@@ -53,6 +53,11 @@ typedef struct log_config {
     int64_t retention_bytes;        /* retention.bytes, -1 = no limit */
     bool delete_policy;             /* cleanup.policy includes delete: retention applies;
                                        a compact-only log is never trimmed by it */
+    bool compact_policy;            /* cleanup.policy includes compact: the cleaner compacts it */
+    double min_cleanable_ratio;     /* min.cleanable.dirty.ratio */
+    int64_t min_compaction_lag_ms;  /* min.compaction.lag.ms */
+    int64_t max_compaction_lag_ms;  /* max.compaction.lag.ms */
+    int64_t delete_retention_ms;    /* delete.retention.ms */
     bool truncate_corrupt;          /* recovery cuts corruption off like a torn tail
                                        (log.recovery.truncate.corrupt); else the open fails */
     bool verify_on_open;            /* a vital log (metadata): check every batch's CRC at
@@ -166,6 +171,32 @@ int plog_truncate(plog *l, int64_t offset);
  * under the log's lock, before the append that caused the roll is written
  * (the partition snapshots its producer state there). */
 void plog_set_roll_hook(plog *l, void (*fn)(void *arg, int64_t base_offset), void *arg);
+
+/*
+ * For the log cleaner (src/cluster/cleaner.c). The closed segments (every
+ * one but the active), each referenced: their files stay readable through
+ * fd whatever happens to the log meanwhile.
+ */
+typedef struct plog_segview {
+    log_segment *seg;
+    int fd;
+    int64_t base, next, size;
+    int64_t largest_ts;     /* the largest timestamp, or the file's mtime */
+} plog_segview;
+/* Count (>= 0, *out malloc'd) or -1 without memory. */
+int plog_closed_segments(plog *l, plog_segview **out);
+void plog_segviews_release(plog_segview *v, int n);
+/* <dir>/<20-digit base><ext>, e.g. ext ".log.cleaned" for the cleaner's output. */
+bool plog_cleaned_path(plog *l, int64_t base, const char *ext, char *buf, size_t len);
+/*
+ * Replace the consecutive closed segments old[0..n) by the cleaned segment
+ * the caller wrote and fsynced at <old[0].base>.log.cleaned (and
+ * .txnindex.cleaned when txnindex), crash-safe (Kafka's .cleaned/.swap
+ * protocol, described at the definition). LOG_OK; LOG_ERR_BUSY when the
+ * log changed meanwhile (retention, truncation): nothing changed and the
+ * cleaned files are gone; LOG_ERR_IO with why.
+ */
+int plog_swap_cleaned(plog *l, const plog_segview *old, int n, bool txnindex, char *why, size_t whylen);
 
 /* The directory this log lives in; borrowed, valid until plog_close. */
 const char *plog_dir(plog *l);

@@ -279,6 +279,7 @@ static log_segment *segment_alloc(const char *dir, int64_t base)
     s->base_offset = base;
     s->log_fd = -1;
     atomic_init(&s->refs, 1);
+    atomic_init(&s->no_index, false);
     s->next_offset = base;
     s->timeindex_last_ts = -1;
     s->max_ts = -1;
@@ -353,6 +354,17 @@ int log_segment_create(const char *dir, int64_t base, const log_config *cfg, log
 out_free:
     segment_free(s);
     return err;
+}
+
+int log_segment_adopt(const char *dir, int64_t base, int fd, log_segment **out)
+{
+    log_segment *s = segment_alloc(dir, base);
+    if (!s)
+        return ENOMEM;
+    s->log_fd = fd;
+    atomic_store(&s->no_index, true);
+    *out = s;
+    return 0;
 }
 
 int log_segment_open(const char *dir, int64_t base, log_segment **out)
@@ -566,8 +578,24 @@ static bool tail_is_zero(int fd, int64_t pos, int64_t end)
     return true;
 }
 
+static int segment_rebuild(log_segment *s, bool verify, int64_t min_offset, int32_t index_interval_bytes,
+                           seg_scan_result *res, const char *path_index, const char *path_timeindex);
+
 int log_segment_rebuild(log_segment *s, bool verify, int64_t min_offset,
                         int32_t index_interval_bytes, seg_scan_result *res)
+{
+    return segment_rebuild(s, verify, min_offset, index_interval_bytes, res, s->path_index,
+                           s->path_timeindex);
+}
+
+int log_segment_rebuild_into(log_segment *s, int32_t index_interval_bytes, seg_scan_result *res,
+                             const char *path_index, const char *path_timeindex)
+{
+    return segment_rebuild(s, true, s->base_offset, index_interval_bytes, res, path_index, path_timeindex);
+}
+
+static int segment_rebuild(log_segment *s, bool verify, int64_t min_offset, int32_t index_interval_bytes,
+                           seg_scan_result *res, const char *path_index, const char *path_timeindex)
 {
     memset(res, 0, sizeof *res);
     int64_t fbytes = 0;
@@ -583,9 +611,9 @@ int log_segment_rebuild(log_segment *s, bool verify, int64_t min_offset,
         err = EFBIG;
         goto out;
     }
-    err = index_write_file(s->path_index, sc.idx, sc.idx_n, SEG_INDEX_ENTRY_BYTES);
+    err = index_write_file(path_index, sc.idx, sc.idx_n, SEG_INDEX_ENTRY_BYTES);
     if (!err)
-        err = index_write_file(s->path_timeindex, sc.tidx, sc.tidx_n, SEG_TIMEINDEX_ENTRY_BYTES);
+        err = index_write_file(path_timeindex, sc.tidx, sc.tidx_n, SEG_TIMEINDEX_ENTRY_BYTES);
     if (err)
         goto out;
     index_mem_free(s);
@@ -1125,14 +1153,31 @@ int64_t log_segment_time_hint_locked(const log_segment *s, int64_t ts_ms, int64_
 }
 
 /* The start position from an inactive segment's index file (0 if unusable). */
+/* An inactive segment's index file for one lookup, or -1 when its index
+ * files cannot be trusted now (segment.h, invariant 6): no_index is read
+ * before the open (a cleaned segment whose files are not in place yet) and
+ * after it (a replaced segment whose name now holds the cleaned one's). */
+static int index_open_checked(log_segment *s, const char *path)
+{
+    if (atomic_load(&s->no_index))
+        return -1;
+    int fd = index_open_read(path);
+    if (fd >= 0 && atomic_load(&s->no_index)) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 static int64_t index_file_lookup(log_segment *s, int64_t offset, int32_t count, int64_t limit)
 {
     if (count <= 0)
         return 0;
-    index_src src = { .mem = NULL, .fd = index_open_read(s->path_index) };
+    index_src src = { .mem = NULL, .fd = index_open_checked(s, s->path_index) };
+    if (src.fd < 0)
+        return 0;
     int64_t pos = index_lookup(&src, s->base_offset, offset, count, limit);
-    if (src.fd >= 0)
-        close(src.fd);
+    close(src.fd);
     return pos;
 }
 
@@ -1183,7 +1228,9 @@ int log_segment_time_lookup(log_segment *s, int64_t ts_ms, int32_t tindex_count,
     }
     if (tindex_count <= 0 || index_count <= 0)
         return 0;
-    index_src t = { .mem = NULL, .fd = index_open_read(s->path_timeindex) };
+    index_src t = { .mem = NULL, .fd = index_open_checked(s, s->path_timeindex) };
+    if (t.fd < 0)
+        return 0;
     int32_t rel = time_lookup_rel(&t, ts_ms, tindex_count);
     if (t.fd >= 0)
         close(t.fd);

@@ -30,6 +30,11 @@
  *      index files are complete and immutable (until truncation) and are
  *      opened only for the duration of one lookup.
  *
+ *   6. no_index set: the index files must not be read (lookups scan the
+ *      .log from 0). Set on a segment the cleaner replaced (its name now
+ *      belongs to the cleaned segment, whose index may be renamed in at any
+ *      moment) and on a cleaned segment until its index files are in place.
+ *
  * Locking: the mutable fields below "guarded" belong to the owning plog's
  * mutex, including the in-memory index arrays (appends may move them).
  * refs is atomic. log_fd and the paths are immutable after creation.
@@ -57,6 +62,7 @@ struct log_segment {
     char *path_timeindex;
     int log_fd;
     atomic_int refs;
+    atomic_bool no_index;       /* invariant 6 */
 
     /* guarded by the owning plog's mutex */
     int64_t size;               /* readable bytes: completed writes only */
@@ -128,6 +134,10 @@ bool log_segment_parse_name(const char *name, const char *ext, int64_t *base_out
  * preallocated per cfg. Returns 0 or an errno value.
  */
 int log_segment_create(const char *dir, int64_t base, const log_config *cfg, log_segment **out);
+/* A segment over an already open .log fd (the cleaner's .swap file, named
+ * for dir/base): owns fd from now on; no_index is set until the caller
+ * clears it. Bookkeeping unset, as log_segment_open. */
+int log_segment_adopt(const char *dir, int64_t base, int fd, log_segment **out);
 /* Open an existing segment's .log; the bookkeeping is unset until
  * log_segment_load_clean or log_segment_rebuild. */
 int log_segment_open(const char *dir, int64_t base, log_segment **out);
@@ -155,6 +165,10 @@ int log_segment_rebuild(log_segment *s, bool verify, int64_t min_offset,
  */
 int log_segment_verify(log_segment *s, int64_t size, int64_t *bad_pos, int64_t *bad_offset,
                        const char **why);
+/* log_segment_rebuild with verification from its base offset, writing the
+ * index files to the paths given (the cleaner's .swap names). */
+int log_segment_rebuild_into(log_segment *s, int32_t index_interval_bytes, seg_scan_result *res,
+                             const char *path_index, const char *path_timeindex);
 /* Recompute max_ts / max_ts_offset from batch headers (indexes untouched). */
 int log_segment_scan_max_ts(log_segment *s);
 

@@ -471,3 +471,38 @@ def test_shims_take_kafkas_flags(broker, tmp_path):
         r = subprocess.run([shim_path, "--help"], capture_output=True, text=True, timeout=30,
                            env=dict(os.environ, GREGOR_BIN=GREGOR_BIN))
         assert r.returncode == 0 and "Example:" in r.stdout, show(r)
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_log_dirs_size_shrinks_after_delete_records(start_broker, small_segments, tool, tmp_path):
+    """Whole segments below the new low watermark are removed by the
+    broker's retention pass (every second here): the partition's size
+    drops to (at most) its active segment."""
+    overrides, topic_config = small_segments(4096)
+    overrides["log.retention.check.interval.ms"] = 1000
+    broker = start_broker(**overrides)
+    bs = broker.bootstrap
+    node = node_id(bs)
+    create_topic(bs, "shrink", partitions=1, config=topic_config)
+    value = b"x" * 200
+    # batches of at most 5 records (about 1.1 KB): several to a segment
+    produce_all(bs, "shrink", [{"value": value, "partition": 0} for _ in range(200)],
+                batch__num__messages=5)
+    _, doc = parse_log_dirs(run_log_dirs(tool, bs, "--describe", "--topic-list", "shrink"), node)
+    full = sizes(doc, broker)["shrink-0"]
+    assert full > 3 * 4096, full
+    f = write_offsets(tmp_path / "offsets.json", [("shrink", 0, -1)])
+    r = run_delete(tool, bs, f)
+    assert r.returncode == 0, show(r)
+    assert delete_lines(r) == {"partition: shrink-0\tlow_watermark: 200"}
+    deadline = time.monotonic() + 60
+    while True:
+        _, doc = parse_log_dirs(run_log_dirs("gregor", bs, "--describe", "--topic-list", "shrink"),
+                                node)
+        now = sizes(doc, broker)["shrink-0"]
+        if now <= 4096:
+            break
+        assert time.monotonic() < deadline, "size still %d (was %d) 60 s after delete-records" % (
+            now, full)
+        time.sleep(0.5)
+    assert watermarks(bs, "shrink", 0) == (200, 200)
