@@ -460,7 +460,8 @@ static int ld_describe(ld_ctx *c)
     int32_t *input = arena_alloc(&c->ar, sizeof *input * (nin ? nin : 1));
     if (!input)
         goto oom;
-    memcpy(input, a->brokers, sizeof *input * nin);
+    if (nin)
+        memcpy(input, a->brokers, sizeof *input * nin);
     if (ld_order_ints(c, input, nin, 16) < 0)
         goto oom;
     /* existingBrokers = new HashSet<>(input or cluster), retainAll(cluster);
