@@ -1605,6 +1605,21 @@ bool plog_cleaned_path(plog *l, int64_t base, const char *ext, char *buf, size_t
     return log_segment_path(buf, len, l->dir, base, ext);
 }
 
+/* Test hook: GREGOR_TEST_SWAP_CRASH=<step> ends the process (as kill -9
+ * would, no cleanup) at that step of every swap, so the integration tests
+ * can prove each crash point recovers (tests/integration/
+ * test_compaction_crash.py). Steps: 1 the .cleaned files written, 2 renamed
+ * .swap, 3 the old segments' files deleted, 4 the indexes renamed into
+ * place but not the .log. */
+static void swap_crash_point(int step)
+{
+    const char *h = getenv("GREGOR_TEST_SWAP_CRASH");
+    if (h && atoi(h) == step) {
+        plog_logf(GLOG_WARN, "GREGOR_TEST_SWAP_CRASH: stopping dead at swap step %d", step);
+        _exit(137);
+    }
+}
+
 /* Under mu: where old[0..n) sit, consecutive and closed, in the list; -1
  * when retention, truncation or another swap changed them. */
 static int plog_find_run_locked(plog *l, const plog_segview *old, int n)
@@ -1677,6 +1692,7 @@ int plog_swap_cleaned(plog *l, const plog_segview *old, int n, bool txnindex, ch
         goto out_cleaned;
     }
     ns->flushed_size = ns->size; /* the cleaner fsynced it */
+    swap_crash_point(1);
     /* 2 */
     for (int i = 0; i < nfiles; i++)
         if (rename(cl[i], sw[i]) != 0) {
@@ -1690,6 +1706,7 @@ int plog_swap_cleaned(plog *l, const plog_segview *old, int n, bool txnindex, ch
          * going on completes it too. */
         plog_logf(GLOG_WARN, "fsync of %s failed (%s); completing the swap", l->dir, strerror(err));
     }
+    swap_crash_point(2);
     /* 3 */
     pthread_mutex_lock(&l->mu);
     at = l->failed ? -1 : plog_find_run_locked(l, old, n);
@@ -1722,10 +1739,14 @@ int plog_swap_cleaned(plog *l, const plog_segview *old, int n, bool txnindex, ch
     }
     /* The indexes first: while the .log still has its .swap name, a crash
      * removes them and the open rebuilds them. */
+    swap_crash_point(3);
     static const int order[] = { E_INDEX, E_TIME, E_LOG, E_TXN };
-    for (int k = 0; k < nfiles; k++)
+    for (int k = 0; k < nfiles; k++) {
+        if (k == 2)
+            swap_crash_point(4);
         if (rename(sw[order[k]], fin[order[k]]) != 0)
             plog_logf(GLOG_WARN, "renaming %s into place: %s", sw[order[k]], strerror(errno));
+    }
     if ((err = seg_fsync_dir(l->dir)) != 0)
         plog_logf(GLOG_WARN, "fsync of %s after a swap failed: %s", l->dir, strerror(err));
     atomic_store(&ns->no_index, false);
