@@ -153,8 +153,6 @@ static size_t dr_put_utf8(char *o, uint32_t cp)
 static int dr_string(dr_parser *ps, char **out, size_t *outlen)
 {
     const char *p = ps->p + 1;
-    /* decoded is never longer than the source */
-    size_t cap = (size_t)(ps->end - p) + 1;
     const char *close = p;
     while (close < ps->end && *close != '"') {
         if (*close == '\\')
@@ -163,8 +161,8 @@ static int dr_string(dr_parser *ps, char **out, size_t *outlen)
     }
     if (close >= ps->end)
         return -1;
-    cap = (size_t)(close - p) + 1;
-    char *o = arena_alloc(&ps->c->ar, cap);
+    /* decoded is never longer than the source */
+    char *o = arena_alloc(&ps->c->ar, (size_t)(close - p) + 1);
     if (!o) {
         ps->oom = true;
         return -1;
@@ -269,7 +267,6 @@ static dr_json *dr_number(dr_parser *ps)
             j->type = DRJ_BIG;
             j->s = text;
             j->slen = len;
-            /* Jackson prints a BigInteger without a "-0"-style sign quirk; digits as given */
             return j;
         }
         j->i = v;
@@ -573,8 +570,8 @@ typedef struct dr_part {
     int64_t offset;
     /* the result */
     bool done;
-    int16_t error;        /* a Kafka error code, when !done_ok */
-    const char *error_text; /* set instead of error for our own sentences */
+    int16_t error;          /* the last Kafka error code (0: none) */
+    const char *error_text; /* instead of error: a sentence of Kafka's admin client */
     int64_t low_watermark;
     int32_t leader;
 } dr_part;
