@@ -107,7 +107,17 @@
     X(LOG_CLEANER_MAX_COMPACTION_LAG_MS, "log.cleaner.max.compaction.lag.ms", CONFIG_LONG, "9223372036854775807", 1, I64MAX, NULL, 0, \
       "Default max.compaction.lag.ms.") \
     X(COMPRESSION_TYPE, "compression.type", CONFIG_STRING, "producer", 0, 0, compression_choices, 0, \
-      "Default compression.type. Only 'producer' (store batches as sent) is implemented; others are refused.") \
+      "Default compression.type: producer stores batches as sent; uncompressed, gzip, snappy, lz4 or zstd recompresses batches in another codec on append.") \
+    X(COMPRESSION_GZIP_LEVEL, "compression.gzip.level", CONFIG_INT, "-1", -1, 9, NULL, 0, \
+      "Default compression.gzip.level (1..9, -1 zlib's default).") \
+    X(COMPRESSION_LZ4_LEVEL, "compression.lz4.level", CONFIG_INT, "9", 1, 17, NULL, 0, \
+      "Default compression.lz4.level (1..17).") \
+    X(COMPRESSION_ZSTD_LEVEL, "compression.zstd.level", CONFIG_INT, "3", -131072, 22, NULL, 0, \
+      "Default compression.zstd.level (-131072..22).") \
+    X(LOG_MESSAGE_TIMESTAMP_BEFORE_MAX_MS, "log.message.timestamp.before.max.ms", CONFIG_LONG, "9223372036854775807", 0, I64MAX, NULL, 0, \
+      "Default message.timestamp.before.max.ms.") \
+    X(LOG_MESSAGE_TIMESTAMP_AFTER_MAX_MS, "log.message.timestamp.after.max.ms", CONFIG_LONG, "3600000", 0, I64MAX, NULL, 0, \
+      "Default message.timestamp.after.max.ms.") \
     X(MESSAGE_MAX_BYTES, "message.max.bytes", CONFIG_INT, "1048588", 0, I32MAX, NULL, 0, \
       "Default max.message.bytes: the largest record batch a partition accepts.") \
     X(MIN_INSYNC_REPLICAS, "min.insync.replicas", CONFIG_INT, "1", 1, I32MAX, NULL, 0, \

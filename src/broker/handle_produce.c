@@ -14,6 +14,8 @@
 #include "base/log.h"
 #include "broker/appender.h"
 #include "broker/broker.h"
+#include "proto/records.h"
+#include "proto/zwriter.h"
 #include "broker/topic_config.h"
 #include "proto/batch.h"
 #include "txn/tcoord.h"
@@ -91,18 +93,67 @@ static int16_t batch_error_code(int err, int codec)
     }
 }
 
+/* What a topic's configs ask of an append, read once per partition. */
+typedef struct produce_policy {
+    int64_t max_bytes;          /* max.message.bytes */
+    bool log_append_time;       /* message.timestamp.type */
+    bool compacted;             /* cleanup.policy has compact: records need keys */
+    int codec;                  /* compression.type: -1 producer, 0 uncompressed, 1..4 */
+    int level;                  /* compression.<codec>.level */
+    int64_t ts_before_ms, ts_after_ms; /* message.timestamp.{before,after}.max.ms */
+} produce_policy;
+
+static int codec_of(const char *name)
+{
+    static const char *const names[] = { "uncompressed", "gzip", "snappy", "lz4", "zstd" };
+    for (int i = 0; name && i < 5; i++)
+        if (strcmp(name, names[i]) == 0)
+            return i;
+    return -1; /* producer */
+}
+
+static void produce_policy_get(broker *b, topic *tp, produce_policy *out)
+{
+    const config_set *o = &tp->overrides, *bc = &b->cfg;
+    int src;
+    topics_read_lock(b->topics);
+    out->max_bytes = topic_config_num(o, bc, TCFG_MAX_MESSAGE_BYTES);
+    const char *v = topic_config_value(o, bc, TCFG_MESSAGE_TIMESTAMP_TYPE, &src);
+    out->log_append_time = v && strcmp(v, "LogAppendTime") == 0;
+    v = topic_config_value(o, bc, TCFG_CLEANUP_POLICY, &src);
+    out->compacted = v && strstr(v, "compact") != NULL;
+    out->codec = codec_of(topic_config_value(o, bc, TCFG_COMPRESSION_TYPE, &src));
+    out->level = out->codec == 1   ? (int)topic_config_num(o, bc, TCFG_COMPRESSION_GZIP_LEVEL)
+                 : out->codec == 3 ? (int)topic_config_num(o, bc, TCFG_COMPRESSION_LZ4_LEVEL)
+                 : out->codec == 4 ? (int)topic_config_num(o, bc, TCFG_COMPRESSION_ZSTD_LEVEL)
+                                   : ZWRITER_LEVEL_DEFAULT;
+    out->ts_before_ms = topic_config_num(o, bc, TCFG_MESSAGE_TIMESTAMP_BEFORE_MAX_MS);
+    out->ts_after_ms = topic_config_num(o, bc, TCFG_MESSAGE_TIMESTAMP_AFTER_MAX_MS);
+    topics_read_unlock(b->topics);
+}
+
+static int null_key(void *arg, const uint8_t *key, int32_t klen, const uint8_t *val, int32_t vlen)
+{
+    (void)arg, (void)val, (void)vlen;
+    return key == NULL || klen < 0;
+}
+
+/* Java's long arithmetic saturates nowhere; clamp the window's ends. */
+static int64_t sat_add(int64_t a, int64_t b)
+{
+    return b > 0 && a > INT64_MAX - b ? INT64_MAX : b < 0 && a < INT64_MIN - b ? INT64_MIN : a + b;
+}
+
 /* Validate every batch of a partition's records; sets *count to records. */
-static int16_t validate_records(broker *b, topic *tp, kp_records *rec, int16_t version, int64_t *count,
-                                const char **why, char *buf, size_t buflen)
+static int16_t validate_records(const produce_policy *pol, const char *tname, int32_t index, kp_records *rec,
+                                int16_t version, int64_t now, int64_t *count, const char **why, char *buf,
+                                size_t buflen)
 {
     if (rec->len <= 0) {
         *why = "no record batch in the request";
         return KERR_CORRUPT_MESSAGE;
     }
-    int64_t max_bytes;
-    topics_read_lock(b->topics);
-    max_bytes = topic_config_num(&tp->overrides, &b->cfg, TCFG_MAX_MESSAGE_BYTES);
-    topics_read_unlock(b->topics);
+    int64_t max_bytes = pol->max_bytes;
     size_t off = 0;
     *count = 0;
     while (off < (size_t)rec->len) {
@@ -128,6 +179,27 @@ static int16_t validate_records(broker *b, topic *tp, kp_records *rec, int16_t v
             *why = buf;
             return KERR_INVALID_RECORD;
         }
+        if (!pol->log_append_time && info.base_timestamp >= 0 && info.record_count > 0) {
+            /* Kafka's LogValidator.validateTimestamp, on the batch's
+             * extreme records (the validation walk found them). */
+            int64_t lo = sat_add(now, -pol->ts_before_ms), hi = sat_add(now, pol->ts_after_ms);
+            int64_t tmin = sat_add(info.base_timestamp, info.min_ts_delta);
+            int64_t tmax = sat_add(info.base_timestamp, info.max_ts_delta);
+            if (tmin < lo || tmax > hi) {
+                snprintf(buf, buflen,
+                         "Timestamp %lld of message with offset 0 is out of range. The timestamp should be "
+                         "within [%lld, %lld]", (long long)(tmin < lo ? tmin : tmax), (long long)lo, (long long)hi);
+                *why = buf;
+                return KERR_INVALID_TIMESTAMP;
+            }
+        }
+        if (pol->compacted && !(info.attributes & BATCH_ATTR_CONTROL) &&
+            records_each(rec->ptr + off, (size_t)info.total_bytes, RECORDS_MAX_INFLATED, null_key, NULL) != 0) {
+            snprintf(buf, buflen, "Compacted topic cannot accept message without key in topic partition %s-%d.",
+                     tname, index);
+            *why = buf;
+            return KERR_INVALID_RECORD;
+        }
         *count += info.record_count;
         off += (size_t)info.total_bytes;
         if (version >= 3 && off < (size_t)rec->len) {
@@ -141,14 +213,39 @@ static int16_t validate_records(broker *b, topic *tp, kp_records *rec, int16_t v
     return KERR_NONE;
 }
 
-static bool log_append_time(broker *b, topic *tp)
+/*
+ * compression.type other than producer: the batches in another codec,
+ * recompressed into *out (the one place the produce path decodes records;
+ * bench/run's W1z row measures it). Returns false with *why when a batch
+ * does not recompress; *out stays empty when nothing needed it.
+ */
+static bool recompress(const produce_policy *pol, const uint8_t *bytes, size_t len, kp_writer *out,
+                       const char **why)
 {
-    int src;
-    topics_read_lock(b->topics);
-    const char *v = topic_config_value(&tp->overrides, &b->cfg, TCFG_MESSAGE_TIMESTAMP_TYPE, &src);
-    bool lat = v && strcmp(v, "LogAppendTime") == 0;
-    topics_read_unlock(b->topics);
-    return lat;
+    bool need = false;
+    for (size_t off = 0; off < len; off += (size_t)batch_length(bytes + off) + BATCH_LOG_OVERHEAD) {
+        batch_info bi;
+        batch_peek(bytes + off, &bi);
+        if ((bi.attributes & BATCH_ATTR_COMPRESSION_MASK) != pol->codec && !(bi.attributes & BATCH_ATTR_CONTROL))
+            need = true;
+    }
+    if (!need)
+        return true;
+    for (size_t off = 0; off < len;) {
+        batch_info bi;
+        batch_peek(bytes + off, &bi);
+        size_t n = (size_t)bi.total_bytes;
+        if ((bi.attributes & BATCH_ATTR_COMPRESSION_MASK) == pol->codec || (bi.attributes & BATCH_ATTR_CONTROL))
+            kp_write_raw(out, bytes + off, n);
+        else if (records_recompress(bytes + off, n, pol->codec, pol->level, out, why) != 0)
+            return false;
+        off += n;
+    }
+    if (out->err) {
+        *why = "out of memory";
+        return false;
+    }
+    return true;
 }
 
 /*
@@ -201,8 +298,11 @@ static void task_append(broker *b, part_task *t)
     if (t->code != KERR_NONE)
         return;
     kp_produce_req_partition *rp = t->rp;
-    t->code = validate_records(b, t->tp, &rp->records, t->op->rq->hdr.api_version, &t->count, &t->why, t->why_buf,
-                               sizeof(t->why_buf));
+    produce_policy pol;
+    produce_policy_get(b, t->tp, &pol);
+    t->now = clock_now_ms();
+    t->code = validate_records(&pol, t->tp->name, rp->index, &rp->records, t->op->rq->hdr.api_version, t->now,
+                               &t->count, &t->why, t->why_buf, sizeof(t->why_buf));
     if (t->code != KERR_NONE)
         return;
     if (t->op->txn_id.len > 0 && t->op->b->txn_verify) {
@@ -226,14 +326,31 @@ static void task_append(broker *b, part_task *t)
         }
     }
     uint8_t *bytes = (uint8_t *)rp->records.ptr; /* the frame is ours to patch */
-    t->now = clock_now_ms();
-    if (log_append_time(b, t->tp)) {
-        for (size_t off = 0; off < (size_t)rp->records.len; off += (size_t)batch_length(bytes + off) + BATCH_LOG_OVERHEAD)
+    size_t len = (size_t)rp->records.len;
+    kp_writer z;
+    kp_writer_init(&z);
+    if (pol.codec >= 0) {
+        const char *why = NULL;
+        if (!recompress(&pol, bytes, len, &z, &why)) {
+            snprintf(t->why_buf, sizeof t->why_buf, "recompressing for compression.type: %s", why ? why : "failed");
+            t->why = t->why_buf;
+            t->code = KERR_UNKNOWN_SERVER_ERROR;
+            kp_writer_deinit(&z);
+            return;
+        }
+        if (z.len > 0) {
+            bytes = z.buf;
+            len = z.len;
+        }
+    }
+    if (pol.log_append_time) {
+        for (size_t off = 0; off < len; off += (size_t)batch_length(bytes + off) + BATCH_LOG_OVERHEAD)
             batch_set_log_append_time(bytes + off, t->now);
         t->pr->log_append_time_ms = t->now;
     }
     part_result res;
-    partition_append(t->p, bytes, (size_t)rp->records.len, t->now, PART_ORIGIN_CLIENT, &res);
+    partition_append(t->p, bytes, len, t->now, PART_ORIGIN_CLIENT, &res);
+    kp_writer_deinit(&z);
     t->rc = res.log_rc;
     t->first = res.first;
     t->last = res.last;

@@ -16,7 +16,10 @@
 /* X(id, name, type, min, max, broker synonym id or -1, flags, doc) */
 #define TOPIC_CONFIGS(X) \
     X(CLEANUP_POLICY, "cleanup.policy", CONFIG_LIST, 0, 0, BCFG_LOG_CLEANUP_POLICY, 0, "delete, compact or both. Retention (retention.ms, retention.bytes) trims only logs whose policy includes delete; the log cleaner compacts those whose policy includes compact.") \
-    X(COMPRESSION_TYPE, "compression.type", CONFIG_STRING, 0, 0, BCFG_COMPRESSION_TYPE, 0, "Only 'producer' is implemented.") \
+    X(COMPRESSION_TYPE, "compression.type", CONFIG_STRING, 0, 0, BCFG_COMPRESSION_TYPE, 0, "producer keeps each batch's codec; uncompressed, gzip, snappy, lz4 or zstd: batches in another codec are recompressed on append.") \
+    X(COMPRESSION_GZIP_LEVEL, "compression.gzip.level", CONFIG_INT, -1, 9, BCFG_COMPRESSION_GZIP_LEVEL, 0, "Level of the broker's gzip recompression.") \
+    X(COMPRESSION_LZ4_LEVEL, "compression.lz4.level", CONFIG_INT, 1, 17, BCFG_COMPRESSION_LZ4_LEVEL, 0, "Level of the broker's lz4 recompression.") \
+    X(COMPRESSION_ZSTD_LEVEL, "compression.zstd.level", CONFIG_INT, -131072, 22, BCFG_COMPRESSION_ZSTD_LEVEL, 0, "Level of the broker's zstd recompression.") \
     X(DELETE_RETENTION_MS, "delete.retention.ms", CONFIG_LONG, 0, I64MAX, BCFG_LOG_CLEANER_DELETE_RETENTION_MS, 0, "How long the cleaner keeps a tombstone (and a transaction marker with nothing left) after it first cleans it.") \
     X(FILE_DELETE_DELAY_MS, "file.delete.delay.ms", CONFIG_LONG, 0, I64MAX, -1, CONFIG_F_NO_EFFECT, "Delay before deleting a file.") \
     X(FLUSH_MESSAGES, "flush.messages", CONFIG_LONG, 1, I64MAX, BCFG_LOG_FLUSH_INTERVAL_MESSAGES, 0, "1: fsync before answering acks=all; Long.MAX: never on the produce path.") \
@@ -25,6 +28,8 @@
     X(MAX_COMPACTION_LAG_MS, "max.compaction.lag.ms", CONFIG_LONG, 1, I64MAX, BCFG_LOG_CLEANER_MAX_COMPACTION_LAG_MS, 0, "A record stays uncompacted at most this long: a log holding older dirty records is cleaned whatever its dirty ratio.") \
     X(MAX_MESSAGE_BYTES, "max.message.bytes", CONFIG_INT, 0, I32MAX, BCFG_MESSAGE_MAX_BYTES, 0, "Largest record batch accepted.") \
     X(MESSAGE_TIMESTAMP_TYPE, "message.timestamp.type", CONFIG_STRING, 0, 0, BCFG_LOG_MESSAGE_TIMESTAMP_TYPE, 0, "CreateTime or LogAppendTime.") \
+    X(MESSAGE_TIMESTAMP_BEFORE_MAX_MS, "message.timestamp.before.max.ms", CONFIG_LONG, 0, I64MAX, BCFG_LOG_MESSAGE_TIMESTAMP_BEFORE_MAX_MS, 0, "CreateTime: a record older than this (by the broker's clock) is refused with INVALID_TIMESTAMP.") \
+    X(MESSAGE_TIMESTAMP_AFTER_MAX_MS, "message.timestamp.after.max.ms", CONFIG_LONG, 0, I64MAX, BCFG_LOG_MESSAGE_TIMESTAMP_AFTER_MAX_MS, 0, "CreateTime: a record this far in the future is refused with INVALID_TIMESTAMP.") \
     X(MIN_CLEANABLE_DIRTY_RATIO, "min.cleanable.dirty.ratio", CONFIG_DOUBLE, 0, 1, BCFG_LOG_CLEANER_MIN_CLEANABLE_RATIO, 0, "The cleaner takes a log once its not-yet-cleaned bytes are this share of its cleanable bytes.") \
     X(MIN_COMPACTION_LAG_MS, "min.compaction.lag.ms", CONFIG_LONG, 0, I64MAX, BCFG_LOG_CLEANER_MIN_COMPACTION_LAG_MS, 0, "A record stays uncompacted at least this long (segments with newer records are not cleaned).") \
     X(MIN_INSYNC_REPLICAS, "min.insync.replicas", CONFIG_INT, 1, I32MAX, BCFG_MIN_INSYNC_REPLICAS, 0, "Replicas that must have a write for acks=all.") \

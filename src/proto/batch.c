@@ -229,7 +229,16 @@ int batch_check_crc(const uint8_t *p, size_t len, batch_info *out)
 
 /* ---- validation ---- */
 
-static int batch_records_check(const uint8_t *p, size_t total, int32_t count)
+/* Widen [*lo, *hi] to hold v. */
+static void ts_span(int64_t v, int64_t *lo, int64_t *hi)
+{
+    if (v < *lo)
+        *lo = v;
+    if (v > *hi)
+        *hi = v;
+}
+
+static int batch_records_check(const uint8_t *p, size_t total, int32_t count, int64_t *lo, int64_t *hi)
 {
     rec_reader r = { .p = p + BATCH_HEADER_BYTES, .len = total - BATCH_HEADER_BYTES };
     for (int32_t i = 0; i < count; i++) {
@@ -237,6 +246,7 @@ static int batch_records_check(const uint8_t *p, size_t total, int32_t count)
         rec_next(&r, &rec);
         if (r.err || rec.offset_delta != i)
             return BATCH_ERR_RECORDS;
+        ts_span(rec.timestamp_delta, lo, hi);
     }
     if (rd_left(&r) != 0)
         return BATCH_ERR_RECORDS;
@@ -336,7 +346,7 @@ static bool rs_skip_field(rec_stream *s, bool nullable, uint64_t rec_end)
 }
 
 /* One record of the stream; its offsetDelta must be index. */
-static bool rs_record(rec_stream *s, int32_t index)
+static bool rs_record(rec_stream *s, int32_t index, int64_t *lo, int64_t *hi)
 {
     bool ok = true;
     int64_t rec_len = rs_varint(s, 5, 32, &ok);
@@ -345,7 +355,7 @@ static bool rs_record(rec_stream *s, int32_t index)
     uint64_t rec_end = s->consumed + (uint64_t)rec_len;
     if (rs_byte(s) < 0) /* attributes */
         return false;
-    (void)rs_varint(s, 10, 64, &ok); /* timestamp delta */
+    ts_span(rs_varint(s, 10, 64, &ok), lo, hi); /* timestamp delta */
     int64_t offset_delta = rs_varint(s, 5, 32, &ok);
     if (!ok || offset_delta != index)
         return false;
@@ -362,7 +372,7 @@ static bool rs_record(rec_stream *s, int32_t index)
 }
 
 static int batch_records_check_compressed(const uint8_t *p, size_t total, int codec,
-                                          int32_t count, const char **detail)
+                                          int32_t count, const char **detail, int64_t *lo, int64_t *hi)
 {
     rec_stream s = { .buf = malloc(REC_STREAM_BUF_BYTES) };
     if (!s.buf)
@@ -373,7 +383,7 @@ static int batch_records_check_compressed(const uint8_t *p, size_t total, int co
         goto out;
     }
     for (int32_t i = 0; i < count && err == BATCH_OK; i++)
-        if (!rs_record(&s, i))
+        if (!rs_record(&s, i, lo, hi))
             err = s.bad_data ? BATCH_ERR_DECOMPRESS : BATCH_ERR_RECORDS;
     /* Nothing may follow the last record: reading on also makes the
      * decompressor check the stream's end (gzip's trailer, lz4's end mark). */
@@ -407,9 +417,12 @@ int batch_validate(const uint8_t *p, size_t len, batch_info *out)
     int codec = info.attributes & BATCH_ATTR_COMPRESSION_MASK;
     if (codec > BATCH_COMPRESSION_MAX)
         return BATCH_ERR_CODEC;
+    info.min_ts_delta = INT64_MAX;
+    info.max_ts_delta = INT64_MIN;
     if (codec != 0) {
         const char *detail = NULL;
-        err = batch_records_check_compressed(p, total, codec, info.record_count, &detail);
+        err = batch_records_check_compressed(p, total, codec, info.record_count, &detail, &info.min_ts_delta,
+                                             &info.max_ts_delta);
         if (out)
             out->detail = detail;
         if (err != BATCH_OK)
@@ -419,7 +432,7 @@ int batch_validate(const uint8_t *p, size_t len, batch_info *out)
          * delta, offset delta, key, value, header count): reject early. */
         if ((size_t)info.record_count > (total - BATCH_HEADER_BYTES) / REC_BYTES_MIN)
             return BATCH_ERR_RECORDS;
-        err = batch_records_check(p, total, info.record_count);
+        err = batch_records_check(p, total, info.record_count, &info.min_ts_delta, &info.max_ts_delta);
         if (err != BATCH_OK)
             return err;
     }

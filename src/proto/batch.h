@@ -50,6 +50,8 @@ typedef struct batch_info {
     int16_t producer_epoch;
     int32_t base_sequence;
     int32_t record_count;
+    int64_t min_ts_delta;       /* batch_validate only: the records' smallest */
+    int64_t max_ts_delta;       /*   and largest timestamp delta */
     const char *detail;         /* static; BATCH_ERR_DECOMPRESS: what the codec said */
 } batch_info;
 

@@ -14,6 +14,7 @@
 
 #include "proto/recread.h"
 #include "proto/zreader.h"
+#include "proto/zwriter.h"
 
 /* Java's long addition wraps; so does ours, without undefined behaviour. */
 static int64_t add_wrap(int64_t a, int64_t b)
@@ -265,4 +266,42 @@ bool records_find_timestamp(const uint8_t *p, size_t len, size_t max_bytes, int6
     }
     rec_iter_deinit(&it);
     return found;
+}
+
+int records_recompress(const uint8_t *p, size_t len, int codec, int level, kp_writer *out, const char **err)
+{
+    rec_iter it;
+    rec_iter_setup(&it);
+    int rc = -1;
+    if (rec_iter_init(&it, p, len, RECORDS_MAX_INFLATED) != 0) {
+        *err = it.err;
+        goto out;
+    }
+    size_t start = out->len;
+    uint8_t *h = kp_writer_reserve(out, BATCH_HEADER_BYTES);
+    if (!h) {
+        *err = "out of memory";
+        goto out;
+    }
+    memcpy(h, p, BATCH_HEADER_BYTES);
+    uint16_t attrs = (uint16_t)(((unsigned)h[21] << 8) | h[22]);
+    attrs = (uint16_t)((attrs & ~BATCH_ATTR_COMPRESSION_MASK) | (codec & BATCH_ATTR_COMPRESSION_MASK));
+    h[21] = (uint8_t)(attrs >> 8);
+    h[22] = (uint8_t)attrs;
+    /* The records keep their bytes: base offset and timestamp are the same. */
+    const uint8_t *recs = it.pos;
+    size_t n = (size_t)(it.end - it.pos);
+    if (codec == 0)
+        kp_write_raw(out, recs, n);
+    else if (zwriter_compress(codec, level, recs, n, out, err) != 0)
+        goto out;
+    if (out->err) {
+        *err = "out of memory";
+        goto out;
+    }
+    batch_seal(out->buf + start, out->len - start);
+    rc = 0;
+out:
+    rec_iter_deinit(&it);
+    return rc;
 }

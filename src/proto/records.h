@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "proto/batch.h"
+#include "proto/codec.h"
 
 typedef struct krecord {
     int64_t offset;          /* the batch's base offset + offset delta */
@@ -71,6 +72,11 @@ int records_each(const uint8_t *p, size_t len, size_t max_bytes,
  * timestamp is >= ts_ms (its offset and timestamp). */
 bool records_find_timestamp(const uint8_t *p, size_t len, size_t max_bytes, int64_t ts_ms,
                             int64_t *offset_out, int64_t *ts_out);
+
+/* Batch p (len bytes, validated) with its records compressed anew with
+ * codec (0: none) at level (zwriter.h), every other header field kept,
+ * appended to out: a topic's compression.type at work. 0, or -1 with *err. */
+int records_recompress(const uint8_t *p, size_t len, int codec, int level, kp_writer *out, const char **err);
 
 /* Encode one record (length varint
  * first) with the given deltas, key, value and raw headers into out

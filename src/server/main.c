@@ -53,7 +53,7 @@ static void usage(FILE *f)
             "  gregor server config/server.properties --override log.dirs=/var/lib/gregor\n"
             "\ncommands:\n");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
+        fprintf(f, "  %-14s %s\n", commands[i].name, commands[i].summary);
 }
 
 static const char *type_name(int type)
