@@ -84,6 +84,14 @@
       "Default message.timestamp.type: CreateTime keeps the producer's timestamps, LogAppendTime stamps batches on append.") \
     X(LOG_CLEANUP_POLICY, "log.cleanup.policy", CONFIG_LIST, "delete", 0, 0, cleanup_choices, 0, \
       "Default cleanup.policy: delete (retention), compact (the log cleaner keeps the latest record per key) or both.") \
+    X(LOG_SEGMENT_DELETE_DELAY_MS, "log.segment.delete.delay.ms", CONFIG_LONG, "60000", 0, I64MAX, NULL, 0, \
+      "Default file.delete.delay.ms: how long a removed segment's files stay as *.deleted before they are unlinked.") \
+    X(LOG_PREALLOCATE, "log.preallocate", CONFIG_BOOLEAN, "false", 0, 0, NULL, 0, \
+      "Default preallocate: reserve a new segment's segment.bytes of disk blocks when it is created.") \
+    X(LOG_ROLL_JITTER_MS, "log.roll.jitter.ms", CONFIG_LONG, "0", 0, I64MAX, NULL, 0, \
+      "Default segment.jitter.ms.") \
+    X(UNCLEAN_LEADER_ELECTION_ENABLE, "unclean.leader.election.enable", CONFIG_BOOLEAN, "false", 0, 0, NULL, 0, \
+      "Default unclean.leader.election.enable. Gregor keeps one replica of each partition: no election ever happens, clean or not.") \
     X(LOG_CLEANER_ENABLE, "log.cleaner.enable", CONFIG_BOOLEAN, "true", 0, 0, NULL, CONFIG_F_READ_ONLY, \
       "Run the log cleaner. Off: compacted topics (__consumer_offsets too) grow without bound.") \
     X(LOG_CLEANER_THREADS, "log.cleaner.threads", CONFIG_INT, "1", 0, 64, NULL, CONFIG_F_READ_ONLY, \

@@ -24,15 +24,6 @@ static const char *const *topic_choices(int idx)
 static const char *topic_builtin_default(int idx)
 {
     switch (idx) {
-    case TCFG_DELETE_RETENTION_MS: return "86400000";
-    case TCFG_FILE_DELETE_DELAY_MS: return "60000";
-    case TCFG_MAX_COMPACTION_LAG_MS: return "9223372036854775807";
-    case TCFG_MIN_CLEANABLE_DIRTY_RATIO: return "0.5";
-    case TCFG_MIN_COMPACTION_LAG_MS: return "0";
-    case TCFG_PREALLOCATE: return "false";
-    case TCFG_SEGMENT_JITTER_MS: return "0";
-    case TCFG_UNCLEAN_LEADER_ELECTION_ENABLE: return "false";
-    case TCFG_MESSAGE_DOWNCONVERSION_ENABLE: return "true";
     case TCFG_FLUSH_MS: return "9223372036854775807";
     default: return NULL;
     }
@@ -135,4 +126,7 @@ void topic_config_log(const config_set *overrides, const config_set *broker, log
     out->min_compaction_lag_ms = topic_config_num(overrides, broker, TCFG_MIN_COMPACTION_LAG_MS);
     out->max_compaction_lag_ms = topic_config_num(overrides, broker, TCFG_MAX_COMPACTION_LAG_MS);
     out->delete_retention_ms = topic_config_num(overrides, broker, TCFG_DELETE_RETENTION_MS);
+    out->segment_jitter_ms = topic_config_num(overrides, broker, TCFG_SEGMENT_JITTER_MS);
+    out->file_delete_delay_ms = topic_config_num(overrides, broker, TCFG_FILE_DELETE_DELAY_MS);
+    out->preallocate = topic_config_num(overrides, broker, TCFG_PREALLOCATE) != 0;
 }

@@ -21,7 +21,7 @@
     X(COMPRESSION_LZ4_LEVEL, "compression.lz4.level", CONFIG_INT, 1, 17, BCFG_COMPRESSION_LZ4_LEVEL, 0, "Level of the broker's lz4 recompression.") \
     X(COMPRESSION_ZSTD_LEVEL, "compression.zstd.level", CONFIG_INT, -131072, 22, BCFG_COMPRESSION_ZSTD_LEVEL, 0, "Level of the broker's zstd recompression.") \
     X(DELETE_RETENTION_MS, "delete.retention.ms", CONFIG_LONG, 0, I64MAX, BCFG_LOG_CLEANER_DELETE_RETENTION_MS, 0, "How long the cleaner keeps a tombstone (and a transaction marker with nothing left) after it first cleans it.") \
-    X(FILE_DELETE_DELAY_MS, "file.delete.delay.ms", CONFIG_LONG, 0, I64MAX, -1, CONFIG_F_NO_EFFECT, "Delay before deleting a file.") \
+    X(FILE_DELETE_DELAY_MS, "file.delete.delay.ms", CONFIG_LONG, 0, I64MAX, BCFG_LOG_SEGMENT_DELETE_DELAY_MS, 0, "How long the files of a removed segment (retention, DeleteRecords, cleaning) stay as *.deleted before they are unlinked.") \
     X(FLUSH_MESSAGES, "flush.messages", CONFIG_LONG, 1, I64MAX, BCFG_LOG_FLUSH_INTERVAL_MESSAGES, 0, "1: fsync before answering acks=all; Long.MAX: never on the produce path.") \
     X(FLUSH_MS, "flush.ms", CONFIG_LONG, 0, I64MAX, BCFG_LOG_FLUSH_INTERVAL_MS, 0, "fsync data older than this.") \
     X(INDEX_INTERVAL_BYTES, "index.interval.bytes", CONFIG_INT, 0, I32MAX, BCFG_LOG_INDEX_INTERVAL_BYTES, 0, "Bytes between offset-index entries.") \
@@ -33,15 +33,14 @@
     X(MIN_CLEANABLE_DIRTY_RATIO, "min.cleanable.dirty.ratio", CONFIG_DOUBLE, 0, 1, BCFG_LOG_CLEANER_MIN_CLEANABLE_RATIO, 0, "The cleaner takes a log once its not-yet-cleaned bytes are this share of its cleanable bytes.") \
     X(MIN_COMPACTION_LAG_MS, "min.compaction.lag.ms", CONFIG_LONG, 0, I64MAX, BCFG_LOG_CLEANER_MIN_COMPACTION_LAG_MS, 0, "A record stays uncompacted at least this long (segments with newer records are not cleaned).") \
     X(MIN_INSYNC_REPLICAS, "min.insync.replicas", CONFIG_INT, 1, I32MAX, BCFG_MIN_INSYNC_REPLICAS, 0, "Replicas that must have a write for acks=all.") \
-    X(PREALLOCATE, "preallocate", CONFIG_BOOLEAN, 0, 0, -1, CONFIG_F_NO_EFFECT, "Preallocate segment files.") \
+    X(PREALLOCATE, "preallocate", CONFIG_BOOLEAN, 0, 0, BCFG_LOG_PREALLOCATE, 0, "Reserve segment.bytes of disk blocks for a new segment (fallocate, the file size unchanged); released at the roll.") \
     X(RETENTION_BYTES, "retention.bytes", CONFIG_LONG, -1, I64MAX, BCFG_LOG_RETENTION_BYTES, 0, "Bytes kept per partition; -1: no limit.") \
     X(RETENTION_MS, "retention.ms", CONFIG_LONG, -1, I64MAX, BCFG_LOG_RETENTION_MS, 0, "Time data is kept; -1: forever.") \
     X(SEGMENT_BYTES, "segment.bytes", CONFIG_INT, 14, I32MAX, BCFG_LOG_SEGMENT_BYTES, 0, "Segment file size before a roll.") \
     X(SEGMENT_INDEX_BYTES, "segment.index.bytes", CONFIG_INT, 4, I32MAX, BCFG_LOG_INDEX_SIZE_MAX_BYTES, 0, "Largest offset index per segment.") \
-    X(SEGMENT_JITTER_MS, "segment.jitter.ms", CONFIG_LONG, 0, I64MAX, -1, CONFIG_F_NO_EFFECT, "Random jitter on segment.ms.") \
+    X(SEGMENT_JITTER_MS, "segment.jitter.ms", CONFIG_LONG, 0, I64MAX, BCFG_LOG_ROLL_JITTER_MS, 0, "A segment rolls a random share of this (at most segment.ms) before segment.ms, so that partitions do not roll all at once.") \
     X(SEGMENT_MS, "segment.ms", CONFIG_LONG, 1, I64MAX, BCFG_LOG_ROLL_MS, 0, "Segment age before a roll.") \
-    X(UNCLEAN_LEADER_ELECTION_ENABLE, "unclean.leader.election.enable", CONFIG_BOOLEAN, 0, 0, -1, CONFIG_F_NO_EFFECT, "No replication yet.") \
-    X(MESSAGE_DOWNCONVERSION_ENABLE, "message.downconversion.enable", CONFIG_BOOLEAN, 0, 0, -1, CONFIG_F_NO_EFFECT, "Old message formats are not served.")
+    X(UNCLEAN_LEADER_ELECTION_ENABLE, "unclean.leader.election.enable", CONFIG_BOOLEAN, 0, 0, BCFG_UNCLEAN_LEADER_ELECTION_ENABLE, 0, "May an out-of-sync replica become leader. One replica per partition: no election happens, clean or not.")
 
 enum topic_config_id {
 #define X(id, ...) TCFG_##id,

@@ -37,6 +37,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "proto/batch.h"
 #include "proto/records.h"
@@ -62,6 +63,9 @@ struct plog {
     char no_space_why[512];
     int fail_next_write;        /* test hooks: errno to fail the next write with */
     bool fail_next_fsync;
+    struct deleted_seg { int64_t base, due_ms; } *deleted; /* *.deleted files kept for file.delete.delay.ms */
+    int ndeleted, capdeleted;
+    uint64_t jitter_state;      /* segment.jitter.ms draws (xorshift, per log) */
     void (*roll_hook)(void *arg, int64_t base_offset); /* after a roll, before the append */
     void *roll_hook_arg;
 };
@@ -87,6 +91,9 @@ void log_config_defaults(log_config *cfg)
     cfg->min_compaction_lag_ms = 0;
     cfg->max_compaction_lag_ms = INT64_MAX;
     cfg->delete_retention_ms = 86400000;
+    cfg->segment_jitter_ms = 0;
+    cfg->file_delete_delay_ms = 0;
+    cfg->preallocate = false;
     cfg->truncate_corrupt = false;
     cfg->verify_on_open = false;
 }
@@ -204,10 +211,66 @@ static log_segment **plog_segs_take(plog *l, int from, int n, int *err)
 }
 
 /* Outside mu: remove the files of taken segments and drop their references. */
+/* Remember a removed segment's *.deleted files for file.delete.delay.ms;
+ * false when they cannot be remembered (then they go now). */
+static bool plog_defer_delete(plog *l, int64_t base)
+{
+    int64_t delay = l->cfg.file_delete_delay_ms;
+    if (delay <= 0)
+        return false;
+    pthread_mutex_lock(&l->mu);
+    bool ok = true;
+    if (l->ndeleted == l->capdeleted) {
+        int cap = l->capdeleted ? l->capdeleted * 2 : 8;
+        struct deleted_seg *d = realloc(l->deleted, (size_t)cap * sizeof *d);
+        if (d) {
+            l->deleted = d;
+            l->capdeleted = cap;
+        } else {
+            ok = false;
+        }
+    }
+    if (ok)
+        l->deleted[l->ndeleted++] = (struct deleted_seg){ base, clock_mono_ms() + delay };
+    pthread_mutex_unlock(&l->mu);
+    return ok;
+}
+
+/* Unlink the *.deleted files due (all of them when all). */
+static void plog_reap_deleted(plog *l, bool all)
+{
+    int64_t now = clock_mono_ms();
+    for (;;) {
+        int64_t base = -1;
+        pthread_mutex_lock(&l->mu);
+        for (int i = 0; i < l->ndeleted; i++)
+            if (all || l->deleted[i].due_ms <= now) {
+                base = l->deleted[i].base;
+                l->deleted[i] = l->deleted[--l->ndeleted];
+                break;
+            }
+        pthread_mutex_unlock(&l->mu);
+        if (base < 0)
+            return;
+        log_segment_unlink_deleted(l->dir, base);
+    }
+}
+
+/* A removed segment's files: renamed *.deleted, unlinked now or after
+ * file.delete.delay.ms. Readers holding the segment keep reading its open
+ * file either way. */
+static int plog_delete_seg_files(plog *l, log_segment *s)
+{
+    int err = log_segment_delete_files(s, true);
+    if (!plog_defer_delete(l, s->base_offset))
+        log_segment_unlink_deleted(l->dir, s->base_offset);
+    return err;
+}
+
 static void plog_segs_destroy(plog *l, log_segment **v, int n)
 {
     for (int i = 0; i < n; i++) {
-        int err = log_segment_delete_files(v[i]);
+        int err = plog_delete_seg_files(l, v[i]);
         if (err)
             plog_logf(GLOG_WARN, "deleting segment %s: %s", v[i]->path_log, strerror(err));
         log_segment_unref(v[i]);
@@ -742,6 +805,8 @@ void plog_close(plog *l)
     for (int i = 0; i < l->nsegs; i++)
         log_segment_unref(l->segs[i]);
     free(l->segs);
+    plog_reap_deleted(l, true);
+    free(l->deleted);
     pthread_mutex_destroy(&l->mu);
     free(l->dir);
     free(l);
@@ -833,7 +898,7 @@ static int plog_roll_locked(plog *l)
     }
     int rc = plog_segs_push(l, s);
     if (rc != LOG_OK) {
-        log_segment_delete_files(s);
+        log_segment_delete_files(s, false);
         log_segment_unref(s);
         return rc;
     }
@@ -857,6 +922,22 @@ void plog_set_roll_hook(plog *l, void (*fn)(void *arg, int64_t base_offset), voi
     pthread_mutex_unlock(&l->mu);
 }
 
+/* Kafka's rollJitterMs: a random share of min(segment.jitter.ms,
+ * segment.ms) by which a segment rolls early, so that partitions created
+ * together do not all roll at once. */
+static int64_t plog_jitter_locked(plog *l)
+{
+    int64_t j = l->cfg.segment_jitter_ms < l->cfg.segment_ms ? l->cfg.segment_jitter_ms : l->cfg.segment_ms;
+    if (j <= 0)
+        return 0;
+    uint64_t x = l->jitter_state ? l->jitter_state : (uint64_t)clock_mono_ns() | 1;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    l->jitter_state = x;
+    return (int64_t)(x % (uint64_t)j);
+}
+
 static bool plog_should_roll(plog *l, size_t len, int64_t count, int64_t now_ms)
 {
     log_segment *act = plog_active(l);
@@ -864,7 +945,7 @@ static bool plog_should_roll(plog *l, size_t len, int64_t count, int64_t now_ms)
         return false;
     return act->size + (int64_t)len > l->cfg.segment_bytes ||
            act->size + (int64_t)len > INT32_MAX ||
-           (act->created_ms >= 0 && now_ms - act->created_ms >= l->cfg.segment_ms) ||
+           (act->created_ms >= 0 && now_ms - act->created_ms >= l->cfg.segment_ms - act->jitter_ms) ||
            log_segment_index_full(act) ||
            l->end_offset + count - 1 - act->base_offset > INT32_MAX;
 }
@@ -926,8 +1007,10 @@ int plog_append(plog *l, uint8_t *buf, size_t len, int32_t leader_epoch,
         rc = LOG_ERR_IO;
         goto out_unlock;
     }
-    if (act->created_ms < 0)
+    if (act->created_ms < 0) {
         act->created_ms = now_ms;
+        act->jitter_ms = plog_jitter_locked(l);
+    }
     if (probing) {
         l->no_space = false;
         plog_logf(GLOG_INFO, "partition log %s: space is available again, writes resume",
@@ -1413,6 +1496,7 @@ static int plog_drop_prefix_locked(plog *l, int n, log_segment ***victims)
 
 int plog_enforce_retention(plog *l, int64_t now_ms)
 {
+    plog_reap_deleted(l, false);
     pthread_mutex_lock(&l->mu);
     int n = 0;
     if (!l->cfg.delete_policy) {
@@ -1485,7 +1569,7 @@ static int plog_truncate_fully_locked(plog *l, int64_t offset, log_segment ***vi
     int n = l->nsegs;
     *victims = plog_segs_take(l, 0, n, &rc);
     if (rc != LOG_OK) {
-        log_segment_delete_files(s);
+        log_segment_delete_files(s, false);
         log_segment_unref(s);
         return rc;
     }
@@ -1551,7 +1635,7 @@ int plog_truncate(plog *l, int64_t offset)
     /* Delete the dropped files now, under the lock: a roll after the unlock
      * may create a segment with one of their names. */
     for (int k = 0; k < nv; k++) {
-        int err = log_segment_delete_files(victims[k]);
+        int err = log_segment_delete_files(victims[k], false);
         if (err)
             plog_logf(GLOG_WARN, "deleting segment %s: %s", victims[k]->path_log, strerror(err));
     }
@@ -1732,7 +1816,7 @@ int plog_swap_cleaned(plog *l, const plog_segview *old, int n, bool txnindex, ch
     pthread_mutex_unlock(&l->mu);
     /* 4: the list's references to the old segments are ours now. */
     for (int i = 0; i < n; i++) {
-        err = log_segment_delete_files(old[i].seg);
+        err = plog_delete_seg_files(l, old[i].seg);
         if (err)
             plog_logf(GLOG_WARN, "deleting cleaned-away segment %s: %s", old[i].seg->path_log, strerror(err));
         log_segment_unref(old[i].seg);

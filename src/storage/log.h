@@ -58,6 +58,9 @@ typedef struct log_config {
     int64_t min_compaction_lag_ms;  /* min.compaction.lag.ms */
     int64_t max_compaction_lag_ms;  /* max.compaction.lag.ms */
     int64_t delete_retention_ms;    /* delete.retention.ms */
+    int64_t segment_jitter_ms;      /* segment.jitter.ms: a segment rolls up to this much before segment.ms */
+    int64_t file_delete_delay_ms;   /* file.delete.delay.ms: a removed segment's files stay as *.deleted */
+    bool preallocate;               /* preallocate: the active segment's blocks are reserved up front */
     bool truncate_corrupt;          /* recovery cuts corruption off like a torn tail
                                        (log.recovery.truncate.corrupt); else the open fails */
     bool verify_on_open;            /* a vital log (metadata): check every batch's CRC at
@@ -160,7 +163,8 @@ bool plog_no_space(plog *l, char *why, size_t why_len);
 
 /* Delete whole segments older than retention.ms or beyond retention.bytes,
  * never the active one; advances the log start offset. Nothing for a log
- * whose cleanup policy is compact only. Returns segments removed. */
+ * whose cleanup policy is compact only. Returns segments removed. Also
+ * removes the *.deleted files whose file.delete.delay.ms has passed. */
 int plog_enforce_retention(plog *l, int64_t now_ms);
 /* Remove segments entirely below offset and raise the log start to it. */
 int plog_advance_start(plog *l, int64_t offset);

@@ -345,6 +345,12 @@ int log_segment_create(const char *dir, int64_t base, const log_config *cfg, log
     int err = segment_open_log(s, O_TRUNC);
     if (err)
         goto out_free;
+    /* preallocate: reserve the segment's blocks without changing the file's
+     * size (everything here reads the size as the data's end); a file
+     * system that cannot is simply not preallocated. */
+    if (cfg->preallocate && cfg->segment_bytes > 0 &&
+        fallocate(s->log_fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)cfg->segment_bytes) == 0)
+        s->preallocated = true;
     s->index_dirty = true;      /* no index files yet: deactivate writes any entries */
     err = log_segment_activate(s, cfg);
     if (err)
@@ -959,6 +965,11 @@ int log_segment_deactivate(log_segment *s)
     s->index_entries_max = s->index_entries;
     s->timeindex_entries_max = s->timeindex_entries;
     s->active = false;
+    if (s->preallocated) {
+        /* Give back the reserved blocks past the data. */
+        (void)ftruncate(s->log_fd, s->size);
+        s->preallocated = false;
+    }
     return 0;
 }
 
@@ -1258,7 +1269,7 @@ int log_segment_truncate(log_segment *s, int64_t pos, int32_t index_interval_byt
     return 0;
 }
 
-static int rename_deleted(const char *path)
+static int rename_deleted(const char *path, bool keep)
 {
     char buf[4096];
     int n = snprintf(buf, sizeof buf, "%s.deleted", path);
@@ -1266,17 +1277,27 @@ static int rename_deleted(const char *path)
         return ENAMETOOLONG;
     if (rename(path, buf) != 0 && errno != ENOENT)
         return errno;
-    if (unlink(buf) != 0 && errno != ENOENT)
+    if (!keep && unlink(buf) != 0 && errno != ENOENT)
         return errno;
     return 0;
 }
 
-int log_segment_delete_files(log_segment *s)
+void log_segment_unlink_deleted(const char *dir, int64_t base)
+{
+    static const char *const exts[] = { ".log.deleted", ".index.deleted", ".timeindex.deleted" };
+    for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++) {
+        char path[4096];
+        if (log_segment_path(path, sizeof path, dir, base, exts[i]))
+            unlink(path);
+    }
+}
+
+int log_segment_delete_files(log_segment *s, bool keep)
 {
     /* .log first: once it is gone the segment no longer exists for recovery. */
-    int err = rename_deleted(s->path_log);
-    int e2 = rename_deleted(s->path_index);
-    int e3 = rename_deleted(s->path_timeindex);
+    int err = rename_deleted(s->path_log, keep);
+    int e2 = rename_deleted(s->path_index, keep);
+    int e3 = rename_deleted(s->path_timeindex, keep);
     /* The partition's aborted-transaction index of this segment, if any. */
     char txn[4096];
     size_t n = strlen(s->path_log);

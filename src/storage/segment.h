@@ -77,6 +77,8 @@ struct log_segment {
     int64_t max_ts;             /* largest batch maxTimestamp, -1 when none */
     int64_t max_ts_offset;      /* last offset of the batch holding max_ts (as Kafka's time index), -1 none */
     int64_t created_ms;         /* now_ms of the first append after open/create, -1 unset */
+    int64_t jitter_ms;          /* segment.jitter.ms share of this segment: it rolls that much early */
+    bool preallocated;          /* blocks reserved past the data (preallocate): released at deactivate */
     uint8_t *idx_mem;           /* active only: index_entries entries of 8 bytes */
     uint8_t *tidx_mem;          /* active only: timeindex_entries entries of 12 bytes */
     int32_t idx_cap, tidx_cap;  /* entries allocated in idx_mem / tidx_mem */
@@ -220,9 +222,11 @@ int log_segment_time_lookup(log_segment *s, int64_t ts_ms, int32_t tindex_count,
 
 /* Shrink the .log to pos bytes; rebuilds the indexes. Returns 0 or errno. */
 int log_segment_truncate(log_segment *s, int64_t pos, int32_t index_interval_bytes);
-/* Rename the three files (those that exist) to *.deleted, then unlink them.
- * Returns 0 or errno. */
-int log_segment_delete_files(log_segment *s);
+/* Rename the files (those that exist) to *.deleted, then unlink them
+ * unless keep (file.delete.delay.ms: the caller unlinks them later with
+ * log_segment_unlink_deleted). Returns 0 or errno. */
+int log_segment_delete_files(log_segment *s, bool keep);
+void log_segment_unlink_deleted(const char *dir, int64_t base);
 /* Largest timestamp for retention: max_ts, or the .log mtime when none. */
 int64_t log_segment_largest_ts(log_segment *s);
 

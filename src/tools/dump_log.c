@@ -2,12 +2,16 @@
  * dump_log.c - `gregor dump-log` (kafka-dump-log.sh): decodes segment files
  * from disk, no broker needed.
  *
- *   .log        one line per record batch in Kafka's format; with
- *               --deep-iteration or --print-data-log one line per record,
- *               compressed batches included (gzip, snappy raw or
- *               xerial-framed, lz4 frame, zstd). A torn or corrupt tail is
+ *   .log        one line per record batch in Kafka's format (cleaned
+ *               batches too: empty ones, and the KIP-534 delete horizon as
+ *               deleteHorizonMs); with --deep-iteration or --print-data-log
+ *               one line per record, compressed batches included. Records
+ *               are read with the shared record iterator (proto/records.h:
+ *               every codec, bounded inflate). A torn or corrupt tail is
  *               reported as Kafka does ("Found N invalid bytes at the end of
  *               F") with the position and reason, after everything valid.
+ *               --key-map (Gregor's own) adds each key's latest offset and
+ *               record count, to see whether a segment is compacted.
  *   .index      `offset: N position: P` per entry; every entry must name the
  *               start of a batch in the .log beside it whose last offset is N.
  *   .timeindex  `timestamp: T offset: N` per entry; N must lie in a batch of
@@ -15,36 +19,33 @@
  * Index problems are printed to stderr at the end in Kafka's words; with
  * --index-sanity-check or --verify-index-only they also make the exit code 1.
  *
- * Files are mmap()ed read-only. Everything read is untrusted: every length
- * is checked against what is left before it is used, decompression output
- * is bounded (DL_DECOMPRESSED_BYTES_MAX) and record parsing uses a reader
- * with a sticky error flag. Single-threaded.
+ * Files are mmap()ed read-only. Everything read is untrusted: every batch
+ * length is checked against what is left before it is used, and the record
+ * iterator bounds its inflate (RECORDS_MAX_INFLATED) and every record read.
+ * Single-threaded.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
-#include <lz4frame.h>
-#include <snappy-c.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
-#include <zstd.h>
+#include <xxhash.h>
 
 #include "base/crc32c.h"
 #include "proto/batch.h"
+#include "proto/records.h"
+#include "proto/recread.h" /* only to walk header keys: records.h has no header walker */
 #include "tools/common.h"
 #include "tools/tools.h"
 
-#define DL_DECOMPRESSED_BYTES_MAX (256u * 1024 * 1024) /* one batch's records, inflated */
 #define DL_FILES_MAX 4096
 #define DL_INDEX_ENTRY_BYTES 8
 #define DL_TIMEINDEX_ENTRY_BYTES 12
-#define DL_ATTR_DELETE_HORIZON 0x40
 #define DL_PROBLEMS_MAX 10000 /* lines of mismatches kept per run */
 
 static const char *const dl_cmd = "dump-log";
@@ -55,6 +56,7 @@ typedef struct dl_opts {
     bool sanity_only;    /* --index-sanity-check */
     bool verify_only;    /* --verify-index-only */
     bool skip_metadata;  /* --skip-record-metadata */
+    bool key_map;        /* --key-map (Gregor's own): the keys of the data records */
     int64_t max_bytes;   /* --max-bytes, INT64_MAX when not given */
 } dl_opts;
 
@@ -114,223 +116,8 @@ static void dl_map_close(dl_map *m)
     m->p = NULL;
 }
 
-/* ---- a growable output buffer with a hard limit ---- */
-
-typedef struct dl_buf {
-    uint8_t *p;
-    size_t len, cap;
-} dl_buf;
-
-static int dl_buf_reserve(dl_buf *b, size_t more)
-{
-    if (more > DL_DECOMPRESSED_BYTES_MAX - b->len)
-        return -1;
-    if (b->len + more <= b->cap)
-        return 0;
-    size_t cap = b->cap ? b->cap : 64 * 1024;
-    while (cap < b->len + more)
-        cap *= 2;
-    if (cap > DL_DECOMPRESSED_BYTES_MAX)
-        cap = DL_DECOMPRESSED_BYTES_MAX;
-    uint8_t *p = realloc(b->p, cap);
-    if (!p)
-        return -1;
-    b->p = p;
-    b->cap = cap;
-    return 0;
-}
-
-/* ---- decompression: each returns NULL or a reason ---- */
-
-static const char *dl_gunzip(const uint8_t *in, size_t n, dl_buf *out)
-{
-    z_stream zs;
-    memset(&zs, 0, sizeof zs);
-    if (inflateInit2(&zs, 15 + 32) != Z_OK) /* +32: gzip or zlib header */
-        return "gzip: cannot initialise zlib";
-    zs.next_in = (Bytef *)in;
-    zs.avail_in = (uInt)n;
-    const char *why = NULL;
-    for (;;) {
-        if (dl_buf_reserve(out, 64 * 1024) < 0) {
-            why = "gzip: decompressed records exceed the limit";
-            break;
-        }
-        zs.next_out = out->p + out->len;
-        zs.avail_out = (uInt)(out->cap - out->len);
-        int zr = inflate(&zs, Z_NO_FLUSH);
-        out->len = out->cap - zs.avail_out;
-        if (zr == Z_STREAM_END)
-            break;
-        if (zr != Z_OK && !(zr == Z_BUF_ERROR && zs.avail_out == 0)) {
-            why = zs.msg ? zs.msg : "gzip: corrupt data";
-            break;
-        }
-        if (zs.avail_in == 0 && zs.avail_out != 0) {
-            why = "gzip: truncated data";
-            break;
-        }
-    }
-    inflateEnd(&zs);
-    return why;
-}
-
-static const char *dl_snappy_block(const uint8_t *in, size_t n, dl_buf *out)
-{
-    size_t ulen;
-    if (snappy_uncompressed_length((const char *)in, n, &ulen) != SNAPPY_OK)
-        return "snappy: corrupt data";
-    if (dl_buf_reserve(out, ulen) < 0)
-        return "snappy: decompressed records exceed the limit";
-    if (snappy_uncompress((const char *)in, n, (char *)out->p + out->len, &ulen) != SNAPPY_OK)
-        return "snappy: corrupt data";
-    out->len += ulen;
-    return NULL;
-}
-
-/* Java producers write xerial-framed snappy (magic, version, compat, then
- * length-prefixed blocks); librdkafka writes one raw block. */
-static const char *dl_unsnappy(const uint8_t *in, size_t n, dl_buf *out)
-{
-    static const uint8_t xerial_magic[8] = { 0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0 };
-    if (n < 16 || memcmp(in, xerial_magic, 8) != 0)
-        return dl_snappy_block(in, n, out);
-    size_t pos = 16;
-    while (pos < n) {
-        if (n - pos < 4)
-            return "snappy: truncated xerial block header";
-        uint32_t blen = dl_be32(in + pos);
-        pos += 4;
-        if (blen > n - pos)
-            return "snappy: xerial block longer than the data";
-        const char *why = dl_snappy_block(in + pos, blen, out);
-        if (why)
-            return why;
-        pos += blen;
-    }
-    return NULL;
-}
-
-static const char *dl_unlz4(const uint8_t *in, size_t n, dl_buf *out)
-{
-    LZ4F_dctx *dctx;
-    if (LZ4F_isError(LZ4F_createDecompressionContext(&dctx, LZ4F_VERSION)))
-        return "lz4: cannot create a context";
-    const char *why = NULL;
-    size_t pos = 0;
-    while (pos < n) {
-        if (dl_buf_reserve(out, 64 * 1024) < 0) {
-            why = "lz4: decompressed records exceed the limit";
-            break;
-        }
-        size_t dst = out->cap - out->len, src = n - pos;
-        size_t r = LZ4F_decompress(dctx, out->p + out->len, &dst, in + pos, &src, NULL);
-        if (LZ4F_isError(r)) {
-            why = LZ4F_getErrorName(r);
-            break;
-        }
-        out->len += dst;
-        pos += src;
-        if (r == 0) /* end of frame */
-            break;
-        if (src == 0 && dst == 0) {
-            why = "lz4: truncated frame";
-            break;
-        }
-    }
-    LZ4F_freeDecompressionContext(dctx);
-    return why;
-}
-
-static const char *dl_unzstd(const uint8_t *in, size_t n, dl_buf *out)
-{
-    ZSTD_DStream *ds = ZSTD_createDStream();
-    if (!ds)
-        return "zstd: cannot create a context";
-    ZSTD_initDStream(ds);
-    ZSTD_inBuffer ib = { in, n, 0 };
-    const char *why = NULL;
-    size_t r = 1;
-    while (ib.pos < ib.size || r != 0) {
-        if (dl_buf_reserve(out, 64 * 1024) < 0) {
-            why = "zstd: decompressed records exceed the limit";
-            break;
-        }
-        ZSTD_outBuffer ob = { out->p + out->len, out->cap - out->len, 0 };
-        size_t in_before = ib.pos;
-        r = ZSTD_decompressStream(ds, &ob, &ib);
-        if (ZSTD_isError(r)) {
-            why = ZSTD_getErrorName(r);
-            break;
-        }
-        out->len += ob.pos;
-        if (ob.pos == 0 && ib.pos == in_before) {
-            if (r != 0)
-                why = "zstd: truncated frame";
-            break;
-        }
-    }
-    ZSTD_freeDStream(ds);
-    return why;
-}
-
 static const char *const dl_codec_names[8] = { "none", "gzip", "snappy", "lz4", "zstd", "unknown(5)",
                                                "unknown(6)", "unknown(7)" };
-
-/* ---- records ---- */
-
-/* A cursor over untrusted bytes: after the first error every read is a no-op. */
-typedef struct dl_rd {
-    const uint8_t *p, *end;
-    const char *err;
-} dl_rd;
-
-static uint64_t dl_rd_uvarint(dl_rd *r, int max_bytes)
-{
-    uint64_t v = 0;
-    for (int k = 0; k < max_bytes; k++) {
-        if (r->err || r->p >= r->end) {
-            r->err = r->err ? r->err : "truncated varint";
-            return 0;
-        }
-        uint8_t b = *r->p++;
-        v |= (uint64_t)(b & 0x7f) << (7 * k);
-        if (!(b & 0x80))
-            return v;
-    }
-    r->err = "varint too long";
-    return 0;
-}
-
-static int64_t dl_rd_varlong(dl_rd *r)
-{
-    uint64_t u = dl_rd_uvarint(r, 10);
-    return (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
-}
-
-static int32_t dl_rd_varint(dl_rd *r)
-{
-    uint64_t u = dl_rd_uvarint(r, 5);
-    if (u > UINT32_MAX) {
-        r->err = r->err ? r->err : "varint out of range";
-        return 0;
-    }
-    return (int32_t)((uint32_t)(u >> 1) ^ -(uint32_t)(u & 1));
-}
-
-/* n bytes (NULL for n == -1, a null field). */
-static const uint8_t *dl_rd_bytes(dl_rd *r, int32_t n)
-{
-    if (r->err || n == -1)
-        return NULL;
-    if (n < -1 || (size_t)n > (size_t)(r->end - r->p)) {
-        r->err = "field length out of range";
-        return NULL;
-    }
-    const uint8_t *s = r->p;
-    r->p += n;
-    return s;
-}
 
 /* Kafka's DefaultRecordBatch.incrementSequence: wraps past Integer.MAX_VALUE. */
 static int32_t dl_seq_add(int32_t base, int32_t delta)
@@ -349,14 +136,129 @@ static int64_t dl_add(int64_t a, int64_t b)
     return (int64_t)((uint64_t)a + (uint64_t)b);
 }
 
-/* What a batch header says, for its records. */
-typedef struct dl_batch {
-    int64_t base_offset;
-    int16_t attributes;
-    int64_t base_ts, max_ts;
-    int32_t base_seq;
-    int32_t count;
-} dl_batch;
+/* ---- the key map (--key-map) ---- */
+
+/* One distinct key of the data records read: its latest record. */
+typedef struct dl_key {
+    uint64_t hash;
+    uint8_t *key;        /* owned copy (NULL for the empty key) */
+    int32_t len;
+    int64_t offset;      /* the latest record's offset */
+    int64_t count;       /* records with this key; 0: free slot */
+    bool tombstone;      /* the latest record's value is null */
+} dl_key;
+
+/* Open addressing over XXH3-64 of the key; the whole key is compared. */
+typedef struct dl_keymap {
+    dl_key *slots;
+    size_t cap, n;       /* cap is a power of two, n < cap * 3/4 */
+    int64_t records;     /* keyed data records seen */
+    bool oom;            /* a key could not be stored: the map is incomplete */
+} dl_keymap;
+
+static dl_key *dl_keymap_slot(dl_key *slots, size_t cap, uint64_t h, const uint8_t *key, int32_t len)
+{
+    for (size_t i = (size_t)h & (cap - 1);; i = (i + 1) & (cap - 1)) {
+        dl_key *s = &slots[i];
+        if (s->count == 0 ||
+            (s->hash == h && s->len == len && (len == 0 || memcmp(s->key, key, (size_t)len) == 0)))
+            return s;
+    }
+}
+
+static bool dl_keymap_grow(dl_keymap *m)
+{
+    size_t cap = m->cap ? m->cap * 2 : 1024;
+    dl_key *slots = calloc(cap, sizeof *slots);
+    if (!slots)
+        return false;
+    for (size_t i = 0; i < m->cap; i++)
+        if (m->slots[i].count)
+            *dl_keymap_slot(slots, cap, m->slots[i].hash, m->slots[i].key, m->slots[i].len) = m->slots[i];
+    free(m->slots);
+    m->slots = slots;
+    m->cap = cap;
+    return true;
+}
+
+/* A data record with a key: the latest is the one with the highest offset
+ * (files may be given in any order; on a tie the one read last). */
+static void dl_keymap_add(dl_keymap *m, const krecord *r)
+{
+    if (m->oom)
+        return;
+    if ((m->n + 1) * 4 > m->cap * 3 && !dl_keymap_grow(m)) {
+        m->oom = true;
+        return;
+    }
+    uint64_t h = XXH3_64bits(r->key, (size_t)r->key_len);
+    dl_key *s = dl_keymap_slot(m->slots, m->cap, h, r->key, r->key_len);
+    if (s->count == 0) {
+        uint8_t *copy = NULL;
+        if (r->key_len > 0 && !(copy = malloc((size_t)r->key_len))) {
+            m->oom = true;
+            return;
+        }
+        if (copy)
+            memcpy(copy, r->key, (size_t)r->key_len);
+        *s = (dl_key){ .hash = h, .key = copy, .len = r->key_len, .offset = r->offset };
+        m->n++;
+    }
+    m->records++;
+    s->count++;
+    if (r->offset >= s->offset) {
+        s->offset = r->offset;
+        s->tombstone = r->value_len < 0;
+    }
+}
+
+static int dl_key_cmp(const void *a, const void *b)
+{
+    const dl_key *x = *(const dl_key *const *)a, *y = *(const dl_key *const *)b;
+    if (x->offset != y->offset)
+        return x->offset < y->offset ? -1 : 1;
+    int32_t n = x->len < y->len ? x->len : y->len;
+    int c = n > 0 ? memcmp(x->key, y->key, (size_t)n) : 0;
+    return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+/* One line per key, in the order of their latest offsets, then the totals.
+ * Returns 0, or 1 when the map could not be completed (no memory). */
+static int dl_keymap_print(dl_keymap *m)
+{
+    dl_key **order = m->n ? malloc(m->n * sizeof *order) : NULL;
+    if (m->oom || (m->n && !order)) {
+        free(order);
+        tool_err(dl_cmd, "--key-map: out of memory after %zu keys", m->n);
+        return 1;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < m->cap; i++)
+        if (m->slots[i].count)
+            order[k++] = &m->slots[i];
+    if (k)
+        qsort(order, k, sizeof *order, dl_key_cmp);
+    for (size_t i = 0; i < k; i++) {
+        fputs("key: ", stdout);
+        fwrite(order[i]->key ? (const void *)order[i]->key : "", 1, (size_t)order[i]->len, stdout);
+        printf(" offset: %" PRId64 " count: %" PRId64 " tombstone: %s\n", order[i]->offset,
+               order[i]->count, order[i]->tombstone ? "true" : "false");
+    }
+    printf("keys: %zu records: %" PRId64 " duplicates: %" PRId64 "\n", m->n, m->records,
+           m->records - (int64_t)m->n);
+    free(order);
+    return 0;
+}
+
+static void dl_keymap_free(dl_keymap *m)
+{
+    for (size_t i = 0; i < m->cap; i++)
+        free(m->slots[i].key);
+    free(m->slots);
+    memset(m, 0, sizeof *m);
+}
+
+/* ---- records ---- */
 
 typedef struct dl_consec {
     int64_t last_offset;  /* -1 before the first record */
@@ -379,119 +281,104 @@ static void dl_print_control(const uint8_t *key, int32_t klen, const uint8_t *va
         printf(" controlType: UNKNOWN(%d)", type);
 }
 
-/* One record; prints its line. Returns false when it does not parse. */
-static bool dl_record_print(dl_rd *r, const dl_batch *b, const dl_opts *o, dl_consec *cs)
+/* The names of a record's headers, comma-separated (rec_iter has checked
+ * their framing). */
+static void dl_print_header_keys(const krecord *r)
 {
-    int32_t len = dl_rd_varint(r);
-    if (r->err || len < 0 || (size_t)len > (size_t)(r->end - r->p)) {
-        r->err = r->err ? r->err : "record length out of range";
-        return false;
+    rec_reader h = { .p = r->headers, .len = r->headers_len };
+    for (int32_t k = 0; k < r->header_count && !h.err; k++) {
+        int32_t n = rd_varint(&h);
+        const uint8_t *name = h.p + h.pos;
+        rd_skip(&h, n > 0 ? (size_t)n : 0);
+        rd_skip_nullable(&h);
+        if (!h.err)
+            printf("%s%.*s", k ? "," : "", (int)n, (const char *)name);
     }
-    dl_rd rec = { r->p, r->p + len, NULL };
-    r->p += len;
-    dl_rd_bytes(&rec, 1); /* attributes, unused */
-    int64_t ts_delta = dl_rd_varlong(&rec);
-    int32_t off_delta = dl_rd_varint(&rec);
-    int32_t klen = dl_rd_varint(&rec);
-    const uint8_t *key = dl_rd_bytes(&rec, klen);
-    int32_t vlen = dl_rd_varint(&rec);
-    const uint8_t *val = dl_rd_bytes(&rec, vlen);
-    int32_t nh = dl_rd_varint(&rec);
-    if (!rec.err && (nh < 0 || nh > rec.end - rec.p))
-        rec.err = "header count out of range";
-    const uint8_t *hdrs = rec.p;
-    for (int32_t k = 0; k < nh && !rec.err; k++) { /* a first pass checks the framing */
-        dl_rd_bytes(&rec, dl_rd_varint(&rec));
-        dl_rd_bytes(&rec, dl_rd_varint(&rec));
-    }
-    if (!rec.err && rec.p != rec.end)
-        rec.err = "bytes left over after the record";
-    if (rec.err) {
-        r->err = rec.err;
-        return false;
-    }
-    int64_t offset = dl_add(b->base_offset, off_delta);
-    if (cs->last_offset >= 0 && offset != dl_add(cs->last_offset, 1) && cs->pairs++ < 100) {
-        if (cs->pairs == 1)
-            fprintf(cs->f, "Non-consecutive offsets in %s\n", cs->path);
-        fprintf(cs->f, "  %" PRId64 " is followed by %" PRId64 "\n", cs->last_offset, offset);
-    }
-    cs->last_offset = offset;
-    bool log_append = b->attributes & BATCH_ATTR_TIMESTAMP_TYPE;
-    bool control = b->attributes & BATCH_ATTR_CONTROL;
+}
+
+/* One record's line. */
+static void dl_record_print(const krecord *r, const batch_info *bi, const dl_opts *o)
+{
+    bool log_append = bi->attributes & BATCH_ATTR_TIMESTAMP_TYPE;
+    bool control = bi->attributes & BATCH_ATTR_CONTROL;
     const char *prefix = "| ";
     if (!o->skip_metadata) {
         printf("| offset: %" PRId64 " %s: %" PRId64 " keySize: %d valueSize: %d sequence: %d headerKeys: [",
-               offset, log_append ? "LogAppendTime" : "CreateTime",
-               log_append ? b->max_ts : dl_add(b->base_ts, ts_delta), klen, vlen,
-               dl_seq_add(b->base_seq, off_delta));
-        dl_rd h = { hdrs, rec.end, NULL };
-        for (int32_t k = 0; k < nh; k++) {
-            int32_t hk = dl_rd_varint(&h);
-            const uint8_t *name = dl_rd_bytes(&h, hk);
-            dl_rd_bytes(&h, dl_rd_varint(&h));
-            printf("%s%.*s", k ? "," : "", name ? (int)hk : 0, name ? (const char *)name : "");
-        }
+               r->offset, log_append ? "LogAppendTime" : "CreateTime", r->timestamp, r->key_len,
+               r->value_len, dl_seq_add(bi->base_sequence, r->offset_delta));
+        dl_print_header_keys(r);
         putchar(']');
         if (control)
-            dl_print_control(key, klen, val, vlen);
+            dl_print_control(r->key, r->key_len, r->value, r->value_len);
         prefix = " ";
     }
     if (o->print_data && !control) {
-        if (key) {
+        if (r->key) {
             printf("%skey: ", prefix);
-            fwrite(key, 1, (size_t)klen, stdout);
+            fwrite(r->key, 1, (size_t)r->key_len, stdout);
             prefix = " ";
         }
-        if (val) {
+        if (r->value) {
             fputs(" payload: ", stdout);
-            fwrite(val, 1, (size_t)vlen, stdout);
+            fwrite(r->value, 1, (size_t)r->value_len, stdout);
         }
     }
     putchar('\n');
-    return true;
 }
 
-/* The records of one batch (p: the batch, total bytes long). */
-static void dl_batch_records(const uint8_t *p, size_t total, const dl_opts *o, dl_consec *cs,
-                             dl_buf *scratch)
+/*
+ * The records of one batch (p: the batch, total bytes long), walked with the
+ * shared record iterator: printed with --deep-iteration/--print-data-log,
+ * and their keys put in km with --key-map. A batch whose records cannot be
+ * walked is reported on a "| " line when records are printed, on stderr
+ * when only the key map wanted them.
+ */
+static void dl_batch_records(const uint8_t *p, size_t total, size_t pos, const dl_opts *o,
+                             dl_consec *cs, rec_iter *it, dl_keymap *km)
 {
-    dl_batch b = {
-        .base_offset = (int64_t)dl_be64(p), .attributes = (int16_t)dl_be16(p + 21),
-        .base_ts = (int64_t)dl_be64(p + 27), .max_ts = (int64_t)dl_be64(p + 35),
-        .base_seq = (int32_t)dl_be32(p + 53), .count = (int32_t)dl_be32(p + 57),
-    };
-    const uint8_t *recs = p + BATCH_HEADER_BYTES;
-    size_t n = total - BATCH_HEADER_BYTES;
-    int codec = b.attributes & BATCH_ATTR_COMPRESSION_MASK;
-    const char *why = NULL;
-    scratch->len = 0;
-    switch (codec) {
-    case 0: break;
-    case 1: why = dl_gunzip(recs, n, scratch); break;
-    case 2: why = dl_unsnappy(recs, n, scratch); break;
-    case 3: why = dl_unlz4(recs, n, scratch); break;
-    case 4: why = dl_unzstd(recs, n, scratch); break;
-    default: why = "unknown compression codec"; break;
-    }
-    if (why) {
-        printf("| records could not be decompressed (%s): %s\n", dl_codec_names[codec], why);
+    bool print = o->deep || o->print_data;
+    if (rec_iter_init(it, p, total, RECORDS_MAX_INFLATED) < 0) {
+        const char *codec = dl_codec_names[dl_be16(p + 21) & BATCH_ATTR_COMPRESSION_MASK];
+        if (print)
+            printf("| records could not be decompressed (%s): %s\n", codec, it->err);
+        else
+            fprintf(stderr, "gregor %s: --key-map: %s: the records of the batch at position %zu "
+                    "could not be decompressed (%s): %s; not counted\n", dl_cmd, cs->path, pos,
+                    codec, it->err);
         return;
     }
-    if (codec) {
-        recs = scratch->p;
-        n = scratch->len;
-    }
-    dl_rd r = { recs, recs + n, NULL };
+    bool control = it->info.attributes & BATCH_ATTR_CONTROL;
+    const uint8_t *start = it->pos;
     int32_t k = 0;
-    for (; k < b.count && r.p < r.end; k++)
-        if (!dl_record_print(&r, &b, o, cs))
-            break;
-    if (r.err)
-        printf("| record %d of the batch could not be decoded: %s\n", k, r.err);
-    else if (k != b.count || r.p != r.end)
-        printf("| the batch holds %d records in %zu bytes, its header says %d\n", k,
-               (size_t)(r.p - recs), b.count);
+    krecord r;
+    int rc;
+    while ((rc = rec_iter_next(it, &r)) == 1) {
+        k++;
+        if (km && !control && r.key)
+            dl_keymap_add(km, &r);
+        if (!print)
+            continue;
+        if (cs->last_offset >= 0 && r.offset != dl_add(cs->last_offset, 1) && cs->pairs++ < 100) {
+            if (cs->pairs == 1)
+                fprintf(cs->f, "Non-consecutive offsets in %s\n", cs->path);
+            fprintf(cs->f, "  %" PRId64 " is followed by %" PRId64 "\n", cs->last_offset, r.offset);
+        }
+        cs->last_offset = r.offset;
+        dl_record_print(&r, &it->info, o);
+    }
+    char why[160];
+    if (rc < 0)
+        snprintf(why, sizeof why, "record %d of the batch could not be decoded: %s", k, it->err);
+    else if (k != it->info.record_count || it->pos != it->end)
+        snprintf(why, sizeof why, "the batch holds %d records in %zu bytes, its header says %d", k,
+                 (size_t)(it->pos - start), it->info.record_count);
+    else
+        return;
+    if (print)
+        printf("| %s\n", why);
+    else
+        fprintf(stderr, "gregor %s: --key-map: %s: batch at position %zu: %s\n", dl_cmd, cs->path,
+                pos, why);
 }
 
 /* ---- .log ---- */
@@ -519,7 +406,7 @@ static void dl_batch_line(const uint8_t *p, size_t total, size_t pos)
     uint32_t crc = dl_be32(p + 17);
     bool valid = crc32c(0, p + 21, total - 21) == crc;
     char horizon[48];
-    if (attr & DL_ATTR_DELETE_HORIZON)
+    if (attr & BATCH_ATTR_DELETE_HORIZON)
         snprintf(horizon, sizeof horizon, "OptionalLong[%" PRId64 "]", (int64_t)dl_be64(p + 27));
     else
         snprintf(horizon, sizeof horizon, "OptionalLong.empty");
@@ -550,7 +437,8 @@ static int64_t dl_name_offset(const char *path)
     return digits == 20 && base[digits] == '.' ? v : -1;
 }
 
-static int dl_dump_log(const char *path, const dl_opts *o, dl_report *rep)
+static int dl_dump_log(const char *path, const dl_opts *o, dl_report *rep, rec_iter *it,
+                       dl_keymap *km)
 {
     dl_map m;
     if (dl_map_open(path, &m) < 0) {
@@ -560,7 +448,6 @@ static int dl_dump_log(const char *path, const dl_opts *o, dl_report *rep)
     printf("Log starting offset: %" PRId64 "\n", dl_name_offset(path) >= 0 ? dl_name_offset(path) : 0);
     size_t limit = (uint64_t)o->max_bytes < m.len ? (size_t)o->max_bytes : m.len;
     dl_consec cs = { .last_offset = -1, .f = rep->f, .path = path };
-    dl_buf scratch = { 0 };
     size_t pos = 0;
     const char *why = NULL;
     while (pos < limit) {
@@ -569,8 +456,8 @@ static int dl_dump_log(const char *path, const dl_opts *o, dl_report *rep)
         if (why)
             break;
         dl_batch_line(m.p + pos, total, pos);
-        if (o->deep || o->print_data)
-            dl_batch_records(m.p + pos, total, o, &cs, &scratch);
+        if (o->deep || o->print_data || km)
+            dl_batch_records(m.p + pos, total, pos, o, &cs, it, km);
         pos += total;
     }
     if (why && limit == m.len) { /* with --max-bytes a cut batch is expected, as in Kafka */
@@ -578,7 +465,6 @@ static int dl_dump_log(const char *path, const dl_opts *o, dl_report *rep)
         printf("Found %zu invalid bytes at the end of %s (position %zu: %s)\n", m.len - pos,
                name ? name + 1 : path, pos, why);
     }
-    free(scratch.p);
     dl_map_close(&m);
     return 0;
 }
@@ -821,6 +707,15 @@ static void dl_usage(FILE *f)
             "  --index-sanity-check    check index files, print only the verdict\n"
             "  --verify-index-only     check index files, print only the problems\n"
             "  --max-bytes N           read at most N bytes of each .log\n"
+            "  --key-map               (Gregor's own, not in kafka-dump-log.sh) after the dump,\n"
+            "                          one line per distinct key of the data records of the .log\n"
+            "                          files given: 'key: K offset: O count: C tombstone: T'\n"
+            "                          (K as --print-data-log prints it; O, T: its latest\n"
+            "                          record's offset and whether its value is null; C: its\n"
+            "                          records), in the order of O; then 'keys: N records: M\n"
+            "                          duplicates: M-N'. duplicates: 0 means no key appears\n"
+            "                          twice (a fully compacted segment). Records without a key\n"
+            "                          and transaction markers are not counted.\n"
             "\n"
             "Index problems go to stderr; with --index-sanity-check or --verify-index-only they\n"
             "make the exit status 1. A torn or corrupt tail of a .log is reported after the\n"
@@ -847,6 +742,8 @@ static int dl_parse_args(dl_opts *o, char **files, int *nfiles, int argc, char *
             o->verify_only = true;
         else if (strcmp(a, "--skip-record-metadata") == 0)
             o->skip_metadata = true;
+        else if (strcmp(a, "--key-map") == 0)
+            o->key_map = true;
         else if (strcmp(a, "--offsets-decoder") == 0 || strcmp(a, "--transaction-log-decoder") == 0 ||
                  strcmp(a, "--cluster-metadata-decoder") == 0 ||
                  strcmp(a, "--remote-log-metadata-decoder") == 0)
@@ -910,11 +807,14 @@ int tool_dump_log_main(int argc, char **argv)
         tool_err(dl_cmd, "out of memory");
         return 1;
     }
+    rec_iter it; /* one for all batches: its inflate buffer is reused */
+    rec_iter_setup(&it);
+    dl_keymap km = { 0 };
     for (int k = 0; k < nfiles; k++) {
         const char *f = files[k];
         printf("Dumping %s\n", f);
         if (dl_ends_with(f, ".log"))
-            rc |= dl_dump_log(f, &o, &rep);
+            rc |= dl_dump_log(f, &o, &rep, &it, o.key_map ? &km : NULL);
         else if (dl_ends_with(f, ".index"))
             rc |= dl_dump_index(f, &o, &rep);
         else if (dl_ends_with(f, ".timeindex"))
@@ -922,6 +822,10 @@ int tool_dump_log_main(int argc, char **argv)
         else
             fprintf(stderr, "Ignoring unknown file %s\n", f);
     }
+    if (o.key_map)
+        rc |= dl_keymap_print(&km);
+    dl_keymap_free(&km);
+    rec_iter_deinit(&it);
     fflush(stdout);
     fclose(rep.f);
     if (rep.len)
