@@ -420,7 +420,7 @@ KILL_KEYS = 2000
 KILL_VALUE = 1000
 KILL_INITIAL_WAVES = 6            # ~12 MB before the first kill
 KILLS = int(os.environ.get("GREGOR_COMPACT_KILLS", "10"))
-THROTTLE = 4 * MiB                # log.cleaner.io.max.bytes.per.second
+THROTTLE = 2 * MiB                # log.cleaner.io.max.bytes.per.second
 
 
 def wave(n):
@@ -433,7 +433,7 @@ def wave(n):
 @pytest.mark.timeout(900)
 def test_compaction_survives_kill9(start_broker, small_segments):
     """A compacted partition of 2,000 keys with 1 KB values, the cleaner
-    throttled to 4 MiB/s so a pass takes seconds. 10 rounds (seeded): wait
+    throttled to 2 MiB/s so a pass takes seconds. 10 rounds (seeded): wait
     0.1-2 s while the cleaner works on the dirty part, kill -9, restart,
     then read everything: each record is the one produced at its offset,
     offsets strictly increase, every key's latest value is present, and the
@@ -499,6 +499,12 @@ def test_compaction_survives_kill9(start_broker, small_segments):
 GROUPS = 50
 COMMITS = scaled(1_000_000)
 SRC_PARTITIONS = 4
+# Kafka 4.4 refuses segment.bytes under 1 MiB for __consumer_offsets too
+# (its creation fails with INVALID_CONFIG and no group coordinator ever
+# becomes available), so: 1 MiB segments, and 5 offsets partitions so that
+# each holds several of them.
+OFFSETS_SEGMENT = MiB
+OFFSETS_PARTITIONS = 5
 SYNC_EVERY = 200                 # each group's every 200th commit is synchronous
 
 
@@ -569,15 +575,20 @@ def timed_restart(broker, **overrides):
 @pytest.mark.timeout(1500)
 def test_consumer_offsets_compacted(start_broker):
     """COMMITS (1,000,000; GREGOR_TEST_QUICK: 100,000) commits of the same
-    50 groups' offsets (4 partitions each) into __consumer_offsets with
-    1 MiB segments (offsets.topic.segment.bytes), written with the cleaner
-    off. Restarted with the cleaner on, the offsets partitions shrink to
-    under a tenth of what the commits wrote (DescribeLogDirs), and every
+    50 groups' offsets (4 partitions each) into __consumer_offsets of 5
+    partitions with 1 MiB segments (offsets.topic.segment.bytes; Kafka's
+    least), written with the cleaner off, segments also rolled every 2 s
+    (log.roll.ms). Restarted with the cleaner on, and each group's offsets
+    committed once more after 2 s (that append closes the active segments),
+    the offsets partitions shrink to under a tenth of what the commits wrote (DescribeLogDirs), and every
     group's last committed offsets are there before and after another
     restart. The restart-to-ready times (the coordinator answering) with
     the uncleaned and the cleaned log are printed."""
     broker = start(start_broker, **dict(CLEANER, **{"log.cleaner.enable": False,
-                                                     "offsets.topic.segment.bytes": MiB}))
+                                                     "offsets.topic.segment.bytes": OFFSETS_SEGMENT,
+                                                     "offsets.topic.num.partitions":
+                                                     OFFSETS_PARTITIONS,
+                                                     "log.roll.ms": ROLL_MS}))
     bs = broker.bootstrap
     create_topic(bs, "src", SRC_PARTITIONS)
     wait_coordinator_ready(broker)
@@ -592,6 +603,18 @@ def test_consumer_offsets_compacted(start_broker):
 
     ready_dirty = timed_restart(broker, **{"log.cleaner.enable": True})
     assert committed_offsets(bs, groups) == expected
+    # Close the active segments (log.roll.ms): each group commits its last
+    # offsets once more, past segment.ms.
+    time.sleep(ROLL_MS / 1000 + 0.5)
+    again = {}
+    for (g, p), off in expected.items():
+        again.setdefault(g, []).append(TopicPartition("src", p, off))
+    for g, tps in sorted(again.items()):
+        c = make_consumer(bs, **{"group.id": g})
+        try:
+            c.commit(offsets=tps, asynchronous=False)
+        finally:
+            c.close()
 
     sizes = []
 
