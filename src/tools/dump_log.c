@@ -260,12 +260,33 @@ static void dl_keymap_free(dl_keymap *m)
 
 /* ---- records ---- */
 
+/* Non-consecutive offsets of one .log (with --deep-iteration), reported on
+ * stderr after everything else, as Kafka's tool does. */
 typedef struct dl_consec {
-    int64_t last_offset;  /* -1 before the first record */
-    int pairs;            /* non-consecutive pairs reported */
-    FILE *f;              /* where they are reported (the report stream) */
+    int64_t last_offset;  /* the previous record's; -1 before the first */
+    int pairs;            /* non-consecutive pairs seen */
+    FILE *f;              /* the pairs, "  A is followed by B" lines; opened at the first */
+    char *text;
+    size_t len;
     const char *path;
 } dl_consec;
+
+#define DL_PAIRS_MAX 100 /* pairs listed per file; Kafka lists all */
+
+/* The files with pairs, kept for the end. */
+typedef struct dl_gaps {
+    char *path;           /* absolute, as Java's File.getAbsolutePath */
+    char *text;
+    size_t len;
+    int pairs;
+    uint32_t hash;        /* spread as Java's HashMap spreads String.hashCode */
+    size_t bucket, seq;   /* in that map's final table; the order kept */
+} dl_gaps;
+
+typedef struct dl_gap_list {
+    dl_gaps *v;
+    size_t n, cap;
+} dl_gap_list;
 
 static void dl_print_control(const uint8_t *key, int32_t klen, const uint8_t *val, int32_t vlen)
 {
@@ -358,10 +379,13 @@ static void dl_batch_records(const uint8_t *p, size_t total, size_t pos, const d
             dl_keymap_add(km, &r);
         if (!print)
             continue;
-        if (cs->last_offset >= 0 && r.offset != dl_add(cs->last_offset, 1) && cs->pairs++ < 100) {
-            if (cs->pairs == 1)
-                fprintf(cs->f, "Non-consecutive offsets in %s\n", cs->path);
-            fprintf(cs->f, "  %" PRId64 " is followed by %" PRId64 "\n", cs->last_offset, r.offset);
+        /* As Kafka 4.4's DumpLogSegments: from -1 at the start of each file, so a
+         * file whose first record is not offset 0 reports "-1 is followed by". */
+        if (r.offset != dl_add(cs->last_offset, 1) && cs->pairs++ < DL_PAIRS_MAX) {
+            if (!cs->f)
+                cs->f = open_memstream(&cs->text, &cs->len);
+            if (cs->f)
+                fprintf(cs->f, "  %" PRId64 " is followed by %" PRId64 "\n", cs->last_offset, r.offset);
         }
         cs->last_offset = r.offset;
         dl_record_print(&r, &it->info, o);
@@ -437,8 +461,145 @@ static int64_t dl_name_offset(const char *path)
     return digits == 20 && base[digits] == '.' ? v : -1;
 }
 
+/* path as Java's new File(path).getAbsolutePath() gives it: repeated and
+ * trailing slashes dropped, a relative path put after the working directory.
+ * NULL when out of memory. */
+static char *dl_abs_path(const char *path)
+{
+    char cwd[PATH_MAX] = "";
+    if (path[0] != '/' && !getcwd(cwd, sizeof cwd))
+        cwd[0] = 0;
+    size_t n = strlen(cwd) + 1 + strlen(path) + 1;
+    char *out = malloc(n), *q = out;
+    if (!out)
+        return NULL;
+    snprintf(out, n, "%s%s%s", cwd, path[0] == '/' || !cwd[0] ? "" : "/", path);
+    for (const char *c = out; *c; c++)
+        if (!(c[0] == '/' && (c[1] == '/' || (c[1] == 0 && c != out))))
+            *q++ = *c;
+    *q = 0;
+    return out;
+}
+
+/* Java's String.hashCode of a UTF-8 path: 31*h + each UTF-16 unit. */
+static uint32_t dl_java_hash(const char *s)
+{
+    uint32_t h = 0;
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        uint32_t cp = 0xFFFD;
+        int more = 0;
+        if (*p < 0x80)
+            cp = *p, more = 0;
+        else if ((*p & 0xE0) == 0xC0)
+            cp = *p & 0x1F, more = 1;
+        else if ((*p & 0xF0) == 0xE0)
+            cp = *p & 0x0F, more = 2;
+        else if ((*p & 0xF8) == 0xF0)
+            cp = *p & 0x07, more = 3;
+        p++;
+        for (int k = 0; k < more; k++, p++) {
+            if ((*p & 0xC0) != 0x80) {
+                cp = 0xFFFD;
+                break;
+            }
+            cp = cp << 6 | (*p & 0x3F);
+        }
+        if (cp >= 0x10000) {
+            cp -= 0x10000;
+            h = 31 * h + (0xD800 + (cp >> 10));
+            h = 31 * h + (0xDC00 + (cp & 0x3FF));
+        } else {
+            h = 31 * h + cp;
+        }
+    }
+    return h;
+}
+
+static int dl_gaps_cmp(const void *a, const void *b)
+{
+    const dl_gaps *x = a, *y = b;
+    if (x->bucket != y->bucket)
+        return x->bucket < y->bucket ? -1 : 1;
+    return (x->seq < y->seq) - (x->seq > y->seq); /* the newest first within a bucket */
+}
+
+/*
+ * The non-consecutive offsets of every file, on stderr: Kafka's tool keeps
+ * them in a java.util.HashMap of absolute paths, filled by one
+ * computeIfAbsent per pair, and prints it last, so the files come in that
+ * map's order. computeIfAbsent puts a new key at the head of its bin (the
+ * newest first within a bucket, which resizes keep) and grows the table
+ * (from 16, doubling) at the start of a call that finds it past 3/4 full,
+ * or when a bin reaches 8 keys while the table is under 64. A bin of 8 or
+ * more in a larger table becomes a tree, whose order this does not follow.
+ */
+static void dl_gaps_print(dl_gap_list *gl)
+{
+    size_t n = 16, threshold = 12;
+    for (size_t i = 0; i < gl->n; i++) {
+        uint32_t h = dl_java_hash(gl->v[i].path);
+        gl->v[i].hash = h ^ (h >> 16);
+        gl->v[i].seq = i;
+        if (i > threshold) { /* the size before this call is i */
+            n *= 2;
+            threshold *= 2;
+        }
+        size_t bin = 0;
+        for (size_t k = 0; k < i; k++)
+            bin += (gl->v[k].hash & (n - 1)) == (gl->v[i].hash & (n - 1));
+        if (bin >= 7 && n < 64) {
+            n *= 2;
+            threshold *= 2;
+        }
+        if (gl->v[i].pairs > 1 && i + 1 > threshold) { /* this file's next pair's call */
+            n *= 2;
+            threshold *= 2;
+        }
+    }
+    for (size_t i = 0; i < gl->n; i++)
+        gl->v[i].bucket = gl->v[i].hash & (n - 1);
+    if (gl->n > 1)
+        qsort(gl->v, gl->n, sizeof *gl->v, dl_gaps_cmp);
+    for (size_t i = 0; i < gl->n; i++) {
+        fprintf(stderr, "Non-consecutive offsets in %s\n", gl->v[i].path);
+        fwrite(gl->v[i].text, 1, gl->v[i].len, stderr);
+        if (gl->v[i].pairs > DL_PAIRS_MAX)
+            fprintf(stderr, "  ... and %d more\n", gl->v[i].pairs - DL_PAIRS_MAX);
+        free(gl->v[i].path);
+        free(gl->v[i].text);
+    }
+    free(gl->v);
+    memset(gl, 0, sizeof *gl);
+}
+
+/* A file's pairs, kept for dl_gaps_print. */
+static void dl_gaps_keep(dl_gap_list *gl, dl_consec *cs)
+{
+    if (!cs->f)
+        return;
+    fclose(cs->f);
+    cs->f = NULL;
+    char *abs = dl_abs_path(cs->path);
+    if (gl->n == gl->cap) {
+        size_t cap = gl->cap ? gl->cap * 2 : 16;
+        dl_gaps *v = realloc(gl->v, cap * sizeof *v);
+        if (v) {
+            gl->v = v;
+            gl->cap = cap;
+        }
+    }
+    if (!abs || gl->n == gl->cap) {
+        free(abs);
+        free(cs->text);
+        tool_err(dl_cmd, "out of memory: the non-consecutive offsets of %s are not listed", cs->path);
+        return;
+    }
+    gl->v[gl->n++] = (dl_gaps){ .path = abs, .text = cs->text, .len = cs->len, .pairs = cs->pairs };
+}
+
 static int dl_dump_log(const char *path, const dl_opts *o, dl_report *rep, rec_iter *it,
-                       dl_keymap *km)
+                       dl_keymap *km, dl_gap_list *gaps)
 {
     dl_map m;
     if (dl_map_open(path, &m) < 0) {
@@ -447,7 +608,7 @@ static int dl_dump_log(const char *path, const dl_opts *o, dl_report *rep, rec_i
     }
     printf("Log starting offset: %" PRId64 "\n", dl_name_offset(path) >= 0 ? dl_name_offset(path) : 0);
     size_t limit = (uint64_t)o->max_bytes < m.len ? (size_t)o->max_bytes : m.len;
-    dl_consec cs = { .last_offset = -1, .f = rep->f, .path = path };
+    dl_consec cs = { .last_offset = -1, .path = path };
     size_t pos = 0;
     const char *why = NULL;
     while (pos < limit) {
@@ -465,6 +626,7 @@ static int dl_dump_log(const char *path, const dl_opts *o, dl_report *rep, rec_i
         printf("Found %zu invalid bytes at the end of %s (position %zu: %s)\n", m.len - pos,
                name ? name + 1 : path, pos, why);
     }
+    dl_gaps_keep(gaps, &cs);
     dl_map_close(&m);
     return 0;
 }
@@ -810,11 +972,12 @@ int tool_dump_log_main(int argc, char **argv)
     rec_iter it; /* one for all batches: its inflate buffer is reused */
     rec_iter_setup(&it);
     dl_keymap km = { 0 };
+    dl_gap_list gaps = { 0 };
     for (int k = 0; k < nfiles; k++) {
         const char *f = files[k];
         printf("Dumping %s\n", f);
         if (dl_ends_with(f, ".log"))
-            rc |= dl_dump_log(f, &o, &rep, &it, o.key_map ? &km : NULL);
+            rc |= dl_dump_log(f, &o, &rep, &it, o.key_map ? &km : NULL, &gaps);
         else if (dl_ends_with(f, ".index"))
             rc |= dl_dump_index(f, &o, &rep);
         else if (dl_ends_with(f, ".timeindex"))
@@ -832,6 +995,7 @@ int tool_dump_log_main(int argc, char **argv)
         fwrite(rep.buf, 1, rep.len, stderr);
     if (rep.lines > DL_PROBLEMS_MAX)
         fprintf(stderr, "... and %d more problem lines\n", rep.lines - DL_PROBLEMS_MAX);
+    dl_gaps_print(&gaps);
     free(rep.buf);
     if (rep.index_problem && (o.sanity_only || o.verify_only))
         rc = 1;
