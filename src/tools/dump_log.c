@@ -461,24 +461,31 @@ static int64_t dl_name_offset(const char *path)
     return digits == 20 && base[digits] == '.' ? v : -1;
 }
 
-/* path as Java's new File(path).getAbsolutePath() gives it: repeated and
- * trailing slashes dropped, a relative path put after the working directory.
- * NULL when out of memory. */
+/* Java's java.io.File normalisation, in place: repeated slashes and a
+ * trailing one dropped (Kafka's tool prints paths that way). */
+static char *dl_java_path(char *path)
+{
+    char *q = path;
+    for (const char *c = path; *c; c++)
+        if (!(c[0] == '/' && (c[1] == '/' || (c[1] == 0 && c != path))))
+            *q++ = *c;
+    *q = 0;
+    return path;
+}
+
+/* path as Java's new File(path).getAbsolutePath() gives it: normalised, a
+ * relative path put after the working directory. NULL when out of memory. */
 static char *dl_abs_path(const char *path)
 {
     char cwd[PATH_MAX] = "";
     if (path[0] != '/' && !getcwd(cwd, sizeof cwd))
         cwd[0] = 0;
     size_t n = strlen(cwd) + 1 + strlen(path) + 1;
-    char *out = malloc(n), *q = out;
+    char *out = malloc(n);
     if (!out)
         return NULL;
     snprintf(out, n, "%s%s%s", cwd, path[0] == '/' || !cwd[0] ? "" : "/", path);
-    for (const char *c = out; *c; c++)
-        if (!(c[0] == '/' && (c[1] == '/' || (c[1] == 0 && c != out))))
-            *q++ = *c;
-    *q = 0;
-    return out;
+    return dl_java_path(out);
 }
 
 /* Java's String.hashCode of a UTF-8 path: 31*h + each UTF-16 unit. */
@@ -975,7 +982,9 @@ int tool_dump_log_main(int argc, char **argv)
     dl_gap_list gaps = { 0 };
     for (int k = 0; k < nfiles; k++) {
         const char *f = files[k];
-        printf("Dumping %s\n", f);
+        char shown[PATH_MAX];
+        snprintf(shown, sizeof shown, "%s", f);
+        printf("Dumping %s\n", dl_java_path(shown));
         if (dl_ends_with(f, ".log"))
             rc |= dl_dump_log(f, &o, &rep, &it, o.key_map ? &km : NULL, &gaps);
         else if (dl_ends_with(f, ".index"))
