@@ -106,6 +106,7 @@ CORRUPTION = re.compile(r"corrupt", re.IGNORECASE)
 def gap(broker, message):
     """Where Gregor differs from Kafka: GregorGap on Gregor (the strict
     expected failure of a gregor_gap test), a plain failure on Kafka."""
+    print("gap: " + message)
     if broker.kind == "gregor":
         raise GregorGap(message)
     raise AssertionError(message)
@@ -140,10 +141,19 @@ def produce(broker, topic, pairs):
 
 
 def roll(broker, topic):
-    """Close the active segment: after segment.ms the next append rolls it.
-    Returns {offset: (key, value)} of that one record (key "roll")."""
+    """Close the active segment: after segment.ms the next append rolls it,
+    so that record (key "roll") starts a segment of its own. Returns
+    {offset: (key, value)} of that one record."""
     time.sleep(ROLL_MS / 1000 + 0.5)
-    return produce(broker, topic, [(ROLL_KEY, b"rolled")])
+    rolled = produce(broker, topic, [(ROLL_KEY, b"rolled")])
+    (off,) = rolled
+    first = "%020d.log" % off
+    logs = sorted(f.name for f in broker.partition_dir(topic, 0).glob("*.log"))
+    if first not in logs:
+        gap(broker, "segment.ms did not roll: the record appended %.1f s after the last one is "
+            "at offset %d, in segment %s" % (ROLL_MS / 1000 + 0.5, off,
+                                              [f for f in logs if f < first][-1]))
+    return rolled
 
 
 def read_log(bootstrap, topic, isolation="read_uncommitted", quiet=0.5, timeout=90):
@@ -418,9 +428,9 @@ def test_compacted_topic_keeps_latest_per_key(start_broker, small_segments):
 
 KILL_KEYS = 2000
 KILL_VALUE = 1000
-KILL_INITIAL_WAVES = 6            # ~12 MB before the first kill
+KILL_INITIAL_WAVES = 3            # ~6 MB, cleaned before the first kill
 KILLS = int(os.environ.get("GREGOR_COMPACT_KILLS", "10"))
-THROTTLE = 2 * MiB                # log.cleaner.io.max.bytes.per.second
+THROTTLE = 4 * MiB                # log.cleaner.io.max.bytes.per.second
 
 
 def wave(n):
@@ -433,13 +443,16 @@ def wave(n):
 @pytest.mark.timeout(900)
 def test_compaction_survives_kill9(start_broker, small_segments):
     """A compacted partition of 2,000 keys with 1 KB values, the cleaner
-    throttled to 2 MiB/s so a pass takes seconds. 10 rounds (seeded): wait
-    0.1-2 s while the cleaner works on the dirty part, kill -9, restart,
-    then read everything: each record is the one produced at its offset,
-    offsets strictly increase, every key's latest value is present, and the
-    broker's log says nothing about corruption; then another wave of values
-    for every key makes the log dirty for the next round. At the end
-    (segment rolled, one clean restart) one record per key, its latest."""
+    throttled to 4 MiB/s, three waves of values for every key, cleaned
+    first. Then 10 rounds (seeded): a new wave of values for every key
+    (2 MB: a pass over the log takes a second or two at that rate), wait
+    0.1-2 s while the cleaner works on it, kill -9, restart, read
+    everything: each record is the one produced at its offset, offsets
+    strictly increase, every key's latest value is present, and the
+    broker's log says nothing about corruption. A pass that a kill cut
+    short is started again after the restart, with the next wave on top.
+    At the end (one more wave, segment rolled, one clean restart,
+    unthrottled) one record per key, its latest."""
     seed = int(os.environ.get("GREGOR_COMPACT_SEED", "20261206"))
     rng = random.Random(seed)
     print("kill schedule seed %d" % seed)
@@ -451,8 +464,18 @@ def test_compaction_survives_kill9(start_broker, small_segments):
     produced = {}
     for n in range(KILL_INITIAL_WAVES):
         produced.update(produce(broker, topic, wave(n)))
+    # Cleaned once before the kills: every round's pass then has about one
+    # wave to do, and some finish before their kill, some do not.
+    limit = (KILL_KEYS * KILL_VALUE * 3) // 2 + SEGMENT
+    ok, _ = poll(CLEAN_DEADLINE, lambda: log_bytes(broker, topic) < limit)
+    if not ok:
+        gap(broker, "the first waves not cleaned within %d s: %d bytes of segments"
+            % (CLEAN_DEADLINE, log_bytes(broker, topic)))
 
+    waves = KILL_INITIAL_WAVES
     for r in range(KILLS):
+        produced.update(produce(broker, topic, wave(waves)))
+        waves += 1
         delay = rng.uniform(0.1, 2.0)
         time.sleep(delay)
         broker.kill9()
@@ -466,10 +489,12 @@ def test_compaction_survives_kill9(start_broker, small_segments):
         missing = [k for k, (_off, v) in latest(produced).items() if (k, v) not in present]
         assert not missing, "round %d: latest value of %d keys missing, e.g. %r" % (
             r, len(missing), missing[:3])
-        print("round %d: killed %.2f s in, restarted in %.1f s, %d of %d records left"
-              % (r, delay, ready, len(records), len(produced)))
-        produced.update(produce(broker, topic, wave(KILL_INITIAL_WAVES + r)))
+        print("round %d: killed %.2f s after the wave, restarted in %.1f s, %d of %d records"
+              " left" % (r, delay, ready, len(records), len(produced)))
 
+    # The last wave and the roll in one run of the broker (see
+    # test_segment_ms_rolls_across_restart), then a clean restart unthrottled.
+    produced.update(produce(broker, topic, wave(waves)))
     produced.update(roll(broker, topic))
     broker.restart(**{"log.cleaner.io.max.bytes.per.second": 1000 * MiB})
     assert not CORRUPTION.search(broker.log_text()), broker.log_tail()
@@ -863,3 +888,27 @@ def test_compaction_min_lag(start_broker, small_segments):
     kept = read_log(bs, "lag-hour")
     assert kept == sorted((o, k, v) for o, (k, v) in produced["lag-hour"].items()), (
         "lag-hour: %d records of %d" % (len(kept), len(produced["lag-hour"])))
+
+
+# --------------------------------------------------------------------------
+# 7. segment.ms across a restart
+# --------------------------------------------------------------------------
+
+@gregor_gap("segment.ms does not roll a segment that was active before a restart")
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("how", ["kill9", "sigterm"])
+def test_segment_ms_rolls_across_restart(start_broker, how):
+    """What makes a compacted log's tail cleanable: with segment.ms=2000, a
+    record appended 2.5 s after the previous one starts a new segment, also
+    when the broker was restarted (kill -9, or a clean stop) in between.
+    Kafka measures the segment's age from its first record's timestamp,
+    which the restart does not change."""
+    broker = start_broker()
+    topic = "rolled"
+    create_topic(broker.bootstrap, topic, 1, config={"cleanup.policy": "compact",
+                                                     "segment.ms": str(ROLL_MS)})
+    produce(broker, topic, [(b"k", b"before the restart")])
+    if how == "kill9":
+        broker.kill9()
+    broker.restart()
+    roll(broker, topic)
