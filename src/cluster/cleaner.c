@@ -1020,6 +1020,8 @@ out:
 
 /* ---- threads ---- */
 
+static void ctx_free(ctx *x);
+
 static void *cleaner_main(void *arg)
 {
     ctx *x = arg;
@@ -1057,6 +1059,7 @@ static void *cleaner_main(void *arg)
             pthread_mutex_unlock(&c->mu);
         }
     }
+    ctx_free(x);
     return NULL;
 }
 
