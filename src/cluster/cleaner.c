@@ -80,46 +80,99 @@ typedef struct omap_slot {
 
 typedef struct omap {
     omap_slot *slots;
-    size_t nslots;      /* a power of two */
-    size_t used, max_used;
+    size_t nslots;      /* a power of two; grows up to max_slots */
+    size_t max_slots;   /* what log.cleaner.dedupe.buffer.size / threads holds */
+    double load;
+    size_t used, max_used; /* max_used: the most keys a pass may map */
     int64_t latest;     /* the last offset the map covers */
 } omap;
 
+#define OMAP_SLOTS_MIN 4096
+
+/* The map starts small and doubles as keys come, up to the configured
+ * size: a broker whose compacted logs hold a few thousand keys does not
+ * carry a 128 MiB table (Kafka's default dedupe buffer) for them. */
 static int omap_init(omap *m, int64_t bytes, double load)
 {
-    size_t n = 1;
+    size_t n = OMAP_SLOTS_MIN;
     while ((int64_t)((n * 2) * sizeof(omap_slot)) <= bytes)
         n *= 2;
-    m->slots = calloc(n, sizeof *m->slots);
-    if (!m->slots)
-        return -1;
-    m->nslots = n;
+    m->max_slots = n;
+    m->load = load > 0 && load <= 1 ? load : 0.9;
+    m->max_used = (size_t)((double)n * m->load);
+    if (m->max_used >= n)
+        m->max_used = n - 1; /* a probe always meets an empty slot */
+    m->nslots = OMAP_SLOTS_MIN < n ? OMAP_SLOTS_MIN : n;
+    m->slots = calloc(m->nslots, sizeof *m->slots);
     m->used = 0;
-    m->max_used = (size_t)((double)n * (load > 0 && load <= 1 ? load : 0.9));
-    if (m->max_used < 1)
-        m->max_used = 1;
     m->latest = -1;
-    return 0;
+    return m->slots ? 0 : -1;
 }
 
+/* Back to the small table: the memory of a large pass goes back. */
 static void omap_clear(omap *m)
 {
-    memset(m->slots, 0, m->nslots * sizeof *m->slots);
+    if (m->nslots > OMAP_SLOTS_MIN) {
+        omap_slot *s = calloc(OMAP_SLOTS_MIN, sizeof *s);
+        if (s) {
+            free(m->slots);
+            m->slots = s;
+            m->nslots = OMAP_SLOTS_MIN;
+        } else {
+            memset(m->slots, 0, m->nslots * sizeof *m->slots);
+        }
+    } else {
+        memset(m->slots, 0, m->nslots * sizeof *m->slots);
+    }
     m->used = 0;
     m->latest = -1;
 }
 
-static omap_slot *omap_find(omap *m, XXH128_hash_t h)
+static omap_slot *omap_find_in(omap_slot *slots, size_t nslots, uint64_t lo, uint64_t hi)
 {
-    size_t mask = m->nslots - 1;
-    for (size_t i = (size_t)h.low64 & mask;; i = (i + 1) & mask) {
-        omap_slot *s = &m->slots[i];
-        if (s->off1 == 0 || (s->lo == h.low64 && s->hi == h.high64))
+    size_t mask = nslots - 1;
+    for (size_t i = (size_t)lo & mask;; i = (i + 1) & mask) {
+        omap_slot *s = &slots[i];
+        if (s->off1 == 0 || (s->lo == lo && s->hi == hi))
             return s;
     }
 }
 
-/* Callers keep used below max_used < nslots, so a probe always ends. */
+static omap_slot *omap_find(omap *m, XXH128_hash_t h)
+{
+    return omap_find_in(m->slots, m->nslots, h.low64, h.high64);
+}
+
+/* Double the table (rehash); false without memory (the caller then treats
+ * the map as full). */
+static bool omap_grow(omap *m)
+{
+    size_t n = m->nslots * 2;
+    omap_slot *t = calloc(n, sizeof *t);
+    if (!t)
+        return false;
+    for (size_t i = 0; i < m->nslots; i++)
+        if (m->slots[i].off1)
+            *omap_find_in(t, n, m->slots[i].lo, m->slots[i].hi) = m->slots[i];
+    free(m->slots);
+    m->slots = t;
+    m->nslots = n;
+    return true;
+}
+
+/* Room for n more keys, growing the table if it may: false when the map
+ * is full (the pass stops reading dirty records there). */
+static bool omap_room(omap *m, size_t n)
+{
+    if (m->used + n > m->max_used)
+        return false;
+    while ((double)(m->used + n) > (double)m->nslots * m->load && m->nslots < m->max_slots)
+        if (!omap_grow(m))
+            return false;
+    return m->used + n < m->nslots;
+}
+
+/* Callers make room first (omap_room), so a probe always ends. */
 static void omap_put(omap *m, const uint8_t *key, int32_t len, int64_t offset)
 {
     XXH128_hash_t h = XXH3_128bits(key, (size_t)len);
@@ -949,7 +1002,7 @@ static void clean_log(ctx *x, partition *p, partition **all, int nall)
             bool aborted = (bi.attributes & BATCH_ATTR_TRANSACTIONAL) &&
                            txn_aborted(&ps.txn, bi.producer_id, base) != NULL;
             if (!(bi.attributes & BATCH_ATTR_CONTROL) && !aborted) {
-                if (x->map.used + (size_t)(bi.record_count > 0 ? bi.record_count : 0) > x->map.max_used) {
+                if (!omap_room(&x->map, (size_t)(bi.record_count > 0 ? bi.record_count : 0))) {
                     stop = true; /* full: the rest waits for the next pass */
                     break;
                 }
@@ -1137,6 +1190,7 @@ int cleaner_start(cleaner *c)
     glog(GLOG_INFO, "cleaner", "%d cleaner thread%s, a key map of %lld keys each", c->started,
          c->started == 1 ? "" : "s",
          (long long)((double)(c->cfg.dedupe_buffer_bytes / c->cfg.threads) / sizeof(omap_slot) * c->cfg.load_factor));
+    /* (each map starts at a few thousand keys and grows to that as a log needs) */
     return 0;
 }
 
