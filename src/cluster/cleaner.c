@@ -682,15 +682,17 @@ static int clean_data_batch(ctx *x, pass_ctx *ps, const uint8_t *b, size_t len, 
     bool set_horizon = tombstones > 0 && !has_horizon;
     if (tombstones > 0)
         note_horizon(ps, set_horizon ? ps->now + ps->cfg.delete_retention_ms : horizon);
-    if (n == count && !set_horizon) {
-        out_write(x, b, len);
-        return 0;
-    }
     if (n == 0) {
+        /* Empty (or emptied): only a producer's last batch stays, as an
+         * empty one. */
         if (last_of_producer(ps, bi, last, false))
             write_empty(x, b, bi);
         else
             ps->st.batches_dropped++;
+        return 0;
+    }
+    if (n == count && !set_horizon) {
+        out_write(x, b, len);
         return 0;
     }
     int64_t base_ts = set_horizon ? ps->now + ps->cfg.delete_retention_ms : bi->base_timestamp;
@@ -845,7 +847,7 @@ static int clean_group(ctx *x, pass_ctx *ps, const plog_segview *g, int n, char 
         return rc;
     }
     int64_t after = x->opos;
-    rc = plog_swap_cleaned(log, g, n, ps->txn.nkept > 0, why, whylen);
+    rc = plog_swap_cleaned(log, g, n, g[n - 1].next, ps->txn.nkept > 0, why, whylen);
     if (rc == LOG_OK) {
         ps->st.bytes_before += before;
         ps->st.bytes_after += after;

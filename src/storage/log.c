@@ -411,6 +411,18 @@ static int plog_finish_swaps(plog *l)
             rc = LOG_ERR_IO;
             break;
         }
+        /* Where the replaced segments ended, when the cleaner said (its
+         * .end.swap was renamed before the .log.swap, so it is there). */
+        char ename[64], epath[PATH_MAX];
+        snprintf(ename, sizeof ename, "%020lld.end.swap", (long long)base);
+        snprintf(epath, sizeof epath, "%s/%s", l->dir, ename);
+        FILE *ef = fopen(epath, "r");
+        long long e2 = -1;
+        if (ef) {
+            if (fscanf(ef, "%lld", &e2) == 1 && e2 > end)
+                end = e2;
+            fclose(ef);
+        }
         int replaced = 0;
         for (size_t j = 0; j < logs.n; j++)
             if (logs.v[j] >= base && logs.v[j] < end) {
@@ -425,6 +437,7 @@ static int plog_finish_swaps(plog *l)
         unlink_in_dir(l->dir, tmp, "index of an interrupted swap, rebuilt");
         snprintf(tmp, sizeof tmp, "%020lld.log", (long long)base);
         rename_in_dir(l->dir, name, tmp);
+        unlink_in_dir(l->dir, ename, "an interrupted swap's end offset, used");
         plog_logf(GLOG_WARN,
                   "%s: completed the swap of cleaned segment %020lld (offsets %lld..%lld) interrupted by "
                   "a crash; %d old segment%s removed",
@@ -1733,10 +1746,14 @@ static int plog_find_run_locked(plog *l, const plog_segview *old, int n)
  *   4. the old files are deleted, the .swap files renamed to their final
  *      names, the directory fsynced.
  */
-int plog_swap_cleaned(plog *l, const plog_segview *old, int n, bool txnindex, char *why, size_t whylen)
+int plog_swap_cleaned(plog *l, const plog_segview *old, int n, int64_t end, bool txnindex, char *why,
+                      size_t whylen)
 {
-    static const char *const exts[] = { ".log", ".index", ".timeindex", ".txnindex" };
-    enum { E_LOG, E_INDEX, E_TIME, E_TXN, E_N };
+    /* .end: the offset the replaced segments end at (text), for a recovery
+     * that completes the swap: the cleaned segment's own last batch may lie
+     * well before it, when the group's last records were all dropped. */
+    static const char *const exts[] = { ".end", ".index", ".timeindex", ".txnindex", ".log" };
+    enum { E_END, E_INDEX, E_TIME, E_TXN, E_LOG, E_N };
     char cl[E_N][PATH_MAX], sw[E_N][PATH_MAX], fin[E_N][PATH_MAX];
     int64_t base = old[0].base;
     for (int i = 0; i < E_N; i++) {
@@ -1747,9 +1764,18 @@ int plog_swap_cleaned(plog *l, const plog_segview *old, int n, bool txnindex, ch
         snprintf(ext, sizeof ext, "%s.swap", exts[i]);
         log_segment_path(sw[i], sizeof sw[i], l->dir, base, ext);
     }
-    int nfiles = txnindex ? E_N : E_TXN;
     log_segment *ns = NULL;
     int rc = LOG_ERR_IO;
+    {
+        FILE *f = fopen(cl[E_END], "w");
+        bool ok = f && fprintf(f, "%lld\n", (long long)end) > 0 && fflush(f) == 0 && fsync(fileno(f)) == 0;
+        if (f && fclose(f) != 0)
+            ok = false;
+        if (!ok) {
+            snprintf(why, whylen, "writing %.300s: %s", cl[E_END], strerror(errno));
+            goto out_cleaned;
+        }
+    }
 
     pthread_mutex_lock(&l->mu);
     int at = l->failed ? -1 : plog_find_run_locked(l, old, n);
@@ -1777,14 +1803,17 @@ int plog_swap_cleaned(plog *l, const plog_segview *old, int n, bool txnindex, ch
     }
     ns->flushed_size = ns->size; /* the cleaner fsynced it */
     swap_crash_point(1);
-    /* 2 */
-    for (int i = 0; i < nfiles; i++)
+    /* 2: the .log last: its .swap name decides the swap. */
+    for (int i = 0; i < E_N; i++) {
+        if (i == E_TXN && !txnindex)
+            continue;
         if (rename(cl[i], sw[i]) != 0) {
             snprintf(why, whylen, "renaming %s: %s", cl[i], strerror(errno));
             for (int j = 0; j < i; j++)
                 unlink(sw[j]);
             goto out_cleaned;
         }
+    }
     if ((err = seg_fsync_dir(l->dir)) != 0) {
         /* The swap may or may not be durable: a crash would complete it,
          * going on completes it too. */
@@ -1800,7 +1829,8 @@ int plog_swap_cleaned(plog *l, const plog_segview *old, int n, bool txnindex, ch
          * the checks: the cleaned copy may hold offsets the log no longer
          * has. Drop it (a crash before this unlink completes the swap at
          * open, which only brings back records below the log start). */
-        for (int i = 0; i < nfiles; i++)
+        unlink(sw[E_LOG]); /* first: it decides */
+        for (int i = 0; i < E_LOG; i++)
             unlink(sw[i]);
         snprintf(why, whylen, "the log changed while it was cleaned");
         log_segment_unref(ns);
@@ -1825,12 +1855,15 @@ int plog_swap_cleaned(plog *l, const plog_segview *old, int n, bool txnindex, ch
      * removes them and the open rebuilds them. */
     swap_crash_point(3);
     static const int order[] = { E_INDEX, E_TIME, E_LOG, E_TXN };
-    for (int k = 0; k < nfiles; k++) {
+    for (int k = 0; k < 4; k++) {
+        if (order[k] == E_TXN && !txnindex)
+            continue;
         if (k == 2)
             swap_crash_point(4);
         if (rename(sw[order[k]], fin[order[k]]) != 0)
             plog_logf(GLOG_WARN, "renaming %s into place: %s", sw[order[k]], strerror(errno));
     }
+    unlink(sw[E_END]); /* after the .log's rename: recovery needs it until then */
     if ((err = seg_fsync_dir(l->dir)) != 0)
         plog_logf(GLOG_WARN, "fsync of %s after a swap failed: %s", l->dir, strerror(err));
     atomic_store(&ns->no_index, false);

@@ -193,14 +193,16 @@ void plog_segviews_release(plog_segview *v, int n);
 /* <dir>/<20-digit base><ext>, e.g. ext ".log.cleaned" for the cleaner's output. */
 bool plog_cleaned_path(plog *l, int64_t base, const char *ext, char *buf, size_t len);
 /*
- * Replace the consecutive closed segments old[0..n) by the cleaned segment
- * the caller wrote and fsynced at <old[0].base>.log.cleaned (and
+ * Replace the consecutive closed segments old[0..n), which end at offset
+ * end, by the cleaned segment the caller wrote and fsynced at
+ * <old[0].base>.log.cleaned (and
  * .txnindex.cleaned when txnindex), crash-safe (Kafka's .cleaned/.swap
  * protocol, described at the definition). LOG_OK; LOG_ERR_BUSY when the
  * log changed meanwhile (retention, truncation): nothing changed and the
  * cleaned files are gone; LOG_ERR_IO with why.
  */
-int plog_swap_cleaned(plog *l, const plog_segview *old, int n, bool txnindex, char *why, size_t whylen);
+int plog_swap_cleaned(plog *l, const plog_segview *old, int n, int64_t end, bool txnindex, char *why,
+                      size_t whylen);
 
 /* The directory this log lives in; borrowed, valid until plog_close. */
 const char *plog_dir(plog *l);
