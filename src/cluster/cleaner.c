@@ -934,7 +934,8 @@ static double score(cleaner *c, partition *p, int64_t now)
         return 2 + ratio;
     if (h >= 0 && h <= now && clean > 0)
         return 2 + ratio;
-    return dirty > 0 && ratio >= cfg.min_cleanable_ratio ? ratio : -1;
+    /* Strictly above, as Kafka: 1.0 holds a never-cleaned log back. */
+    return dirty > 0 && ratio > cfg.min_cleanable_ratio ? ratio : -1;
 }
 
 static void write_checkpoint(cleaner *c, partition **all, int nall)
