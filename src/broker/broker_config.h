@@ -160,6 +160,8 @@
       "Upper bound on the bytes one Fetch response carries, whatever the client asks.") \
     X(OFFSETS_TOPIC_NUM_PARTITIONS, "offsets.topic.num.partitions", CONFIG_INT, "50", 1, 100000, NULL, CONFIG_F_READ_ONLY, \
       "Partitions of __consumer_offsets, fixed when the topic is first created.") \
+    X(OFFSETS_TOPIC_SEGMENT_BYTES, "offsets.topic.segment.bytes", CONFIG_INT, "104857600", 1, I32MAX, NULL, CONFIG_F_READ_ONLY, \
+      "segment.bytes of __consumer_offsets when it is created (the cleaner compacts closed segments only).") \
     X(OFFSETS_TOPIC_REPLICATION_FACTOR, "offsets.topic.replication.factor", CONFIG_SHORT, "1", 1, 32767, NULL, CONFIG_F_READ_ONLY | CONFIG_F_NO_EFFECT, \
       "Replication factor of __consumer_offsets (one broker: always 1).") \
     X(OFFSETS_RETENTION_MINUTES, "offsets.retention.minutes", CONFIG_INT, "10080", 1, I32MAX, NULL, 0, \

@@ -736,6 +736,8 @@ static void clean_control_batch(ctx *x, pass_ctx *ps, const uint8_t *b, size_t l
             write_empty(x, b, bi);
         else
             ps->st.batches_dropped++;
+        if (type == BATCH_CONTROL_ABORT)
+            partition_aborted_forget(ps->p, bi->producer_id, last);
         return;
     }
     ps->st.records_kept += bi->record_count;

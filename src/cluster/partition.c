@@ -640,6 +640,18 @@ void partition_write_marker(partition *p, int64_t pid, int16_t epoch, int32_t co
         p->env->appended(p->env->ctx, p);
 }
 
+void partition_aborted_forget(partition *p, int64_t pid, int64_t marker)
+{
+    pthread_mutex_lock(&p->lock);
+    for (int i = 0; i < p->naborted; i++)
+        if (p->aborted[i].pid == pid && p->aborted[i].last == marker) {
+            memmove(&p->aborted[i], &p->aborted[i + 1], sizeof(*p->aborted) * (size_t)(p->naborted - i - 1));
+            p->naborted--;
+            break;
+        }
+    pthread_mutex_unlock(&p->lock);
+}
+
 int partition_aborted_txns(partition *p, int64_t from, int64_t to, part_aborted *out, int max)
 {
     pthread_mutex_lock(&p->lock);

@@ -151,6 +151,15 @@ void partition_write_marker(partition *p, int64_t pid, int16_t epoch, int32_t co
  * there are in all (call again with more room if that is larger).
  */
 int partition_aborted_txns(partition *p, int64_t from, int64_t to, part_aborted *out, int max);
+/*
+ * The cleaner is about to remove the ABORT marker at offset marker of
+ * producer pid (its records went in an earlier pass): forget the aborted
+ * transaction, so read_committed fetches stop listing it. Listed without its
+ * marker, it would make a client skip the producer's later committed
+ * batches. Called before the marker's segment is swapped out; until then the
+ * marker alone, unlisted, is ignored by clients.
+ */
+void partition_aborted_forget(partition *p, int64_t pid, int64_t marker);
 
 /*
  * Read the whole log, batch by batch (the coordinators' load at start-up):

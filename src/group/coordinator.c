@@ -652,9 +652,11 @@ int16_t coord_ensure_topic(coordinator *c)
         return KERR_NONE;
     topic *tp = topics_get(c->env.topics, COORD_TOPIC, (int)strlen(COORD_TOPIC));
     if (!tp) {
-        static const char *const cfgs[] = {
+        char seg[32];
+        snprintf(seg, sizeof seg, "%lld", (long long)config_get_num(c->env.cfg, BCFG_OFFSETS_TOPIC_SEGMENT_BYTES));
+        const char *const cfgs[] = {
             "cleanup.policy", "compact",
-            "segment.bytes", "104857600",
+            "segment.bytes", seg,
             "compression.type", "producer",
         };
         char msg[256];

@@ -696,6 +696,8 @@ static void plog_report_fill(plog *l, bool fresh, bool clean_path, const recover
 }
 
 /* Load or recover the segments, then make the last one active. */
+static int64_t plog_jitter_locked(plog *l);
+
 static int plog_load(plog *l, bool clean, int64_t recovery_point, bool *clean_path,
                      recovery_stats *st)
 {
@@ -728,6 +730,15 @@ static int plog_load(plog *l, bool clean, int64_t recovery_point, bool *clean_pa
     int err = verify_from == l->nsegs ? log_segment_scan_max_ts(act) : 0;
     if (!err)
         err = log_segment_activate(act, &l->cfg);
+    if (!err && act->size >= BATCH_HEADER_BYTES) {
+        /* segment.ms goes on counting across a restart: from the first
+         * batch's timestamp (Kafka's rollingBasedTimestamp), else from now. */
+        uint8_t h[BATCH_HEADER_BYTES];
+        if (pread(act->log_fd, h, sizeof h, 0) == (ssize_t)sizeof h && seg_be64(h + 35) >= 0) {
+            act->created_ms = seg_be64(h + 35);
+            act->jitter_ms = plog_jitter_locked(l);
+        }
+    }
     if (err) {
         plog_logf(GLOG_ERROR, "activating %s: %s", act->path_log, strerror(err));
         return LOG_ERR_IO;
@@ -1021,7 +1032,10 @@ int plog_append(plog *l, uint8_t *buf, size_t len, int32_t leader_epoch,
         goto out_unlock;
     }
     if (act->created_ms < 0) {
-        act->created_ms = now_ms;
+        /* Kafka's rollingBasedTimestamp: segment.ms counts from the first
+         * batch's timestamp when it has one. */
+        int64_t ts = seg_be64(buf + 35);
+        act->created_ms = ts >= 0 ? ts : now_ms;
         act->jitter_ms = plog_jitter_locked(l);
     }
     if (probing) {
