@@ -17,8 +17,8 @@ Proves:
   the end one record per key;
 - test_consumer_offsets_compacted: 1,000,000 offset commits of 50 groups
   (COMMITS; scaled() by GREGOR_TEST_QUICK) are cleaned out of
-  __consumer_offsets (its DescribeLogDirs size falls under a tenth of what
-  the commits wrote), the latest offsets survive restarts; the
+  __consumer_offsets (its DescribeLogDirs size falls under a hundredth of
+  what the commits wrote), the latest offsets survive restarts; the
   restart-to-ready times are printed (not asserted);
 - test_idle_group_keeps_offsets_past_retention: with a two-second
   log.retention.ms, a group's offsets committed in a segment that expired
@@ -594,7 +594,6 @@ def timed_restart(broker, **overrides):
     return time.monotonic() - t0
 
 
-@gregor_gap("the broker key offsets.topic.segment.bytes is unknown")
 @pytest.mark.timeout(1500)
 def test_consumer_offsets_compacted(start_broker):
     """COMMITS (1,000,000; GREGOR_TEST_QUICK: 100,000) commits of the same
@@ -603,7 +602,7 @@ def test_consumer_offsets_compacted(start_broker):
     least), written with the cleaner off, segments also rolled every 2 s
     (log.roll.ms). Restarted with the cleaner on, and each group's offsets
     committed once more after 2 s (that append closes the active segments),
-    the offsets partitions shrink to under a tenth of what the commits wrote (DescribeLogDirs), and every
+    the offsets partitions shrink to under a hundredth of what the commits wrote (DescribeLogDirs), and every
     group's last committed offsets are there before and after another
     restart. The restart-to-ready times (the coordinator answering) with
     the uncleaned and the cleaned log are printed."""
@@ -643,7 +642,7 @@ def test_consumer_offsets_compacted(start_broker):
 
     def cleaned():
         sizes[:] = [offsets_topic_bytes(bs)]
-        return sizes[0] < size_before / 10
+        return sizes[0] < size_before / 100
     ok, waited = poll(CLEAN_DEADLINE, cleaned, interval=2.0)
     if not ok:
         gap(broker, "__consumer_offsets not cleaned within %d s: %d bytes of %d remain"
@@ -735,8 +734,6 @@ TRANSACTIONS = [("t1", range(0, 20), True),
                 ("t5", range(0, 3), True)]
 
 
-@gregor_gap("after the cleaner removed an aborted transaction's records and marker, "
-            "read_committed misses the producer's later committed records")
 @pytest.mark.timeout(600)
 def test_compaction_transactions(start_broker, small_segments):
     """One transactional producer writes five transactions over 20 keys:
@@ -827,16 +824,24 @@ def test_compaction_transactions(start_broker, small_segments):
             return False
         reads["read_uncommitted"] = read_log(bs, topic, "read_uncommitted")
         reads["read_committed"] = read_log(bs, topic, "read_committed")
-        return all(without_roll(r) == expected for r in reads.values())
+        uncommitted_ok = without_roll(reads["read_uncommitted"]) == expected
+        committed_ok = without_roll(reads["read_committed"]) == expected
+        # Both read the same finished transactions: read_committed that
+        # stays different for 6 polls in a row is not just late.
+        behind[0] = behind[0] + 1 if uncommitted_ok and not committed_ok else 0
+        if behind[0] >= 6:
+            return "read_committed stays behind"
+        return uncommitted_ok and committed_ok
+    behind = [0]
     ok, waited = poll(CLEAN_DEADLINE, settled, interval=0.5,
                       nudge=nudger(broker, topic, produced))
-    if not ok:
+    if ok is not True:
         diff = {name: ([(k, v) for _o, k, v in without_roll(r) if (_o, k, v) not in expected],
                        [(k, v) for o, k, v in expected if (o, k, v) not in r])
                 for name, r in reads.items()}
-        gap(broker, "not cleaned within %d s: records left and markers per transaction: %s; "
-            "records read beyond the expected ones, and expected ones missing: %s"
-            % (CLEAN_DEADLINE, seen, diff))
+        gap(broker, "%s: records left and markers per transaction: %s; records read beyond "
+            "the expected ones, and expected ones missing: %s"
+            % (ok or "not cleaned within %d s" % CLEAN_DEADLINE, seen, diff))
     print("cleaned in %.1f s; records gone at %s, markers gone at %s" % (
         waited, {n: round(t - data_gone[n], 1) for n, t in data_gone.items()},
         {n: round(t - data_gone[n], 1) for n, t in marker_gone.items()}))
@@ -896,7 +901,6 @@ def test_compaction_min_lag(start_broker, small_segments):
 # 7. segment.ms across a restart
 # --------------------------------------------------------------------------
 
-@gregor_gap("segment.ms does not roll a segment that was active before a restart")
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("how", ["kill9", "sigterm"])
 def test_segment_ms_rolls_across_restart(start_broker, how):
