@@ -704,13 +704,16 @@ def test_idle_group_keeps_offsets_past_retention(start_broker):
     ok, waited = poll(60, trimmed, interval=0.5)
     assert ok, "retention did not trim src: %s" % [watermarks(bs, "src", p) for p in (0, 1)]
     time.sleep(3)               # the offsets partitions saw retention checks too
-    # The premise: the first commit is in a closed segment, past retention.
+    # The premise: the second commit rolled the segment, so the first one
+    # lies in a closed segment, past retention.
     offsets_dir = broker.partition_dir("__consumer_offsets", offsets_partition("idle-group", 50))
-    assert len(list(offsets_dir.glob("*.log"))) >= 2, sorted(os.listdir(offsets_dir))
+    bases = sorted(int(f.name[:-4]) for f in offsets_dir.glob("*.log"))
+    assert bases[-1] > 0, bases
     assert broker.stop() == 0
     broker.restart()
     wait_coordinator_ready(broker)
     assert committed_offsets_of(bs, "idle-group", 2) == {0: 7, 1: 5}
+    assert bases[0] == 0, "retention deleted the offsets partition's segments below %d" % bases[0]
 
 
 def committed_offsets_of(bootstrap, group, partitions):
