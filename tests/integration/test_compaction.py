@@ -398,7 +398,7 @@ def test_compacted_topic_keeps_latest_per_key(start_broker, small_segments):
     produced.update(roll(broker, topic))
     assert len(produced) == RECORDS + DELETED + 1
     segments = len(list(broker.partition_dir(topic, 0).glob("*.log")))
-    assert segments > 20, "only %d segments" % segments
+    assert segments >= 8, "only %d segments" % segments
     size_before = log_dir_sizes(bs)["%s-0" % topic]
     assert size_before > RECORDS * 100, size_before
 
