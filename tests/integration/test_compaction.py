@@ -121,8 +121,8 @@ def gap(broker, message):
 
 
 def start(start_broker, **overrides):
-    """start_broker, with the broker's refusal of a cleaner key made the
-    Gregor gap it is (Gregor does not know the log.cleaner.* keys yet)."""
+    """start_broker, with Gregor's refusal of one of Kafka's broker keys
+    made the Gregor gap it is (GregorGap naming the key)."""
     try:
         return start_broker(**overrides)
     except BrokerError as e:
