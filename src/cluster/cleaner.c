@@ -322,11 +322,12 @@ static const uint8_t *seg_next(ctx *x, seg_in *in, size_t *len, int64_t *at)
 
 /* ---- writing the cleaned segment ---- */
 
-static void out_flush(ctx *x)
+/* Write n bytes to the output file (sticky error), counted and throttled. */
+static void out_put(ctx *x, const uint8_t *p, size_t n)
 {
     size_t done = 0;
-    while (done < x->olen && !x->werr) {
-        ssize_t w = write(x->ofd, x->obuf + done, x->olen - done);
+    while (done < n && !x->werr) {
+        ssize_t w = write(x->ofd, p + done, n - done);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
@@ -334,31 +335,26 @@ static void out_flush(ctx *x)
         else
             done += (size_t)w;
     }
-    if (x->olen) {
-        atomic_fetch_add(&x->c->bytes_written, (long long)x->olen);
-        throttle(x->c, (int64_t)x->olen);
+    if (n) {
+        atomic_fetch_add(&x->c->bytes_written, (long long)n);
+        throttle(x->c, (int64_t)n);
     }
+}
+
+static void out_flush(ctx *x)
+{
+    out_put(x, x->obuf, x->olen);
     x->olen = 0;
 }
 
+/* Buffered; a piece as large as the buffer goes straight out. */
 static void out_write(ctx *x, const uint8_t *p, size_t n)
 {
     x->opos += (int64_t)n;
     if (x->olen + n > x->ocap)
         out_flush(x);
     if (n >= x->ocap) {
-        size_t done = 0;
-        while (done < n && !x->werr) {
-            ssize_t w = write(x->ofd, p + done, n - done);
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w <= 0)
-                x->werr = w < 0 ? errno : EIO;
-            else
-                done += (size_t)w;
-        }
-        atomic_fetch_add(&x->c->bytes_written, (long long)n);
-        throttle(x->c, (int64_t)n);
+        out_put(x, p, n);
         return;
     }
     memcpy(x->obuf + x->olen, p, n);
