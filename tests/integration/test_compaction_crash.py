@@ -120,3 +120,36 @@ def test_crash_inside_swap(start_broker, monkeypatch, step):
         time.sleep(1)
     assert len(keys) == len(set(keys)) == KEYS, "after cleaning: %d records of %d keys" % (len(keys), len(set(keys)))
     assert "cleaned offsets" in b.log_text(all_runs=True)
+
+
+@pytest.mark.gregor_only("counts the passes in Gregor's cleaner log lines")
+@pytest.mark.timeout(300)
+def test_dirty_part_larger_than_the_key_map(start_broker):
+    """A dirty part with more keys than the key map holds
+    (log.cleaner.dedupe.buffer.size at its 1 MiB minimum: about 39,000
+    keys) is cleaned in several passes, each starting where the last one's
+    map ended, and ends with one record per key, every key's latest value."""
+    b = start_broker(**{"log.cleaner.enable": False, "log.cleaner.dedupe.buffer.size": 1048576,
+                        "log.cleaner.backoff.ms": 100})
+    topic = "bigmap"
+    create_topic(b.bootstrap, topic, config={"cleanup.policy": "compact", "segment.bytes": "1048576",
+                                              "min.cleanable.dirty.ratio": "0.01"})
+    keys = 60000
+    msgs = [{"key": b"key-%06d" % (i % keys), "value": b"v%d" % i} for i in range(2 * keys)]
+    msgs += [{"key": b"f%d" % i, "value": b"x" * 200} for i in range(6000)]  # closes the table's segments
+    produce_all(b.bootstrap, topic, msgs, **{"batch.size": 65536, "linger.ms": 5})
+    latest = {}
+    for m in msgs:
+        latest[m["key"]] = m["value"]
+    b.restart(**{"log.cleaner.enable": True})
+    deadline = time.monotonic() + 120
+    while True:
+        recs = read_all(b.bootstrap, topic, timeout=60)
+        check_table(recs, latest)
+        table = [k for _, k, _ in recs if k.startswith(b"key-")]
+        if len(table) == keys or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert len(table) == len(set(table)) == keys, "%d records of %d keys" % (len(table), len(set(table)))
+    passes = [l for l in b.log_text().splitlines() if "bigmap-0: cleaned offsets" in l]
+    assert len(passes) >= 2, passes
