@@ -497,6 +497,12 @@ typedef struct pass_ctx {
     int64_t next_horizon;       /* earliest delete horizon kept, -1 none */
 } pass_ctx;
 
+/* now + delete.retention.ms, saturating (the config may be Long.MAX). */
+static int64_t delete_horizon(const pass_ctx *ps)
+{
+    return ps->cfg.delete_retention_ms > INT64_MAX - ps->now ? INT64_MAX : ps->now + ps->cfg.delete_retention_ms;
+}
+
 static void note_horizon(pass_ctx *ps, int64_t h)
 {
     if (ps->next_horizon < 0 || h < ps->next_horizon)
@@ -677,7 +683,7 @@ static int clean_data_batch(ctx *x, pass_ctx *ps, const uint8_t *b, size_t len, 
     ps->st.records_kept += n;
     bool set_horizon = tombstones > 0 && !has_horizon;
     if (tombstones > 0)
-        note_horizon(ps, set_horizon ? ps->now + ps->cfg.delete_retention_ms : horizon);
+        note_horizon(ps, set_horizon ? delete_horizon(ps) : horizon);
     if (n == 0) {
         /* Empty (or emptied): only a producer's last batch stays, as an
          * empty one. */
@@ -691,7 +697,7 @@ static int clean_data_batch(ctx *x, pass_ctx *ps, const uint8_t *b, size_t len, 
         out_write(x, b, len);
         return 0;
     }
-    int64_t base_ts = set_horizon ? ps->now + ps->cfg.delete_retention_ms : bi->base_timestamp;
+    int64_t base_ts = set_horizon ? delete_horizon(ps) : bi->base_timestamp;
     return rebuild_batch(x, b, bi, n, base_ts, set_horizon);
 }
 
@@ -738,7 +744,7 @@ static void clean_control_batch(ctx *x, pass_ctx *ps, const uint8_t *b, size_t l
     }
     ps->st.records_kept += bi->record_count;
     if (can_discard && !has_horizon) {
-        int64_t h = ps->now + ps->cfg.delete_retention_ms;
+        int64_t h = delete_horizon(ps);
         note_horizon(ps, h);
         int n = 0;
         krecord r;
