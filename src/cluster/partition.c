@@ -759,6 +759,18 @@ int partition_expire_producers(partition *p, int64_t now_ms, int64_t max_idle_ms
     return n;
 }
 
+int partition_enforce_retention(partition *p, int64_t now_ms)
+{
+    /* The partition's lock, as an append holds it: a roll here runs the
+     * producer-snapshot hook, which reads the producer state. */
+    pthread_mutex_lock(&p->lock);
+    int removed = plog_enforce_retention(p->log, now_ms);
+    pthread_mutex_unlock(&p->lock);
+    if (removed > 0)
+        partition_log_start_moved(p);
+    return removed;
+}
+
 void partition_snapshots_trim(partition *p, int64_t below)
 {
     if (!p->producers)

@@ -186,6 +186,10 @@ int partition_expire_producers(partition *p, int64_t now_ms, int64_t max_idle_ms
 /* The cleaner merged segments: drop producer snapshots below offset
  * (Kafka removes those of segments that are gone), keeping the latest. */
 void partition_snapshots_trim(partition *p, int64_t below);
+/* retention.ms / retention.bytes (plog_enforce_retention) under the
+ * partition's lock; returns the segments removed (snapshots below the new
+ * start go too). */
+int partition_enforce_retention(partition *p, int64_t now_ms);
 /* Retention moved the log start: drop snapshots below it. */
 void partition_log_start_moved(partition *p);
 

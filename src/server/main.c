@@ -142,9 +142,8 @@ static void housekeeping(broker *b, int64_t now, int64_t *next_retention, int64_
         for (int i = 0; i < n; i++) {
             for (int32_t j = 0; j < topic_nparts(all[i]); j++) {
                 partition *p = topic_partition(all[i], j);
-                int removed = plog_enforce_retention(p->log, clock_now_ms());
+                int removed = partition_enforce_retention(p, clock_now_ms());
                 if (removed > 0) {
-                    partition_log_start_moved(p);
                     glog(GLOG_INFO, "log", "%s-%d: retention removed %d segments, log start now %lld",
                          all[i]->name, j, removed, (long long)plog_start_offset(p->log));
                 }

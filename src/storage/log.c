@@ -1534,6 +1534,12 @@ int plog_enforce_retention(plog *l, int64_t now_ms)
         while (n < l->nsegs - 1 &&
                log_segment_largest_ts(l->segs[n]) < now_ms - l->cfg.retention_ms)
             n++;
+        /* Every record expired, the active segment's too: roll, so that it
+         * goes as well and the log start reaches the end (as Kafka). */
+        log_segment *act = plog_active(l);
+        if (n == l->nsegs - 1 && act->size > 0 && !l->failed && !l->no_space &&
+            log_segment_largest_ts(act) < now_ms - l->cfg.retention_ms && plog_roll_locked(l) == LOG_OK)
+            n++;
     }
     if (l->cfg.retention_bytes >= 0) {
         int64_t total = 0;

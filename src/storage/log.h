@@ -162,7 +162,10 @@ int plog_scrub(plog *l, int64_t now_ms, int64_t every_ms, int64_t *bytes_done,
 bool plog_no_space(plog *l, char *why, size_t why_len);
 
 /* Delete whole segments older than retention.ms or beyond retention.bytes,
- * never the active one; advances the log start offset. Nothing for a log
+ * never the active one (when every record of it expired too, it rolls
+ * first, running the roll hook: call this as appends are made, under the
+ * partition's lock: partition_enforce_retention); advances the log start
+ * offset. Nothing for a log
  * whose cleanup policy is compact only. Returns segments removed. Also
  * removes the *.deleted files whose file.delete.delay.ms has passed. */
 int plog_enforce_retention(plog *l, int64_t now_ms);

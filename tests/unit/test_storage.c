@@ -861,16 +861,22 @@ static void test_retention(void)
     CHECK(slice_batches(&held, &fb, &lo) >= 1 && fb == 0);
     log_segment_unref(held.seg);
 
-    /* Time again: everything is old now, but the active segment stays. */
+    /* Time again: everything is old now, the active segment's records too:
+     * it rolls and goes, and the log starts at its end (as Kafka). */
     cfg.retention_bytes = -1;
     cfg.retention_ms = 5000;
     plog_set_config(l, &cfg);
+    int64_t end = plog_end_offset(l);
     removed = plog_enforce_retention(l, INT64_MAX / 2);
     CHECK(removed > 0);
     CHECK_EQ_I64(plog_segment_count(l), 1);
+    CHECK_EQ_I64(plog_start_offset(l), end);
+    CHECK_EQ_I64(plog_end_offset(l), end);
+    CHECK_EQ_I64(plog_enforce_retention(l, INT64_MAX / 2), 0); /* an empty active one stays */
+    CHECK_EQ_I64(app(l, 2, 90000, 60, 0), end);
 
     /* advance_start inside the active segment moves only the start. */
-    int64_t end = plog_end_offset(l);
+    end = plog_end_offset(l);
     CHECK(plog_advance_start(l, end - 1) == 0);
     CHECK_EQ_I64(plog_start_offset(l), end - 1);
     CHECK(plog_advance_start(l, end + 1) == LOG_ERR_OUT_OF_RANGE);
