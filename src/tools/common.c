@@ -94,7 +94,7 @@ int tool_parse_int64(const char *s, int64_t *out)
 }
 
 /* Does argv[i] name option `name`, as "--name" or "--name=value"? */
-static bool tool_opt_is(const char *arg, const char *name)
+bool tool_opt_is(const char *arg, const char *name)
 {
     size_t n = strlen(name);
     return strncmp(arg, name, n) == 0 && (arg[n] == '\0' || arg[n] == '=');
@@ -764,6 +764,74 @@ out_fd:
 out_writer:
     kp_writer_deinit(&w);
     return rc;
+}
+
+int tool_raw_request_at(const tool_opts *o, const char *host, int32_t port, int16_t api_key,
+                        int16_t version, void *req_struct, void *resp_struct, arena *a,
+                        char *err, size_t errlen)
+{
+    if (!host)
+        return tool_raw_request(o, api_key, version, req_struct, resp_struct, a, err, errlen);
+    /* the whole address, however long the advertised host */
+    const char *fmt = strchr(host, ':') ? "[%s]:%d" : "%s:%d";
+    int len = snprintf(NULL, 0, fmt, host, port);
+    char *addr = len >= 0 ? malloc((size_t)len + 1) : NULL;
+    if (!addr) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    snprintf(addr, (size_t)len + 1, fmt, host, port);
+    tool_opts to = *o;
+    to.bootstrap = addr;
+    int rc = tool_raw_request(&to, api_key, version, req_struct, resp_struct, a, err, errlen);
+    free(addr);
+    return rc;
+}
+
+int tool_api_versions(const tool_opts *o, kp_api_versions_resp *av, arena *a)
+{
+    kp_api_versions_req req;
+    char err[512];
+    kp_api_versions_req_init(&req);
+    req.client_software_name = kp_str_c("gregor-tools");
+    req.client_software_version = kp_str_c("1.0");
+    if (tool_raw_request(o, KP_API_API_VERSIONS, 3, &req, av, a, err, sizeof err) < 0) {
+        tool_err(tool_cmd(), "%s", err);
+        return -1;
+    }
+    if (av->error_code) {
+        tool_err(tool_cmd(), "ApiVersions: %s", kerr_name(av->error_code));
+        return -1;
+    }
+    return 0;
+}
+
+int tool_api_version(const kp_api_versions_resp *av, int16_t api_key, int16_t *out)
+{
+    const kp_api_info *api = kp_api_find(api_key);
+    for (int32_t i = 0; api && i < av->api_keys_n; i++) {
+        const kp_api_versions_resp_api_version *v = &av->api_keys[i];
+        if (v->api_key != api_key)
+            continue;
+        int16_t hi = v->max_version < api->max_version ? v->max_version : api->max_version;
+        int16_t lo = v->min_version > api->min_version ? v->min_version : api->min_version;
+        if (hi < lo)
+            return -1;
+        *out = hi;
+        return 0;
+    }
+    return -1;
+}
+
+int tool_api_version_or_err(const tool_opts *o, const kp_api_versions_resp *av, int16_t api_key,
+                            int16_t *out)
+{
+    if (tool_api_version(av, api_key, out) == 0)
+        return 0;
+    const kp_api_info *api = kp_api_find(api_key);
+    tool_err(tool_cmd(), "the broker at %s does not serve %s", o->bootstrap,
+             api ? api->name : "this request");
+    return -1;
 }
 
 /* ---- admin calls ---- */

@@ -36,6 +36,8 @@ void tool_opts_init(tool_opts *o);
  * one-line reason) when its value is missing or invalid.
  */
 int tool_opts_parse(tool_opts *o, int argc, char **argv, int *i);
+/* argv word arg is option name, alone or as "name=value". */
+bool tool_opt_is(const char *arg, const char *name);
 /* The value of option argv[*i] (advancing *i), or NULL with a message. */
 const char *tool_arg_value(int argc, char **argv, int *i);
 
@@ -105,6 +107,24 @@ int tool_parse_int64(const char *s, int64_t *out);
 int tool_raw_request(const tool_opts *o, int16_t api_key, int16_t version,
                      void *req_struct, void *resp_struct, arena *a,
                      char *err, size_t errlen);
+
+/* tool_raw_request to host:port (an IPv6 host goes in brackets) instead of
+ * the first --bootstrap-server; host NULL: to the bootstrap broker. For a
+ * request meant for one broker, at the address its Metadata advertises. */
+int tool_raw_request_at(const tool_opts *o, const char *host, int32_t port, int16_t api_key,
+                        int16_t version, void *req_struct, void *resp_struct, arena *a,
+                        char *err, size_t errlen);
+
+struct kp_api_versions_resp;
+/* ApiVersions v3 to the bootstrap broker, its answer decoded into av (in
+ * arena a). 0, or -1 after a one-line message (tool_err, tool_cmd()). */
+int tool_api_versions(const tool_opts *o, struct kp_api_versions_resp *av, arena *a);
+/* The version of api_key to use with the broker that answered av: the
+ * highest both it and our schema speak. 0, or -1 when there is none. */
+int tool_api_version(const struct kp_api_versions_resp *av, int16_t api_key, int16_t *out);
+/* The same, or -1 after "the broker at <bootstrap> does not serve <API>". */
+int tool_api_version_or_err(const tool_opts *o, const struct kp_api_versions_resp *av,
+                            int16_t api_key, int16_t *out);
 
 /* A client for admin calls (a producer handle: librdkafka 2.0 has no
  * separate admin type) that has answered one Metadata request within

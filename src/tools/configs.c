@@ -165,12 +165,6 @@ static int configs_parse_deletes(const char *spec, configs_kv *out)
     return 0;
 }
 
-static bool configs_flag(const char *arg, const char *name)
-{
-    size_t n = strlen(name);
-    return strncmp(arg, name, n) == 0 && (arg[n] == '\0' || arg[n] == '=');
-}
-
 static int configs_set_entity(configs_args *a, const char *type)
 {
     int e = CE_NONE;
@@ -220,18 +214,18 @@ static int configs_parse(configs_args *a, int argc, char **argv)
         } else if (strcmp(arg, "alter") == 0 || strcmp(arg, "--alter") == 0) {
             if (configs_set_action(a, CA_ALTER) < 0)
                 return 2;
-        } else if (configs_flag(arg, "--entity-type")) {
+        } else if (tool_opt_is(arg, "--entity-type")) {
             if (!(v = tool_arg_value(argc, argv, &i)) || configs_set_entity(a, v) < 0)
                 return 2;
-        } else if (configs_flag(arg, "--entity-name")) {
+        } else if (tool_opt_is(arg, "--entity-name")) {
             if (!(a->name = tool_arg_value(argc, argv, &i)))
                 return 2;
         } else if (strcmp(arg, "--entity-default") == 0) {
             a->entity_default = true;
-        } else if (configs_flag(arg, "--topic")) {
+        } else if (tool_opt_is(arg, "--topic")) {
             if (!(a->name = tool_arg_value(argc, argv, &i)) || configs_set_entity(a, "topics") < 0)
                 return 2;
-        } else if (configs_flag(arg, "--broker")) {
+        } else if (tool_opt_is(arg, "--broker")) {
             if (!(a->name = tool_arg_value(argc, argv, &i)) || configs_set_entity(a, "brokers") < 0)
                 return 2;
         } else if (strcmp(arg, "--broker-defaults") == 0) {
@@ -240,7 +234,7 @@ static int configs_parse(configs_args *a, int argc, char **argv)
                 return 2;
         } else if (strcmp(arg, "--all") == 0) {
             a->all = true;
-        } else if (configs_flag(arg, "--add-config")) {
+        } else if (tool_opt_is(arg, "--add-config")) {
             if (!(v = tool_arg_value(argc, argv, &i)))
                 return 2;
             if (a->adds_n == CONFIGS_SPEC_MAX) {
@@ -248,7 +242,7 @@ static int configs_parse(configs_args *a, int argc, char **argv)
                 return 2;
             }
             a->adds[a->adds_n++] = v;
-        } else if (configs_flag(arg, "--delete-config")) {
+        } else if (tool_opt_is(arg, "--delete-config")) {
             if (!(v = tool_arg_value(argc, argv, &i)))
                 return 2;
             if (a->deletes_n == CONFIGS_SPEC_MAX) {

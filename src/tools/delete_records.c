@@ -50,6 +50,7 @@
 #include "base/clock.h"
 #include "kafka_msgs.h"
 #include "tools/common.h"
+#include "tools/javaorder.h"
 #include "tools/tools.h"
 
 #define CMD "delete-records"
@@ -717,87 +718,19 @@ static int dr_parse_file(dr_ctx *c, dr_part **out, size_t *out_n)
     return 0;
 }
 
-/* ---- Java's HashMap iteration order (as in log_dirs.c) ---- */
-
-static int32_t dr_java_hash(const char *s, size_t n)
-{
-    uint32_t h = 0;
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < n) {
-        uint32_t cp = 0xFFFD;
-        size_t len = 1;
-        unsigned char ch = p[i];
-        if (ch < 0x80) {
-            cp = ch;
-        } else {
-            size_t want = (ch & 0xE0) == 0xC0 ? 2 : (ch & 0xF0) == 0xE0 ? 3 : (ch & 0xF8) == 0xF0 ? 4 : 0;
-            if (want && i + want <= n) {
-                uint32_t v = ch & (want == 2 ? 0x1F : want == 3 ? 0x0F : 0x07);
-                size_t k;
-                for (k = 1; k < want && (p[i + k] & 0xC0) == 0x80; k++)
-                    v = (v << 6) | (p[i + k] & 0x3F);
-                if (k == want && !(want == 2 && v < 0x80) && !(want == 3 && v < 0x800) &&
-                    !(want == 4 && v < 0x10000) && v <= 0x10FFFF && !(v >= 0xD800 && v <= 0xDFFF)) {
-                    cp = v;
-                    len = want;
-                }
-            }
-        }
-        if (cp >= 0x10000) {
-            h = 31 * h + (0xD800 + ((cp - 0x10000) >> 10));
-            h = 31 * h + (0xDC00 + ((cp - 0x10000) & 0x3FF));
-        } else {
-            h = 31 * h + cp;
-        }
-        i += len;
-    }
-    return (int32_t)h;
-}
-
-/* Kafka's TopicPartition.hashCode. */
-static int32_t dr_tp_hash(const dr_part *p)
-{
-    uint32_t r = 31u + (uint32_t)p->partition;
-    return (int32_t)(31u * r + (uint32_t)dr_java_hash(p->topic, p->topic_len));
-}
-
-typedef struct dr_jhm_key {
-    uint32_t bucket;
-    size_t pos;
-} dr_jhm_key;
-
-static int dr_jhm_cmp(const void *x, const void *y)
-{
-    const dr_jhm_key *a = x, *b = y;
-    if (a->bucket != b->bucket)
-        return a->bucket < b->bucket ? -1 : 1;
-    return a->pos < b->pos ? -1 : a->pos > b->pos;
-}
+/* ---- Java's HashMap iteration order (javaorder.c) ---- */
 
 /* Reorder v (n distinct partitions) as a Java HashMap or HashSet with an
- * initial table of cap0 (16: `new HashMap<>()`) iterates them when they are put in v's order: by
- * bucket, each bucket in insertion order; the table doubles whenever the
- * size passes 3/4 of it. */
+ * initial table of cap0 (16: `new HashMap<>()`) iterates them when they are
+ * put in v's order. */
 static int dr_jhm_order(dr_ctx *c, dr_part **v, size_t n, size_t cap0)
 {
-    size_t cap = cap0;
-    while (n > cap * 3 / 4)
-        cap <<= 1;
-    dr_jhm_key *k = arena_alloc(&c->ar, sizeof *k * (n ? n : 1));
-    dr_part **tmp = arena_alloc(&c->ar, sizeof *tmp * (n ? n : 1));
-    if (!k || !tmp)
+    int32_t *hash = arena_alloc(&c->ar, sizeof *hash * (n ? n : 1));
+    if (!hash)
         return -1;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t h = (uint32_t)dr_tp_hash(v[i]);
-        k[i].bucket = (h ^ (h >> 16)) & (uint32_t)(cap - 1);
-        k[i].pos = i;
-    }
-    qsort(k, n, sizeof *k, dr_jhm_cmp);
     for (size_t i = 0; i < n; i++)
-        tmp[i] = v[k[i].pos];
-    memcpy(v, tmp, sizeof *v * n);
-    return 0;
+        hash[i] = jo_tp_hash(v[i]->topic, v[i]->topic_len, v[i]->partition);
+    return jo_put_reorder(v, sizeof *v, n, hash, cap0);
 }
 
 static bool dr_same_tp(const dr_part *a, const dr_part *b)
@@ -861,45 +794,14 @@ static bool dr_retriable(int16_t code)
 
 /* ---- requests ---- */
 
-static int dr_version(dr_ctx *c, int16_t api_key, int16_t *out)
-{
-    const kp_api_info *api = kp_api_find(api_key);
-    for (int32_t i = 0; api && i < c->av.api_keys_n; i++) {
-        const kp_api_versions_resp_api_version *v = &c->av.api_keys[i];
-        if (v->api_key != api_key)
-            continue;
-        int16_t hi = v->max_version < api->max_version ? v->max_version : api->max_version;
-        int16_t lo = v->min_version > api->min_version ? v->min_version : api->min_version;
-        if (hi < lo)
-            return -1;
-        *out = hi;
-        return 0;
-    }
-    return -1;
-}
-
-static int dr_request(dr_ctx *c, const char *host, int32_t port, int16_t api_key, int16_t ver,
-                      void *req, void *resp, char *err, size_t errlen)
-{
-    tool_opts o = c->o;
-    char addr[400];
-    if (host) {
-        snprintf(addr, sizeof addr, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
-        o.bootstrap = addr;
-    }
-    return tool_raw_request(&o, api_key, ver, req, resp, &c->ar, err, errlen);
-}
-
 /* Metadata for the topics of the partitions not done yet: each one's leader,
  * or its final error. 0, or -1 after a message. */
 static int dr_lookup(dr_ctx *c, dr_part **v, size_t n, kp_metadata_resp *md)
 {
     int16_t ver;
     char err[512];
-    if (dr_version(c, KP_API_METADATA, &ver) < 0) {
-        tool_err(CMD, "the broker at %s does not serve Metadata", c->o.bootstrap);
+    if (tool_api_version_or_err(&c->o, &c->av, KP_API_METADATA, &ver) < 0)
         return -1;
-    }
     kp_metadata_req req;
     kp_metadata_req_init(&req);
     req.allow_auto_topic_creation = false;
@@ -923,7 +825,7 @@ static int dr_lookup(dr_ctx *c, dr_part **v, size_t n, kp_metadata_resp *md)
         req.topics[req.topics_n].name.len = (int32_t)v[i]->topic_len;
         req.topics_n++;
     }
-    if (dr_request(c, NULL, 0, KP_API_METADATA, ver, &req, md, err, sizeof err) < 0) {
+    if (tool_raw_request(&c->o, KP_API_METADATA, ver, &req, md, &c->ar, err, sizeof err) < 0) {
         tool_err(CMD, "Metadata: %s", err);
         return -1;
     }
@@ -1050,7 +952,8 @@ static int dr_round(dr_ctx *c, dr_part **v, size_t n, int16_t ver)
                  br->host.ptr ? br->host.ptr : "");
         kp_delete_records_resp resp;
         char err[512];
-        if (dr_request(c, host, br->port, KP_API_DELETE_RECORDS, ver, &req, &resp, err, sizeof err) < 0) {
+        if (tool_raw_request_at(&c->o, host, br->port, KP_API_DELETE_RECORDS, ver, &req, &resp, &c->ar,
+                                err, sizeof err) < 0) {
             tool_err(CMD, "DeleteRecords on broker %" PRId32 ": %s", leader, err);
             return -1;
         }
@@ -1141,30 +1044,17 @@ static int dr_execute(dr_ctx *c)
         return 0;
     }
     int16_t ver = -1;
-    char err[512];
-    {
-        kp_api_versions_req req;
-        kp_api_versions_req_init(&req);
-        req.client_software_name = kp_str_c("gregor-tools");
-        req.client_software_version = kp_str_c("1.0");
-        if (tool_raw_request(&c->o, KP_API_API_VERSIONS, 3, &req, &c->av, &c->ar, err, sizeof err) < 0) {
-            tool_err(CMD, "%s", err);
-            return 1;
-        }
-        if (c->av.error_code) {
-            tool_err(CMD, "ApiVersions: %s", kerr_name(c->av.error_code));
-            return 1;
-        }
-        if (dr_version(c, KP_API_DELETE_RECORDS, &ver) < 0) {
-            /* as Kafka's admin client: every partition fails with this */
-            printf("Records delete operation completed:\n");
-            for (size_t i = 0; i < nv; i++)
-                printf("partition: %.*s-%" PRId32 "\terror: org.apache.kafka.common.errors."
-                       "UnsupportedVersionException: The broker does not support DELETE_RECORDS\n",
-                       (int)v[i]->topic_len, v[i]->topic, v[i]->partition);
-            fflush(stdout);
-            return 1;
-        }
+    if (tool_api_versions(&c->o, &c->av, &c->ar) < 0)
+        return 1;
+    if (tool_api_version(&c->av, KP_API_DELETE_RECORDS, &ver) < 0) {
+        /* as Kafka's admin client: every partition fails with this */
+        printf("Records delete operation completed:\n");
+        for (size_t i = 0; i < nv; i++)
+            printf("partition: %.*s-%" PRId32 "\terror: org.apache.kafka.common.errors."
+                   "UnsupportedVersionException: The broker does not support DELETE_RECORDS\n",
+                   (int)v[i]->topic_len, v[i]->topic, v[i]->partition);
+        fflush(stdout);
+        return 1;
     }
     int64_t deadline = clock_mono_ms() + c->o.timeout_ms;
     for (;;) {
@@ -1247,7 +1137,7 @@ int tool_delete_records_main(int argc, char **argv)
             dr_usage(stdout);
             return 0;
         }
-        if (strncmp(arg, "--offset-json-file", 18) == 0 && (arg[18] == '\0' || arg[18] == '=')) {
+        if (tool_opt_is(arg, "--offset-json-file")) {
             if (!(c.file = tool_arg_value(argc, argv, &i)))
                 return 2;
             continue;

@@ -41,6 +41,7 @@
 #include "proto/records.h"
 #include "proto/recread.h" /* only to walk header keys: records.h has no header walker */
 #include "tools/common.h"
+#include "tools/javaorder.h"
 #include "tools/tools.h"
 
 #define DL_FILES_MAX 4096
@@ -279,8 +280,6 @@ typedef struct dl_gaps {
     char *text;
     size_t len;
     int pairs;
-    uint32_t hash;        /* spread as Java's HashMap spreads String.hashCode */
-    size_t bucket, seq;   /* in that map's final table; the order kept */
 } dl_gaps;
 
 typedef struct dl_gap_list {
@@ -488,86 +487,37 @@ static char *dl_abs_path(const char *path)
     return dl_java_path(out);
 }
 
-/* Java's String.hashCode of a UTF-8 path: 31*h + each UTF-16 unit. */
-static uint32_t dl_java_hash(const char *s)
-{
-    uint32_t h = 0;
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        uint32_t cp = 0xFFFD;
-        int more = 0;
-        if (*p < 0x80)
-            cp = *p, more = 0;
-        else if ((*p & 0xE0) == 0xC0)
-            cp = *p & 0x1F, more = 1;
-        else if ((*p & 0xF0) == 0xE0)
-            cp = *p & 0x0F, more = 2;
-        else if ((*p & 0xF8) == 0xF0)
-            cp = *p & 0x07, more = 3;
-        p++;
-        for (int k = 0; k < more; k++, p++) {
-            if ((*p & 0xC0) != 0x80) {
-                cp = 0xFFFD;
-                break;
-            }
-            cp = cp << 6 | (*p & 0x3F);
-        }
-        if (cp >= 0x10000) {
-            cp -= 0x10000;
-            h = 31 * h + (0xD800 + (cp >> 10));
-            h = 31 * h + (0xDC00 + (cp & 0x3FF));
-        } else {
-            h = 31 * h + cp;
-        }
-    }
-    return h;
-}
-
-static int dl_gaps_cmp(const void *a, const void *b)
-{
-    const dl_gaps *x = a, *y = b;
-    if (x->bucket != y->bucket)
-        return x->bucket < y->bucket ? -1 : 1;
-    return (x->seq < y->seq) - (x->seq > y->seq); /* the newest first within a bucket */
-}
-
 /*
  * The non-consecutive offsets of every file, on stderr: Kafka's tool keeps
  * them in a java.util.HashMap of absolute paths, filled by one
  * computeIfAbsent per pair, and prints it last, so the files come in that
- * map's order. computeIfAbsent puts a new key at the head of its bin (the
- * newest first within a bucket, which resizes keep) and grows the table
- * (from 16, doubling) at the start of a call that finds it past 3/4 full,
- * or when a bin reaches 8 keys while the table is under 64. A bin of 8 or
- * more in a larger table becomes a tree, whose order this does not follow.
+ * map's order (jo_compute_if_absent_order, javaorder.c).
  */
 static void dl_gaps_print(dl_gap_list *gl)
 {
-    size_t n = 16, threshold = 12;
-    for (size_t i = 0; i < gl->n; i++) {
-        uint32_t h = dl_java_hash(gl->v[i].path);
-        gl->v[i].hash = h ^ (h >> 16);
-        gl->v[i].seq = i;
-        if (i > threshold) { /* the size before this call is i */
-            n *= 2;
-            threshold *= 2;
+    int32_t *hash = malloc(sizeof *hash * (gl->n ? gl->n : 1));
+    int *calls = malloc(sizeof *calls * (gl->n ? gl->n : 1));
+    size_t *ord = malloc(sizeof *ord * (gl->n ? gl->n : 1));
+    dl_gaps *v = malloc(sizeof *v * (gl->n ? gl->n : 1));
+    bool ok = false;
+    if (hash && calls && ord && v) {
+        for (size_t i = 0; i < gl->n; i++) {
+            hash[i] = jo_string_hash(gl->v[i].path, strlen(gl->v[i].path));
+            calls[i] = gl->v[i].pairs; /* one computeIfAbsent per pair */
         }
-        size_t bin = 0;
-        for (size_t k = 0; k < i; k++)
-            bin += (gl->v[k].hash & (n - 1)) == (gl->v[i].hash & (n - 1));
-        if (bin >= 7 && n < 64) {
-            n *= 2;
-            threshold *= 2;
-        }
-        if (gl->v[i].pairs > 1 && i + 1 > threshold) { /* this file's next pair's call */
-            n *= 2;
-            threshold *= 2;
-        }
+        ok = jo_compute_if_absent_order(hash, calls, gl->n, ord) == 0;
     }
-    for (size_t i = 0; i < gl->n; i++)
-        gl->v[i].bucket = gl->v[i].hash & (n - 1);
-    if (gl->n > 1)
-        qsort(gl->v, gl->n, sizeof *gl->v, dl_gaps_cmp);
+    if (ok) {
+        for (size_t i = 0; i < gl->n; i++)
+            v[i] = gl->v[ord[i]];
+        memcpy(gl->v, v, sizeof *v * gl->n);
+    } else {
+        tool_err(dl_cmd, "out of memory: the non-consecutive offsets follow in the order read");
+    }
+    free(hash);
+    free(calls);
+    free(ord);
+    free(v);
     for (size_t i = 0; i < gl->n; i++) {
         fprintf(stderr, "Non-consecutive offsets in %s\n", gl->v[i].path);
         fwrite(gl->v[i].text, 1, gl->v[i].len, stderr);

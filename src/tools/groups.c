@@ -1234,12 +1234,6 @@ static void grp_usage(FILE *f)
 }
 
 /* Does arg name option `name`, as "--name" or "--name=value"? */
-static bool grp_opt_is(const char *arg, const char *name)
-{
-    size_t n = strlen(name);
-    return strncmp(arg, name, n) == 0 && (arg[n] == '\0' || arg[n] == '=');
-}
-
 static grp_action grp_action_word(const char *s)
 {
     static const struct { const char *name; grp_action act; } words[] = {
@@ -1278,7 +1272,7 @@ static int grp_parse_reset_kind(grp_args *a, int argc, char **argv, int *i)
     };
     const char *s = argv[*i];
     for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
-        if (!grp_opt_is(s, kinds[k].flag))
+        if (!tool_opt_is(s, kinds[k].flag))
             continue;
         a->reset = kinds[k].kind;
         a->reset_kinds_n++;
@@ -1323,7 +1317,7 @@ static int grp_parse_one(grp_args *a, int argc, char **argv, int *i)
         return grp_set_action(a, act);
     if ((r = grp_parse_reset_kind(a, argc, argv, i)) != 0)
         return r > 0 ? 0 : -1;
-    if (grp_opt_is(s, "--group") || grp_opt_is(s, "--topic")) {
+    if (tool_opt_is(s, "--group") || tool_opt_is(s, "--topic")) {
         const char *v = tool_arg_value(argc, argv, i);
         bool g = s[2] == 'g';
         if (!v || (g ? a->groups_n : a->topics_n) >= GRP_ARGS_MAX)
@@ -1334,7 +1328,7 @@ static int grp_parse_one(grp_args *a, int argc, char **argv, int *i)
             a->topics[a->topics_n++] = v;
         return 0;
     }
-    if (grp_opt_is(s, "--state")) {
+    if (tool_opt_is(s, "--state")) {
         a->state = true;
         if (s[7] == '=')
             a->state_filter = s + 8;

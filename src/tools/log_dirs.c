@@ -18,7 +18,7 @@
  * Jackson writes Java HashMaps, and its lists (brokers, log directories,
  * partitions) in the iteration order of the Java HashMaps Kafka's tool and
  * admin client build them in: bucket order for the map's table size, then
- * insertion order (jhm_order below). So the same broker answer gives the
+ * insertion order (javaorder.c). So the same broker answer gives the
  * same bytes from both tools. (Java turns a bucket of 8 or more colliding
  * keys into a tree whose order depends on identity hash codes; that is not
  * reproduced, and no realistic partition set gets there.)
@@ -35,6 +35,7 @@
 
 #include "kafka_msgs.h"
 #include "tools/common.h"
+#include "tools/javaorder.h"
 #include "tools/tools.h"
 
 #define CMD "log-dirs"
@@ -57,113 +58,14 @@ typedef struct ld_ctx {
     kp_metadata_resp md;
 } ld_ctx;
 
-/* ---- Java's HashMap iteration order ---- */
-
-/* Java's String.hashCode: over UTF-16 code units; invalid UTF-8 bytes count
- * as U+FFFD, as Java's decoder makes them. */
-static int32_t ld_java_hash(const char *s, size_t n)
-{
-    uint32_t h = 0;
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < n) {
-        uint32_t cp = 0xFFFD;
-        size_t len = 1;
-        unsigned char c = p[i];
-        if (c < 0x80) {
-            cp = c;
-        } else {
-            size_t want = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
-            if (want && i + want <= n) {
-                uint32_t v = c & (want == 2 ? 0x1F : want == 3 ? 0x0F : 0x07);
-                size_t k;
-                for (k = 1; k < want && (p[i + k] & 0xC0) == 0x80; k++)
-                    v = (v << 6) | (p[i + k] & 0x3F);
-                if (k == want && !(want == 2 && v < 0x80) && !(want == 3 && v < 0x800) &&
-                    !(want == 4 && v < 0x10000) && v <= 0x10FFFF && !(v >= 0xD800 && v <= 0xDFFF)) {
-                    cp = v;
-                    len = want;
-                }
-            }
-        }
-        if (cp >= 0x10000) {
-            h = 31 * h + (0xD800 + ((cp - 0x10000) >> 10));
-            h = 31 * h + (0xDC00 + ((cp - 0x10000) & 0x3FF));
-        } else {
-            h = 31 * h + cp;
-        }
-        i += len;
-    }
-    return (int32_t)h;
-}
-
-/* Kafka's TopicPartition.hashCode. */
-static int32_t ld_tp_hash(const char *topic, size_t n, int32_t partition)
-{
-    uint32_t r = 31u + (uint32_t)partition;
-    return (int32_t)(31u * r + (uint32_t)ld_java_hash(topic, n));
-}
-
-/* Java's HashMap.tableSizeFor. */
-static size_t ld_table_size_for(size_t c)
-{
-    size_t n = 1;
-    while (n < c)
-        n <<= 1;
-    return n;
-}
-
-typedef struct ld_jhm_key {
-    uint32_t bucket;
-    size_t pos;
-} ld_jhm_key;
-
-static int ld_jhm_cmp(const void *x, const void *y)
-{
-    const ld_jhm_key *a = x, *b = y;
-    if (a->bucket != b->bucket)
-        return a->bucket < b->bucket ? -1 : 1;
-    return a->pos < b->pos ? -1 : a->pos > b->pos;
-}
-
-/*
- * The order in which a Java HashMap of initial table size cap0 (16 for
- * `new HashMap<>()`, tableSizeFor(n) for `new HashMap<>(n)`) iterates n
- * distinct keys with these hash codes, put in index order: out[k] is the
- * index of the k-th key. The table doubles whenever the size passes 3/4 of
- * it; a resize keeps each bucket's insertion order.
- */
-static int ld_jhm_order(ld_ctx *c, const int32_t *hash, size_t n, size_t cap0, size_t *out)
-{
-    size_t cap = cap0 ? cap0 : 1;
-    while (n > cap * 3 / 4)
-        cap <<= 1;
-    ld_jhm_key *k = arena_alloc(&c->ar, sizeof *k * (n ? n : 1));
-    if (!k)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t h = (uint32_t)hash[i];
-        k[i].bucket = (h ^ (h >> 16)) & (uint32_t)(cap - 1);
-        k[i].pos = i;
-    }
-    qsort(k, n, sizeof *k, ld_jhm_cmp);
-    for (size_t i = 0; i < n; i++)
-        out[i] = k[i].pos;
-    return 0;
-}
+/* ---- Java's HashMap iteration order (javaorder.c) ---- */
 
 /* Reorder the broker ids v (n of them) as a Java HashMap/HashSet of initial
- * table size cap0 iterates them when they are put in v's order. */
-static int ld_order_ints(ld_ctx *c, int32_t *v, size_t n, size_t cap0)
+ * table size cap0 iterates them when they are put in v's order
+ * (Integer.hashCode is the value). */
+static int ld_order_ints(int32_t *v, size_t n, size_t cap0)
 {
-    int32_t *tmp = arena_alloc(&c->ar, sizeof *tmp * (n ? n : 1));
-    size_t *ord = arena_alloc(&c->ar, sizeof *ord * (n ? n : 1));
-    if (!tmp || !ord || ld_jhm_order(c, v, n, cap0, ord) < 0)
-        return -1;
-    for (size_t i = 0; i < n; i++)
-        tmp[i] = v[ord[i]];
-    memcpy(v, tmp, sizeof *v * n);
-    return 0;
+    return jo_put_reorder(v, sizeof *v, n, v, cap0);
 }
 
 /* ---- output ---- */
@@ -260,69 +162,19 @@ static void ld_print_ids(FILE *f, const int32_t *v, size_t n)
 
 /* ---- requests ---- */
 
-static int ld_version(ld_ctx *c, int16_t api_key, int16_t *out)
-{
-    const kp_api_info *api = kp_api_find(api_key);
-    for (int32_t i = 0; api && i < c->av.api_keys_n; i++) {
-        const kp_api_versions_resp_api_version *v = &c->av.api_keys[i];
-        if (v->api_key != api_key)
-            continue;
-        int16_t hi = v->max_version < api->max_version ? v->max_version : api->max_version;
-        int16_t lo = v->min_version > api->min_version ? v->min_version : api->min_version;
-        if (hi < lo)
-            break;
-        *out = hi;
-        return 0;
-    }
-    tool_err(CMD, "the broker at %s does not serve %s", c->a->o.bootstrap,
-             api ? api->name : "this request");
-    return -1;
-}
-
-/* One request to the bootstrap broker (host NULL) or to host:port. */
-static int ld_request(ld_ctx *c, const char *host, int32_t port, int16_t api_key, int16_t ver,
-                      void *req, void *resp, char *err, size_t errlen)
-{
-    tool_opts o = c->a->o;
-    char addr[400];
-    if (host) {
-        snprintf(addr, sizeof addr, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
-        o.bootstrap = addr;
-    }
-    return tool_raw_request(&o, api_key, ver, req, resp, &c->ar, err, errlen);
-}
-
-static int ld_api_versions(ld_ctx *c)
-{
-    kp_api_versions_req req;
-    char err[512];
-    kp_api_versions_req_init(&req);
-    req.client_software_name = kp_str_c("gregor-tools");
-    req.client_software_version = kp_str_c("1.0");
-    if (tool_raw_request(&c->a->o, KP_API_API_VERSIONS, 3, &req, &c->av, &c->ar, err, sizeof err) < 0) {
-        tool_err(CMD, "%s", err);
-        return -1;
-    }
-    if (c->av.error_code) {
-        tool_err(CMD, "ApiVersions: %s", kerr_name(c->av.error_code));
-        return -1;
-    }
-    return 0;
-}
-
 /* Metadata for the brokers only (an empty topic list). */
 static int ld_metadata(ld_ctx *c)
 {
     kp_metadata_req req;
     char err[512];
     int16_t ver;
-    if (ld_version(c, KP_API_METADATA, &ver) < 0)
+    if (tool_api_version_or_err(&c->a->o, &c->av, KP_API_METADATA, &ver) < 0)
         return -1;
     kp_metadata_req_init(&req);
     req.topics = NULL;
     req.topics_n = 0;
     req.allow_auto_topic_creation = false;
-    if (ld_request(c, NULL, 0, KP_API_METADATA, ver, &req, &c->md, err, sizeof err) < 0) {
+    if (tool_raw_request(&c->a->o, KP_API_METADATA, ver, &req, &c->md, &c->ar, err, sizeof err) < 0) {
         tool_err(CMD, "Metadata: %s", err);
         return -1;
     }
@@ -390,8 +242,8 @@ static int ld_print_partitions(ld_ctx *c, const kp_describe_log_dirs_resp_descri
         kept[m++] = all[i];
     }
     for (size_t i = 0; i < m; i++)
-        hash[i] = ld_tp_hash(kept[i].topic, kept[i].topic_len, kept[i].p->partition_index);
-    if (ld_jhm_order(c, hash, m, 16, ord) < 0)
+        hash[i] = jo_tp_hash(kept[i].topic, kept[i].topic_len, kept[i].p->partition_index);
+    if (jo_put_order(hash, m, 16, ord) < 0)
         return -1;
     /* the tool's filtered copy, put in that order */
     size_t f = 0;
@@ -399,11 +251,11 @@ static int ld_print_partitions(ld_ctx *c, const kp_describe_log_dirs_resp_descri
         const ld_part *x = &kept[ord[i]];
         if (ld_topic_wanted(c->a, x->topic, x->topic_len)) {
             all[f] = *x;
-            hash[f] = ld_tp_hash(x->topic, x->topic_len, x->p->partition_index);
+            hash[f] = jo_tp_hash(x->topic, x->topic_len, x->p->partition_index);
             f++;
         }
     }
-    if (ld_jhm_order(c, hash, f, 16, ord) < 0)
+    if (jo_put_order(hash, f, 16, ord) < 0)
         return -1;
     fputc('[', stdout);
     for (size_t i = 0; i < f; i++) {
@@ -434,10 +286,10 @@ typedef struct ld_answer {
 static int ld_describe(ld_ctx *c)
 {
     ld_args *a = c->a;
-    if (ld_api_versions(c) < 0 || ld_metadata(c) < 0)
+    if (tool_api_versions(&a->o, &c->av, &c->ar) < 0 || ld_metadata(c) < 0)
         return 1;
     int16_t ver;
-    if (ld_version(c, KP_API_DESCRIBE_LOG_DIRS, &ver) < 0)
+    if (tool_api_version_or_err(&a->o, &c->av, KP_API_DESCRIBE_LOG_DIRS, &ver) < 0)
         return 1;
 
     /* clusterBrokers: a HashSet (Collectors.toSet) of the cluster's ids */
@@ -453,7 +305,7 @@ static int ld_describe(ld_ctx *c)
         if (!dup)
             cluster[ncl++] = c->md.brokers[i].node_id;
     }
-    if (ld_order_ints(c, cluster, ncl, 16) < 0)
+    if (ld_order_ints(cluster, ncl, 16) < 0)
         goto oom;
     /* inputBrokers: a HashSet too */
     size_t nin = (size_t)a->brokers_n;
@@ -462,7 +314,7 @@ static int ld_describe(ld_ctx *c)
         goto oom;
     if (nin)
         memcpy(input, a->brokers, sizeof *input * nin);
-    if (ld_order_ints(c, input, nin, 16) < 0)
+    if (ld_order_ints(input, nin, 16) < 0)
         goto oom;
     /* existingBrokers = new HashSet<>(input or cluster), retainAll(cluster);
      * nonExistingBrokers = new HashSet<>(input), removeAll(cluster). A
@@ -470,14 +322,14 @@ static int ld_describe(ld_ctx *c)
      * entries (at least 16), and removals keep the order of the rest. */
     const int32_t *src = nin ? input : cluster;
     size_t nsrc = nin ? nin : ncl;
-    size_t cap = ld_table_size_for((size_t)((float)nsrc / .75f) + 1 > 16 ? (size_t)((float)nsrc / .75f) + 1 : 16);
+    size_t cap = jo_copy_table_size(nsrc);
     int32_t *existing = arena_alloc(&c->ar, sizeof *existing * (nsrc ? nsrc : 1));
     int32_t *missing = arena_alloc(&c->ar, sizeof *missing * (nsrc ? nsrc : 1));
     size_t nex = 0, nmiss = 0;
     if (!existing || !missing)
         goto oom;
     memcpy(existing, src, sizeof *existing * nsrc);
-    if (ld_order_ints(c, existing, nsrc, cap) < 0)
+    if (ld_order_ints(existing, nsrc, cap) < 0)
         goto oom;
     for (size_t i = 0; i < nsrc; i++) {
         bool in_cluster = false;
@@ -521,8 +373,8 @@ static int ld_describe(ld_ctx *c)
         req.topics = NULL;
         req.topics_n = -1;
         ans[i].broker = existing[i];
-        if (ld_request(c, host, br->port, KP_API_DESCRIBE_LOG_DIRS, ver, &req, &ans[i].resp, err,
-                       sizeof err) < 0) {
+        if (tool_raw_request_at(&a->o, host, br->port, KP_API_DESCRIBE_LOG_DIRS, ver, &req,
+                                &ans[i].resp, &c->ar, err, sizeof err) < 0) {
             tool_err(CMD, "DescribeLogDirs on broker %" PRId32 ": %s", existing[i], err);
             return 1;
         }
@@ -544,8 +396,8 @@ static int ld_describe(ld_ctx *c)
     if (!order)
         goto oom;
     memcpy(order, existing, sizeof *order * nex);
-    if (ld_order_ints(c, order, nex, ld_table_size_for(nex)) < 0 ||
-        ld_order_ints(c, order, nex, ld_table_size_for(nex)) < 0)
+    if (ld_order_ints(order, nex, jo_table_size_for(nex)) < 0 ||
+        ld_order_ints(order, nex, jo_table_size_for(nex)) < 0)
         goto oom;
 
     printf("{\"brokers\":[");
@@ -563,9 +415,9 @@ static int ld_describe(ld_ctx *c)
             goto oom;
         for (size_t r = 0; r < nr; r++) {
             kp_str d = an->resp.results[r].log_dir;
-            hash[r] = ld_java_hash(d.ptr ? d.ptr : "", d.len > 0 ? (size_t)d.len : 0);
+            hash[r] = jo_string_hash(d.ptr ? d.ptr : "", d.len > 0 ? (size_t)d.len : 0);
         }
-        if (ld_jhm_order(c, hash, nr, ld_table_size_for(nr), ord) < 0)
+        if (jo_put_order(hash, nr, jo_table_size_for(nr), ord) < 0)
             goto oom;
         for (size_t r = 0; r < nr; r++) {
             const kp_describe_log_dirs_resp_describe_log_dirs_result *res = &an->resp.results[ord[r]];
@@ -615,12 +467,6 @@ static void ld_usage(FILE *f)
         "  gregor log-dirs --bootstrap-server localhost:9092 --describe --topic-list orders\n");
 }
 
-static bool ld_opt_is(const char *arg, const char *name)
-{
-    size_t n = strlen(name);
-    return strncmp(arg, name, n) == 0 && (arg[n] == '\0' || arg[n] == '=');
-}
-
 /* Split a comma list, dropping empty entries (Kafka's tool does). */
 static int ld_split(ld_ctx *c, const char *list, char ***out, int *n)
 {
@@ -646,7 +492,7 @@ static int ld_parse(ld_ctx *c, int argc, char **argv)
         const char *v;
         /* before the common options: they take --broker-list as a
          * bootstrap alias, here it names the brokers to ask */
-        if (ld_opt_is(arg, "--broker-list")) {
+        if (tool_opt_is(arg, "--broker-list")) {
             char **ids;
             int n;
             if (!(v = tool_arg_value(argc, argv, &i)))
@@ -686,7 +532,7 @@ static int ld_parse(ld_ctx *c, int argc, char **argv)
         }
         if (strcmp(arg, "--describe") == 0) {
             a->describe = true;
-        } else if (ld_opt_is(arg, "--topic-list")) {
+        } else if (tool_opt_is(arg, "--topic-list")) {
             char **t;
             if (!(v = tool_arg_value(argc, argv, &i)))
                 return 2;

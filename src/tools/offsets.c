@@ -164,12 +164,6 @@ static int offsets_parse_time(const char *v, int64_t *out)
     return 0;
 }
 
-static bool offsets_flag(const char *arg, const char *name)
-{
-    size_t n = strlen(name);
-    return strncmp(arg, name, n) == 0 && (arg[n] == '\0' || arg[n] == '=');
-}
-
 /* 0 parsed, 1 --help, 2 usage error. */
 static int offsets_parse(offsets_args *a, int argc, char **argv)
 {
@@ -186,16 +180,16 @@ static int offsets_parse(offsets_args *a, int argc, char **argv)
             continue;
         if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)
             return 1;
-        if (offsets_flag(arg, "--topic")) {
+        if (tool_opt_is(arg, "--topic")) {
             if (!(topic = tool_arg_value(argc, argv, &i)))
                 return 2;
-        } else if (offsets_flag(arg, "--topic-partitions")) {
+        } else if (tool_opt_is(arg, "--topic-partitions")) {
             if (!(tps = tool_arg_value(argc, argv, &i)))
                 return 2;
-        } else if (offsets_flag(arg, "--partitions")) {
+        } else if (tool_opt_is(arg, "--partitions")) {
             if (!(parts = tool_arg_value(argc, argv, &i)))
                 return 2;
-        } else if (offsets_flag(arg, "--time")) {
+        } else if (tool_opt_is(arg, "--time")) {
             if (!(v = tool_arg_value(argc, argv, &i)))
                 return 2;
             if (offsets_parse_time(v, &a->time) < 0) {

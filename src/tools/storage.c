@@ -262,12 +262,6 @@ static int storage_info(const char *config, bool json)
     return 0;
 }
 
-static bool storage_flag(const char *arg, const char *name)
-{
-    size_t n = strlen(name);
-    return strncmp(arg, name, n) == 0 && (arg[n] == '\0' || arg[n] == '=');
-}
-
 int tool_storage_main(int argc, char **argv)
 {
     tool_opts o;
@@ -285,15 +279,15 @@ int tool_storage_main(int argc, char **argv)
         if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
             storage_usage(stdout);
             return 0;
-        } else if (storage_flag(arg, "--cluster-id") || strcmp(arg, "-t") == 0) {
+        } else if (tool_opt_is(arg, "--cluster-id") || strcmp(arg, "-t") == 0) {
             if (!(uuid = tool_arg_value(argc, argv, &i)))
                 return 2;
-        } else if (storage_flag(arg, "--config") || strcmp(arg, "-c") == 0) {
+        } else if (tool_opt_is(arg, "--config") || strcmp(arg, "-c") == 0) {
             if (!(config = tool_arg_value(argc, argv, &i)))
                 return 2;
         } else if (strcmp(arg, "--ignore-formatted") == 0 || strcmp(arg, "-g") == 0) {
             ignore_formatted = true;
-        } else if (storage_flag(arg, "--release-version") || strcmp(arg, "-r") == 0) {
+        } else if (tool_opt_is(arg, "--release-version") || strcmp(arg, "-r") == 0) {
             /* Kafka's metadata.version: a single node has nothing to agree on */
             if (!tool_arg_value(argc, argv, &i))
                 return 2;

@@ -115,18 +115,18 @@ static int topics_parse(topics_args *a, int argc, char **argv)
         if (act != TA_NONE && (arg[0] != '-' || strncmp(arg, "--", 2) == 0)) {
             if (topics_set_action(a, act, arg) < 0)
                 return 2;
-        } else if (strncmp(arg, "--topic", 7) == 0 && (arg[7] == '\0' || arg[7] == '=')) {
+        } else if (tool_opt_is(arg, "--topic")) {
             if (!(a->topic = tool_arg_value(argc, argv, &i)))
                 return 2;
-        } else if (strncmp(arg, "--partitions", 12) == 0 && (arg[12] == '\0' || arg[12] == '=')) {
+        } else if (tool_opt_is(arg, "--partitions")) {
             if (!(v = tool_arg_value(argc, argv, &i)) ||
                 topics_parse_int("--partitions", v, 1, &a->partitions) < 0)
                 return 2;
-        } else if (strncmp(arg, "--replication-factor", 20) == 0 && (arg[20] == '\0' || arg[20] == '=')) {
+        } else if (tool_opt_is(arg, "--replication-factor")) {
             if (!(v = tool_arg_value(argc, argv, &i)) ||
                 topics_parse_int("--replication-factor", v, 1, &a->replication_factor) < 0)
                 return 2;
-        } else if (strncmp(arg, "--config", 8) == 0 && (arg[8] == '\0' || arg[8] == '=')) {
+        } else if (tool_opt_is(arg, "--config")) {
             if (!(v = tool_arg_value(argc, argv, &i)))
                 return 2;
             if (!strchr(v, '=') || v[0] == '=') {

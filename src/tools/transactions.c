@@ -40,7 +40,6 @@
 
 #define CMD "transactions"
 #define TXN_ARENA_MAX (256u << 20)
-#define TXN_HOST_MAX 300
 
 typedef enum txn_action {
     TXN_NONE,
@@ -123,21 +122,7 @@ static const char *txn_err_text(txn_ctx *c, int16_t code, kp_str msg)
 /* The version of api_key to use: the highest both we and the broker speak. */
 static int txn_version(txn_ctx *c, int16_t api_key, int16_t *out)
 {
-    const kp_api_info *api = kp_api_find(api_key);
-    for (int32_t i = 0; api && i < c->av.api_keys_n; i++) {
-        const kp_api_versions_resp_api_version *v = &c->av.api_keys[i];
-        if (v->api_key != api_key)
-            continue;
-        int16_t hi = v->max_version < api->max_version ? v->max_version : api->max_version;
-        int16_t lo = v->min_version > api->min_version ? v->min_version : api->min_version;
-        if (hi < lo)
-            break;
-        *out = hi;
-        return 0;
-    }
-    tool_err(CMD, "the broker at %s does not serve %s", c->a->o.bootstrap,
-             api ? api->name : "this request");
-    return -1;
+    return tool_api_version_or_err(&c->a->o, &c->av, api_key, out);
 }
 
 /* One request to the bootstrap broker (host NULL) or to host:port. */
@@ -149,34 +134,7 @@ static int txn_request(txn_ctx *c, const char *host, int32_t port, int16_t api_k
         snprintf(err, errlen, "not served by the broker");
         return -1;
     }
-    tool_opts o = c->a->o;
-    char addr[TXN_HOST_MAX + 16];
-    if (host) {
-        if (strchr(host, ':'))
-            snprintf(addr, sizeof addr, "[%s]:%d", host, port);
-        else
-            snprintf(addr, sizeof addr, "%s:%d", host, port);
-        o.bootstrap = addr;
-    }
-    return tool_raw_request(&o, api_key, ver, req, resp, &c->ar, err, errlen);
-}
-
-static int txn_api_versions(txn_ctx *c)
-{
-    kp_api_versions_req req;
-    char err[512];
-    kp_api_versions_req_init(&req);
-    req.client_software_name = kp_str_c("gregor-tools");
-    req.client_software_version = kp_str_c("1.0");
-    if (tool_raw_request(&c->a->o, KP_API_API_VERSIONS, 3, &req, &c->av, &c->ar, err, sizeof err) < 0) {
-        tool_err(CMD, "%s", err);
-        return -1;
-    }
-    if (c->av.error_code) {
-        tool_err(CMD, "ApiVersions: %s", kerr_name(c->av.error_code));
-        return -1;
-    }
-    return 0;
+    return tool_raw_request_at(&c->a->o, host, port, api_key, ver, req, resp, &c->ar, err, errlen);
 }
 
 /* Metadata for the brokers and, if topics_n >= 0, those topics (NULL list
@@ -1100,12 +1058,6 @@ static void txn_usage(FILE *f)
         "  gregor transactions --bootstrap-server localhost:9092 describe-producers --topic t --partition 0\n");
 }
 
-static bool txn_opt_is(const char *arg, const char *name)
-{
-    size_t n = strlen(name);
-    return strncmp(arg, name, n) == 0 && (arg[n] == '\0' || arg[n] == '=');
-}
-
 static int txn_int_opt(int argc, char **argv, int *i, const char *name, int64_t lo, int64_t hi,
                        int64_t *out)
 {
@@ -1151,33 +1103,33 @@ static int txn_parse(txn_args *a, int argc, char **argv)
             continue;
         const char *v;
         int rc = 0;
-        if (txn_opt_is(arg, "--transactional-id")) {
+        if (tool_opt_is(arg, "--transactional-id")) {
             if (!(v = tool_arg_value(argc, argv, &i)))
                 return 2;
             a->transactional_id = v;
-        } else if (txn_opt_is(arg, "--topic")) {
+        } else if (tool_opt_is(arg, "--topic")) {
             if (!(v = tool_arg_value(argc, argv, &i)))
                 return 2;
             a->topic = v;
-        } else if (txn_opt_is(arg, "--transactional-id-pattern")) {
+        } else if (tool_opt_is(arg, "--transactional-id-pattern")) {
             if (!(v = tool_arg_value(argc, argv, &i)))
                 return 2;
             a->id_pattern = v;
-        } else if (txn_opt_is(arg, "--partition"))
+        } else if (tool_opt_is(arg, "--partition"))
             rc = txn_int_opt(argc, argv, &i, arg, 0, INT32_MAX, &a->partition);
-        else if (txn_opt_is(arg, "--broker-id"))
+        else if (tool_opt_is(arg, "--broker-id"))
             rc = txn_int_opt(argc, argv, &i, arg, 0, INT32_MAX, &a->broker_id);
-        else if (txn_opt_is(arg, "--start-offset"))
+        else if (tool_opt_is(arg, "--start-offset"))
             rc = txn_int_opt(argc, argv, &i, arg, 0, INT64_MAX, &a->start_offset);
-        else if (txn_opt_is(arg, "--producer-id"))
+        else if (tool_opt_is(arg, "--producer-id"))
             rc = txn_int_opt(argc, argv, &i, arg, 0, INT64_MAX, &a->producer_id);
-        else if (txn_opt_is(arg, "--producer-epoch"))
+        else if (tool_opt_is(arg, "--producer-epoch"))
             rc = txn_int_opt(argc, argv, &i, arg, 0, INT16_MAX, &a->producer_epoch);
-        else if (txn_opt_is(arg, "--coordinator-epoch"))
+        else if (tool_opt_is(arg, "--coordinator-epoch"))
             rc = txn_int_opt(argc, argv, &i, arg, INT32_MIN, INT32_MAX, &a->coordinator_epoch);
-        else if (txn_opt_is(arg, "--duration-filter"))
+        else if (tool_opt_is(arg, "--duration-filter"))
             rc = txn_int_opt(argc, argv, &i, arg, INT64_MIN + 1, INT64_MAX, &a->duration_filter);
-        else if (txn_opt_is(arg, "--max-transaction-timeout"))
+        else if (tool_opt_is(arg, "--max-transaction-timeout"))
             rc = txn_int_opt(argc, argv, &i, arg, 0, INT32_MAX, &a->max_txn_timeout_min);
         else {
             tool_err(CMD, "unknown option or command: %s (see --help)", arg);
@@ -1234,7 +1186,7 @@ int tool_transactions_main(int argc, char **argv)
     memset(&c, 0, sizeof c);
     c.a = &a;
     arena_init(&c.ar, TXN_ARENA_MAX);
-    if (txn_api_versions(&c) < 0) {
+    if (tool_api_versions(&a.o, &c.av, &c.ar) < 0) {
         arena_deinit(&c.ar);
         return 1;
     }
