@@ -731,13 +731,13 @@ static int plog_load(plog *l, bool clean, int64_t recovery_point, bool *clean_pa
     if (!err)
         err = log_segment_activate(act, &l->cfg);
     if (!err && act->size >= BATCH_HEADER_BYTES) {
-        /* segment.ms goes on counting across a restart: from the first
-         * batch's timestamp (Kafka's rollingBasedTimestamp), else from now. */
+        /* segment.ms goes on counting across a restart: in record time from
+         * the first batch's timestamp (Kafka's rollingBasedTimestamp), else
+         * in wall-clock time from now (Kafka: the segment's load). */
         uint8_t h[BATCH_HEADER_BYTES];
-        if (pread(act->log_fd, h, sizeof h, 0) == (ssize_t)sizeof h && seg_be64(h + 35) >= 0) {
-            act->created_ms = seg_be64(h + 35);
-            act->jitter_ms = plog_jitter_locked(l);
-        }
+        act->first_ts = pread(act->log_fd, h, sizeof h, 0) == (ssize_t)sizeof h ? seg_be64(h + 35) : -1;
+        act->created_ms = clock_now_ms();
+        act->jitter_ms = plog_jitter_locked(l);
     }
     if (err) {
         plog_logf(GLOG_ERROR, "activating %s: %s", act->path_log, strerror(err));
@@ -885,9 +885,9 @@ void plog_get_config(plog *l, log_config *out)
 /* ---- append ---- */
 
 /* Count the offsets in back-to-back batches; false on broken framing. */
-static bool batches_count(const uint8_t *buf, size_t len, int64_t *count_out)
+static bool batches_count(const uint8_t *buf, size_t len, int64_t *count_out, int64_t *max_ts_out)
 {
-    int64_t count = 0;
+    int64_t count = 0, max_ts = -1;
     size_t off = 0;
     while (off < len) {
         if (len - off < BATCH_HEADER_BYTES)
@@ -898,9 +898,12 @@ static bool batches_count(const uint8_t *buf, size_t len, int64_t *count_out)
             (size_t)blen > len - off - BATCH_LOG_OVERHEAD || lod < 0)
             return false;
         count += (int64_t)lod + 1;
+        if (seg_be64(buf + off + 35) > max_ts)
+            max_ts = seg_be64(buf + off + 35);
         off += BATCH_LOG_OVERHEAD + (size_t)blen;
     }
     *count_out = count;
+    *max_ts_out = max_ts;
     return len > 0;
 }
 
@@ -962,14 +965,29 @@ static int64_t plog_jitter_locked(plog *l)
     return (int64_t)(x % (uint64_t)j);
 }
 
-static bool plog_should_roll(plog *l, size_t len, int64_t count, int64_t now_ms)
+/*
+ * segment.ms, as Kafka's LogSegment.shouldRoll: when the segment's first
+ * batch has a timestamp, the age is in record time (the incoming batches'
+ * largest timestamp minus that one: old records do not age a segment, and
+ * a segment's age survives a restart); otherwise in wall-clock time since
+ * its first append.
+ */
+static bool plog_aged(plog *l, const log_segment *act, int64_t now_ms, int64_t in_max_ts)
+{
+    int64_t waited = act->first_ts >= 0 ? in_max_ts - act->first_ts
+                     : act->created_ms >= 0 ? now_ms - act->created_ms
+                                            : -1;
+    return waited >= 0 && waited > l->cfg.segment_ms - act->jitter_ms;
+}
+
+static bool plog_should_roll(plog *l, size_t len, int64_t count, int64_t now_ms, int64_t in_max_ts)
 {
     log_segment *act = plog_active(l);
     if (act->size == 0)
         return false;
     return act->size + (int64_t)len > l->cfg.segment_bytes ||
            act->size + (int64_t)len > INT32_MAX ||
-           (act->created_ms >= 0 && now_ms - act->created_ms >= l->cfg.segment_ms - act->jitter_ms) ||
+           plog_aged(l, act, now_ms, in_max_ts) ||
            log_segment_index_full(act) ||
            l->end_offset + count - 1 - act->base_offset > INT32_MAX;
 }
@@ -977,8 +995,8 @@ static bool plog_should_roll(plog *l, size_t len, int64_t count, int64_t now_ms)
 int plog_append(plog *l, uint8_t *buf, size_t len, int32_t leader_epoch,
                 int64_t now_ms, int64_t *first_offset, int64_t *last_offset)
 {
-    int64_t count = 0;
-    if (!batches_count(buf, len, &count))
+    int64_t count = 0, in_max_ts = -1;
+    if (!batches_count(buf, len, &count, &in_max_ts))
         return LOG_ERR_CORRUPT;
     pthread_mutex_lock(&l->mu);
     int rc = LOG_OK;
@@ -998,7 +1016,7 @@ int plog_append(plog *l, uint8_t *buf, size_t len, int32_t leader_epoch,
         rc = LOG_ERR_TOO_LARGE;
         goto out_unlock;
     }
-    if (plog_should_roll(l, len, count, now_ms)) {
+    if (plog_should_roll(l, len, count, now_ms, in_max_ts)) {
         rc = plog_roll_locked(l);
         if (rc != LOG_OK)
             goto out_unlock;
@@ -1032,10 +1050,8 @@ int plog_append(plog *l, uint8_t *buf, size_t len, int32_t leader_epoch,
         goto out_unlock;
     }
     if (act->created_ms < 0) {
-        /* Kafka's rollingBasedTimestamp: segment.ms counts from the first
-         * batch's timestamp when it has one. */
-        int64_t ts = seg_be64(buf + 35);
-        act->created_ms = ts >= 0 ? ts : now_ms;
+        act->created_ms = now_ms;
+        act->first_ts = seg_be64(buf + 35); /* Kafka's rollingBasedTimestamp */
         act->jitter_ms = plog_jitter_locked(l);
     }
     if (probing) {

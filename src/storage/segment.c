@@ -285,6 +285,7 @@ static log_segment *segment_alloc(const char *dir, int64_t base)
     s->max_ts = -1;
     s->max_ts_offset = -1;
     s->created_ms = -1;
+    s->first_ts = -1;
     s->scrubbed_ms = -1;
     s->damaged_pos = -1;
     return s;

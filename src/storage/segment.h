@@ -78,6 +78,7 @@ struct log_segment {
     int64_t max_ts_offset;      /* last offset of the batch holding max_ts (as Kafka's time index), -1 none */
     int64_t created_ms;         /* now_ms of the first append after open/create, -1 unset */
     int64_t jitter_ms;          /* segment.jitter.ms share of this segment: it rolls that much early */
+    int64_t first_ts;           /* maxTimestamp of its first batch (segment.ms in record time), -1 none */
     bool preallocated;          /* blocks reserved past the data (preallocate): released at deactivate */
     uint8_t *idx_mem;           /* active only: index_entries entries of 8 bytes */
     uint8_t *tidx_mem;          /* active only: timeindex_entries entries of 12 bytes */
