@@ -495,6 +495,8 @@ static char *dl_abs_path(const char *path)
  */
 static void dl_gaps_print(dl_gap_list *gl)
 {
+    if (gl->n == 0)
+        return; /* nothing to order (and gl->v may be NULL) */
     int32_t *hash = malloc(sizeof *hash * (gl->n ? gl->n : 1));
     int *calls = malloc(sizeof *calls * (gl->n ? gl->n : 1));
     size_t *ord = malloc(sizeof *ord * (gl->n ? gl->n : 1));
