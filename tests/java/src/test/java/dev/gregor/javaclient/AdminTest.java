@@ -353,14 +353,11 @@ class AdminTest extends BrokerTest {
             for (int i = 0; i < 10; i++) p.send(new ProducerRecord<>(topic, 0, "k", "v" + i));
             p.flush();
         }
-        Expect.gregorFails("org.apache.kafka.common.errors.UnsupportedVersionException:"
-                + " The node does not support DELETE_RECORDS", () -> {
-            long low = admin.deleteRecords(Map.of(tp, RecordsToDelete.beforeOffset(4))).lowWatermarks().get(tp)
-                    .get(T, TimeUnit.SECONDS).lowWatermark();
-            assertEquals(4, low);
-            assertEquals(4, listOffset(tp, OffsetSpec.earliest()).offset());
-            assertEquals("v4", readPartitionFromStart(tp).get(0));
-        });
+        long low = admin.deleteRecords(Map.of(tp, RecordsToDelete.beforeOffset(4))).lowWatermarks().get(tp)
+                .get(T, TimeUnit.SECONDS).lowWatermark();
+        assertEquals(4, low);
+        assertEquals(4, listOffset(tp, OffsetSpec.earliest()).offset());
+        assertEquals("v4", readPartitionFromStart(tp).get(0));
     }
 
     private static List<String> readPartitionFromStart(TopicPartition tp) {
