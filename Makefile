@@ -2,6 +2,8 @@
 #   make              release build: $(O)/gregor
 #   make SAN=1        AddressSanitizer + UBSan build in build-san/
 #   make unit         build and run the unit tests
+#   make sim          the Raft simulator: $(O)/sim (tests/sim/README.md)
+#   make soak         the simulator on tests/sim/seeds.txt and SOAK_SEEDS seeds, -j2
 #   make fuzz         libFuzzer targets (clang) in build-fuzz/
 #   make check-schema compare src/proto/kafka.schema with Kafka's JSON
 #                     definitions in $(KAFKA_PROTOCOL) (skipped if absent)
@@ -68,8 +70,25 @@ $(O)/tests/%: tests/unit/%.c tests/unit/check.h $(O)/libgregor.a $(O)/obj/gen/ka
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(O)/obj/gen/kafka_msgs_test.o $(O)/libgregor.a $(LDFLAGS) $(LDLIBS)
 
+# test_client starts a real server: the binary beside its directory.
+$(O)/tests/test_client: $(O)/gregor
+
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+
+# The simulator: the Raft core (src/raft) with the controller and the
+# metadata image (src/controller) as each node's state machine, from the
+# library (the linker takes only what they need; --as-needed drops the
+# codecs, whose loading would cost more than a whole run).
+SOAK_SEEDS ?= 1000
+$(O)/sim: tests/sim/sim.c $(O)/libgregor.a
+	@mkdir -p $(O)
+	$(CC) $(CFLAGS) -o $@ tests/sim/sim.c $(O)/libgregor.a $(LDFLAGS) -Wl,--as-needed $(LDLIBS)
+
+sim: $(O)/sim
+
+soak: $(O)/sim
+	SIM=$(O)/sim tests/sim/soak $(SOAK_SEEDS) 2
 
 # libFuzzer targets: clang only.
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
@@ -105,5 +124,5 @@ check-docs: $(O)/gregor
 clean:
 	rm -rf build build-san build-fuzz
 
-.PHONY: all unit fuzz check-schema clean docs check-docs
+.PHONY: all unit sim soak fuzz check-schema clean docs check-docs
 -include $(shell find $(O)/obj -name '*.d' 2>/dev/null)

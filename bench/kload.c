@@ -1,16 +1,17 @@
 /*
  * kload.c - load generator for bench/run, on librdkafka.
  *
- *   kload create  -b HOST:PORT -t TOPIC -p PARTITIONS [-c key=value]...
+ *   kload create  -b HOST:PORT -t TOPIC -p PARTITIONS [-R REPLICAS] [-c key=value]...
  *   kload grow    -b HOST:PORT -t TOPIC -p PARTITIONS
  *   kload produce -b HOST:PORT -t TOPIC -p PARTITIONS -n COUNT -s SIZE
  *                 [-a ACKS] [-l LINGER_MS] [-r RATE] [-P PRODUCERS] [-T TXN_RECORDS]
  *                 [-X key=value]...
  *   kload consume -b HOST:PORT -t TOPIC -p PARTITIONS -n COUNT [-X key=value]...
  *
- * create:  CreateTopics with PARTITIONS partitions (replication 1) and the
- *          topic configs given with -c (e.g. -c flush.messages=1); an
- *          existing topic is fine. Prints {"create_ms":...}.
+ * create:  CreateTopics with PARTITIONS partitions of REPLICAS replicas
+ *          (default 1; bench/run's cluster rows use 3) and the topic configs
+ *          given with -c (e.g. -c flush.messages=1); an existing topic is
+ *          fine. Prints {"create_ms":...}.
  * grow:    CreatePartitions: TOPIC grows to PARTITIONS partitions in all
  *          (Apache Kafka's KRaft controller takes at most 10,000 records per
  *          request, so a topic of 10,000 partitions is created there in two
@@ -65,6 +66,7 @@ static const char *o_acks = "1";
 static const char *o_linger = "5";
 static double o_rate = 0;
 static int o_producers = 1;
+static int o_replicas = 1;         /* -R: create's replication factor */
 static long long o_txn = 0;        /* -T: records per transaction, 0 = none */
 static const char *o_x[MAX_X];
 static int o_nx;
@@ -187,7 +189,7 @@ static int64_t pct(const int64_t *v, long long n, double p) {
 static int do_create(void) {
     rd_kafka_t *rk = new_handle(RD_KAFKA_PRODUCER, base_conf());
     char err[512];
-    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(o_topic, o_partitions, 1, err, sizeof err);
+    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(o_topic, o_partitions, o_replicas, err, sizeof err);
     if (!nt)
         die("NewTopic: %s", err);
     for (int i = 0; i < o_nc; i++) {
@@ -486,7 +488,7 @@ static int do_consume(void) {
 static void usage(void) {
     fprintf(stderr, "usage: kload create|grow|produce|consume -b HOST:PORT -t TOPIC -p PARTITIONS\n"
                     "       [-n COUNT] [-s SIZE] [-a ACKS] [-l LINGER_MS] [-r RATE]\n"
-                    "       [-P PRODUCERS] [-X key=value]... [-c topic.key=value]...\n");
+                    "       [-P PRODUCERS] [-R REPLICAS] [-X key=value]... [-c topic.key=value]...\n");
     exit(2);
 }
 
@@ -509,6 +511,7 @@ int main(int argc, char **argv) {
         case 'l': o_linger = v; break;
         case 'r': o_rate = atof(v); break;
         case 'P': o_producers = atoi(v); break;
+        case 'R': o_replicas = atoi(v); break;
         case 'T': o_txn = atoll(v); break;
         case 'X':
             if (o_nx == MAX_X)
@@ -523,7 +526,7 @@ int main(int argc, char **argv) {
         default: usage();
         }
     }
-    if (o_partitions < 1 || o_producers < 1 || o_count < 0 || o_txn < 0 || (o_txn > 0 && o_producers != 1))
+    if (o_partitions < 1 || o_producers < 1 || o_replicas < 1 || o_count < 0 || o_txn < 0 || (o_txn > 0 && o_producers != 1))
         usage();
     if (!strcmp(mode, "create"))
         return do_create();

@@ -7,6 +7,7 @@
  * listeners. Shutdown runs it backwards after the in-flight requests finish.
  */
 #include "broker/broker.h"
+#include "replica/fetcher.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -209,12 +210,17 @@ static const char *listener_protocol(const broker *b, const char *name, char *bu
     return NULL;
 }
 
-/* Pick the one client listener (PLAINTEXT) and what to advertise for it. */
-static int choose_listener(broker *b, endpoint *bind_ep, char *err, size_t errlen)
+/*
+ * Pick the client listener (PLAINTEXT; none on a controller-only node) and
+ * what to advertise for it, and the controller listener (the one named in
+ * controller.listener.names; bound only by a controller in a cluster).
+ */
+static int choose_listeners(broker *b, endpoint *bind_ep, bool *has_client, endpoint *ctl_ep, bool *has_ctl,
+                            char *err, size_t errlen)
 {
     const char *ls = config_get_str(&b->cfg, BCFG_LISTENERS);
     const char *ctl = config_get_str(&b->cfg, BCFG_CONTROLLER_LISTENER_NAMES);
-    bool found = false;
+    *has_client = *has_ctl = false;
     for (const char *p = ls; p && *p;) {
         const char *c = strchr(p, ',');
         size_t l = c ? (size_t)(c - p) : strlen(p);
@@ -222,8 +228,6 @@ static int choose_listener(broker *b, endpoint *bind_ep, char *err, size_t errle
         if (parse_endpoint(p, l, &ep, err, errlen) != 0)
             return -1;
         p = c ? c + 1 : NULL;
-        if (list_has(ctl, ep.name))
-            continue; /* the controller listener: one node needs no quorum traffic */
         char buf[64];
         const char *proto = listener_protocol(b, ep.name, buf, sizeof(buf));
         if (!proto) {
@@ -234,17 +238,34 @@ static int choose_listener(broker *b, endpoint *bind_ep, char *err, size_t errle
             snprintf(err, errlen, "listener %s uses %s, which Gregor does not serve yet (only PLAINTEXT)", ep.name, proto);
             return -1;
         }
-        if (found) {
+        if (list_has(ctl, ep.name)) {
+            /* a single node needs no quorum traffic: its controller listener stays unbound */
+            if (b->nvoters > 0 && b->is_controller) {
+                *ctl_ep = ep;
+                *has_ctl = true;
+                snprintf(b->controller_listener, sizeof b->controller_listener, "%s", ep.name);
+            }
+            continue;
+        }
+        if (*has_client) {
             snprintf(err, errlen, "more than one client listener configured; Gregor serves one so far");
             return -1;
         }
         *bind_ep = ep;
-        found = true;
+        *has_client = true;
+        snprintf(b->client_listener, sizeof b->client_listener, "%s", ep.name);
     }
-    if (!found) {
-        snprintf(err, errlen, "no client listener in listeners=%s", ls);
+    if (b->is_broker && !*has_client) {
+        snprintf(err, errlen, "no client listener in listeners=%s (a broker needs one besides %s)", ls, ctl);
         return -1;
     }
+    if (b->nvoters > 0 && b->is_controller && !*has_ctl) {
+        snprintf(err, errlen, "a controller in a cluster needs a listener named in controller.listener.names=%s in listeners=%s",
+                 ctl, ls);
+        return -1;
+    }
+    if (!*has_client)
+        return 0;
     snprintf(b->adv_host, sizeof(b->adv_host), "%s", bind_ep->host[0] && strcmp(bind_ep->host, "0.0.0.0") != 0 ? bind_ep->host : "localhost");
     b->adv_port = bind_ep->port;
     const char *adv = config_get_str(&b->cfg, BCFG_ADVERTISED_LISTENERS);
@@ -259,6 +280,54 @@ static int choose_listener(broker *b, endpoint *bind_ep, char *err, size_t errle
             snprintf(b->adv_host, sizeof(b->adv_host), "%s", ep.host[0] ? ep.host : "localhost");
             b->adv_port = ep.port;
         }
+    }
+    return 0;
+}
+
+/* process.roles and controller.quorum.voters: a single node or a cluster. */
+static int read_roles(broker *b, char *err, size_t errlen)
+{
+    const char *roles = config_get_str(&b->cfg, BCFG_PROCESS_ROLES);
+    b->is_broker = list_has(roles, "broker");
+    b->is_controller = list_has(roles, "controller");
+    for (const char *p = roles; p && *p;) {
+        const char *c = strchr(p, ',');
+        size_t l = c ? (size_t)(c - p) : strlen(p);
+        if (!(l == 6 && strncmp(p, "broker", 6) == 0) && !(l == 10 && strncmp(p, "controller", 10) == 0)) {
+            snprintf(err, errlen, "process.roles=%s: each role must be broker or controller", roles);
+            return -1;
+        }
+        p = c ? c + 1 : NULL;
+    }
+    if (!b->is_broker && !b->is_controller) {
+        snprintf(err, errlen, "process.roles is empty: a node is a broker, a controller, or both");
+        return -1;
+    }
+    const char *voters = config_get_str(&b->cfg, BCFG_CONTROLLER_QUORUM_VOTERS);
+    if (!voters || !*voters) {
+        if (!b->is_broker || !b->is_controller) {
+            snprintf(err, errlen, "process.roles=%s needs controller.quorum.voters (a single node is broker,controller)",
+                     roles);
+            return -1;
+        }
+        return 0;
+    }
+    int n = quorum_parse_voters(voters, b->voters, RAFT_VOTERS_MAX, err, errlen);
+    if (n < 0)
+        return -1;
+    b->nvoters = n;
+    bool listed = false;
+    for (int i = 0; i < n; i++)
+        listed |= b->voters[i].id == b->node_id;
+    if (b->is_controller && !listed) {
+        snprintf(err, errlen, "node.id=%d has the controller role but is not in controller.quorum.voters=%s",
+                 b->node_id, voters);
+        return -1;
+    }
+    if (!b->is_controller && listed) {
+        snprintf(err, errlen, "node.id=%d is in controller.quorum.voters but process.roles=%s has no controller",
+                 b->node_id, roles);
+        return -1;
     }
     return 0;
 }
@@ -389,6 +458,8 @@ int broker_init(broker *b, char *err, size_t errlen)
             return -1;
         }
     }
+    if (read_roles(b, err, errlen) != 0)
+        return -1;
     const char *dbg = config_get_str(&b->cfg, BCFG_LOG_DEBUG);
     if (dbg && *dbg && glog_set_debug(dbg) != 0) {
         snprintf(err, errlen, "invalid log.debug value '%s'", dbg);
@@ -432,17 +503,69 @@ int broker_init(broker *b, char *err, size_t errlen)
         return -1;
     }
     b->part_env = (partition_env){ .flusher = b->flusher, .appended = part_appended, .ctx = b };
-    b->meta = metalog_open(dir, clean, b->topics, b->logs, &b->part_env, &b->cfg, b->node_id, err, errlen);
+    b->clean_start = clean;
+    topics_set_destructor(b->topics, broker_topic_gone, b);
+    metalog_config mcfg = {
+        .segment_bytes = (int32_t)config_get_num(&b->cfg, BCFG_METADATA_LOG_SEGMENT_BYTES),
+        .snapshot_max_bytes = config_get_num(&b->cfg, BCFG_METADATA_LOG_MAX_RECORD_BYTES_BETWEEN_SNAPSHOTS),
+        .snapshot_interval_ms = config_get_num(&b->cfg, BCFG_METADATA_LOG_MAX_SNAPSHOT_INTERVAL_MS),
+    };
+    b->meta = metalog_open(b->logs, &b->part_env, clean, b->node_id, &mcfg, err, errlen);
     if (!b->meta)
         return -1;
+    metalog_add_listener(b->meta, broker_publish, b);
+    if (b->nvoters == 0) {
+        if (metalog_replay(b->meta, err, errlen) != 0)
+            return -1;
+    } else {
+        b->qreactor = reactor_new(TOPICS_REACTORS_MAX - 1);
+        if (!b->qreactor) {
+            snprintf(err, errlen, "cannot create the quorum's reactor");
+            return -1;
+        }
+        if (b->is_broker) {
+            replicas_config rc = {
+                .node_id = b->node_id,
+                .wait_max_ms = (int32_t)config_get_num(&b->cfg, BCFG_REPLICA_FETCH_WAIT_MAX_MS),
+                .min_bytes = (int32_t)config_get_num(&b->cfg, BCFG_REPLICA_FETCH_MIN_BYTES),
+                .max_bytes = (int32_t)config_get_num(&b->cfg, BCFG_REPLICA_FETCH_MAX_BYTES),
+                .response_max_bytes = (int32_t)config_get_num(&b->cfg, BCFG_REPLICA_FETCH_RESPONSE_MAX_BYTES),
+                .backoff_ms = (int32_t)config_get_num(&b->cfg, BCFG_REPLICA_FETCH_BACKOFF_MS),
+            };
+            b->rreactor = reactor_new(TOPICS_REACTORS_MAX - 2);
+            b->replicas = b->rreactor ? replicas_new(b->rreactor, &rc) : NULL;
+            if (!b->replicas) {
+                snprintf(err, errlen, "cannot create the replica fetchers");
+                return -1;
+            }
+        }
+        metalog_cluster mc = {
+            .r = b->qreactor,
+            .flusher = b->flusher,
+            .cluster_id = b->cluster_id,
+            .voters = b->voters,
+            .nvoters = b->nvoters,
+        };
+        raft_config_defaults(&mc.timeouts);
+        mc.timeouts.election_timeout_ms = (int32_t)config_get_num(&b->cfg, BCFG_CONTROLLER_QUORUM_ELECTION_TIMEOUT_MS);
+        mc.timeouts.election_backoff_max_ms = (int32_t)config_get_num(&b->cfg, BCFG_CONTROLLER_QUORUM_ELECTION_BACKOFF_MAX_MS);
+        mc.timeouts.fetch_timeout_ms = (int32_t)config_get_num(&b->cfg, BCFG_CONTROLLER_QUORUM_FETCH_TIMEOUT_MS);
+        mc.timeouts.request_timeout_ms = (int32_t)config_get_num(&b->cfg, BCFG_CONTROLLER_QUORUM_REQUEST_TIMEOUT_MS);
+        mc.timeouts.retry_backoff_ms = (int32_t)config_get_num(&b->cfg, BCFG_CONTROLLER_QUORUM_RETRY_BACKOFF_MS);
+        mc.timeouts.fetch_idle_ms = 0; /* the leader long-polls */
+        mc.timeouts.seed = (uint64_t)clock_mono_ns() ^ ((uint64_t)b->node_id << 40);
+        if (metalog_join_quorum(b->meta, &mc, err, errlen) != 0)
+            return -1;
+    }
     coord_env cenv = {
         .topics = b->topics,
         .cfg = &b->cfg,
         .create_topic = broker_create_internal_topic,
+        .committed_partitions = broker_committed_partitions,
         .ctx = b,
     };
     b->coord = coord_new(&cenv);
-    b->pids = pids_new(b->meta);
+    b->pids = pids_new(b->meta, b->node_id);
     tcoord_env tenv = {
         .topics = b->topics,
         .cfg = &b->cfg,
@@ -460,33 +583,23 @@ int broker_init(broker *b, char *err, size_t errlen)
         return -1;
     if (!b->coord || coord_load(b->coord, err, errlen) != 0)
         return -1;
-    set_aside_strays(b);
+    /* Directories of topics the metadata does not know go aside - on a
+     * single node, whose image is complete now. A cluster's node rebuilds
+     * its image from the quorum after start-up: its partition directories
+     * are opened as the commits name them, never set aside at start. */
+    if (b->nvoters == 0)
+        set_aside_strays(b);
     return 0;
-}
-
-int16_t broker_create_internal_topic(void *ctx, const char *name, int32_t nparts, const char *const *cfgs,
-                                     int ncfgs, char *msg, size_t msglen)
-{
-    broker *b = ctx;
-    if (broker_fd_budget(b, nparts, msg, msglen) != KERR_NONE)
-        return KERR_POLICY_VIOLATION;
-    metalog_config mc[16];
-    if (ncfgs > 16)
-        ncfgs = 16;
-    for (int i = 0; i < ncfgs; i++)
-        mc[i] = (metalog_config){ cfgs[2 * i], cfgs[2 * i + 1] };
-    kp_uuid id;
-    int64_t end;
-    int16_t code = metalog_create_topic(b->meta, name, nparts, 1, mc, ncfgs, &id, &end, msg, msglen);
-    if (code == KERR_NONE)
-        partition_wait_durable(metalog_partition(b->meta), end, NULL, NULL, NULL);
-    return code;
 }
 
 static void post_listener_start(broker *b)
 {
-    for (int i = 0; i < b->nreactors; i++)
-        reactor_post(b->reactors[i], listener_start, b->listeners[i]);
+    for (int i = 0; i < b->nreactors; i++) {
+        if (b->listeners[i])
+            reactor_post(b->reactors[i], listener_start, b->listeners[i]);
+        if (b->ctl_listeners && b->ctl_listeners[i])
+            reactor_post(b->reactors[i], listener_start, b->ctl_listeners[i]);
+    }
 }
 
 /* The cleaner's view of the node: every partition, each holding a
@@ -552,8 +665,10 @@ static int cleaner_begin(broker *b, char *err, size_t errlen)
 
 int broker_start(broker *b, char *err, size_t errlen)
 {
-    endpoint ep;
-    if (choose_listener(b, &ep, err, errlen) != 0)
+    endpoint ep, cep;
+    bool has_client, has_ctl;
+    memset(&ep, 0, sizeof ep);
+    if (choose_listeners(b, &ep, &has_client, &cep, &has_ctl, err, errlen) != 0)
         return -1;
     int n = (int)config_get_num(&b->cfg, BCFG_NUM_NETWORK_THREADS);
     if (n == 0) {
@@ -577,10 +692,13 @@ int broker_start(broker *b, char *err, size_t errlen)
         .sndbuf = (int32_t)config_get_num(&b->cfg, BCFG_SOCKET_SEND_BUFFER_BYTES),
         .rcvbuf = (int32_t)config_get_num(&b->cfg, BCFG_SOCKET_RECEIVE_BUFFER_BYTES),
     };
-    conn_handler h = { broker_on_request, broker_check_header, b };
+    conn_handler h = { broker_on_request, broker_check_header, b, NULL };
+    conn_handler ch = { broker_on_controller_request, broker_controller_check_header, b,
+                        broker_controller_conn_closed };
     b->reactors = calloc((size_t)n, sizeof(*b->reactors));
     b->listeners = calloc((size_t)n, sizeof(*b->listeners));
-    if (!b->reactors || !b->listeners) {
+    b->ctl_listeners = calloc((size_t)n, sizeof(*b->ctl_listeners));
+    if (!b->reactors || !b->listeners || !b->ctl_listeners) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -592,15 +710,48 @@ int broker_start(broker *b, char *err, size_t errlen)
             return -1;
         }
         b->nreactors = i + 1;
-        b->listeners[i] = listener_new(b->reactors[i], i ? b->listeners[0] : NULL, ep.host, port, &lim, &h, err, errlen);
-        if (!b->listeners[i])
-            return -1;
-        port = listener_port(b->listeners[i]);
+        if (has_client) {
+            b->listeners[i] = listener_new(b->reactors[i], i ? b->listeners[0] : NULL, ep.host, port, &lim, &h, err, errlen);
+            if (!b->listeners[i])
+                return -1;
+            port = listener_port(b->listeners[i]);
+        }
+        if (has_ctl) {
+            b->ctl_listeners[i] = listener_new(b->reactors[i], i ? b->ctl_listeners[0] : NULL, cep.host, cep.port,
+                                               &lim, &ch, err, errlen);
+            if (!b->ctl_listeners[i])
+                return -1;
+            cep.port = listener_port(b->ctl_listeners[i]);
+        }
     }
     if (b->adv_port == 0)
         b->adv_port = port;
     if (flusher_start(b->flusher) != 0 || coord_start(b->coord) != 0 || tcoord_start(b->tcoord) != 0) {
         snprintf(err, errlen, "cannot start the flusher or coordinator thread");
+        return -1;
+    }
+    if (b->qreactor && reactor_start(b->qreactor) != 0) {
+        snprintf(err, errlen, "cannot start the quorum's reactor thread");
+        return -1;
+    }
+    if (b->rreactor && reactor_start(b->rreactor) != 0) {
+        snprintf(err, errlen, "cannot start the replica fetchers' reactor thread");
+        return -1;
+    }
+    if (b->nvoters > 0) /* see controller_set_takeover_grace */
+        metalog_set_takeover_grace(b->meta, 2 * config_get_num(&b->cfg, BCFG_BROKER_HEARTBEAT_INTERVAL_MS));
+    metalog_set_unclean_default(b->meta, config_get_num(&b->cfg, BCFG_UNCLEAN_LEADER_ELECTION_ENABLE) != 0);
+    if (metalog_start(b->meta, err, errlen) != 0)
+        return -1;
+    if (b->nvoters == 0) {
+        if (broker_register_self(b, err, errlen) != 0)
+            return -1;
+    } else if (!(b->lifecycle = lifecycle_start(b))) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (b->replicas && !(b->isr = isr_start(b))) {
+        snprintf(err, errlen, "out of memory");
         return -1;
     }
     b->scrubber = scrubber_start(b->topics, config_get_num(&b->cfg, BCFG_LOG_SCRUB_INTERVAL_MS),
@@ -613,8 +764,15 @@ int broker_start(broker *b, char *err, size_t errlen)
             return -1;
         }
     post_listener_start(b);
-    glog(GLOG_INFO, "broker", "gregor node %d of cluster %s serving PLAINTEXT on %s:%d (advertised %s:%d), %d reactor threads",
-         b->node_id, b->cluster_id, ep.host[0] ? ep.host : "*", port, b->adv_host, b->adv_port, n);
+    if (has_client)
+        glog(GLOG_INFO, "broker", "gregor node %d of cluster %s serving PLAINTEXT on %s:%d (advertised %s:%d), %d reactor threads",
+             b->node_id, b->cluster_id, ep.host[0] ? ep.host : "*", port, b->adv_host, b->adv_port, n);
+    if (has_ctl)
+        glog(GLOG_INFO, "broker", "node %d: controller listener %s on %s:%d, one of %d voters", b->node_id,
+             cep.name, cep.host[0] ? cep.host : "*", cep.port, b->nvoters);
+    else if (b->nvoters > 0)
+        glog(GLOG_INFO, "broker", "node %d: a broker observing the metadata quorum of %d voters", b->node_id,
+             b->nvoters);
     glog(GLOG_INFO, "broker", "log directory %s, %d topics, config %s", logmgr_dir(b->logs),
          topics_count(b->topics), b->config_path ? b->config_path : "(built-in defaults)");
     return 0;
@@ -632,26 +790,62 @@ static void close_conns_cb(reactor *r, void *arg)
     listener_close_conns(arg);
 }
 
+static int64_t inflight_requests(broker *b)
+{
+    int64_t n = b->listeners && b->listeners[0] ? conn_inflight_requests(b->listeners[0]) : 0;
+    if (b->ctl_listeners && b->ctl_listeners[0])
+        n += conn_inflight_requests(b->ctl_listeners[0]);
+    return n;
+}
+
+/* Shutdown: acks=all appends waiting for followers are answered
+ * NOT_LEADER_OR_FOLLOWER (the producer retries with the next leader). */
+static void fail_replica_waits(broker *b)
+{
+    if (!b->replicas)
+        return;
+    topic **all;
+    int n = topics_list(b->topics, &all);
+    for (int i = 0; i < n; i++) {
+        for (int32_t j = 0; j < topic_nparts(all[i]); j++)
+            if (topic_partition(all[i], j))
+                partition_fail_hw_waiters(topic_partition(all[i], j));
+        topic_unref(all[i]);
+    }
+    if (n >= 0)
+        free(all);
+}
+
 void broker_shutdown(broker *b)
 {
     atomic_store(&b->shutting_down, true);
     glog(GLOG_INFO, "broker", "shutting down: no new connections, finishing %lld in-flight requests",
-         (long long)conn_inflight_requests());
+         (long long)inflight_requests(b));
     for (int i = 0; i < b->nreactors; i++) {
-        reactor_post(b->reactors[i], close_listener_cb, b->listeners[i]);
-        reactor_post(b->reactors[i], fetch_expire_all, NULL);
+        if (b->listeners[i])
+            reactor_post(b->reactors[i], close_listener_cb, b->listeners[i]);
+        if (b->ctl_listeners && b->ctl_listeners[i])
+            reactor_post(b->reactors[i], close_listener_cb, b->ctl_listeners[i]);
+        reactor_post(b->reactors[i], fetch_expire_all, b);
     }
     coord_abort_pending(b->coord);
+    lifecycle_controlled_shutdown(b->lifecycle, 5000);
+    lifecycle_stop(b->lifecycle);
+    if (b->meta && metalog_quorum(b->meta))
+        quorum_stop(metalog_quorum(b->meta)); /* a leader hands over (EndQuorumEpoch) while the network runs */
     tcoord_stop(b->tcoord); /* waiting requests: NOT_COORDINATOR, while reactors still run */
+    fail_replica_waits(b);
     int64_t deadline = clock_mono_ms() + 30000;
-    while (conn_inflight_requests() > 0 && clock_mono_ms() < deadline) {
+    for (int round = 1; inflight_requests(b) > 0 && clock_mono_ms() < deadline; round++) {
         for (int i = 0; i < b->nreactors; i++)
-            reactor_post(b->reactors[i], fetch_expire_all, NULL);
+            reactor_post(b->reactors[i], fetch_expire_all, b);
+        if (round % 50 == 0)
+            fail_replica_waits(b);
         usleep(10000);
     }
-    if (conn_inflight_requests() > 0)
+    if (inflight_requests(b) > 0)
         glog(GLOG_WARN, "broker", "%lld requests still in flight after 30 s; closing anyway",
-             (long long)conn_inflight_requests());
+             (long long)inflight_requests(b));
     /* Queued appends finish and post their answers while the reactors run. */
     appender_stop(b->appender);
     scrubber_stop(b->scrubber);
@@ -659,11 +853,25 @@ void broker_shutdown(broker *b)
     cleaner_free(b->cleaner);
     b->cleaner = NULL;
     for (int i = 0; i < b->nreactors; i++)
-        reactor_post(b->reactors[i], close_conns_cb, b->listeners[i]);
+    {
+        if (b->listeners[i])
+            reactor_post(b->reactors[i], close_conns_cb, b->listeners[i]);
+        if (b->ctl_listeners && b->ctl_listeners[i])
+            reactor_post(b->reactors[i], close_conns_cb, b->ctl_listeners[i]);
+    }
+    if (b->replicas) {
+        isr_stop(b->isr);
+        replicas_stop(b->replicas); /* the followers' connections close */
+        reactor_stop_join(b->rreactor);
+    }
     for (int i = 0; i < b->nreactors; i++)
         reactor_stop_join(b->reactors[i]);
     coord_stop(b->coord);
     flusher_stop(b->flusher);
+    if (b->meta)
+        metalog_stop(b->meta); /* after the flusher's last round: what it made durable is applied */
+    if (b->qreactor)
+        reactor_stop_join(b->qreactor);
 }
 
 /* Clean shutdown: every partition's producer state as a snapshot at its
@@ -674,7 +882,7 @@ static int checkpoint_partitions(broker *b)
     int n = topics_list(b->topics, &all), rc = 0;
     for (int i = 0; i < n; i++) {
         for (int32_t j = 0; j < topic_nparts(all[i]); j++)
-            if (partition_checkpoint(topic_partition(all[i], j)) != 0)
+            if (topic_partition(all[i], j) && partition_checkpoint(topic_partition(all[i], j)) != 0)
                 rc = -1;
         topic_unref(all[i]);
     }
@@ -708,17 +916,45 @@ bool broker_deinit(broker *b)
     coord_free(b->coord);
     pids_free(b->pids);
     metalog_close(b->meta);
+    lifecycle_free(b->lifecycle);
+    reactor_free(b->qreactor);
+    isr_free(b->isr);
+    replicas_free(b->replicas);
+    reactor_free(b->rreactor);
     topics_free(b->topics);
     flusher_free(b->flusher);
     appender_free(b->appender);
     workpool_free(b->iopool);
     for (int i = 0; i < b->nreactors; i++) {
         listener_free(b->listeners[i]);
+        if (b->ctl_listeners)
+            listener_free(b->ctl_listeners[i]);
         reactor_free(b->reactors[i]);
     }
     connquota_free(b->quota);
     free(b->reactors);
     free(b->listeners);
+    free(b->ctl_listeners);
     config_set_deinit(&b->cfg);
     return marked;
+}
+
+partition *broker_led_partition(topic *tp, int32_t index, int16_t *code)
+{
+    partition *p = tp ? topic_partition(tp, index) : NULL;
+    if (p && atomic_load(&p->leads))
+        return p;
+    *code = tp && index >= 0 && index < topic_nparts(tp) ? KERR_NOT_LEADER_OR_FOLLOWER
+                                                          : KERR_UNKNOWN_TOPIC_OR_PARTITION;
+    return NULL;
+}
+
+partition *broker_led_partition_at(topic *tp, int32_t index, int32_t current_leader_epoch, int16_t *code)
+{
+    partition *p = broker_led_partition(tp, index, code);
+    if (p && current_leader_epoch >= 0 && current_leader_epoch != p->leader_epoch) {
+        *code = current_leader_epoch > p->leader_epoch ? KERR_UNKNOWN_LEADER_EPOCH : KERR_FENCED_LEADER_EPOCH;
+        return NULL;
+    }
+    return p;
 }

@@ -22,10 +22,44 @@
       "Legacy alias of node.id; when set it must equal node.id.") \
     X(PROCESS_ROLES, "process.roles", CONFIG_LIST, "broker,controller", 0, 0, NULL, CONFIG_F_READ_ONLY, \
       "Roles of this process; a single node runs both.") \
-    X(CONTROLLER_QUORUM_VOTERS, "controller.quorum.voters", CONFIG_LIST, "", 0, 0, NULL, CONFIG_F_READ_ONLY | CONFIG_F_NO_EFFECT, \
-      "Metadata quorum voters (id@host:port). Single node: the local node is the only voter.") \
+    X(CONTROLLER_QUORUM_VOTERS, "controller.quorum.voters", CONFIG_LIST, "", 0, 0, NULL, CONFIG_F_READ_ONLY, \
+      "Metadata quorum voters (id@host:port, their controller listeners): a cluster. Empty: a single node, the only voter, with no quorum traffic.") \
+    X(CONTROLLER_QUORUM_ELECTION_TIMEOUT_MS, "controller.quorum.election.timeout.ms", CONFIG_INT, "1000", 1, I32MAX, NULL, CONFIG_F_READ_ONLY, \
+      "A voter that hears no leader for a random time in [T, 2T) starts an election.") \
+    X(CONTROLLER_QUORUM_ELECTION_BACKOFF_MAX_MS, "controller.quorum.election.backoff.max.ms", CONFIG_INT, "1000", 1, I32MAX, NULL, CONFIG_F_READ_ONLY, \
+      "Longest wait before a failed election is retried.") \
+    X(CONTROLLER_QUORUM_FETCH_TIMEOUT_MS, "controller.quorum.fetch.timeout.ms", CONFIG_INT, "2000", 1, I32MAX, NULL, CONFIG_F_READ_ONLY, \
+      "A follower without an answer from its leader this long starts an election; a leader without fetches from a majority for 1.5x this resigns (check-quorum).") \
+    X(CONTROLLER_QUORUM_REQUEST_TIMEOUT_MS, "controller.quorum.request.timeout.ms", CONFIG_INT, "2000", 1, I32MAX, NULL, CONFIG_F_READ_ONLY, \
+      "Quorum requests (Vote, BeginQuorumEpoch, Fetch) unanswered this long are sent again.") \
+    X(CONTROLLER_QUORUM_RETRY_BACKOFF_MS, "controller.quorum.retry.backoff.ms", CONFIG_INT, "20", 0, I32MAX, NULL, CONFIG_F_READ_ONLY, \
+      "Wait before a quorum request that failed is retried.") \
+    X(BROKER_SESSION_TIMEOUT_MS, "broker.session.timeout.ms", CONFIG_INT, "9000", 1, I32MAX, NULL, CONFIG_F_READ_ONLY, \
+      "A broker without a heartbeat to the active controller this long is fenced.") \
+    X(BROKER_HEARTBEAT_INTERVAL_MS, "broker.heartbeat.interval.ms", CONFIG_INT, "2000", 1, I32MAX, NULL, CONFIG_F_READ_ONLY, \
+      "How often a broker heartbeats to the active controller.") \
+    X(REPLICA_FETCH_WAIT_MAX_MS, "replica.fetch.wait.max.ms", CONFIG_INT, "500", 0, I32MAX, NULL, CONFIG_F_READ_ONLY, \
+      "A follower's Fetch waits at its leader this long for new data.") \
+    X(REPLICA_FETCH_MIN_BYTES, "replica.fetch.min.bytes", CONFIG_INT, "1", 1, I32MAX, NULL, CONFIG_F_READ_ONLY, \
+      "A follower's Fetch is answered once this many bytes are there (or the wait ends).") \
+    X(REPLICA_FETCH_MAX_BYTES, "replica.fetch.max.bytes", CONFIG_INT, "1048576", 0, I32MAX, NULL, CONFIG_F_READ_ONLY, \
+      "Bytes a follower asks per partition in one Fetch (the first batch comes whole even when larger).") \
+    X(REPLICA_FETCH_RESPONSE_MAX_BYTES, "replica.fetch.response.max.bytes", CONFIG_INT, "10485760", 0, I32MAX, NULL, CONFIG_F_READ_ONLY, \
+      "Bytes a follower asks in one Fetch in all.") \
+    X(REPLICA_LAG_TIME_MAX_MS, "replica.lag.time.max.ms", CONFIG_LONG, "30000", 1, I64MAX, NULL, CONFIG_F_READ_ONLY, \
+      "A follower that has not caught up with its leader for this long leaves the ISR; one that reaches the high watermark joins it.") \
+    X(AUTO_LEADER_REBALANCE_ENABLE, "auto.leader.rebalance.enable", CONFIG_BOOLEAN, "true", 0, 0, NULL, CONFIG_F_READ_ONLY, \
+      "The active controller gives partitions back to their preferred replica (the first) when a broker leads too few of its own (leader.imbalance.per.broker.percentage), every leader.imbalance.check.interval.seconds.") \
+    X(LEADER_IMBALANCE_CHECK_INTERVAL_SECONDS, "leader.imbalance.check.interval.seconds", CONFIG_LONG, "300", 1, I64MAX / 1000, NULL, CONFIG_F_READ_ONLY, \
+      "How often the active controller looks for partitions led by a replica other than their preferred one.") \
+    X(LEADER_IMBALANCE_PER_BROKER_PERCENTAGE, "leader.imbalance.per.broker.percentage", CONFIG_INT, "10", 0, 100, NULL, CONFIG_F_READ_ONLY, \
+      "A broker's partitions go back to it when more than this percentage of those it is the preferred replica of are led by others.") \
+    X(REPLICA_FETCH_BACKOFF_MS, "replica.fetch.backoff.ms", CONFIG_INT, "1000", 0, I32MAX, NULL, CONFIG_F_READ_ONLY, \
+      "A follower whose Fetch failed waits this long before the next.") \
+    X(BROKER_RACK, "broker.rack", CONFIG_STRING, NULL, 0, 0, NULL, CONFIG_F_READ_ONLY | CONFIG_F_NULLABLE, \
+      "The rack of this broker: replicas of a new partition go to different racks first.") \
     X(CONTROLLER_QUORUM_BOOTSTRAP, "controller.quorum.bootstrap.servers", CONFIG_LIST, "", 0, 0, NULL, CONFIG_F_READ_ONLY | CONFIG_F_NO_EFFECT, \
-      "Accepted for compatibility; no effect on a single node.") \
+      "Accepted for compatibility: the quorum is static (controller.quorum.voters); KIP-853's dynamic voters are not served yet.") \
     X(CONTROLLER_LISTENER_NAMES, "controller.listener.names", CONFIG_LIST, "CONTROLLER", 0, 0, NULL, CONFIG_F_READ_ONLY, \
       "Names of controller listeners; listeners with these names are not served to clients.") \
     X(LISTENERS, "listeners", CONFIG_LIST, "PLAINTEXT://:9092", 0, 0, NULL, CONFIG_F_READ_ONLY, \
@@ -36,13 +70,19 @@
       "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL", 0, 0, NULL, CONFIG_F_READ_ONLY, \
       "Listener name to security protocol. Only PLAINTEXT is served so far.") \
     X(INTER_BROKER_LISTENER_NAME, "inter.broker.listener.name", CONFIG_STRING, NULL, 0, 0, NULL, CONFIG_F_READ_ONLY | CONFIG_F_NULLABLE | CONFIG_F_NO_EFFECT, \
-      "Accepted for compatibility; a single node has no inter-broker traffic.") \
+      "Accepted for compatibility: brokers do not connect to each other yet (partition replication is next); controllers use controller.listener.names.") \
     X(LOG_DIRS, "log.dirs", CONFIG_LIST, NULL, 0, 0, NULL, CONFIG_F_READ_ONLY | CONFIG_F_NULLABLE, \
       "Directory holding the partition logs (one directory so far). Overrides log.dir.") \
     X(LOG_DIR, "log.dir", CONFIG_STRING, "/tmp/kraft-combined-logs", 0, 0, NULL, CONFIG_F_READ_ONLY, \
       "Log directory used when log.dirs is not set.") \
     X(METADATA_LOG_DIR, "metadata.log.dir", CONFIG_STRING, NULL, 0, 0, NULL, CONFIG_F_READ_ONLY | CONFIG_F_NULLABLE, \
       "Directory of the __cluster_metadata log; default: the log directory.") \
+    X(METADATA_LOG_SEGMENT_BYTES, "metadata.log.segment.bytes", CONFIG_INT, "1073741824", 16384, I32MAX, NULL, CONFIG_F_READ_ONLY, \
+      "Segment size of the __cluster_metadata log; whole segments before the latest snapshot are deleted. (Kafka requires at least 8 MiB; Gregor allows 16 KiB.)") \
+    X(METADATA_LOG_MAX_RECORD_BYTES_BETWEEN_SNAPSHOTS, "metadata.log.max.record.bytes.between.snapshots", CONFIG_LONG, "20971520", 1, I64MAX, NULL, CONFIG_F_READ_ONLY, \
+      "Write a metadata snapshot (a .checkpoint file of the whole metadata image) once this many bytes of metadata records were committed since the last one.") \
+    X(METADATA_LOG_MAX_SNAPSHOT_INTERVAL_MS, "metadata.log.max.snapshot.interval.ms", CONFIG_LONG, "3600000", 0, I64MAX, NULL, CONFIG_F_READ_ONLY, \
+      "Write a metadata snapshot at the latest this long after the first committed record it would contain; 0: by size only.") \
     X(NUM_PARTITIONS, "num.partitions", CONFIG_INT, "1", 1, 100000, NULL, 0, \
       "Partitions of an auto-created topic, and of CreateTopics with num_partitions -1.") \
     X(DEFAULT_REPLICATION_FACTOR, "default.replication.factor", CONFIG_SHORT, "1", 1, 32767, NULL, 0, \
@@ -91,7 +131,7 @@
     X(LOG_ROLL_JITTER_MS, "log.roll.jitter.ms", CONFIG_LONG, "0", 0, I64MAX, NULL, 0, \
       "Default segment.jitter.ms.") \
     X(UNCLEAN_LEADER_ELECTION_ENABLE, "unclean.leader.election.enable", CONFIG_BOOLEAN, "false", 0, 0, NULL, 0, \
-      "Default unclean.leader.election.enable. Gregor keeps one replica of each partition: no election ever happens, clean or not.") \
+      "Default unclean.leader.election.enable: when a partition's last in-sync replica is lost, may another live replica lead it (what only the lost ISR had is gone)? Read by the active controller.") \
     X(LOG_CLEANER_ENABLE, "log.cleaner.enable", CONFIG_BOOLEAN, "true", 0, 0, NULL, CONFIG_F_READ_ONLY, \
       "Run the log cleaner. Off: compacted topics (__consumer_offsets too) grow without bound.") \
     X(LOG_CLEANER_THREADS, "log.cleaner.threads", CONFIG_INT, "1", 0, 64, NULL, CONFIG_F_READ_ONLY, \
@@ -154,16 +194,16 @@
       "Threads that fsync partition logs at once (the flusher and this many minus one helpers; group commit for acks=all). Requests are handled on the reactor threads, large appends on one append lane per core.") \
     X(NUM_RECOVERY_THREADS, "num.recovery.threads.per.data.dir", CONFIG_INT, "1", 1, 256, NULL, CONFIG_F_READ_ONLY | CONFIG_F_NO_EFFECT, \
       "Accepted for compatibility: recovery runs on one thread.") \
-    X(REPLICA_FETCH_MAX_BYTES, "replica.fetch.max.bytes", CONFIG_INT, "1048576", 0, I32MAX, NULL, CONFIG_F_NO_EFFECT, \
-      "Accepted for compatibility; no replication yet.") \
     X(FETCH_MAX_BYTES, "fetch.max.bytes", CONFIG_INT, "57671680", 1024, I32MAX, NULL, 0, \
       "Upper bound on the bytes one Fetch response carries, whatever the client asks.") \
     X(OFFSETS_TOPIC_NUM_PARTITIONS, "offsets.topic.num.partitions", CONFIG_INT, "50", 1, 100000, NULL, CONFIG_F_READ_ONLY, \
       "Partitions of __consumer_offsets, fixed when the topic is first created.") \
     X(OFFSETS_TOPIC_SEGMENT_BYTES, "offsets.topic.segment.bytes", CONFIG_INT, "104857600", 1, I32MAX, NULL, CONFIG_F_READ_ONLY, \
       "segment.bytes of __consumer_offsets when it is created (the cleaner compacts closed segments only).") \
-    X(OFFSETS_TOPIC_REPLICATION_FACTOR, "offsets.topic.replication.factor", CONFIG_SHORT, "1", 1, 32767, NULL, CONFIG_F_READ_ONLY | CONFIG_F_NO_EFFECT, \
-      "Replication factor of __consumer_offsets (one broker: always 1).") \
+    X(OFFSETS_TOPIC_REPLICATION_FACTOR, "offsets.topic.replication.factor", CONFIG_SHORT, "3", 1, 32767, NULL, CONFIG_F_READ_ONLY, \
+      "Replication factor of __consumer_offsets when it is created; a cluster with fewer brokers refuses it (as Kafka). A node without controller.quorum.voters uses 1.") \
+    X(OFFSETS_COMMIT_TIMEOUT_MS, "offsets.commit.timeout.ms", CONFIG_INT, "5000", 1, I32MAX, NULL, CONFIG_F_READ_ONLY, \
+      "An offset commit on a replicated __consumer_offsets waits this long for every in-sync replica, then answers COORDINATOR_NOT_AVAILABLE (the client retries).") \
     X(OFFSETS_RETENTION_MINUTES, "offsets.retention.minutes", CONFIG_INT, "10080", 1, I32MAX, NULL, 0, \
       "Committed offsets of a group without members are deleted this long after the group became empty or the last commit.") \
     X(OFFSETS_RETENTION_CHECK_INTERVAL_MS, "offsets.retention.check.interval.ms", CONFIG_LONG, "600000", 1, I64MAX, NULL, 0, \
@@ -186,10 +226,10 @@
       "Partitions of __transaction_state, fixed when the topic is first created; a transactional id belongs to one of them.") \
     X(TXN_STATE_LOG_SEGMENT_BYTES, "transaction.state.log.segment.bytes", CONFIG_INT, "104857600", 1, I32MAX, NULL, CONFIG_F_READ_ONLY, \
       "segment.bytes of __transaction_state when it is created.") \
-    X(TXN_STATE_LOG_REPLICATION_FACTOR, "transaction.state.log.replication.factor", CONFIG_SHORT, "1", 1, 32767, NULL, CONFIG_F_READ_ONLY | CONFIG_F_NO_EFFECT, \
-      "Replication factor of __transaction_state (one broker: always 1).") \
-    X(TXN_STATE_LOG_MIN_ISR, "transaction.state.log.min.isr", CONFIG_INT, "1", 1, I32MAX, NULL, CONFIG_F_READ_ONLY | CONFIG_F_NO_EFFECT, \
-      "min.insync.replicas of __transaction_state (one broker: always 1).") \
+    X(TXN_STATE_LOG_REPLICATION_FACTOR, "transaction.state.log.replication.factor", CONFIG_SHORT, "3", 1, 32767, NULL, CONFIG_F_READ_ONLY, \
+      "Replication factor of __transaction_state when it is created; a cluster with fewer brokers refuses it (as Kafka). A node without controller.quorum.voters uses 1.") \
+    X(TXN_STATE_LOG_MIN_ISR, "transaction.state.log.min.isr", CONFIG_INT, "2", 1, I32MAX, NULL, CONFIG_F_READ_ONLY, \
+      "min.insync.replicas of __transaction_state when it is created (capped at its replica count).") \
     X(TXN_PARTITION_VERIFICATION_ENABLE, "transaction.partition.verification.enable", CONFIG_BOOLEAN, "true", 0, 0, NULL, 0, \
       "A transactional batch is appended only to a partition its transaction added (AddPartitionsToTxn), else INVALID_TXN_STATE, so a stray write cannot leave a transaction hanging (KIP-890).") \
     X(TXN_MAX_TIMEOUT_MS, "transaction.max.timeout.ms", CONFIG_INT, "900000", 1, I32MAX, NULL, 0, \

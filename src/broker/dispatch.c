@@ -15,12 +15,14 @@ static const broker_api apis[] = {
     { KP_API_PRODUCE, handle_produce },
     { KP_API_FETCH, handle_fetch },
     { KP_API_LIST_OFFSETS, handle_list_offsets },
+    { KP_API_OFFSET_FOR_LEADER_EPOCH, handle_offset_for_leader_epoch },
     { KP_API_METADATA, handle_metadata },
     { KP_API_API_VERSIONS, handle_api_versions },
     { KP_API_CREATE_TOPICS, handle_create_topics },
     { KP_API_DELETE_TOPICS, handle_delete_topics },
     { KP_API_DESCRIBE_CONFIGS, handle_describe_configs },
     { KP_API_CREATE_PARTITIONS, handle_create_partitions },
+    { KP_API_ELECT_LEADERS, handle_elect_leaders },
     { KP_API_DESCRIBE_CLUSTER, handle_describe_cluster },
     { KP_API_ALTER_CONFIGS, handle_alter_configs },
     { KP_API_INCREMENTAL_ALTER_CONFIGS, handle_incremental_alter_configs },
@@ -46,6 +48,7 @@ static const broker_api apis[] = {
     { KP_API_DESCRIBE_TRANSACTIONS, handle_describe_transactions },
     { KP_API_LIST_TRANSACTIONS, handle_list_transactions },
     { KP_API_WRITE_TXN_MARKERS, handle_write_txn_markers },
+    { KP_API_DESCRIBE_QUORUM, handle_describe_quorum },
 };
 
 const broker_api *broker_api_find(int16_t key)
@@ -99,6 +102,7 @@ void broker_on_request(void *ctx, req *rq)
         conn_set_tag(rq->conn, reqstats_software_by_client_id(b->reqstats, rq->hdr.client_id));
     if (rq->hdr.api_key != KP_API_API_VERSIONS) /* counted once it names the client */
         reqstats_count(b->reqstats, conn_tag(rq->conn), rq->hdr.api_key, rq->hdr.api_version);
+    rq->body_start = rq->body.pos;
     api->handle(b, rq);
 }
 
@@ -114,6 +118,14 @@ void broker_bad_request(req *rq, const char *why)
     conn *c = rq->conn;
     conn_req_complete(rq);
     conn_close(c, true, NULL);
+}
+
+kp_str arena_kstr_n(arena *a, const char *s, int32_t n)
+{
+    char *p = arena_alloc(a, n > 0 ? (size_t)n : 1);
+    if (p && n > 0)
+        memcpy(p, s, (size_t)n);
+    return (kp_str){ p, p ? (n > 0 ? n : 0) : -1 };
 }
 
 kp_str arena_kstr(arena *a, const char *s)

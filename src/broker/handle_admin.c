@@ -1,75 +1,97 @@
 /*
  * handle_admin.c - CreateTopics, DeleteTopics, CreatePartitions and
- * DescribeConfigs. Changes go through the metadata log (metalog.c); the
- * answer waits until the records are durable, so an acknowledged topic
- * survives a power cut.
+ * DescribeConfigs. The controller decides each change and writes it to
+ * the metadata log (metadata/metalog.h); the answer waits until the records
+ * are committed (durable) and applied, so an acknowledged topic survives a
+ * power cut and is there for the client's next request.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "broker/broker.h"
 #include "broker/topic_config.h"
 #include "group/coordinator.h"
 #include "metadata/metalog.h"
 
-/* ---- answering after the metadata log is durable ---- */
+/* ---- answering after the metadata change is applied ---- */
 
-typedef void (*admin_encode_fn)(req *rq, void *resp);
+typedef void (*admin_encode_fn)(broker *b, req *rq, void *resp);
 
 typedef struct admin_wait {
+    broker *b;
     req *rq;
     admin_encode_fn encode;
     void *resp;
 } admin_wait;
 
-static void admin_send(req *rq, admin_encode_fn encode, void *resp)
+static void admin_send(broker *b, req *rq, admin_encode_fn encode, void *resp)
 {
     conn_resp_begin(rq);
-    encode(rq, resp);
+    encode(b, rq, resp);
     conn_req_complete(rq);
 }
 
-static void admin_durable(reactor *r, void *arg, int rc)
+#define ADMIN_RETRY_DEADLINE_MS 30000
+
+static void admin_applied(reactor *r, void *arg, int rc)
 {
     (void)r;
     admin_wait *w = arg;
+    req *rq = w->rq;
+    if (rc == METALOG_NOT_CONTROLLER) {
+        /* This controller lost its leadership before the records were
+         * committed: they may never be. The request runs again - forwarded
+         * to the new controller, or here once this node leads again - and
+         * is never answered as done meanwhile. */
+        if (atomic_load(&w->b->shutting_down) || clock_mono_ms() - rq->recv_ms > ADMIN_RETRY_DEADLINE_MS) {
+            broker_bad_request(rq, "the controller lost its leadership before the change was committed");
+            return;
+        }
+        glog(GLOG_INFO, "meta", "%s: the controller lost its leadership before the change was committed; "
+             "trying it again", kp_api_find(rq->hdr.api_key)->name);
+        rq->body.pos = rq->body_start;
+        broker_api_find(rq->hdr.api_key)->handle(w->b, rq);
+        return;
+    }
     if (rc != LOG_OK)
         glog(GLOG_ERROR, "meta", "metadata log fsync failed; the change may not survive a power cut");
-    admin_send(w->rq, w->encode, w->resp);
+    admin_send(w->b, rq, w->encode, w->resp);
 }
 
+/* Answer once the records up to wait_offset are committed and applied (the
+ * topic table shows them); at once when nothing was written. */
 static void admin_answer(broker *b, req *rq, int64_t wait_offset, admin_encode_fn encode, void *resp)
 {
     if (wait_offset < 0) {
-        admin_send(rq, encode, resp);
+        admin_send(b, rq, encode, resp);
         return;
     }
     admin_wait *w = arena_alloc(&rq->arena, sizeof(*w));
+    w->b = b;
     w->rq = rq;
     w->encode = encode;
     w->resp = resp;
-    flusher_wait(b->flusher, metalog_plog(b->meta), wait_offset, conn_reactor(rq->conn), admin_durable, w);
+    metalog_wait_applied(b->meta, wait_offset, conn_reactor(rq->conn), admin_applied, w);
 }
 
 static kp_str fmt_msg(req *rq, const char *msg) { return msg && *msg ? arena_kstr(&rq->arena, msg) : KP_STR_NULL; }
 
 /* ---- CreateTopics ---- */
 
-static void enc_create_topics(req *rq, void *resp)
+static void describe_created(broker *b, req *rq, kp_create_topics_resp_topic *tr)
 {
-    kp_create_topics_resp_encode(&rq->out, rq->hdr.api_version, resp);
-}
-
-static void describe_created(broker *b, req *rq, kp_create_topics_resp_topic *tr, const char *name)
-{
-    topic *tp = topics_get(b->topics, name, (int)strlen(name));
+    topic *tp = topics_get(b->topics, tr->name.ptr, tr->name.len);
     if (!tp)
         return;
     tr->topic_id = tp->id;
     tr->num_partitions = topic_nparts(tp);
-    tr->replication_factor = 1;
+    metalog_read_lock(b->meta);
+    const mi_topic *mt = mimage_topic_by_id(metalog_image(b->meta), tp->id);
+    tr->replication_factor = (int16_t)(mt && mt->nparts > 0 ? mt->parts[0].nreplicas : 1);
+    metalog_read_unlock(b->meta);
     tr->configs = arena_alloc(&rq->arena, sizeof(*tr->configs) * TCFG_COUNT);
     tr->configs_n = tr->configs ? TCFG_COUNT : 0;
     topics_read_lock(b->topics);
@@ -87,6 +109,22 @@ static void describe_created(broker *b, req *rq, kp_create_topics_resp_topic *tr
     topic_unref(tp);
 }
 
+typedef struct create_resp {
+    kp_create_topics_resp resp;
+    bool validate_only;
+} create_resp;
+
+/* After the apply: the created topics as the table has them (v5+). */
+static void enc_create_topics(broker *b, req *rq, void *arg)
+{
+    create_resp *cr = arg;
+    int16_t ver = rq->hdr.api_version;
+    for (int i = 0; ver >= 5 && !cr->validate_only && i < cr->resp.topics_n; i++)
+        if (cr->resp.topics[i].error_code == KERR_NONE)
+            describe_created(b, rq, &cr->resp.topics[i]);
+    kp_create_topics_resp_encode(&rq->out, ver, &cr->resp);
+}
+
 static int16_t check_new_topic(broker *b, const kp_create_topics_req_topic *rt, int32_t *nparts,
                                int16_t *rf, char *msg, size_t msglen)
 {
@@ -100,16 +138,14 @@ static int16_t check_new_topic(broker *b, const kp_create_topics_req_topic *rt, 
             snprintf(msg, msglen, "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.");
             return KERR_INVALID_REQUEST;
         }
-        for (int i = 0; i < rt->assignments_n; i++) {
-            const kp_create_topics_req_assignment *a = &rt->assignments[i];
-            if (a->partition_index != i || a->broker_ids_n != 1 || a->broker_ids[0] != b->node_id) {
-                snprintf(msg, msglen, "Invalid replica assignment for partition %d: only broker %d exists and each partition has one replica.",
-                         a->partition_index, b->node_id);
+        for (int i = 0; i < rt->assignments_n; i++)
+            if (rt->assignments[i].partition_index != i) {
+                snprintf(msg, msglen, "Partitions should be sequentially numbered from 0: the assignments name partition %d at position %d.",
+                         rt->assignments[i].partition_index, i);
                 return KERR_INVALID_REPLICA_ASSIGNMENT;
             }
-        }
         *nparts = rt->assignments_n;
-        *rf = 1;
+        *rf = -1; /* the assignments say */
         return KERR_NONE;
     }
     *nparts = rt->num_partitions == -1 ? (int32_t)config_get_num(&b->cfg, BCFG_NUM_PARTITIONS) : rt->num_partitions;
@@ -127,16 +163,13 @@ static int16_t check_new_topic(broker *b, const kp_create_topics_req_topic *rt, 
         snprintf(msg, msglen, "Replication factor must be larger than 0.");
         return KERR_INVALID_REPLICATION_FACTOR;
     }
-    if (*rf > 1) {
-        snprintf(msg, msglen, "Unable to replicate the partition %d time(s): The target replication factor of %d cannot be reached because only 1 broker(s) are registered.",
-                 *rf, *rf);
-        return KERR_INVALID_REPLICATION_FACTOR;
-    }
-    return KERR_NONE;
+    return KERR_NONE; /* the controller checks the factor against the brokers */
 }
 
 void handle_create_topics(broker *b, req *rq)
 {
+    if (broker_controller_elsewhere(b) && broker_forward(b, rq))
+        return; /* the active controller answers */
     int16_t ver = rq->hdr.api_version;
     kp_create_topics_req body;
     kp_create_topics_req_init(&body);
@@ -144,8 +177,10 @@ void handle_create_topics(broker *b, req *rq)
         broker_bad_request(rq, kp_err_str(rq->body.err));
         return;
     }
-    kp_create_topics_resp *resp = arena_alloc(&rq->arena, sizeof(*resp));
+    create_resp *cr = arena_alloc(&rq->arena, sizeof(*cr));
+    kp_create_topics_resp *resp = &cr->resp;
     kp_create_topics_resp_init(resp);
+    cr->validate_only = body.validate_only;
     int nt = body.topics_n > 0 ? body.topics_n : 0;
     resp->topics = arena_alloc(&rq->arena, sizeof(*resp->topics) * (size_t)(nt ? nt : 1));
     resp->topics_n = nt;
@@ -168,7 +203,7 @@ void handle_create_topics(broker *b, req *rq)
             snprintf(msg, sizeof(msg), "Create topics request from client contains multiple entries for the same topic.");
         char *name = arena_strndup(&rq->arena, rt->name.ptr, rt->name.len > 0 ? (size_t)rt->name.len : 0);
         int nc = rt->configs_n > 0 ? rt->configs_n : 0;
-        metalog_config *cfgs = arena_alloc(&rq->arena, sizeof(*cfgs) * (size_t)(nc ? nc : 1));
+        ctl_config *cfgs = arena_alloc(&rq->arena, sizeof(*cfgs) * (size_t)(nc ? nc : 1));
         for (int j = 0; j < nc && cfgs; j++) {
             kp_create_topics_req_config *c = &rt->configs[j];
             cfgs[j].name = arena_strndup(&rq->arena, c->name.ptr, c->name.len > 0 ? (size_t)c->name.len : 0);
@@ -186,31 +221,37 @@ void handle_create_topics(broker *b, req *rq)
                 snprintf(msg, sizeof(msg), "Topic '%s' already exists.", name);
             }
         }
-        if (code == KERR_NONE && !body.validate_only) {
+        ctl_assignment *asg = NULL;
+        if (code == KERR_NONE && rt->assignments_n > 0) {
+            asg = arena_alloc(&rq->arena, sizeof(*asg) * (size_t)rt->assignments_n);
+            for (int j = 0; asg && j < rt->assignments_n; j++)
+                asg[j] = (ctl_assignment){ rt->assignments[j].broker_ids,
+                                           rt->assignments[j].broker_ids_n > 0 ? rt->assignments[j].broker_ids_n : 0 };
+        }
+        if (code == KERR_NONE) {
             kp_uuid id;
             int64_t end;
-            code = metalog_create_topic(b->meta, name, nparts, rf, cfgs, nc, &id, &end, msg, sizeof(msg));
-            if (code == KERR_NONE)
+            code = metalog_create_topic(b->meta, name, nparts, rf, asg, cfgs, nc, body.validate_only, &id, &end,
+                                        msg, sizeof(msg));
+            if (code == KERR_NONE && end >= 0)
                 wait = end;
+            if (rf < 0 && asg)
+                rf = (int16_t)asg[0].n;
         }
         tr->error_code = code;
         tr->error_message = fmt_msg(rq, msg);
-        if (code == KERR_NONE && ver >= 5) {
-            if (body.validate_only) {
-                tr->num_partitions = nparts;
-                tr->replication_factor = rf;
-                tr->configs_n = 0;
-            } else {
-                describe_created(b, rq, tr, name);
-            }
+        if (code == KERR_NONE && ver >= 5 && body.validate_only) {
+            tr->num_partitions = nparts;
+            tr->replication_factor = rf;
+            tr->configs_n = 0;
         }
     }
-    admin_answer(b, rq, wait, enc_create_topics, resp);
+    admin_answer(b, rq, wait, enc_create_topics, cr);
 }
 
 /* ---- DeleteTopics ---- */
 
-static void enc_delete_topics(req *rq, void *resp)
+static void enc_delete_topics(broker *b, req *rq, void *resp)
 {
     kp_delete_topics_resp_encode(&rq->out, rq->hdr.api_version, resp);
 }
@@ -220,16 +261,19 @@ static int16_t delete_one(broker *b, topic *tp, int64_t *wait)
     if (!config_get_num(&b->cfg, BCFG_DELETE_TOPIC_ENABLE))
         return KERR_TOPIC_DELETION_DISABLED;
     int64_t end;
-    int16_t code = metalog_delete_topic(b->meta, tp, &end);
-    if (code == KERR_NONE) {
-        *wait = end;
-        coord_topic_deleted(b->coord, tp->name);
-    }
+    char msg[256];
+    int16_t code = metalog_delete_topic(b->meta, tp->id, &end, msg, sizeof msg);
+    if (code == KERR_NONE)
+        *wait = end; /* the publisher drops the topic and its group offsets */
+    else if (code == KERR_UNKNOWN_TOPIC_ID)
+        code = KERR_UNKNOWN_TOPIC_OR_PARTITION; /* deleted by a request just before */
     return code;
 }
 
 void handle_delete_topics(broker *b, req *rq)
 {
+    if (broker_controller_elsewhere(b) && broker_forward(b, rq))
+        return; /* the active controller answers */
     int16_t ver = rq->hdr.api_version;
     kp_delete_topics_req body;
     kp_delete_topics_req_init(&body);
@@ -277,13 +321,15 @@ void handle_delete_topics(broker *b, req *rq)
 
 /* ---- CreatePartitions ---- */
 
-static void enc_create_partitions(req *rq, void *resp)
+static void enc_create_partitions(broker *b, req *rq, void *resp)
 {
     kp_create_partitions_resp_encode(&rq->out, rq->hdr.api_version, resp);
 }
 
 void handle_create_partitions(broker *b, req *rq)
 {
+    if (broker_controller_elsewhere(b) && broker_forward(b, rq))
+        return; /* the active controller answers */
     int16_t ver = rq->hdr.api_version;
     kp_create_partitions_req body;
     kp_create_partitions_req_init(&body);
@@ -327,18 +373,18 @@ void handle_create_partitions(broker *b, req *rq)
                      rt->count - cur, rt->assignments_n);
             code = KERR_INVALID_REPLICA_ASSIGNMENT;
         }
-        for (int j = 0; code == KERR_NONE && j < rt->assignments_n; j++) {
-            if (rt->assignments[j].broker_ids_n != 1 || rt->assignments[j].broker_ids[0] != b->node_id) {
-                snprintf(msg, sizeof(msg), "Only broker %d exists; each partition has one replica.", b->node_id);
-                code = KERR_INVALID_REPLICA_ASSIGNMENT;
-            }
-        }
         if (code == KERR_NONE)
             code = broker_fd_budget(b, rt->count - cur, msg, sizeof(msg));
-        if (code == KERR_NONE && !body.validate_only) {
+        if (code == KERR_NONE) {
+            int na = rt->assignments_n > 0 ? rt->assignments_n : 0;
+            ctl_assignment *asg = na ? arena_alloc(&rq->arena, sizeof(*asg) * (size_t)na) : NULL;
+            for (int j = 0; asg && j < na; j++)
+                asg[j] = (ctl_assignment){ rt->assignments[j].broker_ids,
+                                           rt->assignments[j].broker_ids_n > 0 ? rt->assignments[j].broker_ids_n : 0 };
             int64_t end;
-            code = metalog_add_partitions(b->meta, tp, rt->count, &end, msg, sizeof(msg));
-            if (code == KERR_NONE)
+            code = metalog_create_partitions(b->meta, tp->name, rt->count, asg, na, body.validate_only, &end, msg,
+                                             sizeof(msg));
+            if (code == KERR_NONE && end >= 0)
                 wait = end;
         }
         topic_unref(tp);
@@ -506,10 +552,10 @@ typedef struct alter_result {
 
 /* The topic's overrides after applying ops; fills cfgs (arena) and *n. */
 static int16_t alter_plan(broker *b, req *rq, topic *tp, bool replace_all, const kp_str *names,
-                          const kp_str *values, const int8_t *ops, int nops, metalog_config **out,
+                          const kp_str *values, const int8_t *ops, int nops, ctl_config **out,
                           int *nout, char *msg, size_t msglen)
 {
-    metalog_config *cfgs = arena_alloc(&rq->arena, sizeof(*cfgs) * (size_t)(nops + TCFG_COUNT + 1));
+    ctl_config *cfgs = arena_alloc(&rq->arena, sizeof(*cfgs) * (size_t)(nops + TCFG_COUNT + 1));
     int n = 0;
     if (!cfgs)
         return KERR_UNKNOWN_SERVER_ERROR;
@@ -521,7 +567,7 @@ static int16_t alter_plan(broker *b, req *rq, topic *tp, bool replace_all, const
             for (int j = 0; j < nops && !named; j++)
                 named = kp_str_eq(names[j], topic_config_defs[i].name);
             if (topic_config_is_set(&tp->overrides, i) && !named)
-                cfgs[n++] = (metalog_config){ topic_config_defs[i].name, NULL };
+                cfgs[n++] = (ctl_config){ topic_config_defs[i].name, NULL };
         }
     }
     int16_t code = KERR_NONE;
@@ -536,9 +582,9 @@ static int16_t alter_plan(broker *b, req *rq, topic *tp, bool replace_all, const
         }
         int op = ops ? ops[j] : OP_SET;
         if (op == OP_DELETE) {
-            cfgs[n++] = (metalog_config){ name, NULL };
+            cfgs[n++] = (ctl_config){ name, NULL };
         } else if (op == OP_SET) {
-            cfgs[n++] = (metalog_config){ name, value };
+            cfgs[n++] = (ctl_config){ name, value };
         } else if ((op == OP_APPEND || op == OP_SUBTRACT) && topic_config_defs[idx].type == CONFIG_LIST && value) {
             int src;
             const char *cur = topic_config_value(&tp->overrides, &b->cfg, idx, &src);
@@ -563,7 +609,7 @@ static int16_t alter_plan(broker *b, req *rq, topic *tp, bool replace_all, const
                 }
                 nv[w] = '\0';
             }
-            cfgs[n++] = (metalog_config){ name, nv };
+            cfgs[n++] = (ctl_config){ name, nv };
         } else {
             snprintf(msg, msglen, "Config operation %d is not valid for %s", op, name);
             code = KERR_INVALID_CONFIG;
@@ -594,14 +640,14 @@ static void alter_resource(broker *b, req *rq, int8_t type, kp_str rname, const 
         res->error_message = kp_str_c("The topic does not exist.");
         return;
     }
-    metalog_config *cfgs;
+    ctl_config *cfgs;
     int n;
     int16_t code = alter_plan(b, rq, tp, replace_all, names, values, ops, nops, &cfgs, &n, msg, sizeof(msg));
     if (code == KERR_NONE)
         code = metalog_check_configs(cfgs, n, msg, sizeof(msg));
     if (code == KERR_NONE && !validate_only && n > 0) {
         int64_t end;
-        code = metalog_set_topic_configs(b->meta, tp, cfgs, n, &end, msg, sizeof(msg));
+        code = metalog_set_topic_configs(b->meta, tp->name, cfgs, n, &end, msg, sizeof(msg));
         if (code == KERR_NONE && end > *wait)
             *wait = end;
     }
@@ -610,13 +656,15 @@ static void alter_resource(broker *b, req *rq, int8_t type, kp_str rname, const 
     res->error_message = fmt_msg(rq, msg);
 }
 
-static void enc_alter_configs(req *rq, void *resp)
+static void enc_alter_configs(broker *b, req *rq, void *resp)
 {
     kp_alter_configs_resp_encode(&rq->out, rq->hdr.api_version, resp);
 }
 
 void handle_alter_configs(broker *b, req *rq)
 {
+    if (broker_controller_elsewhere(b) && broker_forward(b, rq))
+        return; /* the active controller answers */
     kp_alter_configs_req body;
     kp_alter_configs_req_init(&body);
     if (kp_alter_configs_req_decode(&rq->body, rq->hdr.api_version, &body) != 0) {
@@ -651,13 +699,15 @@ void handle_alter_configs(broker *b, req *rq)
     admin_answer(b, rq, wait, enc_alter_configs, resp);
 }
 
-static void enc_incremental_alter_configs(req *rq, void *resp)
+static void enc_incremental_alter_configs(broker *b, req *rq, void *resp)
 {
     kp_incremental_alter_configs_resp_encode(&rq->out, rq->hdr.api_version, resp);
 }
 
 void handle_incremental_alter_configs(broker *b, req *rq)
 {
+    if (broker_controller_elsewhere(b) && broker_forward(b, rq))
+        return; /* the active controller answers */
     kp_incremental_alter_configs_req body;
     kp_incremental_alter_configs_req_init(&body);
     if (kp_incremental_alter_configs_req_decode(&rq->body, rq->hdr.api_version, &body) != 0) {
@@ -692,4 +742,93 @@ void handle_incremental_alter_configs(broker *b, req *rq)
         out->resource_name = res->resource_name;
     }
     admin_answer(b, rq, wait, enc_incremental_alter_configs, resp);
+}
+
+/* ---- ElectLeaders (KIP-460) ---- */
+
+static void enc_elect_leaders(broker *b, req *rq, void *resp)
+{
+    kp_elect_leaders_resp_encode(&rq->out, rq->hdr.api_version, resp);
+}
+
+void handle_elect_leaders(broker *b, req *rq)
+{
+    if (broker_controller_elsewhere(b) && broker_forward(b, rq))
+        return; /* the active controller answers */
+    int16_t ver = rq->hdr.api_version;
+    kp_elect_leaders_req body;
+    kp_elect_leaders_req_init(&body);
+    if (kp_elect_leaders_req_decode(&rq->body, ver, &body) != 0) {
+        broker_bad_request(rq, kp_err_str(rq->body.err));
+        return;
+    }
+    kp_elect_leaders_resp *resp = arena_alloc(&rq->arena, sizeof(*resp));
+    kp_elect_leaders_resp_init(resp);
+    bool unclean = ver >= 1 && body.election_type == 1;
+    int64_t wait = -1;
+    bool all = body.topic_partitions_n < 0;
+    if (all) {
+        /* null: every partition (kafka-leader-election.sh --all-topic-partitions) */
+        metalog_read_lock(b->meta);
+        const mimage *im = metalog_image(b->meta);
+        int nt = im->ntopics;
+        kp_elect_leaders_req_topic_partitions *every = arena_alloc(&rq->arena, sizeof(*every) * (size_t)(nt ? nt : 1));
+        for (int i = 0; every && i < nt; i++) {
+            const mi_topic *t = im->by_name[i];
+            kp_elect_leaders_req_topic_partitions_init(&every[i]);
+            every[i].topic = arena_kstr(&rq->arena, t->name);
+            every[i].partitions = arena_alloc(&rq->arena, sizeof(int32_t) * (size_t)(t->nparts ? t->nparts : 1));
+            for (int32_t k = 0; every[i].partitions && k < t->nparts; k++)
+                every[i].partitions[k] = k;
+            every[i].partitions_n = every[i].partitions ? t->nparts : 0;
+        }
+        metalog_read_unlock(b->meta);
+        body.topic_partitions = every;
+        body.topic_partitions_n = every ? nt : 0;
+    }
+    int nt = body.topic_partitions_n;
+    resp->replica_election_results = arena_alloc(&rq->arena, sizeof(*resp->replica_election_results) *
+                                                                 (size_t)(nt ? nt : 1));
+    resp->replica_election_results_n = resp->replica_election_results ? nt : 0;
+    for (int i = 0; i < resp->replica_election_results_n; i++) {
+        kp_elect_leaders_req_topic_partitions *rt = &body.topic_partitions[i];
+        kp_elect_leaders_resp_replica_election_result *tr = &resp->replica_election_results[i];
+        kp_elect_leaders_resp_replica_election_result_init(tr);
+        tr->topic = rt->topic;
+        int np = rt->partitions_n > 0 ? rt->partitions_n : 0;
+        tr->partition_result = arena_alloc(&rq->arena, sizeof(*tr->partition_result) * (size_t)(np ? np : 1));
+        tr->partition_result_n = tr->partition_result ? np : 0;
+        topic *tp = topics_get(b->topics, rt->topic.ptr, rt->topic.len);
+        int kept = 0;
+        for (int j = 0; j < tr->partition_result_n; j++) {
+            kp_elect_leaders_resp_partition_result *pr = &tr->partition_result[kept++];
+            kp_elect_leaders_resp_partition_result_init(pr);
+            pr->partition_id = rt->partitions[j];
+            char msg[300] = "";
+            int64_t end = -1;
+            if (tp)
+                pr->error_code = metalog_elect_leader(b->meta, tp->id, rt->partitions[j], unclean, &end, msg,
+                                                      sizeof msg);
+            else {
+                pr->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+                snprintf(msg, sizeof msg, "No such topic as %.*s", rt->topic.len > 0 ? rt->topic.len : 0,
+                         rt->topic.ptr);
+            }
+            pr->error_message = fmt_msg(rq, msg);
+            if (end > wait)
+                wait = end;
+            if (all && pr->error_code == KERR_ELECTION_NOT_NEEDED)
+                kept--; /* all partitions asked: Kafka leaves these out */
+        }
+        tr->partition_result_n = kept;
+        topic_unref(tp);
+    }
+    if (all) { /* and topics left with nothing to say */
+        int k = 0;
+        for (int i = 0; i < resp->replica_election_results_n; i++)
+            if (resp->replica_election_results[i].partition_result_n > 0)
+                resp->replica_election_results[k++] = resp->replica_election_results[i];
+        resp->replica_election_results_n = k;
+    }
+    admin_answer(b, rq, wait, enc_elect_leaders, resp);
 }

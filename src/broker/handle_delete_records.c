@@ -71,9 +71,10 @@ void handle_delete_records(broker *b, req *rq)
             kp_delete_records_resp_delete_records_partition_result_init(pr);
             pr->partition_index = rt->partitions[j].partition_index;
             pr->low_watermark = -1;
-            partition *p = tp ? topic_partition(tp, pr->partition_index) : NULL;
+            int16_t why = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+            partition *p = broker_led_partition(tp, pr->partition_index, &why);
             if (!p) {
-                pr->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+                pr->error_code = why;
                 continue;
             }
             int64_t before = plog_start_offset(p->log);

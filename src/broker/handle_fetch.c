@@ -28,13 +28,13 @@ typedef struct fetch_op {
     struct fetch_op *prev, *next;   /* the reactor's parked list */
     topic **held;                   /* topics referenced while parked */
     int32_t *held_nparts;           /* partitions counted in each */
+    partition ***held_parts;        /* which: a cluster's topics have holes, filled later */
     int nheld;
     bool parked;
 } fetch_op;
 
-/* Per reactor, touched only by that reactor's thread except wake_pending. */
-static fetch_op *parked[TOPICS_REACTORS_MAX];
-static atomic_bool wake_pending[TOPICS_REACTORS_MAX];
+/* The parked fetches are per broker and reactor (broker.h: fetch_parked,
+ * touched only by that reactor's thread; fetch_wake_pending by any). */
 
 static void release_segments(req *rq)
 {
@@ -80,24 +80,47 @@ static void list_aborted(partition *p, arena *a, int64_t from, int64_t to, kp_fe
 
 static int32_t read_partition(broker *b, arena *a, topic *tp, const kp_fetch_req_partition *rp,
                               kp_fetch_resp_partition *pr, int32_t budget, bool first,
-                              int8_t isolation, bool *error)
+                              int8_t isolation, int32_t replica, bool *error)
 {
+    bool follower = replica >= 0;
     kp_fetch_resp_partition_init(pr);
     pr->partition_index = rp->partition;
     pr->records = (kp_records){ NULL, 0, -1, 0, NULL };
     pr->aborted_transactions_n = isolation ? 0 : -1;
-    partition *p = tp ? topic_partition(tp, rp->partition) : NULL;
+    int16_t why = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+    partition *p = broker_led_partition(tp, rp->partition, &why);
     if (!p) {
-        pr->error_code = tp || !b ? KERR_UNKNOWN_TOPIC_OR_PARTITION : KERR_UNKNOWN_TOPIC_OR_PARTITION;
+        pr->error_code = why;
         pr->high_watermark = -1;
         *error = true;
         return 0;
     }
     int64_t start = plog_start_offset(p->log), end = plog_end_offset(p->log);
+    if (follower && rp->current_leader_epoch == p->leader_epoch && rp->last_fetched_epoch >= 0 &&
+        rp->last_fetched_epoch < p->leader_epoch && rp->fetch_offset > start) {
+        /* KIP-320/595: does the follower's log end in an epoch this log
+         * ends earlier? Then it diverged: it truncates to where that epoch
+         * ends here and fetches again. */
+        int32_t found;
+        int64_t epoch_end = partition_epoch_end(p, rp->last_fetched_epoch, &found);
+        if (epoch_end >= 0 && epoch_end < rp->fetch_offset) {
+            pr->high_watermark = partition_high_watermark(p);
+            pr->log_start_offset = start;
+            pr->diverging_epoch.epoch = found;
+            pr->diverging_epoch.end_offset = epoch_end;
+            pr->diverging_epoch_present = true;
+            return 0;
+        }
+    }
+    if (follower && rp->fetch_offset <= end && rp->current_leader_epoch == p->leader_epoch)
+        partition_follower_fetched(p, replica, rp->fetch_offset, clock_mono_ms()); /* its log end: the HW may move */
     pr->high_watermark = partition_high_watermark(p);
     pr->last_stable_offset = partition_last_stable_offset(p);
-    /* What this reader may see: read_committed stops at the last stable offset. */
-    int64_t visible = isolation ? pr->last_stable_offset : pr->high_watermark;
+    /* What this reader may see: read_committed stops at the last stable
+     * offset; a follower replica copies the whole log. */
+    int64_t visible = follower ? end : isolation ? pr->last_stable_offset : pr->high_watermark;
+    if (follower)
+        isolation = 0;
     pr->log_start_offset = start;
     if (rp->current_leader_epoch >= 0 && rp->current_leader_epoch != p->leader_epoch) {
         pr->error_code = rp->current_leader_epoch > p->leader_epoch ? KERR_UNKNOWN_LEADER_EPOCH
@@ -150,6 +173,8 @@ static int64_t fetch_gather(fetch_op *op, kp_fetch_resp *resp, bool *error)
     int16_t ver = rq->hdr.api_version;
     kp_fetch_req *body = &op->body;
     int32_t budget = body->max_bytes < b->fetch_bytes_max ? body->max_bytes : b->fetch_bytes_max;
+    /* ReplicaId (ReplicaState from v15): a follower broker, not a consumer */
+    int32_t replica = ver >= 15 ? body->replica_state.replica_id : body->replica_id;
     int64_t total = 0;
     int nt = body->topics_n > 0 ? body->topics_n : 0;
     kp_fetch_resp_init(resp);
@@ -167,7 +192,8 @@ static int64_t fetch_gather(fetch_op *op, kp_fetch_resp *resp, bool *error)
         tr->partitions_n = np;
         for (int j = 0; j < np; j++) {
             int32_t n = read_partition(b, &rq->arena, tp, &rt->partitions[j], &tr->partitions[j],
-                                       (int32_t)(budget - total), total == 0, body->isolation_level, error);
+                                       (int32_t)(budget - total), total == 0, body->isolation_level, replica,
+                                       error);
             if (!tp && ver >= 13)
                 tr->partitions[j].error_code = KERR_UNKNOWN_TOPIC_ID;
             total += n;
@@ -196,7 +222,7 @@ static void fetch_unpark(fetch_op *op)
     if (op->prev)
         op->prev->next = op->next;
     else
-        parked[rid] = op->next;
+        op->b->fetch_parked[rid] = op->next;
     if (op->next)
         op->next->prev = op->prev;
     op->prev = op->next = NULL;
@@ -204,7 +230,7 @@ static void fetch_unpark(fetch_op *op)
     for (int i = 0; i < op->nheld; i++) {
         topic *tp = op->held[i];
         for (int32_t j = 0; j < op->held_nparts[i]; j++)
-            atomic_fetch_sub(&topic_partition(tp, j)->fetch_waiters[rid], 1);
+            atomic_fetch_sub(&op->held_parts[i][j]->fetch_waiters[rid], 1);
         topic_unref(tp);
     }
     op->nheld = 0;
@@ -223,24 +249,69 @@ static void fetch_park(fetch_op *op)
     int nt = op->body.topics_n > 0 ? op->body.topics_n : 0;
     op->held = arena_alloc(&rq->arena, sizeof(topic *) * (size_t)(nt ? nt : 1));
     op->held_nparts = arena_alloc(&rq->arena, sizeof(int32_t) * (size_t)(nt ? nt : 1));
+    op->held_parts = arena_alloc(&rq->arena, sizeof(partition **) * (size_t)(nt ? nt : 1));
     op->nheld = 0;
-    for (int i = 0; i < nt && op->held && op->held_nparts; i++) {
+    for (int i = 0; i < nt && op->held && op->held_nparts && op->held_parts; i++) {
         topic *tp = lookup(b, rq->hdr.api_version, &op->body.topics[i]);
         if (!tp)
             continue;
-        op->held_nparts[op->nheld] = topic_nparts(tp);
+        int32_t np = topic_nparts(tp);
+        partition **v = arena_alloc(&rq->arena, sizeof(*v) * (size_t)(np ? np : 1));
+        if (!v) {
+            topic_unref(tp);
+            continue;
+        }
+        int32_t k = 0;
+        for (int32_t j = 0; j < np; j++) {
+            partition *p = topic_partition(tp, j);
+            if (!p)
+                continue;
+            atomic_fetch_add(&p->fetch_waiters[rid], 1);
+            v[k++] = p;
+        }
+        op->held_parts[op->nheld] = v;
+        op->held_nparts[op->nheld] = k;
         op->held[op->nheld++] = tp;
-        for (int32_t j = 0; j < op->held_nparts[op->nheld - 1]; j++)
-            atomic_fetch_add(&topic_partition(tp, j)->fetch_waiters[rid], 1);
     }
-    op->next = parked[rid];
+    op->next = b->fetch_parked[rid];
     op->prev = NULL;
     if (op->next)
         op->next->prev = op;
-    parked[rid] = op;
+    b->fetch_parked[rid] = op;
     op->parked = true;
     reactor_timer_init(&op->timer, fetch_timeout, op);
     reactor_timer_arm(r, &op->timer, rq->recv_ms + op->body.max_wait_ms);
+}
+
+/* KIP-951 (v12+ per partition, v16+ the endpoints): where the partitions
+ * this broker does not lead went. */
+static void leader_hints(fetch_op *op, kp_fetch_resp *resp)
+{
+    req *rq = op->rq;
+    broker_endpoint eps[16];
+    int neps = 0;
+    for (int i = 0; i < resp->responses_n; i++) {
+        kp_fetch_resp_topic *t = &resp->responses[i];
+        topic *tp = NULL;
+        for (int j = 0; j < t->partitions_n; j++) {
+            kp_fetch_resp_partition *pr = &t->partitions[j];
+            if (pr->error_code != KERR_NOT_LEADER_OR_FOLLOWER && pr->error_code != KERR_FENCED_LEADER_EPOCH)
+                continue;
+            if (!tp && !(tp = rq->hdr.api_version >= 13 ? topics_get_by_id(op->b->topics, t->topic_id)
+                                                        : topics_get(op->b->topics, t->topic.ptr, t->topic.len)))
+                break;
+            pr->current_leader_present =
+                broker_leader_hints(op->b, &rq->arena, kp_str_c(tp->name), pr->partition_index,
+                                    &pr->current_leader.leader_id, &pr->current_leader.leader_epoch, eps, &neps,
+                                    16) != 0;
+        }
+        topic_unref(tp);
+    }
+    resp->node_endpoints = neps ? arena_alloc(&rq->arena, sizeof(*resp->node_endpoints) * (size_t)neps) : NULL;
+    resp->node_endpoints_n = resp->node_endpoints ? neps : 0;
+    for (int i = 0; i < resp->node_endpoints_n; i++)
+        resp->node_endpoints[i] = (kp_fetch_resp_node_endpoint){ eps[i].node_id, eps[i].host, eps[i].port,
+                                                                 eps[i].rack };
 }
 
 /* Try to answer; returns true when the request was completed. */
@@ -256,6 +327,8 @@ static bool fetch_try(fetch_op *op, bool final)
     }
     fetch_unpark(op);
     req *rq = op->rq;
+    if (error && rq->hdr.api_version >= 12)
+        leader_hints(op, &resp);
     conn_resp_begin(rq);
     kp_fetch_resp_encode(&rq->out, rq->hdr.api_version, &resp);
     rq->on_free = release_segments;
@@ -272,10 +345,10 @@ static void fetch_timeout(reactor *r, void *arg)
 /* On a reactor: re-try every parked fetch. */
 static void fetch_wake(reactor *r, void *arg)
 {
-    (void)arg;
+    broker *b = arg;
     int rid = reactor_id(r);
-    atomic_store(&wake_pending[rid], false);
-    fetch_op *op = parked[rid];
+    atomic_store(&b->fetch_wake_pending[rid], false);
+    fetch_op *op = b->fetch_parked[rid];
     while (op) {
         fetch_op *next = op->next;
         fetch_try(op, false);
@@ -288,18 +361,18 @@ void fetch_partition_appended(broker *b, partition *p)
     for (int i = 0; i < b->nreactors; i++) {
         if (atomic_load(&p->fetch_waiters[i]) == 0)
             continue;
-        if (!atomic_exchange(&wake_pending[i], true))
-            reactor_post(b->reactors[i], fetch_wake, NULL);
+        if (!atomic_exchange(&b->fetch_wake_pending[i], true))
+            reactor_post(b->reactors[i], fetch_wake, b);
     }
 }
 
 /* Shutdown: answer every parked fetch now (posted to each reactor). */
 void fetch_expire_all(reactor *r, void *arg)
 {
-    (void)arg;
+    broker *b = arg;
     int rid = reactor_id(r);
-    while (parked[rid])
-        fetch_try(parked[rid], true);
+    while (b->fetch_parked[rid])
+        fetch_try(b->fetch_parked[rid], true);
 }
 
 void handle_fetch(broker *b, req *rq)

@@ -33,7 +33,12 @@ static void pid_durable(reactor *r, void *arg, int rc)
 {
     (void)r;
     pid_op *op = arg;
-    if (rc != LOG_OK) {
+    if (rc == METALOG_NOT_CONTROLLER) { /* the id block was not committed: a retriable refusal */
+        pids_forget(op->b->pids, op->durable_at);
+        op->resp.error_code = KERR_COORDINATOR_LOAD_IN_PROGRESS;
+        op->resp.producer_id = -1;
+        op->resp.producer_epoch = -1;
+    } else if (rc != LOG_OK) {
         op->resp.error_code = KERR_KAFKA_STORAGE_ERROR;
         op->resp.producer_id = -1;
         op->resp.producer_epoch = -1;
@@ -46,6 +51,8 @@ static void txn_pid_durable(reactor *r, void *arg, int rc)
     (void)r;
     pid_op *op = arg;
     if (rc != LOG_OK) {
+        if (rc == METALOG_NOT_CONTROLLER)
+            pids_forget(op->b->pids, op->durable_at);
         op->resp.error_code = KERR_COORDINATOR_NOT_AVAILABLE;
         pid_respond(op);
         return;
@@ -82,22 +89,25 @@ void handle_init_producer_id(broker *b, req *rq)
         op->b = b;
         int16_t code = pids_next(b->pids, &op->fresh_pid, &op->durable_at);
         if (code != KERR_NONE) {
-            op->resp.error_code = KERR_COORDINATOR_NOT_AVAILABLE;
+            op->resp.error_code = code == KERR_COORDINATOR_LOAD_IN_PROGRESS ? code : KERR_COORDINATOR_NOT_AVAILABLE;
             pid_respond(op);
             return;
         }
-        partition_wait_durable(metalog_partition(b->meta), op->durable_at, conn_reactor(rq->conn), txn_pid_durable, op);
+        metalog_wait_applied(b->meta, op->durable_at, conn_reactor(rq->conn), txn_pid_durable, op);
         return;
     }
     int64_t pid, durable_at;
     int16_t code = pids_next(b->pids, &pid, &durable_at);
     if (code != KERR_NONE) {
-        op->resp.error_code = code == KERR_KAFKA_STORAGE_ERROR ? KERR_KAFKA_STORAGE_ERROR
-                                                               : KERR_UNKNOWN_SERVER_ERROR;
+        op->resp.error_code = code == KERR_KAFKA_STORAGE_ERROR || code == KERR_COORDINATOR_LOAD_IN_PROGRESS
+                                  ? code
+                                  : KERR_UNKNOWN_SERVER_ERROR;
         pid_respond(op);
         return;
     }
     op->resp.producer_id = pid;
     op->resp.producer_epoch = 0;
-    partition_wait_durable(metalog_partition(b->meta), durable_at, conn_reactor(rq->conn), pid_durable, op);
+    op->b = b;
+    op->durable_at = durable_at;
+    metalog_wait_applied(b->meta, durable_at, conn_reactor(rq->conn), pid_durable, op);
 }

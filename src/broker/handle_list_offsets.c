@@ -14,14 +14,10 @@ static void list_partition(topic *tp, const kp_list_offsets_req_partition *rp,
 {
     kp_list_offsets_resp_partition_init(pr);
     pr->partition_index = rp->partition_index;
-    partition *p = tp ? topic_partition(tp, rp->partition_index) : NULL;
+    int16_t why = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+    partition *p = broker_led_partition_at(tp, rp->partition_index, rp->current_leader_epoch, &why);
     if (!p) {
-        pr->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
-        return;
-    }
-    if (rp->current_leader_epoch >= 0 && rp->current_leader_epoch != p->leader_epoch) {
-        pr->error_code = rp->current_leader_epoch > p->leader_epoch ? KERR_UNKNOWN_LEADER_EPOCH
-                                                                   : KERR_FENCED_LEADER_EPOCH;
+        pr->error_code = why;
         return;
     }
     pr->leader_epoch = p->leader_epoch;

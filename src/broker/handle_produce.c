@@ -31,18 +31,47 @@ typedef struct produce_op {
     topic **held;       /* references kept until the answer */
     int nheld;
     int16_t acks;
+    int32_t timeout_ms; /* acks=all: how long to wait for the in-sync replicas */
     part_task *tasks;   /* heap; freed with the answer */
 } produce_op;
 
 typedef struct produce_wait {
     produce_op *op;
     kp_produce_resp_partition *pr;
+    partition *p;       /* acks=all on replicas: the ISR's size is checked again */
+    int32_t min_isr;
 } produce_wait;
+
+/* KIP-951: where the partitions this broker does not lead went. */
+static void leader_hints(produce_op *op)
+{
+    req *rq = op->rq;
+    broker_endpoint eps[16];
+    int neps = 0;
+    for (int i = 0; i < op->resp.responses_n; i++) {
+        kp_produce_resp_topic *t = &op->resp.responses[i];
+        for (int j = 0; j < t->partition_responses_n; j++) {
+            kp_produce_resp_partition *pr = &t->partition_responses[j];
+            if (pr->error_code != KERR_NOT_LEADER_OR_FOLLOWER && pr->error_code != KERR_FENCED_LEADER_EPOCH)
+                continue;
+            pr->current_leader_present =
+                broker_leader_hints(op->b, &rq->arena, t->name, pr->index, &pr->current_leader.leader_id,
+                                    &pr->current_leader.leader_epoch, eps, &neps, 16) != 0;
+        }
+    }
+    op->resp.node_endpoints = neps ? arena_alloc(&rq->arena, sizeof(*op->resp.node_endpoints) * (size_t)neps) : NULL;
+    op->resp.node_endpoints_n = op->resp.node_endpoints ? neps : 0;
+    for (int i = 0; i < op->resp.node_endpoints_n; i++)
+        op->resp.node_endpoints[i] = (kp_produce_resp_node_endpoint){ eps[i].node_id, eps[i].host, eps[i].port,
+                                                                      eps[i].rack };
+}
 
 static void produce_respond(produce_op *op)
 {
     req *rq = op->rq;
     if (!rq->no_response) {
+        if (rq->hdr.api_version >= 10)
+            leader_hints(op);
         conn_resp_begin(rq);
         kp_produce_resp_encode(&rq->out, rq->hdr.api_version, &op->resp);
     }
@@ -59,6 +88,26 @@ static void produce_flushed(reactor *r, void *arg, int rc)
     if (rc != LOG_OK) {
         w->pr->error_code = KERR_KAFKA_STORAGE_ERROR;
         w->pr->error_message = kp_str_c("fsync of the partition log failed; see the broker log");
+    }
+    if (--w->op->pending == 0)
+        produce_respond(w->op);
+}
+
+/* acks=all on a replicated partition: the high watermark passed the
+ * batch (every ISR member has it), or it could not. */
+static void produce_replicated(reactor *r, void *arg, int rc)
+{
+    (void)r;
+    produce_wait *w = arg;
+    if (rc == PART_WAIT_TIMEOUT) {
+        w->pr->error_code = KERR_REQUEST_TIMED_OUT;
+        w->pr->error_message = kp_str_c("the in-sync replicas did not all have the batch within the request's timeout");
+    } else if (rc == PART_WAIT_NOT_LEADER) {
+        w->pr->error_code = KERR_NOT_LEADER_OR_FOLLOWER;
+    } else if (rc != LOG_OK) {
+        w->pr->error_code = KERR_UNKNOWN_SERVER_ERROR;
+    } else if (partition_isr_size(w->p, NULL) < w->min_isr) {
+        w->pr->error_code = KERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND;
     }
     if (--w->op->pending == 0)
         produce_respond(w->op);
@@ -265,6 +314,7 @@ struct part_task {
     const char *why;            /* phase 1's refusal, in why_buf or static */
     int rc;                     /* the append's log result */
     bool duplicate;             /* a retried batch already written: not counted again */
+    int32_t min_isr;            /* acks=all on a replicated partition: min.insync.replicas, else 0 */
     int64_t count, first, last, now;
     char why_buf[256];
 };
@@ -285,11 +335,30 @@ static void task_prepare(part_task *t, produce_op *op, topic *tp, kp_produce_req
     kp_produce_resp_partition_init(pr);
     pr->index = rp->index;
     pr->base_offset = -1;
-    t->p = tp ? topic_partition(tp, rp->index) : NULL;
+    int16_t why = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+    t->p = broker_led_partition(tp, rp->index, &why);
     if (!t->p)
-        t->code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+        t->code = why;
     else if (acks != 0 && acks != 1 && acks != -1)
         t->code = KERR_INVALID_REQUIRED_ACKS;
+    if (t->code != KERR_NONE || acks != -1)
+        return;
+    int replicas, isr = partition_isr_size(t->p, &replicas);
+    if (replicas < 2)
+        return; /* one copy: acks=all is the leader's append */
+    broker *b = op->b;
+    topics_read_lock(b->topics);
+    t->min_isr = (int32_t)topic_config_num(&tp->overrides, &b->cfg, TCFG_MIN_INSYNC_REPLICAS);
+    topics_read_unlock(b->topics);
+    if (t->min_isr > replicas)
+        t->min_isr = replicas; /* Kafka's effective min ISR: no more than the replicas */
+    if (isr < t->min_isr) { /* Kafka's refusal, before the append */
+        t->code = KERR_NOT_ENOUGH_REPLICAS;
+        snprintf(t->why_buf, sizeof t->why_buf,
+                 "The size of the current ISR %d is insufficient to satisfy the min.isr requirement of %d for "
+                 "partition %s-%d", isr, t->min_isr, tp->name, rp->index);
+        t->why = t->why_buf;
+    }
 }
 
 /* Phase 1: validate every batch, then append them. Any thread. */
@@ -412,6 +481,13 @@ static void task_finish(produce_op *op, part_task *t, int16_t acks)
     int64_t unflushed = atomic_fetch_add(&p->unflushed_msgs, t->duplicate ? 0 : t->count) +
                         (t->duplicate ? 0 : t->count);
     int64_t every = broker_flush_messages(b, tp);
+    if (acks == -1 && t->min_isr > 0) {
+        produce_wait *hw = arena_alloc(&rq->arena, sizeof(*hw));
+        *hw = (produce_wait){ .op = op, .pr = pr, .p = p, .min_isr = t->min_isr };
+        op->pending++;
+        partition_wait_hw(p, t->last + 1, clock_mono_ms() + op->timeout_ms, conn_reactor(rq->conn),
+                          produce_replicated, hw);
+    }
     if (acks == -1 && every == 1) {
         produce_wait *w = arena_alloc(&rq->arena, sizeof(*w));
         w->op = op;
@@ -579,6 +655,7 @@ void handle_produce(broker *b, req *rq)
         return;
     }
     op->acks = body.acks;
+    op->timeout_ms = body.timeout_ms > 0 ? body.timeout_ms : 0;
     int k = 0;
     for (int i = 0; i < nt; i++) {
         kp_produce_req_topic *rt = &body.topic_data[i];

@@ -2,7 +2,10 @@
  * handle_txn.c - the transaction APIs: AddPartitionsToTxn, AddOffsetsToTxn,
  * EndTxn (answered by the transaction coordinator, src/txn/tcoord.c), and
  * the operators' DescribeTransactions, ListTransactions, DescribeProducers
- * and WriteTxnMarkers (kafka-transactions.sh abort). InitProducerId is in handle_init_producer_id.c,
+ * and WriteTxnMarkers (kafka-transactions.sh abort, and the transaction
+ * coordinators of other brokers: answered once each marker is acknowledged,
+ * NOT_LEADER_OR_FOLLOWER for a partition led elsewhere). InitProducerId is
+ * in handle_init_producer_id.c,
  * TxnOffsetCommit with the group coordinator (src/group/group_api.c).
  */
 #include <stdlib.h>
@@ -153,9 +156,10 @@ void handle_describe_producers(broker *b, req *rq)
             kp_describe_producers_resp_partition_response *pr = &t->partitions[j];
             kp_describe_producers_resp_partition_response_init(pr);
             pr->partition_index = rt->partition_indexes[j];
-            partition *p = tp ? topic_partition(tp, pr->partition_index) : NULL;
+            int16_t why = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+            partition *p = broker_led_partition(tp, pr->partition_index, &why);
             if (!p) {
-                pr->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+                pr->error_code = why;
                 continue;
             }
             prod_entry *v;
@@ -188,6 +192,11 @@ void handle_describe_producers(broker *b, req *rq)
 /* ---- WriteTxnMarkers: an operator's abort of a hanging transaction
  * (kafka-transactions.sh abort), or a coordinator elsewhere. ---- */
 
+/* How long a marker waits for the in-sync replicas (Kafka: the request
+ * timeout of the coordinator's sender, 30 s; below it, so that the answer
+ * beats the sender's own timeout). */
+#define MARKER_ACK_TIMEOUT_MS 25000
+
 typedef struct marker_op {
     req *rq;
     kp_write_txn_markers_resp resp;
@@ -206,11 +215,17 @@ typedef struct marker_wait {
     int16_t *code;
 } marker_wait;
 
-static void marker_durable(reactor *r, void *arg, int rc)
+/* The marker is acknowledged (durable, and on a replicated partition under
+ * the high watermark), or not: Kafka appends markers with acks=all. */
+static void marker_acked(reactor *r, void *arg, int rc)
 {
     (void)r;
     marker_wait *w = arg;
-    if (rc != LOG_OK)
+    if (rc == PART_WAIT_NOT_LEADER)
+        *w->code = KERR_NOT_LEADER_OR_FOLLOWER;
+    else if (rc == PART_WAIT_TIMEOUT)
+        *w->code = KERR_REQUEST_TIMED_OUT;
+    else if (rc != LOG_OK)
         *w->code = KERR_KAFKA_STORAGE_ERROR;
     if (--w->op->pending == 0)
         markers_respond(w->op);
@@ -256,9 +271,10 @@ void handle_write_txn_markers(broker *b, req *rq)
                 kp_write_txn_markers_resp_writable_txn_marker_partition_result *pr = &tr->partitions[k];
                 kp_write_txn_markers_resp_writable_txn_marker_partition_result_init(pr);
                 pr->partition_index = t->partition_indexes[k];
-                partition *p = tp ? topic_partition(tp, pr->partition_index) : NULL;
+                int16_t why = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+                partition *p = broker_led_partition(tp, pr->partition_index, &why);
                 if (!p) {
-                    pr->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+                    pr->error_code = why;
                     continue;
                 }
                 part_result res;
@@ -279,7 +295,8 @@ void handle_write_txn_markers(broker *b, req *rq)
                     continue;
                 *w = (marker_wait){ op, &pr->error_code };
                 op->pending++;
-                partition_wait_durable(p, res.last + 1, conn_reactor(rq->conn), marker_durable, w);
+                partition_wait_acked(p, res.last + 1, clock_mono_ms() + MARKER_ACK_TIMEOUT_MS,
+                                     conn_reactor(rq->conn), marker_acked, w);
             }
             topic_unref(tp);
         }

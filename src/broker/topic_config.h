@@ -40,7 +40,7 @@
     X(SEGMENT_INDEX_BYTES, "segment.index.bytes", CONFIG_INT, 4, I32MAX, BCFG_LOG_INDEX_SIZE_MAX_BYTES, 0, "Largest offset index per segment.") \
     X(SEGMENT_JITTER_MS, "segment.jitter.ms", CONFIG_LONG, 0, I64MAX, BCFG_LOG_ROLL_JITTER_MS, 0, "A segment rolls a random share of this (at most segment.ms) before segment.ms, so that partitions do not roll all at once.") \
     X(SEGMENT_MS, "segment.ms", CONFIG_LONG, 1, I64MAX, BCFG_LOG_ROLL_MS, 0, "Segment age before a roll.") \
-    X(UNCLEAN_LEADER_ELECTION_ENABLE, "unclean.leader.election.enable", CONFIG_BOOLEAN, 0, 0, BCFG_UNCLEAN_LEADER_ELECTION_ENABLE, 0, "May an out-of-sync replica become leader. One replica per partition: no election happens, clean or not.")
+    X(UNCLEAN_LEADER_ELECTION_ENABLE, "unclean.leader.election.enable", CONFIG_BOOLEAN, 0, 0, BCFG_UNCLEAN_LEADER_ELECTION_ENABLE, 0, "May an out-of-sync replica lead when no in-sync replica is left (the records only the lost ISR had are gone).")
 
 enum topic_config_id {
 #define X(id, ...) TCFG_##id,

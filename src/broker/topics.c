@@ -21,26 +21,25 @@ struct topics {
     void *destructor_ctx;
 };
 
-static topics *g_owner; /* for topic_unref's destructor (one table per process) */
-
 topics *topics_new(void)
 {
     topics *t = calloc(1, sizeof(*t));
     if (!t)
         return NULL;
     pthread_rwlock_init(&t->lock, NULL);
-    g_owner = t;
     return t;
 }
 
 static void topic_destroy(topic *tp)
 {
-    if (g_owner && g_owner->destructor)
-        g_owner->destructor(tp, g_owner->destructor_ctx);
+    topics *owner = tp->owner;
+    if (owner && owner->destructor)
+        owner->destructor(tp, owner->destructor_ctx);
     partition **parts = atomic_load(&tp->parts);
     int n = atomic_load(&tp->nparts);
     for (int i = 0; i < n; i++)
-        partition_free(parts[i]);
+        if (parts[i])
+            partition_free(parts[i]);
     free(parts);
     retired *r = tp->retired;
     while (r) {
@@ -62,8 +61,6 @@ void topics_free(topics *t)
         topic_unref(t->by_name[i]);
     free(t->by_name);
     pthread_rwlock_destroy(&t->lock);
-    if (g_owner == t)
-        g_owner = NULL;
     free(t);
 }
 
@@ -162,7 +159,7 @@ partition *topic_partition(topic *tp, int32_t i)
 {
     if (i < 0 || i >= atomic_load(&tp->nparts))
         return NULL;
-    return atomic_load(&tp->parts)[i];
+    return __atomic_load_n(&atomic_load(&tp->parts)[i], __ATOMIC_ACQUIRE);
 }
 
 void topics_write_lock(topics *t) { pthread_rwlock_wrlock(&t->lock); }
@@ -188,6 +185,7 @@ topic *topics_insert_locked(topics *t, const char *name, kp_uuid id)
     topic *tp = calloc(1, sizeof(*tp));
     if (!tp)
         return NULL;
+    tp->owner = t;
     tp->name = strdup(name);
     tp->name_len = len;
     tp->id = id;
@@ -215,15 +213,19 @@ void topics_remove_locked(topics *t, topic *tp)
     topic_unref(tp);
 }
 
-int topic_add_partition_locked(topic *tp, partition *p)
+/* Make room for `need` entries (holes NULL) and publish nparts = need. */
+static int grow_locked(topic *tp, int need)
 {
     int n = atomic_load(&tp->nparts);
-    assert(p->index == n);
+    if (need <= n)
+        return 0;
     partition **cur = atomic_load(&tp->parts);
-    if (n == tp->parts_cap) {
+    if (need > tp->parts_cap) {
         /* Grow by doubling: the retired arrays readers may still hold add up
          * to less than the final one (10,000 partitions: ~160 KiB in all). */
         int cap = tp->parts_cap ? tp->parts_cap * 2 : 8;
+        while (cap < need)
+            cap *= 2;
         partition **nb = malloc(sizeof(*nb) * (size_t)cap);
         retired *r = malloc(sizeof(*r));
         if (!nb || !r) {
@@ -241,10 +243,25 @@ int topic_add_partition_locked(topic *tp, partition *p)
         cur = nb;
     }
     /* Readers load nparts before parts: any array they then see holds at
-     * least nparts entries, and entry n is written before nparts says so. */
-    cur[n] = p;
+     * least nparts entries, each written (a partition, or NULL for one
+     * another broker hosts) before nparts says so. */
+    for (int i = n; i < need; i++)
+        cur[i] = NULL;
+    atomic_store(&tp->nparts, need);
+    return 0;
+}
+
+int topic_extend_locked(topic *tp, int32_t n) { return grow_locked(tp, n); }
+
+int topic_add_partition_locked(topic *tp, partition *p)
+{
+    if (grow_locked(tp, p->index + 1) != 0)
+        return -1;
+    partition **cur = atomic_load(&tp->parts);
+    if (cur[p->index])
+        return -1; /* hosted already */
     p->topic = tp;
-    atomic_store(&tp->nparts, n + 1);
+    __atomic_store_n(&cur[p->index], p, __ATOMIC_RELEASE);
     return 0;
 }
 

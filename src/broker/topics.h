@@ -40,6 +40,7 @@ struct topic {
     bool internal;
     bool deleted;              /* removed by DeleteTopics: its logs go with it */
     void *retired;             /* old partition arrays, freed with the topic */
+    struct topics *owner;      /* the table it was inserted into: its destructor runs at the last unref */
 };
 
 typedef struct topics topics;
@@ -56,9 +57,13 @@ int topics_count(topics *t);
 /* All topics, referenced, sorted by name; *out is malloc'd (free after unref). */
 int topics_list(topics *t, topic ***out);
 
-/* Partition i (NULL when out of range). Valid while tp is referenced. */
+/* Partition i: NULL when out of range, or when another broker hosts it
+ * (a cluster: the array holds this broker's replicas only, with holes).
+ * Valid while tp is referenced. */
 partition *topic_partition(topic *tp, int32_t i);
 static inline int32_t topic_nparts(topic *tp) { return atomic_load(&tp->nparts); }
+/* Does the topic have partition i (hosted here or not)? */
+static inline bool topic_has_partition(topic *tp, int32_t i) { return tp && i >= 0 && i < topic_nparts(tp); }
 
 /* --- mutation: the metadata applier only --- */
 void topics_write_lock(topics *t);
@@ -70,7 +75,11 @@ topic *topics_insert_locked(topics *t, const char *name, kp_uuid id);
 /* Remove from the table; the table's reference is dropped. on_last_unref
  * runs when the last reference goes (it closes and deletes the logs). */
 void topics_remove_locked(topics *t, topic *tp);
+/* Host partition p at p->index (the array grows, holes NULL). */
 int topic_add_partition_locked(topic *tp, partition *p);
+/* The topic has n partitions (those another broker hosts stay NULL), so
+ * topic_nparts is the topic's partition count on every broker. */
+int topic_extend_locked(topic *tp, int32_t n);
 void topics_set_destructor(topics *t, void (*fn)(topic *tp, void *ctx), void *ctx);
 
 /* Topic names Kafka accepts: 1-249 of [a-zA-Z0-9._-], not "." or "..". */

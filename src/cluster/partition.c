@@ -10,6 +10,8 @@
  */
 #include "cluster/partition.h"
 
+#include "base/clock.h"
+
 #include <assert.h>
 #include <dirent.h>
 #include <errno.h>
@@ -20,7 +22,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/log.h"
+#include "cluster/epochs.h"
 #include "broker/flusher.h"
 #include "kafka_msgs.h"
 #include "proto/batch.h"
@@ -367,6 +371,7 @@ partition *partition_open(struct topic *tp, const char *name, int32_t index, plo
     p->env = env;
     p->snapshot_offset = -1;
     atomic_init(&p->first_unstable, -1);
+    atomic_init(&p->hw, -1);
     atomic_init(&p->clean_offset, -1);
     atomic_init(&p->clean_horizon_ms, -1);
     atomic_init(&p->cleaning, false);
@@ -392,6 +397,12 @@ void partition_free(partition *p)
     /* The log is not touched: the log manager may have closed it already
      * (shutdown, a deleted topic), and only this partition appends to it,
      * so its roll hook cannot run again. */
+    while (p->hw_waiters) { /* none left by a clean stop; dropped otherwise */
+        part_hw_waiter *w = p->hw_waiters;
+        p->hw_waiters = *(part_hw_waiter **)w;
+        free(w);
+    }
+    epochs_free(p->epochs);
     producers_free(p->producers);
     free(p->open_txns);
     free(p->aborted);
@@ -432,6 +443,12 @@ static work *work_find(work *w, int n, int64_t pid)
             return &w[i];
     return NULL;
 }
+
+static part_hw_waiter *hw_after_append_locked(partition *p);
+static void hw_waiters_post(part_hw_waiter *w);
+static void epochs_appended_locked(partition *p, const uint8_t *buf, size_t len, int64_t first, int32_t epoch);
+static void epochs_path(partition *p, char *buf, size_t len);
+static void epochs_save_locked(partition *p);
 
 void partition_append(partition *p, uint8_t *buf, size_t len, int64_t now_ms, int origin,
                       part_result *out)
@@ -537,6 +554,7 @@ void partition_append(partition *p, uint8_t *buf, size_t len, int64_t now_ms, in
     if (out->log_rc == LOG_OK) {
         out->first = first;
         out->last = last;
+        epochs_appended_locked(p, buf, len, first, p->leader_epoch);
         for (int i = 0; i < nw; i++) {
             prod_entry *e = producers_put(p->producers, w[i].e.pid);
             if (e)
@@ -551,17 +569,310 @@ void partition_append(partition *p, uint8_t *buf, size_t len, int64_t now_ms, in
         unstable_recompute_locked(p);
     }
     out->log_start = plog_start_offset(p->log);
-unlock:
+unlock:;
+    part_hw_waiter *ready = out->log_rc == LOG_OK && !out->error && !out->duplicate ? hw_after_append_locked(p) : NULL;
     pthread_mutex_unlock(&p->lock);
+    hw_waiters_post(ready);
     if (w != inline_w)
         free(w);
     if (out->log_rc == LOG_OK && !out->error && !out->duplicate && p->env && p->env->appended)
         p->env->appended(p->env->ctx, p);
 }
 
+void partition_append_follower(partition *p, uint8_t *buf, size_t len, int64_t now_ms, part_result *out)
+{
+    out->log_rc = LOG_OK;
+    out->error = 0;
+    out->why[0] = 0;
+    out->duplicate = false;
+    out->first = out->last = -1;
+    pthread_mutex_lock(&p->lock);
+    out->log_rc = plog_append_as_follower(p->log, buf, len, now_ms, &out->first, &out->last);
+    out->log_start = plog_start_offset(p->log);
+    if (out->log_rc == LOG_OK)
+        epochs_appended_locked(p, buf, len, out->first, -1);
+    if (out->log_rc == LOG_OK && p->producers) {
+        /* The producer state follows the leader's batches (idempotence and
+         * open transactions carry over when this replica leads): read back
+         * from the page cache as recovery reads them. */
+        if (replay_headers(p, out->first, out->last + 1) != 0)
+            glog(GLOG_WARN, "log", "%s-%d: producer state not updated from offsets %" PRId64 "..%" PRId64,
+                 part_topic(p), p->index, out->first, out->last);
+        p->nopen = 0;
+        producers_each(p->producers, open_rebuild_one, p);
+        unstable_recompute_locked(p);
+    }
+    pthread_mutex_unlock(&p->lock);
+}
+
 int64_t partition_high_watermark(partition *p)
 {
-    return plog_end_offset(p->log);
+    int64_t hw = atomic_load(&p->hw);
+    return hw < 0 ? plog_end_offset(p->log) : hw;
+}
+
+/* ---- replication ---- */
+
+struct part_hw_waiter {
+    part_hw_waiter *next;      /* first: partition_free walks the list by it */
+    int64_t offset, deadline_ms;
+    reactor *r;
+    void (*fn)(reactor *r, void *arg, int rc);
+    void *arg;
+    int rc;
+};
+
+static void hw_waiter_fire(reactor *r, void *arg)
+{
+    part_hw_waiter *w = arg;
+    w->fn(r, w->arg, w->rc);
+    free(w);
+}
+
+/* Take the waiters to answer (HW passed, or all with rc when all); the
+ * caller posts them after the unlock. Under lock. */
+static part_hw_waiter *hw_waiters_take_locked(partition *p, bool all, int rc, int64_t now_ms)
+{
+    part_hw_waiter *ready = NULL, **pp = &p->hw_waiters;
+    int64_t hw = atomic_load(&p->hw);
+    while (*pp) {
+        part_hw_waiter *w = *pp;
+        int wrc = all ? rc : w->offset <= hw ? LOG_OK : now_ms >= w->deadline_ms ? PART_WAIT_TIMEOUT : 1;
+        if (wrc == 1) {
+            pp = &w->next;
+            continue;
+        }
+        *pp = w->next;
+        w->rc = wrc;
+        w->next = ready;
+        ready = w;
+    }
+    return ready;
+}
+
+static void hw_waiters_post(part_hw_waiter *w)
+{
+    while (w) {
+        part_hw_waiter *next = w->next;
+        if (w->r)
+            reactor_post(w->r, hw_waiter_fire, w);
+        else /* no reactor: here, on the thread that moved the HW (no lock held) */
+            hw_waiter_fire(NULL, w);
+        w = next;
+    }
+}
+
+static part_follower *follower_find(partition *p, int32_t id)
+{
+    for (int i = 0; i < p->nfollowers; i++)
+        if (p->followers[i].id == id)
+            return &p->followers[i];
+    return NULL;
+}
+
+/* The leader's HW: the smallest log end in the ISR; it only moves up.
+ * true when it moved. Under lock. */
+static bool hw_update_locked(partition *p);
+
+/* After an append (under lock): a leader alone in its ISR moves the HW. */
+static part_hw_waiter *hw_after_append_locked(partition *p)
+{
+    return hw_update_locked(p) ? hw_waiters_take_locked(p, false, 0, clock_mono_ms()) : NULL;
+}
+
+static bool hw_update_locked(partition *p)
+{
+    if (!p->replicated || !p->leader)
+        return false;
+    int64_t hw = plog_end_offset(p->log);
+    for (int i = 0; i < p->nisr; i++) {
+        if (p->isr[i] == p->self)
+            continue;
+        const part_follower *f = follower_find(p, p->isr[i]);
+        int64_t leo = f ? f->leo : -1;
+        if (leo < hw)
+            hw = leo;
+    }
+    if (hw <= atomic_load(&p->hw))
+        return false;
+    atomic_store(&p->hw, hw);
+    return true;
+}
+
+void partition_set_replicas(partition *p, int32_t self, const int32_t *replicas, int nreplicas, const int32_t *isr,
+                            int nisr, bool leads)
+{
+    part_hw_waiter *lost = NULL;
+    pthread_mutex_lock(&p->lock);
+    bool was_leader = p->leader;
+    if (leads && !was_leader && p->epochs_built && /* Kafka: a new leader's epoch starts at its log end */
+        epochs_assign(p->epochs, p->leader_epoch, plog_end_offset(p->log)) > 0)
+        epochs_save_locked(p);
+    p->self = self;
+    p->replicated = nreplicas > 1;
+    p->leader = leads;
+    p->nisr = 0;
+    for (int i = 0; i < nisr && p->nisr < PART_REPLICAS_MAX; i++)
+        p->isr[p->nisr++] = isr[i];
+    part_follower keep[PART_REPLICAS_MAX];
+    int nkeep = 0;
+    for (int i = 0; i < nreplicas && nkeep < PART_REPLICAS_MAX; i++) {
+        if (replicas[i] == self)
+            continue;
+        const part_follower *old = follower_find(p, replicas[i]);
+        keep[nkeep++] = old && was_leader && leads ? *old
+                                                   : (part_follower){ .id = replicas[i], .leo = -1,
+                                                                      .last_fetch_leader_end = -1 };
+    }
+    memcpy(p->followers, keep, sizeof(keep[0]) * (size_t)nkeep);
+    p->nfollowers = nkeep;
+    if (p->replicated && atomic_load(&p->hw) < 0)
+        atomic_store(&p->hw, 0); /* not checkpointed yet: it rises as the ISR's log ends are learned */
+    if (!p->replicated)
+        atomic_store(&p->hw, -1);
+    bool moved = hw_update_locked(p);
+    if (was_leader && !leads)
+        lost = hw_waiters_take_locked(p, true, PART_WAIT_NOT_LEADER, 0);
+    part_hw_waiter *ready = moved ? hw_waiters_take_locked(p, false, 0, clock_mono_ms()) : NULL;
+    pthread_mutex_unlock(&p->lock);
+    hw_waiters_post(lost);
+    hw_waiters_post(ready);
+    if (moved && p->env && p->env->appended)
+        p->env->appended(p->env->ctx, p);
+}
+
+int partition_isr_size(partition *p, int *replicas)
+{
+    pthread_mutex_lock(&p->lock);
+    int n = p->replicated ? p->nisr : 1;
+    if (replicas)
+        *replicas = p->replicated ? p->nfollowers + 1 : 1;
+    pthread_mutex_unlock(&p->lock);
+    return n;
+}
+
+void partition_fail_hw_waiters(partition *p)
+{
+    pthread_mutex_lock(&p->lock);
+    part_hw_waiter *lost = hw_waiters_take_locked(p, true, PART_WAIT_NOT_LEADER, 0);
+    pthread_mutex_unlock(&p->lock);
+    hw_waiters_post(lost);
+}
+
+
+void partition_follower_fetched(partition *p, int32_t id, int64_t offset, int64_t now_ms)
+{
+    pthread_mutex_lock(&p->lock);
+    part_follower *f = p->leader ? follower_find(p, id) : NULL;
+    bool moved = false;
+    part_hw_waiter *ready = NULL;
+    if (f) {
+        int64_t end = plog_end_offset(p->log);
+        f->leo = offset;
+        /* Kafka's rule: caught up at this fetch when it has the leader's
+         * log end; else at the previous fetch when it now has what the
+         * leader had then. */
+        if (offset >= end)
+            f->caught_up_ms = now_ms;
+        else if (f->last_fetch_leader_end >= 0 && offset >= f->last_fetch_leader_end)
+            f->caught_up_ms = f->last_fetch_ms;
+        f->last_fetch_ms = now_ms;
+        f->last_fetch_leader_end = end;
+        moved = hw_update_locked(p);
+        if (moved)
+            ready = hw_waiters_take_locked(p, false, 0, now_ms);
+    }
+    pthread_mutex_unlock(&p->lock);
+    hw_waiters_post(ready);
+    if (moved && p->env && p->env->appended)
+        p->env->appended(p->env->ctx, p);
+}
+
+void partition_follower_truncated(partition *p)
+{
+    pthread_mutex_lock(&p->lock);
+    p->epochs_built = false; /* rebuilt from the headers when next asked */
+    char path[4200];
+    epochs_path(p, path, sizeof path);
+    unlink(path);
+    int64_t end = plog_end_offset(p->log);
+    if (atomic_load(&p->hw) > end)
+        atomic_store(&p->hw, end);
+    pthread_mutex_unlock(&p->lock);
+}
+
+void partition_follower_hw(partition *p, int64_t leader_hw)
+{
+    pthread_mutex_lock(&p->lock);
+    if (p->replicated && !p->leader) {
+        int64_t end = plog_end_offset(p->log);
+        int64_t hw = leader_hw < end ? leader_hw : end;
+        if (hw > atomic_load(&p->hw))
+            atomic_store(&p->hw, hw);
+    }
+    pthread_mutex_unlock(&p->lock);
+}
+
+void partition_wait_hw(partition *p, int64_t offset, int64_t deadline_ms, reactor *r,
+                       void (*fn)(reactor *r, void *arg, int rc), void *arg)
+{
+    part_hw_waiter *w = calloc(1, sizeof(*w));
+    if (!w) {
+        fn(r, arg, LOG_ERR_NOMEM);
+        return;
+    }
+    *w = (part_hw_waiter){ .offset = offset, .deadline_ms = deadline_ms, .r = r, .fn = fn, .arg = arg };
+    pthread_mutex_lock(&p->lock);
+    int rc = 1;
+    if (!p->leader || !p->replicated)
+        rc = p->replicated ? PART_WAIT_NOT_LEADER : LOG_OK;
+    else if (offset <= partition_high_watermark(p))
+        rc = LOG_OK;
+    if (rc == 1) {
+        w->next = p->hw_waiters;
+        p->hw_waiters = w;
+    }
+    pthread_mutex_unlock(&p->lock);
+    if (rc != 1) {
+        w->rc = rc;
+        if (r)
+            reactor_post(r, hw_waiter_fire, w);
+        else
+            hw_waiter_fire(NULL, w);
+    }
+}
+
+bool partition_isr_check(partition *p, int64_t now_ms, int64_t lag_max_ms, int32_t *out, int *nout)
+{
+    pthread_mutex_lock(&p->lock);
+    part_hw_waiter *late = hw_waiters_take_locked(p, false, 0, now_ms);
+    bool differs = false;
+    *nout = 0;
+    if (p->replicated && p->leader) {
+        int64_t hw = atomic_load(&p->hw);
+        out[(*nout)++] = p->self;
+        for (int i = 0; i < p->nfollowers; i++) {
+            const part_follower *f = &p->followers[i];
+            bool member = false;
+            for (int k = 0; k < p->nisr; k++)
+                member |= p->isr[k] == f->id;
+            bool in = member ? f->caught_up_ms > 0 && now_ms - f->caught_up_ms <= lag_max_ms
+                             : f->leo >= 0 && f->leo >= hw && now_ms - f->caught_up_ms <= lag_max_ms;
+            /* a member never heard of since this broker leads: give it the
+             * lag time from the start of the leadership */
+            if (member && f->caught_up_ms == 0) {
+                ((part_follower *)f)->caught_up_ms = now_ms;
+                in = true;
+            }
+            if (in)
+                out[(*nout)++] = f->id;
+            if (in != member)
+                differs = true;
+        }
+    }
+    pthread_mutex_unlock(&p->lock);
+    hw_waiters_post(late);
+    return differs;
 }
 
 int64_t partition_last_stable_offset(partition *p)
@@ -610,6 +921,7 @@ void partition_write_marker(partition *p, int64_t pid, int16_t epoch, int32_t co
         if (out->log_rc == LOG_OK) {
             out->first = first;
             out->last = last;
+            epochs_appended_locked(p, w.buf, len, first, p->leader_epoch);
             e = producers_put(p->producers, pid);
             if (e) {
                 if (epoch != e->epoch) {
@@ -634,7 +946,9 @@ void partition_write_marker(partition *p, int64_t pid, int16_t epoch, int32_t co
         }
     }
     out->log_start = plog_start_offset(p->log);
+    part_hw_waiter *ready = out->log_rc == LOG_OK && !out->error ? hw_after_append_locked(p) : NULL;
     pthread_mutex_unlock(&p->lock);
+    hw_waiters_post(ready);
     kp_writer_deinit(&w);
     if (out->log_rc == LOG_OK && !out->error && p->env && p->env->appended)
         p->env->appended(p->env->ctx, p);
@@ -717,6 +1031,121 @@ int partition_scan(partition *p, int (*fn)(void *arg, const uint8_t *batch, size
     return rc;
 }
 
+/* The leader-epoch cache (Kafka's LeaderEpochFileCache) and its file,
+ * leader-epoch-checkpoint in the partition directory, rewritten (fsynced,
+ * renamed) whenever an epoch is added - as Kafka does, once per leader
+ * change - and read back when the cache is first needed. Under lock. */
+static void epochs_path(partition *p, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/%s", plog_dir(p->log), EPOCHS_FILE_NAME);
+}
+
+static void epochs_save_locked(partition *p)
+{
+    char path[4200], err[256];
+    epochs_path(p, path, sizeof path);
+    if (epochs_save(p->epochs, path, err, sizeof err) != 0)
+        glog(GLOG_WARN, "log", "%s-%d: %s (the cache is rebuilt from the log when needed)", p->name, p->index,
+             err);
+}
+
+/* The file, when it agrees with the log: cut to the log's ends, and its
+ * last epoch the last batch's (a crash between an append and the file's
+ * rewrite leaves the file one epoch short: then the log decides). */
+static bool epochs_from_file_locked(partition *p)
+{
+    char path[4200], err[256];
+    epochs_path(p, path, sizeof path);
+    if (access(path, F_OK) != 0 || epochs_load(p->epochs, path, err, sizeof err) != 0)
+        return false;
+    int64_t start = plog_start_offset(p->log), end = plog_end_offset(p->log);
+    epochs_truncate_from_end(p->epochs, end);
+    epochs_truncate_from_start(p->epochs, start);
+    return end <= start ? epochs_n(p->epochs) == 0 : epochs_latest(p->epochs) == partition_last_epoch(p);
+}
+
+/* Built the first time it is needed (from the file, else from the batch
+ * headers), then kept up by every append; a follower's truncation drops
+ * it and its file. Under lock. */
+static bool epochs_build_locked(partition *p)
+{
+    if (p->epochs_built)
+        return true;
+    if (!p->epochs && !(p->epochs = epochs_new()))
+        return false;
+    if (epochs_from_file_locked(p)) {
+        p->epochs_built = true;
+        return true;
+    }
+    epochs_rebuild_begin(p->epochs);
+    int64_t off = plog_start_offset(p->log), end = plog_end_offset(p->log);
+    while (off < end) {
+        plog_slice s;
+        if (plog_read(p->log, off, 8 << 20, true, &s) != LOG_OK || s.len == 0) {
+            log_segment_unref(s.seg);
+            return false;
+        }
+        int64_t pos = s.pos, stop = s.pos + s.len;
+        while (pos + BATCH_HEADER_BYTES <= stop) {
+            uint8_t hdr[BATCH_HEADER_BYTES];
+            if (pread(s.fd, hdr, sizeof hdr, pos) != (ssize_t)sizeof hdr)
+                break;
+            int64_t base = batch_base_offset(hdr);
+            epochs_rebuild_batch(p->epochs, batch_leader_epoch(hdr), base);
+            off = base + (int64_t)batch_in(hdr).last_offset_delta + 1;
+            pos += BATCH_LOG_OVERHEAD + batch_length(hdr);
+        }
+        log_segment_unref(s.seg);
+        if (pos < stop)
+            return false;
+    }
+    p->epochs_built = true;
+    epochs_save_locked(p);
+    return true;
+}
+
+/* An append of batches starting at first in `epoch` (-1: read each batch's). */
+static void epochs_appended_locked(partition *p, const uint8_t *buf, size_t len, int64_t first, int32_t epoch)
+{
+    if (!p->epochs_built)
+        return;
+    bool changed = false;
+    if (epoch >= 0)
+        changed = epochs_assign(p->epochs, epoch, first) > 0;
+    for (size_t off = 0; epoch < 0 && off + BATCH_HEADER_BYTES <= len;
+         off += BATCH_LOG_OVERHEAD + (size_t)batch_length(buf + off))
+        changed |= epochs_assign(p->epochs, batch_leader_epoch(buf + off), batch_base_offset(buf + off)) > 0;
+    if (changed)
+        epochs_save_locked(p);
+}
+
+int64_t partition_epoch_end(partition *p, int32_t epoch, int32_t *epoch_out)
+{
+    pthread_mutex_lock(&p->lock);
+    int64_t end = -1;
+    *epoch_out = -1;
+    if (epochs_build_locked(p))
+        end = epochs_end_offset_for(p->epochs, epoch, plog_end_offset(p->log), epoch_out);
+    pthread_mutex_unlock(&p->lock);
+    return end;
+}
+
+int32_t partition_last_epoch(partition *p)
+{
+    int64_t end = plog_end_offset(p->log);
+    if (end <= plog_start_offset(p->log))
+        return -1;
+    plog_slice s;
+    if (plog_read(p->log, end - 1, BATCH_HEADER_BYTES, true, &s) != LOG_OK || s.len < BATCH_HEADER_BYTES) {
+        log_segment_unref(s.seg);
+        return -1;
+    }
+    uint8_t h[BATCH_HEADER_BYTES];
+    ssize_t n = pread(s.fd, h, sizeof h, s.pos);
+    log_segment_unref(s.seg);
+    return n == (ssize_t)sizeof h ? batch_leader_epoch(h) : -1;
+}
+
 typedef struct copy_ctx {
     prod_entry *v;
     int n;
@@ -747,6 +1176,36 @@ void partition_wait_durable(partition *p, int64_t offset, reactor *r,
                             void (*fn)(reactor *r, void *arg, int rc), void *arg)
 {
     flusher_wait(p->env->flusher, p->log, offset, r, fn, arg);
+}
+
+typedef struct acked_wait {
+    partition *p;
+    int64_t offset, deadline_ms;
+    reactor *r;
+    void (*fn)(reactor *r, void *arg, int rc);
+    void *arg;
+} acked_wait;
+
+static void acked_durable(reactor *r, void *arg, int rc)
+{
+    acked_wait w = *(acked_wait *)arg;
+    free(arg);
+    if (rc != LOG_OK)
+        w.fn(r, w.arg, rc);
+    else
+        partition_wait_hw(w.p, w.offset, w.deadline_ms, w.r, w.fn, w.arg);
+}
+
+void partition_wait_acked(partition *p, int64_t offset, int64_t deadline_ms, reactor *r,
+                          void (*fn)(reactor *r, void *arg, int rc), void *arg)
+{
+    acked_wait *w = p->replicated ? malloc(sizeof(*w)) : NULL;
+    if (!w) {
+        partition_wait_durable(p, offset, r, fn, arg);
+        return;
+    }
+    *w = (acked_wait){ p, offset, deadline_ms, r, fn, arg };
+    partition_wait_durable(p, offset, r, acked_durable, w);
 }
 
 int partition_expire_producers(partition *p, int64_t now_ms, int64_t max_idle_ms)

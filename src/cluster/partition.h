@@ -38,6 +38,18 @@
 #include "storage/log.h"
 
 #define PARTITION_REACTORS_MAX 64
+#define PART_REPLICAS_MAX 16
+
+/* What the leader knows of one follower (Kafka's ReplicaState). */
+typedef struct part_follower {
+    int32_t id;
+    int64_t leo;                 /* its log end: the offset of its last fetch (-1: not heard of) */
+    int64_t caught_up_ms;        /* when it last had all the leader had (mono; 0: never) */
+    int64_t last_fetch_ms;       /* Kafka's lastFetchTimeMs */
+    int64_t last_fetch_leader_end; /* the leader's log end then (lastFetchLeaderLogEndOffset) */
+} part_follower;
+
+typedef struct part_hw_waiter part_hw_waiter;
 
 struct topic;
 struct flusher;
@@ -58,6 +70,7 @@ struct partition {
     plog *log;                 /* owned by the log manager */
     int32_t leader_epoch;
     int32_t partition_epoch;
+    atomic_bool leads;         /* this broker is its leader (the metadata image says so) */
     const partition_env *env;
     atomic_llong unflushed_msgs;          /* records appended since the last flush */
     atomic_int lane_pending;              /* appends queued on an append lane, not done */
@@ -82,6 +95,20 @@ struct partition {
     /* The first offset of the oldest open transaction, -1 when none; read
      * without the lock by fetches (the last stable offset). */
     atomic_llong first_unstable;
+
+    /* Replication (a cluster's partition with several replicas; guarded by
+     * lock but hw, read by fetches without it). */
+    atomic_llong hw;           /* the high watermark; -1: one copy, the log end is the HW */
+    int32_t self;              /* this broker */
+    bool replicated;
+    bool leader;               /* this broker leads it (the replication view of `leads`) */
+    int32_t isr[PART_REPLICAS_MAX]; /* the ISR in the committed image */
+    int nisr;
+    part_follower followers[PART_REPLICAS_MAX]; /* the other replicas */
+    int nfollowers;
+    part_hw_waiter *hw_waiters;  /* acks=all appends waiting for the HW */
+    struct epochs *epochs;       /* the leader-epoch cache, built when first needed */
+    bool epochs_built;
 };
 
 typedef struct part_open_txn {
@@ -135,6 +162,14 @@ void partition_append(partition *p, uint8_t *buf, size_t len, int64_t now_ms, in
                       part_result *out);
 
 /*
+ * A follower's append: the leader's batches (validated by the caller) go
+ * to the log unchanged, offsets and leader epochs kept (storage/log.h's
+ * plog_append_as_follower). The producer state is not maintained here
+ * yet: it is rebuilt from the log when the partition is opened.
+ */
+void partition_append_follower(partition *p, uint8_t *buf, size_t len, int64_t now_ms, part_result *out);
+
+/*
  * Write a transaction marker (a control batch: COMMIT or ABORT) for
  * producer pid at epoch, from the transaction coordinator. Ends the
  * producer's open transaction here; an abort is added to the aborted index.
@@ -168,11 +203,53 @@ void partition_aborted_forget(partition *p, int64_t pid, int64_t marker);
  */
 int partition_scan(partition *p, int (*fn)(void *arg, const uint8_t *batch, size_t len), void *arg);
 
+/* Where `epoch` ends in this log (Kafka's endOffsetFor on the leader-epoch
+ * cache, cluster/epochs.h: the first offset of a later epoch, or the log
+ * end) with the largest epoch <= it in *epoch_out; -1 when unknown. The
+ * cache is built from the batch headers the first time (not persisted
+ * yet). And the epoch of the last batch (-1: empty). */
+int64_t partition_epoch_end(partition *p, int32_t epoch, int32_t *epoch_out);
+int32_t partition_last_epoch(partition *p);
+
 /* Copies of the producer entries (DescribeProducers); *out malloc'd. */
 int partition_producers(partition *p, prod_entry **out);
 
-/* Offsets below this are visible to read_uncommitted readers. */
+/* Offsets below this are visible to read_uncommitted readers: the log end
+ * for a partition with one copy; with replicas, what every ISR member has. */
 int64_t partition_high_watermark(partition *p);
+
+/*
+ * Replication. The publisher sets the replicas and the ISR as the image
+ * says (self: this broker; leads: it is the leader). On the leader, each
+ * follower's fetch reports its log end (Kafka's ReplicaState); the high
+ * watermark is the smallest log end in the ISR (leader included) and never
+ * goes back; acks=all appends wait for it. A follower takes the leader's
+ * high watermark from its fetch answers (bounded by its own log end).
+ */
+void partition_set_replicas(partition *p, int32_t self, const int32_t *replicas, int nreplicas, const int32_t *isr,
+                            int nisr, bool leads);
+/* The ISR's size and (replicas not NULL) the replica count; 1 and 1 for a
+ * partition with one copy. */
+int partition_isr_size(partition *p, int *replicas);
+/* Shutdown: every acks=all append still waiting is answered NOT_LEADER. */
+void partition_fail_hw_waiters(partition *p);
+void partition_follower_fetched(partition *p, int32_t id, int64_t offset, int64_t now_ms);
+void partition_follower_hw(partition *p, int64_t leader_hw);
+/* A follower cut its log back: its high watermark is no more than the end. */
+void partition_follower_truncated(partition *p);
+#define PART_WAIT_NOT_LEADER (-200)
+#define PART_WAIT_TIMEOUT (-201)
+/* Call fn(r, arg, rc) on reactor r (NULL: on the thread that moves the
+ * high watermark, holding no lock) once the high watermark passes offset
+ * (rc LOG_OK), when this broker stops leading (PART_WAIT_NOT_LEADER), or
+ * at deadline_ms (mono; PART_WAIT_TIMEOUT, by partition_isr_check). */
+void partition_wait_hw(partition *p, int64_t offset, int64_t deadline_ms, reactor *r,
+                       void (*fn)(reactor *r, void *arg, int rc), void *arg);
+/* The leader's periodic check: waiters past their deadline are answered,
+ * and the ISR it wants (members caught up within lag_max_ms, others that
+ * reached the high watermark) goes to out; true when it differs from the
+ * committed ISR (AlterPartition is due). */
+bool partition_isr_check(partition *p, int64_t now_ms, int64_t lag_max_ms, int32_t *out, int *nout);
 /* Offsets below this are visible to read_committed readers. */
 int64_t partition_last_stable_offset(partition *p);
 
@@ -180,6 +257,12 @@ int64_t partition_last_stable_offset(partition *p);
  * everything below offset is on disk; rc is LOG_OK or the flush error. */
 void partition_wait_durable(partition *p, int64_t offset, reactor *r,
                             void (*fn)(reactor *r, void *arg, int rc), void *arg);
+
+/* acks=all for the coordinators' own writes: durable, then (a replicated
+ * partition) under the high watermark; rc as partition_wait_hw's. With r
+ * NULL fn runs on whichever thread completes the wait, holding no lock. */
+void partition_wait_acked(partition *p, int64_t offset, int64_t deadline_ms, reactor *r,
+                          void (*fn)(reactor *r, void *arg, int rc), void *arg);
 
 /* producer.id.expiration.ms: forget producers idle that long. */
 int partition_expire_producers(partition *p, int64_t now_ms, int64_t max_idle_ms);

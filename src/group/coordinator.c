@@ -190,6 +190,7 @@ static int offset_set(cgroup *cg, const char *tname, int tname_len, int32_t pidx
     }
     free(o->metadata);
     o->metadata = m;
+    o->metadata_len = meta_len > 0 ? meta_len : 0;
     o->offset = offset;
     o->leader_epoch = epoch;
     o->commit_ts_ms = commit_ts;
@@ -204,9 +205,12 @@ static int txn_offset_add(cgroup *cg, int64_t pid, const char *tname, int tname_
     for (int i = 0; i < cg->ntoffs && !t; i++)
         if (cg->toffs[i].pid == pid && committed_is(&cg->toffs[i].c, tname, tname_len, pidx))
             t = &cg->toffs[i];
-    char *m = strndup(meta_len > 0 ? meta : "", meta_len > 0 ? (size_t)meta_len : 0);
+    char *m = malloc(meta_len > 0 ? (size_t)meta_len + 1 : 1);
     if (!m)
         return -1;
+    if (meta_len > 0)
+        memcpy(m, meta, (size_t)meta_len);
+    m[meta_len > 0 ? meta_len : 0] = '\0';
     if (!t) {
         if (cg->ntoffs == cg->captoffs) {
             int cap = cg->captoffs ? cg->captoffs * 2 : 8;
@@ -231,6 +235,7 @@ static int txn_offset_add(cgroup *cg, int64_t pid, const char *tname, int tname_
     }
     free(t->c.metadata);
     t->c.metadata = m;
+    t->c.metadata_len = meta_len > 0 ? meta_len : 0;
     t->c.offset = offset;
     t->c.leader_epoch = epoch;
     t->c.commit_ts_ms = commit_ts;
@@ -250,7 +255,7 @@ static void txn_offsets_complete(cgroup *cg, int64_t pid, bool commit)
         }
         if (commit)
             offset_set(cg, t->c.topic, (int)strlen(t->c.topic), t->c.partition, t->c.offset, t->c.leader_epoch,
-                       t->c.metadata, (int)strlen(t->c.metadata), t->c.commit_ts_ms, -1);
+                       t->c.metadata, t->c.metadata_len, t->c.commit_ts_ms, -1);
         committed_free(&t->c);
     }
     cg->ntoffs = k;
@@ -646,11 +651,15 @@ void coord_run_actions(coordinator *c, cgroup *cg)
 
 /* ---- the offsets topic ---- */
 
-int16_t coord_ensure_topic(coordinator *c)
+static void reconcile_locked(coordinator *c);
+
+static int16_t find_topic(coordinator *c, bool create)
 {
     if (c->offsets)
         return KERR_NONE;
     topic *tp = topics_get(c->env.topics, COORD_TOPIC, (int)strlen(COORD_TOPIC));
+    if (!tp && !create)
+        return KERR_COORDINATOR_NOT_AVAILABLE;
     if (!tp) {
         char seg[32];
         snprintf(seg, sizeof seg, "%lld", (long long)config_get_num(c->env.cfg, BCFG_OFFSETS_TOPIC_SEGMENT_BYTES));
@@ -669,6 +678,15 @@ int16_t coord_ensure_topic(coordinator *c)
         if (!tp)
             return KERR_COORDINATOR_NOT_AVAILABLE;
     }
+    /* A topic the metadata publisher is still adding partitions to (a
+     * cluster creates it through the controller) is not taken yet: group
+     * ids must never be hashed over a partial count. */
+    int32_t in_image = c->env.committed_partitions ? c->env.committed_partitions(c->env.ctx, COORD_TOPIC)
+                                                   : topic_nparts(tp);
+    if (topic_nparts(tp) <= 0 || topic_nparts(tp) != in_image) {
+        topic_unref(tp);
+        return KERR_COORDINATOR_NOT_AVAILABLE;
+    }
     if (topic_nparts(tp) != c->nparts) {
         /* Kafka keeps the count the topic was created with. */
         c->nparts = topic_nparts(tp);
@@ -676,7 +694,13 @@ int16_t coord_ensure_topic(coordinator *c)
             c->groups[i]->part = coord_partition_for(c->groups[i]->id, c->nparts);
     }
     c->offsets = tp;
+    reconcile_locked(c);
     return KERR_NONE;
+}
+
+int16_t coord_ensure_topic(coordinator *c)
+{
+    return find_topic(c, true);
 }
 
 /* ---- loading ---- */
@@ -841,34 +865,100 @@ static void restore_group(coordinator *c, loaded_group *l)
     arena_deinit(&a);
 }
 
-int coord_load(coordinator *c, char *err, size_t errlen)
+/* Drop the groups of a partition another broker leads now. Lock held. */
+static int unload_partition(coordinator *c, int32_t part)
 {
-    (void)err;
-    (void)errlen;
-    topic *tp = topics_get(c->env.topics, COORD_TOPIC, (int)strlen(COORD_TOPIC));
-    if (!tp)
-        return 0; /* created on first use, as Kafka does */
-    pthread_mutex_lock(&c->lock);
-    c->offsets = tp;
-    c->nparts = topic_nparts(tp);
+    int n = 0;
+    for (int i = 0; i < c->n; i++) {
+        cgroup *cg = c->groups[i];
+        if (cg->part != part)
+            continue;
+        grp_abort_pending(cg->g, KERR_NOT_COORDINATOR, &c->acts);
+        coord_run_actions(c, cg);
+        coord_group_remove(c, cg);
+        i--;
+        n++;
+    }
+    return n;
+}
+
+/* Coordinate exactly the groups of the partitions this broker leads: load
+ * those newly led (or led again at a new epoch) from their logs, drop the
+ * others. Lock held. */
+static void reconcile_locked(coordinator *c)
+{
+    atomic_store(&c->moved, false);
+    if (!c->offsets)
+        return;
+    int32_t n = topic_nparts(c->offsets);
+    if (n > c->nown) {
+        int32_t *no = realloc(c->own, sizeof(*no) * (size_t)n);
+        if (!no)
+            return;
+        for (int32_t i = c->nown; i < n; i++)
+            no[i] = -1;
+        c->own = no;
+        c->nown = n;
+    }
     loaded_group *lg = NULL;
-    int nlg = 0;
+    int nlg = 0, loaded = 0, dropped = 0, groups_before = c->n;
     int64_t t0 = clock_mono_ms();
-    for (int32_t i = 0; i < topic_nparts(tp); i++)
-        load_partition(c, topic_partition(tp, i), &lg, &nlg);
-    for (int i = 0; i < c->n; i++)
-        c->groups[i]->part = coord_partition_for(c->groups[i]->id, c->nparts);
+    for (int32_t i = 0; i < n; i++) {
+        partition *p = topic_partition(c->offsets, i);
+        int32_t want = p && atomic_load(&p->leads) ? p->leader_epoch : -1;
+        if (c->own[i] == want)
+            continue;
+        if (c->own[i] >= 0)
+            dropped += unload_partition(c, i);
+        c->own[i] = want;
+        if (want >= 0) {
+            load_partition(c, p, &lg, &nlg);
+            loaded++;
+        }
+    }
     for (int i = 0; i < nlg; i++) {
         restore_group(c, &lg[i]);
         free(lg[i].id);
         free(lg[i].value);
     }
     free(lg);
-    int64_t noffs = 0;
-    for (int i = 0; i < c->n; i++)
-        noffs += c->groups[i]->noffs;
-    glog(GLOG_INFO, "group", "loaded %d groups and %lld committed offsets from %s in %lld ms", c->n,
-         (long long)noffs, COORD_TOPIC, (long long)(clock_mono_ms() - t0));
+    if (loaded > 0 || dropped > 0) {
+        int64_t noffs = 0;
+        for (int i = 0; i < c->n; i++)
+            noffs += c->groups[i]->noffs;
+        glog(GLOG_INFO, "group", "coordinating %d groups (%lld committed offsets) of %s: loaded %d partitions "
+             "(%d groups) in %lld ms, handed over %d groups", c->n, (long long)noffs, COORD_TOPIC, loaded,
+             c->n - groups_before + dropped, (long long)(clock_mono_ms() - t0), dropped);
+    }
+}
+
+int16_t coord_owner_check(coordinator *c, const char *gid, bool create)
+{
+    int16_t code = find_topic(c, create);
+    if (code != KERR_NONE)
+        return create ? code : KERR_NONE; /* no topic anywhere: no such group, whoever is asked */
+    int32_t part = coord_partition_for(gid, c->nparts);
+    partition *p = topic_partition(c->offsets, part);
+    bool leads = p && atomic_load(&p->leads);
+    if (atomic_load(&c->moved) || (part < c->nown && (c->own[part] >= 0) != leads) || (part >= c->nown && leads))
+        reconcile_locked(c);
+    return part < c->nown && c->own[part] >= 0 ? KERR_NONE : KERR_NOT_COORDINATOR;
+}
+
+void coord_leadership_changed(coordinator *c)
+{
+    if (!c)
+        return;
+    atomic_store(&c->moved, true);
+    pthread_cond_signal(&c->cond);
+}
+
+int coord_load(coordinator *c, char *err, size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    pthread_mutex_lock(&c->lock);
+    find_topic(c, false); /* created on first use, as Kafka does */
     pthread_mutex_unlock(&c->lock);
     return 0;
 }
@@ -967,6 +1057,10 @@ static void *coord_main(void *arg)
     coordinator *c = arg;
     pthread_mutex_lock(&c->lock);
     while (!c->stopping) {
+        if (atomic_load(&c->moved)) {
+            find_topic(c, false); /* the publisher's whole delta is in the table now */
+            reconcile_locked(c);
+        }
         int64_t now = clock_mono_ms(), next = now + 1000;
         for (int i = 0; i < c->n; i++) {
             cgroup *cg = c->groups[i];
@@ -1015,6 +1109,7 @@ coordinator *coord_new(const coord_env *env)
     c->retention_ms = config_get_num(cfg, BCFG_OFFSETS_RETENTION_MINUTES) * 60000;
     c->retention_check_ms = config_get_num(cfg, BCFG_OFFSETS_RETENTION_CHECK_INTERVAL_MS);
     c->metadata_bytes_max = (int32_t)config_get_num(cfg, BCFG_OFFSET_METADATA_MAX_BYTES);
+    c->commit_timeout_ms = config_get_num(cfg, BCFG_OFFSETS_COMMIT_TIMEOUT_MS);
     c->next_expiry_ms = clock_mono_ms() + c->retention_check_ms;
     return c;
 }
@@ -1054,6 +1149,7 @@ void coord_free(coordinator *c)
     while (c->n > 0)
         coord_group_remove(c, c->groups[c->n - 1]);
     free(c->groups);
+    free(c->own);
     grp_actions_free(&c->acts);
     topic_unref(c->offsets);
     pthread_mutex_destroy(&c->lock);

@@ -36,6 +36,9 @@ typedef struct coord_env {
      * name/value pairs); a Kafka error code, msg says why. */
     int16_t (*create_topic)(void *ctx, const char *name, int32_t nparts, const char *const *cfgs,
                             int ncfgs, char *msg, size_t msglen);
+    /* The partition count of a topic in the committed metadata (-1: no
+     * such topic); NULL: the table's count is complete. */
+    int32_t (*committed_partitions)(void *ctx, const char *name);
     void *ctx;
 } coord_env;
 
@@ -60,6 +63,12 @@ int32_t coord_offsets_partition(coordinator *c, const char *group_id);
 
 /* DeleteTopics: drop every group's committed offsets of that topic. */
 void coord_topic_deleted(coordinator *c, const char *topic_name);
+
+/* The leadership of a __consumer_offsets partition moved (the metadata
+ * publisher, any thread): the coordinator loads the groups of partitions
+ * this broker now leads and drops those of partitions it no longer leads
+ * (their waiting members are answered NOT_COORDINATOR). */
+void coord_leadership_changed(coordinator *c);
 
 /* Kafka's partition for a group: abs(String.hashCode) % partitions. */
 int32_t coord_partition_for(const char *group_id, int32_t partitions);

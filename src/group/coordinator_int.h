@@ -7,6 +7,7 @@
 #define GREGOR_GROUP_COORDINATOR_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -20,7 +21,8 @@ typedef struct committed {
     int32_t partition;
     int64_t offset;
     int32_t leader_epoch;
-    char *metadata;         /* owned, never NULL */
+    char *metadata;         /* owned, never NULL; NUL-terminated, but may hold NULs: */
+    int32_t metadata_len;   /* the bytes committed (librdkafka counts a trailing NUL) */
     int64_t commit_ts_ms;
     int64_t expire_ts_ms;   /* -1: by offsets.retention.minutes */
 } committed;
@@ -60,6 +62,13 @@ struct coordinator {
     int64_t retention_check_ms;
     int64_t next_expiry_ms;
     int32_t metadata_bytes_max;
+    int64_t commit_timeout_ms;  /* offsets.commit.timeout.ms */
+    /* Which groups this broker coordinates: those of the __consumer_offsets
+     * partitions it leads, loaded from their logs. own[i] is the leader
+     * epoch partition i was loaded at, -1 when another broker leads it. */
+    int32_t *own;
+    int32_t nown;
+    atomic_bool moved;      /* leadership changed somewhere: reconcile */
 };
 
 #define COORD_TOPIC "__consumer_offsets"
@@ -71,6 +80,11 @@ void coord_group_remove(coordinator *c, cgroup *cg);
 void coord_run_actions(coordinator *c, cgroup *cg);
 /* Ensure __consumer_offsets exists; 0 or a Kafka error code. */
 int16_t coord_ensure_topic(coordinator *c);
+/* Does this broker coordinate group gid? KERR_NONE, NOT_COORDINATOR (its
+ * partition is led elsewhere) or COORDINATOR_NOT_AVAILABLE (no topic yet;
+ * with create false, KERR_NONE then: the group does not exist anywhere,
+ * and the topic is not asked for). */
+int16_t coord_owner_check(coordinator *c, const char *gid, bool create);
 /* Wake the timer thread (deadlines may have moved). */
 void coord_kick(coordinator *c);
 

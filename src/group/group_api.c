@@ -52,52 +52,52 @@ static char *client_host(req *rq)
 
 /* ---- FindCoordinator ---- */
 
-static void find_one(broker *b, int8_t key_type, kp_str key, int16_t *error, kp_str *msg, int32_t *node,
+static void find_one(broker *b, req *rq, int8_t key_type, kp_str key, int16_t *error, kp_str *msg, int32_t *node,
                      kp_str *host, int32_t *port)
 {
     *node = -1;
     *host = kp_str_c("");
     *port = -1;
     *msg = KP_STR_NULL;
+    const char *tname;
+    int32_t part;
     if (key_type == KEY_TYPE_TRANSACTION) {
         if (key.len <= 0) {
             *error = KERR_INVALID_REQUEST;
             *msg = kp_str_c("Transactional id must be non-empty.");
             return;
         }
-        if (tcoord_ready(b->tcoord) != KERR_NONE) {
-            *error = KERR_COORDINATOR_NOT_AVAILABLE;
-            *msg = kp_str_c("The __transaction_state topic could not be created; see the broker log.");
+        tname = "__transaction_state";
+        part = tcoord_partition_of(b->tcoord, cstr(rq, key));
+    } else if (key_type == KEY_TYPE_GROUP) {
+        if (key.len <= 0) {
+            *error = KERR_INVALID_GROUP_ID;
             return;
         }
-        *error = KERR_NONE;
-        *node = b->node_id;
-        *host = kp_str_c(b->adv_host);
-        *port = b->adv_port;
-        return;
-    }
-    if (key_type != KEY_TYPE_GROUP) {
+        coordinator *c = b->coord;
+        pthread_mutex_lock(&c->lock);
+        int16_t code = coord_ensure_topic(c);
+        part = code == KERR_NONE ? coord_partition_for(cstr(rq, key), c->nparts) : -1;
+        pthread_mutex_unlock(&c->lock);
+        tname = COORD_TOPIC;
+    } else {
         *error = KERR_INVALID_REQUEST;
         *msg = kp_str_c("Unknown coordinator key type.");
         return;
     }
-    if (key.len <= 0) {
-        *error = KERR_INVALID_GROUP_ID;
+    if (part < 0) {
+        *error = KERR_COORDINATOR_NOT_AVAILABLE;
+        *msg = arena_kstr(&rq->arena, key_type == KEY_TYPE_TRANSACTION
+                                          ? "The __transaction_state topic is not there yet (or could not be created; see the broker log)."
+                                          : "The __consumer_offsets topic is not there yet (or could not be created; see the broker log).");
         return;
     }
-    coordinator *c = b->coord;
-    pthread_mutex_lock(&c->lock);
-    int16_t code = coord_ensure_topic(c);
-    pthread_mutex_unlock(&c->lock);
-    if (code != KERR_NONE) {
-        *error = code;
-        *msg = kp_str_c("The __consumer_offsets topic could not be created; see the broker log.");
-        return;
+    *error = broker_coordinator_of(b, tname, part, node, host, port, &rq->arena);
+    if (*error != KERR_NONE) {
+        char m[128];
+        snprintf(m, sizeof m, "%s-%d has no leader at the moment.", tname, part);
+        *msg = arena_kstr(&rq->arena, m);
     }
-    *error = KERR_NONE;
-    *node = b->node_id;
-    *host = kp_str_c(b->adv_host);
-    *port = b->adv_port;
 }
 
 void handle_find_coordinator(broker *b, req *rq)
@@ -111,7 +111,7 @@ void handle_find_coordinator(broker *b, req *rq)
     kp_find_coordinator_resp resp;
     kp_find_coordinator_resp_init(&resp);
     if (rq->hdr.api_version < 4) {
-        find_one(b, body.key_type, body.key, &resp.error_code, &resp.error_message, &resp.node_id, &resp.host, &resp.port);
+        find_one(b, rq, body.key_type, body.key, &resp.error_code, &resp.error_message, &resp.node_id, &resp.host, &resp.port);
     } else {
         int n = body.coordinator_keys_n > 0 ? body.coordinator_keys_n : 0;
         resp.coordinators = arena_alloc(&rq->arena, sizeof(*resp.coordinators) * (size_t)(n ? n : 1));
@@ -120,7 +120,7 @@ void handle_find_coordinator(broker *b, req *rq)
             kp_find_coordinator_resp_coordinator *co = &resp.coordinators[i];
             kp_find_coordinator_resp_coordinator_init(co);
             co->key = body.coordinator_keys[i];
-            find_one(b, body.key_type, co->key, &co->error_code, &co->error_message, &co->node_id, &co->host, &co->port);
+            find_one(b, rq, body.key_type, co->key, &co->error_code, &co->error_message, &co->node_id, &co->host, &co->port);
         }
     }
     RESPOND(rq, find_coordinator, &resp);
@@ -176,11 +176,11 @@ void handle_join_group(broker *b, req *rq)
     char *gid = cstr(rq, body.group_id);
     coordinator *c = b->coord;
     pthread_mutex_lock(&c->lock);
-    int16_t code = coord_ensure_topic(c);
+    int16_t code = coord_owner_check(c, gid, true);
     cgroup *cg = code == KERR_NONE ? coord_group_get_or_create(c, gid) : NULL;
     if (!cg) {
         pthread_mutex_unlock(&c->lock);
-        join_error_now(rq, KERR_COORDINATOR_NOT_AVAILABLE);
+        join_error_now(rq, code != KERR_NONE ? code : KERR_COORDINATOR_NOT_AVAILABLE);
         return;
     }
     grp_join(cg->g, &jr, clock_mono_ms(), &c->acts);
@@ -232,10 +232,11 @@ void handle_sync_group(broker *b, req *rq)
     char *gid = cstr(rq, body.group_id);
     coordinator *c = b->coord;
     pthread_mutex_lock(&c->lock);
-    cgroup *cg = coord_group_find(c, gid);
+    int16_t code = coord_owner_check(c, gid, false);
+    cgroup *cg = code == KERR_NONE ? coord_group_find(c, gid) : NULL;
     if (!cg) {
         pthread_mutex_unlock(&c->lock);
-        sync_error_now(rq, KERR_UNKNOWN_MEMBER_ID);
+        sync_error_now(rq, code != KERR_NONE ? code : KERR_UNKNOWN_MEMBER_ID);
         return;
     }
     grp_sync(cg->g, &sr, clock_mono_ms(), &c->acts);
@@ -262,9 +263,10 @@ void handle_heartbeat(broker *b, req *rq)
     } else {
         coordinator *c = b->coord;
         pthread_mutex_lock(&c->lock);
-        cgroup *cg = coord_group_find(c, gid);
+        int16_t code = coord_owner_check(c, gid, false);
+        cgroup *cg = code == KERR_NONE ? coord_group_find(c, gid) : NULL;
         if (!cg) {
-            resp.error_code = KERR_UNKNOWN_MEMBER_ID;
+            resp.error_code = code != KERR_NONE ? code : KERR_UNKNOWN_MEMBER_ID;
         } else {
             resp.error_code = grp_heartbeat(cg->g, cstr(rq, body.member_id) ? cstr(rq, body.member_id) : "",
                                             cstr(rq, body.group_instance_id), body.generation_id, clock_mono_ms(), &c->acts);
@@ -292,6 +294,14 @@ void handle_leave_group(broker *b, req *rq)
     resp.members_n = ver >= 3 && resp.members ? n : 0;
     coordinator *c = b->coord;
     pthread_mutex_lock(&c->lock);
+    int16_t owner = gid && *gid ? coord_owner_check(c, gid, false) : KERR_NONE;
+    if (owner != KERR_NONE) {
+        pthread_mutex_unlock(&c->lock);
+        resp.error_code = owner;
+        resp.members_n = 0;
+        RESPOND(rq, leave_group, &resp);
+        return;
+    }
     cgroup *cg = gid && *gid ? coord_group_find(c, gid) : NULL;
     for (int i = 0; i < n; i++) {
         const char *mid = ver >= 3 ? cstr(rq, body.members[i].member_id) : cstr(rq, body.member_id);
@@ -322,15 +332,25 @@ typedef struct commit_op {
     kp_offset_commit_resp resp;
 } commit_op;
 
+/* A commit's write did not reach every in-sync replica: Kafka's mapping
+ * of the append's error to the coordinator's. */
+static int16_t commit_wait_error(int rc)
+{
+    return rc == PART_WAIT_NOT_LEADER ? KERR_NOT_COORDINATOR
+           : rc == PART_WAIT_TIMEOUT  ? KERR_COORDINATOR_NOT_AVAILABLE
+                                      : KERR_KAFKA_STORAGE_ERROR;
+}
+
 static void commit_durable(reactor *r, void *arg, int rc)
 {
     (void)r;
     commit_op *op = arg;
     if (rc != LOG_OK) {
+        int16_t code = commit_wait_error(rc);
         for (int i = 0; i < op->resp.topics_n; i++)
             for (int j = 0; j < op->resp.topics[i].partitions_n; j++)
                 if (op->resp.topics[i].partitions[j].error_code == KERR_NONE)
-                    op->resp.topics[i].partitions[j].error_code = KERR_KAFKA_STORAGE_ERROR;
+                    op->resp.topics[i].partitions[j].error_code = code;
     }
     RESPOND(op->rq, offset_commit, &op->resp);
 }
@@ -372,7 +392,7 @@ static int commit_collect(broker *b, req *rq, const kp_offset_commit_req *body, 
         for (int j = 0; j < resp->topics[i].partitions_n; j++) {
             const kp_offset_commit_req_partition *rp = &rt->partitions[j];
             kp_offset_commit_resp_partition *pr = &resp->topics[i].partitions[j];
-            if (!tp || !topic_partition(tp, rp->partition_index)) {
+            if (!topic_has_partition(tp, rp->partition_index)) {
                 pr->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
                 continue;
             }
@@ -412,7 +432,7 @@ void handle_offset_commit(broker *b, req *rq)
     const char *mid = cstr(rq, body.member_id) ? cstr(rq, body.member_id) : "";
     coordinator *c = b->coord;
     pthread_mutex_lock(&c->lock);
-    int16_t code = coord_ensure_topic(c);
+    int16_t code = coord_owner_check(c, gid, true);
     cgroup *cg = code == KERR_NONE ? coord_group_find(c, gid) : NULL;
     if (code == KERR_NONE && !cg) {
         if (body.generation_id_or_member_epoch < 0)
@@ -444,7 +464,8 @@ void handle_offset_commit(broker *b, req *rq)
     }
     pthread_mutex_unlock(&c->lock);
     if (end >= 0 && log)
-        partition_wait_durable(log, end, conn_reactor(rq->conn), commit_durable, op);
+        partition_wait_acked(log, end, clock_mono_ms() + c->commit_timeout_ms, conn_reactor(rq->conn), commit_durable,
+                             op);
     else
         RESPOND(rq, offset_commit, &op->resp);
 }
@@ -463,7 +484,7 @@ static void txn_commit_durable(reactor *r, void *arg, int rc)
     for (int i = 0; i < op->resp.topics_n; i++)
         for (int j = 0; j < op->resp.topics[i].partitions_n; j++)
             if (rc != LOG_OK && op->resp.topics[i].partitions[j].error_code == KERR_NONE)
-                op->resp.topics[i].partitions[j].error_code = KERR_KAFKA_STORAGE_ERROR;
+                op->resp.topics[i].partitions[j].error_code = commit_wait_error(rc);
     req *rq = op->rq;
     RESPOND(rq, txn_offset_commit, &op->resp);
 }
@@ -502,7 +523,7 @@ void handle_txn_offset_commit(broker *b, req *rq)
     pthread_mutex_lock(&c->lock);
     cgroup *cg = NULL;
     if (code == KERR_NONE)
-        code = coord_ensure_topic(c);
+        code = coord_owner_check(c, gid, true);
     if (code == KERR_NONE) {
         cg = coord_group_find(c, gid);
         if (!cg && body.generation_id < 0)
@@ -561,7 +582,8 @@ void handle_txn_offset_commit(broker *b, req *rq)
     }
     pthread_mutex_unlock(&c->lock);
     if (end >= 0 && log)
-        partition_wait_durable(log, end, conn_reactor(rq->conn), txn_commit_durable, op);
+        partition_wait_acked(log, end, clock_mono_ms() + c->commit_timeout_ms, conn_reactor(rq->conn),
+                             txn_commit_durable, op);
     else
         RESPOND(rq, txn_offset_commit, &op->resp);
 }
@@ -574,6 +596,10 @@ static void fetch_group(coordinator *c, req *rq, const char *gid, const kp_offse
 {
     kp_offset_fetch_resp_group_init(out);
     out->group_id = arena_kstr(&rq->arena, gid);
+    if (*gid && (out->error_code = coord_owner_check(c, gid, false)) != KERR_NONE) {
+        out->topics_n = 0;
+        return;
+    }
     cgroup *cg = coord_group_find(c, gid);
     if (ntopics < 0) {
         /* every committed partition, grouped by topic */
@@ -598,7 +624,7 @@ static void fetch_group(coordinator *c, req *rq, const char *gid, const kp_offse
             p->partition_index = o->partition;
             p->committed_offset = o->offset;
             p->committed_leader_epoch = o->leader_epoch;
-            p->metadata = arena_kstr(&rq->arena, o->metadata);
+            p->metadata = arena_kstr_n(&rq->arena, o->metadata, o->metadata_len);
         }
         return;
     }
@@ -626,7 +652,7 @@ static void fetch_group(coordinator *c, req *rq, const char *gid, const kp_offse
             committed *o = cg ? coord_offset_find(cg, t->name.ptr, t->name.len, p->partition_index) : NULL;
             p->committed_offset = o ? o->offset : -1;
             p->committed_leader_epoch = o ? o->leader_epoch : -1;
-            p->metadata = arena_kstr(&rq->arena, o ? o->metadata : "");
+            p->metadata = o ? arena_kstr_n(&rq->arena, o->metadata, o->metadata_len) : kp_str_c("");
         }
     }
 }
@@ -668,6 +694,7 @@ void handle_offset_fetch(broker *b, req *rq)
         kp_offset_fetch_resp_group g;
         char *gid = cstr(rq, body.group_id);
         fetch_group(c, rq, gid ? gid : "", gt, nt, ver >= 7 && body.require_stable, &g);
+        resp.error_code = g.error_code;
         resp.topics = arena_alloc(&rq->arena, sizeof(*resp.topics) * (size_t)(g.topics_n ? g.topics_n : 1));
         resp.topics_n = resp.topics ? g.topics_n : 0;
         for (int i = 0; i < resp.topics_n; i++) {
@@ -714,10 +741,12 @@ void handle_describe_groups(broker *b, req *rq)
         kp_describe_groups_resp_group_init(out);
         out->group_id = body.groups[i];
         char *gid = cstr(rq, body.groups[i]);
-        cgroup *cg = gid && *gid ? coord_group_find(c, gid) : NULL;
-        if (!gid || !*gid) {
+        int16_t owner = gid && *gid ? coord_owner_check(c, gid, false) : KERR_NONE;
+        cgroup *cg = gid && *gid && owner == KERR_NONE ? coord_group_find(c, gid) : NULL;
+        if (!gid || !*gid)
             out->error_code = KERR_INVALID_GROUP_ID;
-        }
+        else if (owner != KERR_NONE)
+            out->error_code = owner;
         if (!cg) {
             out->group_state = kp_str_c("Dead");
             out->protocol_type = kp_str_c("");
@@ -812,9 +841,12 @@ void handle_delete_groups(broker *b, req *rq)
         kp_delete_groups_resp_result_init(r);
         r->group_id = body.groups_names[i];
         char *gid = cstr(rq, body.groups_names[i]);
-        cgroup *cg = gid && *gid ? coord_group_find(c, gid) : NULL;
+        int16_t owner = gid && *gid ? coord_owner_check(c, gid, false) : KERR_NONE;
+        cgroup *cg = gid && *gid && owner == KERR_NONE ? coord_group_find(c, gid) : NULL;
         if (!gid || !*gid)
             r->error_code = KERR_INVALID_GROUP_ID;
+        else if (owner != KERR_NONE)
+            r->error_code = owner;
         else if (!cg || grp_state(cg->g) == GRP_DEAD)
             r->error_code = KERR_GROUP_ID_NOT_FOUND;
         else if ((r->error_code = grp_delete(cg->g)) == KERR_NONE)
@@ -840,9 +872,12 @@ void handle_offset_delete(broker *b, req *rq)
     char *gid = cstr(rq, body.group_id);
     coordinator *c = b->coord;
     pthread_mutex_lock(&c->lock);
-    cgroup *cg = gid && *gid ? coord_group_find(c, gid) : NULL;
+    int16_t owner = gid && *gid ? coord_owner_check(c, gid, false) : KERR_NONE;
+    cgroup *cg = gid && *gid && owner == KERR_NONE ? coord_group_find(c, gid) : NULL;
     if (!gid || !*gid)
         resp.error_code = KERR_INVALID_GROUP_ID;
+    else if (owner != KERR_NONE)
+        resp.error_code = owner;
     else if (!cg || grp_state(cg->g) == GRP_DEAD)
         resp.error_code = KERR_GROUP_ID_NOT_FOUND;
     else if (grp_member_count(cg->g) > 0 && (!grp_protocol_type(cg->g) || strcmp(grp_protocol_type(cg->g), "consumer") != 0))
@@ -872,7 +907,7 @@ void handle_offset_delete(broker *b, req *rq)
             p->partition_index = rt->partitions[j].partition_index;
             if (resp.error_code != KERR_NONE)
                 continue;
-            if (!tp || !topic_partition(tp, p->partition_index))
+            if (!topic_has_partition(tp, p->partition_index))
                 p->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
             else if (subscribed)
                 p->error_code = KERR_GROUP_SUBSCRIBED_TO_TOPIC;

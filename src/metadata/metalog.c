@@ -2,8 +2,15 @@
  * metalog.c - see metalog.h.
  *
  * The live path and the replay path are the same: a change is encoded as
- * records, appended, and then applied by decoding the bytes just written,
- * so what a restart rebuilds is exactly what the running broker had.
+ * records, appended, and applied (to the image, then published) by decoding
+ * the bytes written, so what a restart rebuilds is exactly what the running
+ * broker had. The controller applies its own records to its own image when
+ * it writes them; the committed image follows when the batch is durable.
+ *
+ * Batches written and not yet applied wait in `pending`, in log order (the
+ * writer lock orders the append and the queueing alike). The flusher tells
+ * the metadata thread how far the log is durable; the thread applies the
+ * pending batches up to there, runs the listeners, then completes waiters.
  */
 #include "metadata/metalog.h"
 
@@ -12,297 +19,535 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "broker/flusher.h"
 #include "broker/topic_config.h"
 #include "kafka_msgs.h"
+#include "metadata/snapfile.h"
 #include "proto/batch.h"
 #include "proto/batch_build.h"
+#include "proto/records.h"
 
-#define RESOURCE_TOPIC 2
 #define META_TOPIC METALOG_TOPIC
 #define REPLAY_CHUNK (1 << 20)
+#define LISTENERS_MAX 8
+
+typedef struct pending_batch {
+    struct pending_batch *next;
+    int64_t end;            /* last offset + 1 */
+    bool install;           /* not a batch: the snapshot `snap` ending at end replaces the image */
+    raft_snapshot_id snap;
+    size_t len;
+    uint8_t bytes[];
+} pending_batch;
+
+typedef struct waiter {
+    struct waiter *next;
+    int64_t offset;
+    reactor *r;
+    void (*fn)(reactor *r, void *arg, int rc);
+    void *arg;
+    int rc;
+} waiter;
 
 struct metalog {
-    pthread_mutex_t lock;       /* one writer at a time */
-    char apply_error[1200];     /* why the last apply failed, for the replay message */
-    plog *log;                  /* owned by logs */
+    pthread_mutex_t wlock;      /* writers: the controller and the append */
+    controller *ctl;            /* guarded by wlock */
+    plog *log;                  /* owned by the log manager */
     partition *part;            /* the only writer of log */
-    const partition_env *env;   /* for the partitions the records create */
-    bool clean;                 /* the last shutdown was clean */
-    int64_t next_producer_id;   /* ProducerIdsRecord: first id of the next block */
-    topics *topics;
-    logmgr *logs;
-    const config_set *broker_cfg;
+    const partition_env *env;
     int32_t node_id;
+
+    pthread_rwlock_t ilock;     /* the committed image: written by the applier only */
+    mimage image;
+
+    struct { metalog_listener_fn fn; void *ctx; } listeners[LISTENERS_MAX];
+    int nlisteners;
+
+    pthread_mutex_t qlock;      /* pending, durable, applied, waiters, flags */
+    pthread_cond_t qcond;
+    pending_batch *pending, **pending_tail;
+    int64_t durable;            /* the log is durable below this offset */
+    int64_t applied;            /* records below this offset are applied */
+    int flush_rc;               /* LOG_OK or the first flush failure */
+    waiter *waiters;
+    bool running, stopping;
+    pthread_t thread;
+
+    /* a cluster (NULL: a single node, committing by its own fsync) */
+    quorum *q;
+    int role;                   /* the quorum role, under qlock */
+    int32_t leader;             /* the quorum leader, under qlock */
+    int64_t activate_at;        /* leader: the controller takes over once applied reaches it */
+    bool active;                /* this node's controller may write (under qlock; a single node: always) */
+    bool reset_pending;         /* the controller's image must be reset before writing */
+    struct { int32_t id; int64_t end; } regs[64]; /* where each broker's registration ends */
+    int nregs;                  /* guarded by wlock */
+
+    /* snapshots: the metadata thread's (or the replaying caller's) */
+    metalog_config cfg;
+    raft_snapshot_id snap;      /* the latest (end_offset 0: none); under qlock */
+    int64_t snap_bytes;         /* batch bytes applied since it */
+    int64_t snap_due_ms;        /* snapshot_interval_ms after the first of them (mono; 0: none) */
+    int32_t applied_epoch;      /* the epoch of the last applied batch (a single node's snapshot id) */
+    int64_t applied_ts;         /* its max timestamp: the snapshot's LastContainedLogTimestamp */
 };
 
 plog *metalog_plog(metalog *m) { return m->log; }
 partition *metalog_partition(metalog *m) { return m->part; }
+const mimage *metalog_image(metalog *m) { return &m->image; }
+void metalog_read_lock(metalog *m) { pthread_rwlock_rdlock(&m->ilock); }
+void metalog_read_unlock(metalog *m) { pthread_rwlock_unlock(&m->ilock); }
 
-/* ---- record encoding (Kafka's metadata record frame) ----
- * The bodies are the generated kp_*_record codecs (src/proto/kafka.schema). */
-
-static void rec_begin(kp_writer *w, int api_key, int16_t version)
+void metalog_add_listener(metalog *m, metalog_listener_fn fn, void *ctx)
 {
-    kp_write_uvarint(w, 1); /* frame version */
-    kp_write_uvarint(w, (uint32_t)api_key);
-    kp_write_uvarint(w, (uint32_t)version); /* record version */
-}
-
-static void enc_topic(kp_writer *w, const char *name, kp_uuid id)
-{
-    kp_topic_record rec;
-    kp_topic_record_init(&rec);
-    rec.name = kp_str_c(name);
-    rec.topic_id = id;
-    rec_begin(w, KP_REC_TOPIC_RECORD, 0);
-    kp_topic_record_encode(w, 0, &rec);
-}
-
-/* Written at version 0: no directories, no ELR. */
-static void enc_partition(kp_writer *w, kp_uuid id, int32_t index, int32_t node_id)
-{
-    int32_t node[1] = { node_id };
-    kp_partition_record rec;
-    kp_partition_record_init(&rec);
-    rec.partition_id = index;
-    rec.topic_id = id;
-    rec.replicas = node;
-    rec.replicas_n = 1;
-    rec.isr = node;
-    rec.isr_n = 1;
-    rec.removing_replicas_n = 0;
-    rec.adding_replicas_n = 0;
-    rec.leader = node_id;
-    rec.leader_epoch = 0;
-    rec.partition_epoch = 0;
-    rec_begin(w, KP_REC_PARTITION_RECORD, 0);
-    kp_partition_record_encode(w, 0, &rec);
-}
-
-static void enc_config(kp_writer *w, const char *topic_name, const char *name, const char *value)
-{
-    kp_config_record rec;
-    kp_config_record_init(&rec);
-    rec.resource_type = RESOURCE_TOPIC;
-    rec.resource_name = kp_str_c(topic_name);
-    rec.name = kp_str_c(name);
-    rec.value = value ? kp_str_c(value) : KP_STR_NULL;
-    rec_begin(w, KP_REC_CONFIG_RECORD, 0);
-    kp_config_record_encode(w, 0, &rec);
-}
-
-static void enc_remove_topic(kp_writer *w, kp_uuid id)
-{
-    kp_remove_topic_record rec;
-    kp_remove_topic_record_init(&rec);
-    rec.topic_id = id;
-    rec_begin(w, KP_REC_REMOVE_TOPIC_RECORD, 0);
-    kp_remove_topic_record_encode(w, 0, &rec);
-}
-
-/* ---- applying records ---- */
-
-static int open_partition(metalog *m, topic *tp, int32_t index, int32_t leader_epoch)
-{
-    log_config lc;
-    topics_read_lock(m->topics);
-    topic_config_log(&tp->overrides, m->broker_cfg, &lc);
-    topics_read_unlock(m->topics);
-    char report[1024] = "";
-    plog *log = NULL;
-    if (logmgr_partition_open(m->logs, tp->name, index, &lc, &log, report, sizeof(report)) != 0) {
-        snprintf(m->apply_error, sizeof(m->apply_error), "cannot open partition %s-%d: %s%s", tp->name, index,
-                 report[0] ? report : "unknown error",
-                 strstr(report, "Too many open files") ? " (raise the open-files limit: ulimit -n / LimitNOFILE)" : "");
-        glog(GLOG_ERROR, "log", "%s", m->apply_error);
-        return -1;
+    if (m->nlisteners < LISTENERS_MAX) {
+        m->listeners[m->nlisteners].fn = fn;
+        m->listeners[m->nlisteners].ctx = ctx;
+        m->nlisteners++;
     }
-    if (report[0] && strstr(report, "recover"))
-        glog(strstr(report, "truncat") ? GLOG_WARN : GLOG_INFO, "log", "recovery of %s-%d: %s", tp->name, index, report);
-    char why[512];
-    partition *p = partition_open(tp, tp->name, index, log, leader_epoch, m->env, m->clean, why, sizeof why);
-    if (!p) {
-        snprintf(m->apply_error, sizeof(m->apply_error), "cannot open partition %s-%d: out of memory", tp->name, index);
-        return -1;
-    }
-    if (why[0])
-        glog(GLOG_WARN, "log", "%s-%d: %s", tp->name, index, why);
-    topics_write_lock(m->topics);
-    int rc = topic_add_partition_locked(tp, p);
-    topics_write_unlock(m->topics);
-    if (rc != 0)
-        partition_free(p);
+}
+
+/* ---- apply and publish ---- */
+
+/* Run the listeners after a change to the image (rc: the change's own
+ * result; they run only when it is 0). */
+static int publish(metalog *m, const mdelta *d, int rc, char *err, size_t errlen)
+{
+    /* The listeners read the image without the lock: only this thread
+     * changes it. */
+    for (int i = 0; i < m->nlisteners && rc == 0; i++)
+        if (m->listeners[i].fn(m->listeners[i].ctx, &m->image, d, err, errlen) != 0)
+            rc = -1;
     return rc;
 }
 
-static int apply_record(metalog *m, const uint8_t *val, int32_t len)
+/*
+ * Apply one batch's records to the committed image (and, in a replay, to
+ * the controller's), then run the listeners. Applier thread, or the
+ * replaying / not-yet-started caller. 0, or -1 with err.
+ */
+static int apply_batch(metalog *m, const uint8_t *p, size_t len, bool replay, char *err, size_t errlen)
 {
-    arena a;
-    arena_init(&a, 1 << 20);
-    kp_reader r;
-    kp_reader_init(&r, val, (size_t)len, &a);
-    uint32_t frame = kp_read_uvarint(&r), key = kp_read_uvarint(&r);
-    uint32_t version = kp_read_uvarint(&r);
+    rec_iter it;
+    rec_iter_setup(&it);
+    if (rec_iter_init(&it, p, len, 64u << 20) != 0) {
+        snprintf(err, errlen, "metadata batch at offset %lld does not decode: %s",
+                 (long long)batch_base_offset(p), it.err ? it.err : "?");
+        rec_iter_deinit(&it);
+        return -1;
+    }
+    mdelta d;
+    mdelta_init(&d);
     int rc = 0;
-    if (r.err || frame != 1) {
+    krecord kr;
+    int more;
+    pthread_rwlock_wrlock(&m->ilock);
+    while ((more = rec_iter_next(&it, &kr)) == 1) {
+        if (mimage_apply(&m->image, kr.value, kr.value_len, &d, err, errlen) != 0) {
+            rc = -1;
+            break;
+        }
+        if (replay)
+            controller_replay(m->ctl, kr.value, kr.value_len, err, errlen);
+    }
+    pthread_rwlock_unlock(&m->ilock);
+    if (more < 0) {
+        snprintf(err, errlen, "metadata batch at offset %lld: %s", (long long)batch_base_offset(p),
+                 it.err ? it.err : "a record does not parse");
         rc = -1;
-        goto out;
     }
-    /* A type we know at a version we do not: newer than this code. Skipped,
-     * like an unknown type, rather than misread. */
-    const kp_record_info *ri = key <= INT16_MAX ? kp_record_find_key((int16_t)key) : NULL;
-    if (ri && (version < (uint32_t)ri->min_version || version > (uint32_t)ri->max_version)) {
-        glog(GLOG_WARN, "meta", "%s version %u not understood, skipped", ri->name, version);
-        goto out;
+    rec_iter_deinit(&it);
+    rc = publish(m, &d, rc, err, errlen);
+    mdelta_deinit(&d);
+    if (rc == 0) {
+        m->applied_epoch = batch_leader_epoch(p);
+        batch_info bi;
+        batch_peek(p, &bi);
+        m->applied_ts = bi.max_timestamp;
+        if (m->snap_bytes == 0 && m->cfg.snapshot_interval_ms > 0)
+            m->snap_due_ms = clock_mono_ms() + m->cfg.snapshot_interval_ms;
+        m->snap_bytes += (int64_t)len;
     }
-    int16_t v = (int16_t)version;
-    switch (key) {
-    case KP_REC_TOPIC_RECORD: {
-        kp_topic_record rec;
-        if (kp_topic_record_decode(&r, v, &rec) != 0 || rec.name.len <= 0) {
-            rc = -1;
-            break;
-        }
-        char *cname = arena_strndup(&a, rec.name.ptr, (size_t)rec.name.len);
-        topics_write_lock(m->topics);
-        topic *tp = topics_insert_locked(m->topics, cname, rec.topic_id);
-        topics_write_unlock(m->topics);
-        if (!tp)
-            glog(GLOG_WARN, "meta", "TopicRecord for existing topic %s ignored", cname);
-        break;
-    }
-    case KP_REC_PARTITION_RECORD: {
-        kp_partition_record rec;
-        if (kp_partition_record_decode(&r, v, &rec) != 0) {
-            rc = -1;
-            break;
-        }
-        topic *tp = topics_get_by_id(m->topics, rec.topic_id);
-        if (!tp) {
-            glog(GLOG_WARN, "meta", "PartitionRecord for unknown topic id ignored");
-            break;
-        }
-        if (rec.partition_id == topic_nparts(tp))
-            rc = open_partition(m, tp, rec.partition_id, rec.leader_epoch);
-        topic_unref(tp);
-        break;
-    }
-    case KP_REC_CONFIG_RECORD: {
-        kp_config_record rec;
-        if (kp_config_record_decode(&r, v, &rec) != 0 || rec.name.len <= 0) {
-            rc = -1;
-            break;
-        }
-        if (rec.resource_type != RESOURCE_TOPIC)
-            break;
-        topic *tp = topics_get(m->topics, rec.resource_name.ptr, rec.resource_name.len);
-        if (!tp)
-            break;
-        char *cname = arena_strndup(&a, rec.name.ptr, (size_t)rec.name.len);
-        char *cval = rec.value.len >= 0 ? arena_strndup(&a, rec.value.ptr, (size_t)rec.value.len)
-                                        : NULL;
-        char err[256];
-        topics_write_lock(m->topics);
-        if (cval) {
-            if (config_set_value(&tp->overrides, cname, cval, CONFIG_SOURCE_TOPIC, err, sizeof(err)) != 0)
-                glog(GLOG_WARN, "meta", "topic %s: config record ignored: %s", tp->name, err);
-        } else {
-            config_reset(&tp->overrides, cname);
-        }
-        log_config lc;
-        topic_config_log(&tp->overrides, m->broker_cfg, &lc);
-        topics_write_unlock(m->topics);
-        for (int32_t i = 0; i < topic_nparts(tp); i++)
-            plog_set_config(topic_partition(tp, i)->log, &lc);
-        topic_unref(tp);
-        break;
-    }
-    case KP_REC_PRODUCER_IDS_RECORD: {
-        kp_producer_ids_record rec;
-        if (kp_producer_ids_record_decode(&r, v, &rec) != 0) {
-            rc = -1;
-            break;
-        }
-        if (rec.next_producer_id > m->next_producer_id)
-            m->next_producer_id = rec.next_producer_id;
-        break;
-    }
-    case KP_REC_REMOVE_TOPIC_RECORD: {
-        kp_remove_topic_record rec;
-        /* as before the generated codecs: an undecodable one is ignored */
-        topic *tp = kp_remove_topic_record_decode(&r, v, &rec) != 0
-                        ? NULL : topics_get_by_id(m->topics, rec.topic_id);
-        if (!tp)
-            break;
-        topics_write_lock(m->topics);
-        tp->deleted = true;
-        topics_remove_locked(m->topics, tp);
-        topics_write_unlock(m->topics);
-        topic_unref(tp); /* the logs are deleted when the last user lets go */
-        break;
-    }
-    default:
-        glog(GLOG_DEBUG, "meta", "metadata record type %u skipped", key);
-        break;
-    }
-out:
-    arena_deinit(&a);
     return rc;
 }
 
-/* Walk the records of one uncompressed batch and apply each value. */
-static int apply_batch(metalog *m, const uint8_t *p, size_t len)
+/* ---- snapshots ---- */
+
+typedef struct snap_load {
+    metalog *m;
+    mimage *im;
+    mdelta *d;
+    bool controller;            /* the controller's image follows (a start) */
+    char err[512];
+} snap_load;
+
+static int load_record(void *ctx, const uint8_t *val, int32_t len)
 {
-    arena a;
-    arena_init(&a, 1 << 16);
-    kp_reader r;
-    kp_reader_init(&r, p + BATCH_HEADER_BYTES, len - BATCH_HEADER_BYTES, &a);
-    int32_t count = (int32_t)((uint32_t)p[57] << 24 | (uint32_t)p[58] << 16 | (uint32_t)p[59] << 8 | p[60]);
-    int rc = 0;
-    for (int32_t i = 0; i < count && !r.err && rc == 0; i++) {
-        int32_t rec_len = kp_read_varint(&r);
-        const uint8_t *rec_end = r.pos + rec_len;
-        kp_read_int8(&r);
-        kp_read_varlong(&r);
-        kp_read_varint(&r);
-        int32_t klen = kp_read_varint(&r);
-        if (klen > 0)
-            kp_skip(&r, (size_t)klen);
-        int32_t vlen = kp_read_varint(&r);
-        const uint8_t *val = r.pos;
-        if (vlen < 0 || r.err) {
-            rc = -1;
-            break;
-        }
-        kp_skip(&r, (size_t)vlen);
-        if (r.err) {
-            rc = -1;
-            break;
-        }
-        rc = apply_record(m, val, vlen);
-        if (rec_end < r.pos || rec_end > r.end) {
-            rc = -1;
-            break;
-        }
-        r.pos = rec_end;
+    snap_load *l = ctx;
+    if (mimage_apply(l->im, val, len, l->d, l->err, sizeof l->err) != 0)
+        return -1;
+    if (l->controller) {
+        char ignore[256];
+        controller_replay(l->m->ctl, val, len, ignore, sizeof ignore);
     }
-    arena_deinit(&a);
-    return r.err ? -1 : rc;
+    return 0;
 }
 
-static int replay(metalog *m, char *err, size_t errlen)
+/*
+ * At start: the latest snapshot becomes the image (published), the log is
+ * read from its end. 1 loaded, 0 none, -1 with err.
+ */
+static int load_snapshot(metalog *m, char *err, size_t errlen)
+{
+    const char *dir = plog_dir(m->log);
+    raft_snapshot_id id;
+    int64_t size;
+    char path[4200];
+    int rc = snapfile_latest(dir, &id, &size, path, sizeof path, err, errlen);
+    if (rc <= 0)
+        return rc;
+    mdelta d;
+    mdelta_init(&d);
+    snap_load l = { .m = m, .im = &m->image, .d = &d, .controller = true };
+    char why[512] = "";
+    pthread_rwlock_wrlock(&m->ilock);
+    rc = snapfile_read(path, load_record, &l, why, sizeof why);
+    pthread_rwlock_unlock(&m->ilock);
+    if (rc != 0) {
+        snprintf(err, errlen, "metadata snapshot %s: %s", path, l.err[0] ? l.err : why);
+        mdelta_deinit(&d);
+        return -1;
+    }
+    rc = publish(m, &d, 0, err, errlen);
+    mdelta_deinit(&d);
+    if (rc != 0)
+        return -1;
+    /* the log behind it goes; a log that ends before it starts again at its end */
+    if (plog_end_offset(m->log) < id.end_offset)
+        rc = plog_reset(m->log, id.end_offset) == LOG_OK ? 0 : -1;
+    else if (plog_start_offset(m->log) < id.end_offset)
+        plog_advance_start(m->log, id.end_offset);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot start the metadata log at the snapshot's end offset %lld",
+                 (long long)id.end_offset);
+        return -1;
+    }
+    pthread_mutex_lock(&m->qlock);
+    m->snap = id;
+    m->applied = m->durable = id.end_offset;
+    pthread_mutex_unlock(&m->qlock);
+    m->applied_epoch = id.epoch;
+    glog(GLOG_INFO, "meta", "loaded the metadata snapshot %s (%lld bytes): %d topics, %d brokers", path,
+         (long long)size, m->image.ntopics, m->image.nbrokers);
+    return 1;
+}
+
+/* A follower's downloaded snapshot replaces the image: the listeners see
+ * the difference. Metadata thread. */
+static void install_snapshot(metalog *m, raft_snapshot_id id)
+{
+    char path[4200], why[512] = "";
+    snapfile_path(path, sizeof path, plog_dir(m->log), id, false);
+    mimage fresh;
+    mimage_init(&fresh);
+    snap_load l = { .m = m, .im = &fresh };
+    if (snapfile_read(path, load_record, &l, why, sizeof why) != 0) {
+        glog(GLOG_ERROR, "meta", "the metadata snapshot %s does not load (%s): the image stays at offset %lld", path,
+             l.err[0] ? l.err : why, (long long)metalog_applied(m));
+        mimage_deinit(&fresh);
+        return;
+    }
+    mdelta d;
+    mdelta_init(&d);
+    mimage_diff(&m->image, &fresh, &d);
+    pthread_rwlock_wrlock(&m->ilock);
+    mimage old = m->image;
+    m->image = fresh;
+    pthread_rwlock_unlock(&m->ilock);
+    mimage_deinit(&old);
+    if (publish(m, &d, 0, why, sizeof why) != 0)
+        glog(GLOG_ERROR, "meta", "publishing the metadata snapshot: %s", why);
+    mdelta_deinit(&d);
+    pthread_mutex_lock(&m->qlock);
+    m->snap = id;
+    pthread_mutex_unlock(&m->qlock);
+    m->applied_epoch = id.epoch;
+    m->snap_bytes = 0;
+    m->snap_due_ms = 0;
+    glog(GLOG_INFO, "meta", "the metadata image is now the leader's snapshot at offset %lld: %d topics, %d brokers",
+         (long long)id.end_offset, m->image.ntopics, m->image.nbrokers);
+}
+
+/* Time for a snapshot of what is applied? Metadata thread (or before it
+ * starts), after an apply or when the interval ran out. */
+static void maybe_snapshot(metalog *m)
+{
+    if (m->snap_bytes == 0)
+        return;
+    int64_t now = clock_mono_ms();
+    if (m->snap_bytes < m->cfg.snapshot_max_bytes && !(m->snap_due_ms > 0 && now >= m->snap_due_ms))
+        return;
+    pthread_mutex_lock(&m->qlock);
+    int64_t end = m->applied;
+    raft_snapshot_id last = m->snap;
+    pthread_mutex_unlock(&m->qlock);
+    int32_t epoch = end > last.end_offset ? (m->q ? quorum_epoch_before(m->q, end) : m->applied_epoch) : -1;
+    if (epoch < 0) { /* nothing new, or not known yet: later */
+        m->snap_due_ms = m->cfg.snapshot_interval_ms > 0 ? now + m->cfg.snapshot_interval_ms : 0;
+        return;
+    }
+    raft_snapshot_id id = { end, epoch };
+    mrec_list recs;
+    mrec_list_init(&recs);
+    mimage_write(&m->image, &recs); /* only this thread changes the image */
+    const char *dir = plog_dir(m->log);
+    char err[512] = "";
+    int64_t size = 0;
+    int64_t ts = m->applied_ts > 0 ? m->applied_ts : clock_now_ms();
+    int rc = recs.oom ? -1 : snapfile_write(dir, id, ts, &recs, &size, err, sizeof err);
+    mrec_list_deinit(&recs);
+    m->snap_bytes = 0;
+    m->snap_due_ms = 0;
+    if (rc != 0) {
+        glog(GLOG_ERROR, "meta", "cannot write the metadata snapshot at offset %lld: %s", (long long)end,
+             err[0] ? err : "out of memory");
+        return;
+    }
+    if (m->q) {
+        if (quorum_snapshot_created(m->q, id, size) != 0)
+            glog(GLOG_WARN, "meta", "the quorum refused the snapshot at offset %lld epoch %d", (long long)end, epoch);
+    } else {
+        plog_advance_start(m->log, end);
+    }
+    snapfile_remove_older(dir, id);
+    pthread_mutex_lock(&m->qlock);
+    m->snap = id;
+    pthread_mutex_unlock(&m->qlock);
+    glog(GLOG_INFO, "meta", "metadata snapshot at offset %lld (epoch %d): %lld bytes, %d topics", (long long)end,
+         epoch, (long long)size, m->image.ntopics);
+}
+
+raft_snapshot_id metalog_snapshot_id(metalog *m)
+{
+    pthread_mutex_lock(&m->qlock);
+    raft_snapshot_id id = m->snap;
+    pthread_mutex_unlock(&m->qlock);
+    return id;
+}
+
+static void waiter_fire(reactor *r, void *arg)
+{
+    waiter *w = arg;
+    w->fn(r, w->arg, w->rc);
+    free(w);
+}
+
+/* Complete the waiters that applied has passed. Caller holds qlock. */
+static waiter *take_ready_locked(metalog *m)
+{
+    waiter *ready = NULL, **pp = &m->waiters;
+    while (*pp) {
+        waiter *w = *pp;
+        if (w->offset <= m->applied) {
+            *pp = w->next;
+            w->rc = m->flush_rc;
+            w->next = ready;
+            ready = w;
+        } else {
+            pp = &w->next;
+        }
+    }
+    return ready;
+}
+
+static void fire_all(waiter *w)
+{
+    while (w) {
+        waiter *next = w->next;
+        if (w->r)
+            reactor_post(w->r, waiter_fire, w);
+        else
+            waiter_fire(NULL, w);
+        w = next;
+    }
+}
+
+/* The leader's controller takes over once the committed image has caught
+ * up with the log it leads. Metadata thread; qlock not held. */
+static void maybe_activate(metalog *m)
+{
+    pthread_mutex_lock(&m->qlock);
+    bool go = m->q && m->role == RAFT_LEADER && !m->active && m->applied >= m->activate_at;
+    pthread_mutex_unlock(&m->qlock);
+    if (!go)
+        return;
+    pthread_mutex_lock(&m->wlock);
+    pthread_rwlock_rdlock(&m->ilock);
+    int rc = controller_reset(m->ctl, &m->image);
+    pthread_rwlock_unlock(&m->ilock);
+    pthread_mutex_lock(&m->qlock);
+    if (rc == 0 && m->role == RAFT_LEADER) {
+        m->active = true;
+        controller_sessions_reset(m->ctl, clock_mono_ms());
+        glog(GLOG_INFO, "meta", "node %d is the active controller (metadata applied to offset %lld)", m->node_id,
+             (long long)m->applied);
+    }
+    pthread_mutex_unlock(&m->qlock);
+    pthread_mutex_unlock(&m->wlock);
+}
+
+static void *applier_main(void *arg)
+{
+    metalog *m = arg;
+    pthread_mutex_lock(&m->qlock);
+    for (;;) {
+        bool snap_due = false;
+        while (!m->stopping && !(m->pending && m->pending->end <= m->durable) &&
+               !(!m->pending && m->durable > m->applied) && !m->reset_pending) {
+            if (m->snap_due_ms <= 0) {
+                pthread_cond_wait(&m->qcond, &m->qlock);
+                continue;
+            }
+            int64_t wait = m->snap_due_ms - clock_mono_ms();
+            if (wait <= 0) {
+                snap_due = true; /* metadata.log.max.snapshot.interval.ms */
+                break;
+            }
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            int64_t ns = ts.tv_nsec + (wait % 1000) * 1000000;
+            ts.tv_sec += (time_t)(wait / 1000 + ns / 1000000000);
+            ts.tv_nsec = (long)(ns % 1000000000);
+            pthread_cond_timedwait(&m->qcond, &m->qlock, &ts);
+        }
+        if (snap_due) {
+            pthread_mutex_unlock(&m->qlock);
+            maybe_snapshot(m);
+            pthread_mutex_lock(&m->qlock);
+            continue;
+        }
+        if (m->reset_pending) {
+            m->reset_pending = false;
+            pthread_mutex_unlock(&m->qlock);
+            maybe_activate(m);
+            pthread_mutex_lock(&m->qlock);
+            continue;
+        }
+        if (!m->pending && m->durable > m->applied) {
+            /* committed control batches (LeaderChange): nothing to apply */
+            m->applied = m->durable;
+            waiter *ready = take_ready_locked(m);
+            pthread_cond_broadcast(&m->qcond);
+            pthread_mutex_unlock(&m->qlock);
+            fire_all(ready);
+            maybe_activate(m);
+            pthread_mutex_lock(&m->qlock);
+            continue;
+        }
+        if (!(m->pending && m->pending->end <= m->durable))
+            break; /* stopping, and nothing more is committed */
+        pending_batch *pb = m->pending;
+        m->pending = pb->next;
+        if (!m->pending)
+            m->pending_tail = &m->pending;
+        pthread_mutex_unlock(&m->qlock);
+        char err[512];
+        if (pb->install)
+            install_snapshot(m, pb->snap);
+        else if (apply_batch(m, pb->bytes, pb->len, false, err, sizeof err) != 0)
+            glog(GLOG_ERROR, "meta", "applying committed metadata: %s", err);
+        pthread_mutex_lock(&m->qlock);
+        if (pb->end > m->applied)
+            m->applied = pb->end;
+        free(pb);
+        waiter *ready = take_ready_locked(m);
+        pthread_cond_broadcast(&m->qcond);
+        pthread_mutex_unlock(&m->qlock);
+        fire_all(ready);
+        maybe_snapshot(m);
+        maybe_activate(m);
+        pthread_mutex_lock(&m->qlock);
+    }
+    pthread_mutex_unlock(&m->qlock);
+    return NULL;
+}
+
+typedef struct durable_note {
+    metalog *m;
+    int64_t end;
+} durable_note;
+
+/* The flusher: the log is durable up to n->end. */
+static void on_durable(reactor *r, void *arg, int rc)
+{
+    (void)r;
+    durable_note *n = arg;
+    metalog *m = n->m;
+    if (rc != LOG_OK)
+        glog(GLOG_ERROR, "meta", "metadata log fsync failed; the change may not survive a power cut");
+    pthread_mutex_lock(&m->qlock);
+    if (rc != LOG_OK && m->flush_rc == LOG_OK)
+        m->flush_rc = rc;
+    if (n->end > m->durable)
+        m->durable = n->end;
+    pthread_cond_broadcast(&m->qcond);
+    pthread_mutex_unlock(&m->qlock);
+    free(n);
+}
+
+void metalog_wait_applied(metalog *m, int64_t offset, reactor *r, void (*fn)(reactor *r, void *arg, int rc),
+                          void *arg)
+{
+    pthread_mutex_lock(&m->qlock);
+    if (!fn) {
+        while (m->applied < offset && m->running)
+            pthread_cond_wait(&m->qcond, &m->qlock);
+        pthread_mutex_unlock(&m->qlock);
+        return;
+    }
+    waiter *w = calloc(1, sizeof(*w));
+    if (!w) {
+        pthread_mutex_unlock(&m->qlock);
+        fn(r, arg, LOG_ERR_IO);
+        return;
+    }
+    *w = (waiter){ .offset = offset, .r = r, .fn = fn, .arg = arg, .rc = LOG_OK };
+    if (m->applied >= offset || !m->running) {
+        w->rc = m->flush_rc;
+        pthread_mutex_unlock(&m->qlock);
+        fire_all(w);
+        return;
+    }
+    w->next = m->waiters;
+    m->waiters = w;
+    pthread_mutex_unlock(&m->qlock);
+}
+
+/* ---- replay ---- */
+
+int metalog_replay(metalog *m, char *err, size_t errlen)
 {
     uint8_t *buf = malloc(REPLAY_CHUNK);
     if (!buf) {
         snprintf(err, errlen, "out of memory replaying the metadata log");
         return -1;
     }
+    int rc = load_snapshot(m, err, errlen);
+    if (rc < 0) {
+        free(buf);
+        return -1;
+    }
     int64_t off = plog_start_offset(m->log), end = plog_end_offset(m->log), batches = 0;
-    int rc = 0;
+    if (off < m->snap.end_offset)
+        off = m->snap.end_offset; /* a batch boundary: the snapshot ended there */
+    int64_t first = off;
+    rc = 0;
     while (off < end && rc == 0) {
         plog_slice s;
         if (plog_read(m->log, off, REPLAY_CHUNK, false, &s) != LOG_OK || s.len == 0) {
@@ -327,14 +572,10 @@ static int replay(metalog *m, char *err, size_t errlen)
             size_t blen = (size_t)batch_length(bp) + BATCH_LOG_OVERHEAD;
             if (pos + blen > (size_t)n)
                 break;
-            m->apply_error[0] = '\0';
-            if (apply_batch(m, bp, blen) != 0) {
-                if (m->apply_error[0])
-                    snprintf(err, errlen, "replaying the metadata log at offset %lld: %s",
-                             (long long)batch_base_offset(bp), m->apply_error);
-                else
-                    snprintf(err, errlen, "metadata log batch at offset %lld does not decode",
-                             (long long)batch_base_offset(bp));
+            char why[900] = "";
+            if (apply_batch(m, bp, blen, true, why, sizeof why) != 0) {
+                snprintf(err, errlen, "replaying the metadata log at offset %lld: %s",
+                         (long long)batch_base_offset(bp), why);
                 rc = -1;
                 break;
             }
@@ -345,49 +586,208 @@ static int replay(metalog *m, char *err, size_t errlen)
         }
     }
     free(buf);
+    pthread_mutex_lock(&m->qlock);
+    m->applied = m->durable = off;
+    pthread_mutex_unlock(&m->qlock);
     if (rc == 0)
         glog(GLOG_INFO, "meta", "replayed %lld metadata batches (offsets %lld..%lld): %d topics",
-             (long long)batches, (long long)plog_start_offset(m->log), (long long)end - 1,
-             topics_count(m->topics));
+             (long long)batches, (long long)first, (long long)end - 1, m->image.ntopics);
+    if (rc == 0)
+        maybe_snapshot(m);
     return rc;
 }
 
-static void topic_gone(topic *tp, void *ctx)
+/* ---- a cluster ---- */
+
+/* The quorum committed entries (under the quorum's mutex: copy and go). */
+static void on_commit(void *ctx, const raft_entry *e, int n, int64_t hw)
 {
     metalog *m = ctx;
-    int n = topic_nparts(tp);
+    pthread_mutex_lock(&m->qlock);
     for (int i = 0; i < n; i++) {
-        if (tp->deleted) {
-            if (logmgr_partition_delete(m->logs, tp->name, i) != 0)
-                glog(GLOG_ERROR, "log", "could not delete the log of %s-%d", tp->name, i);
+        if (e[i].control)
+            continue;
+        pending_batch *pb = malloc(sizeof(*pb) + (size_t)e[i].payload.len);
+        if (!pb) {
+            glog(GLOG_ERROR, "meta", "out of memory: committed metadata at %lld not applied", (long long)e[i].offset);
+            continue;
         }
+        pb->next = NULL;
+        pb->install = false;
+        pb->end = e[i].offset + e[i].count;
+        pb->len = (size_t)e[i].payload.len;
+        memcpy(pb->bytes, e[i].payload.ptr, pb->len);
+        *m->pending_tail = pb;
+        m->pending_tail = &pb->next;
+    }
+    if (hw > m->durable)
+        m->durable = hw;
+    pthread_cond_broadcast(&m->qcond);
+    pthread_mutex_unlock(&m->qlock);
+}
+
+/* The quorum installed the leader's snapshot (under the quorum's mutex):
+ * queued behind the committed batches before it. */
+static void on_install(void *ctx, raft_snapshot_id id, const char *path)
+{
+    (void)path;
+    metalog *m = ctx;
+    pending_batch *pb = calloc(1, sizeof(*pb));
+    if (!pb) {
+        glog(GLOG_ERROR, "meta", "out of memory: the snapshot at %lld is applied at the next start",
+             (long long)id.end_offset);
+        return;
+    }
+    pb->end = id.end_offset;
+    pb->install = true;
+    pb->snap = id;
+    pthread_mutex_lock(&m->qlock);
+    *m->pending_tail = pb;
+    m->pending_tail = &pb->next;
+    if (id.end_offset > m->durable)
+        m->durable = id.end_offset;
+    pthread_cond_broadcast(&m->qcond);
+    pthread_mutex_unlock(&m->qlock);
+}
+
+static void on_role(void *ctx, int role, int32_t epoch, int32_t leader, int64_t log_end)
+{
+    (void)epoch;
+    metalog *m = ctx;
+    pthread_mutex_lock(&m->qlock);
+    bool was_active = m->active;
+    m->role = role;
+    m->leader = leader;
+    m->active = false;
+    waiter *lost = NULL;
+    if (role == RAFT_LEADER) {
+        m->activate_at = log_end;
+        m->reset_pending = true; /* the metadata thread activates once caught up */
+    } else if (was_active) {
+        /* what this controller wrote and the quorum has not committed may
+         * never be: its waiters are told to retry */
+        waiter **pp = &m->waiters;
+        while (*pp) {
+            waiter *w = *pp;
+            *pp = w->next;
+            w->rc = METALOG_NOT_CONTROLLER;
+            w->next = lost;
+            lost = w;
+        }
+        glog(GLOG_INFO, "meta", "node %d is no longer the active controller", m->node_id);
+    }
+    pthread_cond_broadcast(&m->qcond);
+    pthread_mutex_unlock(&m->qlock);
+    for (waiter *w = lost; w;) { /* posted to reactors: no quorum re-entry */
+        waiter *next = w->next;
+        w->next = NULL;
+        if (w->r)
+            reactor_post(w->r, waiter_fire, w);
+        else
+            waiter_fire(NULL, w);
+        w = next;
     }
 }
 
-metalog *metalog_open(const char *dir, bool clean, topics *t, logmgr *logs, const partition_env *env,
-                      const config_set *broker_cfg, int32_t node_id, char *err, size_t errlen)
+int metalog_join_quorum(metalog *m, const metalog_cluster *c, char *err, size_t errlen)
 {
-    (void)dir;
+    quorum_env env = {
+        .log = m->log,
+        .flusher = c->flusher,
+        .r = c->r,
+        .cluster_id = c->cluster_id,
+        .on_commit = on_commit,
+        .on_role = on_role,
+        .on_install = on_install,
+        .ctx = m,
+    };
+    if (load_snapshot(m, err, errlen) < 0)
+        return -1;
+    env.snapshot = m->snap;
+    if (m->snap.end_offset > 0) {
+        char path[4200];
+        struct stat st;
+        snapfile_path(path, sizeof path, plog_dir(m->log), m->snap, false);
+        env.snapshot_size = stat(path, &st) == 0 ? (int64_t)st.st_size : 0;
+    }
+    m->q = quorum_new(&env, m->node_id, c->voters, c->nvoters, &c->timeouts, err, errlen);
+    if (!m->q)
+        return -1;
+    controller_set_cluster(m->ctl);
+    int32_t leader, epoch;
+    int role;
+    quorum_leader(m->q, &leader, &epoch, &role); /* restored from quorum-state: no role change reports it */
+    pthread_mutex_lock(&m->qlock);
+    int64_t from = plog_start_offset(m->log);
+    if (m->snap.end_offset > from)
+        from = m->snap.end_offset;
+    m->applied = m->durable = from;
+    m->leader = leader;
+    m->role = role;
+    pthread_mutex_unlock(&m->qlock);
+    return 0;
+}
+
+quorum *metalog_quorum(metalog *m) { return m->q; }
+
+int32_t metalog_controller_id(metalog *m)
+{
+    if (!m->q)
+        return m->node_id;
+    pthread_mutex_lock(&m->qlock);
+    int32_t id = m->leader;
+    pthread_mutex_unlock(&m->qlock);
+    return id;
+}
+
+/* ---- open, start, close ---- */
+
+static int16_t check_configs_hook(const ctl_config *cfgs, int n, char *msg, size_t msglen)
+{
+    return metalog_check_configs(cfgs, n, msg, msglen);
+}
+
+static uint64_t random_seed(void)
+{
+    uint64_t s = 0;
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (!f || fread(&s, 1, sizeof s, f) != sizeof s)
+        s = (uint64_t)clock_mono_ns() ^ ((uint64_t)getpid() << 32);
+    if (f)
+        fclose(f);
+    return s;
+}
+
+metalog *metalog_open(logmgr *logs, const partition_env *env, bool clean, int32_t node_id,
+                      const metalog_config *cfg, char *err, size_t errlen)
+{
     metalog *m = calloc(1, sizeof(*m));
-    if (!m) {
+    if (!m || !(m->ctl = controller_new(node_id, random_seed()))) {
         snprintf(err, errlen, "out of memory");
+        free(m);
         return NULL;
     }
-    pthread_mutex_init(&m->lock, NULL);
-    m->topics = t;
-    m->logs = logs;
-    m->broker_cfg = broker_cfg;
+    controller_set_config_check(m->ctl, check_configs_hook);
+    pthread_mutex_init(&m->wlock, NULL);
+    pthread_rwlock_init(&m->ilock, NULL);
+    pthread_mutex_init(&m->qlock, NULL);
+    pthread_cond_init(&m->qcond, NULL);
+    m->pending_tail = &m->pending;
+    m->flush_rc = LOG_OK;
+    mimage_init(&m->image);
     m->node_id = node_id;
     m->env = env;
-    m->clean = clean;
+    m->cfg = *cfg;
+    if (m->cfg.snapshot_max_bytes <= 0)
+        m->cfg.snapshot_max_bytes = INT64_MAX;
     log_config lc;
     log_config_defaults(&lc);
-    lc.segment_bytes = 100 << 20;
+    lc.segment_bytes = cfg->segment_bytes > 0 ? cfg->segment_bytes : 100 << 20;
     lc.verify_on_open = true; /* small, and every topic depends on it */
     char report[1024] = "";
     if (logmgr_partition_open(logs, META_TOPIC, 0, &lc, &m->log, report, sizeof(report)) != 0) {
         snprintf(err, errlen, "cannot open the metadata log: %s", report);
-        free(m);
+        metalog_close(m);
         return NULL;
     }
     if (report[0] && strstr(report, "recover"))
@@ -396,83 +796,169 @@ metalog *metalog_open(const char *dir, bool clean, topics *t, logmgr *logs, cons
     m->part = partition_open(NULL, META_TOPIC, 0, m->log, 0, env, clean, why, sizeof why);
     if (!m->part) {
         snprintf(err, errlen, "out of memory");
-        free(m);
-        return NULL;
-    }
-    topics_set_destructor(t, topic_gone, m);
-    if (replay(m, err, errlen) != 0) {
-        partition_free(m->part);
-        free(m);
+        metalog_close(m);
         return NULL;
     }
     return m;
+}
+
+int metalog_start(metalog *m, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&m->qlock);
+    m->running = true;
+    pthread_mutex_unlock(&m->qlock);
+    if (pthread_create(&m->thread, NULL, applier_main, m) != 0) {
+        m->running = false;
+        snprintf(err, errlen, "cannot start the metadata thread");
+        return -1;
+    }
+    if (m->q && quorum_start(m->q) != 0) {
+        snprintf(err, errlen, "cannot start the metadata quorum");
+        return -1;
+    }
+    return 0;
+}
+
+void metalog_stop(metalog *m)
+{
+    if (m->q)
+        quorum_stop(m->q);
+    pthread_mutex_lock(&m->qlock);
+    bool was_running = m->running;
+    m->stopping = true;
+    pthread_cond_broadcast(&m->qcond);
+    pthread_mutex_unlock(&m->qlock);
+    if (was_running)
+        pthread_join(m->thread, NULL);
+    pthread_mutex_lock(&m->qlock);
+    m->running = false;
+    waiter *left = m->waiters;
+    m->waiters = NULL;
+    pthread_cond_broadcast(&m->qcond);
+    pthread_mutex_unlock(&m->qlock);
+    for (waiter *w = left; w; w = w->next)
+        w->rc = LOG_ERR_IO; /* not applied: the change is in the log for the next start */
+    fire_all(left);
 }
 
 void metalog_close(metalog *m)
 {
     if (!m)
         return;
-    partition_free(m->part);
-    pthread_mutex_destroy(&m->lock);
+    metalog_stop(m);
+    while (m->pending) {
+        pending_batch *pb = m->pending;
+        m->pending = pb->next;
+        free(pb);
+    }
+    if (m->part)
+        partition_free(m->part);
+    quorum_free(m->q);
+    controller_free(m->ctl);
+    mimage_deinit(&m->image);
+    pthread_cond_destroy(&m->qcond);
+    pthread_mutex_destroy(&m->qlock);
+    pthread_rwlock_destroy(&m->ilock);
+    pthread_mutex_destroy(&m->wlock);
     free(m);
 }
 
-/* Append the records in w (values back to back, lengths in lens) as one
- * batch, then apply them. Caller holds m->lock. */
-static int16_t commit_records(metalog *m, kp_writer *vals, const size_t *ends, int n, int64_t *end_offset)
+/* ---- writing ---- */
+
+/*
+ * Append the records of out as one batch. Caller holds wlock. Before
+ * metalog_start the batch is flushed and applied here; after, the flusher
+ * and the metadata thread do it. *end_offset: where to wait.
+ */
+static int16_t commit_records(metalog *m, const mrec_list *out, int64_t *end_offset)
 {
+    *end_offset = -1;
+    if (out->n == 0)
+        return KERR_NONE;
     kp_writer bw;
     kp_writer_init(&bw);
     batch_builder bb;
     int64_t now = clock_now_ms();
     batch_build_begin(&bb, &bw, now);
-    size_t start = 0;
-    for (int i = 0; i < n; i++) {
-        batch_build_add(&bb, now, NULL, -1, vals->buf + start, (int32_t)(ends[i] - start));
-        start = ends[i];
+    for (int i = 0; i < out->n; i++) {
+        int32_t len;
+        const uint8_t *v = mrec_get(out, i, &len);
+        batch_build_add(&bb, now, NULL, -1, v, len);
     }
     size_t blen = batch_build_end(&bb);
     int16_t code = KERR_NONE;
-    if (blen == 0 || vals->err) {
+    if (blen == 0 || bw.err || out->oom) {
         code = KERR_UNKNOWN_SERVER_ERROR;
+        goto out;
+    }
+    if (m->q) {
+        int64_t end;
+        if (quorum_propose(m->q, bw.buf, blen, out->n, &end) != 0) {
+            code = KERR_NOT_CONTROLLER;
+            pthread_rwlock_rdlock(&m->ilock);
+            controller_reset(m->ctl, &m->image);
+            pthread_rwlock_unlock(&m->ilock);
+        } else {
+            *end_offset = end; /* the batch reaches pending when the quorum commits it */
+        }
         goto out;
     }
     part_result res;
     partition_append(m->part, bw.buf, blen, now, PART_ORIGIN_COORDINATOR, &res);
-    int rc = res.log_rc;
-    int64_t last = res.last;
-    if (rc != LOG_OK) {
+    if (res.log_rc != LOG_OK) {
         glog(GLOG_ERROR, "meta", "metadata log append failed: %s", plog_failure(m->log) ? plog_failure(m->log) : "?");
         code = KERR_KAFKA_STORAGE_ERROR;
+        /* The controller's image is ahead of the log now: back to the committed one. */
+        pthread_rwlock_rdlock(&m->ilock);
+        controller_reset(m->ctl, &m->image);
+        pthread_rwlock_unlock(&m->ilock);
         goto out;
     }
-    if (apply_batch(m, bw.buf, blen) != 0) {
-        glog(GLOG_ERROR, "meta", "applying metadata records failed");
-        code = KERR_UNKNOWN_SERVER_ERROR;
+    int64_t end = res.last + 1;
+    *end_offset = end;
+    pthread_mutex_lock(&m->qlock);
+    bool running = m->running;
+    pthread_mutex_unlock(&m->qlock);
+    if (!running) {
+        int64_t flushed;
+        int frc = plog_flush(m->log, &flushed);
+        char err[512] = "";
+        /* bw.buf holds the batch with its offset patched by the append */
+        if (apply_batch(m, bw.buf, blen, false, err, sizeof err) != 0)
+            glog(GLOG_ERROR, "meta", "applying metadata records: %s", err);
+        pthread_mutex_lock(&m->qlock);
+        m->applied = m->durable = end;
+        if (frc != LOG_OK && m->flush_rc == LOG_OK)
+            m->flush_rc = frc;
+        pthread_mutex_unlock(&m->qlock);
+        goto out;
     }
-    *end_offset = last + 1;
+    pending_batch *pb = malloc(sizeof(*pb) + blen);
+    durable_note *dn = malloc(sizeof(*dn));
+    if (!pb || !dn) {
+        free(pb);
+        free(dn);
+        glog(GLOG_ERROR, "meta", "out of memory queueing a metadata batch; it applies at the next start");
+        code = KERR_UNKNOWN_SERVER_ERROR;
+        goto out;
+    }
+    pb->next = NULL;
+    pb->install = false;
+    pb->end = end;
+    pb->len = blen;
+    memcpy(pb->bytes, bw.buf, blen);
+    pthread_mutex_lock(&m->qlock);
+    *m->pending_tail = pb;
+    m->pending_tail = &pb->next;
+    pthread_mutex_unlock(&m->qlock);
+    *dn = (durable_note){ m, end };
+    partition_wait_durable(m->part, end, NULL, on_durable, dn);
 out:
     kp_writer_deinit(&bw);
     return code;
 }
 
-static void random_uuid(kp_uuid *id)
-{
-    FILE *f = fopen("/dev/urandom", "rb");
-    if (!f || fread(id->b, 1, 16, f) != 16) {
-        uint64_t x = (uint64_t)clock_mono_ns() ^ ((uint64_t)getpid() << 32);
-        for (int i = 0; i < 16; i++) {
-            x = x * 6364136223846793005ULL + 1442695040888963407ULL;
-            id->b[i] = (uint8_t)(x >> 56);
-        }
-    }
-    if (f)
-        fclose(f);
-    id->b[6] = (uint8_t)((id->b[6] & 0x0f) | 0x40); /* version 4 */
-    id->b[8] = (uint8_t)((id->b[8] & 0x3f) | 0x80);
-}
-
-int16_t metalog_check_configs(const metalog_config *cfgs, int ncfgs, char *msg, size_t msglen)
+int16_t metalog_check_configs(const ctl_config *cfgs, int ncfgs, char *msg, size_t msglen)
 {
     config_set tmp;
     if (topic_config_overrides_init(&tmp) != 0)
@@ -493,144 +979,196 @@ int16_t metalog_check_configs(const metalog_config *cfgs, int ncfgs, char *msg, 
     return code;
 }
 
-int16_t metalog_allocate_producer_ids(metalog *m, int32_t count, int64_t *first_out, int64_t *end_offset)
+static bool controller_active(metalog *m)
 {
-    pthread_mutex_lock(&m->lock);
-    int64_t first = m->next_producer_id;
-    kp_producer_ids_record rec;
-    kp_producer_ids_record_init(&rec);
-    rec.broker_id = m->node_id;
-    rec.broker_epoch = -1;
-    rec.next_producer_id = first + count;
-    kp_writer w;
-    kp_writer_init(&w);
-    rec_begin(&w, KP_REC_PRODUCER_IDS_RECORD, 0);
-    kp_producer_ids_record_encode(&w, 0, &rec);
-    size_t end = w.len;
-    int16_t code = commit_records(m, &w, &end, 1, end_offset);
-    pthread_mutex_unlock(&m->lock);
-    kp_writer_deinit(&w);
-    if (code == KERR_NONE)
-        *first_out = first; /* applying the record moved next_producer_id past the block */
-    return code;
+    pthread_mutex_lock(&m->qlock);
+    bool a = !m->q || m->active;
+    pthread_mutex_unlock(&m->qlock);
+    return a;
 }
+
+/* Run one controller decision and commit its records (NOT_CONTROLLER on a
+ * node whose controller is not the active one). */
+#define WRITE(m, end_offset, call)                                \
+    do {                                                          \
+        mrec_list out_;                                           \
+        mrec_list_init(&out_);                                    \
+        pthread_mutex_lock(&(m)->wlock);                          \
+        mrec_list *out = &out_;                                   \
+        int16_t code_ = controller_active(m) ? (call) : KERR_NOT_CONTROLLER; \
+        if (code_ == KERR_NONE)                                   \
+            code_ = commit_records((m), out, (end_offset));       \
+        pthread_mutex_unlock(&(m)->wlock);                        \
+        mrec_list_deinit(&out_);                                  \
+        return code_;                                             \
+    } while (0)
 
 int16_t metalog_create_topic(metalog *m, const char *name, int32_t nparts, int16_t rf,
-                             const metalog_config *cfgs, int ncfgs, kp_uuid *id_out,
-                             int64_t *end_offset, char *msg, size_t msglen)
+                             const ctl_assignment *assignments, const ctl_config *cfgs, int ncfgs,
+                             bool validate_only, kp_uuid *id_out, int64_t *end_offset, char *msg, size_t msglen)
 {
-    (void)rf;
-    int16_t code = metalog_check_configs(cfgs, ncfgs, msg, msglen);
-    if (code != KERR_NONE)
-        return code;
-    pthread_mutex_lock(&m->lock);
-    topic *existing = topics_get(m->topics, name, (int)strlen(name));
-    if (existing) {
-        topic_unref(existing);
-        snprintf(msg, msglen, "Topic '%s' already exists.", name);
-        pthread_mutex_unlock(&m->lock);
-        return KERR_TOPIC_ALREADY_EXISTS;
-    }
-    kp_uuid id;
-    random_uuid(&id);
-    kp_writer w;
-    kp_writer_init(&w);
-    int n = 1 + ncfgs + nparts, k = 0;
-    size_t *ends = malloc(sizeof(*ends) * (size_t)n);
-    if (!ends) {
-        pthread_mutex_unlock(&m->lock);
-        kp_writer_deinit(&w);
-        return KERR_UNKNOWN_SERVER_ERROR;
-    }
-    enc_topic(&w, name, id);
-    ends[k++] = w.len;
-    for (int i = 0; i < ncfgs; i++) {
-        enc_config(&w, name, cfgs[i].name, cfgs[i].value);
-        ends[k++] = w.len;
-    }
-    for (int32_t i = 0; i < nparts; i++) {
-        enc_partition(&w, id, i, m->node_id);
-        ends[k++] = w.len;
-    }
-    code = commit_records(m, &w, ends, n, end_offset);
-    pthread_mutex_unlock(&m->lock);
-    free(ends);
-    kp_writer_deinit(&w);
-    if (code == KERR_NONE) {
-        *id_out = id;
-        glog(GLOG_INFO, "meta", "created topic %s with %d partitions", name, nparts);
-    }
-    return code;
+    *end_offset = -1;
+    WRITE(m, end_offset, controller_create_topic(m->ctl, name, nparts, rf, assignments, cfgs, ncfgs,
+                                                 validate_only, id_out, out, msg, msglen));
 }
 
-int16_t metalog_delete_topic(metalog *m, topic *tp, int64_t *end_offset)
+int16_t metalog_delete_topic(metalog *m, kp_uuid id, int64_t *end_offset, char *msg, size_t msglen)
 {
-    pthread_mutex_lock(&m->lock);
-    kp_writer w;
-    kp_writer_init(&w);
-    enc_remove_topic(&w, tp->id);
-    size_t end = w.len;
-    int16_t code = commit_records(m, &w, &end, 1, end_offset);
-    pthread_mutex_unlock(&m->lock);
-    kp_writer_deinit(&w);
-    if (code == KERR_NONE)
-        glog(GLOG_INFO, "meta", "deleted topic %s", tp->name);
-    return code;
+    *end_offset = -1;
+    WRITE(m, end_offset, controller_delete_topic(m->ctl, id, out, msg, msglen));
 }
 
-int16_t metalog_add_partitions(metalog *m, topic *tp, int32_t new_total, int64_t *end_offset,
-                               char *msg, size_t msglen)
-{
-    pthread_mutex_lock(&m->lock);
-    int32_t cur = topic_nparts(tp);
-    if (new_total <= cur) {
-        /* Kafka 4's words (ReplicationControlManager) */
-        if (new_total == cur)
-            snprintf(msg, msglen, "Topic already has %d partition(s).", cur);
-        else
-            snprintf(msg, msglen, "The topic %s currently has %d partition(s); %d would not be an increase.",
-                     tp->name, cur, new_total);
-        pthread_mutex_unlock(&m->lock);
-        return KERR_INVALID_PARTITIONS;
-    }
-    int n = new_total - cur;
-    kp_writer w;
-    kp_writer_init(&w);
-    size_t *ends = malloc(sizeof(*ends) * (size_t)n);
-    int16_t code = KERR_UNKNOWN_SERVER_ERROR;
-    if (ends) {
-        for (int i = 0; i < n; i++) {
-            enc_partition(&w, tp->id, cur + i, m->node_id);
-            ends[i] = w.len;
-        }
-        code = commit_records(m, &w, ends, n, end_offset);
-    }
-    pthread_mutex_unlock(&m->lock);
-    free(ends);
-    kp_writer_deinit(&w);
-    return code;
-}
-
-int16_t metalog_set_topic_configs(metalog *m, topic *tp, const metalog_config *cfgs, int ncfgs,
+int16_t metalog_create_partitions(metalog *m, const char *name, int32_t new_total,
+                                  const ctl_assignment *assignments, int nassignments, bool validate_only,
                                   int64_t *end_offset, char *msg, size_t msglen)
 {
-    int16_t code = metalog_check_configs(cfgs, ncfgs, msg, msglen);
-    if (code != KERR_NONE || ncfgs == 0)
-        return code;
-    pthread_mutex_lock(&m->lock);
-    kp_writer w;
-    kp_writer_init(&w);
-    size_t *ends = malloc(sizeof(*ends) * (size_t)ncfgs);
-    code = KERR_UNKNOWN_SERVER_ERROR;
-    if (ends) {
-        for (int i = 0; i < ncfgs; i++) {
-            enc_config(&w, tp->name, cfgs[i].name, cfgs[i].value);
-            ends[i] = w.len;
+    *end_offset = -1;
+    WRITE(m, end_offset, controller_create_partitions(m->ctl, name, new_total, assignments, nassignments,
+                                                      validate_only, out, msg, msglen));
+}
+
+int16_t metalog_set_topic_configs(metalog *m, const char *name, const ctl_config *cfgs, int ncfgs,
+                                  int64_t *end_offset, char *msg, size_t msglen)
+{
+    *end_offset = -1;
+    WRITE(m, end_offset, controller_set_topic_configs(m->ctl, name, cfgs, ncfgs, out, msg, msglen));
+}
+
+int16_t metalog_allocate_producer_ids(metalog *m, int32_t count, int64_t *first_out, int64_t *end_offset)
+{
+    *end_offset = -1;
+    WRITE(m, end_offset, controller_allocate_producer_ids(m->ctl, m->node_id, count, first_out, out));
+}
+
+/* ---- brokers ---- */
+
+int16_t metalog_register_broker(metalog *m, const ctl_registration *r, bool unfenced, int64_t *epoch,
+                                int64_t *end_offset, char *msg, size_t msglen)
+{
+    *end_offset = -1;
+    mrec_list out;
+    mrec_list_init(&out);
+    pthread_mutex_lock(&m->wlock);
+    int16_t code = controller_active(m)
+                       ? controller_register_broker(m->ctl, r, unfenced, clock_mono_ms(), epoch, &out, msg, msglen)
+                       : KERR_NOT_CONTROLLER;
+    if (code == KERR_NONE)
+        code = commit_records(m, &out, end_offset);
+    if (code == KERR_NONE && *end_offset >= 0) {
+        int i = 0;
+        while (i < m->nregs && m->regs[i].id != r->id)
+            i++;
+        if (i < 64) {
+            m->regs[i].id = r->id;
+            m->regs[i].end = *end_offset;
+            if (i == m->nregs)
+                m->nregs++;
         }
-        code = commit_records(m, &w, ends, ncfgs, end_offset);
     }
-    pthread_mutex_unlock(&m->lock);
-    free(ends);
-    kp_writer_deinit(&w);
+    pthread_mutex_unlock(&m->wlock);
+    mrec_list_deinit(&out);
     return code;
+}
+
+int16_t metalog_alter_partition(metalog *m, int32_t broker_id, int64_t broker_epoch, kp_uuid topic_id,
+                                int32_t index, int32_t leader_epoch, int32_t partition_epoch, const int32_t *isr,
+                                int nisr, ctl_partition_state *st, int64_t *end_offset)
+{
+    *end_offset = -1;
+    WRITE(m, end_offset, controller_alter_partition(m->ctl, broker_id, broker_epoch, topic_id, index, leader_epoch,
+                                                    partition_epoch, isr, nisr, out, st));
+}
+
+int16_t metalog_elect_leader(metalog *m, kp_uuid topic_id, int32_t index, bool unclean, int64_t *end_offset,
+                             char *msg, size_t msglen)
+{
+    *end_offset = -1;
+    WRITE(m, end_offset, controller_elect_leader(m->ctl, topic_id, index, unclean, out, msg, msglen));
+}
+
+int16_t metalog_broker_heartbeat(metalog *m, int32_t id, int64_t epoch, int64_t metadata_offset, bool want_fence,
+                                 bool want_shutdown, bool *fenced, bool *shutdown, int64_t *end_offset)
+{
+    *end_offset = -1;
+    mrec_list out;
+    mrec_list_init(&out);
+    pthread_mutex_lock(&m->wlock);
+    int16_t code = KERR_NOT_CONTROLLER;
+    if (controller_active(m)) {
+        int64_t caught_up = 0;
+        for (int i = 0; i < m->nregs; i++)
+            if (m->regs[i].id == id)
+                caught_up = m->regs[i].end;
+        code = controller_heartbeat(m->ctl, id, epoch, metadata_offset, caught_up, want_fence, want_shutdown,
+                                    clock_mono_ms(), fenced, shutdown, &out);
+        if (code == KERR_NONE && out.n > 0)
+            code = commit_records(m, &out, end_offset);
+    }
+    pthread_mutex_unlock(&m->wlock);
+    mrec_list_deinit(&out);
+    return code;
+}
+
+void metalog_broker_disconnected(metalog *m, int32_t id, int64_t session_ms, int64_t grace_ms)
+{
+    pthread_mutex_lock(&m->wlock);
+    if (controller_active(m))
+        controller_broker_disconnected(m->ctl, id, clock_mono_ms(), session_ms, grace_ms);
+    pthread_mutex_unlock(&m->wlock);
+}
+
+void metalog_set_takeover_grace(metalog *m, int64_t grace_ms)
+{
+    pthread_mutex_lock(&m->wlock);
+    if (m->ctl)
+        controller_set_takeover_grace(m->ctl, grace_ms);
+    pthread_mutex_unlock(&m->wlock);
+}
+
+void metalog_set_unclean_default(metalog *m, bool enable)
+{
+    pthread_mutex_lock(&m->wlock);
+    if (m->ctl)
+        controller_set_unclean_default(m->ctl, enable);
+    pthread_mutex_unlock(&m->wlock);
+}
+
+void metalog_rebalance_leaders(metalog *m, int pct)
+{
+    mrec_list out;
+    mrec_list_init(&out);
+    pthread_mutex_lock(&m->wlock);
+    if (controller_active(m)) {
+        int n = controller_rebalance_leaders(m->ctl, pct, &out);
+        int64_t end;
+        if (n > 0 && commit_records(m, &out, &end) == KERR_NONE)
+            glog(GLOG_INFO, "meta", "auto leader rebalance: %d partitions back to their preferred replica", n);
+    }
+    pthread_mutex_unlock(&m->wlock);
+    mrec_list_deinit(&out);
+}
+
+void metalog_expire_sessions(metalog *m, int64_t session_ms)
+{
+    mrec_list out;
+    mrec_list_init(&out);
+    pthread_mutex_lock(&m->wlock);
+    if (controller_active(m)) {
+        controller_expire_sessions(m->ctl, clock_mono_ms(), session_ms, &out);
+        int64_t end;
+        if (out.n > 0 && commit_records(m, &out, &end) == KERR_NONE)
+            glog(GLOG_INFO, "meta", "broker session expired: fenced (%d metadata records)", out.n);
+    }
+    pthread_mutex_unlock(&m->wlock);
+    mrec_list_deinit(&out);
+}
+
+bool metalog_is_active(metalog *m) { return controller_active(m); }
+
+int64_t metalog_applied(metalog *m)
+{
+    pthread_mutex_lock(&m->qlock);
+    int64_t a = m->applied;
+    pthread_mutex_unlock(&m->qlock);
+    return a;
 }

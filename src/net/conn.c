@@ -46,6 +46,16 @@
 #define CONN_ACCEPT_BACKOFF_MS 100
 #define REQ_ARENA_BYTES_MAX (64u << 20)
 
+/* Counters shared by the listeners of one server (the first listener
+ * makes them, the ones sharing its socket borrow them): max.connections and
+ * queued.max.request.bytes are limits of the whole server, not a process. */
+typedef struct conn_counters {
+    atomic_llong conns_open;
+    atomic_llong inflight;
+    atomic_llong queued_bytes;
+    atomic_int refs;
+} conn_counters;
+
 struct listener {
     reactor_io io;
     reactor *r;
@@ -57,6 +67,7 @@ struct listener {
     reactor_timer idle_timer;
     reactor_timer accept_timer;
     conn *conns;              /* this listener's open connections */
+    conn_counters *cnt;       /* shared with the listeners of the same server */
 };
 
 struct conn {
@@ -82,20 +93,21 @@ struct conn {
     connquota_addr qaddr;     /* the peer address as max.connections.per.ip counts it */
     bool quota_taken;         /* holds a slot of lim.quota for qaddr */
     int tag;                  /* conn_set_tag: the broker's client-software index */
+    bool has_peer_node;       /* conn_set_peer_node was called */
+    int32_t peer_node;
     conn *prev, *next;        /* listener's list */
 };
 
-static atomic_llong g_conns_open;
-static atomic_llong g_inflight;
-static atomic_llong g_queued_bytes;
 
-int64_t conn_count_open(void) { return atomic_load(&g_conns_open); }
-int64_t conn_inflight_requests(void) { return atomic_load(&g_inflight); }
+int64_t conn_count_open(const listener *l) { return atomic_load(&l->cnt->conns_open); }
+int64_t conn_inflight_requests(const listener *l) { return atomic_load(&l->cnt->inflight); }
 const char *conn_peer(const conn *c) { return c->peer; }
 reactor *conn_reactor(const conn *c) { return c->r; }
 bool conn_is_closed(const conn *c) { return c->closed; }
 void conn_set_tag(conn *c, int tag) { c->tag = tag; }
 int conn_tag(const conn *c) { return c->tag; }
+void conn_set_peer_node(conn *c, int32_t node) { c->has_peer_node = true, c->peer_node = node; }
+int32_t conn_peer_node(const conn *c) { return c->has_peer_node ? c->peer_node : -1; }
 int listener_port(const listener *l) { return l->port; }
 
 typedef struct conn_accept_slot {
@@ -138,8 +150,9 @@ static void req_free(req *rq)
 {
     if (rq->on_free)
         rq->on_free(rq);
-    atomic_fetch_sub(&g_queued_bytes, rq->frame_len);
-    atomic_fetch_sub(&g_inflight, 1);
+    conn_counters *cnt = rq->conn->lst->cnt;
+    atomic_fetch_sub(&cnt->queued_bytes, rq->frame_len);
+    atomic_fetch_sub(&cnt->inflight, 1);
     kp_writer_deinit(&rq->out);
     arena_deinit(&rq->arena);
     free(rq->frame);
@@ -185,7 +198,7 @@ void conn_close(conn *c, bool hard, const char *reason)
     if (c->quota_taken)
         connquota_release(c->lst->lim.quota, &c->qaddr);
     c->quota_taken = false;
-    atomic_fetch_sub(&g_conns_open, 1);
+    atomic_fetch_sub(&c->lst->cnt->conns_open, 1);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -193,6 +206,8 @@ void conn_close(conn *c, bool hard, const char *reason)
     if (c->next)
         c->next->prev = c->prev;
     c->prev = c->next = NULL;
+    if (c->has_peer_node && c->lst->h.on_close)
+        c->lst->h.on_close(c->lst->h.ctx, c);
     /* Free what is complete; the rest is freed as it completes. */
     req *rq = c->head;
     c->refs++;
@@ -378,7 +393,7 @@ static void conn_send(conn *c)
 static bool over_global_bytes(const conn *c)
 {
     int64_t max = c->lst->lim.queued_bytes_max;
-    return max >= 0 && atomic_load(&g_queued_bytes) > max;
+    return max >= 0 && atomic_load(&c->lst->cnt->queued_bytes) > max;
 }
 
 /* Take ownership of frame and dispatch it. Returns false if the conn closed. */
@@ -398,8 +413,8 @@ static bool conn_dispatch(conn *c, uint8_t *frame, int32_t len)
     arena_init(&rq->arena, REQ_ARENA_BYTES_MAX);
     kp_writer_init(&rq->out);
     kp_reader_init(&rq->body, frame, (size_t)len, &rq->arena);
-    atomic_fetch_add(&g_queued_bytes, len);
-    atomic_fetch_add(&g_inflight, 1);
+    atomic_fetch_add(&c->lst->cnt->queued_bytes, len);
+    atomic_fetch_add(&c->lst->cnt->inflight, 1);
     c->refs++;
     if (c->tail)
         c->tail->next = rq;
@@ -577,7 +592,7 @@ static void listener_pause(reactor *r, listener *l, int err)
     static glog_limit out_of_fds = GLOG_LIMIT_INIT;
     glog_limited(&out_of_fds, GLOG_WARN, "net",
                  "cannot accept connections on port %d: %s (%lld open); pausing accepts for %d ms",
-                 l->port, strerror(err), (long long)atomic_load(&g_conns_open),
+                 l->port, strerror(err), (long long)atomic_load(&l->cnt->conns_open),
                  CONN_ACCEPT_BACKOFF_MS);
     if (l->accept_paused)
         return;
@@ -607,7 +622,7 @@ static bool accept_allowed(listener *l, int fd, const char *host, const char *se
 {
     static glog_limit refused_max = GLOG_LIMIT_INIT, refused_fds = GLOG_LIMIT_INIT,
                       refused_ip = GLOG_LIMIT_INIT;
-    if (atomic_load(&g_conns_open) >= l->lim.connections_max) {
+    if (atomic_load(&l->cnt->conns_open) >= l->lim.connections_max) {
         glog_limited(&refused_max, GLOG_WARN, "net",
                      "refusing connection from %s:%s: max.connections (%d) reached", host, serv,
                      l->lim.connections_max);
@@ -638,7 +653,7 @@ static void listener_on_event(reactor *r, reactor_io *io, uint32_t events)
     listener *l = (listener *)io;
     (void)events;
     for (int i = 0; i < 64 && !l->accept_paused; i++) {
-        if (atomic_load(&g_conns_open) >= l->lim.connections_max) {
+        if (atomic_load(&l->cnt->conns_open) >= l->lim.connections_max) {
             /* As Kafka's acceptor does: stop accepting, so new connections
              * wait in the backlog until one closes, instead of being shut. */
             listener_wait_for_slot(r, l);
@@ -697,7 +712,7 @@ static void listener_on_event(reactor *r, reactor_io *io, uint32_t events)
         if (l->conns)
             l->conns->prev = c;
         l->conns = c;
-        atomic_fetch_add(&g_conns_open, 1);
+        atomic_fetch_add(&l->cnt->conns_open, 1);
         if (reactor_io_add(r, &c->io, EPOLLIN) != 0) {
             conn_close(c, true, "epoll_ctl failed");
             continue;
@@ -771,6 +786,14 @@ listener *listener_new(reactor *r, const listener *share, const char *host, int 
     getsockname(fd, (struct sockaddr *)&ss, &sl);
     l->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
                                              : ((struct sockaddr_in *)&ss)->sin_port);
+    l->cnt = share ? share->cnt : calloc(1, sizeof(*l->cnt));
+    if (!l->cnt) {
+        close(fd);
+        free(l);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    atomic_fetch_add(&l->cnt->refs, 1);
     l->io.fd = fd;
     l->io.on_event = listener_on_event;
     l->r = r;
@@ -820,5 +843,7 @@ void listener_free(listener *l)
         return;
     if (l->io.fd >= 0)
         close(l->io.fd);
+    if (atomic_fetch_sub(&l->cnt->refs, 1) == 1)
+        free(l->cnt);
     free(l);
 }

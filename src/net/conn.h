@@ -47,6 +47,8 @@ struct req {
     void *op;              /* the handler's delayed-operation state, if parked */
     void (*on_free)(req *rq); /* releases what the response references (segments) */
     int32_t seq;           /* position in the connection's request order */
+    const uint8_t *body_start; /* where the body begins (set by the dispatcher: forwarding resends it) */
+    bool via_controller;   /* arrived on a controller listener */
 };
 
 /* What a listener needs from the layer above. */
@@ -58,6 +60,9 @@ typedef struct conn_handler {
      * logs why). */
     int (*check_header)(void *ctx, conn *c, const kp_req_header *hdr);
     void *ctx;
+    /* A connection that named its peer node (conn_set_peer_node) closed; may
+     * be NULL. On the conn's reactor. */
+    void (*on_close)(void *ctx, conn *c);
 } conn_handler;
 
 typedef struct conn_limits {
@@ -102,9 +107,12 @@ reactor *conn_reactor(const conn *c);
 void conn_set_tag(conn *c, int tag);
 int conn_tag(const conn *c);
 bool conn_is_closed(const conn *c);
+/* The node at the other end (a broker's heartbeats name it); -1 unknown. */
+void conn_set_peer_node(conn *c, int32_t node);
+int32_t conn_peer_node(const conn *c);
 
 /* Global counters (all reactors). */
-int64_t conn_count_open(void);
-int64_t conn_inflight_requests(void);
+int64_t conn_count_open(const listener *l);
+int64_t conn_inflight_requests(const listener *l);
 
 #endif

@@ -162,7 +162,10 @@ static void rec_next(rec_reader *r, rec_view *out)
 static void batch_info_fill(const uint8_t *p, batch_info *out)
 {
     out->detail = NULL;
-    out->total_bytes = BATCH_LOG_OVERHEAD + (int32_t)be32(p + OFF_BATCH_LENGTH);
+    /* in 64 bits: a length near INT32_MAX must not overflow (fuzz_batch);
+     * it is then larger than any buffer and refused by the callers */
+    int64_t total = (int64_t)BATCH_LOG_OVERHEAD + (int32_t)be32(p + OFF_BATCH_LENGTH);
+    out->total_bytes = total > INT32_MAX ? INT32_MAX : (int32_t)total;
     out->attributes = (int16_t)be16(p + OFF_ATTRIBUTES);
     out->last_offset_delta = (int32_t)be32(p + OFF_LAST_OFFSET_DELTA);
     out->base_timestamp = (int64_t)be64(p + OFF_BASE_TIMESTAMP);
@@ -451,6 +454,11 @@ int64_t batch_base_offset(const uint8_t *p)
 int32_t batch_length(const uint8_t *p)
 {
     return (int32_t)be32(p + OFF_BATCH_LENGTH);
+}
+
+int32_t batch_leader_epoch(const uint8_t *p)
+{
+    return (int32_t)be32(p + OFF_LEADER_EPOCH);
 }
 
 void batch_set_base_offset(uint8_t *p, int64_t off)

@@ -87,6 +87,7 @@ void batch_peek(const uint8_t *p, batch_info *out);
 int batch_control_type(const uint8_t *p, size_t len);
 int64_t batch_base_offset(const uint8_t *p);
 int32_t batch_length(const uint8_t *p); /* the batchLength field */
+int32_t batch_leader_epoch(const uint8_t *p); /* partitionLeaderEpoch */
 void batch_set_base_offset(uint8_t *p, int64_t off);
 void batch_set_leader_epoch(uint8_t *p, int32_t epoch);
 /* A batch built or rewritten in place (total bytes from p): set its

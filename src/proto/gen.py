@@ -6,13 +6,18 @@ Usage:
       write OUTDIR/kafka_msgs.{h,c} (structs, init/decode/encode, the API
       table, request/response headers, error codes) and
       OUTDIR/kafka_msgs_test.{h,c} (test-only sample fillers).
-  gen.py --check-against KAFKA_JSON_DIR... SCHEMA
+  gen.py [--newer DIR]... --check-against KAFKA_JSON_DIR... SCHEMA
       compare every message and record, version by version over the range
       we serve, with Kafka's JSON message definitions; print each
       difference and exit non-zero if there is any. The JSON files are
       looked up by name in each directory and its immediate subdirectories
       (clients/ for apis, metadata/ and group-coordinator/ for records, or
       simply the kafka-protocol root).
+      A message found in a --newer DIR (default: the repository's
+      tests/reference/kafka-4.4-messages, the definitions of the Kafka
+      release Gregor is tested against) supersedes the KAFKA_JSON_DIR one
+      for every version it defines; versions only the older file defines
+      (Fetch v0-3, removed in Kafka 4.0) are checked against the older one.
 
 Standard library only. The schema format is described in docs/protocol.md
 and at the top of kafka.schema.
@@ -192,11 +197,14 @@ class Api:
     """An `api` block (request + response) or a `record` block (one message).
     A record's key is None when Kafka gives it no apiKey."""
 
-    def __init__(self, name, key, versions, flexible, line, kind="api"):
+    def __init__(self, name, key, versions, flexible, line, kind="api", serve=None):
         self.name = name
         self.snake = snake(name)
         self.key = key
         self.vmin, self.vmax = versions.lo, versions.hi
+        # serve=: the part of the codec range the broker accepts (and may
+        # advertise); the whole range unless the block says otherwise.
+        self.smin, self.smax = (serve.lo, serve.hi) if serve else (self.vmin, self.vmax)
         self.flexible = flexible
         self.line = line
         self.kind = kind
@@ -252,14 +260,19 @@ def parse_schema(path):
                     key = int(attrs.pop("key"))
                 else:
                     key = int(attrs.pop("key")) if "key" in attrs else None
+                serve = Versions.parse(attrs.pop("serve")) if "serve" in attrs else None
+                if serve is not None and toks[0] != "api":
+                    raise SchemaError(where + ": serve= is for api blocks")
                 api = Api(toks[1], key, vers, Versions.parse(attrs.pop("flexible")), where,
-                          kind=toks[0])
+                          kind=toks[0], serve=serve)
             except KeyError as e:
                 raise SchemaError("%s: missing %s" % (where, e))
             except ValueError as e:
                 raise SchemaError("%s: %s" % (where, e))
             if vers.lo is None or vers.hi is None:
                 raise SchemaError(where + ": served versions need an upper bound")
+            if api.smin is None or api.smax is None or api.smin < api.vmin or api.smax > api.vmax:
+                raise SchemaError(where + ": serve= must be a bounded range inside versions=")
             if attrs:
                 raise SchemaError("%s: unknown attributes %s" % (where, sorted(attrs)))
             apis.append(api)
@@ -901,8 +914,8 @@ class Gen:
         c.append("const kp_api_info kp_apis[] = {")
         for a in apis:
             q, p = a.request.cname, a.response.cname
-            c.append("    { %d, \"%s\", %d, %d, %d, sizeof(%s), sizeof(%s)," % (
-                a.key, a.name, a.vmin, a.vmax, a.flex_min(), q, p))
+            c.append("    { %d, \"%s\", %d, %d, %d, %d, %d, sizeof(%s), sizeof(%s)," % (
+                a.key, a.name, a.smin, a.smax, a.vmin, a.vmax, a.flex_min(), q, p))
             c.append("      %s_decode_any, %s_encode_any, %s_decode_any, %s_encode_any," % (q, q, p, p))
             c.append("      %s_init_any, %s_init_any }," % (q, p))
         c += ["};", "const int kp_apis_count = %d;" % len(apis), "",
@@ -952,6 +965,11 @@ typedef struct kp_req_header {
 int16_t kp_req_header_version(int16_t key, int16_t ver);
 /* ApiVersions responses always use header v0; otherwise 1 when flexible. */
 int16_t kp_resp_header_version(int16_t key, int16_t ver);
+/* The same for requests we send and the responses we read back (outbound
+ * connections): over the codec range instead of the served one; -1 when
+ * the schema has no codec for (key, ver). */
+int16_t kp_out_req_header_version(int16_t key, int16_t ver);
+int16_t kp_out_resp_header_version(int16_t key, int16_t ver);
 int kp_req_header_decode(kp_reader *r, kp_req_header *h);
 void kp_req_header_encode(kp_writer *w, const kp_req_header *h);
 void kp_resp_header_encode(kp_writer *w, int16_t header_version, int32_t correlation_id);
@@ -963,8 +981,9 @@ API_TABLE_DECLS = """
 typedef struct kp_api_info {
     int16_t key;
     const char *name;
-    int16_t min_version, max_version;
-    int16_t flexible_min; /* INT16_MAX when no served version is flexible */
+    int16_t min_version, max_version; /* served: what the broker accepts */
+    int16_t codec_min_version, codec_max_version; /* what the codecs handle */
+    int16_t flexible_min; /* INT16_MAX when no codec version is flexible */
     size_t req_size, resp_size;
     int (*req_decode)(kp_reader *r, int16_t version, void *msg);
     void (*req_encode)(kp_writer *w, int16_t version, const void *msg);
@@ -1061,10 +1080,14 @@ KP_GEN_HELPER void kp_gen_put_tagged(kp_writer *w, uint32_t tag, kp_writer *t)
 """.split("\n")
 
 C_HEADER_FUNCS = """
+/* The header versions follow what the codecs know, not what the client
+ * listener serves: a controller listener serves newer versions of some APIs
+ * (Fetch 17 for the quorum), and a version nobody serves is refused after
+ * its header anyway. */
 int16_t kp_req_header_version(int16_t key, int16_t ver)
 {
     const kp_api_info *api = kp_api_find(key);
-    if (api && ver >= api->min_version && ver <= api->max_version && ver >= api->flexible_min)
+    if (api && ver >= api->codec_min_version && ver <= api->codec_max_version && ver >= api->flexible_min)
         return 2;
     return 1;
 }
@@ -1074,9 +1097,27 @@ int16_t kp_resp_header_version(int16_t key, int16_t ver)
     if (key == KP_API_API_VERSIONS)
         return 0;
     const kp_api_info *api = kp_api_find(key);
-    if (api && ver >= api->min_version && ver <= api->max_version && ver >= api->flexible_min)
+    if (api && ver >= api->codec_min_version && ver <= api->codec_max_version && ver >= api->flexible_min)
         return 1;
     return 0;
+}
+
+int16_t kp_out_req_header_version(int16_t key, int16_t ver)
+{
+    const kp_api_info *api = kp_api_find(key);
+    if (!api || ver < api->codec_min_version || ver > api->codec_max_version)
+        return -1;
+    return ver >= api->flexible_min ? 2 : 1;
+}
+
+int16_t kp_out_resp_header_version(int16_t key, int16_t ver)
+{
+    const kp_api_info *api = kp_api_find(key);
+    if (!api || ver < api->codec_min_version || ver > api->codec_max_version)
+        return -1;
+    if (key == KP_API_API_VERSIONS)
+        return 0;
+    return ver >= api->flexible_min ? 1 : 0;
 }
 
 int kp_req_header_decode(kp_reader *r, kp_req_header *h)
@@ -1294,7 +1335,8 @@ def kafka_field_view(kf, v, where, errs, common):
         kids = kafka_fields_view(fields, v, where + "." + snake(kf["name"]), errs, common)
     return {"name": snake(kf["name"]), "array": is_array,
             "type": elem if elem in PRIMS else "struct",
-            "nullable": nullable, "tag": kf["tag"] if tagged else None,
+            # a few JSON files write the tag as a string ("tag": "0")
+            "nullable": nullable, "tag": int(kf["tag"]) if tagged else None,
             "default": dflt, "fields": kids}
 
 
@@ -1352,53 +1394,73 @@ def index_json(dirs):
     return found
 
 
-def check_message(m, kj, errs):
-    """Compare one message of ours with Kafka's JSON, version by version."""
+def check_message(m, kjs, errs):
+    """Compare one message of ours with Kafka's JSON, version by version.
+    kjs: the definitions to use, the newest first; each version is checked
+    against the first that defines it."""
     a = m.api
     where = "%s %s" % (a.name, m.side) if m.side != "record" else a.name
-    if kj.get("apiKey") != a.key:
-        errs.append("%s: key %s, kafka has %r" % (where, a.key, kj.get("apiKey")))
-    valid = Versions.parse(kj["validVersions"])
-    kflex = Versions.parse(kj.get("flexibleVersions", "none"))
-    common = {cs["name"]: cs.get("fields", []) for cs in kj.get("commonStructs", [])}
+    for kj in kjs:
+        if kj.get("apiKey") != a.key:
+            errs.append("%s: key %s, kafka has %r" % (where, a.key, kj.get("apiKey")))
     for v in range(a.vmin, a.vmax + 1):
         wv = "%s v%d" % (where, v)
-        if not valid.has(v):
+        kj = next((k for k in kjs if Versions.parse(k["validVersions"]).has(v)), None)
+        if kj is None:
             errs.append("%s: kafka does not define this version" % wv)
             continue
+        kflex = Versions.parse(kj.get("flexibleVersions", "none"))
+        common = {cs["name"]: cs.get("fields", []) for cs in kj.get("commonStructs", [])}
         if kflex.has(v) != a.flexible.has(v):
             errs.append("%s: flexible %s, kafka says %s" % (wv, a.flexible.has(v), kflex.has(v)))
         theirs = kafka_fields_view(kj["fields"], v, wv, errs, common)
         compare_views(our_fields_view(m.root.fields, v), theirs, wv, errs)
 
 
-def check_against(kafka_dirs, schema_path):
+# Kafka's definitions of the release Gregor is tested against, where they
+# are newer than ../shared/kafka-protocol's (see its README.md).
+DEFAULT_NEWER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                             "tests", "reference", "kafka-4.4-messages")
+
+
+def check_against(kafka_dirs, schema_path, newer_dirs=None):
+    if newer_dirs is None:
+        newer_dirs = [DEFAULT_NEWER] if os.path.isdir(DEFAULT_NEWER) else []
     apis = parse_schema(schema_path)
     index = index_json(kafka_dirs)
+    newer = index_json(newer_dirs)
     errs = []
+    used_newer = []
 
     def load(fname):
-        paths = index.get(fname, [])
-        if not paths:
-            errs.append("no %s in %s" % (fname, " ".join(kafka_dirs)))
-            return None
-        if len(paths) > 1:
-            errs.append("%s is ambiguous: %s" % (fname, " ".join(paths)))
-            return None
-        return load_kafka_json(paths[0])
+        """The definitions of fname: the newer one (if any) first."""
+        out = []
+        for idx, dirs in ((newer, newer_dirs), (index, kafka_dirs)):
+            paths = idx.get(fname, [])
+            if len(paths) > 1:
+                errs.append("%s is ambiguous: %s" % (fname, " ".join(paths)))
+                return []
+            if paths:
+                out.append(load_kafka_json(paths[0]))
+                if idx is newer:
+                    used_newer.append(fname)
+        if not out:
+            errs.append("no %s in %s" % (fname, " ".join(newer_dirs + kafka_dirs)))
+        return out
 
     for a in apis:
         if a.kind == "record":
-            kj = load(a.name + ".json")
-            if kj is not None:
+            kjs = load(a.name + ".json")
+            for kj in kjs:
                 if kj.get("type") in ("request", "response", "header"):
                     errs.append("%s: kafka's %s is a %s, not a record" % (a.name, a.name, kj["type"]))
-                check_message(a.record, kj, errs)
+            if kjs:
+                check_message(a.record, kjs, errs)
             continue
         for m, suffix in ((a.request, "Request"), (a.response, "Response")):
-            kj = load(a.name + suffix + ".json")
-            if kj is not None:
-                check_message(m, kj, errs)
+            kjs = load(a.name + suffix + ".json")
+            if kjs:
+                check_message(m, kjs, errs)
     if any(a.kind == "api" for a in apis):
         check_headers(index, errs)
     for e in errs:
@@ -1409,6 +1471,10 @@ def check_against(kafka_dirs, schema_path):
     print("schema matches %s: %d apis, %d records"
           % (" ".join(kafka_dirs), sum(a.kind == "api" for a in apis),
              sum(a.kind == "record" for a in apis)))
+    if used_newer:
+        print("  %d of them against %s: %s"
+              % (len(used_newer), " ".join(os.path.relpath(d) for d in newer_dirs),
+                 " ".join(f[:-5] for f in used_newer)))
     return 0
 
 
@@ -1438,8 +1504,13 @@ def check_headers(index, errs):
 
 def main(argv):
     try:
-        if len(argv) >= 4 and argv[1] == "--check-against":
-            return check_against(argv[2:-1], argv[-1])
+        args = argv[1:]
+        newer = None
+        while len(args) >= 2 and args[0] == "--newer":
+            newer = (newer or []) + [args[1]]
+            args = args[2:]
+        if len(args) >= 3 and args[0] == "--check-against":
+            return check_against(args[1:-1], args[-1], newer)
         if len(argv) == 3 and not argv[1].startswith("-"):
             generate(argv[1], argv[2])
             return 0

@@ -38,6 +38,8 @@ static const command commands[] = {
     { "transactions", tool_transactions_main, "list, describe transactions and producers; abort a hanging transaction" },
     { "log-dirs", tool_log_dirs_main, "describe the brokers' log directories and partition sizes" },
     { "delete-records", tool_delete_records_main, "delete records below an offset (move the low watermark)" },
+    { "leader-election", tool_leader_election_main, "elect preferred leaders again (kafka-leader-election.sh)" },
+    { "metadata-quorum", tool_metadata_quorum_main, "describe the KRaft metadata quorum (kafka-metadata-quorum.sh)" },
 };
 
 static void usage(FILE *f)
@@ -53,7 +55,7 @@ static void usage(FILE *f)
             "  gregor server config/server.properties --override log.dirs=/var/lib/gregor\n"
             "\ncommands:\n");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        fprintf(f, "  %-14s %s\n", commands[i].name, commands[i].summary);
+        fprintf(f, "  %-15s %s\n", commands[i].name, commands[i].summary);
 }
 
 static const char *type_name(int type)
@@ -114,6 +116,8 @@ static void flush_by_time(broker *b, int64_t now)
             flush_ms = scheduler_ms; /* acks=0/1 data of a flush-every-record topic */
         for (int32_t j = 0; j < topic_nparts(all[i]) && flush_ms < INT64_MAX; j++) {
             partition *p = topic_partition(all[i], j);
+            if (!p)
+                continue; /* hosted by another broker */
             if (plog_end_offset(p->log) <= plog_recovery_point(p->log)) {
                 p->last_flush_ms = now;
                 continue;
@@ -142,7 +146,7 @@ static void housekeeping(broker *b, int64_t now, int64_t *next_retention, int64_
         for (int i = 0; i < n; i++) {
             for (int32_t j = 0; j < topic_nparts(all[i]); j++) {
                 partition *p = topic_partition(all[i], j);
-                int removed = partition_enforce_retention(p, clock_now_ms());
+                int removed = p ? partition_enforce_retention(p, clock_now_ms()) : 0;
                 if (removed > 0) {
                     glog(GLOG_INFO, "log", "%s-%d: retention removed %d segments, log start now %lld",
                          all[i]->name, j, removed, (long long)plog_start_offset(p->log));
@@ -161,7 +165,8 @@ static void housekeeping(broker *b, int64_t now, int64_t *next_retention, int64_
         int expired = 0;
         for (int i = 0; i < n; i++) {
             for (int32_t j = 0; j < topic_nparts(all[i]); j++)
-                expired += partition_expire_producers(topic_partition(all[i], j), clock_now_ms(), idle);
+                if (topic_partition(all[i], j))
+                    expired += partition_expire_producers(topic_partition(all[i], j), clock_now_ms(), idle);
             topic_unref(all[i]);
         }
         if (n >= 0)
@@ -178,11 +183,10 @@ static void housekeeping(broker *b, int64_t now, int64_t *next_retention, int64_
     }
 }
 
-static int run_server(int argc, char **argv)
+static int serve(broker *b, int argc, char **argv)
 {
-    static broker b;
     char err[1024];
-    if (config_set_init(&b.cfg, broker_config_defs, BCFG_COUNT) != 0) {
+    if (config_set_init(&b->cfg, broker_config_defs, BCFG_COUNT) != 0) {
         fprintf(stderr, "gregor: out of memory\n");
         return 1;
     }
@@ -209,7 +213,7 @@ static int run_server(int argc, char **argv)
             }
             char key[256];
             snprintf(key, sizeof(key), "%.*s", (int)(eq - kv), kv);
-            if (config_set_value(&b.cfg, key, eq + 1, CONFIG_SOURCE_STATIC_BROKER, err, sizeof(err)) != 0) {
+            if (config_set_value(&b->cfg, key, eq + 1, CONFIG_SOURCE_STATIC_BROKER, err, sizeof(err)) != 0) {
                 fprintf(stderr, "gregor: --override %s: %s\n", kv, err);
                 return 2;
             }
@@ -220,20 +224,20 @@ static int run_server(int argc, char **argv)
             usage(stderr);
             return 2;
         }
-        if (b.config_path) {
-            fprintf(stderr, "gregor: more than one config file given (%s, %s)\n", b.config_path, a);
+        if (b->config_path) {
+            fprintf(stderr, "gregor: more than one config file given (%s, %s)\n", b->config_path, a);
             return 2;
         }
-        b.config_path = a;
+        b->config_path = a;
     }
-    if (b.config_path) {
+    if (b->config_path) {
         /* The file is read first and --override applied over it, whatever
          * the order on the command line: reload the set. */
         config_set overrides;
-        config_set_copy(&overrides, &b.cfg);
-        config_set_deinit(&b.cfg);
-        config_set_init(&b.cfg, broker_config_defs, BCFG_COUNT);
-        if (config_load_file(&b.cfg, b.config_path, CONFIG_SOURCE_STATIC_BROKER, err, sizeof(err)) != 0) {
+        config_set_copy(&overrides, &b->cfg);
+        config_set_deinit(&b->cfg);
+        config_set_init(&b->cfg, broker_config_defs, BCFG_COUNT);
+        if (config_load_file(&b->cfg, b->config_path, CONFIG_SOURCE_STATIC_BROKER, err, sizeof(err)) != 0) {
             fprintf(stderr, "gregor: %s\n", err);
             config_set_deinit(&overrides);
             return 2;
@@ -241,7 +245,7 @@ static int run_server(int argc, char **argv)
         for (int i = 0; i < BCFG_COUNT; i++) {
             const config_value *v = config_get(&overrides, i);
             if (v->source != CONFIG_SOURCE_DEFAULT)
-                config_set_value(&b.cfg, broker_config_defs[i].name, v->str, v->source, err, sizeof(err));
+                config_set_value(&b->cfg, broker_config_defs[i].name, v->str, v->source, err, sizeof(err));
         }
         config_set_deinit(&overrides);
     }
@@ -252,18 +256,18 @@ static int run_server(int argc, char **argv)
     sigaddset(&set, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     glog(GLOG_INFO, "broker", "gregor %s starting", GREGOR_VERSION);
-    if (broker_init(&b, err, sizeof(err)) != 0 || broker_start(&b, err, sizeof(err)) != 0) {
+    if (broker_init(b, err, sizeof(err)) != 0 || broker_start(b, err, sizeof(err)) != 0) {
         glog(GLOG_ERROR, "broker", "start-up failed: %s", err);
-        if (b.nreactors)
-            broker_shutdown(&b);
-        broker_deinit(&b);
+        if (b->nreactors)
+            broker_shutdown(b);
+        broker_deinit(b);
         return 1;
     }
-    int64_t next_retention = clock_mono_ms() + config_get_num(&b.cfg, BCFG_LOG_RETENTION_CHECK_INTERVAL_MS);
-    int64_t next_checkpoint = clock_mono_ms() + config_get_num(&b.cfg, BCFG_LOG_FLUSH_OFFSET_CHECKPOINT_INTERVAL_MS);
+    int64_t next_retention = clock_mono_ms() + config_get_num(&b->cfg, BCFG_LOG_RETENTION_CHECK_INTERVAL_MS);
+    int64_t next_checkpoint = clock_mono_ms() + config_get_num(&b->cfg, BCFG_LOG_FLUSH_OFFSET_CHECKPOINT_INTERVAL_MS);
     sigdelset(&set, SIGPIPE);
     for (;;) {
-        int64_t tick_ms = config_get_num(&b.cfg, BCFG_LOG_FLUSH_SCHEDULER_INTERVAL_MS);
+        int64_t tick_ms = config_get_num(&b->cfg, BCFG_LOG_FLUSH_SCHEDULER_INTERVAL_MS);
         if (tick_ms > 1000)
             tick_ms = 1000;
         struct timespec ts = { tick_ms / 1000, (tick_ms % 1000) * 1000000 };
@@ -272,15 +276,30 @@ static int run_server(int argc, char **argv)
             glog(GLOG_INFO, "broker", "received %s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
             break;
         }
-        housekeeping(&b, clock_mono_ms(), &next_retention, &next_checkpoint);
+        housekeeping(b, clock_mono_ms(), &next_retention, &next_checkpoint);
     }
-    broker_shutdown(&b);
-    if (!broker_deinit(&b)) {
+    broker_shutdown(b);
+    if (!broker_deinit(b)) {
         glog(GLOG_ERROR, "broker", "stopped after an unclean shutdown (exit status 1)");
         return 1;
     }
     glog(GLOG_INFO, "broker", "stopped");
     return 0;
+}
+
+/* The broker on the heap, not static: nothing in a broker is process-wide
+ * (the simulator runs several in one process). */
+static int run_server(int argc, char **argv)
+{
+    broker *b = calloc(1, sizeof(*b));
+    if (!b) {
+        fprintf(stderr, "gregor: out of memory\n");
+        return 1;
+    }
+    int rc = serve(b, argc, argv);
+    config_set_deinit(&b->cfg); /* the early returns leave it set */
+    free(b);
+    return rc;
 }
 
 int main(int argc, char **argv)

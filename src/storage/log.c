@@ -992,8 +992,11 @@ static bool plog_should_roll(plog *l, size_t len, int64_t count, int64_t now_ms,
            l->end_offset + count - 1 - act->base_offset > INT32_MAX;
 }
 
-int plog_append(plog *l, uint8_t *buf, size_t len, int32_t leader_epoch,
-                int64_t now_ms, int64_t *first_offset, int64_t *last_offset)
+/* assign: give the batches the next offsets and leader_epoch (a leader's
+ * append); else keep theirs (a follower copying its leader's batches, which
+ * may leave gaps where the leader compacted, never go back). */
+static int plog_append_impl(plog *l, uint8_t *buf, size_t len, bool assign, int32_t leader_epoch,
+                            int64_t now_ms, int64_t *first_offset, int64_t *last_offset)
 {
     int64_t count = 0, in_max_ts = -1;
     if (!batches_count(buf, len, &count, &in_max_ts))
@@ -1022,14 +1025,23 @@ int plog_append(plog *l, uint8_t *buf, size_t len, int32_t leader_epoch,
             goto out_unlock;
     }
     log_segment *act = plog_active(l);
-    int64_t next = l->end_offset;
+    int64_t next = l->end_offset, first = assign ? next : (int64_t)seg_be64(buf);
     for (size_t off = 0; off < len;) {
-        batch_set_base_offset(buf + off, next);
-        batch_set_leader_epoch(buf + off, leader_epoch);
+        if (assign) {
+            batch_set_base_offset(buf + off, next);
+            batch_set_leader_epoch(buf + off, leader_epoch);
+        } else {
+            int64_t base = (int64_t)seg_be64(buf + off);
+            if (base < next) {
+                rc = LOG_ERR_OUT_OF_RANGE; /* below the log end: nothing written */
+                goto out_unlock;
+            }
+            next = base;
+        }
         next += (int64_t)seg_be32(buf + off + 23) + 1;
         off += BATCH_LOG_OVERHEAD + (size_t)seg_be32(buf + off + 8);
     }
-    assert(next == l->end_offset + count);
+    assert(!assign || next == l->end_offset + count);
     int inject = l->fail_next_write;
     l->fail_next_write = 0;
     int index_err = 0;
@@ -1059,7 +1071,7 @@ int plog_append(plog *l, uint8_t *buf, size_t len, int32_t leader_epoch,
         plog_logf(GLOG_INFO, "partition log %s: space is available again, writes resume",
                   l->dir);
     }
-    *first_offset = l->end_offset;
+    *first_offset = first;
     *last_offset = next - 1;
     l->end_offset = next;
     if (act->max_ts > l->max_ts) {
@@ -1074,6 +1086,18 @@ int plog_append(plog *l, uint8_t *buf, size_t len, int32_t leader_epoch,
 out_unlock:
     pthread_mutex_unlock(&l->mu);
     return rc;
+}
+
+int plog_append(plog *l, uint8_t *buf, size_t len, int32_t leader_epoch,
+                int64_t now_ms, int64_t *first_offset, int64_t *last_offset)
+{
+    return plog_append_impl(l, buf, len, true, leader_epoch, now_ms, first_offset, last_offset);
+}
+
+int plog_append_as_follower(plog *l, uint8_t *buf, size_t len, int64_t now_ms, int64_t *first_offset,
+                            int64_t *last_offset)
+{
+    return plog_append_impl(l, buf, len, false, 0, now_ms, first_offset, last_offset);
 }
 
 /* ---- flush ---- */
@@ -1602,11 +1626,12 @@ int plog_advance_start(plog *l, int64_t offset)
     return n;
 }
 
-/* offset is below every segment: a fresh empty segment at offset. Its base
- * is below every old one, so no file name collides. */
-static int plog_truncate_fully_locked(plog *l, int64_t offset, log_segment ***victims, int *nv)
+/* A fresh empty segment at offset replaces every segment. offset is below
+ * every segment (a truncation to before the log) or beyond the log's end
+ * (plog_reset): either way no old file name collides with the new one. */
+static int plog_replace_all_locked(plog *l, int64_t offset, log_segment ***victims, int *nv)
 {
-    assert(offset < l->segs[0]->base_offset);
+    assert(offset < l->segs[0]->base_offset || offset > l->end_offset);
     log_segment *s;
     int err = log_segment_create(l->dir, offset, &l->cfg, &s);
     if (err) {
@@ -1625,8 +1650,7 @@ static int plog_truncate_fully_locked(plog *l, int64_t offset, log_segment ***vi
     *nv = n;
     rc = plog_segs_push(l, s);  /* cannot fail: the array has room */
     assert(rc == LOG_OK);
-    l->start_offset = offset;
-    l->end_offset = offset;
+    l->start_offset = l->end_offset = l->recovery_point = offset;
     return LOG_OK;
 }
 
@@ -1678,7 +1702,7 @@ int plog_truncate(plog *l, int64_t offset)
         offset = 0;
     int i = plog_seg_floor(l, offset);
     if (i < 0)
-        rc = plog_truncate_fully_locked(l, offset, &victims, &nv);
+        rc = plog_replace_all_locked(l, offset, &victims, &nv);
     else
         rc = plog_truncate_in_locked(l, i, offset, &victims, &nv);
     /* Delete the dropped files now, under the lock: a roll after the unlock
@@ -1701,6 +1725,37 @@ out_unlock:
     for (int k = 0; k < nv; k++)
         log_segment_unref(victims[k]);
     free(victims);
+    return rc;
+}
+
+int plog_reset(plog *l, int64_t offset)
+{
+    int rc = plog_truncate(l, offset);
+    if (rc != LOG_OK)
+        return rc;
+    pthread_mutex_lock(&l->mu);
+    log_segment **victims = NULL;
+    int nv = 0;
+    if (l->failed)
+        rc = LOG_ERR_FAILED;
+    else if (offset > l->end_offset)
+        rc = plog_replace_all_locked(l, offset, &victims, &nv);
+    for (int k = 0; k < nv; k++) {
+        int err = log_segment_delete_files(victims[k], false);
+        if (err)
+            plog_logf(GLOG_WARN, "deleting segment %s: %s", victims[k]->path_log, strerror(err));
+    }
+    if (nv > 0) {
+        l->truncate_gen++;
+        plog_max_ts_recompute(l);
+        l->dir_dirty = true;
+    }
+    pthread_mutex_unlock(&l->mu);
+    for (int k = 0; k < nv; k++)
+        log_segment_unref(victims[k]);
+    free(victims);
+    if (rc == LOG_OK && plog_start_offset(l) < offset)
+        plog_advance_start(l, offset);
     return rc;
 }
 

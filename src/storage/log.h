@@ -113,6 +113,11 @@ void plog_get_config(plog *l, log_config *out);
  */
 int plog_append(plog *l, uint8_t *buf, size_t len, int32_t leader_epoch,
                 int64_t now_ms, int64_t *first_offset, int64_t *last_offset);
+/* A follower's append: the leader's batches keep their offsets and leader
+ * epochs (gaps where the leader compacted are kept); a batch below the log
+ * end is refused (LOG_ERR_OUT_OF_RANGE) and nothing is written. */
+int plog_append_as_follower(plog *l, uint8_t *buf, size_t len, int64_t now_ms, int64_t *first_offset,
+                            int64_t *last_offset);
 
 /*
  * fsync every segment holding data below the current log end, outside the
@@ -173,6 +178,9 @@ int plog_enforce_retention(plog *l, int64_t now_ms);
 int plog_advance_start(plog *l, int64_t offset);
 /* Drop everything at and after offset (used by recovery and tests). */
 int plog_truncate(plog *l, int64_t offset);
+/* Make the log empty, starting at offset: whatever it held is dropped (a
+ * follower installing a snapshot of everything below offset). */
+int plog_reset(plog *l, int64_t offset);
 
 /* fn(arg, base) runs when the log rolls to a new segment at offset base,
  * under the log's lock, before the append that caused the roll is written

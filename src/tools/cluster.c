@@ -6,6 +6,16 @@
  * rd_kafka_metadata, rd_kafka_controllerid); the API versions from one
  * ApiVersions v3 request of our own, since librdkafka keeps its answer to
  * itself. `gregor cluster cluster-id` prints Kafka's kafka-cluster.sh line.
+ *
+ * Fenced brokers: when the broker serves DescribeCluster v2 (KIP-1073,
+ * Kafka 4.0 and later), the broker list comes from DescribeCluster v2 with
+ * IncludeFencedBrokers, so that it shows every registered broker, fenced ones
+ * included (Metadata leaves them out), with a FENCED column ("fenced" in
+ * JSON). A broker that serves DescribeCluster 0-1 only (Gregor today) cannot
+ * say which brokers are fenced: the column is left out then, and the output
+ * is as it always was. librdkafka 2.0 does not speak v2, and our schema
+ * stops at v1 (Kafka's JSON of our copy does), so the request is encoded and
+ * decoded here (tool_flexible_request).
  * Main thread only.
  */
 #include <stdlib.h>
@@ -17,13 +27,27 @@
 
 enum cluster_what { CW_ALL, CW_ID, CW_BROKERS, CW_APIS };
 
+/* One broker of DescribeCluster v2. */
+typedef struct cluster_broker {
+    int32_t id;
+    char *host;
+    int32_t port;
+    bool fenced;
+} cluster_broker;
+
+typedef struct cluster_fenced_list {
+    bool known; /* the broker served DescribeCluster v2 */
+    cluster_broker *brokers;
+    int32_t n;
+} cluster_fenced_list;
+
 static void cluster_usage(FILE *f)
 {
     fprintf(f,
         "Usage: gregor cluster [describe | cluster-id | brokers | api-versions] [options]\n"
         "  describe      (default) cluster id, controller, brokers and the API versions served\n"
         "  cluster-id    only the cluster id, as kafka-cluster.sh cluster-id prints it\n"
-        "  brokers       only the brokers\n"
+        "  brokers       only the brokers (with FENCED when the broker serves DescribeCluster v2)\n"
         "  api-versions  only the API versions (NAME KEY MIN MAX)\n"
         "Common options:\n"
         "  --bootstrap-server HOST:PORT  (default localhost:9092)\n"
@@ -77,8 +101,99 @@ static int cluster_api_versions(const tool_opts *o, arena *ar, kp_api_versions_r
     return 0;
 }
 
+static int cluster_cmp_fenced(const void *x, const void *y)
+{
+    const cluster_broker *p = x, *q = y;
+    return (p->id > q->id) - (p->id < q->id);
+}
+
+/* DescribeCluster v2's request body: no authorized operations, the
+ * brokers (endpoint type 1), fenced ones included. */
+static void cluster_encode_v2(kp_writer *w, const void *unused)
+{
+    kp_write_bool(w, false);
+    kp_write_int8(w, 1);
+    kp_write_bool(w, true);
+    kp_write_uvarint(w, 0);
+}
+
+static char *cluster_strdup(arena *ar, kp_str s)
+{
+    return arena_strndup(ar, s.len > 0 && s.ptr ? s.ptr : "", s.len > 0 ? (size_t)s.len : 0);
+}
+
+/* The brokers with their fenced state, from DescribeCluster v2 to the
+ * broker that answered Metadata, if the bootstrap broker serves v2; fl->known
+ * stays false otherwise. 0, or -1 after a one-line message. */
+static int cluster_fenced(const tool_opts *o, arena *ar, const kp_api_versions_resp *av,
+                          const struct rd_kafka_metadata *md, cluster_fenced_list *fl)
+{
+    memset(fl, 0, sizeof *fl);
+    int16_t max = -1;
+    for (int32_t k = 0; k < av->api_keys_n; k++)
+        if (av->api_keys[k].api_key == KP_API_DESCRIBE_CLUSTER)
+            max = av->api_keys[k].max_version;
+    if (max < 2)
+        return 0;
+    const rd_kafka_metadata_broker_t *to = NULL;
+    for (int b = 0; b < md->broker_cnt; b++)
+        if (md->brokers[b].id == md->orig_broker_id || !to)
+            to = &md->brokers[b];
+    if (!to) {
+        tool_err("cluster", "DescribeCluster: no broker to ask");
+        return -1;
+    }
+    kp_reader r;
+    if (tool_flexible_request(to->host, to->port, o->timeout_ms, KP_API_DESCRIBE_CLUSTER, 2,
+                              cluster_encode_v2, NULL, ar, &r) < 0) {
+        tool_err("cluster", "DescribeCluster v2: no answer from %s:%d within %d ms", to->host, to->port,
+                 o->timeout_ms);
+        return -1;
+    }
+    kp_read_int32(&r); /* throttle_time_ms */
+    int16_t err = kp_read_int16(&r);
+    kp_str msg = kp_read_string(&r, true);
+    kp_read_int8(&r); /* endpoint_type */
+    kp_read_string(&r, true); /* cluster_id */
+    kp_read_int32(&r); /* controller_id */
+    int32_t n = kp_read_array_len(&r, true, 8);
+    if (r.err || n < 0) {
+        tool_err("cluster", "DescribeCluster v2: cannot decode the answer");
+        return -1;
+    }
+    if (err) {
+        tool_err("cluster", "DescribeCluster v2: %s%s%.*s", kerr_name(err), msg.len > 0 ? ": " : "",
+                 msg.len > 0 ? (int)msg.len : 0, msg.len > 0 ? msg.ptr : "");
+        return -1;
+    }
+    fl->brokers = n ? arena_alloc(ar, sizeof *fl->brokers * (size_t)n) : NULL;
+    if (n && !fl->brokers) {
+        tool_err("cluster", "out of memory");
+        return -1;
+    }
+    for (int32_t k = 0; k < n; k++) {
+        cluster_broker *b = &fl->brokers[k];
+        b->id = kp_read_int32(&r);
+        b->host = cluster_strdup(ar, kp_read_string(&r, true));
+        b->port = kp_read_int32(&r);
+        kp_read_string(&r, true); /* rack */
+        b->fenced = kp_read_bool(&r);
+        kp_skip_tagged(&r);
+    }
+    if (r.err) {
+        tool_err("cluster", "DescribeCluster v2: cannot decode the answer");
+        return -1;
+    }
+    if (n > 1)
+        qsort(fl->brokers, (size_t)n, sizeof *fl->brokers, cluster_cmp_fenced);
+    fl->n = n;
+    fl->known = true;
+    return 0;
+}
+
 static void cluster_print_text(int what, const char *cluster_id, int32_t controller,
-                               const struct rd_kafka_metadata *md, const kp_api_versions_resp *av)
+                               const struct rd_kafka_metadata *md, const kp_api_versions_resp *av,
+                               const cluster_fenced_list *fl)
 {
     if (what == CW_ID) {
         printf("Cluster ID: %s\n", cluster_id);
@@ -88,7 +203,20 @@ static void cluster_print_text(int what, const char *cluster_id, int32_t control
         printf("Cluster ID: %s\n", cluster_id);
         printf("Controller: %d\n\n", controller);
     }
-    if (what == CW_ALL || what == CW_BROKERS) {
+    if ((what == CW_ALL || what == CW_BROKERS) && fl->known) {
+        static const char *const hdr[] = { "ID", "HOST", "PORT", "FENCED", "CONTROLLER" };
+        tool_table *t = tool_table_new(5, hdr);
+        for (int32_t b = 0; b < fl->n; b++) {
+            tool_table_addf(t, 0, "%d", fl->brokers[b].id);
+            tool_table_addf(t, 1, "%s", fl->brokers[b].host);
+            tool_table_addf(t, 2, "%d", fl->brokers[b].port);
+            tool_table_addf(t, 3, "%s", fl->brokers[b].fenced ? "yes" : "no");
+            tool_table_addf(t, 4, "%s", fl->brokers[b].id == controller ? "yes" : "");
+            tool_table_row_end(t);
+        }
+        tool_table_print(t, stdout);
+        tool_table_free(t);
+    } else if (what == CW_ALL || what == CW_BROKERS) {
         static const char *const hdr[] = { "ID", "HOST", "PORT", "CONTROLLER" };
         tool_table *t = tool_table_new(4, hdr);
         for (int b = 0; b < md->broker_cnt; b++) {
@@ -121,12 +249,22 @@ static void cluster_print_text(int what, const char *cluster_id, int32_t control
 }
 
 static void cluster_print_json(int what, const char *cluster_id, int32_t controller,
-                               const struct rd_kafka_metadata *md, const kp_api_versions_resp *av)
+                               const struct rd_kafka_metadata *md, const kp_api_versions_resp *av,
+                               const cluster_fenced_list *fl)
 {
     printf("{\"cluster_id\":");
     tool_json_str(stdout, cluster_id);
     printf(",\"controller_id\":%d", controller);
-    if (what == CW_ALL || what == CW_BROKERS) {
+    if ((what == CW_ALL || what == CW_BROKERS) && fl->known) {
+        printf(",\"brokers\":[");
+        for (int32_t b = 0; b < fl->n; b++) {
+            printf("%s{\"id\":%d,\"host\":", b ? "," : "", fl->brokers[b].id);
+            tool_json_str(stdout, fl->brokers[b].host);
+            printf(",\"port\":%d,\"fenced\":%s}", fl->brokers[b].port,
+                   fl->brokers[b].fenced ? "true" : "false");
+        }
+        printf("]");
+    } else if (what == CW_ALL || what == CW_BROKERS) {
         printf(",\"brokers\":[");
         for (int b = 0; b < md->broker_cnt; b++) {
             printf("%s{\"id\":%d,\"host\":", b ? "," : "", md->brokers[b].id);
@@ -204,14 +342,17 @@ int tool_cluster_main(int argc, char **argv)
         tool_err("cluster", "cannot get metadata from %s: %s", o.bootstrap, rd_kafka_err2str(err));
         goto out;
     }
-    if ((what == CW_ALL || what == CW_APIS) && cluster_api_versions(&o, &ar, &av) < 0)
+    if (what != CW_ID && cluster_api_versions(&o, &ar, &av) < 0)
+        goto out;
+    cluster_fenced_list fl = { 0 };
+    if ((what == CW_ALL || what == CW_BROKERS) && cluster_fenced(&o, &ar, &av, md, &fl) < 0)
         goto out;
     /* the metadata is ours to sort: librdkafka hands out a private copy */
     qsort(md->brokers, (size_t)md->broker_cnt, sizeof *md->brokers, cluster_cmp_broker);
     if (o.json)
-        cluster_print_json(what, cluster_id ? cluster_id : "", controller, md, &av);
+        cluster_print_json(what, cluster_id ? cluster_id : "", controller, md, &av, &fl);
     else
-        cluster_print_text(what, cluster_id ? cluster_id : "", controller, md, &av);
+        cluster_print_text(what, cluster_id ? cluster_id : "", controller, md, &av, &fl);
     rc = 0;
 out:
     arena_deinit(&ar);

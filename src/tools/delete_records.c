@@ -40,9 +40,7 @@
  * to each leader with timeout_ms = --timeout-ms. Every wait is bounded by
  * --timeout-ms. Main thread only.
  */
-#include <errno.h>
 #include <inttypes.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -51,12 +49,12 @@
 #include "kafka_msgs.h"
 #include "tools/common.h"
 #include "tools/javaorder.h"
+#include "tools/json.h"
 #include "tools/tools.h"
 
 #define CMD "delete-records"
 #define DR_ARENA_MAX (512u << 20)
 #define DR_FILE_MAX (64u << 20)  /* bound on the offset JSON file */
-#define DR_JSON_DEPTH_MAX 512
 
 typedef struct dr_ctx {
     tool_opts o;
@@ -64,503 +62,6 @@ typedef struct dr_ctx {
     arena ar;
     kp_api_versions_resp av;
 } dr_ctx;
-
-/* ---- a small JSON reader (Jackson's strict defaults) ---- */
-
-typedef enum dr_jtype { DRJ_NULL, DRJ_BOOL, DRJ_INT, DRJ_LONG, DRJ_BIG, DRJ_DOUBLE, DRJ_STR,
-                        DRJ_ARR, DRJ_OBJ } dr_jtype;
-
-typedef struct dr_json dr_json;
-struct dr_json {
-    dr_jtype type;
-    bool b;
-    int64_t i;        /* DRJ_INT, DRJ_LONG */
-    double d;         /* DRJ_DOUBLE */
-    char *s;          /* DRJ_STR: the decoded string (UTF-8); DRJ_BIG: its digits */
-    size_t slen;
-    dr_json **items;  /* DRJ_ARR: values; DRJ_OBJ: values, with keys */
-    char **keys;      /* DRJ_OBJ */
-    size_t *klens;
-    size_t n;
-};
-
-typedef struct dr_parser {
-    dr_ctx *c;
-    const char *p, *end;
-    bool oom;
-} dr_parser;
-
-static void dr_ws(dr_parser *ps)
-{
-    while (ps->p < ps->end && (*ps->p == ' ' || *ps->p == '\t' || *ps->p == '\n' || *ps->p == '\r'))
-        ps->p++;
-}
-
-static dr_json *dr_new(dr_parser *ps, dr_jtype t)
-{
-    dr_json *j = arena_alloc(&ps->c->ar, sizeof *j);
-    if (!j) {
-        ps->oom = true;
-        return NULL;
-    }
-    j->type = t;
-    return j;
-}
-
-static int dr_hex4(const char *p, uint32_t *out)
-{
-    uint32_t v = 0;
-    for (int k = 0; k < 4; k++) {
-        char ch = p[k];
-        v <<= 4;
-        if (ch >= '0' && ch <= '9')
-            v |= (uint32_t)(ch - '0');
-        else if (ch >= 'a' && ch <= 'f')
-            v |= (uint32_t)(ch - 'a' + 10);
-        else if (ch >= 'A' && ch <= 'F')
-            v |= (uint32_t)(ch - 'A' + 10);
-        else
-            return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-static size_t dr_put_utf8(char *o, uint32_t cp)
-{
-    if (cp < 0x80) {
-        o[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (char)(0xC0 | (cp >> 6));
-        o[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | (cp >> 12));
-        o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        o[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    o[0] = (char)(0xF0 | (cp >> 18));
-    o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    o[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
-/* A string at ps->p (on the '"'); its decoded bytes in *out. */
-static int dr_string(dr_parser *ps, char **out, size_t *outlen)
-{
-    const char *p = ps->p + 1;
-    const char *close = p;
-    while (close < ps->end && *close != '"') {
-        if (*close == '\\')
-            close++;
-        close++;
-    }
-    if (close >= ps->end)
-        return -1;
-    /* decoded is never longer than the source */
-    char *o = arena_alloc(&ps->c->ar, (size_t)(close - p) + 1);
-    if (!o) {
-        ps->oom = true;
-        return -1;
-    }
-    size_t n = 0;
-    while (p < close) {
-        unsigned char ch = (unsigned char)*p;
-        if (ch < 0x20)
-            return -1; /* raw control characters are not allowed */
-        if (ch != '\\') {
-            o[n++] = (char)ch;
-            p++;
-            continue;
-        }
-        p++;
-        switch (*p) {
-        case '"': o[n++] = '"'; p++; break;
-        case '\\': o[n++] = '\\'; p++; break;
-        case '/': o[n++] = '/'; p++; break;
-        case 'b': o[n++] = '\b'; p++; break;
-        case 'f': o[n++] = '\f'; p++; break;
-        case 'n': o[n++] = '\n'; p++; break;
-        case 'r': o[n++] = '\r'; p++; break;
-        case 't': o[n++] = '\t'; p++; break;
-        case 'u': {
-            uint32_t cp;
-            if (close - p < 5 || dr_hex4(p + 1, &cp) < 0)
-                return -1;
-            p += 5;
-            if (cp >= 0xD800 && cp <= 0xDBFF && close - p >= 6 && p[0] == '\\' && p[1] == 'u') {
-                uint32_t lo;
-                if (dr_hex4(p + 2, &lo) == 0 && lo >= 0xDC00 && lo <= 0xDFFF) {
-                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                    p += 6;
-                }
-            }
-            if (cp >= 0xD800 && cp <= 0xDFFF)
-                cp = 0xFFFD; /* a lone surrogate */
-            n += dr_put_utf8(o + n, cp);
-            break;
-        }
-        default:
-            return -1;
-        }
-    }
-    o[n] = '\0';
-    *out = o;
-    *outlen = n;
-    ps->p = close + 1;
-    return 0;
-}
-
-static dr_json *dr_value(dr_parser *ps, int depth);
-
-static dr_json *dr_number(dr_parser *ps)
-{
-    const char *s = ps->p, *p = s;
-    bool integral = true;
-    if (p < ps->end && *p == '-')
-        p++;
-    if (p >= ps->end || !(*p >= '0' && *p <= '9'))
-        return NULL;
-    if (*p == '0') {
-        p++;
-        if (p < ps->end && *p >= '0' && *p <= '9')
-            return NULL; /* leading zeros */
-    } else {
-        while (p < ps->end && *p >= '0' && *p <= '9')
-            p++;
-    }
-    if (p < ps->end && *p == '.') {
-        integral = false;
-        p++;
-        if (p >= ps->end || !(*p >= '0' && *p <= '9'))
-            return NULL;
-        while (p < ps->end && *p >= '0' && *p <= '9')
-            p++;
-    }
-    if (p < ps->end && (*p == 'e' || *p == 'E')) {
-        integral = false;
-        p++;
-        if (p < ps->end && (*p == '+' || *p == '-'))
-            p++;
-        if (p >= ps->end || !(*p >= '0' && *p <= '9'))
-            return NULL;
-        while (p < ps->end && *p >= '0' && *p <= '9')
-            p++;
-    }
-    size_t len = (size_t)(p - s);
-    char *text = arena_strndup(&ps->c->ar, s, len);
-    dr_json *j = dr_new(ps, DRJ_DOUBLE);
-    if (!text || !j) {
-        ps->oom = true;
-        return NULL;
-    }
-    ps->p = p;
-    if (integral) {
-        /* Jackson: IntNode when it fits an int, LongNode a long, else a BigInteger */
-        errno = 0;
-        long long v = strtoll(text, NULL, 10);
-        if (errno == ERANGE) {
-            j->type = DRJ_BIG;
-            j->s = text;
-            j->slen = len;
-            return j;
-        }
-        j->i = v;
-        j->type = v >= INT32_MIN && v <= INT32_MAX ? DRJ_INT : DRJ_LONG;
-        return j;
-    }
-    j->d = strtod(text, NULL);
-    return j;
-}
-
-static dr_json *dr_value(dr_parser *ps, int depth)
-{
-    dr_ws(ps);
-    if (ps->p >= ps->end || depth > DR_JSON_DEPTH_MAX)
-        return NULL;
-    char ch = *ps->p;
-    if (ch == '{' || ch == '[') {
-        bool obj = ch == '{';
-        dr_json *j = dr_new(ps, obj ? DRJ_OBJ : DRJ_ARR);
-        if (!j)
-            return NULL;
-        size_t cap = 0;
-        ps->p++;
-        dr_ws(ps);
-        if (ps->p < ps->end && *ps->p == (obj ? '}' : ']')) {
-            ps->p++;
-            return j;
-        }
-        for (;;) {
-            char *key = NULL;
-            size_t klen = 0;
-            dr_ws(ps);
-            if (obj) {
-                if (ps->p >= ps->end || *ps->p != '"' || dr_string(ps, &key, &klen) < 0)
-                    return NULL;
-                dr_ws(ps);
-                if (ps->p >= ps->end || *ps->p != ':')
-                    return NULL;
-                ps->p++;
-            }
-            dr_json *v = dr_value(ps, depth + 1);
-            if (!v)
-                return NULL;
-            /* a key seen again keeps its place and takes the new value
-             * (Jackson's ObjectNode is a LinkedHashMap) */
-            size_t at = j->n;
-            for (size_t k = 0; obj && k < j->n; k++)
-                if (j->klens[k] == klen && memcmp(j->keys[k], key, klen) == 0)
-                    at = k;
-            if (at == j->n) {
-                if (j->n == cap) {
-                    size_t ncap = cap ? cap * 2 : 8;
-                    dr_json **ni = arena_alloc(&ps->c->ar, sizeof *ni * ncap);
-                    char **nk = obj ? arena_alloc(&ps->c->ar, sizeof *nk * ncap) : NULL;
-                    size_t *nl = obj ? arena_alloc(&ps->c->ar, sizeof *nl * ncap) : NULL;
-                    if (!ni || (obj && (!nk || !nl))) {
-                        ps->oom = true;
-                        return NULL;
-                    }
-                    if (j->n) {
-                        memcpy(ni, j->items, sizeof *ni * j->n);
-                        if (obj) {
-                            memcpy(nk, j->keys, sizeof *nk * j->n);
-                            memcpy(nl, j->klens, sizeof *nl * j->n);
-                        }
-                    }
-                    j->items = ni;
-                    j->keys = nk;
-                    j->klens = nl;
-                    cap = ncap;
-                }
-                j->n++;
-            }
-            j->items[at] = v;
-            if (obj) {
-                j->keys[at] = key;
-                j->klens[at] = klen;
-            }
-            dr_ws(ps);
-            if (ps->p < ps->end && *ps->p == ',') {
-                ps->p++;
-                continue;
-            }
-            if (ps->p < ps->end && *ps->p == (obj ? '}' : ']')) {
-                ps->p++;
-                return j;
-            }
-            return NULL;
-        }
-    }
-    if (ch == '"') {
-        dr_json *j = dr_new(ps, DRJ_STR);
-        if (!j || dr_string(ps, &j->s, &j->slen) < 0)
-            return NULL;
-        return j;
-    }
-    static const struct { const char *word; dr_jtype t; bool b; } words[] = {
-        { "true", DRJ_BOOL, true }, { "false", DRJ_BOOL, false }, { "null", DRJ_NULL, false },
-    };
-    for (size_t k = 0; k < sizeof words / sizeof words[0]; k++) {
-        size_t n = strlen(words[k].word);
-        if ((size_t)(ps->end - ps->p) >= n && memcmp(ps->p, words[k].word, n) == 0) {
-            dr_json *j = dr_new(ps, words[k].t);
-            if (!j)
-                return NULL;
-            j->b = words[k].b;
-            ps->p += n;
-            return j;
-        }
-    }
-    return dr_number(ps);
-}
-
-static const dr_json *dr_get(const dr_json *obj, const char *key)
-{
-    size_t n = strlen(key);
-    for (size_t k = 0; k < obj->n; k++)
-        if (obj->klens[k] == n && memcmp(obj->keys[k], key, n) == 0)
-            return obj->items[k];
-    return NULL;
-}
-
-/* ---- a node as Jackson's JsonNode.toString writes it (Kafka's messages
- * quote the offending value) ---- */
-
-typedef struct dr_buf {
-    char *p;
-    size_t len, cap;
-} dr_buf;
-
-static void dr_buf_add(dr_buf *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t ncap = b->cap ? b->cap : 256;
-        while (b->len + n + 1 > ncap)
-            ncap *= 2;
-        char *np = realloc(b->p, ncap);
-        if (!np) {
-            fprintf(stderr, "gregor %s: out of memory\n", CMD);
-            exit(1);
-        }
-        b->p = np;
-        b->cap = ncap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void dr_buf_str(dr_buf *b, const char *s)
-{
-    dr_buf_add(b, s, strlen(s));
-}
-
-static void dr_buf_json_str(dr_buf *b, const char *s, size_t n)
-{
-    dr_buf_add(b, "\"", 1);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        char esc[8];
-        if (ch == '"' || ch == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)ch;
-            dr_buf_add(b, esc, 2);
-        } else if (ch < 0x20) {
-            const char *short_esc = ch == '\b' ? "\\b" : ch == '\t' ? "\\t" : ch == '\n' ? "\\n"
-                                  : ch == '\f' ? "\\f" : ch == '\r' ? "\\r" : NULL;
-            if (short_esc) {
-                dr_buf_str(b, short_esc);
-            } else {
-                snprintf(esc, sizeof esc, "\\u%04X", ch);
-                dr_buf_str(b, esc);
-            }
-        } else {
-            dr_buf_add(b, (const char *)&ch, 1);
-        }
-    }
-    dr_buf_add(b, "\"", 1);
-}
-
-/* Java's Double.toString: the shortest digits that read back the same, as
- * d.ddd between 10^-3 and 10^7, else as d.dddE<n>. */
-static void dr_buf_double(dr_buf *b, double d)
-{
-    char out[64];
-    if (isnan(d) || isinf(d)) {
-        dr_buf_str(b, isnan(d) ? "NaN" : d > 0 ? "Infinity" : "-Infinity");
-        return;
-    }
-    if (d == 0) {
-        dr_buf_str(b, signbit(d) ? "-0.0" : "0.0");
-        return;
-    }
-    char e[40];
-    for (int prec = 0; prec < 17; prec++) {
-        snprintf(e, sizeof e, "%.*e", prec, d);
-        if (strtod(e, NULL) == d)
-            break;
-    }
-    /* e: [-]D[.DDD]e[+-]XX */
-    bool neg = e[0] == '-';
-    const char *m = neg ? e + 1 : e;
-    char digits[32];
-    size_t nd = 0;
-    const char *q = m;
-    for (; *q && *q != 'e'; q++)
-        if (*q >= '0' && *q <= '9')
-            digits[nd++] = *q;
-    int exp10 = atoi(q + 1);
-    while (nd > 1 && digits[nd - 1] == '0')
-        nd--;
-    digits[nd] = '\0';
-    size_t o = 0;
-    if (neg)
-        out[o++] = '-';
-    double ad = fabs(d);
-    if (ad >= 1e-3 && ad < 1e7) {
-        if (exp10 >= 0) {
-            for (int k = 0; k <= exp10; k++)
-                out[o++] = (size_t)k < nd ? digits[k] : '0';
-            out[o++] = '.';
-            if ((size_t)exp10 + 1 < nd)
-                for (size_t k = (size_t)exp10 + 1; k < nd; k++)
-                    out[o++] = digits[k];
-            else
-                out[o++] = '0';
-        } else {
-            out[o++] = '0';
-            out[o++] = '.';
-            for (int k = 0; k < -exp10 - 1; k++)
-                out[o++] = '0';
-            for (size_t k = 0; k < nd; k++)
-                out[o++] = digits[k];
-        }
-        out[o] = '\0';
-    } else {
-        out[o++] = digits[0];
-        out[o++] = '.';
-        if (nd > 1)
-            for (size_t k = 1; k < nd; k++)
-                out[o++] = digits[k];
-        else
-            out[o++] = '0';
-        snprintf(out + o, sizeof out - o, "E%d", exp10);
-    }
-    dr_buf_str(b, out);
-}
-
-static void dr_buf_node(dr_buf *b, const dr_json *j)
-{
-    char num[32];
-    switch (j->type) {
-    case DRJ_NULL: dr_buf_str(b, "null"); break;
-    case DRJ_BOOL: dr_buf_str(b, j->b ? "true" : "false"); break;
-    case DRJ_INT:
-    case DRJ_LONG:
-        snprintf(num, sizeof num, "%" PRId64, j->i);
-        dr_buf_str(b, num);
-        break;
-    case DRJ_BIG: dr_buf_add(b, j->s, j->slen); break;
-    case DRJ_DOUBLE: dr_buf_double(b, j->d); break;
-    case DRJ_STR: dr_buf_json_str(b, j->s, j->slen); break;
-    case DRJ_ARR:
-        dr_buf_str(b, "[");
-        for (size_t k = 0; k < j->n; k++) {
-            if (k)
-                dr_buf_str(b, ",");
-            dr_buf_node(b, j->items[k]);
-        }
-        dr_buf_str(b, "]");
-        break;
-    case DRJ_OBJ:
-        dr_buf_str(b, "{");
-        for (size_t k = 0; k < j->n; k++) {
-            if (k)
-                dr_buf_str(b, ",");
-            dr_buf_json_str(b, j->keys[k], j->klens[k]);
-            dr_buf_str(b, ":");
-            dr_buf_node(b, j->items[k]);
-        }
-        dr_buf_str(b, "}");
-        break;
-    }
-}
-
-/* "gregor delete-records: <what> <node>" with the node as Jackson prints it. */
-static void dr_err_node(const char *what, const dr_json *j)
-{
-    dr_buf b = { 0 };
-    dr_buf_node(&b, j);
-    tool_err(CMD, "%s%s", what, b.p ? b.p : "");
-    free(b.p);
-}
 
 /* ---- the offset file ---- */
 
@@ -577,87 +78,24 @@ typedef struct dr_part {
     int32_t leader;
 } dr_part;
 
-static char *dr_read_file(dr_ctx *c, const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        tool_err(CMD, "Unable to read file %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    /* in chunks: the file may be a pipe */
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    bool bad = false;
-    for (;;) {
-        if (n == cap) {
-            size_t ncap = cap ? cap * 2 : 65536;
-            char *nb = ncap <= (size_t)DR_FILE_MAX + 65536 ? realloc(buf, ncap + 1) : NULL;
-            if (!nb) {
-                bad = true;
-                break;
-            }
-            buf = nb;
-            cap = ncap;
-        }
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (got == 0 || n > DR_FILE_MAX)
-            break;
-    }
-    bad = bad || ferror(f) || n > DR_FILE_MAX;
-    fclose(f);
-    char *text = bad ? NULL : arena_strndup(&c->ar, buf ? buf : "", n);
-    free(buf);
-    if (!text) {
-        tool_err(CMD, "Unable to read file %s%s", path,
-                 n > DR_FILE_MAX ? ": larger than the 64 MiB limit" : "");
-        return NULL;
-    }
-    *len = n;
-    return text;
-}
-
-/* Kafka's DecodeJson: `Integer` is an int node, `Long` an int or long one,
- * `String` a text node. 0, or -1 after Kafka's sentence. */
-static int dr_to_int(const dr_json *j, int32_t *out)
-{
-    if (j->type != DRJ_INT) {
-        dr_err_node("Expected `Integer` value, received ", j);
-        return -1;
-    }
-    *out = (int32_t)j->i;
-    return 0;
-}
-
-static int dr_to_long(const dr_json *j, int64_t *out)
-{
-    if (j->type != DRJ_INT && j->type != DRJ_LONG) {
-        dr_err_node("Expected `Long` value, received ", j);
-        return -1;
-    }
-    *out = j->i;
-    return 0;
-}
-
-static const dr_json *dr_field(const dr_json *obj, const char *key)
-{
-    const dr_json *v = dr_get(obj, key);
-    if (!v)
-        tool_err(CMD, "No such field exists: `%s`", key);
-    return v;
-}
-
 /* The partitions of the file in its order; -1 after Kafka's sentence. */
 static int dr_parse_file(dr_ctx *c, dr_part **out, size_t *out_n)
 {
     size_t len;
-    char *text = dr_read_file(c, c->file, &len);
-    if (!text)
+    int open_errno;
+    char *text = tj_read_file(&c->ar, c->file, DR_FILE_MAX, &len, &open_errno);
+    if (!text) {
+        if (open_errno)
+            tool_err(CMD, "Unable to read file %s: %s", c->file, strerror(open_errno));
+        else
+            tool_err(CMD, "Unable to read file %s%s", c->file,
+                     len > DR_FILE_MAX ? ": larger than the 64 MiB limit" : "");
         return -1;
-    dr_parser ps = { c, text, text + len, false };
+    }
+    bool oom;
     /* Jackson reads the first value and ignores what follows it */
-    const dr_json *js = dr_value(&ps, 0);
-    if (ps.oom) {
+    const tj_json *js = tj_parse(&c->ar, text, len, &oom);
+    if (oom) {
         tool_err(CMD, "out of memory");
         return -1;
     }
@@ -665,25 +103,25 @@ static int dr_parse_file(dr_ctx *c, dr_part **out, size_t *out_n)
         tool_err(CMD, "The input string is not a valid JSON");
         return -1;
     }
-    if (js->type != DRJ_OBJ) {
-        dr_err_node("Expected JSON object, received ", js);
+    if (js->type != TJ_OBJ) {
+        tj_err_node(CMD, "Expected JSON object, received ", js);
         return -1;
     }
     int32_t version = 1;
-    const dr_json *v = dr_get(js, "version");
-    if (v && dr_to_int(v, &version) < 0)
+    const tj_json *v = tj_get(js, "version");
+    if (v && tj_to_int(CMD, v, &version) < 0)
         return -1;
     if (version != 1) {
         tool_err(CMD, "Not supported version field value %" PRId32, version);
         return -1;
     }
-    const dr_json *parts = dr_get(js, "partitions");
+    const tj_json *parts = tj_get(js, "partitions");
     if (!parts) {
         tool_err(CMD, "Missing partitions field");
         return -1;
     }
-    if (parts->type != DRJ_ARR) {
-        dr_err_node("Expected JSON array, received ", parts);
+    if (parts->type != TJ_ARR) {
+        tj_err_node(CMD, "Expected JSON array, received ", parts);
         return -1;
     }
     dr_part *p = arena_alloc(&c->ar, sizeof *p * (parts->n ? parts->n : 1));
@@ -692,23 +130,23 @@ static int dr_parse_file(dr_ctx *c, dr_part **out, size_t *out_n)
         return -1;
     }
     for (size_t k = 0; k < parts->n; k++) {
-        const dr_json *e = parts->items[k];
-        if (e->type != DRJ_OBJ) {
-            dr_err_node("Expected JSON object, received ", e);
+        const tj_json *e = parts->items[k];
+        if (e->type != TJ_OBJ) {
+            tj_err_node(CMD, "Expected JSON object, received ", e);
             return -1;
         }
-        const dr_json *t = dr_field(e, "topic");
+        const tj_json *t = tj_field(CMD, e, "topic");
         if (!t)
             return -1;
-        if (t->type != DRJ_STR) {
-            dr_err_node("Expected `String` value, received ", t);
+        if (t->type != TJ_STR) {
+            tj_err_node(CMD, "Expected `String` value, received ", t);
             return -1;
         }
-        const dr_json *pn = dr_field(e, "partition");
-        if (!pn || dr_to_int(pn, &p[k].partition) < 0)
+        const tj_json *pn = tj_field(CMD, e, "partition");
+        if (!pn || tj_to_int(CMD, pn, &p[k].partition) < 0)
             return -1;
-        const dr_json *off = dr_field(e, "offset");
-        if (!off || dr_to_long(off, &p[k].offset) < 0)
+        const tj_json *off = tj_field(CMD, e, "offset");
+        if (!off || tj_to_long(CMD, off, &p[k].offset) < 0)
             return -1;
         p[k].topic = t->s;
         p[k].topic_len = t->slen;
@@ -1020,14 +458,14 @@ static int dr_execute(dr_ctx *c)
             tool_err(CMD, "out of memory");
             return 1;
         }
-        dr_buf b = { 0 };
+        tj_buf b = { .cmd = CMD };
         for (size_t j = 0; j < nd; j++) {
             char num[24];
             if (j)
-                dr_buf_str(&b, ",");
-            dr_buf_add(&b, dups[j]->topic, dups[j]->topic_len);
+                tj_buf_str(&b, ",");
+            tj_buf_add(&b, dups[j]->topic, dups[j]->topic_len);
             snprintf(num, sizeof num, "-%" PRId32, dups[j]->partition);
-            dr_buf_str(&b, num);
+            tj_buf_str(&b, num);
         }
         tool_err(CMD, "Offset json file contains duplicate topic partitions: %s", b.p);
         free(b.p);

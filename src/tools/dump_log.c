@@ -12,6 +12,17 @@
  *               F") with the position and reason, after everything valid.
  *               --key-map (Gregor's own) adds each key's latest offset and
  *               record count, to see whether a segment is compacted.
+ *   .checkpoint a KRaft metadata snapshot: the same lines after Kafka's
+ *               "Snapshot end offset: N, epoch: E", then checked whole with
+ *               snapfile_read (src/metadata/snapfile.h): an invalid one is
+ *               reported on stderr and makes the exit status 1. Control
+ *               records SnapshotHeader, SnapshotFooter, KRaftVersion and
+ *               KRaftVoters print as Kafka prints them.
+ *               --cluster-metadata-decoder (on .checkpoint and .log) prints
+ *               every record with its metadata frame as Kafka's JSON payload
+ *               {"type","version","data"}: data for TopicRecord,
+ *               RemoveTopicRecord, ConfigRecord, FeatureLevelRecord and
+ *               ProducerIdsRecord; type and version only for the others.
  *   .index      `offset: N position: P` per entry; every entry must name the
  *               start of a batch in the .log beside it whose last offset is N.
  *   .timeindex  `timestamp: T offset: N` per entry; N must lie in a batch of
@@ -36,7 +47,11 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "base/arena.h"
 #include "base/crc32c.h"
+#include "controller/mrec.h"
+#include "kafka_msgs.h"
+#include "metadata/snapfile.h"
 #include "proto/batch.h"
 #include "proto/records.h"
 #include "proto/recread.h" /* only to walk header keys: records.h has no header walker */
@@ -58,6 +73,7 @@ typedef struct dl_opts {
     bool verify_only;    /* --verify-index-only */
     bool skip_metadata;  /* --skip-record-metadata */
     bool key_map;        /* --key-map (Gregor's own): the keys of the data records */
+    bool metadata;       /* --cluster-metadata-decoder: records as metadata frames */
     int64_t max_bytes;   /* --max-bytes, INT64_MAX when not given */
 } dl_opts;
 
@@ -287,6 +303,8 @@ typedef struct dl_gap_list {
     size_t n, cap;
 } dl_gap_list;
 
+static bool dl_print_kraft_control(int type, const uint8_t *val, int32_t vlen);
+
 static void dl_print_control(const uint8_t *key, int32_t klen, const uint8_t *val, int32_t vlen)
 {
     if (!key || klen < 4) {
@@ -297,8 +315,168 @@ static void dl_print_control(const uint8_t *key, int32_t klen, const uint8_t *va
     if ((type == 0 || type == 1) && val && vlen >= 6)
         printf(" endTxnMarker: %s coordinatorEpoch: %" PRId32, type ? "COMMIT" : "ABORT",
                (int32_t)dl_be32(val + 2));
+    else if (type == 3 && val && vlen >= 10) /* SnapshotHeaderRecord v0 */
+        printf(" SnapshotHeader {\"version\":%d,\"lastContainedLogTimestamp\":%" PRId64 "}", (int16_t)dl_be16(val),
+               (int64_t)dl_be64(val + 2));
+    else if (type == 4 && val && vlen >= 2) /* SnapshotFooterRecord v0 */
+        printf(" SnapshotFooter {\"version\":%d}", (int16_t)dl_be16(val));
+    else if ((type == 5 || type == 6) && dl_print_kraft_control(type, val, vlen))
+        ; /* KRaftVersion, KRaftVoters: a dynamic quorum's records */
     else
         printf(" controlType: UNKNOWN(%d)", type);
+}
+
+/* Kafka's MetadataRecordType names by api key (kafka-metadata 4.4). */
+static const char *const dl_mrec_names[] = {
+    "REGISTER_BROKER_RECORD", "UNREGISTER_BROKER_RECORD", "TOPIC_RECORD", "PARTITION_RECORD", "CONFIG_RECORD",
+    "PARTITION_CHANGE_RECORD", NULL, "FENCE_BROKER_RECORD", "UNFENCE_BROKER_RECORD", "REMOVE_TOPIC_RECORD",
+    "DELEGATION_TOKEN_RECORD", "USER_SCRAM_CREDENTIAL_RECORD", "FEATURE_LEVEL_RECORD", NULL,
+    "CLIENT_QUOTA_RECORD", "PRODUCER_IDS_RECORD", NULL, "BROKER_REGISTRATION_CHANGE_RECORD",
+    "ACCESS_CONTROL_ENTRY_RECORD", "REMOVE_ACCESS_CONTROL_ENTRY_RECORD", "NO_OP_RECORD",
+    "ZK_MIGRATION_STATE_RECORD", "REMOVE_USER_SCRAM_CREDENTIAL_RECORD", "BEGIN_TRANSACTION_RECORD",
+    "END_TRANSACTION_RECORD", "ABORT_TRANSACTION_RECORD", "REMOVE_DELEGATION_TOKEN_RECORD",
+    "REGISTER_CONTROLLER_RECORD", "CLEAR_ELR_RECORD",
+};
+
+/* s as a JSON string ("null" when null). */
+static void dl_json_str(kp_str s)
+{
+    if (s.len < 0) {
+        fputs("null", stdout);
+        return;
+    }
+    putchar('"');
+    for (int32_t i = 0; i < s.len; i++) {
+        unsigned char c = (unsigned char)s.ptr[i];
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c < 0x20)
+            printf("\\u%04x", c);
+        else
+            putchar(c);
+    }
+    putchar('"');
+}
+
+static void dl_json_uuid(kp_uuid u)
+{
+    char s[23];
+    tool_uuid_str(u.b, s);
+    printf("\"%s\"", s);
+}
+
+/* The "data" of the record types decoded here; false for the others. */
+static bool dl_mrec_data(kp_reader *rd, int key, int16_t version)
+{
+    if (key == KP_REC_TOPIC_RECORD) {
+        kp_topic_record m;
+        if (kp_topic_record_decode(rd, version, &m) != 0 || rd->err)
+            return false;
+        fputs(",\"data\":{\"name\":", stdout);
+        dl_json_str(m.name);
+        fputs(",\"topicId\":", stdout);
+        dl_json_uuid(m.topic_id);
+    } else if (key == KP_REC_REMOVE_TOPIC_RECORD) {
+        kp_remove_topic_record m;
+        if (kp_remove_topic_record_decode(rd, version, &m) != 0 || rd->err)
+            return false;
+        fputs(",\"data\":{\"topicId\":", stdout);
+        dl_json_uuid(m.topic_id);
+    } else if (key == KP_REC_CONFIG_RECORD) {
+        kp_config_record m;
+        if (kp_config_record_decode(rd, version, &m) != 0 || rd->err)
+            return false;
+        printf(",\"data\":{\"resourceType\":%d,\"resourceName\":", m.resource_type);
+        dl_json_str(m.resource_name);
+        fputs(",\"name\":", stdout);
+        dl_json_str(m.name);
+        fputs(",\"value\":", stdout);
+        dl_json_str(m.value);
+    } else if (key == KP_REC_FEATURE_LEVEL_RECORD) {
+        kp_feature_level_record m;
+        if (kp_feature_level_record_decode(rd, version, &m) != 0 || rd->err)
+            return false;
+        fputs(",\"data\":{\"name\":", stdout);
+        dl_json_str(m.name);
+        printf(",\"featureLevel\":%d", m.feature_level);
+    } else if (key == KP_REC_PRODUCER_IDS_RECORD) {
+        kp_producer_ids_record m;
+        if (kp_producer_ids_record_decode(rd, version, &m) != 0 || rd->err)
+            return false;
+        printf(",\"data\":{\"brokerId\":%" PRId32 ",\"brokerEpoch\":%" PRId64 ",\"nextProducerId\":%" PRId64,
+               m.broker_id, m.broker_epoch, m.next_producer_id);
+    } else {
+        return false;
+    }
+    putchar('}');
+    return true;
+}
+
+/* KRaftVersionRecord (type 5) or VotersRecord (6) as Kafka prints them;
+ * false when the value does not decode. */
+static bool dl_print_kraft_control(int type, const uint8_t *val, int32_t vlen)
+{
+    if (!val || vlen < 0)
+        return false;
+    arena a;
+    arena_init(&a, 1u << 20);
+    kp_reader rd;
+    kp_reader_init(&rd, val, (size_t)vlen, &a);
+    bool ok = false;
+    if (type == 5) {
+        kp_k_raft_version_record m;
+        ok = kp_k_raft_version_record_decode(&rd, 0, &m) == 0 && !rd.err;
+        if (ok)
+            printf(" KRaftVersion {\"version\":%d,\"kRaftVersion\":%d}", m.version, m.k_raft_version);
+    } else {
+        kp_voters_record m;
+        ok = kp_voters_record_decode(&rd, 0, &m) == 0 && !rd.err;
+        if (ok) {
+            printf(" KRaftVoters {\"version\":%d,\"voters\":[", m.version);
+            for (int32_t i = 0; i < m.voters_n; i++) {
+                const kp_voters_record_voter *v = &m.voters[i];
+                printf("%s{\"voterId\":%" PRId32 ",\"voterDirectoryId\":", i ? "," : "", v->voter_id);
+                dl_json_uuid(v->voter_directory_id);
+                fputs(",\"endpoints\":[", stdout);
+                for (int32_t k = 0; k < v->endpoints_n; k++) {
+                    fputs(k ? ",{\"name\":" : "{\"name\":", stdout);
+                    dl_json_str(v->endpoints[k].name);
+                    fputs(",\"host\":", stdout);
+                    dl_json_str(v->endpoints[k].host);
+                    printf(",\"port\":%u}", (unsigned)v->endpoints[k].port);
+                }
+                printf("],\"kRaftVersionFeature\":{\"minSupportedVersion\":%d,\"maxSupportedVersion\":%d}}",
+                       v->k_raft_version_feature.min_supported_version,
+                       v->k_raft_version_feature.max_supported_version);
+            }
+            fputs("]}", stdout);
+        }
+    }
+    arena_deinit(&a);
+    return ok;
+}
+
+/* --cluster-metadata-decoder: a data record's value as Kafka prints it. */
+static void dl_print_metadata(const uint8_t *val, int32_t vlen)
+{
+    arena a;
+    arena_init(&a, 1u << 20);
+    kp_reader rd;
+    int key;
+    int16_t version;
+    if (!val || mrec_open(&rd, val, vlen, &a, &key, &version) != 0) {
+        printf(" payload: (not a metadata record frame: %d bytes)", vlen);
+        arena_deinit(&a);
+        return;
+    }
+    const char *name = key < (int)(sizeof dl_mrec_names / sizeof dl_mrec_names[0]) ? dl_mrec_names[key] : NULL;
+    if (name)
+        printf(" payload: {\"type\":\"%s\",\"version\":%d", name, version);
+    else
+        printf(" payload: {\"type\":\"UNKNOWN(%d)\",\"version\":%d", key, version);
+    dl_mrec_data(&rd, key, version);
+    putchar('}');
+    arena_deinit(&a);
 }
 
 /* The names of a record's headers, comma-separated (rec_iter has checked
@@ -332,7 +510,9 @@ static void dl_record_print(const krecord *r, const batch_info *bi, const dl_opt
             dl_print_control(r->key, r->key_len, r->value, r->value_len);
         prefix = " ";
     }
-    if (o->print_data && !control) {
+    if (o->metadata && !control) {
+        dl_print_metadata(r->value, r->value_len);
+    } else if (o->print_data && !control) {
         if (r->key) {
             printf("%skey: ", prefix);
             fwrite(r->key, 1, (size_t)r->key_len, stdout);
@@ -356,7 +536,7 @@ static void dl_record_print(const krecord *r, const batch_info *bi, const dl_opt
 static void dl_batch_records(const uint8_t *p, size_t total, size_t pos, const dl_opts *o,
                              dl_consec *cs, rec_iter *it, dl_keymap *km)
 {
-    bool print = o->deep || o->print_data;
+    bool print = o->deep || o->print_data || o->metadata;
     if (rec_iter_init(it, p, total, RECORDS_MAX_INFLATED) < 0) {
         const char *codec = dl_codec_names[dl_be16(p + 21) & BATCH_ATTR_COMPRESSION_MASK];
         if (print)
@@ -405,6 +585,12 @@ static void dl_batch_records(const uint8_t *p, size_t total, size_t pos, const d
 }
 
 /* ---- .log ---- */
+
+static bool dl_ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
 
 /* Why the batch at p (len bytes left) cannot be walked over, or NULL. */
 static const char *dl_batch_frame_check(const uint8_t *p, size_t len, size_t *total)
@@ -565,7 +751,12 @@ static int dl_dump_log(const char *path, const dl_opts *o, dl_report *rep, rec_i
         tool_err(dl_cmd, "%s: %s", path, strerror(errno));
         return 1;
     }
-    printf("Log starting offset: %" PRId64 "\n", dl_name_offset(path) >= 0 ? dl_name_offset(path) : 0);
+    const char *base = strrchr(path, '/');
+    raft_snapshot_id snap;
+    if (snapfile_parse_name(base ? base + 1 : path, &snap) == 0)
+        printf("Snapshot end offset: %" PRId64 ", epoch: %" PRId32 "\n", snap.end_offset, snap.epoch);
+    else
+        printf("Log starting offset: %" PRId64 "\n", dl_name_offset(path) >= 0 ? dl_name_offset(path) : 0);
     size_t limit = (uint64_t)o->max_bytes < m.len ? (size_t)o->max_bytes : m.len;
     dl_consec cs = { .last_offset = -1, .path = path };
     size_t pos = 0;
@@ -576,7 +767,7 @@ static int dl_dump_log(const char *path, const dl_opts *o, dl_report *rep, rec_i
         if (why)
             break;
         dl_batch_line(m.p + pos, total, pos);
-        if (o->deep || o->print_data || km)
+        if (o->deep || o->print_data || o->metadata || km)
             dl_batch_records(m.p + pos, total, pos, o, &cs, it, km);
         pos += total;
     }
@@ -587,6 +778,15 @@ static int dl_dump_log(const char *path, const dl_opts *o, dl_report *rep, rec_i
     }
     dl_gaps_keep(gaps, &cs);
     dl_map_close(&m);
+    if (dl_ends_with(path, ".checkpoint")) {
+        /* Gregor's own snapshot reader has the last word on a checkpoint:
+         * header first, footer last, offsets and epochs, nothing after. */
+        char err[512];
+        if (snapfile_read(path, NULL, NULL, err, sizeof err) != 0) {
+            tool_err(dl_cmd, "not a valid snapshot: %s", err);
+            return 1;
+        }
+    }
     return 0;
 }
 
@@ -819,7 +1019,8 @@ static void dl_usage(FILE *f)
 {
     fprintf(f,
             "usage: gregor dump-log --files F1[,F2...] [options]   (kafka-dump-log.sh)\n"
-            "Decodes .log, .index and .timeindex files of a partition directory; no broker needed.\n"
+            "Decodes .log, .index and .timeindex files of a partition directory, and KRaft\n"
+            "metadata snapshots (.checkpoint); no broker needed.\n"
             "\n"
             "  --files LIST            comma-separated files to dump (repeatable)\n"
             "  --print-data-log        print every record with its key and payload\n"
@@ -828,6 +1029,10 @@ static void dl_usage(FILE *f)
             "  --index-sanity-check    check index files, print only the verdict\n"
             "  --verify-index-only     check index files, print only the problems\n"
             "  --max-bytes N           read at most N bytes of each .log\n"
+            "  --cluster-metadata-decoder  every record of a __cluster_metadata .log or a\n"
+            "                          .checkpoint as Kafka's JSON payload {type, version, data};\n"
+            "                          data only for TopicRecord, RemoveTopicRecord, ConfigRecord,\n"
+            "                          FeatureLevelRecord and ProducerIdsRecord\n"
             "  --key-map               (Gregor's own, not in kafka-dump-log.sh) after the dump,\n"
             "                          one line per distinct key of the data records of the .log\n"
             "                          files given: 'key: K offset: O count: C tombstone: T'\n"
@@ -839,7 +1044,7 @@ static void dl_usage(FILE *f)
             "                          and transaction markers are not counted.\n"
             "\n"
             "Index problems go to stderr; with --index-sanity-check or --verify-index-only they\n"
-            "make the exit status 1. A torn or corrupt tail of a .log is reported after the\n"
+            "make the exit status 1, as does a .checkpoint that is not a valid snapshot. A torn or corrupt tail of a .log is reported after the\n"
             "valid batches (exit status 0).\n"
             "\n"
             "Example:\n"
@@ -865,8 +1070,9 @@ static int dl_parse_args(dl_opts *o, char **files, int *nfiles, int argc, char *
             o->skip_metadata = true;
         else if (strcmp(a, "--key-map") == 0)
             o->key_map = true;
+        else if (strcmp(a, "--cluster-metadata-decoder") == 0)
+            o->metadata = true;
         else if (strcmp(a, "--offsets-decoder") == 0 || strcmp(a, "--transaction-log-decoder") == 0 ||
-                 strcmp(a, "--cluster-metadata-decoder") == 0 ||
                  strcmp(a, "--remote-log-metadata-decoder") == 0)
             fprintf(stderr, "gregor %s: warning: %s is not supported: printing bytes\n", dl_cmd, a);
         else if (strcmp(a, "--files") == 0 || strncmp(a, "--files=", 8) == 0 ||
@@ -904,12 +1110,6 @@ static int dl_parse_args(dl_opts *o, char **files, int *nfiles, int argc, char *
     return 0;
 }
 
-static bool dl_ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), k = strlen(suffix);
-    return n >= k && strcmp(s + n - k, suffix) == 0;
-}
-
 int tool_dump_log_main(int argc, char **argv)
 {
     dl_opts o = { .max_bytes = INT64_MAX };
@@ -937,7 +1137,7 @@ int tool_dump_log_main(int argc, char **argv)
         char shown[PATH_MAX];
         snprintf(shown, sizeof shown, "%s", f);
         printf("Dumping %s\n", dl_java_path(shown));
-        if (dl_ends_with(f, ".log"))
+        if (dl_ends_with(f, ".log") || dl_ends_with(f, ".checkpoint"))
             rc |= dl_dump_log(f, &o, &rep, &it, o.key_map ? &km : NULL, &gaps);
         else if (dl_ends_with(f, ".index"))
             rc |= dl_dump_index(f, &o, &rep);

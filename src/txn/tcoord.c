@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,10 +27,15 @@
 #include "proto/batch.h"
 #include "proto/records.h"
 #include "proto/batch_build.h"
+#include "txn/tmark.h"
 #include "txn/txn.h"
 
 #define OFFSETS_TOPIC "__consumer_offsets"
 #define MARKER_RETRY_MS 1000
+/* How long a write to a replicated __transaction_state partition (or a
+ * local marker) waits for the in-sync replicas: Kafka's coordinator uses
+ * request.timeout.ms (30 s) for its appends. */
+#define ACKED_TIMEOUT_MS 30000
 
 /* A request waiting for a machine: the token. Lives in the request's arena. */
 typedef struct tq {
@@ -42,6 +48,7 @@ typedef struct tq {
 typedef struct mjob {
     struct mjob *next;          /* in the retry list */
     int32_t k;                  /* the machine */
+    uint64_t gen;               /* c->gen[k] when made: another means the machine is gone */
     char *txn_id;
     int64_t pid;
     int16_t epoch;
@@ -49,9 +56,10 @@ typedef struct mjob {
     int32_t coordinator_epoch;
     txn_partition *parts;       /* topic strings owned */
     int nparts;
-    bool *done;                 /* written and durable, or given up */
+    bool *done;                 /* written and acknowledged, or given up */
     bool *inflight;
-    int waiting;                /* durability waits outstanding */
+    int waiting;                /* local acknowledgement waits and remote sends outstanding */
+    bool round_failed;          /* a marker of this round failed: retry after MARKER_RETRY_MS */
     int64_t retry_at;           /* when in the retry list */
 } mjob;
 
@@ -64,6 +72,7 @@ typedef struct mwait {
 typedef struct pwait {
     struct tcoord *c;
     int32_t k;
+    uint64_t gen;
     char *txn_id;
 } pwait;
 
@@ -75,7 +84,17 @@ struct tcoord {
     bool started, stopping;
     int32_t nparts;             /* transaction.state.log.num.partitions */
     topic *state;               /* __transaction_state, referenced; NULL until it exists */
-    txn_coord **m;              /* a machine per partition, once the topic exists */
+    /* Once the topic exists, per partition: its machine, only while this
+     * broker leads the partition (NULL otherwise); own[k] the leader epoch
+     * it was loaded at (-1: led elsewhere); gen[k] changes whenever the
+     * machine is made or dropped, so that late completions of a machine
+     * that is gone change nothing. */
+    txn_coord **m;
+    int32_t *own;
+    uint64_t *gen;
+    uint64_t gen_next;
+    atomic_bool moved;          /* leadership changed somewhere: reconcile */
+    tmark *mark;                /* WriteTxnMarkers to other brokers; NULL on a single node */
     txn_limits lim;
     int64_t spare_pid;          /* a durable producer id no machine took yet, -1 none */
     mjob *retry;                /* marker jobs waiting to be retried */
@@ -162,15 +181,31 @@ static void respond(const txn_action *a)
 
 /* ---- PERSIST: a record into __transaction_state ---- */
 
-static void persist_durable(reactor *r, void *arg, int rc)
+/* The append error a finished wait for the in-sync replicas means to the
+ * machine (it maps it as Kafka's TransactionStateManager does: a lost
+ * leadership NOT_COORDINATOR, a timeout COORDINATOR_NOT_AVAILABLE). */
+static int16_t acked_error(int rc)
+{
+    if (rc == LOG_OK)
+        return KERR_NONE;
+    if (rc == PART_WAIT_NOT_LEADER)
+        return KERR_NOT_LEADER_OR_FOLLOWER;
+    if (rc == PART_WAIT_TIMEOUT)
+        return KERR_REQUEST_TIMED_OUT;
+    return KERR_KAFKA_STORAGE_ERROR;
+}
+
+/* The record is acknowledged (or not): on whichever thread completed the
+ * wait, holding no lock. A machine made or dropped meanwhile hears nothing. */
+static void persist_acked(reactor *r, void *arg, int rc)
 {
     (void)r;
     pwait *w = arg;
     tcoord *c = w->c;
     pthread_mutex_lock(&c->lock);
     txn_actions acts = { 0 };
-    if (c->m && c->m[w->k]) {
-        txn_persist_done(c->m[w->k], w->txn_id, rc == LOG_OK ? 0 : KERR_KAFKA_STORAGE_ERROR, clock_now_ms(), &acts);
+    if (c->m && c->m[w->k] && c->gen[w->k] == w->gen) {
+        txn_persist_done(c->m[w->k], w->txn_id, acked_error(rc), clock_now_ms(), &acts);
         run(c, w->k, &acts);
     }
     txn_actions_free(&acts);
@@ -243,7 +278,9 @@ static void do_persist(tcoord *c, int32_t k, const txn_action *a)
     size_t len = p ? encode_record(a, &bw) : 0;
     part_result res;
     int16_t err = 0;
-    if (!p || len == 0) {
+    if (p && c->mark && !atomic_load(&p->leads)) {
+        err = KERR_NOT_LEADER_OR_FOLLOWER; /* moved; the reconcile drops the machine */
+    } else if (!p || len == 0) {
         err = KERR_UNKNOWN_SERVER_ERROR;
     } else {
         partition_append(p, bw.buf, len, clock_now_ms(), PART_ORIGIN_COORDINATOR, &res);
@@ -268,8 +305,8 @@ static void do_persist(tcoord *c, int32_t k, const txn_action *a)
         glog(GLOG_ERROR, "txn", "out of memory waiting for a transaction record");
         abort();
     }
-    *w = (pwait){ c, k, id };
-    partition_wait_durable(p, res.last + 1, NULL, persist_durable, w);
+    *w = (pwait){ c, k, c->gen[k], id };
+    partition_wait_acked(p, res.last + 1, clock_mono_ms() + ACKED_TIMEOUT_MS, NULL, persist_acked, w);
 }
 
 /* ---- WRITE_MARKERS ---- */
@@ -287,27 +324,99 @@ static void job_free(mjob *j)
 
 static void job_step(tcoord *c, mjob *j);
 
-static void marker_durable(reactor *r, void *arg, int rc)
+static bool job_orphaned(tcoord *c, mjob *j)
+{
+    return c->stopping || !c->m || !c->m[j->k] || c->gen[j->k] != j->gen;
+}
+
+/* Try j again in MARKER_RETRY_MS. Lock held. */
+static void job_retry_later(tcoord *c, mjob *j)
+{
+    j->round_failed = false;
+    j->retry_at = clock_mono_ms() + MARKER_RETRY_MS;
+    j->next = c->retry;
+    c->retry = j;
+    pthread_cond_signal(&c->cond);
+}
+
+/* A marker's wait or send ended: done, or tried again later (never at
+ * once: a partition without a leader would spin). Lock held. */
+static void marker_finished(tcoord *c, mjob *j, int i, bool done)
+{
+    j->inflight[i] = false;
+    j->waiting--;
+    if (done)
+        j->done[i] = true;
+    else
+        j->round_failed = true;
+    if (j->waiting > 0)
+        return;
+    if (j->round_failed && !job_orphaned(c, j))
+        job_retry_later(c, j);
+    else
+        job_step(c, j);
+}
+
+static void marker_acked(reactor *r, void *arg, int rc)
 {
     (void)r;
     mwait *w = arg;
     tcoord *c = w->c;
     pthread_mutex_lock(&c->lock);
-    mjob *j = w->job;
-    j->inflight[w->i] = false;
-    j->waiting--;
-    if (rc == LOG_OK)
-        j->done[w->i] = true;
-    if (j->waiting == 0)
-        job_step(c, j);
+    marker_finished(c, w->job, w->i, rc == LOG_OK);
     pthread_mutex_unlock(&c->lock);
     free(w);
 }
 
-/* Write what is not written yet; when everything is durable tell the
- * machine; what failed waits in the retry list. Lock held. */
+/* The leader of a partition elsewhere answered WriteTxnMarkers (or could
+ * not be reached): on the replica reactor's thread. As Kafka's
+ * TransactionMarkerRequestCompletionHandler: a fenced coordinator epoch or
+ * producer epoch gives the marker up, anything else (no leader, leadership
+ * moved, not enough replicas, a lost connection) is retried. */
+static void marker_sent(void *arg, int16_t err)
+{
+    mwait *w = arg;
+    tcoord *c = w->c;
+    pthread_mutex_lock(&c->lock);
+    mjob *j = w->job;
+    bool give_up = err == KERR_TRANSACTION_COORDINATOR_FENCED || err == KERR_INVALID_PRODUCER_EPOCH ||
+                   err == KERR_PRODUCER_FENCED;
+    if (err != KERR_NONE) {
+        static glog_limit lim = GLOG_LIMIT_INIT;
+        glog_limited(&lim, give_up ? GLOG_WARN : GLOG_INFO, "txn", "%s marker of %s for %s-%d: %s from its leader%s",
+                     j->commit ? "COMMIT" : "ABORT", j->txn_id, j->parts[w->i].topic, j->parts[w->i].partition,
+                     kerr_name(err), give_up ? "; given up" : "; retried");
+    }
+    marker_finished(c, j, w->i, err == KERR_NONE || give_up);
+    pthread_mutex_unlock(&c->lock);
+    free(w);
+}
+
+static mwait *mwait_new(tcoord *c, mjob *j, int i)
+{
+    mwait *w = malloc(sizeof(*w));
+    if (!w) {
+        glog(GLOG_ERROR, "txn", "out of memory waiting for a marker");
+        abort();
+    }
+    *w = (mwait){ c, j, i };
+    j->inflight[i] = true;
+    j->waiting++;
+    return w;
+}
+
+/* Write what is not written yet: into partitions this broker leads with
+ * partition_write_marker, to the leaders of the others with WriteTxnMarkers;
+ * when every marker is acknowledged tell the machine; what failed waits in
+ * the retry list. A job whose machine is gone (the partition moved, the
+ * broker stops) is dropped once nothing is outstanding. Lock held. */
 static void job_step(tcoord *c, mjob *j)
 {
+    if (job_orphaned(c, j)) {
+        if (j->waiting == 0)
+            job_free(j);
+        return;
+    }
     bool failed = false;
     for (int i = 0; i < j->nparts; i++) {
         if (j->done[i] || j->inflight[i])
@@ -315,9 +424,16 @@ static void job_step(tcoord *c, mjob *j)
         const txn_partition *tpn = &j->parts[i];
         topic *tp = topics_get(c->env.topics, tpn->topic, (int)strlen(tpn->topic));
         partition *p = tp ? topic_partition(tp, tpn->partition) : NULL;
-        if (!p) {
+        bool local = p && (!c->mark || atomic_load(&p->leads));
+        if (!local && (!c->mark || !topic_has_partition(tp, tpn->partition))) {
             /* Deleted meanwhile: nothing left to mark (as Kafka drops it). */
             j->done[i] = true;
+            topic_unref(tp);
+            continue;
+        }
+        if (!local) {
+            tmark_send(c->mark, tpn->topic, tpn->partition, j->pid, j->epoch, j->coordinator_epoch, j->commit,
+                       marker_sent, mwait_new(c, j, i));
             topic_unref(tp);
             continue;
         }
@@ -336,34 +452,25 @@ static void job_step(tcoord *c, mjob *j)
         } else {
             if (strcmp(tpn->topic, OFFSETS_TOPIC) == 0 && c->env.offsets_marker)
                 c->env.offsets_marker(c->env.ctx, tpn->partition, j->pid, j->commit);
-            mwait *w = malloc(sizeof(*w));
-            if (!w) {
-                glog(GLOG_ERROR, "txn", "out of memory waiting for a marker");
-                abort();
-            }
-            *w = (mwait){ c, j, i };
-            j->inflight[i] = true;
-            j->waiting++;
-            partition_wait_durable(p, res.last + 1, NULL, marker_durable, w);
+            partition_wait_acked(p, res.last + 1, clock_mono_ms() + ACKED_TIMEOUT_MS, NULL, marker_acked,
+                                 mwait_new(c, j, i));
         }
         topic_unref(tp);
     }
-    if (j->waiting > 0)
+    if (j->waiting > 0) {
+        j->round_failed |= failed;
         return;
+    }
     bool all = true;
     for (int i = 0; i < j->nparts; i++)
         all = all && j->done[i];
     if (!all || failed) {
-        j->retry_at = clock_mono_ms() + MARKER_RETRY_MS;
-        j->next = c->retry;
-        c->retry = j;
+        job_retry_later(c, j);
         return;
     }
     txn_actions acts = { 0 };
-    if (c->m && c->m[j->k]) {
-        txn_markers_done(c->m[j->k], j->txn_id, clock_now_ms(), &acts);
-        run(c, j->k, &acts);
-    }
+    txn_markers_done(c->m[j->k], j->txn_id, clock_now_ms(), &acts);
+    run(c, j->k, &acts);
     txn_actions_free(&acts);
     job_free(j);
 }
@@ -383,6 +490,7 @@ static void do_markers(tcoord *c, int32_t k, const txn_action *a)
         abort();
     }
     j->k = k;
+    j->gen = c->gen[k];
     j->pid = a->producer_id;
     j->epoch = a->producer_epoch;
     j->commit = a->commit;
@@ -413,12 +521,6 @@ static void run(tcoord *c, int32_t k, txn_actions *acts)
 }
 
 /* ---- the topic and the machines ---- */
-
-static txn_coord *machine_new(tcoord *c, int32_t k)
-{
-    partition *p = topic_partition(c->state, k);
-    return txn_coord_new(k, p ? p->leader_epoch : 0, &c->lim);
-}
 
 typedef struct load_ctx {
     tcoord *c;
@@ -507,57 +609,152 @@ static int load_batch(void *arg, const uint8_t *p, size_t len)
     return 0;
 }
 
-/* Machines for every partition of the (existing) topic; loads each one
- * from its log. Lock held. */
-static int machines_start(tcoord *c, bool load)
+/* Drop machine k: its waiting requests are answered NOT_COORDINATOR, its
+ * marker jobs waiting for a retry are freed (those in flight free
+ * themselves when they end). Lock held. */
+static void unload_partition(tcoord *c, int32_t k)
 {
-    int32_t n = topic_nparts(c->state);
-    c->m = calloc((size_t)(n ? n : 1), sizeof(*c->m));
-    if (!c->m)
-        return -1;
-    c->nparts = n;
-    int64_t records = 0;
-    for (int32_t k = 0; k < n; k++) {
-        c->m[k] = machine_new(c, k);
-        if (!c->m[k])
-            return -1;
-        if (load) {
-            load_ctx l = { c, c->m[k], NULL, 0 };
-            partition_scan(topic_partition(c->state, k), load_batch, &l);
-            records += l.records;
+    txn_actions acts = { 0 };
+    txn_resign(c->m[k], &acts);
+    run(c, k, &acts);
+    txn_actions_free(&acts);
+    txn_coord_free(c->m[k]);
+    c->m[k] = NULL;
+    c->gen[k] = ++c->gen_next;
+    for (mjob **pp = &c->retry; *pp;) {
+        mjob *j = *pp;
+        if (j->k == k && j->waiting == 0) {
+            *pp = j->next;
+            job_free(j);
+        } else {
+            pp = &j->next;
         }
-        txn_actions acts = { 0 };
-        txn_load_done(c->m[k], clock_now_ms(), &acts);
-        run(c, k, &acts);
-        txn_actions_free(&acts);
     }
-    if (load) {
-        int ids = 0;
-        for (int32_t k = 0; k < n; k++)
-            ids += txn_count(c->m[k]);
-        glog(GLOG_INFO, "txn", "loaded %d transactional ids from %lld records of %s", ids, (long long)records,
-             TCOORD_TOPIC);
-    }
+}
+
+/* A machine for partition k, led here at epoch, loaded from its log;
+ * transactions found prepared get their markers written again. 0, or -1
+ * out of memory. Lock held. */
+static int load_partition(tcoord *c, int32_t k, partition *p, int32_t epoch, int64_t *records)
+{
+    c->m[k] = txn_coord_new(k, epoch, &c->lim);
+    if (!c->m[k])
+        return -1;
+    c->gen[k] = ++c->gen_next;
+    load_ctx l = { c, c->m[k], NULL, 0 };
+    partition_scan(p, load_batch, &l);
+    *records += l.records;
+    txn_actions acts = { 0 };
+    txn_load_done(c->m[k], clock_now_ms(), &acts);
+    run(c, k, &acts);
+    txn_actions_free(&acts);
     return 0;
 }
 
-/* The topic and the machines exist: 0 or COORDINATOR_NOT_AVAILABLE. Lock held. */
-static int16_t ensure_locked(tcoord *c)
+/* Does own[] disagree with the leadership of some partition? Lock held. */
+static bool leadership_differs(tcoord *c, int32_t k)
 {
-    if (c->m)
+    partition *p = topic_partition(c->state, k);
+    int32_t want = p && (!c->mark || atomic_load(&p->leads)) ? p->leader_epoch : -1;
+    return c->own[k] != want;
+}
+
+/* Coordinate exactly the partitions of __transaction_state this broker
+ * leads: a machine loaded from the log for each partition newly led (or
+ * led again at a new epoch), at that leader epoch; none for the others. A
+ * single node leads them all. Lock held. */
+static void reconcile_locked(tcoord *c)
+{
+    atomic_store(&c->moved, false);
+    if (!c->state || c->stopping)
+        return;
+    int loaded = 0, dropped = 0;
+    int64_t records = 0, t0 = clock_mono_ms();
+    for (int32_t k = 0; k < c->nparts; k++) {
+        if (!leadership_differs(c, k))
+            continue;
+        partition *p = topic_partition(c->state, k);
+        int32_t want = p && (!c->mark || atomic_load(&p->leads)) ? p->leader_epoch : -1;
+        if (c->m[k]) {
+            unload_partition(c, k);
+            dropped++;
+        }
+        c->own[k] = -1;
+        if (want < 0)
+            continue;
+        if (load_partition(c, k, p, want, &records) != 0) {
+            glog(GLOG_ERROR, "txn", "out of memory loading %s-%d", TCOORD_TOPIC, k);
+            continue;
+        }
+        c->own[k] = want;
+        loaded++;
+    }
+    if (loaded > 0 || dropped > 0) {
+        int ids = 0, owned = 0;
+        for (int32_t k = 0; k < c->nparts; k++) {
+            ids += c->m[k] ? txn_count(c->m[k]) : 0;
+            owned += c->m[k] != NULL;
+        }
+        glog(GLOG_INFO, "txn", "coordinating %d transactional ids in %d partitions of %s: loaded %d partitions "
+             "(%lld records) in %lld ms, handed over %d", ids, owned, TCOORD_TOPIC, loaded, (long long)records,
+             (long long)(clock_mono_ms() - t0), dropped);
+    }
+}
+
+/* Take the (existing) topic: the per-partition tables, then the machines
+ * of the partitions led here. 0 or -1 (out of memory). Lock held. */
+static int take_topic(tcoord *c, topic *tp)
+{
+    int32_t n = topic_nparts(tp);
+    c->m = calloc((size_t)(n ? n : 1), sizeof(*c->m));
+    c->own = malloc(sizeof(*c->own) * (size_t)(n ? n : 1));
+    c->gen = calloc((size_t)(n ? n : 1), sizeof(*c->gen));
+    if (!c->m || !c->own || !c->gen) {
+        free(c->m);
+        free(c->own);
+        free(c->gen);
+        c->m = NULL;
+        c->own = NULL;
+        c->gen = NULL;
+        topic_unref(tp);
+        return -1;
+    }
+    for (int32_t k = 0; k < n; k++)
+        c->own[k] = -1;
+    c->nparts = n;
+    c->state = tp;
+    reconcile_locked(c);
+    return 0;
+}
+
+/* The topic is there (asked for, with create, when missing): 0 or
+ * COORDINATOR_NOT_AVAILABLE (NOT_COORDINATOR when stopping). settled: the
+ * caller runs after the metadata publisher applied a whole delta, so the
+ * table holds every partition of the topic; otherwise a topic with fewer
+ * partitions than transaction.state.log.num.partitions may be one being
+ * added to the table right now (a cluster creates it through the
+ * controller) and is left for the publisher's wake-up: the ids must not
+ * be hashed over a partial count. Lock held. */
+static int16_t find_topic(tcoord *c, bool create, bool settled)
+{
+    if (c->state)
         return KERR_NONE;
     if (c->stopping)
         return KERR_NOT_COORDINATOR;
     topic *tp = topics_get(c->env.topics, TCOORD_TOPIC, (int)strlen(TCOORD_TOPIC));
+    if (!tp && !create)
+        return KERR_COORDINATOR_NOT_AVAILABLE;
     if (!tp) {
-        char seg[32], msg[256];
+        char seg[32], isr[32], msg[256];
         snprintf(seg, sizeof seg, "%lld", (long long)config_get_num(c->env.cfg, BCFG_TXN_STATE_LOG_SEGMENT_BYTES));
+        snprintf(isr, sizeof isr, "%lld", (long long)config_get_num(c->env.cfg, BCFG_TXN_STATE_LOG_MIN_ISR));
         const char *cfgs[] = {
             "cleanup.policy", "compact",
             "segment.bytes", seg,
             "compression.type", "uncompressed",
+            "min.insync.replicas", isr,
         };
-        int16_t code = c->env.create_topic(c->env.ctx, TCOORD_TOPIC, c->nparts, cfgs, 3, msg, sizeof msg);
+        int16_t code = c->env.create_topic(c->env.ctx, TCOORD_TOPIC, c->nparts, cfgs, 4, msg, sizeof msg);
         if (code != KERR_NONE && code != KERR_TOPIC_ALREADY_EXISTS) {
             glog(GLOG_ERROR, "txn", "cannot create %s: %s %s", TCOORD_TOPIC, kerr_name(code), msg);
             return KERR_COORDINATOR_NOT_AVAILABLE;
@@ -566,18 +763,36 @@ static int16_t ensure_locked(tcoord *c)
         if (!tp)
             return KERR_COORDINATOR_NOT_AVAILABLE;
     }
-    c->state = tp;
-    if (machines_start(c, false) != 0)
+    if (topic_nparts(tp) == 0 || (!settled && topic_nparts(tp) < c->nparts)) {
+        topic_unref(tp);
         return KERR_COORDINATOR_NOT_AVAILABLE;
-    return KERR_NONE;
+    }
+    return take_topic(c, tp) == 0 ? KERR_NONE : KERR_COORDINATOR_NOT_AVAILABLE;
 }
 
 int16_t tcoord_ready(tcoord *c)
 {
     pthread_mutex_lock(&c->lock);
-    int16_t code = ensure_locked(c);
+    int16_t code = find_topic(c, true, false);
     pthread_mutex_unlock(&c->lock);
     return code == KERR_NONE ? KERR_NONE : KERR_COORDINATOR_NOT_AVAILABLE;
+}
+
+int32_t tcoord_partition_of(tcoord *c, const char *txn_id)
+{
+    pthread_mutex_lock(&c->lock);
+    int16_t code = find_topic(c, true, false);
+    int32_t k = code == KERR_NONE ? coord_partition_for(txn_id ? txn_id : "", c->nparts) : -1;
+    pthread_mutex_unlock(&c->lock);
+    return k;
+}
+
+void tcoord_leadership_changed(tcoord *c)
+{
+    if (!c)
+        return;
+    atomic_store(&c->moved, true);
+    pthread_cond_signal(&c->cond);
 }
 
 /* ---- requests ---- */
@@ -600,12 +815,18 @@ static void answer_now(tq *q, int16_t error)
 /* The machine of txn_id, or NULL with *err set. Lock held. */
 static txn_coord *machine_for(tcoord *c, const char *txn_id, int32_t *k, int16_t *err)
 {
-    *err = ensure_locked(c);
+    *err = find_topic(c, true, false);
     if (*err != KERR_NONE) {
-        *err = KERR_COORDINATOR_NOT_AVAILABLE;
+        *err = c->stopping ? KERR_NOT_COORDINATOR : KERR_COORDINATOR_NOT_AVAILABLE;
         return NULL;
     }
     *k = coord_partition_for(txn_id ? txn_id : "", c->nparts);
+    /* Led here but not loaded yet (the publisher's wake-up is on its way):
+     * load it now, so that the first request is answered at once. */
+    if (atomic_load(&c->moved) || leadership_differs(c, *k))
+        reconcile_locked(c);
+    if (!c->m[*k])
+        *err = KERR_NOT_COORDINATOR;
     return c->m[*k];
 }
 
@@ -632,9 +853,16 @@ void tcoord_init_producer_id(tcoord *c, req *rq, const kp_init_producer_id_req *
     }
     char *id = cstr(rq, body->transactional_id);
     int32_t k;
-    txn_coord *m = lock_machine(c, q, id, &k);
-    if (!m)
+    pthread_mutex_lock(&c->lock);
+    int16_t err;
+    txn_coord *m = machine_for(c, id, &k, &err);
+    if (!m) {
+        if (fresh_pid >= 0 && c->spare_pid < 0)
+            c->spare_pid = fresh_pid; /* durable and unused: not lost on NOT_COORDINATOR */
+        pthread_mutex_unlock(&c->lock);
+        answer_now(q, err);
         return;
+    }
     if (fresh_pid < 0) {
         fresh_pid = c->spare_pid;
         c->spare_pid = -1;
@@ -776,7 +1004,12 @@ int16_t tcoord_verify(tcoord *c, const char *txn_id, int txn_id_len, int64_t pid
     txn_view v;
     if (m)
         err = txn_describe(m, id, &v);
-    if (err == KERR_NONE) {
+    if (err == KERR_NOT_COORDINATOR && !c->stopping) {
+        /* Another broker coordinates the id: Kafka's leader would ask it
+         * (AddPartitionsToTxn v4, verify only); not done here yet, so the
+         * batch goes in unverified. */
+        err = KERR_NONE;
+    } else if (err == KERR_NONE) {
         if (v.producer_id != pid)
             err = KERR_INVALID_TXN_STATE;
         else if (v.producer_epoch != epoch)
@@ -873,13 +1106,19 @@ void tcoord_list(tcoord *c, req *rq, const kp_list_transactions_req *body, kp_li
     }
     out->unknown_state_filters_n = nunknown;
     pthread_mutex_lock(&c->lock);
-    int16_t err = ensure_locked(c);
+    int16_t err = find_topic(c, true, false);
+    bool differs = atomic_load(&c->moved);
+    for (int32_t k = 0; err == KERR_NONE && k < c->nparts && !differs; k++)
+        differs = leadership_differs(c, k);
+    if (differs)
+        reconcile_locked(c);
     int cap = 0, n = 0;
     kp_list_transactions_resp_transaction_state *v = NULL;
     for (int32_t k = 0; err == KERR_NONE && k < c->nparts; k++) {
         const txn_view *views;
         int nv;
-        if (txn_list(c->m[k], &f, clock_now_ms(), &views, &nv) != KERR_NONE)
+        /* this broker's machines only: the admin client asks every broker */
+        if (!c->m[k] || txn_list(c->m[k], &f, clock_now_ms(), &views, &nv) != KERR_NONE)
             continue;
         if (n + nv > cap) {
             int ncap = (n + nv) * 2;
@@ -912,8 +1151,16 @@ static void *tcoord_main(void *arg)
     tcoord *c = arg;
     pthread_mutex_lock(&c->lock);
     while (!c->stopping) {
+        if (atomic_load(&c->moved)) {
+            if (c->state)
+                reconcile_locked(c);
+            else
+                find_topic(c, false, true); /* the topic reached the table: take it */
+        }
         int64_t now = clock_now_ms(), next = now + 1000;
         for (int32_t k = 0; c->m && k < c->nparts; k++) {
+            if (!c->m[k])
+                continue;
             int64_t d = txn_next_deadline_ms(c->m[k]);
             if (d <= now) {
                 txn_actions acts = { 0 };
@@ -970,6 +1217,7 @@ tcoord *tcoord_new(const tcoord_env *env)
     c->lim.abort_check_interval_ms = (int32_t)config_get_num(env->cfg, BCFG_TXN_ABORT_CHECK_INTERVAL_MS);
     c->lim.expire_check_interval_ms = (int32_t)config_get_num(env->cfg, BCFG_TXN_EXPIRE_CHECK_INTERVAL_MS);
     c->spare_pid = -1;
+    c->mark = tmark_new(env->ctx);
     return c;
 }
 
@@ -979,8 +1227,11 @@ int tcoord_load(tcoord *c, char *err, size_t errlen)
     if (!tp)
         return 0; /* created on first use, as Kafka does */
     pthread_mutex_lock(&c->lock);
-    c->state = tp;
-    int rc = machines_start(c, true);
+    int rc = 0;
+    if (topic_nparts(tp) >= c->nparts)
+        rc = take_topic(c, tp);
+    else
+        topic_unref(tp); /* being added to the table: the publisher's wake-up takes it */
     pthread_mutex_unlock(&c->lock);
     if (rc != 0)
         snprintf(err, errlen, "out of memory loading %s", TCOORD_TOPIC);
@@ -999,7 +1250,10 @@ void tcoord_stop(tcoord *c)
         return;
     pthread_mutex_lock(&c->lock);
     c->stopping = true;
+    tmark_stop(c->mark);
     for (int32_t k = 0; c->m && k < c->nparts; k++) {
+        if (!c->m[k])
+            continue;
         txn_actions acts = { 0 };
         txn_resign(c->m[k], &acts);
         run(c, k, &acts);
@@ -1024,6 +1278,9 @@ void tcoord_free(tcoord *c)
     for (int32_t k = 0; c->m && k < c->nparts; k++)
         txn_coord_free(c->m[k]);
     free(c->m);
+    free(c->own);
+    free(c->gen);
+    tmark_free(c->mark);
     topic_unref(c->state);
     pthread_mutex_destroy(&c->lock);
     pthread_cond_destroy(&c->cond);

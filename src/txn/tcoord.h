@@ -10,20 +10,33 @@
  *   reactor;
  * - PERSIST: a TransactionLogKey/Value record (Kafka's formats: key version
  *   0, value version 0) appended to the id's partition of
- *   __transaction_state; once durable the machine hears of it;
+ *   __transaction_state; once acknowledged (durable, and on a replicated
+ *   partition under the high watermark: partition_wait_acked, 30 s) the
+ *   machine hears of it; a lost leadership is NOT_COORDINATOR, a timeout
+ *   COORDINATOR_NOT_AVAILABLE, and the transition is not applied (Kafka's
+ *   TransactionStateManager);
  * - WRITE_MARKERS: a COMMIT or ABORT control batch into every partition of
- *   the transaction (partition_write_marker); for __consumer_offsets
- *   partitions the group coordinator then commits or drops the
- *   transaction's offsets; once all are durable the machine hears of it.
- *   A marker that cannot be written (storage) is retried every second.
+ *   the transaction: partition_write_marker into those this broker leads
+ *   (for __consumer_offsets partitions the group coordinator then commits
+ *   or drops the transaction's offsets), WriteTxnMarkers to the leader of
+ *   the others (tmark.h); once all are acknowledged the machine hears of
+ *   it. A marker that cannot be written (storage, no leader, leadership
+ *   moving) is retried every second.
  *
  * A transactional id maps to partition abs(javaHashCode(id)) %
  * transaction.state.log.num.partitions, as in Kafka. The topic is created
  * on first use (FindCoordinator or InitProducerId) and read back at start.
+ * A machine exists exactly for the partitions this broker leads (all of
+ * them on a single node), loaded from the partition's log when it becomes
+ * leader (coordinator epoch: its leader epoch) and dropped when it stops
+ * (waiting requests: NOT_COORDINATOR); requests for ids of the others are
+ * answered NOT_COORDINATOR.
  *
- * Threads: requests come from reactors; durability callbacks from the
- * flusher only queue an event; the coordinator's thread runs the events and
- * the ticks. One mutex guards everything here; lock order: tcoord, then the
+ * Threads: requests come from reactors; acknowledgement callbacks (the
+ * flusher, whichever thread moves a high watermark) and WriteTxnMarkers
+ * answers (the replica reactor) take the lock and call the machine; the
+ * coordinator's thread runs the ticks, the marker retries and the
+ * reconciliation after a leadership change. One mutex guards everything here; lock order: tcoord, then the
  * group coordinator (markers of offsets), then partitions.
  */
 #ifndef GREGOR_TXN_TCOORD_H
@@ -56,8 +69,9 @@ typedef struct tcoord_env {
 #define TCOORD_TOPIC "__transaction_state"
 
 tcoord *tcoord_new(const tcoord_env *env);
-/* Rebuild every transactional id from __transaction_state if it exists;
- * transactions found prepared get their markers written again. */
+/* Rebuild the transactional ids of the __transaction_state partitions led
+ * here if the topic exists; transactions found prepared get their markers
+ * written again. */
 int tcoord_load(tcoord *c, char *err, size_t errlen);
 int tcoord_start(tcoord *c);
 /* Shutdown: waiting requests are answered NOT_COORDINATOR. */
@@ -67,6 +81,13 @@ void tcoord_free(tcoord *c);
 /* FindCoordinator key type 1: creates the topic on first use. 0 or
  * COORDINATOR_NOT_AVAILABLE. */
 int16_t tcoord_ready(tcoord *c);
+/* The __transaction_state partition of txn_id (whoever leads it), asking
+ * for the topic on first use; -1 while the topic is not there. */
+int32_t tcoord_partition_of(tcoord *c, const char *txn_id);
+/* The leadership of a __transaction_state partition moved (the metadata
+ * publisher, any thread; c may be NULL): the coordinator's thread loads
+ * the partitions led here now and drops the others. */
+void tcoord_leadership_changed(tcoord *c);
 
 /* The request handlers' halves: each answers rq (now or later). fresh_pid
  * is a producer id the caller allocated (durable) for the machine to take. */
@@ -80,7 +101,9 @@ void tcoord_add_offsets(tcoord *c, req *rq, const kp_add_offsets_to_txn_req *bod
 void tcoord_end_txn(tcoord *c, req *rq, const kp_end_txn_req *body);
 /* KIP-890's check of a transactional batch: is topic/partition part of
  * txn_id's ongoing transaction, at producer pid and epoch? 0, or the error
- * to answer (INVALID_TXN_STATE, INVALID_PRODUCER_EPOCH, ...). */
+ * to answer (INVALID_TXN_STATE, INVALID_PRODUCER_EPOCH, ...). An id another
+ * broker coordinates is not checked (0): Kafka's leader asks that
+ * coordinator (AddPartitionsToTxn v4, verify only), not done yet. */
 int16_t tcoord_verify(tcoord *c, const char *txn_id, int txn_id_len, int64_t pid, int16_t epoch,
                       const char *tname, int32_t pidx);
 /* Fill the operator answers (into rq's arena). */

@@ -380,7 +380,8 @@ class _R:
     def skip_tags(self):
         for _ in range(self.uvarint()):
             self.uvarint()
-            self.pos += self.uvarint()
+            n = self.uvarint()  # read first: "self.pos += self.uvarint()" would lose the varint
+            self.pos += n
 
     def string(self, flexible):
         if flexible:

@@ -277,7 +277,7 @@ def test_cluster(broker):
     cluster_id = admin_client(b).list_topics(timeout=10).cluster_id
     r = ok("cluster", "--bootstrap-server", b)
     assert r.stdout.startswith("Cluster ID: %s\nController: 1\n" % cluster_id), r.stdout
-    assert re.search(r"^1\s+127\.0\.0\.1\s+%d\s+yes$" % broker.port, r.stdout, re.M), r.stdout
+    assert re.search(r"^1\s+127\.0\.0\.1\s+%d\s+(no\s+)?yes$" % broker.port, r.stdout, re.M), r.stdout
     assert re.search(r"^NAME\s+KEY\s+MIN\s+MAX$", r.stdout, re.M)
     assert re.search(r"^Produce\s+0\s+\d+\s+\d+$", r.stdout, re.M)
     assert re.search(r"^Metadata\s+3\s+0\s+12$", r.stdout, re.M)
@@ -288,7 +288,10 @@ def test_cluster(broker):
 
     d = json.loads(ok("cluster", "--output", "json", "--bootstrap-server", b).stdout)
     assert d["cluster_id"] == cluster_id and d["controller_id"] == 1
-    assert d["brokers"] == [{"id": 1, "host": "127.0.0.1", "port": broker.port}]
+    # "fenced" is there when the broker serves DescribeCluster v2 (KIP-1073)
+    assert [{k: v for k, v in x.items() if k != "fenced"} for x in d["brokers"]] == \
+        [{"id": 1, "host": "127.0.0.1", "port": broker.port}]
+    assert all(x.get("fenced", False) is False for x in d["brokers"])
     keys = {a["key"]: a for a in d["api_versions"]}
     assert keys[0]["name"] == "Produce" and keys[3]["name"] == "Metadata"
     assert keys[3]["max"] == 12

@@ -919,6 +919,45 @@ static void test_truncate(void)
     rm_rf(dir);
 }
 
+/* plog_reset: the log starts empty at an offset inside it, at its end, or
+ * beyond it (a follower installing a metadata snapshot), and reopens so. */
+static void test_reset(void)
+{
+    char dir[512];
+    tdir(dir, sizeof dir, "reset");
+    log_config cfg = test_cfg();
+    cfg.segment_bytes = 400;
+    plog *l = NULL;
+    CHECK(plog_open(dir, &cfg, 0, 0, false, &l, NULL, 0) == LOG_OK);
+    for (int i = 0; i < 20; i++)
+        app(l, 2, 1000 + 10 * i, 50, 0);
+    CHECK(plog_segment_count(l) > 2);
+    CHECK(plog_reset(l, 21) == LOG_OK); /* inside batch 20..21: that batch goes too */
+    CHECK_EQ_I64(plog_start_offset(l), 21);
+    CHECK_EQ_I64(plog_end_offset(l), 21);
+    CHECK_EQ_I64(plog_segment_count(l), 1);
+    CHECK_EQ_I64(app(l, 2, 5000, 50, 0), 21);
+    CHECK(plog_reset(l, 23) == LOG_OK); /* at the end */
+    CHECK_EQ_I64(plog_start_offset(l), 23);
+    CHECK_EQ_I64(plog_end_offset(l), 23);
+    CHECK(plog_reset(l, 1000) == LOG_OK); /* beyond it */
+    CHECK_EQ_I64(plog_start_offset(l), 1000);
+    CHECK_EQ_I64(plog_end_offset(l), 1000);
+    CHECK_EQ_I64(plog_segment_count(l), 1);
+    CHECK_EQ_I64(app(l, 3, 6000, 50, 0), 1000);
+    int64_t flushed;
+    CHECK(plog_flush(l, &flushed) == LOG_OK);
+    plog_close(l);
+    char report[1024];
+    CHECK(plog_open(dir, &cfg, 0, 0, false, &l, report, sizeof report) == LOG_OK);
+    CHECK_EQ_I64(plog_start_offset(l), 1000);
+    CHECK_EQ_I64(plog_end_offset(l), 1003);
+    plog_slice sl;
+    CHECK(plog_read(l, 999, 1 << 20, true, &sl) == LOG_ERR_OUT_OF_RANGE);
+    plog_close(l);
+    rm_rf(dir);
+}
+
 /* ---- checkpoints ---- */
 
 static void write_text(const char *path, const char *text)
@@ -1304,6 +1343,7 @@ int main(void)
     test_timestamps();
     test_retention();
     test_truncate();
+    test_reset();
     test_checkpoint();
     test_logmgr();
     test_impossible_start();

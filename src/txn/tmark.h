@@ -1,0 +1,37 @@
+/*
+ * tmark.h - the transaction coordinator's WriteTxnMarkers to the leaders of
+ * partitions it does not lead (Kafka's TransactionMarkerChannelManager, one
+ * marker per request): one outbound connection per broker, on the broker's
+ * replica reactor.
+ *
+ * The leader and its client endpoint come from the committed metadata
+ * image at each send, so a retry after NOT_LEADER_OR_FOLLOWER goes to the
+ * new leader. Retrying is the caller's (tcoord.c, every MARKER_RETRY_MS).
+ */
+#ifndef GREGOR_TXN_TMARK_H
+#define GREGOR_TXN_TMARK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct tmark tmark;
+
+/* Called exactly once per tmark_send, on the replica reactor's thread,
+ * holding no lock: the partition's error code from the leader's answer,
+ * or COORDINATOR_NOT_AVAILABLE (no leader known, or it is this broker),
+ * NETWORK_EXCEPTION (no answer), NOT_COORDINATOR (stopping). */
+typedef void (*tmark_cb)(void *arg, int16_t error);
+
+/* ctx: the broker (tcoord_env.ctx). NULL on a single node: every partition
+ * is local there. */
+tmark *tmark_new(void *ctx);
+/* Any thread. topic is copied. */
+void tmark_send(tmark *m, const char *tname, int32_t part, int64_t pid, int16_t epoch,
+                int32_t coordinator_epoch, bool commit, tmark_cb cb, void *arg);
+/* Shutdown, while the reactor runs: the connections close and every send
+ * outstanding or later is answered NOT_COORDINATOR. m may be NULL. */
+void tmark_stop(tmark *m);
+/* After the replica reactor is joined. m may be NULL. */
+void tmark_free(tmark *m);
+
+#endif
