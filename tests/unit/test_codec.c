@@ -468,7 +468,7 @@ static void roundtrip(const char *name, const side *sd, int16_t v, int variant)
 
 static void test_all_messages(void)
 {
-    CHECK_EQ_I64(kp_apis_count, 49);
+    CHECK_EQ_I64(kp_apis_count, 51);
     CHECK_EQ_I64(kp_test_apis_count, kp_apis_count);
     for (int i = 0; i < kp_apis_count; i++) {
         const kp_api_info *api = &kp_apis[i];
