@@ -102,6 +102,8 @@ void handle_create_topics(broker *b, req *rq);
 void handle_delete_topics(broker *b, req *rq);
 void handle_create_partitions(broker *b, req *rq);
 void handle_elect_leaders(broker *b, req *rq);
+void handle_alter_partition_reassignments(broker *b, req *rq);
+void handle_list_partition_reassignments(broker *b, req *rq);
 void handle_describe_configs(broker *b, req *rq);
 void handle_describe_cluster(broker *b, req *rq);
 void handle_alter_configs(broker *b, req *rq);

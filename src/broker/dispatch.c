@@ -23,6 +23,8 @@ static const broker_api apis[] = {
     { KP_API_DESCRIBE_CONFIGS, handle_describe_configs },
     { KP_API_CREATE_PARTITIONS, handle_create_partitions },
     { KP_API_ELECT_LEADERS, handle_elect_leaders },
+    { KP_API_ALTER_PARTITION_REASSIGNMENTS, handle_alter_partition_reassignments },
+    { KP_API_LIST_PARTITION_REASSIGNMENTS, handle_list_partition_reassignments },
     { KP_API_DESCRIBE_CLUSTER, handle_describe_cluster },
     { KP_API_ALTER_CONFIGS, handle_alter_configs },
     { KP_API_INCREMENTAL_ALTER_CONFIGS, handle_incremental_alter_configs },

@@ -832,3 +832,135 @@ void handle_elect_leaders(broker *b, req *rq)
     }
     admin_answer(b, rq, wait, enc_elect_leaders, resp);
 }
+
+/* ---- AlterPartitionReassignments, ListPartitionReassignments (KIP-455) ---- */
+
+static void enc_alter_reassignments(broker *b, req *rq, void *resp)
+{
+    kp_alter_partition_reassignments_resp_encode(&rq->out, rq->hdr.api_version, resp);
+}
+
+void handle_alter_partition_reassignments(broker *b, req *rq)
+{
+    if (broker_controller_elsewhere(b) && broker_forward(b, rq))
+        return; /* the active controller answers */
+    int16_t ver = rq->hdr.api_version;
+    kp_alter_partition_reassignments_req body;
+    kp_alter_partition_reassignments_req_init(&body);
+    if (kp_alter_partition_reassignments_req_decode(&rq->body, ver, &body) != 0) {
+        broker_bad_request(rq, kp_err_str(rq->body.err));
+        return;
+    }
+    kp_alter_partition_reassignments_resp *resp = arena_alloc(&rq->arena, sizeof(*resp));
+    kp_alter_partition_reassignments_resp_init(resp);
+    resp->allow_replication_factor_change = body.allow_replication_factor_change;
+    int nt = body.topics_n > 0 ? body.topics_n : 0;
+    resp->responses = arena_alloc(&rq->arena, sizeof(*resp->responses) * (size_t)(nt ? nt : 1));
+    resp->responses_n = resp->responses ? nt : 0;
+    int64_t wait = -1;
+    for (int i = 0; i < resp->responses_n; i++) {
+        kp_alter_partition_reassignments_req_topic *rt = &body.topics[i];
+        kp_alter_partition_reassignments_resp_topic *tr = &resp->responses[i];
+        kp_alter_partition_reassignments_resp_topic_init(tr);
+        tr->name = rt->name;
+        int np = rt->partitions_n > 0 ? rt->partitions_n : 0;
+        tr->partitions = arena_alloc(&rq->arena, sizeof(*tr->partitions) * (size_t)(np ? np : 1));
+        tr->partitions_n = tr->partitions ? np : 0;
+        topic *tp = topics_get(b->topics, rt->name.ptr, rt->name.len);
+        for (int j = 0; j < tr->partitions_n; j++) {
+            kp_alter_partition_reassignments_req_partition *rp = &rt->partitions[j];
+            kp_alter_partition_reassignments_resp_partition *pr = &tr->partitions[j];
+            kp_alter_partition_reassignments_resp_partition_init(pr);
+            pr->partition_index = rp->partition_index;
+            char msg[300] = "";
+            int64_t end = -1;
+            if (!tp || !topic_has_partition(tp, rp->partition_index)) {
+                pr->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+                snprintf(msg, sizeof msg, "This server does not host this topic-partition.");
+            } else
+                pr->error_code = metalog_reassign(b->meta, tp->id, rp->partition_index,
+                                                  rp->replicas_n >= 0 ? rp->replicas : NULL,
+                                                  rp->replicas_n > 0 ? rp->replicas_n : 0,
+                                                  body.allow_replication_factor_change, &end, msg, sizeof msg);
+            pr->error_message = fmt_msg(rq, msg);
+            if (end > wait)
+                wait = end;
+        }
+        topic_unref(tp);
+    }
+    admin_answer(b, rq, wait, enc_alter_reassignments, resp);
+}
+
+static void enc_list_reassignments(broker *b, req *rq, void *resp)
+{
+    kp_list_partition_reassignments_resp_encode(&rq->out, rq->hdr.api_version, resp);
+}
+
+static int32_t *arena_ints(req *rq, const int32_t *v, int n)
+{
+    int32_t *d = arena_alloc(&rq->arena, sizeof(*d) * (size_t)(n ? n : 1));
+    if (d && n > 0)
+        memcpy(d, v, sizeof(*d) * (size_t)n);
+    return d;
+}
+
+/* One partition's reassignment into tr (when there is one). */
+static void list_one(req *rq, const mi_topic *t, int32_t index, kp_list_partition_reassignments_resp_topic *tr)
+{
+    if (index < 0 || index >= t->nparts)
+        return;
+    const mi_partition *mp = &t->parts[index];
+    if (mp->nadding == 0 && mp->nremoving == 0)
+        return;
+    kp_list_partition_reassignments_resp_partition *pr = &tr->partitions[tr->partitions_n++];
+    kp_list_partition_reassignments_resp_partition_init(pr);
+    pr->partition_index = index;
+    pr->replicas = arena_ints(rq, mp->replicas, mp->nreplicas);
+    pr->replicas_n = pr->replicas ? mp->nreplicas : 0;
+    pr->adding_replicas = arena_ints(rq, mp->adding, mp->nadding);
+    pr->adding_replicas_n = pr->adding_replicas ? mp->nadding : 0;
+    pr->removing_replicas = arena_ints(rq, mp->removing, mp->nremoving);
+    pr->removing_replicas_n = pr->removing_replicas ? mp->nremoving : 0;
+}
+
+/* Kafka's controller answers from its image; this is the committed one.
+ * A null topic list: every partition being reassigned. An unknown topic
+ * or partition is left out, as Kafka leaves it out. */
+void handle_list_partition_reassignments(broker *b, req *rq)
+{
+    if (broker_controller_elsewhere(b) && broker_forward(b, rq))
+        return;
+    kp_list_partition_reassignments_req body;
+    kp_list_partition_reassignments_req_init(&body);
+    if (kp_list_partition_reassignments_req_decode(&rq->body, rq->hdr.api_version, &body) != 0) {
+        broker_bad_request(rq, kp_err_str(rq->body.err));
+        return;
+    }
+    kp_list_partition_reassignments_resp *resp = arena_alloc(&rq->arena, sizeof(*resp));
+    kp_list_partition_reassignments_resp_init(resp);
+    metalog_read_lock(b->meta);
+    const mimage *im = metalog_image(b->meta);
+    bool all = body.topics_n < 0;
+    int nt = all ? im->ntopics : body.topics_n;
+    resp->topics = arena_alloc(&rq->arena, sizeof(*resp->topics) * (size_t)(nt ? nt : 1));
+    int kept = 0;
+    for (int i = 0; resp->topics && i < nt; i++) {
+        const mi_topic *t = all ? im->by_name[i]
+                                : mimage_topic(im, body.topics[i].name.ptr, body.topics[i].name.len);
+        if (!t)
+            continue;
+        int np = all ? t->nparts : body.topics[i].partition_indexes_n;
+        kp_list_partition_reassignments_resp_topic *tr = &resp->topics[kept];
+        kp_list_partition_reassignments_resp_topic_init(tr);
+        tr->name = arena_kstr(&rq->arena, t->name);
+        tr->partitions = arena_alloc(&rq->arena, sizeof(*tr->partitions) * (size_t)(np > 0 ? np : 1));
+        tr->partitions_n = 0;
+        for (int j = 0; tr->partitions && j < np; j++)
+            list_one(rq, t, all ? j : body.topics[i].partition_indexes[j], tr);
+        if (tr->partitions_n > 0)
+            kept++;
+    }
+    resp->topics_n = kept;
+    metalog_read_unlock(b->meta);
+    admin_send(b, rq, enc_list_reassignments, resp);
+}

@@ -150,6 +150,35 @@ static int on_partition(broker *b, const mimage *im, const mdelta_event *e, char
     return rc;
 }
 
+/* A reassignment took partition `index` away from this broker: it stops
+ * following and serving it, acks=all appends waiting on it are answered
+ * NOT_LEADER_OR_FOLLOWER, and the table gets a topic object without it
+ * (topics_drop_partition_locked): the log is deleted once the last request
+ * holding the old object is done (broker_topic_gone). */
+static void drop_replica(broker *b, const mimage *im, topic *tp, const mi_partition *mp, int32_t index)
+{
+    partition *p = topic_partition(tp, index);
+    if (b->replicas)
+        replicas_unfollow(b->replicas, tp->id, index);
+    atomic_store(&p->leads, false);
+    partition_set_replicas(p, b->node_id, mp->replicas, mp->nreplicas, mp->isr, mp->nisr, false);
+    partition_fail_hw_waiters(p);
+    topics_write_lock(b->topics);
+    topic *nt = topics_drop_partition_locked(b->topics, tp, index);
+    topics_write_unlock(b->topics);
+    if (!nt) {
+        glog(GLOG_WARN, "replica", "%s-%d: no longer a replica here, but its log stays (out of memory)", tp->name,
+             index);
+        return;
+    }
+    glog(GLOG_INFO, "replica", "%s-%d: this broker is no longer one of its replicas (%d now); its log goes once "
+         "no request holds it", tp->name, index, mp->nreplicas);
+    /* The partitions followed from here hold the old object: give them the new one. */
+    for (int32_t k = 0; k < topic_nparts(nt); k++)
+        if (topic_partition(nt, k))
+            sync_follow(b, im, nt, k);
+}
+
 static void on_config(broker *b, const mimage *im, const mdelta_event *e)
 {
     const mi_topic *mt = mimage_topic_by_id(im, e->topic_id);
@@ -211,7 +240,14 @@ int broker_publish(void *ctx, const mimage *im, const mdelta *d, char *err, size
             const mi_topic *mt = mimage_topic_by_id(im, e->topic_id);
             topic *tp = mt && e->partition < mt->nparts ? topics_get_by_id(b->topics, e->topic_id) : NULL;
             partition *p = tp ? topic_partition(tp, e->partition) : NULL;
-            if (p) {
+            bool mine = tp && is_replica(&mt->parts[e->partition], b->node_id);
+            if (p && !mine) {
+                drop_replica(b, im, tp, &mt->parts[e->partition], e->partition);
+            } else if (!p && mine) { /* a reassignment added this broker: open the log, follow the leader */
+                topics_keep_dropped(b->topics, e->topic_id, e->partition);
+                if (on_partition(b, im, e, err, errlen) != 0)
+                    glog(GLOG_ERROR, "replica", "%s", err);
+            } else if (p) {
                 const mi_partition *mp = &mt->parts[e->partition];
                 atomic_store(&p->leads, mp->leader == b->node_id);
                 p->leader_epoch = mp->leader_epoch;
@@ -250,6 +286,13 @@ int broker_publish(void *ctx, const mimage *im, const mdelta *d, char *err, size
 void broker_topic_gone(topic *tp, void *ctx)
 {
     broker *b = ctx;
+    if (!tp->deleted && tp->dropped >= 0 && !tp->drop_kept && topic_partition(tp, tp->dropped)) {
+        if (logmgr_partition_delete(b->logs, tp->name, tp->dropped) != 0)
+            glog(GLOG_ERROR, "log", "could not delete the log of %s-%d", tp->name, tp->dropped);
+        else
+            glog(GLOG_INFO, "log", "deleted the log of %s-%d (its replicas are on other brokers)", tp->name,
+                 tp->dropped);
+    }
     if (!tp->deleted)
         return;
     for (int i = 0; i < topic_nparts(tp); i++)

@@ -19,6 +19,8 @@ struct topics {
     int n, cap;
     void (*destructor)(topic *tp, void *ctx);
     void *destructor_ctx;
+    pthread_mutex_t drops_lock; /* a leaf lock: guards drops and drop_kept */
+    topic *drops;               /* objects with a dropped partition, not yet freed */
 };
 
 topics *topics_new(void)
@@ -27,20 +29,32 @@ topics *topics_new(void)
     if (!t)
         return NULL;
     pthread_rwlock_init(&t->lock, NULL);
+    pthread_mutex_init(&t->drops_lock, NULL);
     return t;
 }
 
 static void topic_destroy(topic *tp)
 {
     topics *owner = tp->owner;
+    if (owner && tp->successor) {
+        pthread_mutex_lock(&owner->drops_lock);
+        topic **pp = &owner->drops;
+        while (*pp && *pp != tp)
+            pp = &(*pp)->next_drop;
+        if (*pp)
+            *pp = tp->next_drop;
+        pthread_mutex_unlock(&owner->drops_lock);
+    }
     if (owner && owner->destructor)
         owner->destructor(tp, owner->destructor_ctx);
     partition **parts = atomic_load(&tp->parts);
     int n = atomic_load(&tp->nparts);
     for (int i = 0; i < n; i++)
-        if (parts[i])
+        if (parts[i] && (!tp->successor || i == tp->dropped))
             partition_free(parts[i]);
     free(parts);
+    if (tp->successor)
+        topic_unref(tp->successor);
     retired *r = tp->retired;
     while (r) {
         retired *next = r->next;
@@ -61,6 +75,7 @@ void topics_free(topics *t)
         topic_unref(t->by_name[i]);
     free(t->by_name);
     pthread_rwlock_destroy(&t->lock);
+    pthread_mutex_destroy(&t->drops_lock);
     free(t);
 }
 
@@ -186,6 +201,7 @@ topic *topics_insert_locked(topics *t, const char *name, kp_uuid id)
     if (!tp)
         return NULL;
     tp->owner = t;
+    tp->dropped = -1;
     tp->name = strdup(name);
     tp->name_len = len;
     tp->id = id;
@@ -253,6 +269,47 @@ static int grow_locked(topic *tp, int need)
 
 int topic_extend_locked(topic *tp, int32_t n) { return grow_locked(tp, n); }
 
+topic *topics_drop_partition_locked(topics *t, topic *tp, int32_t index)
+{
+    int i = find_locked(t, tp->name, tp->name_len);
+    int n = atomic_load(&tp->nparts);
+    if (i < 0 || t->by_name[i] != tp || index < 0 || index >= n || tp->successor)
+        return NULL;
+    topic *nt = calloc(1, sizeof(*nt));
+    partition **parts = malloc(sizeof(*parts) * (size_t)n);
+    char *name = strndup(tp->name, (size_t)tp->name_len);
+    if (!nt || !parts || !name || config_set_copy(&nt->overrides, &tp->overrides) != 0) {
+        free(nt);
+        free(parts);
+        free(name);
+        return NULL;
+    }
+    memcpy(parts, atomic_load(&tp->parts), sizeof(*parts) * (size_t)n);
+    parts[index] = NULL;
+    nt->name = name;
+    nt->name_len = tp->name_len;
+    nt->id = tp->id;
+    atomic_init(&nt->refs, 2); /* the table's, and tp's (tp->successor) */
+    atomic_init(&nt->parts, parts);
+    atomic_init(&nt->nparts, n);
+    nt->parts_cap = n;
+    nt->internal = tp->internal;
+    nt->dropped = -1;
+    nt->owner = t;
+    for (int k = 0; k < n; k++)
+        if (parts[k])
+            parts[k]->topic = nt;
+    tp->dropped = index;
+    tp->successor = nt;
+    pthread_mutex_lock(&t->drops_lock);
+    tp->next_drop = t->drops;
+    t->drops = tp;
+    pthread_mutex_unlock(&t->drops_lock);
+    t->by_name[i] = nt;
+    topic_unref(tp); /* the table's reference */
+    return nt;
+}
+
 int topic_add_partition_locked(topic *tp, partition *p)
 {
     if (grow_locked(tp, p->index + 1) != 0)
@@ -263,6 +320,15 @@ int topic_add_partition_locked(topic *tp, partition *p)
     p->topic = tp;
     __atomic_store_n(&cur[p->index], p, __ATOMIC_RELEASE);
     return 0;
+}
+
+void topics_keep_dropped(topics *t, kp_uuid id, int32_t index)
+{
+    pthread_mutex_lock(&t->drops_lock);
+    for (topic *tp = t->drops; tp; tp = tp->next_drop)
+        if (tp->dropped == index && memcmp(tp->id.b, id.b, 16) == 0)
+            tp->drop_kept = true;
+    pthread_mutex_unlock(&t->drops_lock);
 }
 
 bool topic_name_valid(const char *name, int len, const char **why)

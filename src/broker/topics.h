@@ -40,6 +40,15 @@ struct topic {
     bool internal;
     bool deleted;              /* removed by DeleteTopics: its logs go with it */
     void *retired;             /* old partition arrays, freed with the topic */
+    /* Set when this broker stopped hosting a partition (a reassignment moved
+     * it away): a successor object took this one's place in the table with
+     * the other partitions; this one owns only the dropped partition, whose
+     * log goes at its last unref, and holds a reference to the successor
+     * (freed after it). */
+    int32_t dropped;           /* -1: none */
+    struct topic *successor;
+    bool drop_kept;            /* the partition came back here before this went: keep its log */
+    struct topic *next_drop;   /* the table's list of topics with a dropped partition */
     struct topics *owner;      /* the table it was inserted into: its destructor runs at the last unref */
 };
 
@@ -77,6 +86,20 @@ topic *topics_insert_locked(topics *t, const char *name, kp_uuid id);
 void topics_remove_locked(topics *t, topic *tp);
 /* Host partition p at p->index (the array grows, holes NULL). */
 int topic_add_partition_locked(topic *tp, partition *p);
+/*
+ * This broker stops hosting partition `index` of tp (in the table): a new
+ * topic object with the same name, id, overrides and partitions but that
+ * one takes tp's place in the table. Requests that hold tp go on with it;
+ * the dropped partition is freed, and the table's destructor runs for it
+ * (deleting its log), at tp's last unref. Returns the successor (the
+ * table's reference; the caller's reference to tp is untouched), or NULL
+ * when out of memory (nothing changed).
+ */
+topic *topics_drop_partition_locked(topics *t, topic *tp, int32_t index);
+/* Partition `index` of topic id is hosted here again: an older object that
+ * dropped it and is still referenced keeps its log (the new replica's:
+ * the log manager hands out the same open log). */
+void topics_keep_dropped(topics *t, kp_uuid id, int32_t index);
 /* The topic has n partitions (those another broker hosts stay NULL), so
  * topic_nparts is the topic's partition count on every broker. */
 int topic_extend_locked(topic *tp, int32_t n);

@@ -289,7 +289,7 @@ static void write_partitions(controller *c, kp_uuid id, int32_t first, int32_t n
         const int32_t *rep = &reps[(size_t)p * (size_t)rf];
         int nisr;
         int32_t leader = new_leader(c, rep, rf, isr, &nisr);
-        mrec_partition(out, id, first + p, rep, rf, isr, nisr, leader, 0, 0);
+        mrec_partition(out, id, first + p, rep, rf, isr, nisr, NULL, 0, NULL, 0, leader, 0, 0);
     }
 }
 
@@ -489,6 +489,7 @@ void controller_set_takeover_grace(controller *c, int64_t grace_ms)
 }
 
 static bool broker_alive(const controller *c, int32_t id);
+static int16_t complete_reassignment(controller *c, const mi_topic *t, int32_t index, mrec_list *out);
 
 void controller_set_unclean_default(controller *c, bool enable)
 {
@@ -778,6 +779,9 @@ int16_t controller_alter_partition(controller *c, int32_t broker_id, int64_t bro
         if (code != KERR_NONE)
             return code;
         t = mimage_topic_by_id(&c->image, topic_id);
+        if ((code = complete_reassignment(c, t, index, out)) != KERR_NONE)
+            return code;
+        t = mimage_topic_by_id(&c->image, topic_id);
         mp = &t->parts[index];
     }
     st->leader = mp->leader;
@@ -863,4 +867,156 @@ void controller_expire_sessions(controller *c, int64_t now_ms, int64_t session_m
         while (++i < c->image.nbrokers && c->image.brokers[i].id != id)
             ;
     }
+}
+
+/* ---- reassignment (KIP-455) ---- */
+
+static bool has(const int32_t *v, int n, int32_t x)
+{
+    for (int i = 0; i < n; i++)
+        if (v[i] == x)
+            return true;
+    return false;
+}
+
+/* The first of cands (in order) that is in isr and alive, or -1. */
+static int32_t pick_leader(const controller *c, const int32_t *cands, int ncands, const int32_t *isr, int nisr)
+{
+    for (int i = 0; i < ncands; i++)
+        if (has(isr, nisr, cands[i]) && broker_alive(c, cands[i]))
+            return cands[i];
+    return -1;
+}
+
+/*
+ * Complete the partition's reassignment when every adding replica is in
+ * the ISR and the ISR keeps a member once the removing ones leave (Kafka's
+ * PartitionChangeBuilder.completeReassignmentIfNeeded): the replicas become
+ * the target, the removing ones leave the ISR, and the leader epoch moves
+ * (a removed replica's fetches are fenced); a removed leader hands over to
+ * the first target replica in the ISR. Returns a Kafka error code.
+ */
+static int16_t complete_reassignment(controller *c, const mi_topic *t, int32_t index, mrec_list *out)
+{
+    const mi_partition *mp = &t->parts[index];
+    if (mp->nadding == 0 && mp->nremoving == 0)
+        return KERR_NONE;
+    for (int i = 0; i < mp->nadding; i++)
+        if (!has(mp->isr, mp->nisr, mp->adding[i]))
+            return KERR_NONE;
+    int32_t target[CTL_BROKERS_MAX], isr[CTL_BROKERS_MAX];
+    int nt = 0, ni = 0;
+    for (int i = 0; i < mp->nreplicas; i++)
+        if (!has(mp->removing, mp->nremoving, mp->replicas[i]))
+            target[nt++] = mp->replicas[i];
+    for (int i = 0; i < mp->nisr; i++)
+        if (!has(mp->removing, mp->nremoving, mp->isr[i]))
+            isr[ni++] = mp->isr[i];
+    if (ni == 0)
+        return KERR_NONE; /* no target replica in sync yet */
+    int32_t leader = has(isr, ni, mp->leader) ? mp->leader : pick_leader(c, target, nt, isr, ni);
+    int from = out->n;
+    mrec_partition_reassign(out, t->id, index, leader, isr, ni, target, nt, NULL, 0, NULL, 0);
+    return apply_out(c, out, from);
+}
+
+int16_t controller_reassign(controller *c, kp_uuid topic_id, int32_t index, const int32_t *target, int ntarget,
+                            bool allow_rf_change, mrec_list *out, char *msg, size_t msglen)
+{
+    const mi_topic *t = mimage_topic_by_id(&c->image, topic_id);
+    if (!t || index < 0 || index >= t->nparts)
+        return KERR_UNKNOWN_TOPIC_OR_PARTITION;
+    const mi_partition *mp = &t->parts[index];
+    bool ongoing = mp->nadding > 0 || mp->nremoving > 0;
+    /* The original replicas: the current ones less those being added
+     * (Kafka's PartitionReassignmentRevert); the same for the ISR. */
+    int32_t orig[CTL_BROKERS_MAX], oisr[CTL_BROKERS_MAX];
+    int no = 0, noi = 0;
+    for (int i = 0; i < mp->nreplicas && no < CTL_BROKERS_MAX; i++)
+        if (!has(mp->adding, mp->nadding, mp->replicas[i]))
+            orig[no++] = mp->replicas[i];
+    for (int i = 0; i < mp->nisr && noi < CTL_BROKERS_MAX; i++)
+        if (!has(mp->adding, mp->nadding, mp->isr[i]))
+            oisr[noi++] = mp->isr[i];
+    if (!target) { /* cancel */
+        if (!ongoing) {
+            snprintf(msg, msglen, "No partition reassignment is in progress for %s-%d.", t->name, index);
+            return KERR_NO_REASSIGNMENT_IN_PROGRESS;
+        }
+        if (noi == 0) /* only added replicas are in sync: keep them, as Kafka keeps the ISR non-empty */
+            for (int i = 0; i < mp->nisr; i++)
+                oisr[noi++] = mp->isr[i];
+        int32_t leader = has(oisr, noi, mp->leader) ? mp->leader : pick_leader(c, orig, no, oisr, noi);
+        int from = out->n;
+        mrec_partition_reassign(out, t->id, index, leader, oisr, noi, orig, no, NULL, 0, NULL, 0);
+        return apply_out(c, out, from);
+    }
+    if (ntarget == 0) {
+        snprintf(msg, msglen, "The manual partition assignment includes an empty replica list.");
+        return KERR_INVALID_REPLICA_ASSIGNMENT;
+    }
+    if (ntarget > CTL_BROKERS_MAX) {
+        snprintf(msg, msglen, "The manual partition assignment has %d replicas, more than %d.", ntarget,
+                 CTL_BROKERS_MAX);
+        return KERR_INVALID_REPLICA_ASSIGNMENT;
+    }
+    for (int i = 0; i < ntarget; i++) {
+        if (has(target, i, target[i])) {
+            snprintf(msg, msglen, "The manual partition assignment includes the broker %d more than once.",
+                     (int)target[i]);
+            return KERR_INVALID_REPLICA_ASSIGNMENT;
+        }
+        if (!mimage_broker(&c->image, target[i])) {
+            snprintf(msg, msglen, "The manual partition assignment includes broker %d, but no such broker is "
+                     "registered.", (int)target[i]);
+            return KERR_INVALID_REPLICA_ASSIGNMENT;
+        }
+    }
+    if (!allow_rf_change && ntarget != no) {
+        snprintf(msg, msglen, "The replication factor is changed from %d to %d", no, ntarget);
+        return KERR_INVALID_REPLICATION_FACTOR;
+    }
+    /* replicas = target, then the originals leaving; adding = target less
+     * originals; removing = originals less target. */
+    int32_t reps[2 * CTL_BROKERS_MAX], adding[CTL_BROKERS_MAX], removing[CTL_BROKERS_MAX];
+    int nr = 0, na = 0, nrm = 0;
+    for (int i = 0; i < ntarget; i++) {
+        reps[nr++] = target[i];
+        if (!has(orig, no, target[i]))
+            adding[na++] = target[i];
+    }
+    for (int i = 0; i < no; i++)
+        if (!has(target, ntarget, orig[i])) {
+            reps[nr++] = orig[i];
+            removing[nrm++] = orig[i];
+        }
+    if (nr > CTL_BROKERS_MAX) {
+        snprintf(msg, msglen, "The reassignment would make %d replicas, more than %d.", nr, CTL_BROKERS_MAX);
+        return KERR_INVALID_REPLICA_ASSIGNMENT;
+    }
+    bool same_order = !ongoing && nr == mp->nreplicas;
+    for (int i = 0; same_order && i < nr; i++)
+        same_order = reps[i] == mp->replicas[i];
+    if (same_order)
+        return KERR_NONE; /* already so: nothing to write */
+    /* The ISR keeps its members that stay replicas; a leader that does not
+     * (it was only being added) hands over. */
+    int32_t isr[CTL_BROKERS_MAX];
+    int ni = 0;
+    for (int i = 0; i < mp->nisr; i++)
+        if (has(reps, nr, mp->isr[i]))
+            isr[ni++] = mp->isr[i];
+    if (ni == 0) {
+        snprintf(msg, msglen, "No replica of %s-%d that stays is in sync", t->name, index);
+        return KERR_INVALID_REPLICA_ASSIGNMENT;
+    }
+    int32_t leader = has(isr, ni, mp->leader) ? -2 : pick_leader(c, reps, nr, isr, ni);
+    int from = out->n;
+    mrec_partition_reassign(out, t->id, index, leader, ni == mp->nisr ? NULL : isr, ni, reps, nr, removing, nrm,
+                            adding, na);
+    int16_t code = apply_out(c, out, from);
+    if (code != KERR_NONE)
+        return code;
+    t = mimage_topic_by_id(&c->image, topic_id);
+    return complete_reassignment(c, t, index, out);
 }

@@ -156,6 +156,19 @@ void controller_broker_disconnected(controller *c, int32_t id, int64_t now_ms, i
  * session starts now (Kafka gives them a full session to reach it). */
 void controller_sessions_reset(controller *c, int64_t now_ms);
 
+/*
+ * AlterPartitionReassignments for one partition (KIP-455): target NULL
+ * cancels the one in progress (NO_REASSIGNMENT_IN_PROGRESS when none; the
+ * replicas and ISR go back to the original ones). Otherwise the replicas
+ * become the target then the originals leaving, with the adding and
+ * removing sets; once every adding replica is in the ISR (now, or at an
+ * AlterPartition that puts the last one there) the replicas become the
+ * target, the removing ones leave the ISR and the leader epoch moves (a
+ * removed leader hands over). allow_rf_change false: a target of another
+ * size than the original is INVALID_REPLICATION_FACTOR (KIP-860).
+ */
+int16_t controller_reassign(controller *c, kp_uuid topic_id, int32_t index, const int32_t *target, int ntarget,
+                            bool allow_rf_change, mrec_list *out, char *msg, size_t msglen);
 /* The brokers new replicas may go to (unfenced, registered; or this node
  * alone when none registered): ids sorted, n returned. */
 int controller_usable_brokers(const controller *c, int32_t *ids, const char **racks, int max);

@@ -135,6 +135,8 @@ static void partition_free(mi_partition *p)
 {
     free(p->replicas);
     free(p->isr);
+    free(p->removing);
+    free(p->adding);
 }
 
 static void topic_free(mi_topic *t)
@@ -206,8 +208,10 @@ static mi_topic *topic_copy(const mi_topic *s)
         *d = *p;
         d->replicas = dup_ints(p->replicas, p->nreplicas);
         d->isr = dup_ints(p->isr, p->nisr);
+        d->removing = dup_ints(p->removing, p->nremoving);
+        d->adding = dup_ints(p->adding, p->nadding);
         t->nparts = i + 1;
-        if (!d->replicas || !d->isr) {
+        if (!d->replicas || !d->isr || !d->removing || !d->adding) {
             topic_free(t);
             return NULL;
         }
@@ -409,8 +413,12 @@ static int apply_partition(mimage *im, const kp_partition_record *rec, mdelta *d
         .leader = rec->leader,
         .leader_epoch = rec->leader_epoch,
         .partition_epoch = rec->partition_epoch,
+        .removing = dup_ints(rec->removing_replicas, rec->removing_replicas_n),
+        .nremoving = rec->removing_replicas_n > 0 ? rec->removing_replicas_n : 0,
+        .adding = dup_ints(rec->adding_replicas, rec->adding_replicas_n),
+        .nadding = rec->adding_replicas_n > 0 ? rec->adding_replicas_n : 0,
     };
-    if (!np.replicas || !np.isr) {
+    if (!np.replicas || !np.isr || !np.removing || !np.adding) {
         partition_free(&np);
         return oom(err, errlen);
     }
@@ -581,6 +589,22 @@ static int apply_partition_change(mimage *im, const kp_partition_change_record *
         p->isr = r;
         p->nisr = rec->isr_n;
     }
+    if (rec->removing_replicas_n >= 0) {
+        int32_t *r = dup_ints(rec->removing_replicas, rec->removing_replicas_n);
+        if (!r)
+            return oom(err, errlen);
+        free(p->removing);
+        p->removing = r;
+        p->nremoving = rec->removing_replicas_n;
+    }
+    if (rec->adding_replicas_n >= 0) {
+        int32_t *r = dup_ints(rec->adding_replicas, rec->adding_replicas_n);
+        if (!r)
+            return oom(err, errlen);
+        free(p->adding);
+        p->adding = r;
+        p->nadding = rec->adding_replicas_n;
+    }
     if (rec->leader != -2) {
         p->leader = rec->leader;
         p->leader_epoch++;
@@ -726,8 +750,8 @@ void mimage_write(const mimage *im, mrec_list *out)
             mrec_config(out, MREC_RESOURCE_TOPIC, t->name, t->cfg[j].name, t->cfg[j].value);
         for (int32_t j = 0; j < t->nparts; j++) {
             const mi_partition *p = &t->parts[j];
-            mrec_partition(out, t->id, j, p->replicas, p->nreplicas, p->isr, p->nisr, p->leader,
-                           p->leader_epoch, p->partition_epoch);
+            mrec_partition(out, t->id, j, p->replicas, p->nreplicas, p->isr, p->nisr, p->removing, p->nremoving,
+                           p->adding, p->nadding, p->leader, p->leader_epoch, p->partition_epoch);
         }
     }
     if (im->next_producer_id > 0)
@@ -745,7 +769,8 @@ static bool partition_equal(const mi_partition *a, const mi_partition *b)
 {
     return a->leader == b->leader && a->leader_epoch == b->leader_epoch &&
            a->partition_epoch == b->partition_epoch && ints_equal(a->replicas, a->nreplicas, b->replicas, b->nreplicas) &&
-           ints_equal(a->isr, a->nisr, b->isr, b->nisr);
+           ints_equal(a->isr, a->nisr, b->isr, b->nisr) && ints_equal(a->removing, a->nremoving, b->removing, b->nremoving) &&
+           ints_equal(a->adding, a->nadding, b->adding, b->nadding);
 }
 
 static bool configs_equal(const mi_topic *a, const mi_topic *b)

@@ -34,6 +34,14 @@ typedef struct mi_partition {
     int32_t leader;         /* -1: none */
     int32_t leader_epoch;
     int32_t partition_epoch;
+    /* A reassignment in progress (Kafka's KIP-455): replicas holds the
+     * target replicas then those to remove; adding are the targets not in
+     * the original set, removing the original ones not in the target.
+     * Both empty: none. */
+    int32_t *removing;      /* malloc'd */
+    int32_t nremoving;
+    int32_t *adding;        /* malloc'd */
+    int32_t nadding;
 } mi_partition;
 
 typedef struct mi_config {

@@ -87,7 +87,8 @@ void mrec_topic(mrec_list *l, const char *name, kp_uuid id)
 
 /* Written at version 0: no directories, no ELR. */
 void mrec_partition(mrec_list *l, kp_uuid id, int32_t index, const int32_t *replicas, int nreplicas,
-                    const int32_t *isr, int nisr, int32_t leader, int32_t leader_epoch, int32_t partition_epoch)
+                    const int32_t *isr, int nisr, const int32_t *removing, int nremoving, const int32_t *adding,
+                    int nadding, int32_t leader, int32_t leader_epoch, int32_t partition_epoch)
 {
     kp_partition_record rec;
     kp_partition_record_init(&rec);
@@ -97,8 +98,10 @@ void mrec_partition(mrec_list *l, kp_uuid id, int32_t index, const int32_t *repl
     rec.replicas_n = nreplicas;
     rec.isr = (int32_t *)isr;
     rec.isr_n = nisr;
-    rec.removing_replicas_n = 0;
-    rec.adding_replicas_n = 0;
+    rec.removing_replicas = (int32_t *)removing;
+    rec.removing_replicas_n = nremoving;
+    rec.adding_replicas = (int32_t *)adding;
+    rec.adding_replicas_n = nadding;
     rec.leader = leader;
     rec.leader_epoch = leader_epoch;
     rec.partition_epoch = partition_epoch;
@@ -232,6 +235,29 @@ void mrec_partition_change(mrec_list *l, kp_uuid id, int32_t index, int32_t lead
     rec.leader = leader;
     rec.isr = (int32_t *)isr;
     rec.isr_n = isr ? nisr : -1;
+    mrec_begin(l, KP_REC_PARTITION_CHANGE_RECORD, 0);
+    kp_partition_change_record_encode(&l->w, 0, &rec);
+    mrec_end(l);
+}
+
+void mrec_partition_reassign(mrec_list *l, kp_uuid id, int32_t index, int32_t leader, const int32_t *isr, int nisr,
+                             const int32_t *replicas, int nreplicas, const int32_t *removing, int nremoving,
+                             const int32_t *adding, int nadding)
+{
+    static const int32_t none[1] = { 0 };
+    kp_partition_change_record rec;
+    kp_partition_change_record_init(&rec);
+    rec.partition_id = index;
+    rec.topic_id = id;
+    rec.leader = leader;
+    rec.isr = (int32_t *)isr;
+    rec.isr_n = isr ? nisr : -1;
+    rec.replicas = (int32_t *)(replicas ? replicas : none);
+    rec.replicas_n = nreplicas;
+    rec.removing_replicas = (int32_t *)(removing ? removing : none);
+    rec.removing_replicas_n = nremoving;
+    rec.adding_replicas = (int32_t *)(adding ? adding : none);
+    rec.adding_replicas_n = nadding;
     mrec_begin(l, KP_REC_PARTITION_CHANGE_RECORD, 0);
     kp_partition_change_record_encode(&l->w, 0, &rec);
     mrec_end(l);

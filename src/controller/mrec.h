@@ -45,7 +45,8 @@ void mrec_end(mrec_list *l);
 /* The records Gregor writes. Replica arrays are borrowed. */
 void mrec_topic(mrec_list *l, const char *name, kp_uuid id);
 void mrec_partition(mrec_list *l, kp_uuid id, int32_t index, const int32_t *replicas, int nreplicas,
-                    const int32_t *isr, int nisr, int32_t leader, int32_t leader_epoch, int32_t partition_epoch);
+                    const int32_t *isr, int nisr, const int32_t *removing, int nremoving, const int32_t *adding,
+                    int nadding, int32_t leader, int32_t leader_epoch, int32_t partition_epoch);
 /* value NULL: the override is removed. */
 void mrec_config(mrec_list *l, int8_t resource_type, const char *resource, const char *name, const char *value);
 void mrec_remove_topic(mrec_list *l, kp_uuid id);
@@ -64,6 +65,11 @@ void mrec_broker_shutting_down(mrec_list *l, int32_t id, int64_t epoch);
 /* PartitionChangeRecord v0: a new leader (-1: none; -2: unchanged) and/or
  * ISR (isr NULL: unchanged). */
 void mrec_partition_change(mrec_list *l, kp_uuid id, int32_t index, int32_t leader, const int32_t *isr, int nisr);
+/* PartitionChangeRecord v0 of a reassignment: the replicas, removing and
+ * adding sets (all three written, empty ones too), leader and ISR as above. */
+void mrec_partition_reassign(mrec_list *l, kp_uuid id, int32_t index, int32_t leader, const int32_t *isr, int nisr,
+                             const int32_t *replicas, int nreplicas, const int32_t *removing, int nremoving,
+                             const int32_t *adding, int nadding);
 
 /* Read a frame's header: 0 and the key, version and body reader on
  * success; -1 when the frame is not one (wrong frame version, truncated). */

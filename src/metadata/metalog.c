@@ -1086,6 +1086,14 @@ int16_t metalog_elect_leader(metalog *m, kp_uuid topic_id, int32_t index, bool u
     WRITE(m, end_offset, controller_elect_leader(m->ctl, topic_id, index, unclean, out, msg, msglen));
 }
 
+int16_t metalog_reassign(metalog *m, kp_uuid topic_id, int32_t index, const int32_t *target, int ntarget,
+                         bool allow_rf_change, int64_t *end_offset, char *msg, size_t msglen)
+{
+    *end_offset = -1;
+    WRITE(m, end_offset, controller_reassign(m->ctl, topic_id, index, target, ntarget, allow_rf_change, out, msg,
+                                             msglen));
+}
+
 int16_t metalog_broker_heartbeat(metalog *m, int32_t id, int64_t epoch, int64_t metadata_offset, bool want_fence,
                                  bool want_shutdown, bool *fenced, bool *shutdown, int64_t *end_offset)
 {

@@ -166,6 +166,9 @@ int16_t metalog_alter_partition(metalog *m, int32_t broker_id, int64_t broker_ep
 /* ElectLeaders for one partition (controller_elect_leader). */
 int16_t metalog_elect_leader(metalog *m, kp_uuid topic_id, int32_t index, bool unclean, int64_t *end_offset,
                              char *msg, size_t msglen);
+/* AlterPartitionReassignments for one partition (controller_reassign). */
+int16_t metalog_reassign(metalog *m, kp_uuid topic_id, int32_t index, const int32_t *target, int ntarget,
+                         bool allow_rf_change, int64_t *end_offset, char *msg, size_t msglen);
 /* The active controller fences the brokers whose session expired. */
 void metalog_expire_sessions(metalog *m, int64_t session_ms);
 /* This node's controller is the active one. */

@@ -415,7 +415,12 @@ static void follow_on_reactor(reactor *r, void *arg)
         topic_unref(j->tp);
     } else if (k >= 0) {
         s->parts[k].epoch = j->epoch;
-        topic_unref(j->tp);
+        if (s->parts[k].tp != j->tp) { /* the table's object for the topic changed: hold the new one */
+            topic_unref(s->parts[k].tp);
+            s->parts[k].tp = j->tp;
+        } else {
+            topic_unref(j->tp);
+        }
     } else {
         if (s->n == s->cap) {
             int cap = s->cap ? s->cap * 2 : 16;

@@ -686,12 +686,178 @@ static void test_rebalance(void)
     controller_free(c);
 }
 
+static bool in_set(const int32_t *v, int n, int32_t x)
+{
+    for (int i = 0; i < n; i++)
+        if (v[i] == x)
+            return true;
+    return false;
+}
+
+/* A partition's sets agree: adding and removing are replicas, disjoint;
+ * the ISR holds replicas only and the leader. */
+static void check_reassign_sets(const mi_partition *mp)
+{
+    for (int i = 0; i < mp->nadding; i++) {
+        CHECK(in_set(mp->replicas, mp->nreplicas, mp->adding[i]));
+        CHECK(!in_set(mp->removing, mp->nremoving, mp->adding[i]));
+    }
+    for (int i = 0; i < mp->nremoving; i++)
+        CHECK(in_set(mp->replicas, mp->nreplicas, mp->removing[i]));
+    for (int i = 0; i < mp->nisr; i++)
+        CHECK(in_set(mp->replicas, mp->nreplicas, mp->isr[i]));
+    CHECK(mp->leader < 0 || in_set(mp->isr, mp->nisr, mp->leader));
+}
+
+static bool same_ints(const int32_t *v, int n, const int32_t *w, int m)
+{
+    return n == m && (n == 0 || memcmp(v, w, sizeof(*v) * (size_t)n) == 0);
+}
+
+/* The leader of partition p of "m" puts isr in the ISR. */
+static int16_t alter_isr(controller *c, mimage *im, const int64_t *epochs, kp_uuid id, int32_t p, const int32_t *isr,
+                         int n, mrec_list *log)
+{
+    const mi_partition *mp = &mimage_topic(im, "m", 1)->parts[p];
+    ctl_partition_state st;
+    return controller_alter_partition(c, mp->leader, epochs[mp->leader], id, p, mp->leader_epoch,
+                                      mp->partition_epoch, isr, n, log, &st);
+}
+
+/* KIP-455 reassignment: {1,2,3} -> {2,3,4} grows to 2,3,4,1 (adding 4,
+ * removing 1) with the ISR untouched, completes when 4 joins the ISR (the
+ * leader leaves 1, the epoch moves); a shrink completes at once; a
+ * reassignment to a down broker stays and its cancel puts the originals
+ * back; refusals: empty, duplicate, unknown broker, RF change when not
+ * allowed, no reassignment to cancel. */
+static void test_reassign(void)
+{
+    controller *c = controller_new(1, 21);
+    mrec_list log;
+    mrec_list_init(&log);
+    mimage im;
+    mimage_init(&im);
+    int seen = 0;
+    char msg[300];
+    int64_t epochs[5];
+    bool fenced, shut;
+    three_up(c, epochs, &log, 1000);
+    mi_endpoint ep4 = { "PLAINTEXT", "127.0.0.1", 9094, 0 };
+    ctl_registration r4 = { 4, { { 4 } }, &ep4, 1, NULL };
+    CHECK_EQ_I64(controller_register_broker(c, &r4, false, 1000, &epochs[4], &log, msg, sizeof msg), 0);
+    CHECK_EQ_I64(controller_heartbeat(c, 4, epochs[4], 100, 100, false, false, 1000, &fenced, &shut, &log), 0);
+    ctl_assignment a[2] = { { (int32_t[]){ 1, 2, 3 }, 3 }, { (int32_t[]){ 1, 2, 3 }, 3 } };
+    kp_uuid id;
+    CHECK_EQ_I64(controller_create_topic(c, "m", 2, 3, a, NULL, 0, false, &id, &log, msg, sizeof msg), 0);
+    follow(&im, &log, &seen);
+    const mi_partition *mp = &mimage_topic(&im, "m", 1)->parts[0];
+    CHECK_EQ_I64(mp->leader, 1);
+    int32_t epoch0 = mp->leader_epoch;
+
+    /* refusals */
+    CHECK_EQ_I64(controller_reassign(c, id, 0, (int32_t[]){ 0 }, 0, true, &log, msg, sizeof msg),
+                 KERR_INVALID_REPLICA_ASSIGNMENT);
+    CHECK_EQ_I64(controller_reassign(c, id, 0, (int32_t[]){ 2, 2 }, 2, true, &log, msg, sizeof msg),
+                 KERR_INVALID_REPLICA_ASSIGNMENT);
+    CHECK(strstr(msg, "broker 2 more than once") != NULL);
+    CHECK_EQ_I64(controller_reassign(c, id, 0, (int32_t[]){ 2, 9 }, 2, true, &log, msg, sizeof msg),
+                 KERR_INVALID_REPLICA_ASSIGNMENT);
+    CHECK(strstr(msg, "no such broker is registered") != NULL);
+    CHECK_EQ_I64(controller_reassign(c, id, 0, (int32_t[]){ 2, 3 }, 2, false, &log, msg, sizeof msg),
+                 KERR_INVALID_REPLICATION_FACTOR);
+    CHECK_EQ_I64(controller_reassign(c, id, 0, NULL, 0, true, &log, msg, sizeof msg),
+                 KERR_NO_REASSIGNMENT_IN_PROGRESS);
+    CHECK_EQ_I64(controller_reassign(c, id, 5, (int32_t[]){ 2 }, 1, true, &log, msg, sizeof msg),
+                 KERR_UNKNOWN_TOPIC_OR_PARTITION);
+    int before = log.n;
+    CHECK_EQ_I64(controller_reassign(c, id, 0, (int32_t[]){ 1, 2, 3 }, 3, false, &log, msg, sizeof msg), 0);
+    CHECK_EQ_I64(log.n, before); /* already so */
+
+    /* {1,2,3} -> {2,3,4}: the growth */
+    CHECK_EQ_I64(controller_reassign(c, id, 0, (int32_t[]){ 2, 3, 4 }, 3, false, &log, msg, sizeof msg), 0);
+    follow(&im, &log, &seen);
+    mp = &mimage_topic(&im, "m", 1)->parts[0];
+    check_reassign_sets(mp);
+    CHECK(same_ints(mp->replicas, mp->nreplicas, (int32_t[]){ 2, 3, 4, 1 }, 4));
+    CHECK(same_ints(mp->adding, mp->nadding, (int32_t[]){ 4 }, 1));
+    CHECK(same_ints(mp->removing, mp->nremoving, (int32_t[]){ 1 }, 1));
+    CHECK_EQ_I64(mp->nisr, 3);
+    CHECK_EQ_I64(mp->leader, 1);
+    /* the new replica catches up: the leader takes it in; that completes it */
+    CHECK_EQ_I64(alter_isr(c, &im, epochs, id, 0, (int32_t[]){ 1, 2, 3, 4 }, 4, &log), 0);
+    follow(&im, &log, &seen);
+    mp = &mimage_topic(&im, "m", 1)->parts[0];
+    check_reassign_sets(mp);
+    CHECK(same_ints(mp->replicas, mp->nreplicas, (int32_t[]){ 2, 3, 4 }, 3));
+    CHECK(mp->nadding == 0 && mp->nremoving == 0);
+    CHECK_EQ_I64(mp->nisr, 3);
+    CHECK(!in_set(mp->isr, mp->nisr, 1));
+    CHECK_EQ_I64(mp->leader, 2);
+    CHECK(mp->leader_epoch > epoch0);
+
+    /* a shrink {1,2,3} -> {2,3} of partition 1 completes at once */
+    CHECK_EQ_I64(controller_reassign(c, id, 1, (int32_t[]){ 2, 3 }, 2, true, &log, msg, sizeof msg), 0);
+    follow(&im, &log, &seen);
+    mp = &mimage_topic(&im, "m", 1)->parts[1];
+    check_reassign_sets(mp);
+    CHECK(same_ints(mp->replicas, mp->nreplicas, (int32_t[]){ 2, 3 }, 2));
+    CHECK(mp->nadding == 0 && mp->nremoving == 0 && mp->nisr == 2);
+    CHECK(mp->leader == 2 || mp->leader == 3);
+
+    /* to a broker that went away: it stays in progress; cancel restores */
+    CHECK_EQ_I64(controller_heartbeat(c, 4, epochs[4], 100, 100, false, true, 2000, &fenced, &shut, &log), 0);
+    follow(&im, &log, &seen);
+    CHECK_EQ_I64(controller_reassign(c, id, 1, (int32_t[]){ 3, 4 }, 2, true, &log, msg, sizeof msg), 0);
+    follow(&im, &log, &seen);
+    mp = &mimage_topic(&im, "m", 1)->parts[1];
+    check_reassign_sets(mp);
+    CHECK(same_ints(mp->replicas, mp->nreplicas, (int32_t[]){ 3, 4, 2 }, 3));
+    CHECK(mp->nadding == 1 && mp->nremoving == 1);
+    /* a second target replaces the first, computed from the originals */
+    CHECK_EQ_I64(controller_reassign(c, id, 1, (int32_t[]){ 2, 4 }, 2, true, &log, msg, sizeof msg), 0);
+    follow(&im, &log, &seen);
+    mp = &mimage_topic(&im, "m", 1)->parts[1];
+    check_reassign_sets(mp);
+    CHECK(same_ints(mp->replicas, mp->nreplicas, (int32_t[]){ 2, 4, 3 }, 3));
+    CHECK(same_ints(mp->adding, mp->nadding, (int32_t[]){ 4 }, 1));
+    CHECK(same_ints(mp->removing, mp->nremoving, (int32_t[]){ 3 }, 1));
+    CHECK_EQ_I64(controller_reassign(c, id, 1, NULL, 0, true, &log, msg, sizeof msg), 0);
+    follow(&im, &log, &seen);
+    mp = &mimage_topic(&im, "m", 1)->parts[1];
+    check_reassign_sets(mp);
+    CHECK(same_ints(mp->replicas, mp->nreplicas, (int32_t[]){ 2, 3 }, 2));
+    CHECK(mp->nadding == 0 && mp->nremoving == 0 && mp->nisr == 2);
+    CHECK_EQ_I64(controller_reassign(c, id, 1, NULL, 0, true, &log, msg, sizeof msg),
+                 KERR_NO_REASSIGNMENT_IN_PROGRESS);
+
+    /* a snapshot keeps a reassignment in progress */
+    CHECK_EQ_I64(controller_reassign(c, id, 1, (int32_t[]){ 3, 4 }, 2, true, &log, msg, sizeof msg), 0);
+    follow(&im, &log, &seen);
+    mrec_list snap;
+    mrec_list_init(&snap);
+    mimage_write(&im, &snap);
+    mimage re;
+    mimage_init(&re);
+    apply_all(&re, &snap, 0);
+    CHECK(mimage_equal(&re, &im));
+    mp = &mimage_topic(&re, "m", 1)->parts[1];
+    CHECK(mp->nadding == 1 && mp->adding[0] == 4 && mp->nremoving == 1 && mp->removing[0] == 2);
+    mimage_deinit(&re);
+    mrec_list_deinit(&snap);
+
+    CHECK(mimage_equal(&im, controller_image(c)));
+    mimage_deinit(&im);
+    mrec_list_deinit(&log);
+    controller_free(c);
+}
+
 int main(void)
 {
     test_delta();
     test_brokers();
     test_unclean();
     test_rebalance();
+    test_reassign();
     test_session_shortcuts();
     test_walk(3000);
     TEST_REPORT();

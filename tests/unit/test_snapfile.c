@@ -72,7 +72,7 @@ static void sample_records(mrec_list *l, int ntopics, int nparts, int value_byte
             mrec_config(l, MREC_RESOURCE_TOPIC, name, "x.padding", value);
         for (int p = 0; p < nparts; p++) {
             int32_t replicas[2] = { 1 + p % 2, 2 - p % 2 };
-            mrec_partition(l, uuid_of(t + 1), p, replicas, 2, replicas, 2, replicas[0], 3, 4);
+            mrec_partition(l, uuid_of(t + 1), p, replicas, 2, replicas, 2, NULL, 0, NULL, 0, replicas[0], 3, 4);
         }
     }
     free(value);

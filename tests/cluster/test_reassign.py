@@ -1,0 +1,210 @@
+"""
+Partition reassignment on a 4-node cluster (AlterPartitionReassignments and
+ListPartitionReassignments, KIP-455), driven by Kafka 4.4's own
+kafka-reassign-partitions.sh (ReassignPartitionsCommand) as an operator
+would run it.
+
+Proves:
+- replicas {1,2,3} move to {2,3,4} (and another partition's to {3,1,4})
+  while an idempotent acks=all producer writes: --execute starts it,
+  --verify reports it completed, Metadata then lists the target replicas
+  all in the ISR, the leader left node 1, every acknowledged record is
+  read back exactly once in order from the new leaders, and the moved-away
+  replicas' directories are gone from nodes 1 and 2 (renamed for deletion);
+- the replication factor changes both ways: 1 -> 3 (the new replicas
+  catch up and join the ISR) and 3 -> 2;
+- a reassignment to a broker that is shut down stays in progress: --list
+  shows it with its adding and removing replicas, and --cancel puts the
+  original replicas back.
+
+Passes on Apache Kafka 4.4.0 and on Gregor.
+"""
+
+import json
+import os
+import threading
+import time
+
+import pytest
+
+from clustertest import confluent_describe, kafka_tool, unique, wait_until
+
+pytestmark = pytest.mark.timeout(420)
+
+TOOL = "org.apache.kafka.tools.reassign.ReassignPartitionsCommand"
+
+
+def create(bootstrap, topic, assignment):
+    from confluent_kafka.admin import AdminClient, NewTopic
+    a = AdminClient({"bootstrap.servers": bootstrap})
+    a.create_topics([NewTopic(topic, replica_assignment=assignment)])[topic].result(timeout=60)
+
+
+def plan_file(tmp_path, topic, targets):
+    f = tmp_path / ("%s.json" % unique("plan"))
+    f.write_text(json.dumps({"version": 1, "partitions": [
+        {"topic": topic, "partition": p, "replicas": r} for p, r in targets.items()]}))
+    return str(f)
+
+
+def reassign(bootstrap, *args):
+    return kafka_tool(TOOL, ["--bootstrap-server", bootstrap] + list(args))
+
+
+def wait_completed(bootstrap, plan, timeout=180):
+    def done():
+        out = reassign(bootstrap, "--verify", "--reassignment-json-file", plan)
+        return out if "still in progress" not in out and "is completed" in out else None
+    out, secs = wait_until("reassignment completed (--verify)", done, timeout, interval=2.0)
+    return out, secs
+
+
+def wait_isr(bootstrap, topic, targets, timeout=60):
+    def ok():
+        d = confluent_describe(bootstrap, topic)
+        return d if all(d[p][1] == r and sorted(d[p][2]) == sorted(r) for p, r in targets.items()) else None
+    return wait_until("replicas and ISR of %s = %s" % (topic, targets), ok, timeout, interval=0.5)[0]
+
+
+def partition_dir_gone(node, topic, p):
+    # Both brokers rename a removed replica's directory to <topic>-<p>.<id>-delete
+    # at once and remove it later (Kafka after file.delete.delay.ms).
+    return not os.path.isdir(os.path.join(node.data_dir, "%s-%d" % (topic, p)))
+
+
+class Writer(threading.Thread):
+    """Idempotent acks=all producer writing numbered records to each
+    partition until stopped; keeps what was acknowledged."""
+
+    def __init__(self, bootstrap, topic, partitions):
+        super().__init__(daemon=True)
+        from confluent_kafka import Producer
+        self.p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
+                           "linger.ms": 5, "message.timeout.ms": 120000})
+        self.topic, self.partitions = topic, partitions
+        self.acked = {q: [] for q in partitions}
+        self.errors = []
+        self.stop = threading.Event()
+
+    def dr(self, err, msg):
+        if err is not None:
+            self.errors.append(str(err))
+        else:
+            self.acked[msg.partition()].append((msg.offset(), msg.value()))
+
+    def run(self):
+        i = 0
+        deadline = time.monotonic() + 300  # bounded, whatever happens
+        while not self.stop.is_set() and time.monotonic() < deadline:
+            for q in self.partitions:
+                try:
+                    self.p.produce(self.topic, value=b"%d-%08d" % (q, i), partition=q, on_delivery=self.dr)
+                except BufferError:
+                    self.p.poll(0.05)
+            i += 1
+            self.p.poll(0)
+            if i % 200 == 0:
+                time.sleep(0.01)
+        self.left = self.p.flush(120)
+
+
+def read_back(bootstrap, topic, acked):
+    """Every partition from its start: the acknowledged records at their
+    offsets, each once, in order."""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": unique("reassign-read"),
+                  "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    want = {q: dict(v) for q, v in acked.items()}
+    last = {q: max(want[q]) if want[q] else -1 for q in want}
+    got = {q: {} for q in want}
+    try:
+        c.assign([TopicPartition(topic, q, OFFSET_BEGINNING) for q in want])
+        deadline = time.monotonic() + 90
+        while any(max(got[q], default=-1) < last[q] for q in want) and time.monotonic() < deadline:
+            for m in c.consume(num_messages=1000, timeout=0.5):
+                if m.error() is None:
+                    assert m.offset() not in got[m.partition()], "offset %d read twice" % m.offset()
+                    got[m.partition()][m.offset()] = m.value()
+    finally:
+        c.close()
+    for q in want:
+        lost = [o for o, v in want[q].items() if got[q].get(o) != v]
+        assert not lost, "partition %d: %d acknowledged records not read back at their offsets (first %s)" % (
+            q, len(lost), lost[:3])
+        values = [got[q][o] for o in sorted(got[q])]
+        assert len(values) == len(set(values)), "partition %d: duplicates" % q
+        assert values == sorted(values), "partition %d: out of order" % q
+
+
+def test_move_replicas_under_load(start_cluster, tmp_path, measured):
+    c = start_cluster("combined", nodes=4)
+    topic = unique("move")
+    create(c.bootstrap, topic, [[1, 2, 3], [1, 2, 3]])
+    wait_isr(c.bootstrap, topic, {0: [1, 2, 3], 1: [1, 2, 3]})
+    w = Writer(c.bootstrap, topic, [0, 1])
+    w.start()
+    wait_until("records acknowledged before the move",
+               lambda: min(len(v) for v in w.acked.values()) > 20000, 120, interval=0.5)
+    targets = {0: [2, 3, 4], 1: [3, 1, 4]}
+    plan = plan_file(tmp_path, topic, targets)
+    out = reassign(c.bootstrap, "--execute", "--reassignment-json-file", plan)
+    assert "Successfully started partition reassignment" in out, out
+    t0 = time.monotonic()
+    _, secs = wait_completed(c.bootstrap, plan)
+    measured("{1,2,3} -> {2,3,4} and {1,2,3} -> {3,1,4} under acks=all load, %d and %d records before: "
+             "completed after %.1f s" % (len(w.acked[0]), len(w.acked[1]), time.monotonic() - t0))
+    d = wait_isr(c.bootstrap, topic, targets)
+    assert d[0][0] in (2, 3, 4) and d[1][0] in (3, 1, 4), d
+    time.sleep(2)  # more records with the new replica sets
+    w.stop.set()
+    w.join(150)
+    assert w.left == 0 and not w.errors, (w.left, w.errors[:3])
+    read_back(c.bootstrap, topic, w.acked)
+    measured("%d records acknowledged in all, every one read back at its offset"
+             % sum(len(v) for v in w.acked.values()))
+    wait_until("the moved-away replicas' directories removed",
+               lambda: partition_dir_gone(c.node(1), topic, 0) and partition_dir_gone(c.node(2), topic, 1),
+               90, interval=1.0)
+    assert os.path.isdir(os.path.join(c.node(4).data_dir, "%s-0" % topic))
+    assert os.path.isdir(os.path.join(c.node(4).data_dir, "%s-1" % topic))
+    assert "There are no ongoing reassignments" in reassign(c.bootstrap, "--list")
+
+
+def test_replication_factor_up_and_down(start_cluster, tmp_path):
+    c = start_cluster("combined", nodes=3)
+    topic = unique("rf")
+    create(c.bootstrap, topic, [[1]])
+    from clustertest import produce_each, consume_each
+    sent = produce_each(c.bootstrap, topic, [0], 3000)
+    up = plan_file(tmp_path, topic, {0: [1, 2, 3]})
+    assert "Successfully started" in reassign(c.bootstrap, "--execute", "--reassignment-json-file", up)
+    wait_completed(c.bootstrap, up)
+    wait_isr(c.bootstrap, topic, {0: [1, 2, 3]})
+    more = produce_each(c.bootstrap, topic, [0], 1000)
+    down = plan_file(tmp_path, topic, {0: [2, 3]})
+    assert "Successfully started" in reassign(c.bootstrap, "--execute", "--reassignment-json-file", down)
+    wait_completed(c.bootstrap, down)
+    wait_isr(c.bootstrap, topic, {0: [2, 3]})
+    consume_each(c.bootstrap, topic, {0: sent[0] + more[0]})
+    wait_until("node 1's replica directory removed", lambda: partition_dir_gone(c.node(1), topic, 0), 90,
+               interval=1.0)
+
+
+def test_cancel_a_stuck_reassignment(start_cluster, tmp_path):
+    c = start_cluster("combined", nodes=4)
+    topic = unique("cancel")
+    create(c.bootstrap, topic, [[1, 2]])
+    wait_isr(c.bootstrap, topic, {0: [1, 2]})
+    assert c.node(4).stop() == 0  # registered, but gone: it cannot catch up
+    plan = plan_file(tmp_path, topic, {0: [2, 4]})
+    assert "Successfully started" in reassign(c.bootstrap, "--execute", "--reassignment-json-file", plan)
+    time.sleep(3)
+    listed = reassign(c.bootstrap, "--list")
+    assert "Current partition reassignments:" in listed and \
+        "%s-0: replicas: 2,4,1. adding: 4. removing: 1." % topic in listed, listed
+    out = reassign(c.bootstrap, "--verify", "--reassignment-json-file", plan)
+    assert "Reassignment of partition %s-0 is still in progress." % topic in out, out
+    out = reassign(c.bootstrap, "--cancel", "--reassignment-json-file", plan)
+    assert "Successfully cancelled partition reassignment(s) for: %s-0" % topic in out, out
+    wait_isr(c.bootstrap, topic, {0: [1, 2]})
+    assert "There are no ongoing reassignments" in reassign(c.bootstrap, "--list")
