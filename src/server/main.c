@@ -39,6 +39,7 @@ static const command commands[] = {
     { "log-dirs", tool_log_dirs_main, "describe the brokers' log directories and partition sizes" },
     { "delete-records", tool_delete_records_main, "delete records below an offset (move the low watermark)" },
     { "leader-election", tool_leader_election_main, "elect preferred leaders again (kafka-leader-election.sh)" },
+    { "reassign-partitions", tool_reassign_partitions_main, "move partitions between brokers: generate, execute, verify, cancel, list (kafka-reassign-partitions.sh)" },
     { "metadata-quorum", tool_metadata_quorum_main, "describe the KRaft metadata quorum (kafka-metadata-quorum.sh)" },
 };
 
