@@ -544,6 +544,24 @@ void handle_describe_configs(broker *b, req *rq)
 #define OP_APPEND 2
 #define OP_SUBTRACT 3
 
+/* Kafka's replication throttles (kafka-reassign-partitions.sh --throttle
+ * sets them, --verify and --cancel delete them). Gregor does not throttle
+ * replication: setting one is refused in words; deleting one, which was
+ * never set, succeeds as Kafka's delete of an unset config does. */
+static const char *const broker_throttles[] = { "leader.replication.throttled.rate",
+                                                "follower.replication.throttled.rate",
+                                                "replica.alter.log.dirs.io.max.bytes.per.second" };
+static const char *const topic_throttles[] = { "leader.replication.throttled.replicas",
+                                               "follower.replication.throttled.replicas" };
+
+static bool is_throttle(kp_str name, const char *const *keys, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (kp_str_eq(name, keys[i]))
+            return true;
+    return false;
+}
+
 /* One resource's outcome, shared by both APIs' responses. */
 typedef struct alter_result {
     int16_t error_code;
@@ -574,13 +592,20 @@ static int16_t alter_plan(broker *b, req *rq, topic *tp, bool replace_all, const
     for (int j = 0; j < nops && code == KERR_NONE; j++) {
         char *name = arena_strndup(&rq->arena, names[j].ptr, names[j].len > 0 ? (size_t)names[j].len : 0);
         char *value = values[j].len >= 0 ? arena_strndup(&rq->arena, values[j].ptr, (size_t)values[j].len) : NULL;
+        int op = ops ? ops[j] : OP_SET;
+        if (is_throttle(names[j], topic_throttles, 2)) {
+            if (op == OP_DELETE)
+                continue; /* never set: nothing to delete */
+            snprintf(msg, msglen, "Replication throttling (%s) is not supported by Gregor yet", name);
+            code = KERR_INVALID_CONFIG;
+            break;
+        }
         int idx = config_find(topic_config_defs, TCFG_COUNT, name);
         if (idx < 0) {
             snprintf(msg, msglen, "Unknown topic config name: %s", name);
             code = KERR_INVALID_CONFIG;
             break;
         }
-        int op = ops ? ops[j] : OP_SET;
         if (op == OP_DELETE) {
             cfgs[n++] = (ctl_config){ name, NULL };
         } else if (op == OP_SET) {
@@ -628,6 +653,11 @@ static void alter_resource(broker *b, req *rq, int8_t type, kp_str rname, const 
     char msg[300] = "";
     res->error_code = KERR_NONE;
     res->error_message = KP_STR_NULL;
+    bool vacuous = type == RESOURCE_BROKER && ops;
+    for (int j = 0; vacuous && j < nops; j++)
+        vacuous = ops[j] == OP_DELETE && is_throttle(names[j], broker_throttles, 3);
+    if (vacuous)
+        return; /* deleting throttles that were never set: done */
     if (type != RESOURCE_TOPIC) {
         res->error_code = KERR_INVALID_REQUEST;
         res->error_message = kp_str_c(type == RESOURCE_BROKER ? "Dynamic broker configs are not supported yet; set them in server.properties."

@@ -511,6 +511,8 @@ static const broker_api ctl_apis[] = {
     { KP_API_ALTER_CONFIGS, handle_alter_configs },
     { KP_API_CREATE_PARTITIONS, handle_create_partitions },
     { KP_API_ELECT_LEADERS, handle_elect_leaders },
+    { KP_API_ALTER_PARTITION_REASSIGNMENTS, handle_alter_partition_reassignments },
+    { KP_API_LIST_PARTITION_REASSIGNMENTS, handle_list_partition_reassignments },
     { KP_API_INCREMENTAL_ALTER_CONFIGS, handle_incremental_alter_configs },
     { KP_API_VOTE, handle_raft_rpc },
     { KP_API_BEGIN_QUORUM_EPOCH, handle_raft_rpc },
@@ -542,8 +544,8 @@ static void ctl_range(const kp_api_info *info, int16_t *min, int16_t *max)
     if (info->key == KP_API_API_VERSIONS || info->key == KP_API_CREATE_TOPICS ||
         info->key == KP_API_DELETE_TOPICS || info->key == KP_API_ALTER_CONFIGS ||
         info->key == KP_API_CREATE_PARTITIONS || info->key == KP_API_INCREMENTAL_ALTER_CONFIGS ||
-        info->key == KP_API_ELECT_LEADERS ||
-        info->key == KP_API_DESCRIBE_CLUSTER) {
+        info->key == KP_API_ELECT_LEADERS || info->key == KP_API_ALTER_PARTITION_REASSIGNMENTS ||
+        info->key == KP_API_LIST_PARTITION_REASSIGNMENTS || info->key == KP_API_DESCRIBE_CLUSTER) {
         *min = info->min_version; /* the handlers' ranges */
         *max = info->max_version;
     }

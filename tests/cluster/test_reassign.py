@@ -22,11 +22,13 @@ Passes on Apache Kafka 4.4.0 and on Gregor.
 
 import json
 import os
+import struct
 import threading
 import time
 
 import pytest
 
+import localcluster
 from clustertest import confluent_describe, kafka_tool, unique, wait_until
 
 pytestmark = pytest.mark.timeout(420)
@@ -37,7 +39,7 @@ TOOL = "org.apache.kafka.tools.reassign.ReassignPartitionsCommand"
 def create(bootstrap, topic, assignment):
     from confluent_kafka.admin import AdminClient, NewTopic
     a = AdminClient({"bootstrap.servers": bootstrap})
-    a.create_topics([NewTopic(topic, replica_assignment=assignment)])[topic].result(timeout=60)
+    a.create_topics([NewTopic(topic, num_partitions=len(assignment), replica_assignment=assignment)])[topic].result(timeout=60)
 
 
 def plan_file(tmp_path, topic, targets):
@@ -59,10 +61,11 @@ def wait_completed(bootstrap, plan, timeout=180):
     return out, secs
 
 
-def wait_isr(bootstrap, topic, targets, timeout=60):
+def wait_isr(bootstrap, topic, targets, timeout=60, ordered=True):
     def ok():
         d = confluent_describe(bootstrap, topic)
-        return d if all(d[p][1] == r and sorted(d[p][2]) == sorted(r) for p, r in targets.items()) else None
+        return d if all((d[p][1] if ordered else sorted(d[p][1])) == r and sorted(d[p][2]) == sorted(r)
+                        for p, r in targets.items()) else None
     return wait_until("replicas and ISR of %s = %s" % (topic, targets), ok, timeout, interval=0.5)[0]
 
 
@@ -167,7 +170,7 @@ def test_move_replicas_under_load(start_cluster, tmp_path, measured):
                90, interval=1.0)
     assert os.path.isdir(os.path.join(c.node(4).data_dir, "%s-0" % topic))
     assert os.path.isdir(os.path.join(c.node(4).data_dir, "%s-1" % topic))
-    assert "There are no ongoing reassignments" in reassign(c.bootstrap, "--list")
+    assert "No partition reassignments found." in reassign(c.bootstrap, "--list")
 
 
 def test_replication_factor_up_and_down(start_cluster, tmp_path):
@@ -190,21 +193,63 @@ def test_replication_factor_up_and_down(start_cluster, tmp_path):
                interval=1.0)
 
 
+def alter_raw(port, topic, partition, replicas):
+    """AlterPartitionReassignments v0 to one node (any node forwards it to
+    the active controller); Kafka's tool refuses a target broker that is
+    not alive, this does not. Returns the partition's (error, message)."""
+    def uv(n):
+        out = b""
+        while True:
+            b = n & 0x7F
+            n >>= 7
+            if n:
+                out += bytes([b | 0x80])
+            else:
+                return out + bytes([b])
+    name = topic.encode()
+    reps = b"\0" if replicas is None else \
+        uv(len(replicas) + 1) + b"".join(struct.pack(">i", r) for r in replicas)
+    body = (struct.pack(">i", 30000) + uv(2) + uv(len(name) + 1) + name + uv(2)
+            + struct.pack(">i", partition) + reps + b"\0" + b"\0" + b"\0")
+    cid = b"cluster-tests"
+    payload = struct.pack(">hhih", 45, 0, 7, len(cid)) + cid + b"\0" + body
+    r = localcluster._Reader(localcluster.roundtrip(port, payload, 40))
+    r.take(">i")                # correlation id
+    r.skip_tags()               # response header v1
+    r.take(">i")                # throttle
+    top = r.take(">h")
+    r.compact_string()
+    assert top == 0, top
+    assert r.uvarint() == 2     # one topic
+    r.compact_string()
+    assert r.uvarint() == 2     # one partition
+    r.take(">i")
+    return r.take(">h"), r.compact_string()
+
+
 def test_cancel_a_stuck_reassignment(start_cluster, tmp_path):
     c = start_cluster("combined", nodes=4)
     topic = unique("cancel")
     create(c.bootstrap, topic, [[1, 2]])
     wait_isr(c.bootstrap, topic, {0: [1, 2]})
-    assert c.node(4).stop() == 0  # registered, but gone: it cannot catch up
-    plan = plan_file(tmp_path, topic, {0: [2, 4]})
-    assert "Successfully started" in reassign(c.bootstrap, "--execute", "--reassignment-json-file", plan)
-    time.sleep(3)
-    listed = reassign(c.bootstrap, "--list")
+    # The new replica: node 4, shut down (registered, fenced): it cannot
+    # catch up, so the reassignment stays in progress.
+    assert c.node(4).stop()
+    live = c.bootstrap_of([1, 2, 3])
+    err, msg = alter_raw(c.node(1).client_port, topic, 0, [2, 4])
+    assert err == 0, (err, msg)
+    time.sleep(2)
+    listed = reassign(live, "--list")
     assert "Current partition reassignments:" in listed and \
         "%s-0: replicas: 2,4,1. adding: 4. removing: 1." % topic in listed, listed
-    out = reassign(c.bootstrap, "--verify", "--reassignment-json-file", plan)
+    plan = plan_file(tmp_path, topic, {0: [2, 4]})
+    out = reassign(live, "--verify", "--reassignment-json-file", plan)
     assert "Reassignment of partition %s-0 is still in progress." % topic in out, out
-    out = reassign(c.bootstrap, "--cancel", "--reassignment-json-file", plan)
-    assert "Successfully cancelled partition reassignment(s) for: %s-0" % topic in out, out
-    wait_isr(c.bootstrap, topic, {0: [1, 2]})
-    assert "There are no ongoing reassignments" in reassign(c.bootstrap, "--list")
+    # --preserve-throttles: clearing them would ask the stopped broker too
+    out = reassign(live, "--cancel", "--preserve-throttles", "--reassignment-json-file", plan)
+    assert "Successfully cancelled partition reassignment for: %s-0" % topic in out, out
+    # back to the original replicas (their order as the reassignment left
+    # it: target first, then the leaving ones, less those being added)
+    wait_isr(live, topic, {0: [1, 2]}, ordered=False)
+    assert "No partition reassignments found." in reassign(live, "--list")
+    assert alter_raw(c.node(2).client_port, topic, 0, None)[0] == 85  # NO_REASSIGNMENT_IN_PROGRESS
