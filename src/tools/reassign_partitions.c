@@ -58,7 +58,8 @@
  *   ..." with our words, not Jackson's message and location.
  * - Broker-level throttle configs go to the bootstrap broker, where Kafka's
  *   admin client sends each broker's to that broker.
- * Main thread only.
+ * --generate is in reassign_generate.c; what both files share, in
+ * reassign.h. Main thread only.
  */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -73,9 +74,10 @@
 #include "tools/javaorder.h"
 #include "tools/json.h"
 #include "tools/kerrors.h"
+#include "tools/reassign.h"
 #include "tools/tools.h"
 
-#define CMD "reassign-partitions"
+#define CMD RP_CMD
 #define RP_ARENA_MAX (256u << 20)
 #define RP_FILE_MAX (64u << 20)
 #define RP_TIMEOUT_MS 30000
@@ -94,31 +96,9 @@ static const char RP_VERIFY_WARNING[] =
     "Warning: You must run --verify periodically, until the reassignment completes, to ensure "
     "the throttle is removed.";
 
-/* One partition of a reassignment file or of a broker's answer. */
-typedef struct rp_tp {
-    const char *topic;
-    size_t topic_len;
-    int32_t partition;
-    int32_t *replicas;     /* target (file) or current (broker) replicas */
-    size_t replicas_n;
-    int32_t *current;      /* --verify: the replicas now */
-    size_t current_n;
-    bool done;             /* --verify: no reassignment under way */
-    int16_t error;         /* --execute/--cancel: the answer */
-    const char *message;   /* its message, NULL for the code's default */
-    size_t message_len;
-} rp_tp;
-
-typedef struct rp_ctx {
-    tool_opts o;
-    arena ar;
-    kp_api_versions_resp av;
-    bool av_done;
-} rp_ctx;
-
 /* ---- small helpers ---- */
 
-static void *rp_alloc(rp_ctx *c, size_t n)
+void *rp_alloc(rp_ctx *c, size_t n)
 {
     void *p = arena_alloc(&c->ar, n ? n : 1);
     if (!p) {
@@ -130,8 +110,7 @@ static void *rp_alloc(rp_ctx *c, size_t n)
 }
 
 /* Kafka's main: "Error: " + the exception's message, on stdout; status 1. */
-static int rp_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int rp_fail(const char *fmt, ...)
+int rp_fail(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -183,7 +162,7 @@ static void rp_tp_java_order(rp_ctx *c, rp_tp *v, size_t n, size_t cap0)
 }
 
 /* Integers reordered as a HashSet<Integer> filled in their order. */
-static void rp_int_java_order(int32_t *v, size_t n)
+void rp_int_java_order(int32_t *v, size_t n)
 {
     if (jo_put_reorder(v, sizeof *v, n, v, 16) < 0) {
         tool_err(CMD, "out of memory");
@@ -192,7 +171,7 @@ static void rp_int_java_order(int32_t *v, size_t n)
 }
 
 /* The distinct values of v, first occurrences in order; returns the count. */
-static size_t rp_int_unique(int32_t *v, size_t n)
+size_t rp_int_unique(int32_t *v, size_t n)
 {
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
@@ -206,7 +185,7 @@ static size_t rp_int_unique(int32_t *v, size_t n)
 }
 
 /* "1,2,3" (Collectors.joining(",")) or "[1, 2, 3]" (List.toString). */
-static void rp_buf_ints(tj_buf *b, const int32_t *v, size_t n, bool java_list)
+void rp_buf_ints(tj_buf *b, const int32_t *v, size_t n, bool java_list)
 {
     char num[16];
     if (java_list)
@@ -274,7 +253,7 @@ static void rp_pause(void)
 
 /* Metadata for the n topics (none: the brokers only), asked again while a
  * topic's error is retriable, within the timeout. 0, or -1 after a message. */
-static int rp_metadata(rp_ctx *c, const char *const *names, const size_t *lens, size_t n,
+int rp_metadata(rp_ctx *c, const char *const *names, const size_t *lens, size_t n,
                        kp_metadata_resp *md)
 {
     int16_t ver;
@@ -306,7 +285,7 @@ static int rp_metadata(rp_ctx *c, const char *const *names, const size_t *lens, 
     }
 }
 
-static const kp_metadata_resp_topic *rp_md_topic(const kp_metadata_resp *md, const char *name, size_t len)
+const kp_metadata_resp_topic *rp_md_topic(const kp_metadata_resp *md, const char *name, size_t len)
 {
     for (int32_t t = 0; t < md->topics_n; t++)
         if ((size_t)md->topics[t].name.len == len && memcmp(md->topics[t].name.ptr, name, len) == 0)
@@ -314,7 +293,7 @@ static const kp_metadata_resp_topic *rp_md_topic(const kp_metadata_resp *md, con
     return NULL;
 }
 
-static const kp_metadata_resp_partition *rp_md_partition(const kp_metadata_resp_topic *t, int32_t p)
+const kp_metadata_resp_partition *rp_md_partition(const kp_metadata_resp_topic *t, int32_t p)
 {
     for (int32_t k = 0; k < t->partitions_n; k++)
         if (t->partitions[k].partition_index == p)
@@ -324,7 +303,7 @@ static const kp_metadata_resp_partition *rp_md_partition(const kp_metadata_resp_
 
 /* Kafka's describeTopics: an unknown topic is "Topic X not found.", other
  * errors their exception. 0 when every topic of md is usable. */
-static int rp_topic_error(const kp_metadata_resp_topic *t, const char *name, size_t len)
+int rp_topic_error(const kp_metadata_resp_topic *t, const char *name, size_t len)
 {
     if (!t || t->error_code == 3)
         return rp_fail("org.apache.kafka.common.errors.UnknownTopicOrPartitionException: Topic %.*s not found.",
@@ -663,7 +642,7 @@ static int rp_clear_throttles(rp_ctx *c, const rp_tp *targets, size_t n)
 /* ---- the JSON files ---- */
 
 /* "Error: <what><node as Jackson prints it>" */
-static int rp_fail_node(const char *what, const tj_json *j)
+int rp_fail_node(const char *what, const tj_json *j)
 {
     tj_buf b = { .cmd = CMD };
     tj_buf_str(&b, what);
@@ -673,7 +652,7 @@ static int rp_fail_node(const char *what, const tj_json *j)
     return -1;
 }
 
-static const tj_json *rp_read_json(rp_ctx *c, const char *path, bool *invalid)
+const tj_json *rp_read_json(rp_ctx *c, const char *path, bool *invalid)
 {
     size_t len;
     int open_errno;
@@ -695,7 +674,7 @@ static const tj_json *rp_read_json(rp_ctx *c, const char *path, bool *invalid)
 }
 
 /* The "version" field: absent is 1; 0, or -1 after Kafka's sentence. */
-static int rp_json_version(const tj_json *js)
+int rp_json_version(const tj_json *js)
 {
     if (js->type != TJ_OBJ)
         return rp_fail_node("Expected JSON object, received ", js);
@@ -861,7 +840,7 @@ static int rp_check_execute(rp_ctx *c, rp_tp *v, size_t n)
 }
 
 /* Jackson's form of Kafka's formatAsReassignmentJson; v sorted here. */
-static void rp_print_json(rp_tp *v, size_t n)
+void rp_print_json(rp_tp *v, size_t n)
 {
     rp_sort(v, n);
     tj_buf b = { .cmd = CMD };
@@ -881,348 +860,6 @@ static void rp_print_json(rp_tp *v, size_t n)
     tj_buf_str(&b, "]}");
     fputs(b.p, stdout);
     free(b.p);
-}
-
-/* ---- --generate ---- */
-
-typedef struct rp_broker {
-    int32_t id;
-    const char *rack; /* NULL: none */
-    size_t rack_len;
-} rp_broker;
-
-static int rp_replica_index(int first, int shift, int k, int n)
-{
-    int64_t s = 1 + ((int64_t)shift + k) % (n - 1);
-    return (int)(((int64_t)first + s) % n);
-}
-
-static bool rp_rack_eq(const rp_broker *a, const rp_broker *b)
-{
-    return a->rack_len == b->rack_len && memcmp(a->rack, b->rack, a->rack_len) == 0;
-}
-
-static int rp_rack_cmp(const void *pa, const void *pb)
-{
-    const rp_broker *a = pa, *b = pb;
-    size_t n = a->rack_len < b->rack_len ? a->rack_len : b->rack_len;
-    int r = memcmp(a->rack, b->rack, n);
-    if (r)
-        return r;
-    if (a->rack_len != b->rack_len)
-        return a->rack_len < b->rack_len ? -1 : 1;
-    return a->id < b->id ? -1 : a->id > b->id;
-}
-
-/* AdminUtils.getRackAlternatedBrokerList: racks sorted, brokers of a rack
- * by id, one from each rack in turn. arranged has nb entries. */
-static void rp_rack_alternate(rp_ctx *c, const rp_broker *b, size_t nb, rp_broker *arranged)
-{
-    rp_broker *s = rp_alloc(c, sizeof *s * nb);
-    memcpy(s, b, sizeof *s * nb);
-    qsort(s, nb, sizeof *s, rp_rack_cmp);
-    size_t *start = rp_alloc(c, sizeof *start * nb), *next = rp_alloc(c, sizeof *next * nb);
-    size_t *end = rp_alloc(c, sizeof *end * nb);
-    size_t nr = 0;
-    for (size_t i = 0; i < nb; i++)
-        if (i == 0 || !rp_rack_eq(&s[i], &s[i - 1])) {
-            start[nr] = next[nr] = i;
-            if (nr)
-                end[nr - 1] = i;
-            nr++;
-        }
-    end[nr - 1] = nb;
-    size_t k = 0, r = 0;
-    while (k < nb) {
-        if (next[r] < end[r])
-            arranged[k++] = s[next[r]++];
-        r = (r + 1) % nr;
-    }
-}
-
-/* AdminUtils.assignReplicasToBrokers for partitions 0..np-1 with a random
- * start: out[p] gets rf brokers. 0, or -1 after Kafka's sentence. */
-static int rp_assign(rp_ctx *c, const rp_broker *b, size_t nb, size_t np, size_t rf, int32_t **out)
-{
-    if (np == 0)
-        return rp_fail("Number of partitions must be larger than 0."), -1;
-    if (rf == 0)
-        return rp_fail("Replication factor must be larger than 0."), -1;
-    if (rf > nb)
-        return rp_fail("Replication factor: %zu larger than available brokers: %zu.", rf, nb), -1;
-    bool racks = false;
-    for (size_t i = 0; i < nb; i++)
-        racks |= b[i].rack != NULL;
-    rp_broker *list = rp_alloc(c, sizeof *list * nb);
-    size_t nracks = 1;
-    if (racks) {
-        rp_rack_alternate(c, b, nb, list);
-        rp_broker *s = rp_alloc(c, sizeof *s * nb);
-        memcpy(s, b, sizeof *s * nb);
-        qsort(s, nb, sizeof *s, rp_rack_cmp);
-        nracks = 0;
-        for (size_t i = 0; i < nb; i++)
-            nracks += i == 0 || !rp_rack_eq(&s[i], &s[i - 1]);
-    } else {
-        memcpy(list, b, sizeof *list * nb);
-    }
-    int n = (int)nb;
-    int start = (int)(random() % n), shift = (int)(random() % n);
-    bool *rack_used = rp_alloc(c, sizeof *rack_used * nb), *broker_used = rp_alloc(c, sizeof *broker_used * nb);
-    for (size_t p = 0; p < np; p++) {
-        if (p > 0 && p % nb == 0)
-            shift++;
-        int first = (int)((p + (size_t)start) % nb);
-        out[p] = rp_alloc(c, sizeof **out * rf);
-        out[p][0] = list[first].id;
-        if (!racks) {
-            for (size_t j = 0; j + 1 < rf; j++)
-                out[p][j + 1] = list[rp_replica_index(first, shift, (int)j, n)].id;
-            continue;
-        }
-        memset(rack_used, 0, sizeof *rack_used * nb);
-        memset(broker_used, 0, sizeof *broker_used * nb);
-        size_t racks_used = 0, brokers_used = 1;
-        broker_used[first] = true;
-        for (int i = 0; i < n; i++)
-            if (rp_rack_eq(&list[i], &list[first]))
-                rack_used[i] = true;
-        racks_used = 1;
-        int k = 0;
-        for (size_t j = 0; j + 1 < rf; j++) {
-            for (;;) {
-                int idx = rp_replica_index(first, shift * (int)nracks, k, n);
-                k++;
-                if ((!rack_used[idx] || racks_used == nracks) && (!broker_used[idx] || brokers_used == nb)) {
-                    out[p][j + 1] = list[idx].id;
-                    if (!rack_used[idx]) {
-                        racks_used++;
-                        for (int i = 0; i < n; i++)
-                            if (rp_rack_eq(&list[i], &list[idx]))
-                                rack_used[i] = true;
-                    }
-                    if (!broker_used[idx]) {
-                        broker_used[idx] = true;
-                        brokers_used++;
-                    }
-                    break;
-                }
-            }
-        }
-    }
-    return 0;
-}
-
-/* Kafka's parseGenerateAssignmentArgs: the broker list, then the topics. */
-static int rp_parse_generate(rp_ctx *c, const char *path, const char *list, int32_t **ids, size_t *nids,
-                             rp_tp **topics, size_t *ntopics)
-{
-    size_t cap = 1;
-    for (const char *s = list; *s; s++)
-        cap += *s == ',';
-    *ids = rp_alloc(c, sizeof **ids * cap);
-    *nids = 0;
-    /* String.split(","): trailing empty strings dropped ("" stays one) */
-    size_t len = strlen(list);
-    while (len && list[len - 1] == ',')
-        len--;
-    size_t pos = 0;
-    while (len && pos <= len) {
-        const char *s = list + pos;
-        size_t wl = strcspn(s, ",");
-        if (pos + wl > len)
-            wl = len - pos;
-        char word[64];
-        int64_t v = 0;
-        bool ok = wl > 0 && wl < sizeof word;
-        if (ok) {
-            memcpy(word, s, wl);
-            word[wl] = 0;
-            /* Integer.parseInt: an optional sign, then digits */
-            const char *digits = word[0] == '+' || word[0] == '-' ? word + 1 : word;
-            ok = *digits && strspn(digits, "0123456789") == strlen(digits) &&
-                 tool_parse_int64(word[0] == '+' ? word + 1 : word, &v) == 0 && v >= INT32_MIN && v <= INT32_MAX;
-        }
-        if (!ok)
-            return rp_fail("For input string: \"%.*s\"", (int)wl, s), -1;
-        (*ids)[(*nids)++] = (int32_t)v;
-        pos += wl + 1;
-    }
-    if (!*list)
-        return rp_fail("For input string: \"\""), -1;
-    int32_t *d = rp_alloc(c, sizeof *d * *nids);
-    size_t nd = 0;
-    for (size_t i = 0; i < *nids; i++)
-        for (size_t j = 0; j < i; j++)
-            if ((*ids)[j] == (*ids)[i]) {
-                d[nd++] = (*ids)[i];
-                break;
-            }
-    nd = rp_int_unique(d, nd);
-    if (nd) {
-        rp_int_java_order(d, nd);
-        tj_buf b = { .cmd = CMD };
-        rp_buf_ints(&b, d, nd, true);
-        rp_fail("Broker list contains duplicate entries: %s", b.p);
-        free(b.p);
-        return -1;
-    }
-    bool invalid;
-    const tj_json *js = rp_read_json(c, path, &invalid);
-    if (!js) {
-        if (invalid)
-            rp_fail("The input string is not a valid JSON");
-        return -1;
-    }
-    if (rp_json_version(js) < 0)
-        return -1;
-    const tj_json *t = tj_get(js, "topics");
-    *ntopics = 0;
-    *topics = rp_alloc(c, sizeof **topics * (t ? t->n : 1));
-    if (!t)
-        return 0;
-    if (t->type != TJ_ARR)
-        return rp_fail_node("Expected JSON array, received ", t);
-    for (size_t k = 0; k < t->n; k++) {
-        const tj_json *e = t->items[k];
-        if (e->type != TJ_OBJ)
-            return rp_fail_node("Expected JSON object, received ", e);
-        const tj_json *name = tj_get(e, "topic");
-        if (!name)
-            return rp_fail("No such field exists: `topic`"), -1;
-        if (name->type != TJ_STR)
-            return rp_fail_node("Expected `String` value, received ", name);
-        (*topics)[k].topic = name->s;
-        (*topics)[k].topic_len = name->slen;
-    }
-    *ntopics = t->n;
-    /* duplicate topics: a HashSet<String> */
-    rp_tp *dups = rp_alloc(c, sizeof *dups * *ntopics);
-    nd = 0;
-    for (size_t i = 0; i < *ntopics; i++) {
-        bool earlier = false, listed = false;
-        for (size_t j = 0; j < i && !earlier; j++)
-            earlier = (*topics)[j].topic_len == (*topics)[i].topic_len &&
-                      memcmp((*topics)[j].topic, (*topics)[i].topic, (*topics)[i].topic_len) == 0;
-        for (size_t j = 0; j < nd && !listed; j++)
-            listed = dups[j].topic_len == (*topics)[i].topic_len &&
-                     memcmp(dups[j].topic, (*topics)[i].topic, (*topics)[i].topic_len) == 0;
-        if (earlier && !listed)
-            dups[nd++] = (*topics)[i];
-    }
-    if (nd) {
-        int32_t *hash = rp_alloc(c, sizeof *hash * nd);
-        for (size_t i = 0; i < nd; i++)
-            hash[i] = jo_string_hash(dups[i].topic, dups[i].topic_len);
-        if (jo_put_reorder(dups, sizeof *dups, nd, hash, 16) < 0)
-            return rp_fail("out of memory"), -1;
-        tj_buf b = { .cmd = CMD };
-        tj_buf_str(&b, "[");
-        for (size_t i = 0; i < nd; i++) {
-            if (i)
-                tj_buf_str(&b, ", ");
-            tj_buf_add(&b, dups[i].topic, dups[i].topic_len);
-        }
-        tj_buf_str(&b, "]");
-        rp_fail("List of topics to reassign contains duplicate entries: %s", b.p);
-        free(b.p);
-        return -1;
-    }
-    return 0;
-}
-
-static int rp_generate(rp_ctx *c, const char *path, const char *broker_list, bool rack_aware)
-{
-    int32_t *ids;
-    size_t nids, nt;
-    rp_tp *topics;
-    if (rp_parse_generate(c, path, broker_list, &ids, &nids, &topics, &nt) < 0)
-        return 1;
-    /* the current assignment of each topic (a HashSet of the names) */
-    int32_t *hash = rp_alloc(c, sizeof *hash * nt);
-    for (size_t i = 0; i < nt; i++)
-        hash[i] = jo_string_hash(topics[i].topic, topics[i].topic_len);
-    if (jo_put_reorder(topics, sizeof *topics, nt, hash, jo_copy_table_size(nt)) < 0)
-        return rp_fail("out of memory");
-    const char **names = rp_alloc(c, sizeof *names * nt);
-    size_t *lens = rp_alloc(c, sizeof *lens * nt);
-    for (size_t i = 0; i < nt; i++) {
-        names[i] = topics[i].topic;
-        lens[i] = topics[i].topic_len;
-    }
-    kp_metadata_resp md;
-    if (rp_metadata(c, names, lens, nt, &md) < 0)
-        return 1;
-    size_t ncur = 0;
-    for (size_t i = 0; i < nt; i++) {
-        const kp_metadata_resp_topic *t = rp_md_topic(&md, names[i], lens[i]);
-        if (rp_topic_error(t, names[i], lens[i]))
-            return 1;
-        ncur += (size_t)t->partitions_n;
-    }
-    rp_tp *cur = rp_alloc(c, sizeof *cur * ncur), *prop = rp_alloc(c, sizeof *prop * ncur);
-    size_t k = 0;
-    for (size_t i = 0; i < nt; i++) {
-        const kp_metadata_resp_topic *t = rp_md_topic(&md, names[i], lens[i]);
-        for (int32_t p = 0; p < t->partitions_n; p++) {
-            cur[k].topic = names[i];
-            cur[k].topic_len = lens[i];
-            cur[k].partition = t->partitions[p].partition_index;
-            cur[k].replicas = t->partitions[p].replica_nodes;
-            cur[k].replicas_n = (size_t)(t->partitions[p].replica_nodes_n > 0 ? t->partitions[p].replica_nodes_n : 0);
-            k++;
-        }
-    }
-    /* the brokers of the list the cluster has, in the cluster's order */
-    rp_broker *b = rp_alloc(c, sizeof *b * (size_t)(md.brokers_n > 0 ? md.brokers_n : 1));
-    size_t nb = 0, rackless = 0;
-    for (int32_t i = 0; i < md.brokers_n; i++) {
-        const kp_metadata_resp_broker *mb = &md.brokers[i];
-        bool listed = false;
-        for (size_t j = 0; j < nids && !listed; j++)
-            listed = ids[j] == mb->node_id;
-        if (!listed)
-            continue;
-        b[nb].id = mb->node_id;
-        if (rack_aware && mb->rack.len >= 0 && mb->rack.ptr) {
-            b[nb].rack = mb->rack.ptr;
-            b[nb].rack_len = (size_t)mb->rack.len;
-        } else {
-            rackless++;
-        }
-        nb++;
-    }
-    if (rack_aware && rackless != 0 && rackless != nb)
-        return rp_fail("Not all brokers have rack information. Add --disable-rack-aware in command line to make "
-                       "replica assignment without rack information.");
-    size_t np = 0;
-    for (size_t i = 0; i < nt; i++) {
-        const kp_metadata_resp_topic *t = rp_md_topic(&md, names[i], lens[i]);
-        size_t n = (size_t)t->partitions_n, rf = 0;
-        if (!n)
-            continue;
-        /* the replication factor of the topic's first partition */
-        const kp_metadata_resp_partition *p0 = rp_md_partition(t, 0);
-        rf = (size_t)((p0 ? p0 : &t->partitions[0])->replica_nodes_n);
-        int32_t **out = rp_alloc(c, sizeof *out * n);
-        if (rp_assign(c, b, nb, n, rf, out) < 0)
-            return 1;
-        for (size_t p = 0; p < n; p++) {
-            prop[np].topic = names[i];
-            prop[np].topic_len = lens[i];
-            prop[np].partition = (int32_t)p;
-            prop[np].replicas = out[p];
-            prop[np].replicas_n = rf;
-            np++;
-        }
-    }
-    printf("Current partition replica assignment\n");
-    rp_print_json(cur, ncur);
-    printf("\n\nProposed partition reassignment configuration\n");
-    rp_print_json(prop, np);
-    printf("\n");
-    fflush(stdout);
-    return 0;
 }
 
 /* ---- --execute ---- */
@@ -1654,14 +1291,14 @@ static int rp_list_main(rp_ctx *c)
             v[k].topic = cur.topics[t].name.ptr;
             v[k].topic_len = (size_t)cur.topics[t].name.len;
             v[k].partition = cur.topics[t].partitions[p].partition_index;
-            v[k].error = (int16_t)k; /* the index of its answer, through the sort */
+            v[k].idx = k; /* through the sort */
             src[k] = &cur.topics[t].partitions[p];
             k++;
         }
     rp_sort(v, n);
     printf("Current partition reassignments:");
     for (size_t i = 0; i < n; i++) {
-        const kp_list_partition_reassignments_resp_partition *p = src[(size_t)(uint16_t)v[i].error];
+        const kp_list_partition_reassignments_resp_partition *p = src[v[i].idx];
         tj_buf b = { .cmd = CMD };
         tj_buf_str(&b, "");
         rp_buf_ints(&b, p->replicas, (size_t)(p->replicas_n > 0 ? p->replicas_n : 0), false);

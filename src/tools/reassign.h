@@ -1,0 +1,77 @@
+/*
+ * reassign.h - what the two files of `gregor reassign-partitions` share:
+ * reassign_partitions.c (arguments, --execute, --verify, --cancel, --list,
+ * the requests) and reassign_generate.c (--generate: Kafka's replica
+ * assignment algorithm). Internal to them; main thread only.
+ */
+#ifndef GREGOR_TOOLS_REASSIGN_H
+#define GREGOR_TOOLS_REASSIGN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/arena.h"
+#include "kafka_msgs.h"
+#include "tools/common.h"
+#include "tools/json.h"
+
+#define RP_CMD "reassign-partitions"
+
+/* One partition of a reassignment file or of a broker's answer. */
+typedef struct rp_tp {
+    const char *topic;
+    size_t topic_len;
+    int32_t partition;
+    int32_t *replicas;     /* target (file) or current (broker) replicas */
+    size_t replicas_n;
+    int32_t *current;      /* --verify: the replicas now */
+    size_t current_n;
+    bool done;             /* --verify: no reassignment under way */
+    int16_t error;         /* --execute/--cancel: the answer */
+    const char *message;   /* its message, NULL for the code's default */
+    size_t message_len;
+    size_t idx;            /* --list: the index of its answer */
+} rp_tp;
+
+typedef struct rp_ctx {
+    tool_opts o;
+    arena ar;
+    kp_api_versions_resp av;
+    bool av_done;
+} rp_ctx;
+
+/* Zeroed memory from the tool's arena; out of memory ends the process. */
+void *rp_alloc(rp_ctx *c, size_t n);
+/* Kafka's main: "Error: " + the exception's message on stdout; returns 1. */
+int rp_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "Error: <what><node as Jackson prints it>"; returns -1. */
+int rp_fail_node(const char *what, const tj_json *j);
+
+/* Integers reordered as a HashSet<Integer> filled in their order. */
+void rp_int_java_order(int32_t *v, size_t n);
+/* The distinct values of v, first occurrences in order; the count. */
+size_t rp_int_unique(int32_t *v, size_t n);
+/* "1,2,3" (Collectors.joining(",")) or "[1, 2, 3]" (List.toString). */
+void rp_buf_ints(tj_buf *b, const int32_t *v, size_t n, bool java_list);
+
+/* Metadata for the n topics (none: the brokers only). 0, or -1 after a
+ * message. The answer lives in the tool's arena. */
+int rp_metadata(rp_ctx *c, const char *const *names, const size_t *lens, size_t n, kp_metadata_resp *md);
+const kp_metadata_resp_topic *rp_md_topic(const kp_metadata_resp *md, const char *name, size_t len);
+const kp_metadata_resp_partition *rp_md_partition(const kp_metadata_resp_topic *t, int32_t p);
+/* Kafka's describeTopics errors ("Topic X not found."); 0 when usable. */
+int rp_topic_error(const kp_metadata_resp_topic *t, const char *name, size_t len);
+
+/* The JSON file at path, or NULL after "Error: <path>" (*invalid false)
+ * or when it is not JSON (*invalid true: nothing printed). */
+const tj_json *rp_read_json(rp_ctx *c, const char *path, bool *invalid);
+/* The "version" field: absent is 1; 0, or -1 after Kafka's sentence. */
+int rp_json_version(const tj_json *js);
+/* Kafka's formatAsReassignmentJson on stdout (no newline); v is sorted. */
+void rp_print_json(rp_tp *v, size_t n);
+
+/* --generate (reassign_generate.c): the exit status. */
+int rp_generate(rp_ctx *c, const char *path, const char *broker_list, bool rack_aware);
+
+#endif
