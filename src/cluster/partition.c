@@ -685,10 +685,11 @@ static bool hw_update_locked(partition *p)
     if (!p->replicated || !p->leader)
         return false;
     int64_t hw = plog_end_offset(p->log);
-    for (int i = 0; i < p->nisr; i++) {
-        if (p->isr[i] == p->self)
+    for (int i = 0; i < p->nisr + p->nisr_adding; i++) {
+        int32_t id = i < p->nisr ? p->isr[i] : p->isr_adding[i - p->nisr];
+        if (id == p->self)
             continue;
-        const part_follower *f = follower_find(p, p->isr[i]);
+        const part_follower *f = follower_find(p, id);
         int64_t leo = f ? f->leo : -1;
         if (leo < hw)
             hw = leo;
@@ -714,6 +715,7 @@ void partition_set_replicas(partition *p, int32_t self, const int32_t *replicas,
     p->nisr = 0;
     for (int i = 0; i < nisr && p->nisr < PART_REPLICAS_MAX; i++)
         p->isr[p->nisr++] = isr[i];
+    p->nisr_adding = 0; /* the image decided */
     part_follower keep[PART_REPLICAS_MAX];
     int nkeep = 0;
     for (int i = 0; i < nreplicas && nkeep < PART_REPLICAS_MAX; i++) {
@@ -869,6 +871,16 @@ bool partition_isr_check(partition *p, int64_t now_ms, int64_t lag_max_ms, int32
             if (in != member)
                 differs = true;
         }
+    }
+    /* Those about to be asked for count for the high watermark from now
+     * until the image answers (partition_set_replicas) or the next check. */
+    p->nisr_adding = 0;
+    for (int i = 0; i < *nout; i++) {
+        bool member = false;
+        for (int k = 0; k < p->nisr; k++)
+            member |= p->isr[k] == out[i];
+        if (!member && p->nisr_adding < PART_REPLICAS_MAX)
+            p->isr_adding[p->nisr_adding++] = out[i];
     }
     pthread_mutex_unlock(&p->lock);
     hw_waiters_post(late);

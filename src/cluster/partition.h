@@ -104,6 +104,12 @@ struct partition {
     bool leader;               /* this broker leads it (the replication view of `leads`) */
     int32_t isr[PART_REPLICAS_MAX]; /* the ISR in the committed image */
     int nisr;
+    /* Followers this leader asked the controller to add to the ISR, not
+     * yet in the image: the high watermark waits for them too (Kafka's
+     * "maximal ISR", KIP-497), or the controller could name one of them
+     * leader without records this leader acknowledged meanwhile. */
+    int32_t isr_adding[PART_REPLICAS_MAX];
+    int nisr_adding;
     part_follower followers[PART_REPLICAS_MAX]; /* the other replicas */
     int nfollowers;
     part_hw_waiter *hw_waiters;  /* acks=all appends waiting for the HW */
@@ -248,7 +254,8 @@ void partition_wait_hw(partition *p, int64_t offset, int64_t deadline_ms, reacto
 /* The leader's periodic check: waiters past their deadline are answered,
  * and the ISR it wants (members caught up within lag_max_ms, others that
  * reached the high watermark) goes to out; true when it differs from the
- * committed ISR (AlterPartition is due). */
+ * committed ISR (AlterPartition is due). Those it adds count for the high
+ * watermark from now until the image changes or the next check. */
 bool partition_isr_check(partition *p, int64_t now_ms, int64_t lag_max_ms, int32_t *out, int *nout);
 /* Offsets below this are visible to read_committed readers. */
 int64_t partition_last_stable_offset(partition *p);

@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,6 +87,17 @@ struct metalog {
     int64_t activate_at;        /* leader: the controller takes over once applied reaches it */
     bool active;                /* this node's controller may write (under qlock; a single node: always) */
     bool reset_pending;         /* the controller's image must be reset before writing */
+    /* A cluster node that starts catches up before its listeners see
+     * anything (Kafka's MetadataLoader): replaying the log's history one
+     * batch at a time would have its broker act, for a moment, on every
+     * old state - lead partitions in epochs long gone, take their high
+     * watermarks from ISRs long changed. The image follows the commits;
+     * the listeners get one difference from `base` (what they saw before:
+     * the loaded snapshot) once the image reaches the quorum's high
+     * watermark as first learned. */
+    atomic_bool catching_up;    /* written by the metadata thread (set before it starts) */
+    int64_t catch_up_to;        /* under qlock; -1: not learned yet */
+    mimage base;
     struct { int32_t id; int64_t end; } regs[64]; /* where each broker's registration ends */
     int nregs;                  /* guarded by wlock */
 
@@ -119,6 +131,8 @@ void metalog_add_listener(metalog *m, metalog_listener_fn fn, void *ctx)
  * result; they run only when it is 0). */
 static int publish(metalog *m, const mdelta *d, int rc, char *err, size_t errlen)
 {
+    if (m->catching_up)
+        return rc; /* the listeners get it all at the end of the catch-up */
     /* The listeners read the image without the lock: only this thread
      * changes it. */
     for (int i = 0; i < m->nlisteners && rc == 0; i++)
@@ -175,6 +189,24 @@ static int apply_batch(metalog *m, const uint8_t *p, size_t len, bool replay, ch
         m->snap_bytes += (int64_t)len;
     }
     return rc;
+}
+
+/* The image reached the quorum's high watermark: the listeners see what
+ * changed since they last looked. Metadata thread. */
+static void end_catch_up(metalog *m)
+{
+    mdelta d;
+    mdelta_init(&d);
+    mimage_diff(&m->base, &m->image, &d);
+    m->catching_up = false;
+    char err[512];
+    if (publish(m, &d, 0, err, sizeof err) != 0)
+        glog(GLOG_ERROR, "meta", "publishing the caught-up metadata image: %s", err);
+    glog(GLOG_INFO, "meta", "caught up with the metadata quorum at offset %lld: %d topics, %d brokers (%d changes "
+         "published at once)", (long long)metalog_applied(m), m->image.ntopics, m->image.nbrokers, d.n);
+    mdelta_deinit(&d);
+    mimage_deinit(&m->base);
+    mimage_init(&m->base);
 }
 
 /* ---- snapshots ---- */
@@ -442,6 +474,11 @@ static void *applier_main(void *arg)
         if (!m->pending && m->durable > m->applied) {
             /* committed control batches (LeaderChange): nothing to apply */
             m->applied = m->durable;
+            if (m->catching_up && m->catch_up_to >= 0 && m->applied >= m->catch_up_to) {
+                pthread_mutex_unlock(&m->qlock);
+                end_catch_up(m);
+                pthread_mutex_lock(&m->qlock);
+            }
             waiter *ready = take_ready_locked(m);
             pthread_cond_broadcast(&m->qcond);
             pthread_mutex_unlock(&m->qlock);
@@ -466,6 +503,11 @@ static void *applier_main(void *arg)
         if (pb->end > m->applied)
             m->applied = pb->end;
         free(pb);
+        if (m->catching_up && m->catch_up_to >= 0 && m->applied >= m->catch_up_to) {
+            pthread_mutex_unlock(&m->qlock);
+            end_catch_up(m);
+            pthread_mutex_lock(&m->qlock);
+        }
         waiter *ready = take_ready_locked(m);
         pthread_cond_broadcast(&m->qcond);
         pthread_mutex_unlock(&m->qlock);
@@ -622,6 +664,8 @@ static void on_commit(void *ctx, const raft_entry *e, int n, int64_t hw)
     }
     if (hw > m->durable)
         m->durable = hw;
+    if (m->catching_up && m->catch_up_to < 0)
+        m->catch_up_to = hw;
     pthread_cond_broadcast(&m->qcond);
     pthread_mutex_unlock(&m->qlock);
 }
@@ -703,6 +747,12 @@ int metalog_join_quorum(metalog *m, const metalog_cluster *c, char *err, size_t 
     };
     if (load_snapshot(m, err, errlen) < 0)
         return -1;
+    if (mimage_copy(&m->base, &m->image) != 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    m->catching_up = true;
+    m->catch_up_to = -1;
     env.snapshot = m->snap;
     if (m->snap.end_offset > 0) {
         char path[4200];
@@ -775,6 +825,7 @@ metalog *metalog_open(logmgr *logs, const partition_env *env, bool clean, int32_
     m->pending_tail = &m->pending;
     m->flush_rc = LOG_OK;
     mimage_init(&m->image);
+    mimage_init(&m->base);
     m->node_id = node_id;
     m->env = env;
     m->cfg = *cfg;
@@ -856,6 +907,7 @@ void metalog_close(metalog *m)
     quorum_free(m->q);
     controller_free(m->ctl);
     mimage_deinit(&m->image);
+    mimage_deinit(&m->base);
     pthread_cond_destroy(&m->qcond);
     pthread_mutex_destroy(&m->qlock);
     pthread_rwlock_destroy(&m->ilock);
@@ -1176,7 +1228,8 @@ bool metalog_is_active(metalog *m) { return controller_active(m); }
 int64_t metalog_applied(metalog *m)
 {
     pthread_mutex_lock(&m->qlock);
-    int64_t a = m->applied;
+    /* while catching up nothing is published: the broker is not caught up */
+    int64_t a = atomic_load(&m->catching_up) ? 0 : m->applied;
     pthread_mutex_unlock(&m->qlock);
     return a;
 }

@@ -265,10 +265,19 @@ static bool take_partition(source *s, fpart *fp, const kp_fetch_resp_partition *
     switch (pr->error_code) {
     case KERR_NONE:
         if (pr->diverging_epoch.end_offset >= 0 && pr->diverging_epoch.end_offset < end) {
+            /* Kafka's follower: no further than where this log has that
+             * epoch end too (it may not hold the epoch at all: then where
+             * its own later epoch starts); the next fetch, with the epoch
+             * the log then ends in, goes on with the search. */
+            int64_t to = pr->diverging_epoch.end_offset;
+            int32_t found;
+            int64_t mine = partition_epoch_end(p, pr->diverging_epoch.epoch, &found);
+            if (mine >= 0 && mine < to)
+                to = mine;
             glog(GLOG_WARN, "replica", "%s-%d: this replica's log diverged from its leader's after epoch %d: "
                  "truncated from %lld to %lld", fp->tp->name, fp->index, pr->diverging_epoch.epoch,
-                 (long long)end, (long long)pr->diverging_epoch.end_offset);
-            plog_truncate(p->log, pr->diverging_epoch.end_offset);
+                 (long long)end, (long long)to);
+            plog_truncate(p->log, to);
             partition_follower_truncated(p);
             fp->last_epoch = -2;
             return true;
