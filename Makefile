@@ -85,10 +85,15 @@ $(O)/sim: tests/sim/sim.c $(O)/libgregor.a
 	@mkdir -p $(O)
 	$(CC) $(CFLAGS) -o $@ tests/sim/sim.c $(O)/libgregor.a $(LDFLAGS) -Wl,--as-needed $(LDLIBS)
 
-sim: $(O)/sim
+$(O)/simrepl: tests/sim/repl.c $(O)/libgregor.a
+	@mkdir -p $(O)
+	$(CC) $(CFLAGS) -o $@ tests/sim/repl.c $(O)/libgregor.a $(LDFLAGS) -Wl,--as-needed $(LDLIBS)
 
-soak: $(O)/sim
+sim: $(O)/sim $(O)/simrepl
+
+soak: $(O)/sim $(O)/simrepl
 	SIM=$(O)/sim tests/sim/soak $(SOAK_SEEDS) 2
+	SIM=$(O)/simrepl SEEDS=tests/sim/seeds-repl.txt tests/sim/soak $(SOAK_SEEDS) 2
 
 # libFuzzer targets: clang only.
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
