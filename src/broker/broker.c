@@ -408,8 +408,11 @@ static void collect_stray(void *arg, const char *name, int32_t index)
 
 /* After the metadata is replayed: a directory of no known partition (a
  * topic forgotten by a damaged metadata log, or copied in by hand) is set
- * aside instead of being adopted by the next topic of that name. */
-static void set_aside_strays(broker *b)
+ * aside instead of being adopted by the next topic of that name. A
+ * cluster's node (hosted_only) also sets aside the partitions it does not
+ * host: a replica moved away, or of a topic deleted, while it was down
+ * (Kafka's stray logs). */
+void broker_set_aside_strays(broker *b, bool hosted_only)
 {
     stray_list sl = { 0 };
     logmgr_list_partition_dirs(b->logs, collect_stray, &sl);
@@ -417,7 +420,7 @@ static void set_aside_strays(broker *b)
         if (strcmp(sl.topic[i], METALOG_TOPIC) == 0)
             continue;
         topic *tp = topics_get(b->topics, sl.topic[i], (int)strlen(sl.topic[i]));
-        bool known = tp && sl.partition[i] < topic_nparts(tp);
+        bool known = tp && sl.partition[i] < topic_nparts(tp) && (!hosted_only || topic_partition(tp, sl.partition[i]));
         if (tp)
             topic_unref(tp);
         if (!known)
@@ -588,7 +591,7 @@ int broker_init(broker *b, char *err, size_t errlen)
      * its image from the quorum after start-up: its partition directories
      * are opened as the commits name them, never set aside at start. */
     if (b->nvoters == 0)
-        set_aside_strays(b);
+        broker_set_aside_strays(b, false);
     return 0;
 }
 

@@ -103,6 +103,7 @@ void handle_delete_topics(broker *b, req *rq);
 void handle_create_partitions(broker *b, req *rq);
 void handle_elect_leaders(broker *b, req *rq);
 void handle_alter_partition_reassignments(broker *b, req *rq);
+void broker_set_aside_strays(broker *b, bool hosted_only);
 void handle_list_partition_reassignments(broker *b, req *rq);
 void handle_describe_configs(broker *b, req *rq);
 void handle_describe_cluster(broker *b, req *rq);

@@ -270,6 +270,9 @@ int broker_publish(void *ctx, const mimage *im, const mdelta *d, char *err, size
         case MD_BROKER_CHANGED:
             sync_follow_leader(b, im, e->broker);
             break;
+        case MD_CAUGHT_UP:
+            broker_set_aside_strays(b, true);
+            break;
         default:
             break;
         }

@@ -33,6 +33,10 @@ void mdelta_deinit(mdelta *d)
     memset(d, 0, sizeof(*d));
 }
 
+static void delta_add(mdelta *d, mdelta_kind kind, const mi_topic *t, int32_t partition, int32_t broker);
+
+void mdelta_add_caught_up(mdelta *d) { delta_add(d, MD_CAUGHT_UP, NULL, -1, -1); }
+
 static void delta_add(mdelta *d, mdelta_kind kind, const mi_topic *t, int32_t partition, int32_t broker)
 {
     if (!d)

@@ -96,6 +96,7 @@ typedef enum mdelta_kind {
     MD_BROKER_CHANGED,      /* broker: registered, fenced, unfenced, gone */
     MD_PRODUCER_IDS,
     MD_FEATURE,
+    MD_CAUGHT_UP,           /* a cluster node's image reached the quorum's (metalog.c, after a start) */
 } mdelta_kind;
 
 typedef struct mdelta_event {
@@ -114,6 +115,7 @@ typedef struct mdelta {
 void mdelta_init(mdelta *d);
 void mdelta_clear(mdelta *d);
 void mdelta_deinit(mdelta *d);
+void mdelta_add_caught_up(mdelta *d);
 
 void mimage_init(mimage *im);
 void mimage_deinit(mimage *im);

@@ -198,6 +198,7 @@ static void end_catch_up(metalog *m)
     mdelta d;
     mdelta_init(&d);
     mimage_diff(&m->base, &m->image, &d);
+    mdelta_add_caught_up(&d);
     m->catching_up = false;
     char err[512];
     if (publish(m, &d, 0, err, sizeof err) != 0)

@@ -522,8 +522,8 @@ int logmgr_partition_set_aside(logmgr *m, const char *topic, int32_t partition)
     if (e)
         lm_logf(GLOG_WARN, "fsync of %s: %s", m->dir, strerror(e));
     lm_logf(GLOG_WARN,
-            "partition directory %s belongs to no topic the metadata knows: set aside as %s "
-            "(its data is untouched; a new topic of that name starts empty)", path, stray);
+            "partition directory %s is no partition the metadata has on this broker: set aside as %s "
+            "(its data is untouched; a new replica of that name starts empty)", path, stray);
     return LOG_OK;
 }
 

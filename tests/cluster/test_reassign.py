@@ -253,3 +253,24 @@ def test_cancel_a_stuck_reassignment(start_cluster, tmp_path):
     wait_isr(live, topic, {0: [1, 2]}, ordered=False)
     assert "No partition reassignments found." in reassign(live, "--list")
     assert alter_raw(c.node(2).client_port, topic, 0, None)[0] == 85  # NO_REASSIGNMENT_IN_PROGRESS
+
+
+def test_replica_moved_away_while_down(start_cluster, tmp_path):
+    """A broker that was down while its replica moved elsewhere does not
+    keep serving or adopting that replica's directory when it comes back:
+    after catching up it sets the directory aside (Kafka: a stray log)."""
+    c = start_cluster("combined", nodes=3)
+    topic = unique("away")
+    create(c.bootstrap, topic, [[1, 2]])
+    wait_isr(c.bootstrap, topic, {0: [1, 2]})
+    from clustertest import produce_each
+    produce_each(c.bootstrap, topic, [0], 500)
+    assert c.node(2).stop()
+    live = c.bootstrap_of([1, 3])
+    plan = plan_file(tmp_path, topic, {0: [1, 3]})
+    assert "Successfully started" in reassign(live, "--execute", "--reassignment-json-file", plan)
+    wait_isr(live, topic, {0: [1, 3]})
+    c.start_node(2)
+    c.wait_formed()
+    wait_until("node 2's old replica directory set aside",
+               lambda: partition_dir_gone(c.node(2), topic, 0), 60, interval=0.5)

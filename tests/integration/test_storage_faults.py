@@ -138,7 +138,7 @@ def test_stray_partition_directory_is_set_aside(broker):
     shutil.copytree(broker.data_dir / "real-0", broker.data_dir / "ghost-0")
     broker.restart()
     log = broker.log_text()
-    assert re.search(r"partition directory \S+ghost-0 belongs to no topic the metadata knows: "
+    assert re.search(r"partition directory \S+ghost-0 is no partition the metadata has on this broker: "
                      r"set aside as \S+ghost-0\.[0-9a-f]{32}-stray", log), log
     assert not (broker.data_dir / "ghost-0").exists()
     # A topic of that name starts empty; the known topic is untouched.
