@@ -420,7 +420,16 @@ void broker_set_aside_strays(broker *b, bool hosted_only)
         if (strcmp(sl.topic[i], METALOG_TOPIC) == 0)
             continue;
         topic *tp = topics_get(b->topics, sl.topic[i], (int)strlen(sl.topic[i]));
-        bool known = tp && sl.partition[i] < topic_nparts(tp) && (!hosted_only || topic_partition(tp, sl.partition[i]));
+        bool known = tp && sl.partition[i] < topic_nparts(tp);
+        if (known && hosted_only) { /* the image's word: a replica here (even one whose log did not open) */
+            metalog_read_lock(b->meta);
+            const mi_topic *mt = mimage_topic_by_id(metalog_image(b->meta), tp->id);
+            const mi_partition *mp = mt && sl.partition[i] < mt->nparts ? &mt->parts[sl.partition[i]] : NULL;
+            known = false;
+            for (int k = 0; mp && k < mp->nreplicas; k++)
+                known |= mp->replicas[k] == b->node_id;
+            metalog_read_unlock(b->meta);
+        }
         if (tp)
             topic_unref(tp);
         if (!known)
