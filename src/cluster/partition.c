@@ -800,6 +800,24 @@ void partition_follower_truncated(partition *p)
     int64_t end = plog_end_offset(p->log);
     if (atomic_load(&p->hw) > end)
         atomic_store(&p->hw, end);
+    if (p->producers) {
+        /* The producer state follows the log back: from the snapshot at or
+         * before the new end (later ones go) and the batches after it. A
+         * sequence kept from a cut batch would answer the producer's retry
+         * of it as a duplicate - acknowledged, and gone. */
+        producers_free(p->producers);
+        p->producers = producers_new();
+        p->snapshot_offset = -1;
+        char why[256] = "";
+        if (p->producers)
+            load_producers(p, false, why, sizeof why);
+        if (why[0])
+            glog(GLOG_WARN, "log", "%s-%d: after truncation: %s", part_topic(p), p->index, why);
+        p->nopen = 0;
+        if (p->producers)
+            producers_each(p->producers, open_rebuild_one, p);
+        unstable_recompute_locked(p);
+    }
     pthread_mutex_unlock(&p->lock);
 }
 

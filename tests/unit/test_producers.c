@@ -490,6 +490,37 @@ static void test_transactions(void)
     rmdir(dir);
 }
 
+/* A follower's log cut back (its leader's log diverged): the producer
+ * state goes back with it, so the producer's retry of a cut batch is
+ * written again, not answered as a duplicate of records that are gone. */
+static void test_truncation(void)
+{
+    strcpy(dir, "/tmp/gregor_test_trunc_XXXXXX");
+    CHECK(mkdtemp(dir) != NULL);
+    plog *log;
+    char why[256];
+    partition *p = open_part(&log, true, why);
+    part_result r;
+    for (int i = 0; i < 6; i++) { /* 0-11, rolling every few batches: snapshots */
+        append(p, 7, 0, 2 * i, 2, &r);
+        CHECK(r.error == 0 && r.first == 2 * i);
+    }
+    CHECK(count_snapshots() > 0);
+    CHECK_EQ_I64(plog_truncate(log, 6), LOG_OK);
+    partition_follower_truncated(p);
+    CHECK_EQ_I64(plog_end_offset(log), 6);
+    append(p, 7, 0, 6, 2, &r); /* the cut batch again: written at 6 */
+    CHECK(r.error == 0 && !r.duplicate && r.first == 6 && r.last == 7);
+    append(p, 7, 0, 2, 2, &r); /* one that stayed: a duplicate */
+    CHECK(r.duplicate && r.first == 2 && r.last == 3);
+    append(p, 7, 0, 10, 2, &r); /* beyond: out of order */
+    CHECK_EQ_I64(r.error, E_OOS);
+    partition_free(p);
+    plog_close(log);
+    clean_dir();
+    rmdir(dir);
+}
+
 int main(void)
 {
     test_rules();
@@ -497,5 +528,6 @@ int main(void)
     test_snapshot_codec();
     test_partition();
     test_transactions();
+    test_truncation();
     TEST_REPORT();
 }
