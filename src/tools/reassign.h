@@ -32,6 +32,8 @@ typedef struct rp_tp {
     const char *message;   /* its message, NULL for the code's default */
     size_t message_len;
     size_t idx;            /* --list: the index of its answer */
+    const char **dirs;     /* replicas' log directories (NULL: "any"), or NULL */
+    size_t *dir_lens;
 } rp_tp;
 
 typedef struct rp_ctx {
@@ -68,7 +70,12 @@ int rp_topic_error(const kp_metadata_resp_topic *t, const char *name, size_t len
 const tj_json *rp_read_json(rp_ctx *c, const char *path, bool *invalid);
 /* The "version" field: absent is 1; 0, or -1 after Kafka's sentence. */
 int rp_json_version(const tj_json *js);
-/* Kafka's formatAsReassignmentJson on stdout (no newline); v is sorted. */
+/* Kafka 4.4's getReplicaToLogDir: each replica's log directory, asked
+ * with DescribeLogDirs from each broker of md holding replicas of v, into
+ * v[i].dirs (NULL where unknown). 0, or -1 after a message. */
+int rp_log_dirs(rp_ctx *c, const kp_metadata_resp *md, rp_tp *v, size_t n);
+/* Kafka's formatAsReassignmentJson on stdout (no newline); v is sorted;
+ * "log_dirs" from v[i].dirs, "any" where unknown. */
 void rp_print_json(rp_tp *v, size_t n);
 
 /* --generate (reassign_generate.c): the exit status. */

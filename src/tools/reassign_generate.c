@@ -2,9 +2,12 @@
  * reassign_generate.c - `gregor reassign-partitions --generate`: Kafka's
  * parseGenerateAssignmentArgs (the broker list, then the topics file, with
  * Kafka's sentences), the topics' current assignment and the brokers from
- * Metadata, and a proposal by Kafka's AdminUtils.assignReplicasToBrokers
- * (rack-aware round robin from a random start, drawn with random(): the
- * proposal is as valid as Kafka's and as different from run to run).
+ * Metadata, their log directories (DescribeLogDirs, as Kafka 4.4 prints
+ * them), and a proposal by Kafka 4.4's placement, the controller's
+ * StripedReplicaPlacer (racks in turn, each rack's brokers from a random
+ * offset, reshuffled once every broker led a partition; drawn with
+ * random(): the proposal is as valid as Kafka's and as different from run
+ * to run).
  * Printed as Kafka prints it: "Current partition replica assignment",
  * the JSON, a blank line, "Proposed partition reassignment configuration",
  * the JSON. Main thread only.
@@ -26,124 +29,164 @@ typedef struct rp_broker {
     size_t rack_len;
 } rp_broker;
 
-static int rp_replica_index(int first, int shift, int k, int n)
+/* Kafka's OptionalStringComparator: no rack first, then String order
+ * (rack names are compared as bytes), then broker id for a stable sort. */
+static int rp_rack_cmp(const void *pa, const void *pb)
 {
-    int64_t s = 1 + ((int64_t)shift + k) % (n - 1);
-    return (int)(((int64_t)first + s) % n);
+    const rp_broker *a = pa, *b = pb;
+    if (!a->rack || !b->rack) {
+        if (!a->rack != !b->rack)
+            return a->rack ? 1 : -1;
+    } else {
+        size_t n = a->rack_len < b->rack_len ? a->rack_len : b->rack_len;
+        int r = memcmp(a->rack, b->rack, n);
+        if (r)
+            return r;
+        if (a->rack_len != b->rack_len)
+            return a->rack_len < b->rack_len ? -1 : 1;
+    }
+    return a->id < b->id ? -1 : a->id > b->id;
 }
 
 static bool rp_rack_eq(const rp_broker *a, const rp_broker *b)
 {
+    if (!a->rack || !b->rack)
+        return !a->rack && !b->rack;
     return a->rack_len == b->rack_len && memcmp(a->rack, b->rack, a->rack_len) == 0;
 }
 
-static int rp_rack_cmp(const void *pa, const void *pb)
+/* Java's Random.nextInt(bound), as far as a placement needs it. */
+static size_t rp_next_int(size_t bound)
 {
-    const rp_broker *a = pa, *b = pb;
-    size_t n = a->rack_len < b->rack_len ? a->rack_len : b->rack_len;
-    int r = memcmp(a->rack, b->rack, n);
-    if (r)
-        return r;
-    if (a->rack_len != b->rack_len)
-        return a->rack_len < b->rack_len ? -1 : 1;
-    return a->id < b->id ? -1 : a->id > b->id;
+    return bound ? (size_t)random() % bound : 0;
 }
 
-/* AdminUtils.getRackAlternatedBrokerList: racks sorted, brokers of a rack
- * by id, one from each rack in turn. arranged has nb entries. */
-static void rp_rack_alternate(rp_ctx *c, const rp_broker *b, size_t nb, rp_broker *arranged)
+/* Collections.shuffle(list, random) */
+static void rp_shuffle(int32_t *v, size_t n)
+{
+    for (size_t i = n; i > 1; i--) {
+        size_t j = rp_next_int(i);
+        int32_t t = v[i - 1];
+        v[i - 1] = v[j];
+        v[j] = t;
+    }
+}
+
+/* StripedReplicaPlacer.BrokerList: a rack's (unfenced) brokers, sorted by
+ * id, walked from a random offset that moves on with each epoch. */
+typedef struct rp_rack {
+    int32_t *brokers;
+    size_t n, index, offset;
+    int epoch;
+} rp_rack;
+
+static int64_t rp_rack_next(rp_rack *r, int epoch)
+{
+    if (!r->n)
+        return -1;
+    if (r->epoch != epoch) {
+        r->epoch = epoch;
+        r->index = 0;
+        r->offset = (r->offset + 1) % r->n;
+    }
+    if (r->index >= r->n)
+        return -1;
+    int32_t b = r->brokers[(r->index + r->offset) % r->n];
+    r->index++;
+    return b;
+}
+
+/* StripedReplicaPlacer.RackList: the racks in OptionalStringComparator
+ * order (shuffled once every broker led a partition), a rotating offset. */
+typedef struct rp_racks {
+    rp_rack *racks;
+    size_t nracks, nbrokers, offset;
+    int epoch;
+} rp_racks;
+
+static void rp_racks_init(rp_ctx *c, rp_racks *l, const rp_broker *b, size_t nb)
 {
     rp_broker *s = rp_alloc(c, sizeof *s * nb);
     memcpy(s, b, sizeof *s * nb);
-    qsort(s, nb, sizeof *s, rp_rack_cmp);
-    size_t *start = rp_alloc(c, sizeof *start * nb), *next = rp_alloc(c, sizeof *next * nb);
-    size_t *end = rp_alloc(c, sizeof *end * nb);
-    size_t nr = 0;
-    for (size_t i = 0; i < nb; i++)
+    if (nb > 1)
+        qsort(s, nb, sizeof *s, rp_rack_cmp);
+    memset(l, 0, sizeof *l);
+    l->racks = rp_alloc(c, sizeof *l->racks * nb);
+    l->nbrokers = nb;
+    for (size_t i = 0; i < nb; i++) {
         if (i == 0 || !rp_rack_eq(&s[i], &s[i - 1])) {
-            start[nr] = next[nr] = i;
-            if (nr)
-                end[nr - 1] = i;
-            nr++;
+            l->racks[l->nracks].brokers = rp_alloc(c, sizeof(int32_t) * nb);
+            l->nracks++;
         }
-    end[nr - 1] = nb;
-    size_t k = 0, r = 0;
-    while (k < nb) {
-        if (next[r] < end[r])
-            arranged[k++] = s[next[r]++];
-        r = (r + 1) % nr;
+        rp_rack *r = &l->racks[l->nracks - 1];
+        r->brokers[r->n++] = s[i].id;
     }
+    for (size_t i = 0; i < l->nracks; i++)
+        l->racks[i].offset = rp_next_int(l->racks[i].n);
+    l->offset = rp_next_int(l->nracks);
 }
 
-/* AdminUtils.assignReplicasToBrokers for partitions 0..np-1 with a random
- * start: out[p] gets rf brokers. 0, or -1 after Kafka's sentence. */
+/* RackList.place: one partition's replicas into out[0..rf). */
+static void rp_racks_place(rp_racks *l, size_t rf, int32_t *out)
+{
+    if ((size_t)l->epoch == l->nbrokers && l->nbrokers > 1) {
+        for (size_t i = l->nracks; i > 1; i--) {
+            size_t j = rp_next_int(i);
+            rp_rack t = l->racks[i - 1];
+            l->racks[i - 1] = l->racks[j];
+            l->racks[j] = t;
+        }
+        for (size_t i = 0; i < l->nracks; i++)
+            rp_shuffle(l->racks[i].brokers, l->racks[i].n);
+        l->epoch = 0;
+    }
+    if (l->offset == l->nracks)
+        l->offset = 0;
+    size_t k = 0;
+    int64_t first = (int64_t)l->offset;
+    for (;;) {
+        int64_t r = rp_rack_next(&l->racks[first], l->epoch);
+        if (r >= 0) {
+            out[k++] = (int32_t)r;
+            break;
+        }
+        if ((size_t)++first == l->nracks)
+            first = 0;
+    }
+    size_t idx = l->offset;
+    while (k < rf) {
+        int64_t r = -1;
+        do {
+            if ((int64_t)idx == first)
+                first = -1;
+            else
+                r = rp_rack_next(&l->racks[idx], l->epoch);
+            if (++idx == l->nracks)
+                idx = 0;
+        } while (r < 0);
+        out[k++] = (int32_t)r;
+    }
+    l->epoch++;
+    l->offset++;
+}
+
+/* Kafka 4.4's placement for --generate: StripedReplicaPlacer.place for
+ * partitions 0..np-1 over the usable brokers b (all unfenced), out[p]
+ * getting rf brokers. 0, or -1 after Kafka's sentence. */
 static int rp_assign(rp_ctx *c, const rp_broker *b, size_t nb, size_t np, size_t rf, int32_t **out)
 {
-    if (np == 0)
-        return rp_fail("Number of partitions must be larger than 0."), -1;
+    rp_racks l;
+    rp_racks_init(c, &l, b, nb);
     if (rf == 0)
-        return rp_fail("Replication factor must be larger than 0."), -1;
+        return rp_fail("Invalid replication factor %zu: the replication factor must be positive.", rf), -1;
+    if (nb == 0)
+        return rp_fail("All brokers are currently fenced, or have all their log directories cordoned."), -1;
     if (rf > nb)
-        return rp_fail("Replication factor: %zu larger than available brokers: %zu.", rf, nb), -1;
-    bool racks = false;
-    for (size_t i = 0; i < nb; i++)
-        racks |= b[i].rack != NULL;
-    rp_broker *list = rp_alloc(c, sizeof *list * nb);
-    size_t nracks = 1;
-    if (racks) {
-        rp_rack_alternate(c, b, nb, list);
-        rp_broker *s = rp_alloc(c, sizeof *s * nb);
-        memcpy(s, b, sizeof *s * nb);
-        qsort(s, nb, sizeof *s, rp_rack_cmp);
-        nracks = 0;
-        for (size_t i = 0; i < nb; i++)
-            nracks += i == 0 || !rp_rack_eq(&s[i], &s[i - 1]);
-    } else {
-        memcpy(list, b, sizeof *list * nb);
-    }
-    int n = (int)nb;
-    int start = (int)(random() % n), shift = (int)(random() % n);
-    bool *rack_used = rp_alloc(c, sizeof *rack_used * nb), *broker_used = rp_alloc(c, sizeof *broker_used * nb);
+        return rp_fail("The target replication factor of %zu cannot be reached because only %zu broker(s) are "
+                       "registered or some brokers have all their log directories cordoned.", rf, nb), -1;
     for (size_t p = 0; p < np; p++) {
-        if (p > 0 && p % nb == 0)
-            shift++;
-        int first = (int)((p + (size_t)start) % nb);
         out[p] = rp_alloc(c, sizeof **out * rf);
-        out[p][0] = list[first].id;
-        if (!racks) {
-            for (size_t j = 0; j + 1 < rf; j++)
-                out[p][j + 1] = list[rp_replica_index(first, shift, (int)j, n)].id;
-            continue;
-        }
-        memset(rack_used, 0, sizeof *rack_used * nb);
-        memset(broker_used, 0, sizeof *broker_used * nb);
-        size_t racks_used = 0, brokers_used = 1;
-        broker_used[first] = true;
-        for (int i = 0; i < n; i++)
-            if (rp_rack_eq(&list[i], &list[first]))
-                rack_used[i] = true;
-        racks_used = 1;
-        int k = 0;
-        for (size_t j = 0; j + 1 < rf; j++) {
-            for (;;) {
-                int idx = rp_replica_index(first, shift * (int)nracks, k, n);
-                k++;
-                if ((!rack_used[idx] || racks_used == nracks) && (!broker_used[idx] || brokers_used == nb)) {
-                    out[p][j + 1] = list[idx].id;
-                    if (!rack_used[idx]) {
-                        racks_used++;
-                        for (int i = 0; i < n; i++)
-                            if (rp_rack_eq(&list[i], &list[idx]))
-                                rack_used[i] = true;
-                    }
-                    if (!broker_used[idx]) {
-                        broker_used[idx] = true;
-                        brokers_used++;
-                    }
-                    break;
-                }
-            }
-        }
+        rp_racks_place(&l, rf, out[p]);
     }
     return 0;
 }
@@ -308,6 +351,8 @@ int rp_generate(rp_ctx *c, const char *path, const char *broker_list, bool rack_
             k++;
         }
     }
+    if (rp_log_dirs(c, &md, cur, ncur) < 0)
+        return 1;
     /* the brokers of the list the cluster has, in the cluster's order */
     rp_broker *b = rp_alloc(c, sizeof *b * (size_t)(md.brokers_n > 0 ? md.brokers_n : 1));
     size_t nb = 0, rackless = 0;

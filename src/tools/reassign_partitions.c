@@ -491,6 +491,97 @@ static int rp_alter(rp_ctx *c, rp_tp *parts, size_t n, bool cancel, bool disallo
     return 0;
 }
 
+/* ---- log directories (DescribeLogDirs) ---- */
+
+/* The replicas of broker id among v, as a DescribeLogDirs topic list. */
+static int32_t rp_log_dirs_request(rp_ctx *c, int32_t id, const rp_tp *v, size_t n, kp_describe_log_dirs_req *req)
+{
+    kp_describe_log_dirs_req_init(req);
+    req->topics = rp_alloc(c, sizeof *req->topics * n);
+    req->topics_n = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool hosts = false;
+        for (size_t r = 0; r < v[i].replicas_n && !hosts; r++)
+            hosts = v[i].replicas[r] == id;
+        if (!hosts)
+            continue;
+        kp_describe_log_dirs_req_describable_log_dir_topic *t = NULL;
+        for (int32_t k = 0; k < req->topics_n && !t; k++)
+            if ((size_t)req->topics[k].topic.len == v[i].topic_len &&
+                memcmp(req->topics[k].topic.ptr, v[i].topic, v[i].topic_len) == 0)
+                t = &req->topics[k];
+        if (!t) {
+            t = &req->topics[req->topics_n++];
+            kp_describe_log_dirs_req_describable_log_dir_topic_init(t);
+            t->topic.ptr = v[i].topic;
+            t->topic.len = (int32_t)v[i].topic_len;
+            t->partitions = rp_alloc(c, sizeof *t->partitions * n);
+        }
+        t->partitions[t->partitions_n++] = v[i].partition;
+    }
+    return req->topics_n;
+}
+
+/* The current (not future) directories of broker id's answer, into v. */
+static void rp_log_dirs_take(int32_t id, const kp_describe_log_dirs_resp *resp, rp_tp *v, size_t n)
+{
+    for (int32_t d = 0; d < resp->results_n; d++) {
+        const kp_describe_log_dirs_resp_describe_log_dirs_result *dr = &resp->results[d];
+        if (dr->error_code || dr->log_dir.len < 0)
+            continue; /* an offline directory tells nothing */
+        for (int32_t t = 0; t < dr->topics_n; t++)
+            for (int32_t p = 0; p < dr->topics[t].partitions_n; p++) {
+                if (dr->topics[t].partitions[p].is_future_key)
+                    continue;
+                for (size_t i = 0; i < n; i++) {
+                    if (v[i].partition != dr->topics[t].partitions[p].partition_index ||
+                        (size_t)dr->topics[t].name.len != v[i].topic_len ||
+                        memcmp(dr->topics[t].name.ptr, v[i].topic, v[i].topic_len) != 0)
+                        continue;
+                    for (size_t r = 0; r < v[i].replicas_n; r++)
+                        if (v[i].replicas[r] == id) {
+                            v[i].dirs[r] = dr->log_dir.ptr;
+                            v[i].dir_lens[r] = (size_t)dr->log_dir.len;
+                        }
+                }
+            }
+    }
+}
+
+int rp_log_dirs(rp_ctx *c, const kp_metadata_resp *md, rp_tp *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        v[i].dirs = rp_alloc(c, sizeof *v[i].dirs * v[i].replicas_n);
+        v[i].dir_lens = rp_alloc(c, sizeof *v[i].dir_lens * v[i].replicas_n);
+    }
+    int16_t ver = -1;
+    for (int32_t b = 0; b < md->brokers_n; b++) {
+        const kp_metadata_resp_broker *br = &md->brokers[b];
+        kp_describe_log_dirs_req req;
+        if (!rp_log_dirs_request(c, br->node_id, v, n, &req))
+            continue; /* no replica there: Kafka's Node.isEmpty filter leaves out unknown brokers too */
+        if (ver < 0 && rp_version(c, KP_API_DESCRIBE_LOG_DIRS, "DESCRIBE_LOG_DIRS", &ver) < 0)
+            return -1;
+        char *host = arena_strndup(&c->ar, br->host.ptr ? br->host.ptr : "", br->host.len > 0 ? (size_t)br->host.len : 0);
+        if (!host)
+            return rp_fail("out of memory"), -1;
+        kp_describe_log_dirs_resp resp;
+        char err[512];
+        if (tool_raw_request_at(&c->o, host, br->port, KP_API_DESCRIBE_LOG_DIRS, ver, &req, &resp, &c->ar, err,
+                                sizeof err) < 0) {
+            tool_err(CMD, "DescribeLogDirs on broker %" PRId32 ": %s", br->node_id, err);
+            return -1;
+        }
+        if (resp.error_code) {
+            char buf[RP_TEXT_MAX];
+            tool_kafka_exception(resp.error_code, NULL, 0, buf, sizeof buf);
+            return rp_fail("%s", buf), -1;
+        }
+        rp_log_dirs_take(br->node_id, &resp, v, n);
+    }
+    return 0;
+}
+
 /* ---- throttles (IncrementalAlterConfigs) ---- */
 
 typedef struct rp_cfg_res {
@@ -659,7 +750,7 @@ const tj_json *rp_read_json(rp_ctx *c, const char *path, bool *invalid)
     *invalid = false;
     char *text = tj_read_file(&c->ar, path, RP_FILE_MAX, &len, &open_errno);
     if (!text) {
-        rp_fail("%s", path); /* NoSuchFileException's message: the path */
+        rp_fail("Unable to read file %s", path); /* Kafka's Utils.readFileAsString */
         return NULL;
     }
     bool oom;
@@ -853,8 +944,14 @@ void rp_print_json(rp_tp *v, size_t n)
         tj_buf_str(&b, num);
         rp_buf_ints(&b, v[i].replicas, v[i].replicas_n, false);
         tj_buf_str(&b, "],\"log_dirs\":[");
-        for (size_t r = 0; r < v[i].replicas_n; r++)
-            tj_buf_str(&b, r ? ",\"any\"" : "\"any\"");
+        for (size_t r = 0; r < v[i].replicas_n; r++) {
+            if (r)
+                tj_buf_str(&b, ",");
+            if (v[i].dirs && v[i].dirs[r])
+                tj_buf_json_str(&b, v[i].dirs[r], v[i].dir_lens[r]);
+            else
+                tj_buf_str(&b, "\"any\"");
+        }
         tj_buf_str(&b, "]}");
     }
     tj_buf_str(&b, "]}");
@@ -906,7 +1003,7 @@ static int rp_current(rp_ctx *c, rp_tp *v, size_t n)
         tj_buf_str(&b, "org.apache.kafka.common.errors.UnknownTopicOrPartitionException: Unable to find partition: ");
         for (size_t i = 0; i < nm; i++) {
             if (i)
-                tj_buf_str(&b, ", ");
+                tj_buf_str(&b, ",");
             rp_buf_tp(&b, &missing[i]);
         }
         rp_fail("%s", b.p);
@@ -1057,6 +1154,8 @@ static int rp_execute(rp_ctx *c, const char *path, bool additional, int64_t inte
         now[i].replicas = v[i].current;
         now[i].replicas_n = v[i].current_n;
     }
+    if (rp_log_dirs(c, &md, now, n) < 0)
+        return 1;
     printf("Current partition replica assignment\n\n");
     rp_print_json(now, n);
     printf("\n\nSave this to use as the --reassignment-json-file option during rollback\n");
