@@ -15,17 +15,20 @@
  *
  * The requests go to the bootstrap broker, which forwards the reassignment
  * ones to the active controller: Metadata (API 3) where Kafka's admin client
- * describes topics or the cluster, AlterPartitionReassignments (API 45; the
- * highest version both sides speak, as the admin client chooses: v1 with
+ * describes topics or the cluster; DescribeLogDirs (API 35) to each broker
+ * holding replicas, for the log directories Kafka 4.4 prints in a current
+ * assignment; AlterPartitionReassignments (API 45; the highest version both
+ * sides speak, as the admin client chooses: v1 with
  * allow_replication_factor_change true, or false for
  * --disallow-replication-factor-change, which a v0-only broker cannot
  * carry: Kafka's UnsupportedVersionException sentence), with null replicas
  * for --cancel; ListPartitionReassignments (API 46); IncrementalAlterConfigs
- * (API 44) for the throttles.
+ * (API 44) for the throttles, a broker's configs to that broker.
  *
- * What is printed is Kafka's tool's, byte for byte: the JSON of --generate
- * and --execute (Jackson's compact form, partitions sorted by topic and
- * partition, "log_dirs" all "any"), the status lines of --verify, the
+ * What is printed is Kafka 4.4's tool's, byte for byte: the JSON of
+ * --generate and --execute (Jackson's compact form, partitions sorted by
+ * topic and partition; "log_dirs" the replicas' directories in a current
+ * assignment, "any" in a proposal), the status lines of --verify, the
  * "Clearing ... throttles" lines with Kafka's HashSet order of brokers and
  * topics (javaorder.h), --list's and --cancel's lines. A failure is Kafka's
  * "Error: <message>" on stdout (Kafka adds a stack trace), or the bare
@@ -36,28 +39,29 @@
  * sentence and its usage there), exit status 1.
  *
  * Where this differs from Kafka's tool:
- * - --generate draws its random start with random(), so its proposal is a
- *   different (equally valid) one than Kafka's on the same run; Kafka's is
- *   random too.
+ * - --generate's placement (Kafka 4.4's StripedReplicaPlacer) draws its
+ *   random offsets with random(), not java.util.Random: its proposal is a
+ *   different, equally valid one; Kafka's is random too.
  * - Throttles: Gregor does not throttle replication yet. The configs Kafka
  *   sets (leader/follower.replication.throttled.rate and
  *   replica.alter.log.dirs.io.max.bytes.per.second on brokers,
  *   leader/follower.replication.throttled.replicas on topics) are sent as
  *   Kafka sends them; when the broker refuses them (Gregor refuses dynamic
- *   broker configs), a line on stderr says that throttling is not supported
- *   and the reassignment goes on unthrottled; --verify and --cancel clear
- *   them the same way. Kafka's tool fails there instead.
+ *   broker configs and the throttled-replicas lists), a line on stderr says
+ *   that throttling is not supported and the reassignment goes on
+ *   unthrottled, where Kafka's tool fails. --verify and --cancel clear them
+ *   the same way (Gregor takes those deletions).
  * - "log_dirs" other than "any" (moving replicas between log directories,
- *   AlterReplicaLogDirs) are refused with a sentence: not served yet.
+ *   AlterReplicaLogDirs) are refused with a sentence: not done yet.
  * - --command-config is read (a missing file is Kafka's error) but its
  *   properties are not applied: requests are plain. Every wait is bounded by
  *   30 s (Kafka's admin client's default API timeout is 60 s); a broker that
- *   cannot be reached is reported at once, where Kafka's client retries.
+ *   cannot be reached is reported at once, where Kafka's client retries;
+ *   throttle configs for a broker the cluster does not have fail at once
+ *   with Kafka's TimeoutException sentence, which Kafka prints after 60 s.
  * - --help prints the usage on stdout with status 0 (Kafka: stderr, 1).
  * - Invalid JSON is "Error: com.fasterxml.jackson.core.JsonParseException:
  *   ..." with our words, not Jackson's message and location.
- * - Broker-level throttle configs go to the bootstrap broker, where Kafka's
- *   admin client sends each broker's to that broker.
  * --generate is in reassign_generate.c; what both files share, in
  * reassign.h. Main thread only.
  */
@@ -592,19 +596,13 @@ typedef struct rp_cfg_res {
     int nkeys;
 } rp_cfg_res;
 
-/* Send the config changes; a resource the broker refuses is reported on
- * stderr as "not supported" and skipped (Gregor does not throttle
- * replication yet). what names the change for that line. */
-static void rp_configs(rp_ctx *c, const rp_cfg_res *res, size_t n, const char *what)
+/* One IncrementalAlterConfigs of res[0..n) to host:port (host NULL: the
+ * bootstrap broker); a resource the broker refuses is reported on stderr
+ * as "not supported" and skipped (Gregor does not throttle replication
+ * yet). what names the change for that line. */
+static void rp_configs_send(rp_ctx *c, const char *host, int32_t port, int16_t ver, const rp_cfg_res *res,
+                            size_t n, const char *what)
 {
-    if (!n)
-        return;
-    int16_t ver;
-    if (rp_versions(c) < 0 || tool_api_version(&c->av, KP_API_INCREMENTAL_ALTER_CONFIGS, &ver) < 0) {
-        tool_err(CMD, "%s: the broker does not serve IncrementalAlterConfigs; throttling is not supported, "
-                      "going on without it", what);
-        return;
-    }
     kp_incremental_alter_configs_req req;
     kp_incremental_alter_configs_req_init(&req);
     req.resources = rp_alloc(c, sizeof *req.resources * n);
@@ -628,7 +626,8 @@ static void rp_configs(rp_ctx *c, const rp_cfg_res *res, size_t n, const char *w
     }
     kp_incremental_alter_configs_resp resp;
     char err[512];
-    if (tool_raw_request(&c->o, KP_API_INCREMENTAL_ALTER_CONFIGS, ver, &req, &resp, &c->ar, err, sizeof err) < 0) {
+    if (tool_raw_request_at(&c->o, host, port, KP_API_INCREMENTAL_ALTER_CONFIGS, ver, &req, &resp, &c->ar, err,
+                            sizeof err) < 0) {
         tool_err(CMD, "%s: IncrementalAlterConfigs: %s; throttling is not supported, going on without it", what, err);
         return;
     }
@@ -643,6 +642,60 @@ static void rp_configs(rp_ctx *c, const rp_cfg_res *res, size_t n, const char *w
                       "without it", what, r->resource_type == 4 ? "broker" : "topic", (int)r->resource_name.len,
                  r->resource_name.ptr, buf);
     }
+}
+
+/* Kafka's incrementalAlterConfigs(...).all().get(): a broker's configs go
+ * to that broker, the topics' to the bootstrap broker. A broker the
+ * cluster does not have is Kafka's failure (its admin client waits 60 s
+ * for the node first; this fails at once). 0, or -1 after "Error: ...". */
+static int rp_configs(rp_ctx *c, const rp_cfg_res *res, size_t n, const char *what)
+{
+    if (!n)
+        return 0;
+    int16_t ver;
+    if (rp_versions(c) < 0 || tool_api_version(&c->av, KP_API_INCREMENTAL_ALTER_CONFIGS, &ver) < 0) {
+        tool_err(CMD, "%s: the broker does not serve IncrementalAlterConfigs; throttling is not supported, "
+                      "going on without it", what);
+        return 0;
+    }
+    size_t ntopics = 0;
+    for (size_t i = 0; i < n; i++)
+        ntopics += res[i].type != 4;
+    kp_metadata_resp md;
+    const kp_metadata_resp_broker **at = rp_alloc(c, sizeof *at * n);
+    if (ntopics < n && rp_metadata(c, NULL, NULL, 0, &md) < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (res[i].type != 4)
+            continue;
+        for (int32_t b = 0; b < md.brokers_n && !at[i]; b++) {
+            char id[16];
+            snprintf(id, sizeof id, "%" PRId32, md.brokers[b].node_id);
+            if (strcmp(id, res[i].name) == 0)
+                at[i] = &md.brokers[b];
+        }
+        if (!at[i])
+            return rp_fail("org.apache.kafka.common.errors.TimeoutException: Timed out waiting for a node "
+                           "assignment. Call: incrementalAlterConfigs"), -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (res[i].type != 4)
+            continue;
+        char *host = arena_strndup(&c->ar, at[i]->host.ptr ? at[i]->host.ptr : "",
+                                   at[i]->host.len > 0 ? (size_t)at[i]->host.len : 0);
+        if (!host)
+            return rp_fail("out of memory"), -1;
+        rp_configs_send(c, host, at[i]->port, ver, &res[i], 1, what);
+    }
+    if (ntopics) {
+        rp_cfg_res *t = rp_alloc(c, sizeof *t * ntopics);
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++)
+            if (res[i].type != 4)
+                t[k++] = res[i];
+        rp_configs_send(c, NULL, 0, ver, t, k, what);
+    }
+    return 0;
 }
 
 static const char *const rp_broker_throttles[] = { "leader.replication.throttled.rate",
@@ -684,7 +737,8 @@ static int rp_clear_throttles(rp_ctx *c, const rp_tp *targets, size_t n)
         for (int j = 0; j < 3; j++)
             res[i].keys[j] = rp_broker_throttles[j];
     }
-    rp_configs(c, res, k, "Clearing broker-level throttles");
+    if (rp_configs(c, res, k, "Clearing broker-level throttles") < 0)
+        return -1;
     /* topics: a HashSet<String> filled in the targets' order */
     rp_tp *topics = rp_alloc(c, sizeof *topics * n);
     size_t nt = 0;
@@ -726,7 +780,8 @@ static int rp_clear_throttles(rp_ctx *c, const rp_tp *targets, size_t n)
         }
         nres++;
     }
-    rp_configs(c, res, nres, "Clearing topic-level throttles");
+    if (rp_configs(c, res, nres, "Clearing topic-level throttles") < 0)
+        return -1;
     return 0;
 }
 
@@ -1015,7 +1070,7 @@ static int rp_current(rp_ctx *c, rp_tp *v, size_t n)
 
 /* Kafka's modifyReassignmentThrottle and modifyLogDirThrottle, sent as
  * Kafka sends them; refused ones are reported by rp_configs. */
-static void rp_set_throttles(rp_ctx *c, const kp_list_partition_reassignments_resp *cur, rp_tp *v, size_t n,
+static int rp_set_throttles(rp_ctx *c, const kp_list_partition_reassignments_resp *cur, rp_tp *v, size_t n,
                              int64_t inter_broker, int64_t log_dir)
 {
     if (inter_broker >= 0) {
@@ -1068,7 +1123,8 @@ static void rp_set_throttles(rp_ctx *c, const kp_list_partition_reassignments_re
             res[t].keys[1] = rp_topic_throttles[1];
             res[t].values[1] = follower[t];
         }
-        rp_configs(c, res, nres, "Setting the topic-level throttles");
+        if (rp_configs(c, res, nres, "Setting the topic-level throttles") < 0)
+            return -1;
         /* broker configs: every broker of the moves */
         size_t total = 0;
         for (size_t i = 0; i < n; i++)
@@ -1094,7 +1150,8 @@ static void rp_set_throttles(rp_ctx *c, const kp_list_partition_reassignments_re
             bres[i].keys[1] = rp_broker_throttles[1];
             bres[i].values[1] = rate;
         }
-        rp_configs(c, bres, nb, "Setting the inter-broker throttle");
+        if (rp_configs(c, bres, nb, "Setting the inter-broker throttle") < 0)
+            return -1;
         printf("The inter-broker throttle limit was set to %" PRId64 " B/s\n", inter_broker);
         fflush(stdout);
     }
@@ -1104,6 +1161,7 @@ static void rp_set_throttles(rp_ctx *c, const kp_list_partition_reassignments_re
         printf("The replica-alter-dir throttle limit was set to %" PRId64 " B/s\n", log_dir);
         fflush(stdout);
     }
+    return 0;
 }
 
 static int rp_execute(rp_ctx *c, const char *path, bool additional, int64_t inter_broker, int64_t log_dir,
@@ -1163,7 +1221,8 @@ static int rp_execute(rp_ctx *c, const char *path, bool additional, int64_t inte
     if (inter_broker >= 0 || log_dir >= 0) {
         printf("%s\n", RP_VERIFY_WARNING);
         fflush(stdout);
-        rp_set_throttles(c, &cur, v, n, inter_broker, log_dir);
+        if (rp_set_throttles(c, &cur, v, n, inter_broker, log_dir) < 0)
+            return 1;
     }
     if (rp_alter(c, v, n, false, disallow_rf_change) < 0)
         return 1;

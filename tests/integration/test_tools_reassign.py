@@ -275,6 +275,24 @@ def clearing_lines(brokers, topics):
                                                                 ",".join(topics)))
 
 
+def test_clearing_throttles_on_an_unknown_broker(topics, tmp_path):
+    """Our tool: a broker's throttle configs go to that broker, as Kafka's
+    admin client sends them; a broker the cluster does not have is Kafka's
+    failure, at once (Kafka's tool waits 60 s for the node first, so it is
+    not run here)."""
+    (node,) = broker_ids(topics)
+    f = tmp_path / "plan.json"
+    f.write_text(reassignment([("move-a", 1, [7])]))
+    r = run_tool("gregor", "--bootstrap-server", topics, "--verify", "--reassignment-json-file", f)
+    assert r.returncode == 1, show(r)
+    assert r.stdout == (
+        "Status of partition reassignment:\n"
+        "There is no active reassignment of partition move-a-1, but replica set is %d rather than 7.\n\n"
+        "Clearing broker-level throttles on brokers %d,7\n"
+        "Error: org.apache.kafka.common.errors.TimeoutException: Timed out waiting for a node assignment. "
+        "Call: incrementalAlterConfigs\n" % (node, node)), show(r)
+
+
 def check_throttle_notice(broker, r):
     """Our tool on Gregor, which does not throttle replication: a stderr
     line for each refused resource; on Kafka the throttle configs are taken
