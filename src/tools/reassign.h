@@ -65,9 +65,11 @@ const kp_metadata_resp_partition *rp_md_partition(const kp_metadata_resp_topic *
 /* Kafka's describeTopics errors ("Topic X not found."); 0 when usable. */
 int rp_topic_error(const kp_metadata_resp_topic *t, const char *name, size_t len);
 
-/* The JSON file at path, or NULL after "Error: <path>" (*invalid false)
- * or when it is not JSON (*invalid true: nothing printed). */
-const tj_json *rp_read_json(rp_ctx *c, const char *path, bool *invalid);
+enum { RP_JSON_OK, RP_JSON_INVALID, RP_JSON_MISSING /* blank */, RP_JSON_EMPTY };
+/* The JSON file at path, or NULL: after Kafka's "Error: Unable to read
+ * file <path>" (*invalid RP_JSON_OK), or with nothing printed when it holds
+ * no JSON (*invalid says how). */
+const tj_json *rp_read_json(rp_ctx *c, const char *path, int *invalid);
 /* The "version" field: absent is 1; 0, or -1 after Kafka's sentence. */
 int rp_json_version(const tj_json *js);
 /* Kafka 4.4's getReplicaToLogDir: each replica's log directory, asked

@@ -245,10 +245,12 @@ static int rp_parse_generate(rp_ctx *c, const char *path, const char *list, int3
         free(b.p);
         return -1;
     }
-    bool invalid;
+    int invalid;
     const tj_json *js = rp_read_json(c, path, &invalid);
     if (!js) {
-        if (invalid)
+        if (invalid == RP_JSON_MISSING)
+            rp_fail("Expected JSON object, received "); /* Jackson's MissingNode */
+        else if (invalid != RP_JSON_OK)
             rp_fail("The input string is not a valid JSON");
         return -1;
     }

@@ -60,8 +60,8 @@
  *   throttle configs for a broker the cluster does not have fail at once
  *   with Kafka's TimeoutException sentence, which Kafka prints after 60 s.
  * - --help prints the usage on stdout with status 0 (Kafka: stderr, 1).
- * - Invalid JSON is "Error: com.fasterxml.jackson.core.JsonParseException:
- *   ..." with our words, not Jackson's message and location.
+ * - Invalid JSON in a reassignment file is "Error: F is not valid JSON",
+ *   where Kafka prints Jackson's message and location.
  * --generate is in reassign_generate.c; what both files share, in
  * reassign.h. Main thread only.
  */
@@ -798,11 +798,11 @@ int rp_fail_node(const char *what, const tj_json *j)
     return -1;
 }
 
-const tj_json *rp_read_json(rp_ctx *c, const char *path, bool *invalid)
+const tj_json *rp_read_json(rp_ctx *c, const char *path, int *invalid)
 {
     size_t len;
     int open_errno;
-    *invalid = false;
+    *invalid = RP_JSON_OK;
     char *text = tj_read_file(&c->ar, path, RP_FILE_MAX, &len, &open_errno);
     if (!text) {
         rp_fail("Unable to read file %s", path); /* Kafka's Utils.readFileAsString */
@@ -815,7 +815,7 @@ const tj_json *rp_read_json(rp_ctx *c, const char *path, bool *invalid)
         return NULL;
     }
     if (!js)
-        *invalid = true;
+        *invalid = len == 0 ? RP_JSON_EMPTY : strspn(text, " \t\r\n") == len ? RP_JSON_MISSING : RP_JSON_INVALID;
     return js;
 }
 
@@ -838,11 +838,18 @@ int rp_json_version(const tj_json *js)
  * (duplicates kept). 0, or -1 after Kafka's sentence. */
 static int rp_parse_reassignment(rp_ctx *c, const char *path, rp_tp **out, size_t *out_n)
 {
-    bool invalid;
+    int invalid;
     const tj_json *js = rp_read_json(c, path, &invalid);
     if (!js) {
-        if (invalid)
-            rp_fail("com.fasterxml.jackson.core.JsonParseException: %s is not valid JSON", path);
+        /* Kafka: Json.tryParseFull's exception's message (Jackson's own
+         * words and location, not reproduced for invalid JSON), or Jackson's
+         * MissingNode of a blank text */
+        if (invalid == RP_JSON_EMPTY)
+            rp_fail("The input string shouldn't be empty");
+        else if (invalid == RP_JSON_MISSING)
+            rp_fail("Expected JSON object, received ");
+        else if (invalid == RP_JSON_INVALID)
+            rp_fail("%s is not valid JSON", path);
         return -1;
     }
     if (rp_json_version(js) < 0)
@@ -1614,8 +1621,11 @@ int tool_reassign_partitions_main(int argc, char **argv)
         if (!rp_takes_value(k))
             continue;
         if (!iv) {
-            /* --bootstrap-server takes an optional argument in Kafka 4.4 */
-            if (i + 1 >= argc || (k == RP_BSERVER && argv[i + 1][0] == '-')) {
+            /* --bootstrap-server takes an optional argument in Kafka 4.4:
+             * without one, Kafka's tool fails later with "Error: null" */
+            if (k == RP_BSERVER && (i + 1 >= argc || argv[i + 1][0] == '-'))
+                continue;
+            if (i + 1 >= argc) {
                 tool_err(CMD, "Option %s requires an argument", rp_names[k]);
                 return 1;
             }
@@ -1672,6 +1682,8 @@ int tool_reassign_partitions_main(int argc, char **argv)
             return rp_fail("%s", vals[RP_COMMAND_CONFIG]); /* NoSuchFileException: the path */
         fclose(f);
     }
+    if (times[RP_BSERVER] && !vals[RP_BSERVER])
+        return rp_fail("null"); /* Kafka: a NullPointerException putting the missing value */
     c.o.bootstrap = vals[RP_BSERVER] ? vals[RP_BSERVER] : vals[RP_BCONTROLLER];
     arena_init(&c.ar, RP_ARENA_MAX);
     srandom((unsigned)(clock_mono_ms() ^ (int64_t)getpid()));

@@ -193,6 +193,10 @@ def test_generate_errors(topics, tool, tmp_path):
     twice.write_text('{"topics":[{"topic":"move-a"},{"topic":"move-a"}]}')
     v2 = tmp_path / "v2.json"
     v2.write_text('{"topics":[{"topic":"move-a"}],"version":2}')
+    hello = tmp_path / "hello.json"
+    hello.write_text("hello")
+    blank = tmp_path / "blank.json"
+    blank.write_text(" \n")
     for f, brokers, line in [
         (nope, node, "Error: " + UTOPE + "Topic nope not found."),
         (good, "%d,x" % node, 'Error: For input string: "x"'),
@@ -200,6 +204,8 @@ def test_generate_errors(topics, tool, tmp_path):
         (good, node + 100, "Error: All brokers are currently fenced, or have all their log directories cordoned."),
         (twice, node, "Error: List of topics to reassign contains duplicate entries: [move-a]"),
         (v2, node, "Error: Not supported version field value 2"),
+        (hello, node, "Error: The input string is not a valid JSON"),
+        (blank, node, "Error: Expected JSON object, received "),
     ]:
         r = run_tool(tool, "--bootstrap-server", topics, "--generate", "--topics-to-move-json-file", f,
                      "--broker-list", brokers)
@@ -389,6 +395,8 @@ def test_execute_errors(topics, tool, tmp_path):
         r = run_tool(tool, "--bootstrap-server", topics, "--execute", "--reassignment-json-file", f)
         assert error_line(tool, r) == line, "%s\n%s" % (parts, show(r))
     for text, line in [
+        ("", "Error: The input string shouldn't be empty"),
+        (" \n", "Error: Expected JSON object, received "),   # Jackson's MissingNode
         ('{"version":2,"partitions":[]}', "Error: Not supported version field value 2"),
         ('[1]', "Error: Expected JSON object, received [1]"),
         ('{"partitions":{"topic":"t"}}', 'Error: Expected JSON array, received {"topic":"t"}'),
@@ -457,6 +465,10 @@ def test_bad_values(topics, tool, tmp_path):
     r = run_tool(tool, "--bootstrap-server", topics, "--execute", "--reassignment-json-file", f,
                  "--throttle", "fast")
     assert error_line(tool, r) == "Error: Cannot parse argument 'fast' of option throttle", show(r)
+    # Kafka 4.4's --bootstrap-server takes an optional argument: without
+    # one, Kafka's tool fails putting null in its properties
+    r = run_tool(tool, "--list", "--bootstrap-server")
+    assert error_line(tool, r) == "Error: null", show(r)
     missing = tmp_path / "missing.properties"
     r = run_tool(tool, "--bootstrap-server", topics, "--list", "--command-config", missing)
     assert error_line(tool, r) == "Error: %s" % missing, show(r)
