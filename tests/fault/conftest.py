@@ -13,6 +13,8 @@ pytest plumbing for the fault schedules (tests/fault/README.md).
                          (repeatable), e.g. shorter broker sessions:
                          broker.session.timeout.ms=2000 and
                          broker.heartbeat.interval.ms=500
+  --client=KEY=VALUE     one more property of every producer (repeatable),
+                         e.g. retry.backoff.max.ms=100
 
 Fixtures:
   schedule       (index, kind, seed) of this test (parametrized)
@@ -64,6 +66,8 @@ def pytest_addoption(parser):
                      help="seed of the first fault schedule (default: random)")
     parser.addoption("--override", action="append", default=[], metavar="KEY=VALUE",
                      help="one more key in every node's server.properties (tests/fault)")
+    parser.addoption("--client", action="append", default=[], metavar="KEY=VALUE",
+                     help="one more librdkafka property of every producer (tests/fault)")
 
 
 def _seed(config):
@@ -92,9 +96,10 @@ def pytest_generate_tests(metafunc):
 
 
 class FaultCluster:
-    def __init__(self, cluster, workdir):
+    def __init__(self, cluster, workdir, client=()):
         self.cluster = cluster
         self.workdir = workdir
+        self.client = list(client)    # --client KEY=VALUE, for producer.py
         self.isr_never_full = False   # see faulttest.precheck
         self.probe = None             # faulttest.probe_cluster's answer, once known
 
@@ -113,7 +118,7 @@ def fault_cluster(tmp_path_factory, request):
                              jvm_opts=KAFKA_JVM_OPTS)
     try:
         c.up()
-        yield FaultCluster(c, str(d))
+        yield FaultCluster(c, str(d), request.config.getoption("--client"))
     finally:
         alive = [n.node_id for n in c.nodes if n.alive()]
         c.kill_all()

@@ -201,7 +201,7 @@ class Load:
     """The producers of one schedule, each a subprocess of build/venv's
     python running producer.py, writing its delivery reports to a file."""
 
-    def __init__(self, c, topic, workdir):
+    def __init__(self, c, topic, workdir, client=()):
         if not VENV_PYTHON.exists():
             pytest.fail("%s missing: run scripts/venv" % VENV_PYTHON, pytrace=False)
         self.procs = {}
@@ -213,7 +213,7 @@ class Load:
                 self.procs[name] = subprocess.Popen(
                     [str(VENV_PYTHON), str(PRODUCER), "--bootstrap", c.bootstrap, "--topic",
                      topic, "--partitions", str(PARTITIONS), "--name", name, "--rate",
-                     str(RATE), "--out", self.outs[name]],
+                     str(RATE), "--out", self.outs[name]] + ["--client=" + kv for kv in client],
                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log)
             finally:
                 log.close()

@@ -34,6 +34,8 @@ def main():
     ap.add_argument("--max-seconds", type=float, default=600.0)
     ap.add_argument("--flush-seconds", type=float, default=150.0)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--client", action="append", default=[], metavar="KEY=VALUE",
+                    help="one more librdkafka property")
     a = ap.parse_args()
 
     stop = []
@@ -63,6 +65,7 @@ def main():
         # delivery (reported), not a hang. Kafka's failovers take seconds.
         "message.timeout.ms": 120000,
         "error_cb": on_error,
+        **dict(kv.split("=", 1) for kv in a.client),
     })
     key = a.name.encode()
     seq = 0

@@ -207,7 +207,7 @@ def test_schedule(schedule, fault_cluster, fault_report):
     precheck(fault_cluster, topic)
 
     t0 = time.monotonic()
-    load = Load(c, topic, fault_cluster.workdir)
+    load = Load(c, topic, fault_cluster.workdir, fault_cluster.client)
     try:
         load.wait_ready()
         fault = SCHEDULES[kind](c, topic, follower, rng)
