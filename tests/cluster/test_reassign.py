@@ -15,7 +15,11 @@ Proves:
   catch up and join the ISR) and 3 -> 2;
 - a reassignment to a broker that is shut down stays in progress: --list
   shows it with its adding and removing replicas, and --cancel puts the
-  original replicas back.
+  original replicas back;
+- a broker that was down while its replica moved away sets the old
+  directory aside once it has caught up;
+- CreatePartitions through a node that is not the active controller: new
+  partitions placed (or as assigned) with every replica in sync.
 
 Passes on Apache Kafka 4.4.0 and on Gregor.
 """
@@ -274,3 +278,26 @@ def test_replica_moved_away_while_down(start_cluster, tmp_path):
     c.wait_formed()
     wait_until("node 2's old replica directory set aside",
                lambda: partition_dir_gone(c.node(2), topic, 0), 60, interval=0.5)
+
+
+def test_create_partitions_on_a_cluster(start_cluster):
+    """CreatePartitions through a node that is not the active controller:
+    the new partitions get three replicas (placed, or as assigned), all in
+    sync, and take records like the old ones."""
+    c = start_cluster("combined", nodes=3)
+    topic = unique("grow")
+    create(c.bootstrap, topic, [[1, 2, 3], [2, 3, 1]])
+    from confluent_kafka.admin import AdminClient, NewPartitions
+    from clustertest import consume_each, produce_each, wait_leader
+    leader = wait_leader(c)[0]["leader"]
+    other = [n for n in (1, 2, 3) if n != leader][0]
+    a = AdminClient({"bootstrap.servers": c.bootstrap_of([other])})
+    a.create_partitions([NewPartitions(topic, 4)])[topic].result(timeout=60)
+    a.create_partitions([NewPartitions(topic, 5, replica_assignment=[[3, 1, 2]])])[topic].result(timeout=60)
+    d = wait_until("5 partitions, each with 3 replicas in sync",
+                   lambda: (lambda d: d if len(d) == 5 and all(len(v[1]) == 3 and sorted(v[2]) == [1, 2, 3]
+                                                               for v in d.values()) else None)(
+                       confluent_describe(c.bootstrap, topic)), 60, interval=0.5)[0]
+    assert d[4][1] == [3, 1, 2], d
+    sent = produce_each(c.bootstrap, topic, range(5), 200)
+    consume_each(c.bootstrap, topic, sent)
