@@ -1,8 +1,9 @@
 /*
- * reassign.h - what the two files of `gregor reassign-partitions` share:
+ * reassign.h - what the files of `gregor reassign-partitions` share:
  * reassign_partitions.c (arguments, --execute, --verify, --cancel, --list,
- * the requests) and reassign_generate.c (--generate: Kafka's replica
- * assignment algorithm). Internal to them; main thread only.
+ * the requests), reassign_generate.c (--generate: Kafka 4.4's replica
+ * placement) and reassign_configs.c (log directories, throttles).
+ * Internal to them; main thread only.
  */
 #ifndef GREGOR_TOOLS_REASSIGN_H
 #define GREGOR_TOOLS_REASSIGN_H
@@ -79,6 +80,26 @@ int rp_log_dirs(rp_ctx *c, const kp_metadata_resp *md, rp_tp *v, size_t n);
 /* Kafka's formatAsReassignmentJson on stdout (no newline); v is sorted;
  * "log_dirs" from v[i].dirs, "any" where unknown. */
 void rp_print_json(rp_tp *v, size_t n);
+
+/* ApiVersions of the bootstrap broker, once (0, or -1 after a message);
+ * the version of api to use, or -1 after Kafka's "Error: ...
+ * UnsupportedVersionException: The node does not support <java_name>". */
+int rp_versions(rp_ctx *c);
+int rp_version(rp_ctx *c, int16_t api, const char *java_name, int16_t *ver);
+/* The cluster's broker ids, in Metadata's order (md keeps the answer). */
+int rp_broker_ids(rp_ctx *c, int32_t **ids, size_t *n, kp_metadata_resp *md);
+/* p's entry in a ListPartitionReassignments answer, or NULL. */
+const kp_list_partition_reassignments_resp_partition *
+rp_list_find(const kp_list_partition_reassignments_resp *r, const rp_tp *p);
+
+/* reassign_configs.c: Kafka's clearAllThrottles (the "Clearing ..." lines,
+ * then the deletions), and Kafka's modifyReassignmentThrottle and
+ * modifyLogDirThrottle for --execute (cur: the reassignments under way;
+ * v: the proposal with each partition's current replicas). 0, or -1 after
+ * "Error: ...". */
+int rp_clear_throttles(rp_ctx *c, const rp_tp *targets, size_t n);
+int rp_set_throttles(rp_ctx *c, const kp_list_partition_reassignments_resp *cur, rp_tp *v, size_t n,
+                     int64_t inter_broker, int64_t log_dir);
 
 /* --generate (reassign_generate.c): the exit status. */
 int rp_generate(rp_ctx *c, const char *path, const char *broker_list, bool rack_aware);
