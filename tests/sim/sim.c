@@ -336,13 +336,24 @@ static void check_image(const mimage *im, int64_t offset)
         if (i > 0 && (strcmp(im->by_name[i - 1]->name, t->name) >= 0 ||
                       memcmp(im->by_id[i - 1]->id.b, im->by_id[i]->id.b, 16) >= 0))
             fail("image at %" PRId64 ": topics not sorted or not unique at %s", offset, t->name);
-        int rf = t->nparts ? t->parts[0].nreplicas : 0;
         for (int32_t k = 0; k < t->nparts; k++) {
             const mi_partition *q = &t->parts[k];
             bool leader_ok = q->leader < 0;
-            if (q->nreplicas != rf || q->leader_epoch < 0 || q->partition_epoch < 0)
-                fail("image at %" PRId64 ": %s-%d has %d replicas (partition 0: %d), epochs %d/%d", offset,
-                     t->name, k, q->nreplicas, rf, q->leader_epoch, q->partition_epoch);
+            /* replication factors may differ by partition (a reassignment) */
+            if (q->nreplicas < 1 || q->leader_epoch < 0 || q->partition_epoch < 0)
+                fail("image at %" PRId64 ": %s-%d has %d replicas, epochs %d/%d", offset, t->name, k, q->nreplicas,
+                     q->leader_epoch, q->partition_epoch);
+            for (int a = 0; a < q->nadding + q->nremoving; a++) {
+                int32_t x = a < q->nadding ? q->adding[a] : q->removing[a - q->nadding];
+                bool in = false;
+                for (int b = 0; b < q->nreplicas; b++)
+                    in |= q->replicas[b] == x;
+                for (int b = 0; a < q->nadding && b < q->nremoving; b++)
+                    in &= q->removing[b] != x;
+                if (!in)
+                    fail("image at %" PRId64 ": %s-%d: adding/removing replica %d is not a replica (or both)",
+                         offset, t->name, k, x);
+            }
             for (int a = 0; a < q->nreplicas; a++)
                 for (int b = 0; b < a; b++)
                     if (q->replicas[a] == q->replicas[b])
@@ -1185,7 +1196,7 @@ static void decide(node *L, mrec_list *out, int32_t *registered)
     const char *what = "?";
     *registered = 0;
     const mi_topic *t = im->ntopics ? im->by_name[rnd_below(im->ntopics)] : NULL;
-    switch ((int)rnd_below(12)) {
+    switch ((int)rnd_below(13)) {
     case 0:
     case 1: {
         what = "create topic";
@@ -1260,6 +1271,20 @@ static void decide(node *L, mrec_list *out, int32_t *registered)
         what = "expire sessions";
         controller_expire_sessions(c, now_ms, SESSION_MS, out);
         break;
+    case 11: {
+        /* KIP-455: a new target for one partition (its adding and removing
+         * sets go through the log, snapshots and every image), or a cancel */
+        what = "reassign";
+        if (!t || t->nparts == 0)
+            break;
+        int32_t target[3];
+        int n = 1 + (int)rnd_below(3);
+        for (int i = 0; i < n; i++)
+            target[i] = (int32_t)(1 + (rnd_below(BROKERS) + (uint64_t)i * 2) % BROKERS);
+        code = controller_reassign(c, t->id, (int32_t)rnd_below((uint64_t)t->nparts), chance(200) ? NULL : target, n,
+                                   !chance(100), out, msg, sizeof msg);
+        break;
+    }
     default:
         what = "validate only";
         snprintf(name, sizeof name, "t%d", (int)rnd_below(TOPIC_NAMES));
