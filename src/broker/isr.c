@@ -60,6 +60,12 @@ static int collect(isr_mgr *im_, int64_t now)
     int n = 0;
     metalog_read_lock(b->meta);
     const mimage *im = metalog_image(b->meta);
+    /* KIP-841: a fenced broker, or one shutting down, does not join an ISR */
+    int32_t gone[1024];
+    int ngone = 0;
+    for (int i = 0; i < im->nbrokers && ngone < (int)(sizeof gone / sizeof gone[0]); i++)
+        if (im->brokers[i].fenced || im->brokers[i].shutting_down)
+            gone[ngone++] = im->brokers[i].id;
     for (int t = 0; t < im->ntopics && n < ISR_CHANGES_MAX; t++) {
         const mi_topic *mt = im->by_id[t];
         topic *tp = NULL;
@@ -71,7 +77,7 @@ static int collect(isr_mgr *im_, int64_t now)
                 break;
             partition *p = topic_partition(tp, k);
             isr_change *c = &im_->ch[n];
-            if (!p || !partition_isr_check(p, now, im_->lag_max_ms, c->isr, &c->nisr))
+            if (!p || !partition_isr_check(p, now, im_->lag_max_ms, gone, ngone, c->isr, &c->nisr))
                 continue;
             c->topic_id = mt->id;
             snprintf(c->name, sizeof c->name, "%s", mt->name);

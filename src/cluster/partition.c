@@ -862,7 +862,8 @@ void partition_wait_hw(partition *p, int64_t offset, int64_t deadline_ms, reacto
     }
 }
 
-bool partition_isr_check(partition *p, int64_t now_ms, int64_t lag_max_ms, int32_t *out, int *nout)
+bool partition_isr_check(partition *p, int64_t now_ms, int64_t lag_max_ms, const int32_t *ineligible,
+                         int nineligible, int32_t *out, int *nout)
 {
     pthread_mutex_lock(&p->lock);
     part_hw_waiter *late = hw_waiters_take_locked(p, false, 0, now_ms);
@@ -878,6 +879,8 @@ bool partition_isr_check(partition *p, int64_t now_ms, int64_t lag_max_ms, int32
                 member |= p->isr[k] == f->id;
             bool in = member ? f->caught_up_ms > 0 && now_ms - f->caught_up_ms <= lag_max_ms
                              : f->leo >= 0 && f->leo >= hw && now_ms - f->caught_up_ms <= lag_max_ms;
+            for (int k = 0; !member && in && k < nineligible; k++)
+                in = ineligible[k] != f->id;
             /* a member never heard of since this broker leads: give it the
              * lag time from the start of the leadership */
             if (member && f->caught_up_ms == 0) {

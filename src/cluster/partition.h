@@ -255,8 +255,11 @@ void partition_wait_hw(partition *p, int64_t offset, int64_t deadline_ms, reacto
  * and the ISR it wants (members caught up within lag_max_ms, others that
  * reached the high watermark) goes to out; true when it differs from the
  * committed ISR (AlterPartition is due). Those it adds count for the high
- * watermark from now until the image changes or the next check. */
-bool partition_isr_check(partition *p, int64_t now_ms, int64_t lag_max_ms, int32_t *out, int *nout);
+ * watermark from now until the image changes or the next check. A broker
+ * in `ineligible` (fenced or shutting down, KIP-841) is never added: its
+ * last fetch may look caught up, but it is gone. */
+bool partition_isr_check(partition *p, int64_t now_ms, int64_t lag_max_ms, const int32_t *ineligible,
+                         int nineligible, int32_t *out, int *nout);
 /* Offsets below this are visible to read_committed readers. */
 int64_t partition_last_stable_offset(partition *p);
 

@@ -301,3 +301,23 @@ def test_create_partitions_on_a_cluster(start_cluster):
     assert d[4][1] == [3, 1, 2], d
     sent = produce_each(c.bootstrap, topic, range(5), 200)
     consume_each(c.bootstrap, topic, sent)
+
+
+def test_completes_while_a_target_replica_is_down(start_cluster):
+    """[3,4,1] -> [3,4,2] with broker 4 stopped: broker 2 catches up and the
+    reassignment completes without 4 (Kafka needs only the added replicas
+    in the ISR). Gregor's leader once offered the stopped broker for the
+    ISR too, from its last fetch; the controller refused the whole change
+    (INELIGIBLE_REPLICA) and 2 never joined."""
+    c = start_cluster("combined", nodes=4)
+    topic = unique("down")
+    create(c.bootstrap, topic, [[3, 4, 1]])
+    wait_isr(c.bootstrap, topic, {0: [3, 4, 1]})
+    assert c.node(4).stop()
+    live = c.bootstrap_of([1, 2, 3])
+    err, msg = alter_raw(c.node(1).client_port, topic, 0, [3, 4, 2])
+    assert err == 0, (err, msg)
+    d, secs = wait_until("[3,4,2] with 3 and 2 in sync",
+                         lambda: (lambda d: d if d[0][1] == [3, 4, 2] and sorted(d[0][2]) == [2, 3] else None)(
+                             confluent_describe(live, topic)), 60, interval=0.5)
+    assert "No partition reassignments found." in reassign(live, "--list")

@@ -520,6 +520,9 @@ static void isr_tick(int b)
             bool member = in(r->isr, r->nisr, id);
             bool stays = member ? f->caught_up_ms > 0 && now - f->caught_up_ms <= LAG_MS
                                 : f->leo >= 0 && f->leo >= r->hw && now - f->caught_up_ms <= LAG_MS;
+            const mi_broker *fb = mimage_broker(&x->im, id); /* KIP-841: not a fenced one */
+            if (!member && (!fb || fb->fenced || fb->shutting_down))
+                stays = false;
             if (member && f->caught_up_ms == 0) {
                 f->caught_up_ms = now;
                 stays = true;
