@@ -19,7 +19,11 @@ Proves:
 - a broker that was down while its replica moved away sets the old
   directory aside once it has caught up;
 - CreatePartitions through a node that is not the active controller: new
-  partitions placed (or as assigned) with every replica in sync.
+  partitions placed (or as assigned) with every replica in sync;
+- [3,4,1] -> [3,4,2] completes with broker 4 stopped (only the added
+  replica must be in sync);
+- a group's __consumer_offsets partition moved with its leader: the new
+  coordinator serves the committed offsets and takes new commits.
 
 Passes on Apache Kafka 4.4.0 and on Gregor.
 """
@@ -321,3 +325,52 @@ def test_completes_while_a_target_replica_is_down(start_cluster):
                          lambda: (lambda d: d if d[0][1] == [3, 4, 2] and sorted(d[0][2]) == [2, 3] else None)(
                              confluent_describe(live, topic)), 60, interval=0.5)
     assert "No partition reassignments found." in reassign(live, "--list")
+
+
+def committed_offset(cons, topic, timeout=60):
+    """Consumer.committed, asked again while the coordinator moves
+    (librdkafka hands NOT_COORDINATOR to the application here, on Kafka as
+    on Gregor)."""
+    from confluent_kafka import KafkaException, TopicPartition
+    def ask():
+        try:
+            got = cons.committed([TopicPartition(topic, 0)], timeout=10)[0]
+            return got if got.error is None else None
+        except KafkaException:
+            return None
+    return wait_until("the committed offset of %s-0" % topic, ask, timeout, interval=0.5)[0].offset
+
+
+def test_move_a_consumer_offsets_partition(start_cluster, tmp_path):
+    """The __consumer_offsets partition of a group moves to other brokers,
+    its leader with it: the group's committed offsets are served by the new
+    coordinator, and commits go on there."""
+    from confluent_kafka import Consumer, TopicPartition
+    from test_coordinators import offsets_partition
+    c = start_cluster("combined", nodes=4)
+    topic, group = unique("data"), unique("grp")
+    create(c.bootstrap, topic, [[1, 2, 3]])
+    cons = Consumer({"bootstrap.servers": c.bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        for off in (5, 10, 15):
+            cons.commit(offsets=[TopicPartition(topic, 0, off)], asynchronous=False)
+        p = offsets_partition(group)
+        d = wait_until("__consumer_offsets-%d with every replica in sync" % p,
+                       lambda: (lambda d: d if len(d[p][2]) == len(d[p][1]) else None)(
+                           confluent_describe(c.bootstrap, "__consumer_offsets")), 60)[0]
+        leader, replicas = d[p][0], d[p][1]
+        target = [x for x in (1, 2, 3, 4) if x != leader]
+        plan = plan_file(tmp_path, "__consumer_offsets", {p: target})
+        assert "Successfully started" in reassign(c.bootstrap, "--execute", "--reassignment-json-file", plan)
+        wait_completed(c.bootstrap, plan)
+        d = wait_isr(c.bootstrap, "__consumer_offsets", {p: target})
+        assert d[p][0] != leader, (leader, replicas, d[p])
+        assert committed_offset(cons, topic) == 15
+        cons.commit(offsets=[TopicPartition(topic, 0, 20)], asynchronous=False)
+    finally:
+        cons.close()
+    fresh = Consumer({"bootstrap.servers": c.bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        assert committed_offset(fresh, topic) == 20
+    finally:
+        fresh.close()
