@@ -226,7 +226,10 @@ void mrec_broker_shutting_down(mrec_list *l, int32_t id, int64_t epoch)
     mrec_end(l);
 }
 
-void mrec_partition_change(mrec_list *l, kp_uuid id, int32_t index, int32_t leader, const int32_t *isr, int nisr)
+/* PartitionChangeRecord v0; an array NULL is left out (unchanged). */
+static void partition_change(mrec_list *l, kp_uuid id, int32_t index, int32_t leader, const int32_t *isr, int nisr,
+                             const int32_t *replicas, int nreplicas, const int32_t *removing, int nremoving,
+                             const int32_t *adding, int nadding)
 {
     kp_partition_change_record rec;
     kp_partition_change_record_init(&rec);
@@ -235,32 +238,29 @@ void mrec_partition_change(mrec_list *l, kp_uuid id, int32_t index, int32_t lead
     rec.leader = leader;
     rec.isr = (int32_t *)isr;
     rec.isr_n = isr ? nisr : -1;
+    rec.replicas = (int32_t *)replicas;
+    rec.replicas_n = replicas ? nreplicas : -1;
+    rec.removing_replicas = (int32_t *)removing;
+    rec.removing_replicas_n = removing ? nremoving : -1;
+    rec.adding_replicas = (int32_t *)adding;
+    rec.adding_replicas_n = adding ? nadding : -1;
     mrec_begin(l, KP_REC_PARTITION_CHANGE_RECORD, 0);
     kp_partition_change_record_encode(&l->w, 0, &rec);
     mrec_end(l);
+}
+
+void mrec_partition_change(mrec_list *l, kp_uuid id, int32_t index, int32_t leader, const int32_t *isr, int nisr)
+{
+    partition_change(l, id, index, leader, isr, nisr, NULL, 0, NULL, 0, NULL, 0);
 }
 
 void mrec_partition_reassign(mrec_list *l, kp_uuid id, int32_t index, int32_t leader, const int32_t *isr, int nisr,
                              const int32_t *replicas, int nreplicas, const int32_t *removing, int nremoving,
                              const int32_t *adding, int nadding)
 {
-    static const int32_t none[1] = { 0 };
-    kp_partition_change_record rec;
-    kp_partition_change_record_init(&rec);
-    rec.partition_id = index;
-    rec.topic_id = id;
-    rec.leader = leader;
-    rec.isr = (int32_t *)isr;
-    rec.isr_n = isr ? nisr : -1;
-    rec.replicas = (int32_t *)(replicas ? replicas : none);
-    rec.replicas_n = nreplicas;
-    rec.removing_replicas = (int32_t *)(removing ? removing : none);
-    rec.removing_replicas_n = nremoving;
-    rec.adding_replicas = (int32_t *)(adding ? adding : none);
-    rec.adding_replicas_n = nadding;
-    mrec_begin(l, KP_REC_PARTITION_CHANGE_RECORD, 0);
-    kp_partition_change_record_encode(&l->w, 0, &rec);
-    mrec_end(l);
+    static const int32_t none[1] = { 0 }; /* all three written, empty ones too */
+    partition_change(l, id, index, leader, isr, nisr, replicas ? replicas : none, nreplicas,
+                     removing ? removing : none, nremoving, adding ? adding : none, nadding);
 }
 
 int mrec_open(kp_reader *r, const uint8_t *val, int32_t len, arena *a, int *key, int16_t *version)
