@@ -543,6 +543,7 @@ int broker_init(broker *b, char *err, size_t errlen)
                 .max_bytes = (int32_t)config_get_num(&b->cfg, BCFG_REPLICA_FETCH_MAX_BYTES),
                 .response_max_bytes = (int32_t)config_get_num(&b->cfg, BCFG_REPLICA_FETCH_RESPONSE_MAX_BYTES),
                 .backoff_ms = (int32_t)config_get_num(&b->cfg, BCFG_REPLICA_FETCH_BACKOFF_MS),
+                .fetchers = (int32_t)config_get_num(&b->cfg, BCFG_NUM_REPLICA_FETCHERS),
             };
             b->rreactor = reactor_new(TOPICS_REACTORS_MAX - 2);
             b->replicas = b->rreactor ? replicas_new(b->rreactor, &rc) : NULL;

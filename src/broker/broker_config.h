@@ -54,6 +54,8 @@
       "How often the active controller looks for partitions led by a replica other than their preferred one.") \
     X(LEADER_IMBALANCE_PER_BROKER_PERCENTAGE, "leader.imbalance.per.broker.percentage", CONFIG_INT, "10", 0, 100, NULL, CONFIG_F_READ_ONLY, \
       "A broker's partitions go back to it when more than this percentage of those it is the preferred replica of are led by others.") \
+    X(NUM_REPLICA_FETCHERS, "num.replica.fetchers", CONFIG_INT, "1", 1, 64, NULL, CONFIG_F_READ_ONLY, \
+      "Fetch connections a follower opens to each source broker; a partition always uses the same one (Kafka's fetcher id: a hash of the topic and partition).") \
     X(REPLICA_FETCH_BACKOFF_MS, "replica.fetch.backoff.ms", CONFIG_INT, "1000", 0, I32MAX, NULL, CONFIG_F_READ_ONLY, \
       "A follower whose Fetch failed waits this long before the next.") \
     X(BROKER_RACK, "broker.rack", CONFIG_STRING, NULL, 0, 0, NULL, CONFIG_F_READ_ONLY | CONFIG_F_NULLABLE, \

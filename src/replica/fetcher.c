@@ -40,6 +40,7 @@ typedef struct fpart {
 typedef struct source {
     struct replicas *rm;
     int32_t leader;
+    int slot;                   /* which of num.replica.fetchers connections to it */
     char host[256];
     int port;
     client *c;
@@ -96,7 +97,10 @@ static void source_connect(replicas *rm, source *s)
     o.max_frame_bytes = rm->cfg.response_max_bytes + (64 << 20);
     o.seed = (uint64_t)rm->cfg.node_id * 104729u + (uint64_t)s->leader;
     char cid[64];
-    snprintf(cid, sizeof cid, "replica-fetcher-%d", rm->cfg.node_id);
+    if (s->slot > 0)
+        snprintf(cid, sizeof cid, "replica-fetcher-%d-%d", rm->cfg.node_id, s->slot);
+    else
+        snprintf(cid, sizeof cid, "replica-fetcher-%d", rm->cfg.node_id);
     s->c = client_new(rm->r, s->host, s->port, cid, &o);
     if (!s->c)
         glog(GLOG_ERROR, "replica", "cannot create the fetcher's connection to broker %d at %s:%d", s->leader,
@@ -104,11 +108,23 @@ static void source_connect(replicas *rm, source *s)
 }
 
 /* The source for a leader at host:port, connected; created when missing. */
-static source *source_get(replicas *rm, int32_t leader, const char *host, int port)
+/* The connection a partition is fetched on: Kafka's fetcher id, a hash of
+ * the topic and the partition modulo num.replica.fetchers. */
+static int fetcher_slot(const replicas *rm, kp_uuid id, int32_t index)
+{
+    if (rm->cfg.fetchers <= 1)
+        return 0;
+    uint32_t h = (uint32_t)index;
+    for (int i = 0; i < 16; i++)
+        h = h * 31 + id.b[i];
+    return (int)(h % (uint32_t)rm->cfg.fetchers);
+}
+
+static source *source_get(replicas *rm, int32_t leader, int slot, const char *host, int port)
 {
     source *s = NULL;
     for (int i = 0; i < rm->nsrc && !s; i++)
-        if (rm->src[i]->leader == leader)
+        if (rm->src[i]->leader == leader && rm->src[i]->slot == slot)
             s = rm->src[i];
     if (s && (strcmp(s->host, host) != 0 || s->port != port)) {
         /* the leader registered again elsewhere: a new connection */
@@ -128,6 +144,7 @@ static source *source_get(replicas *rm, int32_t leader, const char *host, int po
         rm->src[rm->nsrc++] = s;
         s->rm = rm;
         s->leader = leader;
+        s->slot = slot;
         reactor_timer_init(&s->retry, retry_fire, s);
     }
     if (!s->c) {
@@ -417,7 +434,7 @@ static void follow_on_reactor(reactor *r, void *arg)
         free(j);
         return;
     }
-    source *s = source_get(rm, j->leader, j->host, j->port);
+    source *s = source_get(rm, j->leader, fetcher_slot(rm, j->id, j->index), j->host, j->port);
     unfollow_everywhere(rm, j->id, j->index, s);
     int k = s ? part_find(s, j->id, j->index) : -1;
     if (!s) {

@@ -41,6 +41,7 @@ typedef struct replicas_config {
     int32_t max_bytes;          /* replica.fetch.max.bytes (per partition): 1 MiB */
     int32_t response_max_bytes; /* replica.fetch.response.max.bytes: 10 MiB */
     int32_t backoff_ms;         /* replica.fetch.backoff.ms: 1000 */
+    int32_t fetchers;           /* num.replica.fetchers: connections per source broker (1) */
 } replicas_config;
 
 replicas *replicas_new(reactor *r, const replicas_config *cfg);

@@ -11,6 +11,9 @@ Two paths librdkafka's own test suite found broken on a 3-node cluster
   replica Fetch answer is large) and acks=all records still reach every
   in-sync replica promptly.
 
+And num.replica.fetchers=3: each follower fetches a leader's partitions
+over three connections; every replica joins the ISR.
+
 Passes on Apache Kafka 4.4.0 and on Gregor.
 """
 
@@ -67,3 +70,20 @@ def test_leader_of_many_partitions(start_cluster, measured):
     assert left == 0 and res == [None] * 300, (left, [e for e in res if e][:3])
     measured("300 acks=all records over 300 of the partitions: all acknowledged after %.2f s"
              % (time.monotonic() - t1))
+
+
+def test_several_fetchers_per_source(start_cluster):
+    """num.replica.fetchers=3: each follower fetches a leader's partitions
+    over three connections (a partition always on the same one); every
+    replica joins the ISR and acks=all records reach them all."""
+    from clustertest import consume_each, produce_each
+    c = start_cluster("combined", nodes=3, num__replica__fetchers=3)
+    topic = unique("fetchers")
+    from confluent_kafka.admin import AdminClient, NewTopic
+    a = AdminClient({"bootstrap.servers": c.bootstrap})
+    a.create_topics([NewTopic(topic, num_partitions=12, replication_factor=3)])[topic].result(timeout=60)
+    wait_until("every partition of %s with its 3 replicas in sync" % topic,
+               lambda: all(len(v[2]) == 3 for v in confluent_describe(c.bootstrap, topic, timeout=30).values()),
+               60, interval=0.5)
+    sent = produce_each(c.bootstrap, topic, range(12), 50)
+    consume_each(c.bootstrap, topic, sent)
