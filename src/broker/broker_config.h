@@ -72,7 +72,7 @@
       "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL", 0, 0, NULL, CONFIG_F_READ_ONLY, \
       "Listener name to security protocol. Only PLAINTEXT is served so far.") \
     X(INTER_BROKER_LISTENER_NAME, "inter.broker.listener.name", CONFIG_STRING, NULL, 0, 0, NULL, CONFIG_F_READ_ONLY | CONFIG_F_NULLABLE | CONFIG_F_NO_EFFECT, \
-      "Accepted for compatibility: brokers do not connect to each other yet (partition replication is next); controllers use controller.listener.names.") \
+      "Accepted for compatibility: brokers (replica fetchers, transaction markers) reach each other on the one client listener Gregor serves; controllers use controller.listener.names.") \
     X(LOG_DIRS, "log.dirs", CONFIG_LIST, NULL, 0, 0, NULL, CONFIG_F_READ_ONLY | CONFIG_F_NULLABLE, \
       "Directory holding the partition logs (one directory so far). Overrides log.dir.") \
     X(LOG_DIR, "log.dir", CONFIG_STRING, "/tmp/kraft-combined-logs", 0, 0, NULL, CONFIG_F_READ_ONLY, \
