@@ -577,37 +577,32 @@ static int apply_partition_change(mimage *im, const kp_partition_change_record *
     if (!t || rec->partition_id < 0 || rec->partition_id >= t->nparts)
         return 0;
     mi_partition *p = &t->parts[rec->partition_id];
-    if (rec->replicas_n >= 0 && rec->replicas) {
-        int32_t *r = dup_ints(rec->replicas, rec->replicas_n);
-        if (!r)
+    /* The four arrays the record may set (absent: -1), copied first so that
+     * running out of memory leaves the partition as it was. */
+    struct {
+        const int32_t *v;
+        int32_t n;
+        int32_t **dst, *ndst;
+    } ch[4] = {
+        { rec->replicas, rec->replicas ? rec->replicas_n : -1, &p->replicas, &p->nreplicas },
+        { rec->isr, rec->isr_n, &p->isr, &p->nisr },
+        { rec->removing_replicas, rec->removing_replicas_n, &p->removing, &p->nremoving },
+        { rec->adding_replicas, rec->adding_replicas_n, &p->adding, &p->nadding },
+    };
+    int32_t *copy[4] = { NULL, NULL, NULL, NULL };
+    for (int i = 0; i < 4; i++) {
+        if (ch[i].n >= 0 && !(copy[i] = dup_ints(ch[i].v, ch[i].n))) {
+            for (int k = 0; k < i; k++)
+                free(copy[k]);
             return oom(err, errlen);
-        free(p->replicas);
-        p->replicas = r;
-        p->nreplicas = rec->replicas_n;
+        }
     }
-    if (rec->isr_n >= 0) {
-        int32_t *r = dup_ints(rec->isr, rec->isr_n);
-        if (!r)
-            return oom(err, errlen);
-        free(p->isr);
-        p->isr = r;
-        p->nisr = rec->isr_n;
-    }
-    if (rec->removing_replicas_n >= 0) {
-        int32_t *r = dup_ints(rec->removing_replicas, rec->removing_replicas_n);
-        if (!r)
-            return oom(err, errlen);
-        free(p->removing);
-        p->removing = r;
-        p->nremoving = rec->removing_replicas_n;
-    }
-    if (rec->adding_replicas_n >= 0) {
-        int32_t *r = dup_ints(rec->adding_replicas, rec->adding_replicas_n);
-        if (!r)
-            return oom(err, errlen);
-        free(p->adding);
-        p->adding = r;
-        p->nadding = rec->adding_replicas_n;
+    for (int i = 0; i < 4; i++) {
+        if (ch[i].n >= 0) {
+            free(*ch[i].dst);
+            *ch[i].dst = copy[i];
+            *ch[i].ndst = ch[i].n;
+        }
     }
     if (rec->leader != -2) {
         p->leader = rec->leader;
