@@ -100,6 +100,15 @@ static int16_t apply_out(controller *c, const mrec_list *out, int from)
     return KERR_NONE;
 }
 
+/* Is x one of v[0..n)? */
+static bool has(const int32_t *v, int n, int32_t x)
+{
+    for (int i = 0; i < n; i++)
+        if (v[i] == x)
+            return true;
+    return false;
+}
+
 /* ---- placement ---- */
 
 int controller_usable_brokers(const controller *c, int32_t *ids, const char **racks, int max)
@@ -520,10 +529,7 @@ int controller_rebalance_leaders(controller *c, int pct, mrec_list *out)
                 const mi_partition *mp = &tp->parts[p];
                 if (mp->nreplicas == 0 || mp->replicas[0] != id || mp->leader == id)
                     continue;
-                bool in_isr = false;
-                for (int k = 0; k < mp->nisr; k++)
-                    in_isr |= mp->isr[k] == id;
-                if (in_isr)
+                if (has(mp->isr, mp->nisr, id))
                     mrec_partition_change(out, tp->id, p, id, NULL, 0);
             }
         }
@@ -616,10 +622,7 @@ static void move_leaders_off(controller *c, int32_t id, mrec_list *out)
         const mi_topic *tp = c->image.by_name[t];
         for (int32_t p = 0; p < tp->nparts; p++) {
             const mi_partition *mp = &tp->parts[p];
-            bool in_isr = false;
-            for (int i = 0; i < mp->nisr; i++)
-                in_isr |= mp->isr[i] == id;
-            if (mp->leader != id && !in_isr)
+            if (mp->leader != id && !has(mp->isr, mp->nisr, id))
                 continue;
             int32_t isr[CTL_BROKERS_MAX];
             int n = 0;
@@ -655,15 +658,9 @@ static void lead_again(controller *c, int32_t id, mrec_list *out)
             const mi_partition *mp = &tp->parts[p];
             if (mp->leader >= 0)
                 continue;
-            bool in_isr = false;
-            for (int i = 0; i < mp->nisr; i++)
-                in_isr |= mp->isr[i] == id;
-            bool replica = false;
-            for (int i = 0; i < mp->nreplicas; i++)
-                replica |= mp->replicas[i] == id;
-            if (in_isr)
+            if (has(mp->isr, mp->nisr, id))
                 mrec_partition_change(out, tp->id, p, id, NULL, 0);
-            else if (replica && unclean_allowed(c, tp)) /* unclean: it leads what it has */
+            else if (has(mp->replicas, mp->nreplicas, id) && unclean_allowed(c, tp)) /* unclean: it leads what it has */
                 mrec_partition_change(out, tp->id, p, id, &id, 1);
         }
     }
@@ -751,14 +748,8 @@ int16_t controller_alter_partition(controller *c, int32_t broker_id, int64_t bro
         return KERR_INVALID_REQUEST;
     bool leader_in = false;
     for (int i = 0; i < nisr; i++) {
-        bool replica = false;
-        for (int k = 0; k < mp->nreplicas; k++)
-            replica |= mp->replicas[k] == isr[i];
-        for (int k = 0; k < i; k++)
-            if (isr[k] == isr[i])
-                return KERR_INVALID_REQUEST;
-        if (!replica)
-            return KERR_INVALID_REQUEST;
+        if (has(isr, i, isr[i]) || !has(mp->replicas, mp->nreplicas, isr[i]))
+            return KERR_INVALID_REQUEST; /* twice, or not a replica */
         if (!broker_alive(c, isr[i]))
             return KERR_INELIGIBLE_REPLICA;
         leader_in |= isr[i] == broker_id;
@@ -766,12 +757,8 @@ int16_t controller_alter_partition(controller *c, int32_t broker_id, int64_t bro
     if (!leader_in)
         return KERR_INVALID_REQUEST;
     bool same = nisr == mp->nisr;
-    for (int i = 0; same && i < nisr; i++) {
-        bool found = false;
-        for (int k = 0; k < mp->nisr; k++)
-            found |= mp->isr[k] == isr[i];
-        same = found;
-    }
+    for (int i = 0; same && i < nisr; i++)
+        same = has(mp->isr, mp->nisr, isr[i]);
     if (!same) {
         int from = out->n;
         mrec_partition_change(out, topic_id, index, -2, isr, nisr);
@@ -808,10 +795,7 @@ int16_t controller_elect_leader(controller *c, kp_uuid topic_id, int32_t index, 
         int32_t pref = mp->replicas[0];
         if (mp->leader == pref)
             return KERR_ELECTION_NOT_NEEDED;
-        bool in_isr = false;
-        for (int i = 0; i < mp->nisr; i++)
-            in_isr |= mp->isr[i] == pref;
-        if (!in_isr || !broker_alive(c, pref)) {
+        if (!has(mp->isr, mp->nisr, pref) || !broker_alive(c, pref)) {
             snprintf(msg, msglen, "Failed to elect leader for partition %s-%d under strategy PREFERRED", t->name,
                      index);
             return KERR_PREFERRED_LEADER_NOT_AVAILABLE;
@@ -870,14 +854,6 @@ void controller_expire_sessions(controller *c, int64_t now_ms, int64_t session_m
 }
 
 /* ---- reassignment (KIP-455) ---- */
-
-static bool has(const int32_t *v, int n, int32_t x)
-{
-    for (int i = 0; i < n; i++)
-        if (v[i] == x)
-            return true;
-    return false;
-}
 
 /* The first of cands (in order) that is in isr and alive, or -1. */
 static int32_t pick_leader(const controller *c, const int32_t *cands, int ncands, const int32_t *isr, int nisr)
