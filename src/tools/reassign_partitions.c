@@ -333,6 +333,23 @@ int rp_broker_ids(rp_ctx *c, int32_t **ids, size_t *n, kp_metadata_resp *md)
     return 0;
 }
 
+/* Requests carry partitions grouped by topic: group[i] is the index of
+ * parts[i]'s topic among the distinct topics, in order of first
+ * appearance (arena). Returns how many topics. */
+static int32_t rp_topic_groups(rp_ctx *c, const rp_tp *parts, size_t n, int32_t **group)
+{
+    *group = rp_alloc(c, sizeof **group * (n + 1));
+    int32_t ng = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t k = 0;
+        while (k < i && !(parts[k].topic_len == parts[i].topic_len &&
+                          memcmp(parts[k].topic, parts[i].topic, parts[i].topic_len) == 0))
+            k++;
+        (*group)[i] = k < i ? (*group)[k] : ng++;
+    }
+    return ng;
+}
+
 /* ListPartitionReassignments: every one (parts NULL) or those of parts. */
 static int rp_list(rp_ctx *c, const rp_tp *parts, size_t n, kp_list_partition_reassignments_resp *resp)
 {
@@ -346,16 +363,12 @@ static int rp_list(rp_ctx *c, const rp_tp *parts, size_t n, kp_list_partition_re
         req.topics = NULL;
         req.topics_n = -1;
     } else {
-        req.topics = rp_alloc(c, sizeof *req.topics * n);
-        req.topics_n = 0;
+        int32_t *group;
+        req.topics = rp_alloc(c, sizeof *req.topics * (n + 1));
+        req.topics_n = rp_topic_groups(c, parts, n, &group);
         for (size_t i = 0; i < n; i++) {
-            kp_list_partition_reassignments_req_topic *t = NULL;
-            for (int32_t k = 0; k < req.topics_n && !t; k++)
-                if ((size_t)req.topics[k].name.len == parts[i].topic_len &&
-                    memcmp(req.topics[k].name.ptr, parts[i].topic, parts[i].topic_len) == 0)
-                    t = &req.topics[k];
-            if (!t) {
-                t = &req.topics[req.topics_n++];
+            kp_list_partition_reassignments_req_topic *t = &req.topics[group[i]];
+            if (!t->partition_indexes) {
                 kp_list_partition_reassignments_req_topic_init(t);
                 t->name.ptr = parts[i].topic;
                 t->name.len = (int32_t)parts[i].topic_len;
@@ -426,16 +439,12 @@ static int rp_alter(rp_ctx *c, rp_tp *parts, size_t n, bool cancel, bool disallo
     kp_alter_partition_reassignments_req_init(&req);
     req.timeout_ms = c->o.timeout_ms;
     req.allow_replication_factor_change = !disallow_rf_change;
-    req.topics = rp_alloc(c, sizeof *req.topics * n);
-    req.topics_n = 0;
+    int32_t *group;
+    req.topics = rp_alloc(c, sizeof *req.topics * (n + 1));
+    req.topics_n = rp_topic_groups(c, parts, n, &group);
     for (size_t i = 0; i < n; i++) {
-        kp_alter_partition_reassignments_req_topic *t = NULL;
-        for (int32_t k = 0; k < req.topics_n && !t; k++)
-            if ((size_t)req.topics[k].name.len == parts[i].topic_len &&
-                memcmp(req.topics[k].name.ptr, parts[i].topic, parts[i].topic_len) == 0)
-                t = &req.topics[k];
-        if (!t) {
-            t = &req.topics[req.topics_n++];
+        kp_alter_partition_reassignments_req_topic *t = &req.topics[group[i]];
+        if (!t->partitions) {
             kp_alter_partition_reassignments_req_topic_init(t);
             t->name.ptr = parts[i].topic;
             t->name.len = (int32_t)parts[i].topic_len;
