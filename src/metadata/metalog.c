@@ -210,6 +210,16 @@ static void end_catch_up(metalog *m)
     mimage_init(&m->base);
 }
 
+/* qlock held (dropped and taken again around the publishing). */
+static void maybe_end_catch_up_locked(metalog *m)
+{
+    if (m->catching_up && m->catch_up_to >= 0 && m->applied >= m->catch_up_to) {
+        pthread_mutex_unlock(&m->qlock);
+        end_catch_up(m);
+        pthread_mutex_lock(&m->qlock);
+    }
+}
+
 /* ---- snapshots ---- */
 
 typedef struct snap_load {
@@ -475,11 +485,7 @@ static void *applier_main(void *arg)
         if (!m->pending && m->durable > m->applied) {
             /* committed control batches (LeaderChange): nothing to apply */
             m->applied = m->durable;
-            if (m->catching_up && m->catch_up_to >= 0 && m->applied >= m->catch_up_to) {
-                pthread_mutex_unlock(&m->qlock);
-                end_catch_up(m);
-                pthread_mutex_lock(&m->qlock);
-            }
+            maybe_end_catch_up_locked(m);
             waiter *ready = take_ready_locked(m);
             pthread_cond_broadcast(&m->qcond);
             pthread_mutex_unlock(&m->qlock);
@@ -504,11 +510,7 @@ static void *applier_main(void *arg)
         if (pb->end > m->applied)
             m->applied = pb->end;
         free(pb);
-        if (m->catching_up && m->catch_up_to >= 0 && m->applied >= m->catch_up_to) {
-            pthread_mutex_unlock(&m->qlock);
-            end_catch_up(m);
-            pthread_mutex_lock(&m->qlock);
-        }
+        maybe_end_catch_up_locked(m);
         waiter *ready = take_ready_locked(m);
         pthread_cond_broadcast(&m->qcond);
         pthread_mutex_unlock(&m->qlock);
