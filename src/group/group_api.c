@@ -526,13 +526,13 @@ void handle_txn_offset_commit(broker *b, req *rq)
         code = coord_owner_check(c, gid, true);
     if (code == KERR_NONE) {
         cg = coord_group_find(c, gid);
-        if (!cg && body.generation_id < 0)
+        if (!cg && body.generation_id_or_member_epoch < 0)
             cg = coord_group_get_or_create(c, gid);
         else if (!cg)
             code = KERR_ILLEGAL_GENERATION;
-        if (cg && body.generation_id >= 0)
+        if (cg && body.generation_id_or_member_epoch >= 0)
             code = grp_validate_commit(cg->g, cstr(rq, body.member_id) ? cstr(rq, body.member_id) : "",
-                                       cstr(rq, body.group_instance_id), body.generation_id, clock_mono_ms());
+                                       cstr(rq, body.group_instance_id), body.generation_id_or_member_epoch, clock_mono_ms());
     }
     int n = 0;
     for (int i = 0; i < op->resp.topics_n; i++) {
