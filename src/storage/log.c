@@ -1466,6 +1466,36 @@ int64_t plog_end_offset(plog *l)
     return v;
 }
 
+int plog_legacy_offsets(plog *l, int64_t ts, int max, int64_t now_ms, int64_t *out)
+{
+    if (max <= 0)
+        return 0;
+    pthread_mutex_lock(&l->mu);
+    /* Kafka's array of (offset, time): every segment's base (never below
+     * the log start) and its file's mtime, then the log end at now when
+     * the active segment holds data. */
+    int n = l->nsegs + (l->nsegs > 0 && l->segs[l->nsegs - 1]->size > 0 ? 1 : 0);
+    int start;
+    if (ts == -1) {
+        start = n - 1;
+    } else if (ts == -2) {
+        start = n > 0 ? 0 : -1;
+    } else {
+        for (start = n - 1; start >= 0; start--) {
+            int64_t t = start < l->nsegs ? log_segment_mtime_ms(l->segs[start]) : now_ms;
+            if (t <= ts)
+                break;
+        }
+    }
+    int k = 0;
+    for (int i = start; i >= 0 && k < max; i--) {
+        int64_t off = i < l->nsegs ? l->segs[i]->base_offset : l->end_offset;
+        out[k++] = off > l->start_offset ? off : l->start_offset;
+    }
+    pthread_mutex_unlock(&l->mu);
+    return k;
+}
+
 int64_t plog_segment_base(plog *l, int64_t offset)
 {
     pthread_mutex_lock(&l->mu);

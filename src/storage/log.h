@@ -142,6 +142,12 @@ int plog_read_upto(plog *l, int64_t offset, int64_t max_offset, int32_t max_byte
 int plog_offset_for_timestamp(plog *l, int64_t ts_ms, int64_t *offset_out, int64_t *ts_out);
 /* The offset and timestamp of the record with the largest timestamp (-1, -1 if empty). */
 void plog_max_timestamp(plog *l, int64_t *offset_out, int64_t *ts_out);
+/* For ListOffsets v0 (Kafka 3.9's legacyFetchOffsetsBefore): the base offsets
+ * of the segments last modified at or before ts (ts -1: all, the log end
+ * too; -2: the first only), and the log end when the active segment holds
+ * data, at most max of them, largest first, into out (max slots). Returns
+ * how many. */
+int plog_legacy_offsets(plog *l, int64_t ts, int max, int64_t now_ms, int64_t *out);
 
 int64_t plog_start_offset(plog *l);
 int64_t plog_end_offset(plog *l);      /* next offset to assign */

@@ -1310,12 +1310,15 @@ int log_segment_delete_files(log_segment *s, bool keep)
     return err ? err : e2 ? e2 : e3;
 }
 
-int64_t log_segment_largest_ts(log_segment *s)
+int64_t log_segment_mtime_ms(log_segment *s)
 {
-    if (s->max_ts >= 0)
-        return s->max_ts;
     struct stat st;
     if (fstat(s->log_fd, &st) != 0)
         return -1;
     return (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+}
+
+int64_t log_segment_largest_ts(log_segment *s)
+{
+    return s->max_ts >= 0 ? s->max_ts : log_segment_mtime_ms(s);
 }

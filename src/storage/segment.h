@@ -230,6 +230,7 @@ int log_segment_delete_files(log_segment *s, bool keep);
 void log_segment_unlink_deleted(const char *dir, int64_t base);
 /* Largest timestamp for retention: max_ts, or the .log mtime when none. */
 int64_t log_segment_largest_ts(log_segment *s);
+int64_t log_segment_mtime_ms(log_segment *s); /* the .log file's, -1 when unknown */
 
 /* fsync helpers that retry on EINTR; return 0 or errno. */
 int seg_fsync_fd(int fd);

@@ -827,7 +827,7 @@ static void test_api_table(void)
 {
     static const struct { int16_t key, lo, hi, flex; } want[] = {
         { KP_API_PRODUCE, 0, 10, 9 }, { KP_API_FETCH, 4, 16, 12 },
-        { KP_API_LIST_OFFSETS, 1, 8, 6 }, { KP_API_METADATA, 0, 12, 9 },
+        { KP_API_LIST_OFFSETS, 0, 11, 6 }, { KP_API_METADATA, 0, 12, 9 },
         { KP_API_OFFSET_COMMIT, 2, 8, 8 }, { KP_API_OFFSET_FETCH, 1, 8, 6 },
         { KP_API_FIND_COORDINATOR, 0, 4, 3 }, { KP_API_JOIN_GROUP, 0, 9, 6 },
         { KP_API_HEARTBEAT, 0, 4, 4 }, { KP_API_LEAVE_GROUP, 0, 5, 4 },

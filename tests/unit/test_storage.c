@@ -803,6 +803,65 @@ static void test_timestamps(void)
     rm_rf(dir);
 }
 
+/* ListOffsets v0's answer (Kafka 3.9's legacyFetchOffsetsBefore): segment
+ * bases by file mtime, the log end when the active segment holds data,
+ * largest first, never below the log start. */
+static void test_legacy_offsets(void)
+{
+    char dir[512];
+    tdir(dir, sizeof dir, "legacy");
+    log_config cfg = test_cfg();
+    cfg.segment_bytes = 600;
+    plog *l = NULL;
+    CHECK(plog_open(dir, &cfg, 0, 0, false, &l, NULL, 0) == LOG_OK);
+    int64_t out[16];
+    /* Empty: one empty segment, no log-end entry. */
+    CHECK_EQ_I64(plog_legacy_offsets(l, -1, 10, 5000, out), 1);
+    CHECK_EQ_I64(out[0], 0);
+    for (int i = 0; i < 30; i++)
+        app(l, 4, 0, 20, 1000);
+    int nseg = plog_segment_count(l);
+    CHECK(nseg > 2);
+    /* Set each segment file's mtime to 1000 s + its index (seconds). */
+    int64_t bases[64];
+    int nb = 0;
+    for (int64_t off = 0; off < 120 && nb < 64;) {
+        bases[nb] = plog_segment_base(l, off);
+        char path[600];
+        snprintf(path, sizeof path, "%s/%020lld.log", dir, (long long)bases[nb]);
+        struct timespec ts[2] = { { 1000 + nb, 0 }, { 1000 + nb, 0 } };
+        CHECK(utimensat(AT_FDCWD, path, ts, 0) == 0);
+        nb++;
+        while (off < 120 && plog_segment_base(l, off) == bases[nb - 1])
+            off++;
+    }
+    CHECK_EQ_I64(nb, nseg);
+    int n = plog_legacy_offsets(l, -1, 16, 5000 * 1000, out);
+    bool active_has_data = bases[nb - 1] < 120;
+    CHECK_EQ_I64(n, nb + (active_has_data ? 1 : 0) < 16 ? nb + (active_has_data ? 1 : 0) : 16);
+    CHECK_EQ_I64(out[0], active_has_data ? 120 : bases[nb - 1]);
+    for (int i = 1; i < n; i++)
+        CHECK(out[i] < out[i - 1]);
+    CHECK_EQ_I64(plog_legacy_offsets(l, -1, 1, 5000, out), 1);
+    CHECK_EQ_I64(out[0], active_has_data ? 120 : bases[nb - 1]);
+    CHECK_EQ_I64(plog_legacy_offsets(l, -2, 5, 5000, out), 1);
+    CHECK_EQ_I64(out[0], 0);
+    /* By time: segments modified at or before 1001 s: the first two. */
+    CHECK_EQ_I64(plog_legacy_offsets(l, 1001 * 1000, 5, 5000 * 1000, out), 2);
+    CHECK_EQ_I64(out[0], bases[1]);
+    CHECK_EQ_I64(out[1], 0);
+    CHECK_EQ_I64(plog_legacy_offsets(l, 999 * 1000, 5, 5000 * 1000, out), 0);
+    CHECK_EQ_I64(plog_legacy_offsets(l, -5, 5, 5000 * 1000, out), 0);
+    CHECK_EQ_I64(plog_legacy_offsets(l, -1, 0, 5000, out), 0);
+    /* A log start inside the second segment replaces the bases below it. */
+    CHECK(plog_advance_start(l, bases[1] + 1) >= 0);
+    n = plog_legacy_offsets(l, -2, 5, 5000, out);
+    CHECK_EQ_I64(n, 1);
+    CHECK_EQ_I64(out[0], bases[1] + 1);
+    plog_close(l);
+    rm_rf(dir);
+}
+
 /* ---- retention, start, truncation ---- */
 
 static void test_retention(void)
@@ -1341,6 +1400,7 @@ int main(void)
     test_recovery();
     test_failure();
     test_timestamps();
+    test_legacy_offsets();
     test_retention();
     test_truncate();
     test_reset();
