@@ -155,9 +155,18 @@ void handle_api_versions(broker *b, req *rq)
         if (kp_api_versions_req_decode(&rq->body, ver, &body) != 0) {
             /* KIP-511: a flexible body we cannot parse gets INVALID_REQUEST. */
             resp.error_code = KERR_INVALID_REQUEST;
-        } else if (ver >= 3) {
-            conn_set_tag(rq->conn, reqstats_software(b->reqstats, body.client_software_name,
-                                                     body.client_software_version));
+        } else {
+            if (ver >= 3)
+                conn_set_tag(rq->conn, reqstats_software(b->reqstats, body.client_software_name,
+                                                         body.client_software_version));
+            /* KIP-1242 (v5): a client that names the cluster and node it
+             * means to reach must name both, and learns when this is not
+             * that node (REBOOTSTRAP_REQUIRED), as Kafka 4.4 answers. */
+            bool has_cluster = body.cluster_id.len >= 0, has_node = body.node_id != -1;
+            if (has_cluster != has_node)
+                resp.error_code = KERR_INVALID_REQUEST;
+            else if (has_cluster && (body.node_id != b->node_id || !kp_str_eq(body.cluster_id, b->cluster_id)))
+                resp.error_code = KERR_REBOOTSTRAP_REQUIRED;
         }
     }
     int n = (int)(sizeof(apis) / sizeof(apis[0]));
@@ -171,6 +180,8 @@ void handle_api_versions(broker *b, req *rq)
          * the ApiVersions range, all a client needs to retry. */
         if (resp.error_code == KERR_UNSUPPORTED_VERSION && key != KP_API_API_VERSIONS)
             continue;
+        if (resp.error_code != KERR_NONE && resp.error_code != KERR_UNSUPPORTED_VERSION)
+            break; /* Kafka lists no API with INVALID_REQUEST or REBOOTSTRAP_REQUIRED */
         const kp_api_info *info = kp_api_find(key);
         kp_api_versions_resp_api_version *av = &resp.api_keys[resp.api_keys_n++];
         av->api_key = key;

@@ -531,6 +531,9 @@ void handle_describe_configs(broker *b, req *rq)
             out->error_message = kp_str_c("Only TOPIC and BROKER config resources are served.");
             out->configs_n = 0;
         }
+        /* v0 (Kafka 3.9 served it) says is_default instead of the source. */
+        for (int j = 0; ver == 0 && j < out->configs_n; j++)
+            out->configs[j].is_default = out->configs[j].config_source == CONFIG_SOURCE_DEFAULT;
     }
     conn_resp_begin(rq);
     kp_describe_configs_resp_encode(&rq->out, ver, &resp);

@@ -389,7 +389,10 @@ static void task_append(broker *b, part_task *t)
                          "ongoing transaction of %.*s", (long long)bi.producer_id, bi.producer_epoch,
                          t->op->txn_id.len > 64 ? 64 : t->op->txn_id.len, t->op->txn_id.ptr);
                 t->why = t->why_buf;
-                t->code = v;
+                /* Produce v11+ (KIP-890): the client aborts on
+                 * TRANSACTION_ABORTABLE; older ones know INVALID_TXN_STATE. */
+                t->code = v == KERR_INVALID_TXN_STATE && t->op->rq->hdr.api_version >= 11
+                              ? KERR_TRANSACTION_ABORTABLE : v;
                 return;
             }
         }
@@ -625,8 +628,15 @@ void handle_produce(broker *b, req *rq)
         kp_produce_req_topic *rt = &body.topic_data[i];
         kp_produce_resp_topic *tr = &op->resp.responses[i];
         kp_produce_resp_topic_init(tr);
-        tr->name = rt->name;
-        topic *tp = rt->name.len > 0 ? topics_get(b->topics, rt->name.ptr, rt->name.len) : NULL;
+        topic *tp;
+        if (rq->hdr.api_version >= 13) { /* KIP-516: topics named by id */
+            tr->topic_id = rt->topic_id;
+            tp = topics_get_by_id(b->topics, rt->topic_id);
+            tr->name = tp ? arena_kstr(&rq->arena, tp->name) : KP_STR("");
+        } else {
+            tr->name = rt->name;
+            tp = rt->name.len > 0 ? topics_get(b->topics, rt->name.ptr, rt->name.len) : NULL;
+        }
         if (tp)
             op->held[op->nheld++] = tp;
         tps[i] = tp;
@@ -662,9 +672,13 @@ void handle_produce(broker *b, req *rq)
         kp_produce_resp_topic *tr = &op->resp.responses[i];
         int r = 0;
         for (int j = 0; j < rt->partition_data_n; j++)
-            if (keep[i][j])
-                task_prepare(&tasks[k++], op, tps[i], &rt->partition_data[j],
-                             &tr->partition_responses[r++], body.acks);
+            if (keep[i][j]) {
+                task_prepare(&tasks[k], op, tps[i], &rt->partition_data[j], &tr->partition_responses[r++],
+                             body.acks);
+                if (!tps[i] && rq->hdr.api_version >= 13)
+                    tasks[k].code = KERR_UNKNOWN_TOPIC_ID;
+                k++;
+            }
         assert(r == tr->partition_responses_n);
     }
     if (tasks && tasks_to_lanes(b, tasks, ntasks)) {

@@ -341,11 +341,11 @@ static void test_real_server(void)
     CHECK(c != NULL);
     CHECK(wait_ready(c, true, 10000));
     info in = get_info(c);
-    CHECK_EQ_I64(in.versions[0], 12);  /* Metadata: both 12 */
-    CHECK_EQ_I64(in.versions[1], 16);  /* Fetch: we encode 17, gregor serves 16 */
+    CHECK_EQ_I64(in.versions[0], 13);  /* Metadata: both 13 */
+    CHECK_EQ_I64(in.versions[1], 18);  /* Fetch: both 18 */
     CHECK_EQ_I64(in.versions[2], -1);  /* Vote: not advertised */
-    CHECK_EQ_I64(in.versions[3], 3);
-    CHECK_EQ_I64(in.stats.api_versions_version, 3);
+    CHECK_EQ_I64(in.versions[3], 5);
+    CHECK_EQ_I64(in.stats.api_versions_version, 3); /* what the client sends first */
     CHECK_EQ_I64(in.stats.ready, 1);
 
     /* ApiVersions and Metadata, decoded. */
@@ -366,7 +366,7 @@ static void test_real_server(void)
     bool md_listed = false;
     for (int32_t i = 0; i < avr.api_keys_n; i++)
         if (avr.api_keys[i].api_key == KP_API_METADATA)
-            md_listed = avr.api_keys[i].min_version == 0 && avr.api_keys[i].max_version == 12;
+            md_listed = avr.api_keys[i].min_version == 0 && avr.api_keys[i].max_version == 13;
     CHECK(md_listed);
     kp_metadata_resp mr;
     CHECK_EQ_I64(decode_body(1, kp_api_find(KP_API_METADATA), 12, &a, &mr), 0);
@@ -395,13 +395,13 @@ static void test_real_server(void)
     CHECK_EQ_I64(out[0].status, CLIENT_ERR_UNSUPPORTED);
     CHECK(strstr(out[0].reason, "does not serve Vote") != NULL);
     CHECK_EQ_I64(out[1].status, CLIENT_OK); /* the connection lives on */
-    /* Fetch v17 is ours only: refused before sending too. */
-    kp_fetch_req fq;
-    kp_fetch_req_init(&fq);
-    CHECK_EQ_I64(send_msg(c, KP_API_FETCH, 17, &fq, 2), 0);
+    /* InitProducerId v6 is in our codecs only: refused before sending too. */
+    kp_init_producer_id_req iq;
+    kp_init_producer_id_req_init(&iq);
+    CHECK_EQ_I64(send_msg(c, KP_API_INIT_PRODUCER_ID, 6, &iq, 2), 0);
     CHECK(wait_calls(2, 3, 10000));
     CHECK_EQ_I64(out[2].status, CLIENT_ERR_UNSUPPORTED);
-    CHECK(strstr(out[2].reason, "serves Fetch v4-v16, not v17") != NULL);
+    CHECK(strstr(out[2].reason, "serves InitProducerId v0-v5, not v6") != NULL);
     CHECK_EQ_I64(get_info(c).stats.failures, 0);
 
     /* Kill the server with 3 requests in flight: each fails once. */

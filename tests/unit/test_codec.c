@@ -826,15 +826,15 @@ static void test_random_inputs(void)
 static void test_api_table(void)
 {
     static const struct { int16_t key, lo, hi, flex; } want[] = {
-        { KP_API_PRODUCE, 0, 10, 9 }, { KP_API_FETCH, 4, 16, 12 },
-        { KP_API_LIST_OFFSETS, 0, 11, 6 }, { KP_API_METADATA, 0, 12, 9 },
+        { KP_API_PRODUCE, 0, 13, 9 }, { KP_API_FETCH, 4, 18, 12 },
+        { KP_API_LIST_OFFSETS, 0, 11, 6 }, { KP_API_METADATA, 0, 13, 9 },
         { KP_API_OFFSET_COMMIT, 2, 8, 8 }, { KP_API_OFFSET_FETCH, 1, 8, 6 },
         { KP_API_FIND_COORDINATOR, 0, 4, 3 }, { KP_API_JOIN_GROUP, 0, 9, 6 },
         { KP_API_HEARTBEAT, 0, 4, 4 }, { KP_API_LEAVE_GROUP, 0, 5, 4 },
         { KP_API_SYNC_GROUP, 0, 5, 4 }, { KP_API_DESCRIBE_GROUPS, 0, 5, 5 },
-        { KP_API_LIST_GROUPS, 0, 4, 3 }, { KP_API_API_VERSIONS, 0, 3, 3 },
-        { KP_API_CREATE_TOPICS, 2, 7, 5 }, { KP_API_DELETE_TOPICS, 1, 6, 4 },
-        { KP_API_INIT_PRODUCER_ID, 0, 4, 2 }, { KP_API_DESCRIBE_CONFIGS, 1, 4, 4 },
+        { KP_API_LIST_GROUPS, 0, 4, 3 }, { KP_API_API_VERSIONS, 0, 5, 3 },
+        { KP_API_CREATE_TOPICS, 0, 7, 5 }, { KP_API_DELETE_TOPICS, 0, 6, 4 },
+        { KP_API_INIT_PRODUCER_ID, 0, 5, 2 }, { KP_API_DESCRIBE_CONFIGS, 0, 4, 4 },
         { KP_API_ALTER_CONFIGS, 0, 2, 2 }, { KP_API_CREATE_PARTITIONS, 0, 3, 2 },
         { KP_API_DELETE_GROUPS, 0, 2, 2 }, { KP_API_INCREMENTAL_ALTER_CONFIGS, 0, 1, 1 },
         { KP_API_OFFSET_DELETE, 0, 0, INT16_MAX }, { KP_API_DESCRIBE_CLUSTER, 0, 2, 0 },
@@ -848,7 +848,7 @@ static void test_api_table(void)
         CHECK_EQ_I64(api->max_version, want[i].hi);
         CHECK_EQ_I64(api->flexible_min, want[i].flex);
     }
-    /* Fetch v17-18 are encoded (outbound, KRaft) but not served. */
+    /* Fetch v17-18: KIP-853 and KIP-1166, served since Kafka 4.4 has them. */
     const kp_api_info *fetch = kp_api_find(KP_API_FETCH);
     CHECK_EQ_I64(fetch->codec_min_version, 4);
     CHECK_EQ_I64(fetch->codec_max_version, 18);
@@ -871,9 +871,9 @@ static void test_headers(void)
 {
     CHECK_EQ_I64(kp_req_header_version(KP_API_PRODUCE, 8), 1);
     CHECK_EQ_I64(kp_req_header_version(KP_API_PRODUCE, 9), 2);
-    CHECK_EQ_I64(kp_req_header_version(KP_API_PRODUCE, 11), 1); /* above our range */
+    CHECK_EQ_I64(kp_req_header_version(KP_API_PRODUCE, 14), 1); /* above our range */
     CHECK_EQ_I64(kp_req_header_version(KP_API_API_VERSIONS, 3), 2);
-    CHECK_EQ_I64(kp_req_header_version(KP_API_API_VERSIONS, 4), 1);
+    CHECK_EQ_I64(kp_req_header_version(KP_API_API_VERSIONS, 6), 1);
     CHECK_EQ_I64(kp_req_header_version(KP_API_OFFSET_DELETE, 0), 1);
     CHECK_EQ_I64(kp_req_header_version(KP_API_DESCRIBE_CLUSTER, 0), 2);
     CHECK_EQ_I64(kp_req_header_version(999, 0), 1);

@@ -103,7 +103,7 @@ static void test_table(void)
     }
     const kp_api_info *fetch = kp_api_find(KP_API_FETCH);
     CHECK_EQ_I64(fetch->min_version, 4);
-    CHECK_EQ_I64(fetch->max_version, 16);
+    CHECK_EQ_I64(fetch->max_version, 18);
     CHECK_EQ_I64(fetch->codec_max_version, 18);
     CHECK(broker_api_find(KP_API_FETCH) != NULL);
     for (size_t i = 0; i < sizeof kraft_records / sizeof kraft_records[0]; i++) {
