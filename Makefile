@@ -73,7 +73,13 @@ $(O)/tests/%: tests/unit/%.c tests/unit/check.h $(O)/libgregor.a $(O)/obj/gen/ka
 # test_client starts a real server: the binary beside its directory.
 $(O)/tests/test_client: $(O)/gregor
 
-unit: $(UNIT_BIN)
+# The protocol version sweep, run by tests/integration/test_version_sweep.py
+# (built with the unit tests, not run by them: it needs a broker).
+$(O)/tests/sweep: tests/integration/sweep.c $(O)/libgregor.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(O)/libgregor.a $(LDFLAGS) $(LDLIBS)
+
+unit: $(UNIT_BIN) $(O)/tests/sweep
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
 # The simulator: the Raft core (src/raft) with the controller and the

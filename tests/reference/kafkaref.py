@@ -12,6 +12,12 @@ Command line (through scripts/kafka):
                              named in tests/reference/pom.xml copied with
                              their dependencies into build/reference/libs
                              (once; a second fetch does nothing)
+  fetch --version 3.9        the second reference, Apache Kafka 3.9.1
+                             (tests/reference/pom-3.9.xml, the broker only)
+                             into build/reference-3.9/libs: the last release
+                             that serves the versions Kafka 4 removed
+                             (KIP-896); start, classpath and run take the
+                             same --version (default 4.4)
   classpath                  print the classpath of the fetched jars
   start [--nodes N] [--dir D] [--port P] [--heap 1G] [--override k=v]...
                              format and start a KRaft cluster of N combined
@@ -52,6 +58,26 @@ STAMP = os.path.join(REPO, "build", "reference", "fetched.stamp")
 KAFKA_VERSION = "4.4.0"
 DEFAULT_DIR = os.path.join(tempfile.gettempdir(), "gregor-kafka")
 READY_TIMEOUT_S = 90.0
+
+# The references: "4.4" (the default everywhere) and "3.9", Kafka 3.9.1,
+# for the protocol versions Kafka 4 no longer serves (the version sweep,
+# tests/integration/test_version_sweep.py). 3.9 logs with log4j 1 (reload4j).
+REFERENCES = {
+    "4.4": {"pom": POM, "libs": LIBS, "stamp": STAMP, "version": KAFKA_VERSION, "log4j": 2},
+    "3.9": {"pom": os.path.join(HERE, "pom-3.9.xml"),
+            "libs": os.path.join(REPO, "build", "reference-3.9", "libs"),
+            "stamp": os.path.join(REPO, "build", "reference-3.9", "fetched.stamp"),
+            "version": "3.9.1", "log4j": 1},
+}
+DEFAULT_REF = "4.4"
+
+
+def _ref(ref):
+    try:
+        return REFERENCES[ref or DEFAULT_REF]
+    except KeyError:
+        raise KafkaError("unknown reference version %r (have %s)"
+                         % (ref, ", ".join(sorted(REFERENCES))))
 STOP_TIMEOUT_S = 30.0
 
 # Kafka's bin/kafka-run-class.sh and kafka-server-start.sh defaults: the
@@ -82,8 +108,19 @@ class KafkaError(Exception):
     pass
 
 
-def log4j_config(path):
-    """A log4j2 file: INFO to the node's server.log, nothing to the console."""
+def log4j_config(path, ref=None):
+    """A log4j2 file: INFO to the node's server.log, nothing to the console
+    (a log4j 1 properties file for Kafka 3.9)."""
+    if _ref(ref)["log4j"] == 1:
+        with open(path, "w") as f:
+            f.write("log4j.rootLogger=INFO, FILE\n"
+                    "log4j.appender.FILE=org.apache.log4j.FileAppender\n"
+                    "log4j.appender.FILE.File=${kafka.logs.dir}/server.log\n"
+                    "log4j.appender.FILE.layout=org.apache.log4j.PatternLayout\n"
+                    "log4j.appender.FILE.layout.ConversionPattern=[%d] %p %m (%c)%n\n"
+                    "log4j.logger.kafka.request.logger=WARN\n"
+                    "log4j.logger.state.change.logger=WARN\n")
+        return
     with open(path, "w") as f:
         f.write("""Configuration:
   name: gregor-reference
@@ -108,9 +145,17 @@ def log4j_config(path):
 """)
 
 
-def tool_log4j_config(path):
+def tool_log4j_config(path, ref=None):
     """A log4j2 file for tools: warnings and errors to stderr, as Kafka's
-    config/tools-log4j2.yaml does."""
+    config/tools-log4j2.yaml does (log4j 1 properties for Kafka 3.9)."""
+    if _ref(ref)["log4j"] == 1:
+        with open(path, "w") as f:
+            f.write("log4j.rootLogger=WARN, STDERR\n"
+                    "log4j.appender.STDERR=org.apache.log4j.ConsoleAppender\n"
+                    "log4j.appender.STDERR.Target=System.err\n"
+                    "log4j.appender.STDERR.layout=org.apache.log4j.PatternLayout\n"
+                    "log4j.appender.STDERR.layout.ConversionPattern=[%d] %p %m (%c)%n\n")
+        return
     with open(path, "w") as f:
         f.write("""Configuration:
   name: gregor-reference-tools
@@ -130,60 +175,68 @@ def tool_log4j_config(path):
 
 # ---------------------------------------------------------------- fetching
 
-def _pom_digest():
-    with open(POM, "rb") as f:
+def _pom_digest(ref=None):
+    with open(_ref(ref)["pom"], "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()
 
 
-def fetched():
-    """True when build/reference/libs holds the jars of the current pom."""
+def fetched(ref=None):
+    """True when build/reference/libs (build/reference-3.9/libs for "3.9")
+    holds the jars of the current pom."""
+    r = _ref(ref)
     try:
-        with open(STAMP) as f:
-            return f.read().strip() == _pom_digest() and os.path.isdir(LIBS)
+        with open(r["stamp"]) as f:
+            return f.read().strip() == _pom_digest(ref) and os.path.isdir(r["libs"])
     except OSError:
         return False
 
 
-def fetch(quiet=False):
+def fetch(quiet=False, ref=None):
     """Copy the reference jars into build/reference/libs (Maven caches the
     downloads in ~/.m2, so this is cheap after the first time)."""
-    if fetched():
+    r_ = _ref(ref)
+    libs, version = r_["libs"], r_["version"]
+    if fetched(ref):
         if not quiet:
-            print("kafka: reference %s already fetched in %s" % (KAFKA_VERSION, LIBS))
+            print("kafka: reference %s already fetched in %s" % (version, libs))
         return
     for tool in ("java", "mvn"):
         if shutil.which(tool) is None:
             raise KafkaError("%s not found: run scripts/deps reference first" % tool)
-    tmp = LIBS + ".tmp"
+    tmp = libs + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    cmd = ["mvn", "-B", "-q", "-f", POM, "dependency:copy-dependencies",
+    cmd = ["mvn", "-B", "-q", "-f", r_["pom"], "dependency:copy-dependencies",
            "-DincludeScope=runtime", "-DoutputDirectory=" + tmp]
-    print("kafka: fetching Apache Kafka %s and its dependencies (Maven)" % KAFKA_VERSION,
+    print("kafka: fetching Apache Kafka %s and its dependencies (Maven)" % version,
           flush=True)
     r = subprocess.run(cmd, stdin=subprocess.DEVNULL)
     if r.returncode != 0:
         raise KafkaError("maven failed (exit %d): %s" % (r.returncode, " ".join(cmd)))
-    shutil.rmtree(LIBS, ignore_errors=True)
-    os.rename(tmp, LIBS)
-    with open(STAMP, "w") as f:
-        f.write(_pom_digest() + "\n")
-    print("kafka: %d jars in %s" % (len(os.listdir(LIBS)), LIBS))
+    shutil.rmtree(libs, ignore_errors=True)
+    os.rename(tmp, libs)
+    with open(r_["stamp"], "w") as f:
+        f.write(_pom_digest(ref) + "\n")
+    print("kafka: %d jars in %s" % (len(os.listdir(libs)), libs))
 
 
-def classpath():
-    if not fetched():
-        raise KafkaError("the reference is not fetched: run scripts/kafka fetch")
-    return os.path.join(LIBS, "*")
+def classpath(ref=None):
+    if not fetched(ref):
+        raise KafkaError("the reference %s is not fetched: run scripts/kafka fetch%s"
+                         % (_ref(ref)["version"], " --version %s" % ref if ref and ref != DEFAULT_REF else ""))
+    return os.path.join(_ref(ref)["libs"], "*")
 
 
-def java_cmd(main_class, args, heap=None, extra_jvm=None, log_config=None):
+def java_cmd(main_class, args, heap=None, extra_jvm=None, log_config=None, ref=None):
     cmd = ["java", "-server"]
     if heap:
         cmd += ["-Xmx" + heap, "-Xms" + heap]
     cmd += JVM_GC_OPTS + (extra_jvm or [])
     if log_config:
-        cmd += ["-Dlog4j2.configurationFile=" + log_config]
-    cmd += ["-cp", classpath(), main_class] + list(args)
+        if _ref(ref)["log4j"] == 1:
+            cmd += ["-Dlog4j.configuration=file:" + log_config]
+        else:
+            cmd += ["-Dlog4j2.configurationFile=" + log_config]
+    cmd += ["-cp", classpath(ref), main_class] + list(args)
     return cmd
 
 
@@ -266,12 +319,14 @@ class KafkaNode:
                 f.write("%s=%s\n" % (k, v))
 
     def format(self):
-        cfg = os.path.join(self.dir, "tools-log4j2.yaml")
-        tool_log4j_config(cfg)
+        ref = self.cluster.ref
+        cfg = os.path.join(self.dir, "tools-log4j2.yaml" if _ref(ref)["log4j"] == 2
+                           else "tools-log4j.properties")
+        tool_log4j_config(cfg, ref)
         cmd = java_cmd("kafka.tools.StorageTool",
                        ["format", "-t", self.cluster.cluster_id, "-c", self.props_path,
                         "--ignore-formatted"],
-                       extra_jvm=["-Xmx256m", "-XX:TieredStopAtLevel=1"], log_config=cfg)
+                       extra_jvm=["-Xmx256m", "-XX:TieredStopAtLevel=1"], log_config=cfg, ref=ref)
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
                            stdin=subprocess.DEVNULL)
         if r.returncode != 0:
@@ -281,11 +336,12 @@ class KafkaNode:
     def launch(self):
         if self.alive():
             raise KafkaError("node %d already running" % self.node_id)
-        cfg = os.path.join(self.dir, "log4j2.yaml")
-        log4j_config(cfg)
+        cfg = os.path.join(self.dir, "log4j2.yaml" if _ref(self.cluster.ref)["log4j"] == 2
+                           else "log4j.properties")
+        log4j_config(cfg, self.cluster.ref)
         cmd = java_cmd("kafka.Kafka", [self.props_path], heap=self.cluster.heap,
                        extra_jvm=["-Dkafka.logs.dir=" + self.dir] + self.cluster.jvm_opts,
-                       log_config=cfg)
+                       log_config=cfg, ref=self.cluster.ref)
         out = open(self.stdout_path, "ab")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out,
                                      stderr=subprocess.STDOUT, cwd=self.dir,
@@ -339,7 +395,9 @@ class KafkaCluster:
     which is what the conformance suite compares Gregor with."""
 
     def __init__(self, directory=None, nodes=1, overrides=None, heap="1G", port=None,
-                 jvm_opts=None, detach=False):
+                 jvm_opts=None, detach=False, ref=None):
+        self.ref = ref or DEFAULT_REF
+        _ref(self.ref)
         if directory is None:
             directory = tempfile.mkdtemp(prefix="gregor-kafka-")
         self.dir = os.path.abspath(directory)
@@ -465,7 +523,7 @@ def _state_nodes(directory):
 
 
 def cmd_start(a):
-    fetch(quiet=True)
+    fetch(quiet=True, ref=a.version)
     if _state_nodes(a.dir) and any(_pid_alive(p) for _, p in _state_nodes(a.dir)):
         raise KafkaError("a cluster is already running in %s: scripts/kafka stop --dir %s"
                          % (a.dir, a.dir))
@@ -477,7 +535,7 @@ def cmd_start(a):
         k, v = kv.split("=", 1)
         overrides[k] = v
     c = KafkaCluster(a.dir, nodes=a.nodes, overrides=overrides, heap=a.heap, port=a.port,
-                     detach=True)
+                     detach=True, ref=a.version)
     t0 = time.monotonic()
     try:
         c.start()
@@ -520,9 +578,13 @@ def main(argv):
     ap = argparse.ArgumentParser(prog="scripts/kafka",
                                  description="Apache Kafka %s, the reference broker" % KAFKA_VERSION)
     sub = ap.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("fetch", help="copy the pinned jars into build/reference/libs")
-    sub.add_parser("classpath", help="print the reference classpath")
+    vhelp = "the reference: 4.4 (Kafka %s, default) or 3.9 (Kafka 3.9.1)" % KAFKA_VERSION
+    s = sub.add_parser("fetch", help="copy the pinned jars into build/reference/libs")
+    s.add_argument("--version", default=DEFAULT_REF, choices=sorted(REFERENCES), help=vhelp)
+    s = sub.add_parser("classpath", help="print the reference classpath")
+    s.add_argument("--version", default=DEFAULT_REF, choices=sorted(REFERENCES), help=vhelp)
     s = sub.add_parser("start", help="format and start a KRaft cluster")
+    s.add_argument("--version", default=DEFAULT_REF, choices=sorted(REFERENCES), help=vhelp)
     s.add_argument("--nodes", type=int, default=1)
     s.add_argument("--dir", default=DEFAULT_DIR)
     s.add_argument("--port", type=int, default=None, help="first node's client port")
@@ -531,23 +593,26 @@ def main(argv):
     s = sub.add_parser("stop", help="stop the cluster started in --dir")
     s.add_argument("--dir", default=DEFAULT_DIR)
     s = sub.add_parser("run", help="run a Kafka class with the reference classpath")
+    s.add_argument("--version", default=DEFAULT_REF, choices=sorted(REFERENCES), help=vhelp)
     s.add_argument("main_class")
     s.add_argument("args", nargs=argparse.REMAINDER)
     a = ap.parse_args(argv)
     try:
         if a.cmd == "fetch":
-            fetch()
+            fetch(ref=a.version)
         elif a.cmd == "classpath":
-            print(classpath())
+            print(classpath(a.version))
         elif a.cmd == "start":
             cmd_start(a)
         elif a.cmd == "stop":
             cmd_stop(a)
         elif a.cmd == "run":
-            fetch(quiet=True)
-            cfg = os.path.join(os.path.dirname(LIBS), "tools-log4j2.yaml")
-            tool_log4j_config(cfg)
-            os.execvp("java", java_cmd(a.main_class, a.args, log_config=cfg))
+            fetch(quiet=True, ref=a.version)
+            cfg = os.path.join(os.path.dirname(_ref(a.version)["libs"]),
+                               "tools-log4j2.yaml" if _ref(a.version)["log4j"] == 2
+                               else "tools-log4j.properties")
+            tool_log4j_config(cfg, a.version)
+            os.execvp("java", java_cmd(a.main_class, a.args, log_config=cfg, ref=a.version))
     except KafkaError as e:
         print("kafka: %s" % e, file=sys.stderr)
         return 1

@@ -1,0 +1,261 @@
+"""
+The protocol version sweep: every (API, version) the broker advertises gets
+a valid request and an answer that decodes, with the error codes and the
+shape Apache Kafka gives for the same request.
+
+`sweep` (tests/integration/sweep.c, built by `make unit` beside the broker
+binary: <dir of GREGOR_BIN>/tests/sweep) asks ApiVersions, creates its
+topics, and for every advertised API the codec table (kp_apis[], generated
+from src/proto/kafka.schema) knows, for every advertised version, sends a
+request built with the generated struct and decodes the answer with the
+generated codec of that version, strictly (the last byte consumed). It
+prints per (API, version) every error_code of the answer, top-level and
+nested, in order, and the length of every array in it (the number of
+topics, partitions, members ... answered): a walk of the bytes driven by
+the schema file, which must also end on the last byte.
+
+Kafka's answers are recorded in sweep_expected.json (beside this file; CI
+runs only Gregor) by `python3 tests/integration/sweep_record.py`, which runs
+the same sweep against a fresh Apache Kafka 4.4.0 and a fresh Kafka 3.9.1.
+Kafka 3.9.1 (tests/reference/pom-3.9.xml; `tests/reference/kafkaref.py
+fetch --version 3.9`) is served by Maven Central and runs here in KRaft
+mode; it is the reference for the versions Kafka 4 no longer serves
+(KIP-896: ListOffsets v0, OffsetCommit v0-1, OffsetFetch v0, CreateTopics
+v0-1, DeleteTopics v0, DescribeConfigs v0, DescribeLogDirs v0,
+OffsetForLeaderEpoch v0-1, WriteTxnMarkers v0, and Produce v0-2, which
+Kafka 4.4 still advertises but answers by closing the connection).
+
+On Gregor, test_version_sweep checks: the sweep ends within 60 s; no
+advertised API or version is missing from the codecs or from sweep.c's
+fillers; every answer decodes; and every answer has Kafka's errors and
+array lengths - Kafka 4.4's where Kafka 4.4 answers that version, else
+Kafka 3.9's. Differences Gregor does not fix yet are listed in EXCEPTIONS
+below, each with what differs; an entry that no longer differs fails the
+test (remove it). test_version_sweep_identical is the strict expected
+failure that names them in the run's summary.
+
+With --broker=kafka the test sweeps Kafka 4.4's advertised versions and
+checks that its answers are the recorded ones (so the file is current and
+the sweep deterministic).
+
+The KRaft and controller APIs (Vote, BeginQuorumEpoch, EndQuorumEpoch,
+FetchSnapshot, BrokerRegistration, BrokerHeartbeat, AlterPartition,
+AllocateProducerIds) and those that would change the single node's quorum
+or registration (AddRaftVoter, RemoveRaftVoter, UpdateRaftVoter,
+UnregisterBroker) are listed by the sweep as left out, with the reason,
+when a broker advertises them.
+"""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from conftest import GREGOR_BIN, GregorGap, gregor_gap
+from sweep_record import EXPECTED, SCHEMA, run_sweep
+
+SWEEP = Path(GREGOR_BIN).parent / "tests" / "sweep"
+KAFKA = "4.4.0"
+OLD_KAFKA = "3.9.1"
+SWEEP_LIMIT_S = 60
+
+# Array lengths that are not Kafka behaviour, so not compared: (api, path).
+UNCOMPARED_ARRAYS = {
+    ("ApiVersions", "api_keys"): "each broker lists the APIs it has",
+    ("ApiVersions", "supported_features"): "Kafka's own features (kraft.version, ...)",
+    ("ApiVersions", "finalized_features"): "Kafka's own features (metadata.version, ...)",
+    ("ListGroups", "groups"): "every group the sweep made so far: one per swept version "
+                              "of the group APIs, so it follows each broker's ranges",
+}
+
+# Where Gregor's answer differs from Kafka's and Gregor does not fix it yet:
+# "Api vN" -> what differs. Each one must still differ.
+EXCEPTIONS = {
+    # CreateTopics v5+ returns the new topic's configs: Kafka 4.4 lists 37
+    # (3.9: 36), Gregor fewer - the topic configs it does not have.
+    "CreateTopics v5": "topics.configs: Gregor lists fewer topic configs than Kafka",
+    "CreateTopics v6": "topics.configs: Gregor lists fewer topic configs than Kafka",
+    "CreateTopics v7": "topics.configs: Gregor lists fewer topic configs than Kafka",
+    # DescribeQuorum v2 (KIP-853) has a nodes array, the voters' endpoints:
+    # Kafka lists the node and its CONTROLLER listener, Gregor none.
+    "DescribeQuorum v2": "nodes: Gregor sends none, Kafka the voter with its listener",
+}
+
+
+def _answer_key(name):
+    api, rest = name.split(" v", 1)
+    v, _, step = rest.partition(" #")
+    return api, int(v), int(step or 1)
+
+
+def load_expected():
+    with open(EXPECTED) as f:
+        return json.load(f)
+
+
+def compare(api, got, want):
+    """The differences between an answer and Kafka's, as sentences."""
+    if "skipped" in got or "skipped" in want:
+        if got.get("skipped") == want.get("skipped"):
+            return []
+        return ["swept: %s, Kafka: %s" % (got.get("skipped", "yes"), want.get("skipped", "yes"))]
+    if not want.get("decoded"):
+        if not got.get("decoded"):
+            return []
+        return ["Kafka gives no answer (%s); this broker answers %s"
+                % (want.get("failure"), got["errors"])]
+    if not got.get("decoded"):
+        return ["no decodable answer: %s" % got.get("failure")]
+    diffs = []
+    if got["errors"] != want["errors"] or got["error_fields"] != want["error_fields"]:
+        diffs.append("errors %s, Kafka %s" % (
+            list(zip(got["error_fields"], got["errors"])),
+            list(zip(want["error_fields"], want["errors"]))))
+    for path in sorted(set(got["arrays"]) | set(want["arrays"])):
+        if (api, path) in UNCOMPARED_ARRAYS:
+            continue
+        if got["arrays"].get(path) != want["arrays"].get(path):
+            diffs.append("%s lengths %s, Kafka %s" % (path, got["arrays"].get(path),
+                                                       want["arrays"].get(path)))
+    return diffs
+
+
+def reference_for(name, expected):
+    """Kafka's answer to compare with: Kafka 4.4's where it answered, else
+    Kafka 3.9's, else 4.4's refusal; (None, None) when neither advertised it."""
+    refs = [(KAFKA, expected["kafka"][KAFKA]), (OLD_KAFKA, expected["kafka"][OLD_KAFKA])]
+    for version, ref in refs:
+        a = ref["answers"].get(name)
+        if a is not None and a.get("decoded"):
+            return version, a
+    for version, ref in refs:
+        a = ref["answers"].get(name)
+        if a is not None and "skipped" not in a:
+            return version, a
+    return None, None
+
+
+def sweep(broker):
+    assert os.access(SWEEP, os.X_OK), \
+        "%s not found: build it with `make unit` (or `make %s`)" % (SWEEP, SWEEP)
+    advertised, answers, others, done, stderr = run_sweep(broker.bootstrap, SWEEP, SCHEMA,
+                                                          timeout=SWEEP_LIMIT_S + 30)
+    print(stderr)
+    assert done is not None, "the sweep did not finish:\n%s" % stderr
+    assert done["seconds"] < SWEEP_LIMIT_S, "the sweep took %.1f s" % done["seconds"]
+    return advertised, answers, others
+
+
+def gregor_differences(advertised, answers, others, expected):
+    """(problems, differences): what is wrong whatever Kafka does, and the
+    answers that differ from Kafka's, by "Api vN"."""
+    problems, diffs = [], {}
+    for o in others:
+        if o.get("skipped"):
+            problems.append("API key %d advertised %s but not in the codec table"
+                            % (o["key"], o["advertised"]))
+        elif o.get("left_out"):
+            print("left out: %s (%s)" % (o["api"], o["left_out"]))
+    swept = set()
+    for name, got in sorted(answers.items(), key=lambda kv: _answer_key(kv[0])):
+        api, version, step = _answer_key(name)
+        swept.add((api, version))
+        if "skipped" in got:
+            problems.append("%s: %s" % (name, got["skipped"]))
+            continue
+        ref_version, want = reference_for(name, expected)
+        if want is None:
+            problems.append("%s: neither Kafka %s nor %s answered it (re-record with "
+                            "sweep_record.py, or explain the version)" % (name, KAFKA, OLD_KAFKA))
+            continue
+        d = compare(api, got, want)
+        print("%-32s vs Kafka %s: %s" % (name, ref_version, "; ".join(d) if d else "same"))
+        if d:
+            diffs[name.split(" #")[0]] = d
+    # A second step Kafka took (JoinGroup's rejoin after MEMBER_ID_REQUIRED)
+    # that this broker did not.
+    for ref in (expected["kafka"][KAFKA], expected["kafka"][OLD_KAFKA]):
+        for name in ref["answers"]:
+            api, version, step = _answer_key(name)
+            if step > 1 and (api, version) in swept and name not in answers:
+                diffs.setdefault("%s v%d" % (api, version), []).append("no step %d" % step)
+    problems += unswept(advertised, answers, others)
+    return problems, diffs
+
+
+def unswept(advertised, answers, others):
+    """Advertised versions with no line at all (the sweep prints one for
+    every version of every advertised API, or says why the API is left out
+    or unknown to the codecs)."""
+    versions, accounted = {}, set()
+    for d in answers.values():
+        versions.setdefault(d["key"], set()).add(d["version"])
+    for o in others:
+        accounted.add(o["key"])
+    out = []
+    for key, (lo, hi) in sorted(advertised.items()):
+        if key in accounted:
+            continue
+        missing = [v for v in range(lo, hi + 1) if v not in versions.get(key, ())]
+        if missing:
+            out.append("API key %d: advertised versions %s have no answer" % (key, missing))
+    return out
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.broker_overrides(group__initial__rebalance__delay__ms=0)
+def test_version_sweep(broker):
+    expected = load_expected()
+    advertised, answers, others = sweep(broker)
+    if broker.kind == "kafka":
+        rec = expected["kafka"][KAFKA]
+        problems = []
+        if {str(k): v for k, v in advertised.items()} != rec["advertised"]:
+            problems.append("Kafka advertises %s, recorded %s" % (advertised, rec["advertised"]))
+        for name, got in answers.items():
+            want = rec["answers"].get(name)
+            if want is None:
+                problems.append("%s: not recorded" % name)
+            elif compare(_answer_key(name)[0], got, want):
+                problems.append("%s: %s" % (name, "; ".join(compare(_answer_key(name)[0], got, want))))
+        for name in rec["answers"]:
+            if name not in answers:
+                problems.append("%s: recorded but not swept now" % name)
+        problems += unswept(advertised, answers, others)
+        assert not problems, ("Kafka's answers are not the recorded ones (re-record with "
+                              "sweep_record.py if Kafka or sweep.c changed):\n"
+                              + "\n".join(problems))
+        return
+    problems, diffs = gregor_differences(advertised, answers, others, expected)
+    for name, d in sorted(diffs.items()):
+        if name in EXCEPTIONS:
+            print("known difference %s: %s (%s)" % (name, "; ".join(d), EXCEPTIONS[name]))
+        else:
+            problems.append("%s differs from Kafka: %s" % (name, "; ".join(d)))
+    for name in sorted(set(EXCEPTIONS) - set(diffs)):
+        problems.append("%s is in EXCEPTIONS but answers as Kafka does now: remove it" % name)
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.broker_overrides(group__initial__rebalance__delay__ms=0)
+@gregor_gap("answers that differ from Kafka's in the version sweep: "
+            + "; ".join("%s (%s)" % kv for kv in sorted(EXCEPTIONS.items())))
+def test_version_sweep_identical(broker):
+    """Every advertised (API, version) answers exactly as Kafka does: on
+    Gregor an expected failure while EXCEPTIONS is not empty (the failure it
+    expects is exactly those differences); on Kafka the recorded answers."""
+    expected = load_expected()
+    advertised, answers, others = sweep(broker)
+    if broker.kind == "kafka":
+        rec = expected["kafka"][KAFKA]["answers"]
+        bad = [n for n, got in answers.items()
+               if n not in rec or compare(_answer_key(n)[0], got, rec[n])]
+        assert not bad, "Kafka's answers are not the recorded ones: %s" % bad
+        return
+    problems, diffs = gregor_differences(advertised, answers, others, expected)
+    assert not problems, "\n".join(problems)
+    if diffs and set(diffs) == set(EXCEPTIONS):
+        raise GregorGap("differs from Kafka: %s" % "; ".join(sorted(diffs)))
+    assert not diffs, "differs from Kafka: %s" % diffs
