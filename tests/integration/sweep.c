@@ -679,6 +679,10 @@ static int16_t best(int16_t key)
     if (!api || g_adv_max[key] < 0)
         return -1;
     int16_t hi = g_adv_max[key] < api->codec_max_version ? g_adv_max[key] : api->codec_max_version;
+    /* AddPartitionsToTxn v4+ is the brokers' batched form (KIP-890): a
+     * producer sends v3 at most. */
+    if (key == KP_API_ADD_PARTITIONS_TO_TXN && hi > 3)
+        hi = 3;
     int16_t lo = g_adv_min[key] > api->codec_min_version ? g_adv_min[key] : api->codec_min_version;
     return hi >= lo ? hi : -1;
 }
@@ -731,7 +735,7 @@ static void call(int16_t key, const void *req, arena *a, result *res)
 
 static int32_t g_node_id = -1;
 static kp_uuid g_topic_id;
-static kp_uuid g_topic_id_markers;
+static kp_uuid g_topic_id_dr;
 
 /* A consumer-protocol subscription (v0) to topic sweep. */
 static kp_bytes subscription_bytes(arena *a)
@@ -805,6 +809,7 @@ static void fill_produce(arena *a, kp_produce_req *m, const char *topic, kp_reco
     m->topic_data = NEW(a, kp_produce_req_topic, 1);
     kp_produce_req_topic_init(&m->topic_data[0]);
     m->topic_data[0].name = str_dup(a, topic);
+    m->topic_data[0].topic_id = !strcmp(topic, TOPIC) ? g_topic_id : g_topic_id_dr;
     m->topic_data[0].partition_data_n = 1;
     m->topic_data[0].partition_data = NEW(a, kp_produce_req_partition, 1);
     kp_produce_req_partition_init(&m->topic_data[0].partition_data[0]);
@@ -865,6 +870,7 @@ static void build_list_offsets_many(arena *a, void *req, const void *arg)
         n++;
     m->replica_id = -1;
     m->isolation_level = 0;
+    m->timeout_ms = 30000;
     m->topics_n = n;
     m->topics = NEW(a, kp_list_offsets_req_topic, n);
     for (int i = 0; i < n; i++) {
@@ -1076,6 +1082,21 @@ static void fill_add_partitions(arena *a, kp_add_partitions_to_txn_req *m, const
     m->v3_and_below_topics[0].partitions_n = 1;
     m->v3_and_below_topics[0].partitions = NEW(a, int32_t, 1);
     m->v3_and_below_topics[0].partitions[0] = 0;
+    /* v4+: the same as one transaction of a broker's batch. */
+    m->transactions_n = 1;
+    m->transactions = NEW(a, kp_add_partitions_to_txn_req_transaction, 1);
+    kp_add_partitions_to_txn_req_transaction_init(&m->transactions[0]);
+    m->transactions[0].transactional_id = str_dup(a, txn_id);
+    m->transactions[0].producer_id = t->pid;
+    m->transactions[0].producer_epoch = t->epoch;
+    m->transactions[0].verify_only = false;
+    m->transactions[0].topics_n = 1;
+    m->transactions[0].topics = NEW(a, kp_add_partitions_to_txn_req_txn_topic, 1);
+    kp_add_partitions_to_txn_req_txn_topic_init(&m->transactions[0].topics[0]);
+    m->transactions[0].topics[0].name = KP_STR(TOPIC_TXN);
+    m->transactions[0].topics[0].partitions_n = 1;
+    m->transactions[0].topics[0].partitions = NEW(a, int32_t, 1);
+    m->transactions[0].topics[0].partitions[0] = 0;
 }
 
 static void fill_end_txn(arena *a, kp_end_txn_req *m, const char *txn_id, const txn *t, bool commit)
@@ -1954,13 +1975,13 @@ static void setup(int max_versions)
     kp_metadata_req_topic_init(&md->topics[0]);
     kp_metadata_req_topic_init(&md->topics[1]);
     md->topics[0].name = KP_STR(TOPIC);
-    md->topics[1].name = KP_STR(TOPIC_MARKERS);
+    md->topics[1].name = KP_STR(TOPIC_DR);
     md->allow_auto_topic_creation = false;
     call(KP_API_METADATA, md, a, &r);
     if (!result_clean(&r) || ((kp_metadata_resp *)r.resp)->topics_n != 2)
         die("Metadata (topic ids) failed");
     g_topic_id = ((kp_metadata_resp *)r.resp)->topics[0].topic_id;
-    g_topic_id_markers = ((kp_metadata_resp *)r.resp)->topics[1].topic_id;
+    g_topic_id_dr = ((kp_metadata_resp *)r.resp)->topics[1].topic_id;
     result_free(&r);
 
     /* Records: 3 plain and 2 idempotent ones in sweep, 20 in sweep-dr. */
