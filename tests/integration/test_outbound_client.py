@@ -35,5 +35,5 @@ def test_outbound_client_interop(broker):
     print(r.stdout)
     assert r.returncode == 0, "test_client failed (%d)\nstdout: %s\nstderr:\n%s" % (
         r.returncode, r.stdout, r.stderr[-4000:])
-    assert "interop %s: Metadata v12, Fetch v" % broker.bootstrap in r.stdout, r.stdout
+    assert "interop %s: Metadata v13, Fetch v18" % broker.bootstrap in r.stdout, r.stdout
     assert ", 0 failed" in r.stdout, r.stdout

@@ -280,8 +280,8 @@ def test_cluster(broker):
     assert re.search(r"^1\s+127\.0\.0\.1\s+%d\s+(no\s+)?yes$" % broker.port, r.stdout, re.M), r.stdout
     assert re.search(r"^NAME\s+KEY\s+MIN\s+MAX$", r.stdout, re.M)
     assert re.search(r"^Produce\s+0\s+\d+\s+\d+$", r.stdout, re.M)
-    assert re.search(r"^Metadata\s+3\s+0\s+12$", r.stdout, re.M)
-    assert re.search(r"^ApiVersions\s+18\s+0\s+3$", r.stdout, re.M)
+    assert re.search(r"^Metadata\s+3\s+0\s+13$", r.stdout, re.M)
+    assert re.search(r"^ApiVersions\s+18\s+0\s+5$", r.stdout, re.M)
 
     assert ok("cluster", "cluster-id", "--bootstrap-server", b).stdout == \
         "Cluster ID: %s\n" % cluster_id
@@ -294,7 +294,7 @@ def test_cluster(broker):
     assert all(x.get("fenced", False) is False for x in d["brokers"])
     keys = {a["key"]: a for a in d["api_versions"]}
     assert keys[0]["name"] == "Produce" and keys[3]["name"] == "Metadata"
-    assert keys[3]["max"] == 12
+    assert keys[3]["max"] == 13
 
 
 # ---------------------------------------------------------------------------

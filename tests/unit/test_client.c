@@ -867,8 +867,8 @@ static void test_interop(const char *host, int port)
     }
     info in = get_info(c);
     CHECK_EQ_I64(in.stats.api_versions_version, 3);
-    CHECK_EQ_I64(in.versions[0], 12);  /* Metadata: Gregor and Kafka 4.4 serve 12+ */
-    CHECK(in.versions[1] >= 16);       /* Fetch: 16 (Gregor) or 17 (Kafka, ours max) */
+    CHECK_EQ_I64(in.versions[0], 13);  /* Metadata: Gregor and Kafka 4.4 serve 13 */
+    CHECK_EQ_I64(in.versions[1], 18);  /* Fetch: both 18 */
     CHECK_EQ_I64(in.versions[2], -1);  /* Vote: controllers only */
     printf("interop %s:%d: Metadata v%d, Fetch v%d, ApiVersions v%d\n", host, port,
            in.versions[0], in.versions[1], in.stats.api_versions_version);
