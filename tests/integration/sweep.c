@@ -19,9 +19,11 @@
  * "errors" is every error_code field of the response (top level and nested,
  * tagged ones included, any int16 field named error_code or *_error_code) in
  * the order of the bytes; "arrays" is, per field path, the length of every
- * array met (-1 = null), in order: the shape of the answer. Both come from a
- * second walk of the same bytes driven by the schema file, which must also
- * end on the last byte (so the schema and the generated decoder agree).
+ * array met (-1 = null), in order: the shape of the answer; "nulls" and
+ * "tagged" count, per path, the null strings/bytes and the tagged fields
+ * present. They all come from a second walk of the same bytes driven by
+ * the schema file, which must also end on the last byte (so the schema and
+ * the generated decoder agree).
  * JoinGroup at v4+ answers MEMBER_ID_REQUIRED first: the rejoin with the
  * given member id is a second line with "step":2.
  *
@@ -240,9 +242,32 @@ typedef struct walk_out {
         int n, cap;
         int32_t *lens;
     } arr[MAX_ARR];
+    struct countmap {
+        int n;
+        struct {
+            char path[128];
+            int count;
+        } e[MAX_ARR];
+    } nulls, tagged; /* null strings/bytes, tagged fields present: per path */
     int fail;
     char why[160];
 } walk_out;
+
+static void cm_add(struct countmap *m, const char *path)
+{
+    int i;
+    for (i = 0; i < m->n; i++)
+        if (!strcmp(m->e[i].path, path))
+            break;
+    if (i == m->n) {
+        if (m->n == MAX_ARR)
+            return;
+        m->n++;
+        snprintf(m->e[i].path, sizeof m->e[i].path, "%s", path);
+        m->e[i].count = 0;
+    }
+    m->e[i].count++;
+}
 
 static void wo_free(walk_out *o)
 {
@@ -250,6 +275,7 @@ static void wo_free(walk_out *o)
         free(o->arr[i].lens);
     o->narr = 0;
     o->nerr = 0;
+    o->nulls.n = o->tagged.n = 0;
 }
 
 static void wo_array(walk_out *o, const char *path, int32_t n)
@@ -282,6 +308,8 @@ static int is_error_field(const sfield *f)
 
 static int in_range(int v, int lo, int hi) { return v >= lo && v <= hi; }
 
+static int g_debug; /* SWEEP_DEBUG: trace the walk on stderr */
+
 static void walk_struct(kp_reader *r, const sfield *parent, int v, int flex, const char *path, walk_out *o);
 
 static void walk_base(kp_reader *r, const sfield *f, int v, int flex, const char *fpath, walk_out *o)
@@ -302,10 +330,17 @@ static void walk_base(kp_reader *r, const sfield *f, int v, int flex, const char
         kp_read_int64(r);
     else if (!strcmp(t, "uuid"))
         kp_read_uuid(r);
-    else if (!strcmp(t, "string"))
-        kp_read_string(r, flex);
-    else if (!strcmp(t, "bytes") || !strcmp(t, "records"))
-        kp_read_bytes(r, flex);
+    else if (!strcmp(t, "string")) {
+        kp_str sv = kp_read_string(r, flex);
+        if (sv.len < 0 && !r->err)
+            cm_add(&o->nulls, fpath);
+        if (g_debug && !r->err)
+            fprintf(stderr, "walk: %s = %s%.*s%s\n", fpath, sv.len < 0 ? "null" : "\"",
+                    sv.len < 0 ? 0 : (int)sv.len, sv.ptr ? sv.ptr : "", sv.len < 0 ? "" : "\"");
+    } else if (!strcmp(t, "bytes") || !strcmp(t, "records")) {
+        if (kp_read_bytes(r, flex).len < 0 && !r->err)
+            cm_add(&o->nulls, fpath);
+    }
     else if (f->nkids)
         walk_struct(r, f, v, flex, fpath, o);
     else if (!o->fail) {
@@ -313,8 +348,6 @@ static void walk_base(kp_reader *r, const sfield *f, int v, int flex, const char
         snprintf(o->why, sizeof o->why, "schema: type %s of %s unknown", t, fpath);
     }
 }
-
-static int g_debug;
 
 static void walk_field(kp_reader *r, const sfield *f, int v, int flex, const char *path, walk_out *o)
 {
@@ -371,6 +404,9 @@ static void walk_struct(kp_reader *r, const sfield *parent, int v, int flex, con
         }
         kp_reader sub = *r;
         sub.end = r->pos + size;
+        char tpath[128];
+        snprintf(tpath, sizeof tpath, "%s%s%s", path, *path ? "." : "", tf->name);
+        cm_add(&o->tagged, tpath);
         walk_field(&sub, tf, v, flex, path, o);
         if (!sub.err && sub.pos != sub.end && !o->fail) {
             o->fail = 1;
@@ -653,6 +689,18 @@ static void report(const kp_api_info *api, int16_t ver, int step, const result *
         for (int j = 0; j < r->w->arr[i].n; j++)
             printf("%s%d", j ? "," : "", r->w->arr[i].lens[j]);
         printf("]");
+    }
+    printf("},\"nulls\":{");
+    for (int i = 0; i < r->w->nulls.n; i++) {
+        printf("%s", i ? "," : "");
+        json_str(stdout, r->w->nulls.e[i].path);
+        printf(":%d", r->w->nulls.e[i].count);
+    }
+    printf("},\"tagged\":{");
+    for (int i = 0; i < r->w->tagged.n; i++) {
+        printf("%s", i ? "," : "");
+        json_str(stdout, r->w->tagged.e[i].path);
+        printf(":%d", r->w->tagged.e[i].count);
     }
     printf("},\"bytes\":%zu}\n", r->body_len);
     fflush(stdout);

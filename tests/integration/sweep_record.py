@@ -70,7 +70,7 @@ def answer_record(d):
     if not d.get("decoded"):
         return {"decoded": False, "failure": d["failure"]}
     return {"decoded": True, "errors": d["errors"], "error_fields": d["error_fields"],
-            "arrays": d["arrays"]}
+            "arrays": d["arrays"], "nulls": d["nulls"], "tagged": d["tagged"]}
 
 
 def record(ref):
