@@ -90,7 +90,11 @@ def known(api, versions, what, why, error_case=False):
 
 
 # CreateTopics v5+ answers with the new topic's configs: Kafka 4.4 lists 37
-# (3.9.1: 36), Gregor 26 - the topic configs Gregor does not have.
+# (3.9.1: 36), Gregor 26. Kafka's other 11: errors.deadletterqueue.group.enable,
+# follower.replication.throttled.replicas, leader.replication.throttled.replicas,
+# local.retention.bytes, local.retention.ms, max.decompressed.message.bytes,
+# remote.copy.lag.bytes, remote.copy.lag.ms, remote.log.copy.disable,
+# remote.log.delete.on.disable, remote.storage.enable.
 known("CreateTopics", range(5, 8), "topics.configs lengths",
       "Gregor lists 26 topic configs, Kafka 4.4 37")
 # DescribeQuorum v2 (KIP-853) lists the voters' endpoints in `nodes`: Kafka
