@@ -48,7 +48,6 @@ never lists the group. The Kafka run asserts that failure and prints it.
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
