@@ -38,7 +38,8 @@
  * change the Raft quorum or are a controller's); {"api":..,"version":v,
  * "decoded":false,"failure":"..."} when a request got no decodable answer.
  * The last line is {"done":true,"seconds":S,"failures":N}. SWEEP_DEBUG=1 in
- * the environment traces the schema walk on stderr.
+ * the environment traces the schema walk (with the strings) on stderr,
+ * SWEEP_DEBUG=2 also every frame sent and received in hex.
  *
  * Before the sweep it creates the topics it uses (sweep, sweep-cfg, ...),
  * produces to them, and waits until the group and transaction coordinators
@@ -492,6 +493,14 @@ static int write_full(int fd, const void *buf, size_t n)
     return 0;
 }
 
+static void hexdump(const char *what, int16_t key, int16_t ver, const uint8_t *p, size_t n)
+{
+    fprintf(stderr, "%s key %d v%d, %zu bytes:", what, key, ver, n);
+    for (size_t i = 0; i < n; i++)
+        fprintf(stderr, "%s%02x", i % 32 ? "" : "\n  ", p[i]);
+    fprintf(stderr, "\n");
+}
+
 /* The result of one exchange. */
 typedef struct result {
     int ok;              /* decoded by the codec and by the walk, to the last byte */
@@ -565,6 +574,8 @@ static void exchange(int16_t key, int16_t ver, const void *req, arena *a, result
         return;
     }
     kp_writer_patch_int32(&w, 0, (int32_t)(w.len - 4));
+    if (g_debug > 1)
+        hexdump("request", key, ver, w.buf, w.len);
     int wr = write_full(g_fd, w.buf, w.len);
     kp_writer_deinit(&w);
     uint8_t lenb[4];
@@ -587,6 +598,8 @@ static void exchange(int16_t key, int16_t ver, const void *req, arena *a, result
         conn_close();
         return;
     }
+    if (g_debug > 1)
+        hexdump("response", key, ver, buf, len);
     kp_reader r;
     kp_reader_init(&r, buf, len, a);
     int32_t rcorr;
@@ -2524,7 +2537,7 @@ int main(int argc, char **argv)
         die("-b wants HOST:PORT");
     snprintf(g_host, sizeof g_host, "%.*s", (int)(colon - bootstrap), bootstrap);
     snprintf(g_port, sizeof g_port, "%s", colon + 1);
-    g_debug = getenv("SWEEP_DEBUG") != NULL;
+    g_debug = getenv("SWEEP_DEBUG") ? atoi(getenv("SWEEP_DEBUG")) : 0;
     load_schema(schema);
     double t0 = now_s();
     arena_init(&g_setup_arena, 64u << 20);
