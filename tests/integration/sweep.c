@@ -2515,6 +2515,26 @@ static void setup(int max_versions)
     if (call_until_clean(KP_API_OFFSET_FETCH, build_offset_fetch, GROUP_COMMITTED, 30, a, &r, "OffsetFetch") < 0)
         die("the group coordinator does not answer OffsetFetch");
     result_free(&r);
+    /* Every partition of __consumer_offsets loaded (Kafka loads them one by
+     * one after creating the topic): an OffsetFetch for a group in each of
+     * the 50 (Kafka's partition of a group: its Java hashCode, & 0x7fffffff,
+     * modulo offsets.topic.num.partitions). */
+    int covered[50] = { 0 }, ncovered = 0;
+    for (int i = 0; ncovered < 50 && i < 10000; i++) {
+        char g[64];
+        snprintf(g, sizeof g, "sweep-probe-%d", i);
+        int32_t h = 0;
+        for (const char *q = g; *q; q++)
+            h = (int32_t)((uint32_t)h * 31u + (uint8_t)*q);
+        int part = (int)((uint32_t)h & 0x7fffffffu) % 50;
+        if (covered[part])
+            continue;
+        covered[part] = 1;
+        ncovered++;
+        if (call_until_clean(KP_API_OFFSET_FETCH, build_offset_fetch, g, 30, a, &r, "OffsetFetch") < 0)
+            die("the group coordinator does not answer OffsetFetch for %s", g);
+        result_free(&r);
+    }
 }
 
 int main(int argc, char **argv)
