@@ -559,7 +559,7 @@ static int enc_commits(recbuf *rb, cgroup *cg, const commit_in *in, int n, int64
         v.offset = in[i].offset;
         v.leader_epoch = in[i].leader_epoch;
         v.metadata = in[i].metadata_len >= 0 ? (kp_str){ in[i].metadata, in[i].metadata_len } : kp_str_c("");
-        v.commit_timestamp = now_ms;
+        v.commit_timestamp = in[i].commit_ts_set ? in[i].commit_ts_ms : now_ms;
         v.expire_timestamp = expire_ts_ms;
         kp_write_int16(&rb->vw, vver);
         kp_offset_commit_value_encode(&rb->vw, vver, &v);
@@ -584,7 +584,8 @@ int16_t coord_commit(coordinator *c, cgroup *cg, const commit_in *in, int n, int
         return code;
     for (int i = 0; i < n; i++)
         if (offset_set(cg, in[i].topic, in[i].topic_len, in[i].partition, in[i].offset, in[i].leader_epoch,
-                       in[i].metadata, in[i].metadata_len, now_ms, expire_ts_ms) != 0)
+                       in[i].metadata, in[i].metadata_len, in[i].commit_ts_set ? in[i].commit_ts_ms : now_ms,
+                       expire_ts_ms) != 0)
             return KERR_UNKNOWN_SERVER_ERROR;
     return KERR_NONE;
 }
@@ -1131,7 +1132,7 @@ static int drop_offsets(coordinator *c, cgroup *cg, bool (*gone_fn)(coordinator 
     for (int j = 0; gone && j < cg->noffs; j++) {
         committed *o = &cg->offs[j];
         if (gone_fn(c, cg, o, arg))
-            gone[ngone++] = (commit_in){ strdup(o->topic), (int)strlen(o->topic), o->partition, 0, 0, NULL, 0 };
+            gone[ngone++] = (commit_in){ strdup(o->topic), (int)strlen(o->topic), o->partition, 0, 0, NULL, 0, false, 0 };
     }
     if (ngone > 0) {
         int64_t end;

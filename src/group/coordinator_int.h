@@ -100,6 +100,8 @@ typedef struct commit_in {
     int32_t leader_epoch;
     const char *metadata;
     int metadata_len;       /* -1: null */
+    bool commit_ts_set;     /* OffsetCommit v1: the client's commit timestamp */
+    int64_t commit_ts_ms;
 } commit_in;
 int16_t coord_commit(coordinator *c, cgroup *cg, const commit_in *in, int n, int64_t now_ms,
                      int64_t expire_ts_ms, int64_t *end_offset, partition **log_out);

@@ -21,6 +21,7 @@
 
 #define KEY_TYPE_GROUP 0
 #define KEY_TYPE_TRANSACTION 1
+#define KEY_TYPE_SHARE 2
 
 static char *cstr(req *rq, kp_str s)
 {
@@ -143,6 +144,8 @@ void handle_find_coordinator(broker *b, req *rq)
     kp_find_coordinator_resp_init(&resp);
     if (rq->hdr.api_version < 4) {
         find_one(b, rq, body.key_type, body.key, &resp.error_code, &resp.error_message, &resp.node_id, &resp.host, &resp.port);
+        if (resp.error_code == KERR_NONE)
+            resp.error_message = kp_str_c("NONE"); /* Kafka: Errors.NONE.message() */
     } else {
         int n = body.coordinator_keys_n > 0 ? body.coordinator_keys_n : 0;
         resp.coordinators = arena_alloc(&rq->arena, sizeof(*resp.coordinators) * (size_t)(n ? n : 1));
@@ -151,7 +154,18 @@ void handle_find_coordinator(broker *b, req *rq)
             kp_find_coordinator_resp_coordinator *co = &resp.coordinators[i];
             kp_find_coordinator_resp_coordinator_init(co);
             co->key = body.coordinator_keys[i];
+            if (body.key_type == KEY_TYPE_SHARE && rq->hdr.api_version >= 6) {
+                /* Kafka 4.4 without share groups refuses the whole request:
+                 * every key INVALID_REQUEST, no node, an empty message */
+                co->error_code = KERR_INVALID_REQUEST;
+                co->error_message = kp_str_c("");
+                co->node_id = -1;
+                co->host = kp_str_c("");
+                co->port = -1;
+                continue;
+            }
             find_one(b, rq, body.key_type, co->key, &co->error_code, &co->error_message, &co->node_id, &co->host, &co->port);
+            co->error_message = kp_str_c(""); /* Kafka 4.4 sets none from v4 on: the default "" */
         }
     }
     RESPOND(rq, find_coordinator, &resp);
@@ -358,6 +372,20 @@ void handle_leave_group(broker *b, req *rq)
 
 /* ---- OffsetCommit ---- */
 
+/* v10 names topics by id: each entry's name becomes its topic's (in rq's
+ * arena), null when no topic has that id. The coordinator keeps offsets by
+ * name, as Kafka does. Works on OffsetCommit's and OffsetFetch's topic
+ * entries alike (name and topic_id at the same places). */
+#define topics_by_id(b, rq, v, n)                                                    \
+    do {                                                                             \
+        for (int i_ = 0; i_ < (n); i_++) {                                           \
+            topic *tp_ = topics_get_by_id((b)->topics, (v)[i_].topic_id);            \
+            (v)[i_].name = tp_ ? arena_kstr_n(&(rq)->arena, tp_->name, tp_->name_len) \
+                               : KP_STR_NULL;                                        \
+            topic_unref(tp_);                                                        \
+        }                                                                            \
+    } while (0)
+
 typedef struct commit_op {
     req *rq;
     kp_offset_commit_resp resp;
@@ -397,13 +425,18 @@ static void commit_shape(req *rq, const kp_offset_commit_req *body, kp_offset_co
         kp_offset_commit_resp_topic *t = &resp->topics[i];
         kp_offset_commit_resp_topic_init(t);
         t->name = body->topics[i].name;
+        t->topic_id = body->topics[i].topic_id;
+        /* v10: a topic id no topic has (topics_by_id left its name null)
+         * is UNKNOWN_TOPIC_ID whatever the group says, as in Kafka, where
+         * KafkaApis answers it before the coordinator sees the request */
+        bool unknown_id = rq->hdr.api_version >= 10 && body->topics[i].name.len < 0;
         int np = body->topics[i].partitions_n > 0 ? body->topics[i].partitions_n : 0;
         t->partitions = arena_alloc(&rq->arena, sizeof(*t->partitions) * (size_t)(np ? np : 1));
         t->partitions_n = t->partitions ? np : 0;
         for (int j = 0; j < t->partitions_n; j++) {
             kp_offset_commit_resp_partition_init(&t->partitions[j]);
             t->partitions[j].partition_index = body->topics[i].partitions[j].partition_index;
-            t->partitions[j].error_code = code;
+            t->partitions[j].error_code = unknown_id ? KERR_UNKNOWN_TOPIC_ID : code;
         }
     }
 }
@@ -419,6 +452,8 @@ static int commit_collect(broker *b, req *rq, const kp_offset_commit_req *body, 
     int n = 0;
     for (int i = 0; i < resp->topics_n && in; i++) {
         const kp_offset_commit_req_topic *rt = &body->topics[i];
+        if (rq->hdr.api_version >= 10 && rt->name.len < 0)
+            continue; /* UNKNOWN_TOPIC_ID already */
         topic *tp = rt->name.len > 0 ? topics_get(b->topics, rt->name.ptr, rt->name.len) : NULL;
         for (int j = 0; j < resp->topics[i].partitions_n; j++) {
             const kp_offset_commit_req_partition *rp = &rt->partitions[j];
@@ -432,8 +467,10 @@ static int commit_collect(broker *b, req *rq, const kp_offset_commit_req *body, 
                 continue;
             }
             grp_str md = jstr(rq, rp->committed_metadata);
+            /* v1: the client's commit timestamp, kept as Kafka 3.9 kept it */
+            bool ts = rq->hdr.api_version == 1 && rp->commit_timestamp != -1;
             in[n++] = (commit_in){ rt->name.ptr, rt->name.len, rp->partition_index, rp->committed_offset,
-                                   rp->committed_leader_epoch, md.ptr, md.len };
+                                   rp->committed_leader_epoch, md.ptr, md.len, ts, rp->commit_timestamp };
         }
         topic_unref(tp);
     }
@@ -455,6 +492,24 @@ void handle_offset_commit(broker *b, req *rq)
         return;
     }
     op->rq = rq;
+    if (rq->hdr.api_version == 0) {
+        /* Kafka 3.9 (KRaft) kept v0 commits in ZooKeeper only: every
+         * partition of a topic it knows UNSUPPORTED_VERSION, the others
+         * UNKNOWN_TOPIC_OR_PARTITION (checked first). Kafka 4 serves v2 up. */
+        commit_shape(rq, &body, &op->resp, KERR_UNSUPPORTED_VERSION);
+        for (int i = 0; i < op->resp.topics_n; i++) {
+            kp_str n = body.topics[i].name;
+            topic *tp = n.len > 0 ? topics_get(b->topics, n.ptr, n.len) : NULL;
+            for (int j = 0; j < op->resp.topics[i].partitions_n; j++)
+                if (!topic_has_partition(tp, op->resp.topics[i].partitions[j].partition_index))
+                    op->resp.topics[i].partitions[j].error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+            topic_unref(tp);
+        }
+        RESPOND(rq, offset_commit, &op->resp);
+        return;
+    }
+    if (rq->hdr.api_version >= 10)
+        topics_by_id(b, rq, body.topics, body.topics_n);
     grp_str gid = jstr(rq, body.group_id);
     if (gid.len <= 0) {
         commit_shape(rq, &body, &op->resp, KERR_INVALID_GROUP_ID);
@@ -591,7 +646,7 @@ void handle_txn_offset_commit(broker *b, req *rq)
             } else {
                 grp_str md = jstr(rq, rp->committed_metadata);
                 in[n++] = (commit_in){ rt->name.ptr, rt->name.len, rp->partition_index, rp->committed_offset,
-                                       rp->committed_leader_epoch, md.ptr, md.len };
+                                       rp->committed_leader_epoch, md.ptr, md.len, false, 0 };
             }
         }
         topic_unref(tp);
@@ -648,6 +703,12 @@ static void fetch_group(coordinator *c, req *rq, grp_str gid, const kp_offset_fe
                 t = &out->topics[out->topics_n++];
                 kp_offset_fetch_resp_group_topic_init(t);
                 t->name = arena_kstr(&rq->arena, o->topic);
+                if (rq->hdr.api_version >= 10) { /* v10 names it by id */
+                    topic *tp = topics_get(c->env.topics, o->topic, (int)strlen(o->topic));
+                    if (tp)
+                        t->topic_id = tp->id;
+                    topic_unref(tp);
+                }
                 t->partitions = arena_alloc(&rq->arena, sizeof(*t->partitions) * (size_t)no);
                 t->partitions_n = 0;
             }
@@ -666,6 +727,8 @@ static void fetch_group(coordinator *c, req *rq, grp_str gid, const kp_offset_fe
         kp_offset_fetch_resp_group_topic *t = &out->topics[i];
         kp_offset_fetch_resp_group_topic_init(t);
         t->name = want[i].name;
+        t->topic_id = want[i].topic_id;
+        bool unknown_id = rq->hdr.api_version >= 10 && want[i].name.len < 0; /* topics_by_id */
         int np = want[i].partition_indexes_n > 0 ? want[i].partition_indexes_n : 0;
         t->partitions = arena_alloc(&rq->arena, sizeof(*t->partitions) * (size_t)(np ? np : 1));
         t->partitions_n = t->partitions ? np : 0;
@@ -673,6 +736,13 @@ static void fetch_group(coordinator *c, req *rq, grp_str gid, const kp_offset_fe
             kp_offset_fetch_resp_group_partition *p = &t->partitions[j];
             kp_offset_fetch_resp_group_partition_init(p);
             p->partition_index = want[i].partition_indexes[j];
+            if (unknown_id) {
+                p->error_code = KERR_UNKNOWN_TOPIC_ID;
+                p->committed_offset = -1;
+                p->committed_leader_epoch = -1;
+                p->metadata = kp_str_c("");
+                continue;
+            }
             if (require_stable && cg && coord_txn_pending(cg, t->name.ptr, t->name.len, p->partition_index)) {
                 /* A transaction holding an offset for it is still open (KIP-447). */
                 p->error_code = KERR_UNSTABLE_OFFSET_COMMIT;
@@ -707,6 +777,10 @@ void handle_offset_fetch(broker *b, req *rq)
         resp.groups = arena_alloc(&rq->arena, sizeof(*resp.groups) * (size_t)(ng ? ng : 1));
         resp.groups_n = resp.groups ? ng : 0;
         for (int i = 0; i < resp.groups_n; i++) {
+            /* v9's member id and epoch matter to consumer-protocol groups
+             * only; a classic group's offsets go to anyone (Kafka) */
+            if (ver >= 10)
+                topics_by_id(b, rq, body.groups[i].topics, body.groups[i].topics_n);
             fetch_group(c, rq, jstr_nn(rq, body.groups[i].group_id), body.groups[i].topics, body.groups[i].topics_n, body.require_stable,
                         &resp.groups[i]);
         }
@@ -723,7 +797,30 @@ void handle_offset_fetch(broker *b, req *rq)
             }
         }
         kp_offset_fetch_resp_group g;
-        fetch_group(c, rq, jstr_nn(rq, body.group_id), gt, nt, ver >= 7 && body.require_stable, &g);
+        if (ver == 0) {
+            /* Kafka 3.9 (KRaft) read v0 offsets from ZooKeeper only: every
+             * partition asked for is UNSUPPORTED_VERSION, offset -1 */
+            kp_offset_fetch_resp_group_init(&g);
+            g.topics = arena_alloc(&rq->arena, sizeof(*g.topics) * (size_t)(nt > 0 ? nt : 1));
+            g.topics_n = g.topics && nt > 0 ? nt : 0;
+            for (int i = 0; i < g.topics_n; i++) {
+                kp_offset_fetch_resp_group_topic *t = &g.topics[i];
+                kp_offset_fetch_resp_group_topic_init(t);
+                t->name = gt[i].name;
+                int np = gt[i].partition_indexes_n > 0 ? gt[i].partition_indexes_n : 0;
+                t->partitions = arena_alloc(&rq->arena, sizeof(*t->partitions) * (size_t)(np ? np : 1));
+                t->partitions_n = t->partitions ? np : 0;
+                for (int j = 0; j < t->partitions_n; j++) {
+                    kp_offset_fetch_resp_group_partition_init(&t->partitions[j]);
+                    t->partitions[j].partition_index = gt[i].partition_indexes[j];
+                    t->partitions[j].committed_offset = -1;
+                    t->partitions[j].metadata = kp_str_c("");
+                    t->partitions[j].error_code = KERR_UNSUPPORTED_VERSION;
+                }
+            }
+        } else {
+            fetch_group(c, rq, jstr_nn(rq, body.group_id), gt, nt, ver >= 7 && body.require_stable, &g);
+        }
         resp.error_code = g.error_code;
         resp.topics = arena_alloc(&rq->arena, sizeof(*resp.topics) * (size_t)(g.topics_n ? g.topics_n : 1));
         resp.topics_n = resp.topics ? g.topics_n : 0;
@@ -777,11 +874,22 @@ void handle_describe_groups(broker *b, req *rq)
             out->error_code = KERR_INVALID_GROUP_ID;
         else if (owner != KERR_NONE)
             out->error_code = owner;
-        if (!cg) {
+        if (!cg || grp_state(cg->g) == GRP_DEAD) {
             out->group_state = kp_str_c("Dead");
             out->protocol_type = kp_str_c("");
             out->protocol_data = kp_str_c("");
             out->members_n = 0;
+            if (rq->hdr.api_version >= 6 && out->error_code == KERR_NONE) {
+                /* KIP-1043: an unknown group is GROUP_ID_NOT_FOUND, said so */
+                out->error_code = KERR_GROUP_ID_NOT_FOUND;
+                char *m = arena_alloc(&rq->arena, (size_t)gid.len + 20);
+                if (m) {
+                    memcpy(m, "Group ", 6);
+                    memcpy(m + 6, gid.ptr, (size_t)gid.len);
+                    memcpy(m + 6 + gid.len, " not found.", 11);
+                    out->error_message = (kp_str){ m, gid.len + 17 };
+                }
+            }
             continue;
         }
         out->group_state = arena_kstr(&rq->arena, grp_state_name(grp_state(cg->g)));
@@ -840,13 +948,18 @@ void handle_list_groups(broker *b, req *rq)
         for (int k = 0; k < body.states_filter_n && !keep; k++)
             keep = (int)strlen(state) == body.states_filter[k].len &&
                    strncasecmp(state, body.states_filter[k].ptr, (size_t)body.states_filter[k].len) == 0;
-        if (!keep)
+        /* v5: every group here is a classic one (Kafka's type names, any case) */
+        bool typed = body.types_filter_n <= 0;
+        for (int k = 0; k < body.types_filter_n && !typed; k++)
+            typed = body.types_filter[k].len == 7 && strncasecmp(body.types_filter[k].ptr, "classic", 7) == 0;
+        if (!keep || !typed)
             continue;
         kp_list_groups_resp_group *g = &resp.groups[resp.groups_n++];
         kp_list_groups_resp_group_init(g);
         g->group_id = arena_kstr_n(&rq->arena, cg->id, cg->id_len);
         g->protocol_type = arena_kstr_n(&rq->arena, grp_protocol_type(cg->g).ptr, grp_protocol_type(cg->g).len);
         g->group_state = arena_kstr(&rq->arena, state);
+        g->group_type = kp_str_c("classic");
     }
     pthread_mutex_unlock(&c->lock);
     RESPOND(rq, list_groups, &resp);
@@ -876,12 +989,10 @@ void handle_delete_groups(broker *b, req *rq)
         r->group_id = KSTR(gid);
         int16_t owner = gid.len > 0 ? coord_owner_check(c, gid.ptr, gid.len, false) : KERR_NONE;
         cgroup *cg = gid.len > 0 && owner == KERR_NONE ? coord_group_find(c, gid.ptr, gid.len) : NULL;
-        if (gid.len <= 0)
-            r->error_code = KERR_INVALID_GROUP_ID;
-        else if (owner != KERR_NONE)
+        if (owner != KERR_NONE)
             r->error_code = owner;
         else if (!cg || grp_state(cg->g) == GRP_DEAD)
-            r->error_code = KERR_GROUP_ID_NOT_FOUND;
+            r->error_code = KERR_GROUP_ID_NOT_FOUND; /* "" too, as in Kafka 4.4 */
         else if ((r->error_code = grp_delete(cg->g)) == KERR_NONE)
             r->error_code = coord_delete_group(c, cg);
     }
@@ -945,7 +1056,7 @@ void handle_offset_delete(broker *b, req *rq)
             else if (subscribed)
                 p->error_code = KERR_GROUP_SUBSCRIBED_TO_TOPIC;
             else if (gone && coord_offset_find(cg, rt->name.ptr, rt->name.len, p->partition_index))
-                gone[ngone++] = (commit_in){ rt->name.ptr, rt->name.len, p->partition_index, 0, 0, NULL, 0 };
+                gone[ngone++] = (commit_in){ rt->name.ptr, rt->name.len, p->partition_index, 0, 0, NULL, 0, false, 0 };
         }
         topic_unref(tp);
     }

@@ -103,10 +103,6 @@ known("CreateTopics", range(5, 8), "topics.configs lengths",
 known("DescribeQuorum", [2], "nodes", "nodes: Gregor sends none, Kafka the voter")
 # Error messages where Kafka sends a string and Gregor null, or the reverse
 # (the error codes are Kafka's):
-known("FindCoordinator", range(1, 4), "error_message null",
-      'error_message null, Kafka "NONE"')
-known("FindCoordinator", [4], "coordinators.error_message null",
-      'coordinators[].error_message null, Kafka ""')
 known("DescribeConfigs", range(0, 5), "results.error_message null",
       'results[].error_message null, Kafka ""')
 known("ElectLeaders", range(0, 3), "replica_election_results.partition_result.error_message null",
