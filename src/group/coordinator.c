@@ -26,24 +26,138 @@
 #define VALUE_OFFSET_COMMIT 3
 #define VALUE_GROUP_METADATA 3
 
+/* grp_str <-> kp_str (the same layout: bytes and a length, -1 for null). */
+#define KSTR(s) ((kp_str){ (s).ptr, (s).len })
+#define KSTR_NN(s) ((s).len >= 0 ? KSTR(s) : kp_str_c(""))
+#define GSTR(s) ((grp_str){ (s).ptr, (s).len })
+#define GSTR_NN(s) ((s).len >= 0 ? GSTR(s) : (grp_str){ "", 0 })
+
 /* ---- partition mapping ---- */
 
-/* Java's String.hashCode over the UTF-16 code units of a UTF-8 string. */
-static int32_t java_hash(const char *s)
+/*
+ * Kafka reads every string of a request as Java does, new String(bytes,
+ * UTF_8): malformed UTF-8 becomes U+FFFD. java_next is JDK 17's decoder
+ * (String.decodeUTF8_UTF16) one code point at a time, so that both the
+ * bytes Kafka keeps (coord_java_utf8) and the hash it takes agree with it
+ * for every input, however broken: how many bytes one U+FFFD stands for
+ * is the JDK's choice, not the Unicode standard's.
+ */
+#define JREPL 0xfffdu
+
+static bool jcont(int b) { return (b & 0xc0) == 0x80; }
+
+/* The next code point of s[*sp..sl); *sp moves past it (to sl when the JDK
+ * stops decoding: a truncated sequence at the end). */
+static uint32_t java_next(const uint8_t *s, int32_t *sp, int32_t sl)
 {
+    int32_t i = *sp;
+    int b1 = s[i++];
+    uint32_t cp = JREPL;
+    if (b1 < 0x80) {
+        cp = (uint32_t)b1;
+    } else if ((b1 & 0xe0) == 0xc0 && (b1 & 0x1e) != 0) {
+        if (i < sl) {
+            if (jcont(s[i]))
+                cp = (uint32_t)(b1 & 0x1f) << 6 | (s[i++] & 0x3f);
+        } else {
+            i = sl;
+        }
+    } else if ((b1 & 0xf0) == 0xe0) {
+        if (i + 1 < sl) {
+            int b2 = s[i], b3 = s[i + 1];
+            bool bad2 = (b1 == 0xe0 && (b2 & 0xe0) == 0x80) || !jcont(b2);
+            if (bad2 || !jcont(b3)) {
+                i += bad2 ? 0 : 1; /* malformed3: 1 or 2 bytes */
+            } else {
+                uint32_t c = (uint32_t)(b1 & 0x0f) << 12 | (uint32_t)(b2 & 0x3f) << 6 | (uint32_t)(b3 & 0x3f);
+                i += 2;
+                cp = c >= 0xd800 && c <= 0xdfff ? JREPL : c;
+            }
+        } else if (i < sl && ((b1 == 0xe0 && (s[i] & 0xe0) == 0x80) || !jcont(s[i]))) {
+            /* one U+FFFD; the next byte is read again */
+        } else {
+            i = sl;
+        }
+    } else if ((b1 & 0xf8) == 0xf0) {
+        if (i + 2 < sl) {
+            int b2 = s[i], b3 = s[i + 1], b4 = s[i + 2];
+            uint32_t c = (uint32_t)(b1 & 0x07) << 18 | (uint32_t)(b2 & 0x3f) << 12 | (uint32_t)(b3 & 0x3f) << 6 |
+                         (uint32_t)(b4 & 0x3f);
+            if (!jcont(b2) || !jcont(b3) || !jcont(b4) || c < 0x10000 || c > 0x10ffff) {
+                /* malformed4: 1, 2 or 3 bytes */
+                if (b1 > 0xf4 || (b1 == 0xf0 && (b2 < 0x90 || b2 > 0xbf)) || (b1 == 0xf4 && (b2 & 0xf0) != 0x80) ||
+                    !jcont(b2))
+                    ;
+                else if (!jcont(b3))
+                    i += 1;
+                else
+                    i += 2;
+            } else {
+                cp = c;
+                i += 3;
+            }
+        } else if (b1 > 0xf4 || (i < sl && ((b1 == 0xf0 && (s[i] < 0x90 || s[i] > 0xbf)) ||
+                                            (b1 == 0xf4 && (s[i] & 0xf0) != 0x80) || !jcont(s[i])))) {
+            /* one U+FFFD for the lead byte */
+        } else {
+            i++;
+            if (!(i < sl && !jcont(s[i])))
+                i = sl;
+        }
+    }
+    *sp = i < sl ? i : sl;
+    return cp;
+}
+
+int32_t coord_java_utf8(const char *p, int32_t len, char *out)
+{
+    const uint8_t *s = (const uint8_t *)p;
+    int32_t i = 0, o = 0;
+    while (i < len) {
+        uint32_t cp = java_next(s, &i, len);
+        if (cp < 0x80) {
+            out[o++] = (char)cp;
+        } else if (cp < 0x800) {
+            out[o++] = (char)(0xc0 | cp >> 6);
+            out[o++] = (char)(0x80 | (cp & 0x3f));
+        } else if (cp < 0x10000) {
+            out[o++] = (char)(0xe0 | cp >> 12);
+            out[o++] = (char)(0x80 | ((cp >> 6) & 0x3f));
+            out[o++] = (char)(0x80 | (cp & 0x3f));
+        } else {
+            out[o++] = (char)(0xf0 | cp >> 18);
+            out[o++] = (char)(0x80 | ((cp >> 12) & 0x3f));
+            out[o++] = (char)(0x80 | ((cp >> 6) & 0x3f));
+            out[o++] = (char)(0x80 | (cp & 0x3f));
+        }
+    }
+    return o;
+}
+
+bool coord_java_utf8_same(const char *p, int32_t len)
+{
+    const uint8_t *s = (const uint8_t *)p;
+    int32_t i = 0;
+    while (i < len) {
+        int32_t at = i;
+        uint32_t cp = java_next(s, &i, len);
+        int32_t n = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+        if (cp == JREPL && (i - at != 3 || memcmp(s + at, "\xef\xbf\xbd", 3) != 0))
+            return false;
+        if (i - at != n)
+            return false;
+    }
+    return true;
+}
+
+/* Java's String.hashCode of the string Kafka decodes from these bytes. */
+static int32_t java_hash(const char *p, int32_t len)
+{
+    const uint8_t *s = (const uint8_t *)p;
     uint32_t h = 0;
-    const uint8_t *p = (const uint8_t *)s;
-    while (*p) {
-        uint32_t cp;
-        int n;
-        if (*p < 0x80) { cp = *p; n = 1; }
-        else if ((*p & 0xe0) == 0xc0 && p[1]) { cp = (uint32_t)(*p & 0x1f) << 6 | (p[1] & 0x3f); n = 2; }
-        else if ((*p & 0xf0) == 0xe0 && p[1] && p[2]) {
-            cp = (uint32_t)(*p & 0x0f) << 12 | (uint32_t)(p[1] & 0x3f) << 6 | (p[2] & 0x3f); n = 3;
-        } else if ((*p & 0xf8) == 0xf0 && p[1] && p[2] && p[3]) {
-            cp = (uint32_t)(*p & 0x07) << 18 | (uint32_t)(p[1] & 0x3f) << 12 | (uint32_t)(p[2] & 0x3f) << 6 | (p[3] & 0x3f);
-            n = 4;
-        } else { cp = 0xfffd; n = 1; }
+    int32_t i = 0;
+    while (i < len) {
+        uint32_t cp = java_next(s, &i, len);
         if (cp >= 0x10000) {
             cp -= 0x10000;
             h = 31 * h + (0xd800 + (cp >> 10));
@@ -51,26 +165,33 @@ static int32_t java_hash(const char *s)
         } else {
             h = 31 * h + cp;
         }
-        p += n;
     }
     return (int32_t)h;
 }
 
-int32_t coord_partition_for(const char *group_id, int32_t partitions)
+int32_t coord_partition_for(const char *group_id, int32_t len, int32_t partitions)
 {
-    int32_t h = java_hash(group_id);
+    int32_t h = java_hash(group_id, len);
     int32_t a = h == INT32_MIN ? 0 : (h < 0 ? -h : h); /* Kafka's Utils.abs */
     return a % partitions;
 }
 
 /* ---- registry ---- */
 
-static int find_idx(coordinator *c, const char *id)
+/* Byte order, then length: the registry's order (any byte may be NUL). */
+static int id_cmp(const char *a, int32_t alen, const char *b, int32_t blen)
+{
+    int32_t n = alen < blen ? alen : blen;
+    int r = n > 0 ? memcmp(a, b, (size_t)n) : 0;
+    return r != 0 ? r : (alen > blen) - (alen < blen);
+}
+
+static int find_idx(coordinator *c, const char *id, int32_t id_len)
 {
     int lo = 0, hi = c->n - 1;
     while (lo <= hi) {
         int mid = (lo + hi) / 2;
-        int r = strcmp(c->groups[mid]->id, id);
+        int r = id_cmp(c->groups[mid]->id, c->groups[mid]->id_len, id, id_len);
         if (r == 0)
             return mid;
         if (r < 0)
@@ -81,15 +202,17 @@ static int find_idx(coordinator *c, const char *id)
     return -lo - 1;
 }
 
-cgroup *coord_group_find(coordinator *c, const char *id)
+cgroup *coord_group_find(coordinator *c, const char *id, int32_t id_len)
 {
-    int i = find_idx(c, id);
+    int i = find_idx(c, id, id_len);
     return i >= 0 ? c->groups[i] : NULL;
 }
 
-cgroup *coord_group_get_or_create(coordinator *c, const char *id)
+cgroup *coord_group_get_or_create(coordinator *c, const char *id, int32_t id_len)
 {
-    int i = find_idx(c, id);
+    if (id_len < 0)
+        return NULL;
+    int i = find_idx(c, id, id_len);
     if (i >= 0)
         return c->groups[i];
     i = -i - 1;
@@ -104,15 +227,20 @@ cgroup *coord_group_get_or_create(coordinator *c, const char *id)
     cgroup *cg = calloc(1, sizeof(*cg));
     if (!cg)
         return NULL;
-    cg->id = strdup(id);
-    cg->g = grp_new(id, &c->lim);
+    cg->id = malloc((size_t)id_len + 1);
+    if (cg->id) {
+        memcpy(cg->id, id, (size_t)id_len);
+        cg->id[id_len] = '\0';
+    }
+    cg->id_len = id_len;
+    cg->g = cg->id ? grp_new((grp_str){ cg->id, id_len }, &c->lim) : NULL;
     if (!cg->id || !cg->g) {
         free(cg->id);
         grp_free(cg->g);
         free(cg);
         return NULL;
     }
-    cg->part = coord_partition_for(id, c->nparts);
+    cg->part = coord_partition_for(id, id_len, c->nparts);
     cg->empty_since_ms = clock_now_ms();
     memmove(&c->groups[i + 1], &c->groups[i], sizeof(cgroup *) * (size_t)(c->n - i));
     c->groups[i] = cg;
@@ -128,7 +256,7 @@ static void committed_free(committed *o)
 
 void coord_group_remove(coordinator *c, cgroup *cg)
 {
-    int i = find_idx(c, cg->id);
+    int i = find_idx(c, cg->id, cg->id_len);
     if (i < 0 || c->groups[i] != cg)
         return;
     memmove(&c->groups[i], &c->groups[i + 1], sizeof(cgroup *) * (size_t)(c->n - i - 1));
@@ -279,7 +407,7 @@ static void txn_marker_locked(coordinator *c, int32_t part, int64_t pid, bool co
 int32_t coord_offsets_partition(coordinator *c, const char *group_id)
 {
     pthread_mutex_lock(&c->lock);
-    int32_t part = coord_ensure_topic(c) == KERR_NONE ? coord_partition_for(group_id, c->nparts) : -1;
+    int32_t part = coord_ensure_topic(c) == KERR_NONE ? coord_partition_for(group_id, (int32_t)strlen(group_id), c->nparts) : -1;
     pthread_mutex_unlock(&c->lock);
     return part;
 }
@@ -302,22 +430,22 @@ static void offset_remove(cgroup *cg, const char *tname, int tname_len, int32_t 
 
 /* ---- records ---- */
 
-static void enc_offset_key(kp_writer *w, const char *group, const char *tname, int tname_len, int32_t pidx)
+static void enc_offset_key(kp_writer *w, const cgroup *cg, const char *tname, int tname_len, int32_t pidx)
 {
     kp_offset_commit_key k;
     kp_offset_commit_key_init(&k);
-    k.group = kp_str_c(group);
+    k.group = (kp_str){ cg->id, cg->id_len };
     k.topic = (kp_str){ tname, tname_len };
     k.partition = pidx;
     kp_write_int16(w, KEY_OFFSET_COMMIT);
     kp_offset_commit_key_encode(w, KEY_OFFSET_COMMIT, &k);
 }
 
-static void enc_group_key(kp_writer *w, const char *group)
+static void enc_group_key(kp_writer *w, const cgroup *cg)
 {
     kp_group_metadata_key k;
     kp_group_metadata_key_init(&k);
-    k.group = kp_str_c(group);
+    k.group = (kp_str){ cg->id, cg->id_len };
     kp_write_int16(w, KEY_GROUP_METADATA);
     kp_group_metadata_key_encode(w, KEY_GROUP_METADATA, &k);
 }
@@ -425,13 +553,13 @@ static int enc_commits(recbuf *rb, cgroup *cg, const commit_in *in, int n, int64
 {
     int16_t vver = expire_ts_ms >= 0 ? 1 : VALUE_OFFSET_COMMIT;
     for (int i = 0; i < n; i++) {
-        enc_offset_key(&rb->kw, cg->id, in[i].topic, in[i].topic_len, in[i].partition);
+        enc_offset_key(&rb->kw, cg, in[i].topic, in[i].topic_len, in[i].partition);
         kp_offset_commit_value v;
         kp_offset_commit_value_init(&v);
         v.offset = in[i].offset;
         v.leader_epoch = in[i].leader_epoch;
         v.metadata = in[i].metadata_len >= 0 ? (kp_str){ in[i].metadata, in[i].metadata_len } : kp_str_c("");
-        v.commit_timestamp = now_ms;
+        v.commit_timestamp = in[i].commit_ts_set ? in[i].commit_ts_ms : now_ms;
         v.expire_timestamp = expire_ts_ms;
         kp_write_int16(&rb->vw, vver);
         kp_offset_commit_value_encode(&rb->vw, vver, &v);
@@ -456,7 +584,8 @@ int16_t coord_commit(coordinator *c, cgroup *cg, const commit_in *in, int n, int
         return code;
     for (int i = 0; i < n; i++)
         if (offset_set(cg, in[i].topic, in[i].topic_len, in[i].partition, in[i].offset, in[i].leader_epoch,
-                       in[i].metadata, in[i].metadata_len, now_ms, expire_ts_ms) != 0)
+                       in[i].metadata, in[i].metadata_len, in[i].commit_ts_set ? in[i].commit_ts_ms : now_ms,
+                       expire_ts_ms) != 0)
             return KERR_UNKNOWN_SERVER_ERROR;
     return KERR_NONE;
 }
@@ -491,7 +620,7 @@ int16_t coord_delete_offsets(coordinator *c, cgroup *cg, const commit_in *which,
         const char *t = n < 0 ? cg->offs[i].topic : which[i].topic;
         int tl = n < 0 ? (int)strlen(t) : which[i].topic_len;
         int32_t p = n < 0 ? cg->offs[i].partition : which[i].partition;
-        enc_offset_key(&rb.kw, cg->id, t, tl, p);
+        enc_offset_key(&rb.kw, cg, t, tl, p);
         if (recbuf_mark(&rb, true) != 0) {
             recbuf_deinit(&rb);
             return KERR_UNKNOWN_SERVER_ERROR;
@@ -518,16 +647,16 @@ static void persist_group(coordinator *c, cgroup *cg, bool tombstone)
         return;
     recbuf rb;
     recbuf_init(&rb);
-    enc_group_key(&rb.kw, cg->id);
+    enc_group_key(&rb.kw, cg);
     if (!tombstone) {
         grp_snapshot s;
         grp_snapshot_get(cg->g, &s);
         kp_group_metadata_value v;
         kp_group_metadata_value_init(&v);
-        v.protocol_type = kp_str_c(s.protocol_type ? s.protocol_type : "");
+        v.protocol_type = KSTR_NN(s.protocol_type);
         v.generation = s.generation;
-        v.protocol = s.protocol_name ? kp_str_c(s.protocol_name) : KP_STR_NULL;
-        v.leader = s.leader ? kp_str_c(s.leader) : KP_STR_NULL;
+        v.protocol = KSTR(s.protocol_name);
+        v.leader = KSTR(s.leader);
         v.current_state_timestamp = clock_now_ms(); /* the machine's clock is monotonic */
         kp_group_metadata_value_member_metadata *ms = calloc((size_t)(s.nmembers ? s.nmembers : 1), sizeof(*ms));
         v.members = ms;
@@ -535,10 +664,10 @@ static void persist_group(coordinator *c, cgroup *cg, bool tombstone)
         for (int i = 0; i < v.members_n; i++) {
             const grp_snapshot_member *m = &s.members[i];
             kp_group_metadata_value_member_metadata_init(&ms[i]);
-            ms[i].member_id = kp_str_c(m->member_id);
-            ms[i].group_instance_id = m->group_instance_id ? kp_str_c(m->group_instance_id) : KP_STR_NULL;
-            ms[i].client_id = kp_str_c(m->client_id ? m->client_id : "");
-            ms[i].client_host = kp_str_c(m->client_host ? m->client_host : "");
+            ms[i].member_id = KSTR_NN(m->member_id);
+            ms[i].group_instance_id = KSTR(m->group_instance_id);
+            ms[i].client_id = KSTR_NN(m->client_id);
+            ms[i].client_host = KSTR_NN(m->client_host);
             ms[i].rebalance_timeout = m->rebalance_timeout_ms;
             ms[i].session_timeout = m->session_timeout_ms;
             ms[i].subscription = (kp_bytes){ m->subscription.ptr, m->subscription.len };
@@ -589,20 +718,20 @@ static void answer_join(const grp_action *a)
     kp_join_group_resp_init(&resp);
     resp.error_code = a->error;
     resp.generation_id = a->generation_id;
-    resp.protocol_type = a->protocol_type ? kp_str_c(a->protocol_type) : KP_STR_NULL;
-    resp.protocol_name = a->protocol_name ? kp_str_c(a->protocol_name) : KP_STR_NULL;
+    resp.protocol_type = KSTR(a->protocol_type);
+    resp.protocol_name = KSTR(a->protocol_name);
     if (rq->hdr.api_version < 7 && resp.protocol_name.len < 0)
         resp.protocol_name = kp_str_c("");
-    resp.leader = kp_str_c(a->leader_id ? a->leader_id : "");
-    resp.member_id = kp_str_c(a->member_id ? a->member_id : "");
+    resp.leader = KSTR_NN(a->leader_id);
+    resp.member_id = KSTR_NN(a->member_id);
     resp.skip_assignment = a->skip_assignment;
     kp_join_group_resp_member *ms = calloc((size_t)(a->nmembers ? a->nmembers : 1), sizeof(*ms));
     resp.members = ms;
     resp.members_n = ms ? a->nmembers : 0;
     for (int i = 0; i < resp.members_n; i++) {
         kp_join_group_resp_member_init(&ms[i]);
-        ms[i].member_id = kp_str_c(a->members[i].member_id);
-        ms[i].group_instance_id = a->members[i].group_instance_id ? kp_str_c(a->members[i].group_instance_id) : KP_STR_NULL;
+        ms[i].member_id = KSTR_NN(a->members[i].member_id);
+        ms[i].group_instance_id = KSTR(a->members[i].group_instance_id);
         ms[i].metadata = (kp_bytes){ a->members[i].metadata.ptr, a->members[i].metadata.len };
     }
     conn_resp_begin(rq);
@@ -617,8 +746,8 @@ static void answer_sync(const grp_action *a)
     kp_sync_group_resp resp;
     kp_sync_group_resp_init(&resp);
     resp.error_code = a->error;
-    resp.protocol_type = a->protocol_type ? kp_str_c(a->protocol_type) : KP_STR_NULL;
-    resp.protocol_name = a->protocol_name ? kp_str_c(a->protocol_name) : KP_STR_NULL;
+    resp.protocol_type = KSTR(a->protocol_type);
+    resp.protocol_name = KSTR(a->protocol_name);
     resp.assignment = (kp_bytes){ a->assignment.ptr ? a->assignment.ptr : (const uint8_t *)"", a->assignment.len > 0 ? a->assignment.len : 0 };
     conn_resp_begin(rq);
     kp_sync_group_resp_encode(&rq->out, rq->hdr.api_version, &resp);
@@ -636,7 +765,7 @@ void coord_run_actions(coordinator *c, cgroup *cg)
         case GRP_ACT_PERSIST: persist = true; break;
         case GRP_ACT_MEMBER_REMOVED:
             glog(GLOG_INFO, "group", "group %s: member %s removed: %s", cg->id,
-                 a->member_id ? a->member_id : "?", a->reason ? a->reason : "");
+                 a->member_id.len >= 0 ? a->member_id.ptr : "?", a->reason ? a->reason : "");
             break;
         default: break;
         }
@@ -691,7 +820,7 @@ static int16_t find_topic(coordinator *c, bool create)
         /* Kafka keeps the count the topic was created with. */
         c->nparts = topic_nparts(tp);
         for (int i = 0; i < c->n; i++)
-            c->groups[i]->part = coord_partition_for(c->groups[i]->id, c->nparts);
+            c->groups[i]->part = coord_partition_for(c->groups[i]->id, c->groups[i]->id_len, c->nparts);
     }
     c->offsets = tp;
     reconcile_locked(c);
@@ -706,7 +835,8 @@ int16_t coord_ensure_topic(coordinator *c)
 /* ---- loading ---- */
 
 typedef struct loaded_group {
-    char *id;
+    char *id;           /* owned, id_len bytes and a NUL */
+    int32_t id_len;
     uint8_t *value;     /* GroupMetadata value bytes (owned), NULL: none/tombstone */
     int32_t len;
 } loaded_group;
@@ -723,8 +853,7 @@ static void load_record(coordinator *c, const uint8_t *key, int32_t klen, const 
         kp_offset_commit_key k;
         kp_offset_commit_key_init(&k);
         if (kp_offset_commit_key_decode(&r, kv, &k) == 0 && k.group.len >= 0 && k.topic.len >= 0) {
-            char *gid = arena_strndup(&a, k.group.ptr, (size_t)k.group.len);
-            cgroup *cg = coord_group_get_or_create(c, gid);
+            cgroup *cg = coord_group_get_or_create(c, k.group.ptr, k.group.len);
             if (cg && pid >= 0 && vlen >= 0) {
                 kp_reader vr;
                 kp_reader_init(&vr, val, (size_t)vlen, &a);
@@ -751,10 +880,14 @@ static void load_record(coordinator *c, const uint8_t *key, int32_t klen, const 
         kp_group_metadata_key k;
         kp_group_metadata_key_init(&k);
         if (kp_group_metadata_key_decode(&r, kv, &k) == 0 && k.group.len >= 0) {
-            char *gid = strndup(k.group.ptr, (size_t)k.group.len);
+            char *gid = malloc((size_t)k.group.len + 1);
+            if (!gid)
+                goto out;
+            memcpy(gid, k.group.ptr, (size_t)k.group.len);
+            gid[k.group.len] = '\0';
             int i;
             for (i = 0; i < *nlg; i++)
-                if (strcmp((*lg)[i].id, gid) == 0)
+                if (id_cmp((*lg)[i].id, (*lg)[i].id_len, gid, k.group.len) == 0)
                     break;
             if (i == *nlg) {
                 loaded_group *n = realloc(*lg, sizeof(**lg) * (size_t)(*nlg + 1));
@@ -764,6 +897,7 @@ static void load_record(coordinator *c, const uint8_t *key, int32_t klen, const 
                 }
                 *lg = n;
                 n[i].id = gid;
+                n[i].id_len = k.group.len;
                 n[i].value = NULL;
                 (*nlg)++;
             } else {
@@ -822,7 +956,7 @@ static void load_partition(coordinator *c, partition *p, loaded_group **lg, int 
 
 static void restore_group(coordinator *c, loaded_group *l)
 {
-    cgroup *cg = coord_group_get_or_create(c, l->id);
+    cgroup *cg = coord_group_get_or_create(c, l->id, l->id_len);
     if (!cg || !l->value)
         return;
     arena a;
@@ -840,21 +974,20 @@ static void restore_group(coordinator *c, loaded_group *l)
     int n = v.members_n > 0 ? v.members_n : 0;
     grp_snapshot_member *ms = arena_alloc(&a, sizeof(*ms) * (size_t)(n ? n : 1));
     grp_snapshot s = {
-        .protocol_type = arena_strndup(&a, v.protocol_type.ptr, v.protocol_type.len > 0 ? (size_t)v.protocol_type.len : 0),
+        .protocol_type = GSTR_NN(v.protocol_type),
         .generation = v.generation,
-        .protocol_name = v.protocol.len >= 0 ? arena_strndup(&a, v.protocol.ptr, (size_t)v.protocol.len) : NULL,
-        .leader = v.leader.len >= 0 ? arena_strndup(&a, v.leader.ptr, (size_t)v.leader.len) : NULL,
+        .protocol_name = GSTR(v.protocol),
+        .leader = GSTR(v.leader),
         .current_state_timestamp_ms = v.current_state_timestamp,
         .members = ms,
         .nmembers = ms ? n : 0,
     };
     for (int i = 0; i < s.nmembers; i++) {
         kp_group_metadata_value_member_metadata *m = &v.members[i];
-        ms[i].member_id = arena_strndup(&a, m->member_id.ptr, m->member_id.len > 0 ? (size_t)m->member_id.len : 0);
-        ms[i].group_instance_id = m->group_instance_id.len >= 0
-                                      ? arena_strndup(&a, m->group_instance_id.ptr, (size_t)m->group_instance_id.len) : NULL;
-        ms[i].client_id = arena_strndup(&a, m->client_id.ptr, m->client_id.len > 0 ? (size_t)m->client_id.len : 0);
-        ms[i].client_host = arena_strndup(&a, m->client_host.ptr, m->client_host.len > 0 ? (size_t)m->client_host.len : 0);
+        ms[i].member_id = GSTR_NN(m->member_id);
+        ms[i].group_instance_id = GSTR(m->group_instance_id);
+        ms[i].client_id = GSTR_NN(m->client_id);
+        ms[i].client_host = GSTR_NN(m->client_host);
         ms[i].rebalance_timeout_ms = m->rebalance_timeout >= 0 ? m->rebalance_timeout : m->session_timeout;
         ms[i].session_timeout_ms = m->session_timeout;
         ms[i].subscription = (grp_bytes){ m->subscription.ptr, m->subscription.len };
@@ -932,12 +1065,12 @@ static void reconcile_locked(coordinator *c)
     }
 }
 
-int16_t coord_owner_check(coordinator *c, const char *gid, bool create)
+int16_t coord_owner_check(coordinator *c, const char *gid, int32_t gid_len, bool create)
 {
     int16_t code = find_topic(c, create);
     if (code != KERR_NONE)
         return create ? code : KERR_NONE; /* no topic anywhere: no such group, whoever is asked */
-    int32_t part = coord_partition_for(gid, c->nparts);
+    int32_t part = coord_partition_for(gid, gid_len, c->nparts);
     partition *p = topic_partition(c->offsets, part);
     bool leads = p && atomic_load(&p->leads);
     if (atomic_load(&c->moved) || (part < c->nown && (c->own[part] >= 0) != leads) || (part >= c->nown && leads))
@@ -976,8 +1109,7 @@ static bool offset_expired(coordinator *c, cgroup *cg, const committed *o, int64
 {
     bool empty = grp_member_count(cg->g) == 0;
     if (!empty) {
-        const char *pt = grp_protocol_type(cg->g);
-        if (grp_state(cg->g) != GRP_STABLE || !pt || strcmp(pt, "consumer") != 0)
+        if (grp_state(cg->g) != GRP_STABLE || !grp_str_is(grp_protocol_type(cg->g), "consumer"))
             return false;
         int nm;
         const grp_member_view *ms = grp_members(cg->g, &nm);
@@ -1000,7 +1132,7 @@ static int drop_offsets(coordinator *c, cgroup *cg, bool (*gone_fn)(coordinator 
     for (int j = 0; gone && j < cg->noffs; j++) {
         committed *o = &cg->offs[j];
         if (gone_fn(c, cg, o, arg))
-            gone[ngone++] = (commit_in){ strdup(o->topic), (int)strlen(o->topic), o->partition, 0, 0, NULL, 0 };
+            gone[ngone++] = (commit_in){ strdup(o->topic), (int)strlen(o->topic), o->partition, 0, 0, NULL, 0, false, 0 };
     }
     if (ngone > 0) {
         int64_t end;

@@ -19,6 +19,7 @@
 #ifndef GREGOR_GROUP_COORDINATOR_H
 #define GREGOR_GROUP_COORDINATOR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -70,7 +71,16 @@ void coord_topic_deleted(coordinator *c, const char *topic_name);
  * (their waiting members are answered NOT_COORDINATOR). */
 void coord_leadership_changed(coordinator *c);
 
-/* Kafka's partition for a group: abs(String.hashCode) % partitions. */
-int32_t coord_partition_for(const char *group_id, int32_t partitions);
+/* Kafka's partition for a group: abs(String.hashCode) % partitions, of the
+ * string Java decodes from these len bytes. */
+int32_t coord_partition_for(const char *group_id, int32_t len, int32_t partitions);
+
+/* Kafka reads request strings as Java's new String(bytes, UTF_8) and writes
+ * them back as UTF-8: malformed sequences become U+FFFD (EF BF BD), as the
+ * JDK's decoder cuts them; NUL and every valid character stay. Writes the
+ * bytes Kafka would keep to out (room for 3 * len) and returns their count;
+ * coord_java_utf8_same says whether they equal the input. */
+int32_t coord_java_utf8(const char *p, int32_t len, char *out);
+bool coord_java_utf8_same(const char *p, int32_t len);
 
 #endif

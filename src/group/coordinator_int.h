@@ -36,7 +36,8 @@ typedef struct txn_committed {
 } txn_committed;
 
 typedef struct cgroup {
-    char *id;               /* owned */
+    char *id;               /* owned; id_len bytes (any of them NUL), then a NUL */
+    int32_t id_len;
     grp *g;                 /* owned; an offsets-only group is an Empty one */
     committed *offs;
     int noffs, capoffs;
@@ -73,8 +74,8 @@ struct coordinator {
 
 #define COORD_TOPIC "__consumer_offsets"
 
-cgroup *coord_group_find(coordinator *c, const char *id);
-cgroup *coord_group_get_or_create(coordinator *c, const char *id);
+cgroup *coord_group_find(coordinator *c, const char *id, int32_t id_len);
+cgroup *coord_group_get_or_create(coordinator *c, const char *id, int32_t id_len);
 void coord_group_remove(coordinator *c, cgroup *cg);
 /* Execute and clear c->acts for group cg (responses, persistence, logs). */
 void coord_run_actions(coordinator *c, cgroup *cg);
@@ -84,7 +85,7 @@ int16_t coord_ensure_topic(coordinator *c);
  * partition is led elsewhere) or COORDINATOR_NOT_AVAILABLE (no topic yet;
  * with create false, KERR_NONE then: the group does not exist anywhere,
  * and the topic is not asked for). */
-int16_t coord_owner_check(coordinator *c, const char *gid, bool create);
+int16_t coord_owner_check(coordinator *c, const char *gid, int32_t gid_len, bool create);
 /* Wake the timer thread (deadlines may have moved). */
 void coord_kick(coordinator *c);
 
@@ -99,6 +100,8 @@ typedef struct commit_in {
     int32_t leader_epoch;
     const char *metadata;
     int metadata_len;       /* -1: null */
+    bool commit_ts_set;     /* OffsetCommit v1: the client's commit timestamp */
+    int64_t commit_ts_ms;
 } commit_in;
 int16_t coord_commit(coordinator *c, cgroup *cg, const commit_in *in, int n, int64_t now_ms,
                      int64_t expire_ts_ms, int64_t *end_offset, partition **log_out);

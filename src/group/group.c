@@ -41,16 +41,16 @@
 #define GRP_UUID_CHARS 36 /* 8-4-4-4-12 hex digits */
 
 typedef struct grp_proto_own {
-    char *name;
+    grp_str name;                /* owned, like every grp_str below */
     uint8_t *meta;
     int32_t meta_len;
 } grp_proto_own;
 
 typedef struct grp_member {
-    char *member_id;
-    char *instance_id;           /* NULL when dynamic */
-    char *client_id;
-    char *client_host;
+    grp_str member_id;
+    grp_str instance_id;         /* null when dynamic */
+    grp_str client_id;
+    grp_str client_host;
     int32_t session_timeout_ms;
     int32_t rebalance_timeout_ms;
     grp_proto_own *protos;       /* the member's order of preference */
@@ -65,18 +65,18 @@ typedef struct grp_member {
 } grp_member;
 
 typedef struct grp_pending {
-    char *member_id;             /* handed out with MEMBER_ID_REQUIRED */
+    grp_str member_id;           /* handed out with MEMBER_ID_REQUIRED */
     int64_t deadline_ms;         /* forgotten if the client has not rejoined by then */
 } grp_pending;
 
 struct grp {
-    char *group_id;
+    grp_str group_id;
     grp_limits lim;
     int state;
     int64_t state_ts_ms;         /* when the state last changed (metadata record) */
     int32_t generation;
-    char *protocol_type;         /* NULL until a member joins; kept when Empty */
-    char *protocol_name;         /* selected protocol; NULL when Empty */
+    grp_str protocol_type;       /* null until a member joins; kept when Empty */
+    grp_str protocol_name;       /* selected protocol; null when Empty */
     grp_member *leader;
     grp_member **members;        /* join order */
     int nmembers, members_cap;
@@ -126,13 +126,26 @@ static void *grp_grow(void *v, int *cap, int need, size_t sz)
     return nv;
 }
 
-static char *grp_xstrdup(const char *s)
+/* An owned copy of s (null stays null), NUL-terminated after its bytes. */
+static grp_str grp_sdup(grp_str s)
 {
-    s = s ? s : "";
-    size_t n = strlen(s) + 1;
-    char *d = grp_xalloc(n);
-    memcpy(d, s, n);
-    return d;
+    if (s.len < 0)
+        return GRP_STR_NULL;
+    char *d = grp_xalloc((size_t)s.len + 1);
+    if (s.len > 0)
+        memcpy(d, s.ptr, (size_t)s.len);
+    return (grp_str){ d, s.len };
+}
+
+/* As grp_sdup, but null becomes "" (member ids, client ids, hosts). */
+static grp_str grp_sdup_nn(grp_str s)
+{
+    return grp_sdup(s.len < 0 ? (grp_str){ "", 0 } : s);
+}
+
+static grp_str grp_nn(grp_str s)
+{
+    return s.len < 0 ? (grp_str){ "", 0 } : s;
 }
 
 static uint8_t *grp_xmemdup(const uint8_t *p, int32_t n)
@@ -161,11 +174,16 @@ static void *grp_scratch(grp *g, size_t n)
     return p;
 }
 
-static const char *grp_scratch_strdup(grp *g, const char *s)
+static grp_str grp_scratch_strdup(grp *g, grp_str s)
 {
-    char *d = grp_xstrdup(s);
-    grp_defer_free(g, d);
+    grp_str d = grp_sdup_nn(s);
+    grp_defer_free(g, (void *)d.ptr);
     return d;
+}
+
+static void grp_defer_str(grp *g, grp_str s)
+{
+    grp_defer_free(g, (void *)s.ptr);
 }
 
 /* Start of every mutating call: the previous call's payloads expire. */
@@ -179,12 +197,12 @@ static void grp_call_begin(grp *g)
 
 static void grp_member_defer(grp *g, grp_member *m)
 {
-    grp_defer_free(g, m->member_id);
-    grp_defer_free(g, m->instance_id);
-    grp_defer_free(g, m->client_id);
-    grp_defer_free(g, m->client_host);
+    grp_defer_str(g, m->member_id);
+    grp_defer_str(g, m->instance_id);
+    grp_defer_str(g, m->client_id);
+    grp_defer_str(g, m->client_host);
     for (int i = 0; i < m->nprotos; i++) {
-        grp_defer_free(g, m->protos[i].name);
+        grp_defer_str(g, m->protos[i].name);
         grp_defer_free(g, m->protos[i].meta);
     }
     grp_defer_free(g, m->protos);
@@ -194,11 +212,16 @@ static void grp_member_defer(grp *g, grp_member *m)
 
 /* ---- small helpers ---- */
 
-static bool grp_str_eq(const char *a, const char *b)
+bool grp_str_eq(grp_str a, grp_str b)
 {
-    if (!a || !b)
-        return a == b;
-    return strcmp(a, b) == 0;
+    if (a.len < 0 || b.len < 0)
+        return a.len < 0 && b.len < 0;
+    return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, (size_t)a.len) == 0);
+}
+
+bool grp_str_is(grp_str a, const char *s)
+{
+    return s && a.len >= 0 && grp_str_eq(a, grp_str_c(s));
 }
 
 static bool grp_bytes_eq(const uint8_t *a, int32_t alen, grp_bytes b)
@@ -215,10 +238,10 @@ static void grp_state_set(grp *g, int state, int64_t now_ms)
     g->state_ts_ms = now_ms;
 }
 
-static grp_member *grp_member_find(const grp *g, const char *member_id)
+static grp_member *grp_member_find(const grp *g, grp_str member_id)
 {
     for (int i = 0; i < g->nmembers; i++) {
-        if (strcmp(g->members[i]->member_id, member_id) == 0)
+        if (grp_str_eq(g->members[i]->member_id, grp_nn(member_id)))
             return g->members[i];
     }
     return NULL;
@@ -233,9 +256,9 @@ static int grp_member_index(const grp *g, const grp_member *m)
     return -1;
 }
 
-static grp_member *grp_member_by_instance(const grp *g, const char *instance_id)
+static grp_member *grp_member_by_instance(const grp *g, grp_str instance_id)
 {
-    if (!instance_id)
+    if (instance_id.len < 0)
         return NULL;
     for (int i = 0; i < g->nmembers; i++) {
         if (grp_str_eq(g->members[i]->instance_id, instance_id))
@@ -244,20 +267,20 @@ static grp_member *grp_member_by_instance(const grp *g, const char *instance_id)
     return NULL;
 }
 
-static int grp_pending_index(const grp *g, const char *member_id)
+static int grp_pending_index(const grp *g, grp_str member_id)
 {
     for (int i = 0; i < g->npending; i++) {
-        if (strcmp(g->pending[i].member_id, member_id) == 0)
+        if (grp_str_eq(g->pending[i].member_id, grp_nn(member_id)))
             return i;
     }
     return -1;
 }
 
 /* Remove pending slot i; returns its member id, now owned by the caller. */
-static char *grp_pending_take(grp *g, int i)
+static grp_str grp_pending_take(grp *g, int i)
 {
     assert(i >= 0 && i < g->npending);
-    char *id = g->pending[i].member_id;
+    grp_str id = g->pending[i].member_id;
     memmove(&g->pending[i], &g->pending[i + 1], (size_t)(g->npending - i - 1) * sizeof(*g->pending));
     g->npending--;
     return id;
@@ -268,13 +291,13 @@ static char *grp_pending_take(grp *g, int i)
  * id now belongs to another member id (a newer incarnation replaced it), or
  * when a known member id claims an instance id that is not its own.
  */
-static bool grp_fenced(const grp *g, const char *member_id, const char *instance_id)
+static bool grp_fenced(const grp *g, grp_str member_id, grp_str instance_id)
 {
-    if (!instance_id)
+    if (instance_id.len < 0)
         return false;
     const grp_member *owner = grp_member_by_instance(g, instance_id);
     if (owner)
-        return strcmp(owner->member_id, member_id) != 0;
+        return !grp_str_eq(owner->member_id, grp_nn(member_id));
     const grp_member *m = grp_member_find(g, member_id);
     return m && !grp_str_eq(m->instance_id, instance_id);
 }
@@ -297,18 +320,18 @@ static void grp_session_refresh(grp_member *m, int64_t now_ms)
 
 /* ---- protocols ---- */
 
-static const grp_proto_own *grp_member_proto(const grp_member *m, const char *name)
+static const grp_proto_own *grp_member_proto(const grp_member *m, grp_str name)
 {
     for (int i = 0; i < m->nprotos; i++) {
-        if (strcmp(m->protos[i].name, name) == 0)
+        if (grp_str_eq(m->protos[i].name, name))
             return &m->protos[i];
     }
     return NULL;
 }
 
-static grp_bytes grp_member_meta(const grp_member *m, const char *protocol_name)
+static grp_bytes grp_member_meta(const grp_member *m, grp_str protocol_name)
 {
-    const grp_proto_own *p = protocol_name ? grp_member_proto(m, protocol_name) : NULL;
+    const grp_proto_own *p = protocol_name.len >= 0 ? grp_member_proto(m, protocol_name) : NULL;
     grp_bytes b = { NULL, 0 };
     if (p) {
         b.ptr = p->meta;
@@ -318,7 +341,7 @@ static grp_bytes grp_member_meta(const grp_member *m, const char *protocol_name)
 }
 
 /* Does every member except skip (may be NULL) support protocol name? */
-static bool grp_all_support(const grp *g, const char *name, const grp_member *skip)
+static bool grp_all_support(const grp *g, grp_str name, const grp_member *skip)
 {
     for (int i = 0; i < g->nmembers; i++) {
         if (g->members[i] != skip && !grp_member_proto(g->members[i], name))
@@ -332,7 +355,7 @@ static bool grp_req_protocols_equal(const grp_member *m, const grp_join_req *req
     if (m->nprotos != req->nprotocols)
         return false;
     for (int i = 0; i < m->nprotos; i++) {
-        if (strcmp(m->protos[i].name, req->protocols[i].name) != 0 ||
+        if (!grp_str_eq(m->protos[i].name, req->protocols[i].name) ||
             !grp_bytes_eq(m->protos[i].meta, m->protos[i].meta_len, req->protocols[i].metadata))
             return false;
     }
@@ -362,14 +385,14 @@ static void grp_member_set_protocols(grp *g, grp_member *m, const grp_join_req *
 {
     assert(req->nprotocols > 0);
     for (int i = 0; i < m->nprotos; i++) {
-        grp_defer_free(g, m->protos[i].name);
+        grp_defer_str(g, m->protos[i].name);
         grp_defer_free(g, m->protos[i].meta);
     }
     grp_defer_free(g, m->protos);
     m->protos = grp_xalloc((size_t)req->nprotocols * sizeof(*m->protos));
     m->nprotos = req->nprotocols;
     for (int i = 0; i < m->nprotos; i++) {
-        m->protos[i].name = grp_xstrdup(req->protocols[i].name);
+        m->protos[i].name = grp_sdup(req->protocols[i].name);
         m->protos[i].meta = grp_xmemdup(req->protocols[i].metadata.ptr, req->protocols[i].metadata.len);
         m->protos[i].meta_len = req->protocols[i].metadata.len;
     }
@@ -381,7 +404,7 @@ static void grp_member_set_protocols(grp *g, grp_member *m, const grp_join_req *
  * most votes win. Ties go to the candidate the first member (join order)
  * prefers, so the outcome is deterministic (Kafka's maxBy over a map is not).
  */
-static const char *grp_protocol_select(const grp *g)
+static grp_str grp_protocol_select(const grp *g)
 {
     assert(g->nmembers > 0);
     const grp_member *first = g->members[0];
@@ -393,7 +416,7 @@ static const char *grp_protocol_select(const grp *g)
         const grp_member *m = g->members[i];
         for (int p = 0; p < m->nprotos; p++) {
             int c = 0;
-            while (c < first->nprotos && strcmp(first->protos[c].name, m->protos[p].name) != 0)
+            while (c < first->nprotos && !grp_str_eq(first->protos[c].name, m->protos[p].name))
                 c++;
             if (c < first->nprotos && cand[c]) {
                 votes[c]++;
@@ -425,33 +448,43 @@ static uint64_t grp_mix64(uint64_t x)
     return x;
 }
 
-static bool grp_id_in_use(const grp *g, const char *id)
+static bool grp_id_in_use(const grp *g, grp_str id)
 {
     return grp_member_find(g, id) || grp_pending_index(g, id) >= 0;
 }
 
+/* Kafka's prefix of a new member id (ClassicGroup.generateMemberId): the
+ * group instance id of a static member, else the client id. */
+static grp_str grp_member_id_prefix(const grp_join_req *req)
+{
+    return req->group_instance_id.len >= 0 ? req->group_instance_id : req->client_id;
+}
+
 /*
- * "<client_id>-<uuid>", like Kafka, but derived from the group id, now_ms and
+ * "<prefix>-<uuid>" (grp_member_id_prefix), like Kafka, but derived from the group id, now_ms and
  * a counter instead of a random source, so tests replay exactly. now_ms keeps
  * ids from repeating after a restart resets the counter (a stale client
  * holding an old id must not pass for a new member).
  */
-static char *grp_member_id_new(grp *g, const char *client_id, int64_t now_ms)
+static grp_str grp_member_id_new(grp *g, grp_str client_id, int64_t now_ms)
 {
-    const char *cid = client_id ? client_id : "";
-    size_t n = strlen(cid) + 1 + GRP_UUID_CHARS + 1;
+    grp_str cid = grp_nn(client_id);
+    size_t n = (size_t)cid.len + 1 + GRP_UUID_CHARS + 1;
     char *id = grp_xalloc(n);
+    if (cid.len > 0)
+        memcpy(id, cid.ptr, (size_t)cid.len); /* the client id's bytes, NULs and all */
+    grp_str r = { id, (int32_t)(n - 1) };
     do {
         uint64_t hi = grp_mix64(grp_mix64(g->id_seed ^ (uint64_t)now_ms) + ++g->id_seq);
         uint64_t lo = grp_mix64(hi ^ 0x9e3779b97f4a7c15ULL);
-        int len = snprintf(id, n, "%s-%08" PRIx32 "-%04x-%04x-%04x-%012" PRIx64, cid,
+        int len = snprintf(id + cid.len, n - (size_t)cid.len, "-%08" PRIx32 "-%04x-%04x-%04x-%012" PRIx64,
                            (uint32_t)(hi >> 32), (unsigned)((hi >> 16) & 0xffff),
                            (unsigned)(0x4000 | (hi & 0x0fff)),           /* version 4 */
                            (unsigned)(0x8000 | ((lo >> 48) & 0x3fff)),   /* RFC 4122 variant */
                            (uint64_t)(lo & 0xffffffffffffULL));
-        assert(len == (int)n - 1);
-    } while (grp_id_in_use(g, id));
-    return id;
+        assert(len == GRP_UUID_CHARS + 1);
+    } while (grp_id_in_use(g, r));
+    return r;
 }
 
 /* ---- actions ---- */
@@ -491,21 +524,23 @@ static void grp_view_fill(const grp *g, const grp_member *m, grp_member_view *v)
 }
 
 /* member_id must stay valid until the next call (group-owned or scratch). */
-static void grp_emit_join_error(grp_actions *out, void *token, int16_t err, const char *member_id)
+static void grp_emit_join_error(grp_actions *out, void *token, int16_t err, grp_str member_id)
 {
-    assert(err != GRP_OK && member_id);
+    assert(err != GRP_OK && member_id.len >= 0);
     grp_action *a = grp_act_push(out, GRP_ACT_JOIN_RESPONSE);
     a->token = token;
     a->error = err;
     a->generation_id = -1;
-    a->leader_id = "";
+    a->protocol_type = GRP_STR_NULL;
+    a->protocol_name = GRP_STR_NULL;
+    a->leader_id = (grp_str){ "", 0 };
     a->member_id = member_id;
 }
 
 static void grp_emit_join_ok(grp *g, grp_actions *out, void *token, const grp_member *m,
-                             const char *leader_id, bool with_members, bool skip_assignment)
+                             grp_str leader_id, bool with_members, bool skip_assignment)
 {
-    assert(g->protocol_name && leader_id);
+    assert(g->protocol_name.len >= 0 && leader_id.len >= 0);
     assert(g->state == GRP_COMPLETING_REBALANCE || g->state == GRP_STABLE);
     grp_action *a = grp_act_push(out, GRP_ACT_JOIN_RESPONSE);
     a->token = token;
@@ -531,6 +566,7 @@ static void grp_emit_sync(const grp *g, grp_actions *out, void *token, int16_t e
     grp_action *a = grp_act_push(out, GRP_ACT_SYNC_RESPONSE);
     a->token = token;
     a->error = err;
+    a->protocol_type = a->protocol_name = a->leader_id = a->member_id = GRP_STR_NULL;
     if (m) {
         a->protocol_type = g->protocol_type;
         a->protocol_name = g->protocol_name;
@@ -541,12 +577,14 @@ static void grp_emit_sync(const grp *g, grp_actions *out, void *token, int16_t e
 
 static void grp_emit_persist(grp_actions *out)
 {
-    grp_act_push(out, GRP_ACT_PERSIST);
+    grp_action *a = grp_act_push(out, GRP_ACT_PERSIST);
+    a->protocol_type = a->protocol_name = a->leader_id = a->member_id = GRP_STR_NULL;
 }
 
-static void grp_emit_removed(grp_actions *out, const char *member_id, const char *reason)
+static void grp_emit_removed(grp_actions *out, grp_str member_id, const char *reason)
 {
     grp_action *a = grp_act_push(out, GRP_ACT_MEMBER_REMOVED);
+    a->protocol_type = a->protocol_name = a->leader_id = GRP_STR_NULL;
     a->member_id = member_id;
     a->reason = reason;
 }
@@ -567,12 +605,12 @@ static void grp_syncs_fail(grp *g, int16_t err, grp_actions *out)
 
 static void grp_check_member(const grp *g, const grp_member *m)
 {
-    assert(m->member_id && m->member_id[0] && m->nprotos > 0);
+    assert(m->member_id.len > 0 && m->member_id.ptr[m->member_id.len] == '\0' && m->nprotos > 0);
     assert(!m->join_parked || g->state == GRP_PREPARING_REBALANCE);
     assert(!m->sync_parked || g->state == GRP_COMPLETING_REBALANCE);
     if (g->state == GRP_COMPLETING_REBALANCE || g->state == GRP_STABLE)
         assert(grp_member_proto(m, g->protocol_name));
-    assert(!m->instance_id || grp_member_by_instance(g, m->instance_id) == m);
+    assert(m->instance_id.len < 0 || grp_member_by_instance(g, m->instance_id) == m);
     assert(grp_member_find(g, m->member_id) == m && grp_pending_index(g, m->member_id) < 0);
 }
 
@@ -582,28 +620,28 @@ static void grp_check(const grp *g)
     assert(g->nmembers >= 0 && (g->nmembers == 0 || g->nmembers <= g->members_cap));
     assert((g->state == GRP_PREPARING_REBALANCE) == (g->join_deadline_ms != INT64_MAX));
     if (g->state == GRP_EMPTY || g->state == GRP_DEAD)
-        assert(g->nmembers == 0 && !g->protocol_name && !g->leader);
+        assert(g->nmembers == 0 && g->protocol_name.len < 0 && !g->leader);
     assert(g->state != GRP_DEAD || g->npending == 0);
     assert(g->state != GRP_PREPARING_REBALANCE || g->nmembers > 0);
     if (g->state == GRP_COMPLETING_REBALANCE || g->state == GRP_STABLE)
-        assert(g->leader && g->protocol_name);
+        assert(g->leader && g->protocol_name.len > 0);
     assert(!g->leader || grp_member_index(g, g->leader) >= 0);
     assert(!g->delay_phase || g->state == GRP_PREPARING_REBALANCE);
     for (int i = 0; i < g->nmembers; i++)
         grp_check_member(g, g->members[i]);
     if (g->nmembers > 0)
-        assert(grp_protocol_select(g) != NULL);
+        assert(grp_protocol_select(g).len > 0);
 }
 
 /* ---- membership changes ---- */
 
-static grp_member *grp_member_new(const grp_join_req *req, char *member_id /* transferred */)
+static grp_member *grp_member_new(const grp_join_req *req, grp_str member_id /* transferred */)
 {
     grp_member *m = grp_xalloc(sizeof(*m));
     m->member_id = member_id;
-    m->instance_id = req->group_instance_id ? grp_xstrdup(req->group_instance_id) : NULL;
-    m->client_id = grp_xstrdup(req->client_id);
-    m->client_host = grp_xstrdup(req->client_host);
+    m->instance_id = grp_sdup(req->group_instance_id);
+    m->client_id = grp_sdup_nn(req->client_id);
+    m->client_host = grp_sdup_nn(req->client_host);
     m->session_timeout_ms = req->session_timeout_ms;
     /* v0 has no rebalance timeout: the session timeout stands in (as in Kafka) */
     m->rebalance_timeout_ms = req->rebalance_timeout_ms > 0 ? req->rebalance_timeout_ms
@@ -646,8 +684,8 @@ static void grp_become_empty(grp *g, int64_t now_ms, grp_actions *out)
 {
     assert(g->nmembers == 0 && g->state != GRP_DEAD);
     g->generation++;
-    grp_defer_free(g, g->protocol_name);
-    g->protocol_name = NULL;
+    grp_defer_str(g, g->protocol_name);
+    g->protocol_name = GRP_STR_NULL;
     g->leader = NULL;
     grp_state_set(g, GRP_EMPTY, now_ms);
     g->join_deadline_ms = INT64_MAX;
@@ -686,7 +724,7 @@ static void grp_members_drop_unjoined(grp *g, grp_actions *out)
 {
     for (int i = 0; i < g->nmembers;) {
         grp_member *m = g->members[i];
-        if (!m->join_parked && !m->instance_id)
+        if (!m->join_parked && m->instance_id.len < 0)
             grp_member_remove(g, m, "did not rejoin before the rebalance timeout", out);
         else
             i++;
@@ -725,9 +763,9 @@ static void grp_join_complete(grp *g, int64_t now_ms, grp_actions *out)
     }
     assert(g->generation < INT32_MAX);
     g->generation++;
-    const char *name = grp_protocol_select(g);
-    grp_defer_free(g, g->protocol_name);
-    g->protocol_name = grp_xstrdup(name);
+    grp_str name = grp_protocol_select(g);
+    grp_defer_str(g, g->protocol_name);
+    g->protocol_name = grp_sdup(name);
     grp_state_set(g, GRP_COMPLETING_REBALANCE, now_ms);
     g->join_deadline_ms = INT64_MAX;
     g->delay_phase = false;
@@ -817,17 +855,17 @@ static int16_t grp_join_check_request(const grp *g, const grp_join_req *req)
     if (req->session_timeout_ms < g->lim.session_timeout_ms_min ||
         req->session_timeout_ms > g->lim.session_timeout_ms_max)
         return GRP_ERR_INVALID_SESSION_TIMEOUT;
-    if (!req->protocol_type || !req->protocol_type[0] || req->nprotocols <= 0 || !req->protocols)
+    if (req->protocol_type.len <= 0 || req->nprotocols <= 0 || !req->protocols)
         return GRP_ERR_INCONSISTENT_GROUP_PROTOCOL;
     for (int i = 0; i < req->nprotocols; i++) {
         const grp_protocol *p = &req->protocols[i];
-        if (!p->name || !p->name[0] || p->metadata.len < 0 || (p->metadata.len > 0 && !p->metadata.ptr))
+        if (p->name.len <= 0 || p->metadata.len < 0 || (p->metadata.len > 0 && !p->metadata.ptr))
             return GRP_ERR_INCONSISTENT_GROUP_PROTOCOL;
     }
     return GRP_OK;
 }
 
-static void grp_member_add(grp *g, const grp_join_req *req, char *member_id /* transferred */,
+static void grp_member_add(grp *g, const grp_join_req *req, grp_str member_id /* transferred */,
                            int64_t now_ms, grp_actions *out)
 {
     assert(!grp_id_in_use(g, member_id));
@@ -835,8 +873,8 @@ static void grp_member_add(grp *g, const grp_join_req *req, char *member_id /* t
     grp_member *m = grp_member_new(req, member_id);
     grp_member_set_protocols(g, m, req);
     if (g->nmembers == 0) {
-        grp_defer_free(g, g->protocol_type);
-        g->protocol_type = grp_xstrdup(req->protocol_type);
+        grp_defer_str(g, g->protocol_type);
+        g->protocol_type = grp_sdup(req->protocol_type);
     }
     g->members = grp_grow(g->members, &g->members_cap, g->nmembers + 1, sizeof(*g->members));
     g->members[g->nmembers++] = m;
@@ -870,7 +908,7 @@ static void grp_join_pending(grp *g, const grp_join_req *req, int p, int64_t now
  * an older client cannot skip, so it is named a follower (the old leader id).
  */
 static void grp_join_static_stable(grp *g, grp_member *m, const grp_join_req *req,
-                                   const char *old_id, grp_actions *out)
+                                   grp_str old_id, grp_actions *out)
 {
     assert(g->state == GRP_STABLE);
     bool is_leader = m == g->leader;
@@ -887,17 +925,17 @@ static void grp_join_static_replace(grp *g, grp_member *m, const grp_join_req *r
                                     int64_t now_ms, grp_actions *out)
 {
     if (!grp_join_compatible(g, req, m)) {
-        grp_emit_join_error(out, req->token, GRP_ERR_INCONSISTENT_GROUP_PROTOCOL, "");
+        grp_emit_join_error(out, req->token, GRP_ERR_INCONSISTENT_GROUP_PROTOCOL, (grp_str){ "", 0 });
         return;
     }
-    char *old_id = m->member_id;
+    grp_str old_id = m->member_id;
     if (m->join_parked)
         grp_emit_join_error(out, m->join_token, GRP_ERR_FENCED_INSTANCE_ID, old_id);
     if (m->sync_parked)
         grp_emit_sync(g, out, m->sync_token, GRP_ERR_FENCED_INSTANCE_ID, NULL);
     m->join_parked = m->sync_parked = false;
-    m->member_id = grp_member_id_new(g, req->client_id, now_ms);
-    grp_defer_free(g, old_id);
+    m->member_id = grp_member_id_new(g, grp_member_id_prefix(req), now_ms);
+    grp_defer_str(g, old_id);
     grp_member_set_timeouts(m, req);
     grp_session_refresh(m, now_ms);
     bool same = grp_req_protocols_equal(m, req);
@@ -917,7 +955,7 @@ static void grp_join_static_replace(grp *g, grp_member *m, const grp_join_req *r
 
 static void grp_join_unknown(grp *g, const grp_join_req *req, int64_t now_ms, grp_actions *out)
 {
-    const char *inst = req->group_instance_id;
+    grp_str inst = req->group_instance_id;
     grp_member *old = grp_member_by_instance(g, inst);
     if (old) {
         grp_join_static_replace(g, old, req, now_ms, out);
@@ -929,11 +967,11 @@ static void grp_join_unknown(grp *g, const grp_join_req *req, int64_t now_ms, gr
     else if (g->nmembers + g->npending >= g->lim.group_size_max)
         err = GRP_ERR_GROUP_MAX_SIZE_REACHED; /* pending ids hold a seat: bounds them too */
     if (err != GRP_OK) {
-        grp_emit_join_error(out, req->token, err, "");
+        grp_emit_join_error(out, req->token, err, (grp_str){ "", 0 });
         return;
     }
-    char *id = grp_member_id_new(g, req->client_id, now_ms);
-    if (req->version >= 4 && !inst) {
+    grp_str id = grp_member_id_new(g, grp_member_id_prefix(req), now_ms);
+    if (req->version >= 4 && inst.len < 0) {
         /* KIP-394: hand the id out first; a client that never sees this
          * response leaves only a pending id behind, which expires. */
         g->pending = grp_grow(g->pending, &g->pending_cap, g->npending + 1, sizeof(*g->pending));
@@ -970,7 +1008,7 @@ static void grp_join_existing(grp *g, grp_member *m, const grp_join_req *req, in
     grp_join_enter(g, m, req->token, now_ms, out);
 }
 
-static void grp_join_known(grp *g, const grp_join_req *req, const char *member_id, int64_t now_ms,
+static void grp_join_known(grp *g, const grp_join_req *req, grp_str member_id, int64_t now_ms,
                            grp_actions *out)
 {
     int p = grp_pending_index(g, member_id);
@@ -997,11 +1035,11 @@ void grp_join(grp *g, const grp_join_req *req, int64_t now_ms, grp_actions *out)
 {
     assert(g && req && out);
     grp_call_begin(g);
-    const char *member_id = req->member_id ? req->member_id : "";
+    grp_str member_id = grp_nn(req->member_id);
     int16_t err = grp_join_check_request(g, req);
     if (err != GRP_OK)
         grp_emit_join_error(out, req->token, err, grp_scratch_strdup(g, member_id));
-    else if (member_id[0] == '\0')
+    else if (member_id.len == 0)
         grp_join_unknown(g, req, now_ms, out);
     else
         grp_join_known(g, req, member_id, now_ms, out);
@@ -1012,7 +1050,7 @@ void grp_join(grp *g, const grp_join_req *req, int64_t now_ms, grp_actions *out)
 
 static int16_t grp_sync_check(const grp *g, const grp_sync_req *req, grp_member **mp)
 {
-    const char *member_id = req->member_id ? req->member_id : "";
+    grp_str member_id = grp_nn(req->member_id);
     if (g->state == GRP_DEAD)
         return GRP_ERR_COORDINATOR_NOT_AVAILABLE;
     if (grp_fenced(g, member_id, req->group_instance_id))
@@ -1022,9 +1060,9 @@ static int16_t grp_sync_check(const grp *g, const grp_sync_req *req, grp_member 
         return GRP_ERR_UNKNOWN_MEMBER_ID;
     if (req->generation_id != g->generation)
         return GRP_ERR_ILLEGAL_GENERATION;
-    if (req->protocol_type && !grp_str_eq(req->protocol_type, g->protocol_type))
+    if (req->protocol_type.len >= 0 && !grp_str_eq(req->protocol_type, g->protocol_type))
         return GRP_ERR_INCONSISTENT_GROUP_PROTOCOL;
-    if (req->protocol_name && !grp_str_eq(req->protocol_name, g->protocol_name))
+    if (req->protocol_name.len >= 0 && !grp_str_eq(req->protocol_name, g->protocol_name))
         return GRP_ERR_INCONSISTENT_GROUP_PROTOCOL;
     if (g->state == GRP_PREPARING_REBALANCE)
         return GRP_ERR_REBALANCE_IN_PROGRESS;
@@ -1044,7 +1082,7 @@ static void grp_sync_complete(grp *g, const grp_sync_req *req, int64_t now_ms, g
         g->members[i]->assign_len = 0;
     }
     for (int i = 0; i < req->nassign; i++) {
-        grp_member *m = req->assign_member_ids[i] ? grp_member_find(g, req->assign_member_ids[i]) : NULL;
+        grp_member *m = req->assign_member_ids[i].len >= 0 ? grp_member_find(g, req->assign_member_ids[i]) : NULL;
         grp_bytes b = req->assign_bytes[i];
         if (!m || b.len < 0 || (b.len > 0 && !b.ptr))
             continue; /* a member the leader should not know of, or junk: ignore */
@@ -1089,12 +1127,12 @@ void grp_sync(grp *g, const grp_sync_req *req, int64_t now_ms, grp_actions *out)
 
 /* ---- Heartbeat, LeaveGroup, commits ---- */
 
-int16_t grp_heartbeat(grp *g, const char *member_id, const char *group_instance_id,
+int16_t grp_heartbeat(grp *g, grp_str member_id, grp_str group_instance_id,
                       int32_t generation_id, int64_t now_ms, grp_actions *out)
 {
     assert(g && out);
     grp_call_begin(g);
-    member_id = member_id ? member_id : "";
+    member_id = grp_nn(member_id);
     if (g->state == GRP_DEAD)
         return GRP_ERR_COORDINATOR_NOT_AVAILABLE;
     if (grp_fenced(g, member_id, group_instance_id))
@@ -1113,23 +1151,23 @@ int16_t grp_heartbeat(grp *g, const char *member_id, const char *group_instance_
     return GRP_OK;
 }
 
-int16_t grp_leave(grp *g, const char *member_id, const char *group_instance_id, int64_t now_ms,
+int16_t grp_leave(grp *g, grp_str member_id, grp_str group_instance_id, int64_t now_ms,
                   grp_actions *out)
 {
     assert(g && out);
     grp_call_begin(g);
-    member_id = member_id ? member_id : "";
+    member_id = grp_nn(member_id);
     if (g->state == GRP_DEAD)
         return GRP_ERR_COORDINATOR_NOT_AVAILABLE;
     grp_member *m;
-    if (member_id[0] == '\0') {
+    if (member_id.len == 0) {
         m = grp_member_by_instance(g, group_instance_id);
     } else {
         int p = grp_pending_index(g, member_id);
         if (p >= 0) {
-            char *id = grp_pending_take(g, p);
+            grp_str id = grp_pending_take(g, p);
             grp_emit_removed(out, id, "pending member left the group");
-            grp_defer_free(g, id);
+            grp_defer_str(g, id);
             grp_join_maybe_complete(g, now_ms, out); /* it may have been all we waited for */
             grp_check(g);
             return GRP_OK;
@@ -1146,11 +1184,11 @@ int16_t grp_leave(grp *g, const char *member_id, const char *group_instance_id, 
     return GRP_OK;
 }
 
-int16_t grp_validate_commit(grp *g, const char *member_id, const char *group_instance_id,
+int16_t grp_validate_commit(grp *g, grp_str member_id, grp_str group_instance_id,
                             int32_t generation_id, int64_t now_ms)
 {
     assert(g);
-    member_id = member_id ? member_id : "";
+    member_id = grp_nn(member_id);
     /* The order of checks is Kafka's (validateOffsetCommit). */
     if (generation_id < 0 && g->nmembers == 0)
         return GRP_OK; /* a simple consumer (assign(), admin tools) on a memberless group */
@@ -1198,9 +1236,9 @@ static void grp_pending_expire(grp *g, int64_t now_ms, grp_actions *out)
             i++;
             continue;
         }
-        char *id = grp_pending_take(g, i);
+        grp_str id = grp_pending_take(g, i);
         grp_emit_removed(out, id, "pending member did not rejoin before its session timeout");
-        grp_defer_free(g, id);
+        grp_defer_str(g, id);
         changed = true;
     }
     if (changed)
@@ -1238,20 +1276,21 @@ void grp_tick(grp *g, int64_t now_ms, grp_actions *out)
 
 /* ---- lifecycle and queries ---- */
 
-grp *grp_new(const char *group_id, const grp_limits *lim)
+grp *grp_new(grp_str group_id, const grp_limits *lim)
 {
-    assert(group_id && lim);
+    assert(group_id.len >= 0 && lim);
     if (lim->session_timeout_ms_min < 0 || lim->session_timeout_ms_min > lim->session_timeout_ms_max ||
         lim->group_size_max < 1 || lim->initial_rebalance_delay_ms < 0)
         return NULL;
     grp *g = grp_xalloc(sizeof(*g));
-    g->group_id = grp_xstrdup(group_id);
+    g->group_id = grp_sdup(group_id);
     g->lim = *lim;
     g->state = GRP_EMPTY;
+    g->protocol_type = g->protocol_name = GRP_STR_NULL;
     g->join_deadline_ms = INT64_MAX;
     uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a of the group id */
-    for (const char *p = group_id; *p; p++)
-        h = (h ^ (uint8_t)*p) * 0x100000001b3ULL;
+    for (int32_t i = 0; i < group_id.len; i++)
+        h = (h ^ (uint8_t)group_id.ptr[i]) * 0x100000001b3ULL;
     g->id_seed = h;
     grp_check(g);
     return g;
@@ -1266,16 +1305,16 @@ void grp_free(grp *g)
     for (int i = 0; i < g->nmembers; i++)
         grp_member_defer(g, g->members[i]);
     for (int i = 0; i < g->npending; i++)
-        grp_defer_free(g, g->pending[i].member_id);
+        grp_defer_str(g, g->pending[i].member_id);
     grp_call_begin(g);
     free(g->deferred);
     free(g->members);
     free(g->pending);
     free(g->views);
     free(g->snap);
-    free(g->protocol_type);
-    free(g->protocol_name);
-    free(g->group_id);
+    free((void *)g->protocol_type.ptr);
+    free((void *)g->protocol_name.ptr);
+    free((void *)g->group_id.ptr);
     free(g);
 }
 
@@ -1291,17 +1330,17 @@ const char *grp_state_name(int state)
     }
 }
 
-const char *grp_id(const grp *g) { return g->group_id; }
+grp_str grp_id(const grp *g) { return g->group_id; }
 int grp_state(const grp *g) { return g->state; }
 int32_t grp_generation(const grp *g) { return g->generation; }
-const char *grp_protocol_type(const grp *g) { return g->protocol_type; }
-const char *grp_protocol_name(const grp *g) { return g->protocol_name; }
-const char *grp_leader(const grp *g) { return g->leader ? g->leader->member_id : NULL; }
+grp_str grp_protocol_type(const grp *g) { return g->protocol_type; }
+grp_str grp_protocol_name(const grp *g) { return g->protocol_name; }
+grp_str grp_leader(const grp *g) { return g->leader ? g->leader->member_id : GRP_STR_NULL; }
 int grp_member_count(const grp *g) { return g->nmembers; }
 
-bool grp_has_member(const grp *g, const char *member_id)
+bool grp_has_member(const grp *g, grp_str member_id)
 {
-    return member_id && grp_member_find(g, member_id) != NULL;
+    return member_id.len >= 0 && grp_member_find(g, member_id) != NULL;
 }
 
 const grp_member_view *grp_members(grp *g, int *n)
@@ -1321,7 +1360,7 @@ int16_t grp_delete(grp *g)
         return GRP_ERR_NON_EMPTY_GROUP;
     grp_call_begin(g);
     for (int i = 0; i < g->npending; i++)
-        grp_defer_free(g, g->pending[i].member_id);
+        grp_defer_str(g, g->pending[i].member_id);
     g->npending = 0;
     g->state = GRP_DEAD;
     grp_check(g);
@@ -1347,7 +1386,7 @@ void grp_snapshot_get(grp *g, grp_snapshot *out)
         s->assignment.ptr = m->assign;
         s->assignment.len = m->assign_len;
     }
-    out->protocol_type = g->protocol_type ? g->protocol_type : "";
+    out->protocol_type = grp_nn(g->protocol_type);
     out->generation = g->generation;
     out->protocol_name = g->protocol_name;
     out->leader = grp_leader(g);
@@ -1364,13 +1403,13 @@ static bool grp_bytes_valid(grp_bytes b)
 static bool grp_snapshot_member_valid(const grp_snapshot *s, int i)
 {
     const grp_snapshot_member *m = &s->members[i];
-    if (!m->member_id || !m->member_id[0] || m->session_timeout_ms <= 0 || m->rebalance_timeout_ms <= 0 ||
+    if (m->member_id.len <= 0 || m->session_timeout_ms <= 0 || m->rebalance_timeout_ms <= 0 ||
         !grp_bytes_valid(m->subscription) || !grp_bytes_valid(m->assignment))
         return false;
     for (int j = 0; j < i; j++) {
-        if (strcmp(s->members[j].member_id, m->member_id) == 0)
+        if (grp_str_eq(s->members[j].member_id, m->member_id))
             return false;
-        if (m->group_instance_id && grp_str_eq(s->members[j].group_instance_id, m->group_instance_id))
+        if (m->group_instance_id.len >= 0 && grp_str_eq(s->members[j].group_instance_id, m->group_instance_id))
             return false;
     }
     return true;
@@ -1383,13 +1422,13 @@ static bool grp_snapshot_valid(const grp_snapshot *s)
         return false;
     if (s->nmembers == 0)
         return true;
-    if (!s->protocol_type || !s->protocol_type[0] || !s->protocol_name || !s->protocol_name[0] || !s->leader)
+    if (s->protocol_type.len <= 0 || s->protocol_name.len <= 0 || s->leader.len < 0)
         return false;
     bool leader_found = false;
     for (int i = 0; i < s->nmembers; i++) {
         if (!grp_snapshot_member_valid(s, i))
             return false;
-        leader_found = leader_found || strcmp(s->members[i].member_id, s->leader) == 0;
+        leader_found = leader_found || grp_str_eq(s->members[i].member_id, s->leader);
     }
     return leader_found;
 }
@@ -1397,15 +1436,15 @@ static bool grp_snapshot_valid(const grp_snapshot *s)
 static grp_member *grp_member_restore(const grp_snapshot *s, const grp_snapshot_member *sm, int64_t now_ms)
 {
     grp_member *m = grp_xalloc(sizeof(*m));
-    m->member_id = grp_xstrdup(sm->member_id);
-    m->instance_id = sm->group_instance_id ? grp_xstrdup(sm->group_instance_id) : NULL;
-    m->client_id = grp_xstrdup(sm->client_id);
-    m->client_host = grp_xstrdup(sm->client_host);
+    m->member_id = grp_sdup(sm->member_id);
+    m->instance_id = grp_sdup(sm->group_instance_id);
+    m->client_id = grp_sdup_nn(sm->client_id);
+    m->client_host = grp_sdup_nn(sm->client_host);
     m->session_timeout_ms = sm->session_timeout_ms;
     m->rebalance_timeout_ms = sm->rebalance_timeout_ms;
     m->protos = grp_xalloc(sizeof(*m->protos));
     m->nprotos = 1; /* the record keeps only the selected protocol's metadata */
-    m->protos[0].name = grp_xstrdup(s->protocol_name);
+    m->protos[0].name = grp_sdup(s->protocol_name);
     m->protos[0].meta = grp_xmemdup(sm->subscription.ptr, sm->subscription.len);
     m->protos[0].meta_len = sm->subscription.len;
     m->assign = grp_xmemdup(sm->assignment.ptr, sm->assignment.len);
@@ -1429,18 +1468,18 @@ int grp_restore(grp *g, const grp_snapshot *s, int64_t now_ms)
     for (int i = 0; i < g->nmembers; i++)
         grp_member_defer(g, g->members[i]);
     for (int i = 0; i < g->npending; i++)
-        grp_defer_free(g, g->pending[i].member_id);
+        grp_defer_str(g, g->pending[i].member_id);
     g->nmembers = g->npending = 0;
     g->leader = NULL;
-    grp_defer_free(g, g->protocol_type);
-    grp_defer_free(g, g->protocol_name);
-    g->protocol_type = s->protocol_type && s->protocol_type[0] ? grp_xstrdup(s->protocol_type) : NULL;
-    g->protocol_name = s->nmembers > 0 ? grp_xstrdup(s->protocol_name) : NULL;
+    grp_defer_str(g, g->protocol_type);
+    grp_defer_str(g, g->protocol_name);
+    g->protocol_type = s->protocol_type.len > 0 ? grp_sdup(s->protocol_type) : GRP_STR_NULL;
+    g->protocol_name = s->nmembers > 0 ? grp_sdup(s->protocol_name) : GRP_STR_NULL;
     g->generation = s->generation;
     g->members = grp_grow(g->members, &g->members_cap, s->nmembers, sizeof(*g->members));
     for (int i = 0; i < s->nmembers; i++) {
         g->members[g->nmembers++] = grp_member_restore(s, &s->members[i], now_ms);
-        if (strcmp(s->members[i].member_id, s->leader) == 0)
+        if (grp_str_eq(s->members[i].member_id, s->leader))
             g->leader = g->members[i];
     }
     g->state = s->nmembers > 0 ? GRP_STABLE : GRP_EMPTY;

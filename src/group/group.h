@@ -14,7 +14,8 @@
  * much later (a JoinGroup waits for the rebalance).
  *
  * Memory: a grp owns copies of everything it keeps (member ids, metadata and
- * assignment bytes). Action payloads borrow from the group and are valid
+ * assignment bytes). Every string is a grp_str: Kafka strings may hold any
+ * byte, NUL included, and each one round-trips exactly. Action payloads borrow from the group and are valid
  * until the next call into this group; the caller copies what it keeps.
  */
 #ifndef GREGOR_GROUP_GROUP_H
@@ -60,17 +61,39 @@ typedef struct grp_bytes {
     int32_t len;
 } grp_bytes;
 
+/*
+ * A Kafka string, byte for byte: len bytes at ptr, any of them NUL; len -1
+ * is null (the codec's kp_str has the same layout). Strings the machine
+ * hands out (views, actions, snapshots) are also NUL-terminated at ptr[len]
+ * so that logs can print them (up to a first embedded NUL).
+ */
+typedef struct grp_str {
+    const char *ptr;
+    int32_t len;
+} grp_str;
+#define GRP_STR_NULL ((grp_str){ NULL, -1 })
+static inline grp_str grp_str_c(const char *s)
+{
+    grp_str r = { s, s ? (int32_t)__builtin_strlen(s) : -1 };
+    return r;
+}
+static inline bool grp_str_null(grp_str s) { return s.len < 0; }
+/* Byte-wise equality; null equals only null. */
+bool grp_str_eq(grp_str a, grp_str b);
+/* Equality with a C string (null never equals). */
+bool grp_str_is(grp_str a, const char *s);
+
 typedef struct grp_protocol {
-    const char *name;
+    grp_str name;
     grp_bytes metadata;
 } grp_protocol;
 
 /* A member as reported in JoinGroup (leader's member list) and DescribeGroups. */
 typedef struct grp_member_view {
-    const char *member_id;
-    const char *group_instance_id;  /* NULL when dynamic */
-    const char *client_id;
-    const char *client_host;
+    grp_str member_id;
+    grp_str group_instance_id;      /* null when dynamic */
+    grp_str client_id;
+    grp_str client_host;
     grp_bytes metadata;             /* for the selected protocol */
     grp_bytes assignment;           /* last assignment (empty before sync) */
 } grp_member_view;
@@ -78,13 +101,13 @@ typedef struct grp_member_view {
 typedef struct grp_join_req {
     void *token;
     int16_t version;                 /* JoinGroup version: v4+ gets MEMBER_ID_REQUIRED */
-    const char *member_id;           /* "" for a new member */
-    const char *group_instance_id;   /* NULL when dynamic */
-    const char *client_id;
-    const char *client_host;
+    grp_str member_id;               /* "" (or null) for a new member */
+    grp_str group_instance_id;       /* null when dynamic */
+    grp_str client_id;
+    grp_str client_host;
     int32_t session_timeout_ms;
     int32_t rebalance_timeout_ms;    /* v0: equal to session_timeout_ms */
-    const char *protocol_type;
+    grp_str protocol_type;
     const grp_protocol *protocols;
     int nprotocols;
     const char *reason;              /* may be NULL */
@@ -92,12 +115,12 @@ typedef struct grp_join_req {
 
 typedef struct grp_sync_req {
     void *token;
-    const char *member_id;
-    const char *group_instance_id;
+    grp_str member_id;
+    grp_str group_instance_id;
     int32_t generation_id;
-    const char *protocol_type;       /* v5+: may be NULL */
-    const char *protocol_name;       /* v5+: may be NULL */
-    const char *const *assign_member_ids; /* the leader's assignments, else n = 0 */
+    grp_str protocol_type;           /* v5+: may be null */
+    grp_str protocol_name;           /* v5+: may be null */
+    const grp_str *assign_member_ids; /* the leader's assignments, else n = 0 */
     const grp_bytes *assign_bytes;
     int nassign;
 } grp_sync_req;
@@ -115,10 +138,10 @@ typedef struct grp_action {
     int16_t error;
     /* JOIN_RESPONSE */
     int32_t generation_id;
-    const char *protocol_type;
-    const char *protocol_name; /* NULL on error */
-    const char *leader_id;
-    const char *member_id;
+    grp_str protocol_type;
+    grp_str protocol_name;     /* null on error */
+    grp_str leader_id;
+    grp_str member_id;
     bool skip_assignment;      /* v9+: static leader rejoining, keep assignment */
     const grp_member_view *members; /* only for the leader, else n = 0 */
     int nmembers;
@@ -138,18 +161,18 @@ void grp_actions_free(grp_actions *a);
 
 typedef struct grp grp;
 
-grp *grp_new(const char *group_id, const grp_limits *lim);
+grp *grp_new(grp_str group_id, const grp_limits *lim);
 void grp_free(grp *g);
-const char *grp_id(const grp *g);
+grp_str grp_id(const grp *g);
 int grp_state(const grp *g);
 int32_t grp_generation(const grp *g);
-const char *grp_protocol_type(const grp *g);  /* NULL when none */
-const char *grp_protocol_name(const grp *g);  /* NULL when none */
-const char *grp_leader(const grp *g);         /* NULL when none */
+grp_str grp_protocol_type(const grp *g);  /* null when none */
+grp_str grp_protocol_name(const grp *g);  /* null when none */
+grp_str grp_leader(const grp *g);         /* null when none */
 int grp_member_count(const grp *g);
 /* Members in join order (for DescribeGroups); n set to the count. Borrowed. */
 const grp_member_view *grp_members(grp *g, int *n);
-bool grp_has_member(const grp *g, const char *member_id);
+bool grp_has_member(const grp *g, grp_str member_id);
 
 /*
  * Requests. Each answers its token through *out, now or later. A heartbeat
@@ -157,17 +180,17 @@ bool grp_has_member(const grp *g, const char *member_id);
  */
 void grp_join(grp *g, const grp_join_req *req, int64_t now_ms, grp_actions *out);
 void grp_sync(grp *g, const grp_sync_req *req, int64_t now_ms, grp_actions *out);
-int16_t grp_heartbeat(grp *g, const char *member_id, const char *group_instance_id,
+int16_t grp_heartbeat(grp *g, grp_str member_id, grp_str group_instance_id,
                       int32_t generation_id, int64_t now_ms, grp_actions *out);
 /* LeaveGroup for one member (by member id, or by instance id when member_id is ""). */
-int16_t grp_leave(grp *g, const char *member_id, const char *group_instance_id,
+int16_t grp_leave(grp *g, grp_str member_id, grp_str group_instance_id,
                   int64_t now_ms, grp_actions *out);
 /*
  * May a commit for this generation go ahead? Generation -1 with an empty
  * member id is a simple consumer's commit, allowed only when the group has
  * no members (Empty or Dead). Returns 0 or the error code.
  */
-int16_t grp_validate_commit(grp *g, const char *member_id, const char *group_instance_id,
+int16_t grp_validate_commit(grp *g, grp_str member_id, grp_str group_instance_id,
                             int32_t generation_id, int64_t now_ms);
 
 /* Time: the earliest deadline in the group (INT64_MAX if none), and the
@@ -191,10 +214,10 @@ int16_t grp_delete(grp *g);
  * session deadline (now + session timeout) so dead members time out.
  */
 typedef struct grp_snapshot_member {
-    const char *member_id;
-    const char *group_instance_id;
-    const char *client_id;
-    const char *client_host;
+    grp_str member_id;
+    grp_str group_instance_id;
+    grp_str client_id;
+    grp_str client_host;
     int32_t rebalance_timeout_ms;
     int32_t session_timeout_ms;
     grp_bytes subscription;   /* metadata of the selected protocol */
@@ -202,10 +225,10 @@ typedef struct grp_snapshot_member {
 } grp_snapshot_member;
 
 typedef struct grp_snapshot {
-    const char *protocol_type;   /* "" when none */
+    grp_str protocol_type;       /* "" when none */
     int32_t generation;
-    const char *protocol_name;   /* NULL when none */
-    const char *leader;          /* NULL when none */
+    grp_str protocol_name;       /* null when none */
+    grp_str leader;              /* null when none */
     int64_t current_state_timestamp_ms;
     const grp_snapshot_member *members;
     int nmembers;

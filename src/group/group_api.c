@@ -21,11 +21,41 @@
 
 #define KEY_TYPE_GROUP 0
 #define KEY_TYPE_TRANSACTION 1
+#define KEY_TYPE_SHARE 2
 
 static char *cstr(req *rq, kp_str s)
 {
     return s.len < 0 ? NULL : arena_strndup(&rq->arena, s.ptr, (size_t)s.len);
 }
+
+/*
+ * A request's string as Kafka keeps it: Java decodes it as UTF-8 (malformed
+ * bytes become U+FFFD) and every byte else, NUL included, stays. In rq's
+ * arena, NUL-terminated after its bytes for the log; null stays null (and so
+ * does a string the arena has no room for: the request then fails as if
+ * it were absent, which it cannot be in a well-formed request).
+ */
+static grp_str jstr(req *rq, kp_str s)
+{
+    if (s.len < 0)
+        return GRP_STR_NULL;
+    char *d = arena_alloc(&rq->arena, (size_t)s.len * 3 + 1);
+    if (!d)
+        return GRP_STR_NULL;
+    int32_t n = coord_java_utf8(s.ptr, s.len, d);
+    d[n] = '\0';
+    return (grp_str){ d, n };
+}
+
+/* jstr, with null as "". */
+static grp_str jstr_nn(req *rq, kp_str s)
+{
+    grp_str r = jstr(rq, s);
+    return r.len >= 0 ? r : (grp_str){ "", 0 };
+}
+
+#define KSTR(s) ((kp_str){ (s).ptr, (s).len })
+#define KSTR_NN(s) ((s).len >= 0 ? KSTR(s) : kp_str_c(""))
 
 static void respond(req *rq, void (*enc)(kp_writer *, int16_t, const void *), const void *resp)
 {
@@ -68,7 +98,8 @@ static void find_one(broker *b, req *rq, int8_t key_type, kp_str key, int16_t *e
             return;
         }
         tname = "__transaction_state";
-        part = tcoord_partition_of(b->tcoord, cstr(rq, key));
+        grp_str tid = jstr(rq, key);
+        part = tcoord_partition_of(b->tcoord, tid.ptr, tid.len);
     } else if (key_type == KEY_TYPE_GROUP) {
         if (key.len <= 0) {
             *error = KERR_INVALID_GROUP_ID;
@@ -77,7 +108,8 @@ static void find_one(broker *b, req *rq, int8_t key_type, kp_str key, int16_t *e
         coordinator *c = b->coord;
         pthread_mutex_lock(&c->lock);
         int16_t code = coord_ensure_topic(c);
-        part = code == KERR_NONE ? coord_partition_for(cstr(rq, key), c->nparts) : -1;
+        grp_str gid = jstr(rq, key);
+        part = code == KERR_NONE ? coord_partition_for(gid.ptr, gid.len, c->nparts) : -1;
         pthread_mutex_unlock(&c->lock);
         tname = COORD_TOPIC;
     } else {
@@ -112,6 +144,8 @@ void handle_find_coordinator(broker *b, req *rq)
     kp_find_coordinator_resp_init(&resp);
     if (rq->hdr.api_version < 4) {
         find_one(b, rq, body.key_type, body.key, &resp.error_code, &resp.error_message, &resp.node_id, &resp.host, &resp.port);
+        if (resp.error_code == KERR_NONE)
+            resp.error_message = kp_str_c("NONE"); /* Kafka: Errors.NONE.message() */
     } else {
         int n = body.coordinator_keys_n > 0 ? body.coordinator_keys_n : 0;
         resp.coordinators = arena_alloc(&rq->arena, sizeof(*resp.coordinators) * (size_t)(n ? n : 1));
@@ -120,7 +154,18 @@ void handle_find_coordinator(broker *b, req *rq)
             kp_find_coordinator_resp_coordinator *co = &resp.coordinators[i];
             kp_find_coordinator_resp_coordinator_init(co);
             co->key = body.coordinator_keys[i];
+            if (body.key_type == KEY_TYPE_SHARE && rq->hdr.api_version >= 6) {
+                /* Kafka 4.4 without share groups refuses the whole request:
+                 * every key INVALID_REQUEST, no node, an empty message */
+                co->error_code = KERR_INVALID_REQUEST;
+                co->error_message = kp_str_c("");
+                co->node_id = -1;
+                co->host = kp_str_c("");
+                co->port = -1;
+                continue;
+            }
             find_one(b, rq, body.key_type, co->key, &co->error_code, &co->error_message, &co->node_id, &co->host, &co->port);
+            co->error_message = kp_str_c(""); /* Kafka 4.4 sets none from v4 on: the default "" */
         }
     }
     RESPOND(rq, find_coordinator, &resp);
@@ -156,28 +201,28 @@ void handle_join_group(broker *b, req *rq)
     int np = body.protocols_n > 0 ? body.protocols_n : 0;
     grp_protocol *protos = arena_alloc(&rq->arena, sizeof(*protos) * (size_t)(np ? np : 1));
     for (int i = 0; i < np && protos; i++) {
-        protos[i].name = cstr(rq, body.protocols[i].name);
+        protos[i].name = jstr(rq, body.protocols[i].name);
         protos[i].metadata = (grp_bytes){ body.protocols[i].metadata.ptr, body.protocols[i].metadata.len };
     }
     grp_join_req jr = {
         .token = rq,
         .version = ver,
-        .member_id = cstr(rq, body.member_id) ? cstr(rq, body.member_id) : "",
-        .group_instance_id = cstr(rq, body.group_instance_id),
-        .client_id = cstr(rq, rq->hdr.client_id) ? cstr(rq, rq->hdr.client_id) : "",
-        .client_host = client_host(rq),
+        .member_id = jstr_nn(rq, body.member_id),
+        .group_instance_id = jstr(rq, body.group_instance_id),
+        .client_id = jstr_nn(rq, rq->hdr.client_id),
+        .client_host = grp_str_c(client_host(rq)),
         .session_timeout_ms = body.session_timeout_ms,
         .rebalance_timeout_ms = ver >= 1 ? body.rebalance_timeout_ms : body.session_timeout_ms,
-        .protocol_type = cstr(rq, body.protocol_type) ? cstr(rq, body.protocol_type) : "",
+        .protocol_type = jstr_nn(rq, body.protocol_type),
         .protocols = protos,
         .nprotocols = protos ? np : 0,
         .reason = cstr(rq, body.reason),
     };
-    char *gid = cstr(rq, body.group_id);
+    grp_str gid = jstr(rq, body.group_id);
     coordinator *c = b->coord;
     pthread_mutex_lock(&c->lock);
-    int16_t code = coord_owner_check(c, gid, true);
-    cgroup *cg = code == KERR_NONE ? coord_group_get_or_create(c, gid) : NULL;
+    int16_t code = coord_owner_check(c, gid.ptr, gid.len, true);
+    cgroup *cg = code == KERR_NONE ? coord_group_get_or_create(c, gid.ptr, gid.len) : NULL;
     if (!cg) {
         pthread_mutex_unlock(&c->lock);
         join_error_now(rq, code != KERR_NONE ? code : KERR_COORDINATOR_NOT_AVAILABLE);
@@ -212,28 +257,28 @@ void handle_sync_group(broker *b, req *rq)
         return;
     }
     int na = body.assignments_n > 0 ? body.assignments_n : 0;
-    const char **ids = arena_alloc(&rq->arena, sizeof(*ids) * (size_t)(na ? na : 1));
+    grp_str *ids = arena_alloc(&rq->arena, sizeof(*ids) * (size_t)(na ? na : 1));
     grp_bytes *bytes = arena_alloc(&rq->arena, sizeof(*bytes) * (size_t)(na ? na : 1));
     for (int i = 0; i < na && ids && bytes; i++) {
-        ids[i] = cstr(rq, body.assignments[i].member_id);
+        ids[i] = jstr(rq, body.assignments[i].member_id);
         bytes[i] = (grp_bytes){ body.assignments[i].assignment.ptr, body.assignments[i].assignment.len };
     }
     grp_sync_req sr = {
         .token = rq,
-        .member_id = cstr(rq, body.member_id) ? cstr(rq, body.member_id) : "",
-        .group_instance_id = cstr(rq, body.group_instance_id),
+        .member_id = jstr_nn(rq, body.member_id),
+        .group_instance_id = jstr(rq, body.group_instance_id),
         .generation_id = body.generation_id,
-        .protocol_type = cstr(rq, body.protocol_type),
-        .protocol_name = cstr(rq, body.protocol_name),
+        .protocol_type = jstr(rq, body.protocol_type),
+        .protocol_name = jstr(rq, body.protocol_name),
         .assign_member_ids = ids,
         .assign_bytes = bytes,
         .nassign = (ids && bytes) ? na : 0,
     };
-    char *gid = cstr(rq, body.group_id);
+    grp_str gid = jstr(rq, body.group_id);
     coordinator *c = b->coord;
     pthread_mutex_lock(&c->lock);
-    int16_t code = coord_owner_check(c, gid, false);
-    cgroup *cg = code == KERR_NONE ? coord_group_find(c, gid) : NULL;
+    int16_t code = coord_owner_check(c, gid.ptr, gid.len, false);
+    cgroup *cg = code == KERR_NONE ? coord_group_find(c, gid.ptr, gid.len) : NULL;
     if (!cg) {
         pthread_mutex_unlock(&c->lock);
         sync_error_now(rq, code != KERR_NONE ? code : KERR_UNKNOWN_MEMBER_ID);
@@ -257,19 +302,19 @@ void handle_heartbeat(broker *b, req *rq)
     }
     kp_heartbeat_resp resp;
     kp_heartbeat_resp_init(&resp);
-    char *gid = cstr(rq, body.group_id);
-    if (!gid || !*gid) {
+    grp_str gid = jstr(rq, body.group_id);
+    if (gid.len <= 0) {
         resp.error_code = KERR_INVALID_GROUP_ID;
     } else {
         coordinator *c = b->coord;
         pthread_mutex_lock(&c->lock);
-        int16_t code = coord_owner_check(c, gid, false);
-        cgroup *cg = code == KERR_NONE ? coord_group_find(c, gid) : NULL;
+        int16_t code = coord_owner_check(c, gid.ptr, gid.len, false);
+        cgroup *cg = code == KERR_NONE ? coord_group_find(c, gid.ptr, gid.len) : NULL;
         if (!cg) {
             resp.error_code = code != KERR_NONE ? code : KERR_UNKNOWN_MEMBER_ID;
         } else {
-            resp.error_code = grp_heartbeat(cg->g, cstr(rq, body.member_id) ? cstr(rq, body.member_id) : "",
-                                            cstr(rq, body.group_instance_id), body.generation_id, clock_mono_ms(), &c->acts);
+            resp.error_code = grp_heartbeat(cg->g, jstr_nn(rq, body.member_id), jstr(rq, body.group_instance_id),
+                                            body.generation_id, clock_mono_ms(), &c->acts);
             coord_run_actions(c, cg);
         }
         pthread_mutex_unlock(&c->lock);
@@ -288,13 +333,13 @@ void handle_leave_group(broker *b, req *rq)
     }
     kp_leave_group_resp resp;
     kp_leave_group_resp_init(&resp);
-    char *gid = cstr(rq, body.group_id);
+    grp_str gid = jstr(rq, body.group_id);
     int n = ver >= 3 ? (body.members_n > 0 ? body.members_n : 0) : 1;
     resp.members = arena_alloc(&rq->arena, sizeof(*resp.members) * (size_t)(n ? n : 1));
     resp.members_n = ver >= 3 && resp.members ? n : 0;
     coordinator *c = b->coord;
     pthread_mutex_lock(&c->lock);
-    int16_t owner = gid && *gid ? coord_owner_check(c, gid, false) : KERR_NONE;
+    int16_t owner = gid.len > 0 ? coord_owner_check(c, gid.ptr, gid.len, false) : KERR_NONE;
     if (owner != KERR_NONE) {
         pthread_mutex_unlock(&c->lock);
         resp.error_code = owner;
@@ -302,19 +347,19 @@ void handle_leave_group(broker *b, req *rq)
         RESPOND(rq, leave_group, &resp);
         return;
     }
-    cgroup *cg = gid && *gid ? coord_group_find(c, gid) : NULL;
+    cgroup *cg = gid.len > 0 ? coord_group_find(c, gid.ptr, gid.len) : NULL;
     for (int i = 0; i < n; i++) {
-        const char *mid = ver >= 3 ? cstr(rq, body.members[i].member_id) : cstr(rq, body.member_id);
-        const char *iid = ver >= 3 ? cstr(rq, body.members[i].group_instance_id) : NULL;
-        int16_t code = !gid || !*gid ? KERR_INVALID_GROUP_ID
+        grp_str mid = jstr_nn(rq, ver >= 3 ? body.members[i].member_id : body.member_id);
+        grp_str iid = ver >= 3 ? jstr(rq, body.members[i].group_instance_id) : GRP_STR_NULL;
+        int16_t code = gid.len <= 0 ? KERR_INVALID_GROUP_ID
                        : !cg ? KERR_UNKNOWN_MEMBER_ID
-                             : grp_leave(cg->g, mid ? mid : "", iid, clock_mono_ms(), &c->acts);
+                             : grp_leave(cg->g, mid, iid, clock_mono_ms(), &c->acts);
         if (cg)
             coord_run_actions(c, cg);
         if (ver >= 3 && resp.members) {
             kp_leave_group_resp_member_init(&resp.members[i]);
-            resp.members[i].member_id = body.members[i].member_id;
-            resp.members[i].group_instance_id = body.members[i].group_instance_id;
+            resp.members[i].member_id = KSTR(mid);
+            resp.members[i].group_instance_id = KSTR(iid);
             resp.members[i].error_code = code;
         } else {
             resp.error_code = code;
@@ -326,6 +371,20 @@ void handle_leave_group(broker *b, req *rq)
 }
 
 /* ---- OffsetCommit ---- */
+
+/* v10 names topics by id: each entry's name becomes its topic's (in rq's
+ * arena), null when no topic has that id. The coordinator keeps offsets by
+ * name, as Kafka does. Works on OffsetCommit's and OffsetFetch's topic
+ * entries alike (name and topic_id at the same places). */
+#define topics_by_id(b, rq, v, n)                                                    \
+    do {                                                                             \
+        for (int i_ = 0; i_ < (n); i_++) {                                           \
+            topic *tp_ = topics_get_by_id((b)->topics, (v)[i_].topic_id);            \
+            (v)[i_].name = tp_ ? arena_kstr_n(&(rq)->arena, tp_->name, tp_->name_len) \
+                               : KP_STR_NULL;                                        \
+            topic_unref(tp_);                                                        \
+        }                                                                            \
+    } while (0)
 
 typedef struct commit_op {
     req *rq;
@@ -366,13 +425,18 @@ static void commit_shape(req *rq, const kp_offset_commit_req *body, kp_offset_co
         kp_offset_commit_resp_topic *t = &resp->topics[i];
         kp_offset_commit_resp_topic_init(t);
         t->name = body->topics[i].name;
+        t->topic_id = body->topics[i].topic_id;
+        /* v10: a topic id no topic has (topics_by_id left its name null)
+         * is UNKNOWN_TOPIC_ID whatever the group says, as in Kafka, where
+         * KafkaApis answers it before the coordinator sees the request */
+        bool unknown_id = rq->hdr.api_version >= 10 && body->topics[i].name.len < 0;
         int np = body->topics[i].partitions_n > 0 ? body->topics[i].partitions_n : 0;
         t->partitions = arena_alloc(&rq->arena, sizeof(*t->partitions) * (size_t)(np ? np : 1));
         t->partitions_n = t->partitions ? np : 0;
         for (int j = 0; j < t->partitions_n; j++) {
             kp_offset_commit_resp_partition_init(&t->partitions[j]);
             t->partitions[j].partition_index = body->topics[i].partitions[j].partition_index;
-            t->partitions[j].error_code = code;
+            t->partitions[j].error_code = unknown_id ? KERR_UNKNOWN_TOPIC_ID : code;
         }
     }
 }
@@ -388,6 +452,8 @@ static int commit_collect(broker *b, req *rq, const kp_offset_commit_req *body, 
     int n = 0;
     for (int i = 0; i < resp->topics_n && in; i++) {
         const kp_offset_commit_req_topic *rt = &body->topics[i];
+        if (rq->hdr.api_version >= 10 && rt->name.len < 0)
+            continue; /* UNKNOWN_TOPIC_ID already */
         topic *tp = rt->name.len > 0 ? topics_get(b->topics, rt->name.ptr, rt->name.len) : NULL;
         for (int j = 0; j < resp->topics[i].partitions_n; j++) {
             const kp_offset_commit_req_partition *rp = &rt->partitions[j];
@@ -400,8 +466,11 @@ static int commit_collect(broker *b, req *rq, const kp_offset_commit_req *body, 
                 pr->error_code = KERR_OFFSET_METADATA_TOO_LARGE;
                 continue;
             }
+            grp_str md = jstr(rq, rp->committed_metadata);
+            /* v1: the client's commit timestamp, kept as Kafka 3.9 kept it */
+            bool ts = rq->hdr.api_version == 1 && rp->commit_timestamp != -1;
             in[n++] = (commit_in){ rt->name.ptr, rt->name.len, rp->partition_index, rp->committed_offset,
-                                   rp->committed_leader_epoch, rp->committed_metadata.ptr, rp->committed_metadata.len };
+                                   rp->committed_leader_epoch, md.ptr, md.len, ts, rp->commit_timestamp };
         }
         topic_unref(tp);
     }
@@ -423,27 +492,45 @@ void handle_offset_commit(broker *b, req *rq)
         return;
     }
     op->rq = rq;
-    char *gid = cstr(rq, body.group_id);
-    if (!gid || !*gid) {
+    if (rq->hdr.api_version == 0) {
+        /* Kafka 3.9 (KRaft) kept v0 commits in ZooKeeper only: every
+         * partition of a topic it knows UNSUPPORTED_VERSION, the others
+         * UNKNOWN_TOPIC_OR_PARTITION (checked first). Kafka 4 serves v2 up. */
+        commit_shape(rq, &body, &op->resp, KERR_UNSUPPORTED_VERSION);
+        for (int i = 0; i < op->resp.topics_n; i++) {
+            kp_str n = body.topics[i].name;
+            topic *tp = n.len > 0 ? topics_get(b->topics, n.ptr, n.len) : NULL;
+            for (int j = 0; j < op->resp.topics[i].partitions_n; j++)
+                if (!topic_has_partition(tp, op->resp.topics[i].partitions[j].partition_index))
+                    op->resp.topics[i].partitions[j].error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+            topic_unref(tp);
+        }
+        RESPOND(rq, offset_commit, &op->resp);
+        return;
+    }
+    if (rq->hdr.api_version >= 10)
+        topics_by_id(b, rq, body.topics, body.topics_n);
+    grp_str gid = jstr(rq, body.group_id);
+    if (gid.len <= 0) {
         commit_shape(rq, &body, &op->resp, KERR_INVALID_GROUP_ID);
         RESPOND(rq, offset_commit, &op->resp);
         return;
     }
-    const char *mid = cstr(rq, body.member_id) ? cstr(rq, body.member_id) : "";
+    grp_str mid = jstr_nn(rq, body.member_id);
     coordinator *c = b->coord;
     pthread_mutex_lock(&c->lock);
-    int16_t code = coord_owner_check(c, gid, true);
-    cgroup *cg = code == KERR_NONE ? coord_group_find(c, gid) : NULL;
+    int16_t code = coord_owner_check(c, gid.ptr, gid.len, true);
+    cgroup *cg = code == KERR_NONE ? coord_group_find(c, gid.ptr, gid.len) : NULL;
     if (code == KERR_NONE && !cg) {
         if (body.generation_id_or_member_epoch < 0)
-            cg = coord_group_get_or_create(c, gid); /* a simple consumer's group */
+            cg = coord_group_get_or_create(c, gid.ptr, gid.len); /* a simple consumer's group */
         else
             code = KERR_ILLEGAL_GENERATION;
     }
     if (code == KERR_NONE && !cg)
         code = KERR_COORDINATOR_NOT_AVAILABLE;
     if (code == KERR_NONE)
-        code = grp_validate_commit(cg->g, mid, cstr(rq, body.group_instance_id),
+        code = grp_validate_commit(cg->g, mid, jstr(rq, body.group_instance_id),
                                    body.generation_id_or_member_epoch, clock_mono_ms());
     commit_shape(rq, &body, &op->resp, code);
     int64_t end = -1;
@@ -517,22 +604,22 @@ void handle_txn_offset_commit(broker *b, req *rq)
     kp_txn_offset_commit_resp_init(&op->resp);
     op->resp.topics = arena_alloc(&rq->arena, sizeof(*op->resp.topics) * (size_t)(nt ? nt : 1));
     op->resp.topics_n = op->resp.topics ? nt : 0;
-    char *gid = cstr(rq, body.group_id);
-    int16_t code = !gid || !*gid ? KERR_INVALID_GROUP_ID : KERR_NONE;
+    grp_str gid = jstr(rq, body.group_id);
+    int16_t code = gid.len <= 0 ? KERR_INVALID_GROUP_ID : KERR_NONE;
     coordinator *c = b->coord;
     pthread_mutex_lock(&c->lock);
     cgroup *cg = NULL;
     if (code == KERR_NONE)
-        code = coord_owner_check(c, gid, true);
+        code = coord_owner_check(c, gid.ptr, gid.len, true);
     if (code == KERR_NONE) {
-        cg = coord_group_find(c, gid);
+        cg = coord_group_find(c, gid.ptr, gid.len);
         if (!cg && body.generation_id_or_member_epoch < 0)
-            cg = coord_group_get_or_create(c, gid);
+            cg = coord_group_get_or_create(c, gid.ptr, gid.len);
         else if (!cg)
             code = KERR_ILLEGAL_GENERATION;
         if (cg && body.generation_id_or_member_epoch >= 0)
-            code = grp_validate_commit(cg->g, cstr(rq, body.member_id) ? cstr(rq, body.member_id) : "",
-                                       cstr(rq, body.group_instance_id), body.generation_id_or_member_epoch, clock_mono_ms());
+            code = grp_validate_commit(cg->g, jstr_nn(rq, body.member_id), jstr(rq, body.group_instance_id),
+                                       body.generation_id_or_member_epoch, clock_mono_ms());
     }
     int n = 0;
     for (int i = 0; i < op->resp.topics_n; i++) {
@@ -557,9 +644,9 @@ void handle_txn_offset_commit(broker *b, req *rq)
             } else if (rp->committed_metadata.len > c->metadata_bytes_max) {
                 pr->error_code = KERR_OFFSET_METADATA_TOO_LARGE;
             } else {
+                grp_str md = jstr(rq, rp->committed_metadata);
                 in[n++] = (commit_in){ rt->name.ptr, rt->name.len, rp->partition_index, rp->committed_offset,
-                                       rp->committed_leader_epoch, rp->committed_metadata.ptr,
-                                       rp->committed_metadata.len };
+                                       rp->committed_leader_epoch, md.ptr, md.len, false, 0 };
             }
         }
         topic_unref(tp);
@@ -573,7 +660,7 @@ void handle_txn_offset_commit(broker *b, req *rq)
         if (wcode != KERR_NONE) {
             end = -1;
             if (why[0])
-                glog(GLOG_INFO, "group", "TxnOffsetCommit of group %s refused: %s", gid, why);
+                glog(GLOG_INFO, "group", "TxnOffsetCommit of group %s refused: %s", gid.ptr, why);
             for (int i = 0; i < op->resp.topics_n; i++)
                 for (int j = 0; j < op->resp.topics[i].partitions_n; j++)
                     if (op->resp.topics[i].partitions[j].error_code == KERR_NONE)
@@ -591,16 +678,16 @@ void handle_txn_offset_commit(broker *b, req *rq)
 /* ---- OffsetFetch ---- */
 
 /* One group's answer, in the v8 shape (converted for older versions). */
-static void fetch_group(coordinator *c, req *rq, const char *gid, const kp_offset_fetch_req_group_topic *want,
+static void fetch_group(coordinator *c, req *rq, grp_str gid, const kp_offset_fetch_req_group_topic *want,
                         int ntopics, bool require_stable, kp_offset_fetch_resp_group *out)
 {
     kp_offset_fetch_resp_group_init(out);
-    out->group_id = arena_kstr(&rq->arena, gid);
-    if (*gid && (out->error_code = coord_owner_check(c, gid, false)) != KERR_NONE) {
+    out->group_id = KSTR(gid);
+    if (gid.len > 0 && (out->error_code = coord_owner_check(c, gid.ptr, gid.len, false)) != KERR_NONE) {
         out->topics_n = 0;
         return;
     }
-    cgroup *cg = coord_group_find(c, gid);
+    cgroup *cg = coord_group_find(c, gid.ptr, gid.len);
     if (ntopics < 0) {
         /* every committed partition, grouped by topic */
         int no = cg ? cg->noffs : 0;
@@ -616,6 +703,12 @@ static void fetch_group(coordinator *c, req *rq, const char *gid, const kp_offse
                 t = &out->topics[out->topics_n++];
                 kp_offset_fetch_resp_group_topic_init(t);
                 t->name = arena_kstr(&rq->arena, o->topic);
+                if (rq->hdr.api_version >= 10) { /* v10 names it by id */
+                    topic *tp = topics_get(c->env.topics, o->topic, (int)strlen(o->topic));
+                    if (tp)
+                        t->topic_id = tp->id;
+                    topic_unref(tp);
+                }
                 t->partitions = arena_alloc(&rq->arena, sizeof(*t->partitions) * (size_t)no);
                 t->partitions_n = 0;
             }
@@ -634,6 +727,8 @@ static void fetch_group(coordinator *c, req *rq, const char *gid, const kp_offse
         kp_offset_fetch_resp_group_topic *t = &out->topics[i];
         kp_offset_fetch_resp_group_topic_init(t);
         t->name = want[i].name;
+        t->topic_id = want[i].topic_id;
+        bool unknown_id = rq->hdr.api_version >= 10 && want[i].name.len < 0; /* topics_by_id */
         int np = want[i].partition_indexes_n > 0 ? want[i].partition_indexes_n : 0;
         t->partitions = arena_alloc(&rq->arena, sizeof(*t->partitions) * (size_t)(np ? np : 1));
         t->partitions_n = t->partitions ? np : 0;
@@ -641,6 +736,13 @@ static void fetch_group(coordinator *c, req *rq, const char *gid, const kp_offse
             kp_offset_fetch_resp_group_partition *p = &t->partitions[j];
             kp_offset_fetch_resp_group_partition_init(p);
             p->partition_index = want[i].partition_indexes[j];
+            if (unknown_id) {
+                p->error_code = KERR_UNKNOWN_TOPIC_ID;
+                p->committed_offset = -1;
+                p->committed_leader_epoch = -1;
+                p->metadata = kp_str_c("");
+                continue;
+            }
             if (require_stable && cg && coord_txn_pending(cg, t->name.ptr, t->name.len, p->partition_index)) {
                 /* A transaction holding an offset for it is still open (KIP-447). */
                 p->error_code = KERR_UNSTABLE_OFFSET_COMMIT;
@@ -675,8 +777,11 @@ void handle_offset_fetch(broker *b, req *rq)
         resp.groups = arena_alloc(&rq->arena, sizeof(*resp.groups) * (size_t)(ng ? ng : 1));
         resp.groups_n = resp.groups ? ng : 0;
         for (int i = 0; i < resp.groups_n; i++) {
-            char *gid = cstr(rq, body.groups[i].group_id);
-            fetch_group(c, rq, gid ? gid : "", body.groups[i].topics, body.groups[i].topics_n, body.require_stable,
+            /* v9's member id and epoch matter to consumer-protocol groups
+             * only; a classic group's offsets go to anyone (Kafka) */
+            if (ver >= 10)
+                topics_by_id(b, rq, body.groups[i].topics, body.groups[i].topics_n);
+            fetch_group(c, rq, jstr_nn(rq, body.groups[i].group_id), body.groups[i].topics, body.groups[i].topics_n, body.require_stable,
                         &resp.groups[i]);
         }
     } else {
@@ -692,8 +797,30 @@ void handle_offset_fetch(broker *b, req *rq)
             }
         }
         kp_offset_fetch_resp_group g;
-        char *gid = cstr(rq, body.group_id);
-        fetch_group(c, rq, gid ? gid : "", gt, nt, ver >= 7 && body.require_stable, &g);
+        if (ver == 0) {
+            /* Kafka 3.9 (KRaft) read v0 offsets from ZooKeeper only: every
+             * partition asked for is UNSUPPORTED_VERSION, offset -1 */
+            kp_offset_fetch_resp_group_init(&g);
+            g.topics = arena_alloc(&rq->arena, sizeof(*g.topics) * (size_t)(nt > 0 ? nt : 1));
+            g.topics_n = g.topics && nt > 0 ? nt : 0;
+            for (int i = 0; i < g.topics_n; i++) {
+                kp_offset_fetch_resp_group_topic *t = &g.topics[i];
+                kp_offset_fetch_resp_group_topic_init(t);
+                t->name = gt[i].name;
+                int np = gt[i].partition_indexes_n > 0 ? gt[i].partition_indexes_n : 0;
+                t->partitions = arena_alloc(&rq->arena, sizeof(*t->partitions) * (size_t)(np ? np : 1));
+                t->partitions_n = t->partitions ? np : 0;
+                for (int j = 0; j < t->partitions_n; j++) {
+                    kp_offset_fetch_resp_group_partition_init(&t->partitions[j]);
+                    t->partitions[j].partition_index = gt[i].partition_indexes[j];
+                    t->partitions[j].committed_offset = -1;
+                    t->partitions[j].metadata = kp_str_c("");
+                    t->partitions[j].error_code = KERR_UNSUPPORTED_VERSION;
+                }
+            }
+        } else {
+            fetch_group(c, rq, jstr_nn(rq, body.group_id), gt, nt, ver >= 7 && body.require_stable, &g);
+        }
         resp.error_code = g.error_code;
         resp.topics = arena_alloc(&rq->arena, sizeof(*resp.topics) * (size_t)(g.topics_n ? g.topics_n : 1));
         resp.topics_n = resp.topics ? g.topics_n : 0;
@@ -739,24 +866,36 @@ void handle_describe_groups(broker *b, req *rq)
     for (int i = 0; i < resp.groups_n; i++) {
         kp_describe_groups_resp_group *out = &resp.groups[i];
         kp_describe_groups_resp_group_init(out);
-        out->group_id = body.groups[i];
-        char *gid = cstr(rq, body.groups[i]);
-        int16_t owner = gid && *gid ? coord_owner_check(c, gid, false) : KERR_NONE;
-        cgroup *cg = gid && *gid && owner == KERR_NONE ? coord_group_find(c, gid) : NULL;
-        if (!gid || !*gid)
+        grp_str gid = jstr(rq, body.groups[i]);
+        out->group_id = KSTR(gid);
+        int16_t owner = gid.len > 0 ? coord_owner_check(c, gid.ptr, gid.len, false) : KERR_NONE;
+        cgroup *cg = gid.len > 0 && owner == KERR_NONE ? coord_group_find(c, gid.ptr, gid.len) : NULL;
+        if (gid.len <= 0)
             out->error_code = KERR_INVALID_GROUP_ID;
         else if (owner != KERR_NONE)
             out->error_code = owner;
-        if (!cg) {
+        if (!cg || grp_state(cg->g) == GRP_DEAD) {
             out->group_state = kp_str_c("Dead");
             out->protocol_type = kp_str_c("");
             out->protocol_data = kp_str_c("");
             out->members_n = 0;
+            if (rq->hdr.api_version >= 6 && out->error_code == KERR_NONE) {
+                /* KIP-1043: an unknown group is GROUP_ID_NOT_FOUND, said so */
+                out->error_code = KERR_GROUP_ID_NOT_FOUND;
+                char *m = arena_alloc(&rq->arena, (size_t)gid.len + 20);
+                if (m) {
+                    memcpy(m, "Group ", 6);
+                    memcpy(m + 6, gid.ptr, (size_t)gid.len);
+                    memcpy(m + 6 + gid.len, " not found.", 11);
+                    out->error_message = (kp_str){ m, gid.len + 17 };
+                }
+            }
             continue;
         }
         out->group_state = arena_kstr(&rq->arena, grp_state_name(grp_state(cg->g)));
-        out->protocol_type = arena_kstr(&rq->arena, grp_protocol_type(cg->g) ? grp_protocol_type(cg->g) : "");
-        out->protocol_data = arena_kstr(&rq->arena, grp_protocol_name(cg->g) ? grp_protocol_name(cg->g) : "");
+        /* copies: the group may change once the lock is released */
+        out->protocol_type = arena_kstr_n(&rq->arena, grp_protocol_type(cg->g).ptr, grp_protocol_type(cg->g).len);
+        out->protocol_data = arena_kstr_n(&rq->arena, grp_protocol_name(cg->g).ptr, grp_protocol_name(cg->g).len);
         int nm;
         const grp_member_view *ms = grp_members(cg->g, &nm);
         bool stable = grp_state(cg->g) == GRP_STABLE; /* Kafka shows metadata only when Stable */
@@ -765,10 +904,12 @@ void handle_describe_groups(broker *b, req *rq)
         for (int j = 0; j < out->members_n; j++) {
             kp_describe_groups_resp_member *m = &out->members[j];
             kp_describe_groups_resp_member_init(m);
-            m->member_id = arena_kstr(&rq->arena, ms[j].member_id);
-            m->group_instance_id = ms[j].group_instance_id ? arena_kstr(&rq->arena, ms[j].group_instance_id) : KP_STR_NULL;
-            m->client_id = arena_kstr(&rq->arena, ms[j].client_id ? ms[j].client_id : "");
-            m->client_host = arena_kstr(&rq->arena, ms[j].client_host ? ms[j].client_host : "");
+            m->member_id = arena_kstr_n(&rq->arena, ms[j].member_id.ptr, ms[j].member_id.len);
+            m->group_instance_id = ms[j].group_instance_id.len >= 0
+                                       ? arena_kstr_n(&rq->arena, ms[j].group_instance_id.ptr, ms[j].group_instance_id.len)
+                                       : KP_STR_NULL;
+            m->client_id = arena_kstr_n(&rq->arena, ms[j].client_id.ptr, ms[j].client_id.len);
+            m->client_host = arena_kstr_n(&rq->arena, ms[j].client_host.ptr, ms[j].client_host.len);
             /* copies: the group may change once the lock is released */
             uint8_t *md = arena_alloc(&rq->arena, (size_t)(ms[j].metadata.len > 0 ? ms[j].metadata.len : 1));
             uint8_t *as = arena_alloc(&rq->arena, (size_t)(ms[j].assignment.len > 0 ? ms[j].assignment.len : 1));
@@ -807,13 +948,18 @@ void handle_list_groups(broker *b, req *rq)
         for (int k = 0; k < body.states_filter_n && !keep; k++)
             keep = (int)strlen(state) == body.states_filter[k].len &&
                    strncasecmp(state, body.states_filter[k].ptr, (size_t)body.states_filter[k].len) == 0;
-        if (!keep)
+        /* v5: every group here is a classic one (Kafka's type names, any case) */
+        bool typed = body.types_filter_n <= 0;
+        for (int k = 0; k < body.types_filter_n && !typed; k++)
+            typed = body.types_filter[k].len == 7 && strncasecmp(body.types_filter[k].ptr, "classic", 7) == 0;
+        if (!keep || !typed)
             continue;
         kp_list_groups_resp_group *g = &resp.groups[resp.groups_n++];
         kp_list_groups_resp_group_init(g);
-        g->group_id = arena_kstr(&rq->arena, cg->id);
-        g->protocol_type = arena_kstr(&rq->arena, grp_protocol_type(cg->g) ? grp_protocol_type(cg->g) : "");
+        g->group_id = arena_kstr_n(&rq->arena, cg->id, cg->id_len);
+        g->protocol_type = arena_kstr_n(&rq->arena, grp_protocol_type(cg->g).ptr, grp_protocol_type(cg->g).len);
         g->group_state = arena_kstr(&rq->arena, state);
+        g->group_type = kp_str_c("classic");
     }
     pthread_mutex_unlock(&c->lock);
     RESPOND(rq, list_groups, &resp);
@@ -839,16 +985,14 @@ void handle_delete_groups(broker *b, req *rq)
     for (int i = 0; i < resp.results_n; i++) {
         kp_delete_groups_resp_result *r = &resp.results[i];
         kp_delete_groups_resp_result_init(r);
-        r->group_id = body.groups_names[i];
-        char *gid = cstr(rq, body.groups_names[i]);
-        int16_t owner = gid && *gid ? coord_owner_check(c, gid, false) : KERR_NONE;
-        cgroup *cg = gid && *gid && owner == KERR_NONE ? coord_group_find(c, gid) : NULL;
-        if (!gid || !*gid)
-            r->error_code = KERR_INVALID_GROUP_ID;
-        else if (owner != KERR_NONE)
+        grp_str gid = jstr(rq, body.groups_names[i]);
+        r->group_id = KSTR(gid);
+        int16_t owner = gid.len > 0 ? coord_owner_check(c, gid.ptr, gid.len, false) : KERR_NONE;
+        cgroup *cg = gid.len > 0 && owner == KERR_NONE ? coord_group_find(c, gid.ptr, gid.len) : NULL;
+        if (owner != KERR_NONE)
             r->error_code = owner;
         else if (!cg || grp_state(cg->g) == GRP_DEAD)
-            r->error_code = KERR_GROUP_ID_NOT_FOUND;
+            r->error_code = KERR_GROUP_ID_NOT_FOUND; /* "" too, as in Kafka 4.4 */
         else if ((r->error_code = grp_delete(cg->g)) == KERR_NONE)
             r->error_code = coord_delete_group(c, cg);
     }
@@ -869,18 +1013,18 @@ void handle_offset_delete(broker *b, req *rq)
     int nt = body.topics_n > 0 ? body.topics_n : 0;
     resp.topics = arena_alloc(&rq->arena, sizeof(*resp.topics) * (size_t)(nt ? nt : 1));
     resp.topics_n = resp.topics ? nt : 0;
-    char *gid = cstr(rq, body.group_id);
+    grp_str gid = jstr(rq, body.group_id);
     coordinator *c = b->coord;
     pthread_mutex_lock(&c->lock);
-    int16_t owner = gid && *gid ? coord_owner_check(c, gid, false) : KERR_NONE;
-    cgroup *cg = gid && *gid && owner == KERR_NONE ? coord_group_find(c, gid) : NULL;
-    if (!gid || !*gid)
+    int16_t owner = gid.len > 0 ? coord_owner_check(c, gid.ptr, gid.len, false) : KERR_NONE;
+    cgroup *cg = gid.len > 0 && owner == KERR_NONE ? coord_group_find(c, gid.ptr, gid.len) : NULL;
+    if (gid.len <= 0)
         resp.error_code = KERR_INVALID_GROUP_ID;
     else if (owner != KERR_NONE)
         resp.error_code = owner;
     else if (!cg || grp_state(cg->g) == GRP_DEAD)
         resp.error_code = KERR_GROUP_ID_NOT_FOUND;
-    else if (grp_member_count(cg->g) > 0 && (!grp_protocol_type(cg->g) || strcmp(grp_protocol_type(cg->g), "consumer") != 0))
+    else if (grp_member_count(cg->g) > 0 && !grp_str_is(grp_protocol_type(cg->g), "consumer"))
         resp.error_code = KERR_NON_EMPTY_GROUP;
     int total = 0;
     for (int i = 0; i < nt; i++)
@@ -912,7 +1056,7 @@ void handle_offset_delete(broker *b, req *rq)
             else if (subscribed)
                 p->error_code = KERR_GROUP_SUBSCRIBED_TO_TOPIC;
             else if (gone && coord_offset_find(cg, rt->name.ptr, rt->name.len, p->partition_index))
-                gone[ngone++] = (commit_in){ rt->name.ptr, rt->name.len, p->partition_index, 0, 0, NULL, 0 };
+                gone[ngone++] = (commit_in){ rt->name.ptr, rt->name.len, p->partition_index, 0, 0, NULL, 0, false, 0 };
         }
         topic_unref(tp);
     }

@@ -49,7 +49,7 @@ typedef struct mjob {
     struct mjob *next;          /* in the retry list */
     int32_t k;                  /* the machine */
     uint64_t gen;               /* c->gen[k] when made: another means the machine is gone */
-    char *txn_id;
+    txn_str txn_id;             /* owned (tdup) */
     int64_t pid;
     int16_t epoch;
     bool commit;
@@ -73,7 +73,7 @@ typedef struct pwait {
     struct tcoord *c;
     int32_t k;
     uint64_t gen;
-    char *txn_id;
+    txn_str txn_id;             /* owned (tdup) */
 } pwait;
 
 struct tcoord {
@@ -112,6 +112,38 @@ static char *cstr(req *rq, kp_str s)
 {
     return s.len >= 0 ? arena_strndup(&rq->arena, s.ptr, (size_t)s.len) : NULL;
 }
+
+/* A transactional id as Kafka keeps it (Java's UTF-8 decoding: see
+ * coord_java_utf8), every other byte, NUL included, as sent; in rq's arena,
+ * NUL-terminated for the log. */
+static txn_str jstr(req *rq, kp_str s)
+{
+    if (s.len < 0)
+        return TXN_STR_NULL;
+    char *d = arena_alloc(&rq->arena, (size_t)s.len * 3 + 1);
+    if (!d)
+        return TXN_STR_NULL;
+    int32_t n = coord_java_utf8(s.ptr, s.len, d);
+    d[n] = '\0';
+    return (txn_str){ d, n };
+}
+
+/* An owned copy (malloc), NUL-terminated; aborts when memory runs out, as
+ * the callers did with strdup. */
+static txn_str tdup(txn_str s)
+{
+    char *d = malloc((size_t)(s.len > 0 ? s.len : 0) + 1);
+    if (!d) {
+        glog(GLOG_ERROR, "txn", "out of memory copying a transactional id");
+        abort();
+    }
+    if (s.len > 0)
+        memcpy(d, s.ptr, (size_t)s.len);
+    d[s.len > 0 ? s.len : 0] = '\0';
+    return (txn_str){ d, s.len > 0 ? s.len : 0 };
+}
+
+#define TKSTR(s) ((kp_str){ (s).ptr, (s).len })
 
 
 /* ---- answers ---- */
@@ -210,7 +242,7 @@ static void persist_acked(reactor *r, void *arg, int rc)
     }
     txn_actions_free(&acts);
     pthread_mutex_unlock(&c->lock);
-    free(w->txn_id);
+    free((void *)w->txn_id.ptr);
     free(w);
 }
 
@@ -224,7 +256,7 @@ static size_t encode_record(const txn_action *a, kp_writer *bw)
     kp_write_int16(&kw, 0);
     kp_transaction_log_key key;
     kp_transaction_log_key_init(&key);
-    key.transactional_id = kp_str_c(a->txn_id);
+    key.transactional_id = TKSTR(a->txn_id);
     kp_transaction_log_key_encode(&kw, 0, &key);
     if (!a->tombstone) {
         const txn_record *t = &a->record;
@@ -291,7 +323,7 @@ static void do_persist(tcoord *c, int32_t k, const txn_action *a)
     }
     kp_writer_deinit(&bw);
     if (err) {
-        glog(GLOG_ERROR, "txn", "writing the record of transactional id %s to %s-%d failed: %s", a->txn_id,
+        glog(GLOG_ERROR, "txn", "writing the record of transactional id %s to %s-%d failed: %s", a->txn_id.ptr,
              TCOORD_TOPIC, k, kerr_name(err));
         txn_actions acts = { 0 };
         txn_persist_done(c->m[k], a->txn_id, err, clock_now_ms(), &acts);
@@ -300,8 +332,8 @@ static void do_persist(tcoord *c, int32_t k, const txn_action *a)
         return;
     }
     pwait *w = malloc(sizeof(*w));
-    char *id = strdup(a->txn_id);
-    if (!w || !id) {
+    txn_str id = tdup(a->txn_id);
+    if (!w) {
         glog(GLOG_ERROR, "txn", "out of memory waiting for a transaction record");
         abort();
     }
@@ -318,7 +350,7 @@ static void job_free(mjob *j)
     free(j->parts);
     free(j->done);
     free(j->inflight);
-    free(j->txn_id);
+    free((void *)j->txn_id.ptr);
     free(j);
 }
 
@@ -384,7 +416,7 @@ static void marker_sent(void *arg, int16_t err)
     if (err != KERR_NONE) {
         static glog_limit lim = GLOG_LIMIT_INIT;
         glog_limited(&lim, give_up ? GLOG_WARN : GLOG_INFO, "txn", "%s marker of %s for %s-%d: %s from its leader%s",
-                     j->commit ? "COMMIT" : "ABORT", j->txn_id, j->parts[w->i].topic, j->parts[w->i].partition,
+                     j->commit ? "COMMIT" : "ABORT", j->txn_id.ptr, j->parts[w->i].topic, j->parts[w->i].partition,
                      kerr_name(err), give_up ? "; given up" : "; retried");
     }
     marker_finished(c, j, w->i, err == KERR_NONE || give_up);
@@ -441,12 +473,12 @@ static void job_step(tcoord *c, mjob *j)
         partition_write_marker(p, j->pid, j->epoch, j->coordinator_epoch, j->commit, clock_now_ms(), &res);
         if (res.error) {
             glog(GLOG_WARN, "txn", "%s marker of %s for %s-%d not written: %s", j->commit ? "COMMIT" : "ABORT",
-                 j->txn_id, tpn->topic, tpn->partition, res.why);
+                 j->txn_id.ptr, tpn->topic, tpn->partition, res.why);
             j->done[i] = true;
         } else if (res.log_rc != LOG_OK) {
             static glog_limit lim = GLOG_LIMIT_INIT;
             glog_limited(&lim, GLOG_ERROR, "txn", "%s marker of %s for %s-%d failed (%s); retried every second",
-                         j->commit ? "COMMIT" : "ABORT", j->txn_id, tpn->topic, tpn->partition,
+                         j->commit ? "COMMIT" : "ABORT", j->txn_id.ptr, tpn->topic, tpn->partition,
                          plog_failure(p->log) ? plog_failure(p->log) : "no space");
             failed = true;
         } else {
@@ -483,9 +515,9 @@ static void do_markers(tcoord *c, int32_t k, const txn_action *a)
         j->parts = calloc((size_t)(n ? n : 1), sizeof(*j->parts));
         j->done = calloc((size_t)(n ? n : 1), sizeof(bool));
         j->inflight = calloc((size_t)(n ? n : 1), sizeof(bool));
-        j->txn_id = strdup(a->txn_id);
+        j->txn_id = tdup(a->txn_id);
     }
-    if (!j || !j->parts || !j->done || !j->inflight || !j->txn_id) {
+    if (!j || !j->parts || !j->done || !j->inflight) {
         glog(GLOG_ERROR, "txn", "out of memory writing markers");
         abort();
     }
@@ -554,7 +586,7 @@ static void load_record(load_ctx *l, const uint8_t *key, int32_t klen, const uin
     kp_transaction_log_key_init(&k);
     if (kp_transaction_log_key_decode(&r, 0, &k) != 0 || k.transactional_id.len < 0)
         return;
-    char *id = arena_strndup(l->a, k.transactional_id.ptr, (size_t)k.transactional_id.len);
+    txn_str id = { k.transactional_id.ptr, k.transactional_id.len };
     l->records++;
     if (vlen < 0) {
         txn_load(l->m, id, NULL);
@@ -595,7 +627,7 @@ static void load_record(load_ctx *l, const uint8_t *key, int32_t klen, const uin
         .client_transaction_version = v.client_transaction_version,
     };
     if (txn_load(l->m, id, &rec) != 0)
-        glog(GLOG_WARN, "txn", "record of transactional id %s in %s ignored: not one Kafka writes", id, TCOORD_TOPIC);
+        glog(GLOG_WARN, "txn", "record of transactional id %.*s in %s ignored: not one Kafka writes", (int)id.len, id.ptr, TCOORD_TOPIC);
     return;
 }
 
@@ -778,11 +810,11 @@ int16_t tcoord_ready(tcoord *c)
     return code == KERR_NONE ? KERR_NONE : KERR_COORDINATOR_NOT_AVAILABLE;
 }
 
-int32_t tcoord_partition_of(tcoord *c, const char *txn_id)
+int32_t tcoord_partition_of(tcoord *c, const char *txn_id, int32_t len)
 {
     pthread_mutex_lock(&c->lock);
     int16_t code = find_topic(c, true, false);
-    int32_t k = code == KERR_NONE ? coord_partition_for(txn_id ? txn_id : "", c->nparts) : -1;
+    int32_t k = code == KERR_NONE ? coord_partition_for(txn_id, len, c->nparts) : -1;
     pthread_mutex_unlock(&c->lock);
     return k;
 }
@@ -813,14 +845,14 @@ static void answer_now(tq *q, int16_t error)
 }
 
 /* The machine of txn_id, or NULL with *err set. Lock held. */
-static txn_coord *machine_for(tcoord *c, const char *txn_id, int32_t *k, int16_t *err)
+static txn_coord *machine_for(tcoord *c, txn_str txn_id, int32_t *k, int16_t *err)
 {
     *err = find_topic(c, true, false);
     if (*err != KERR_NONE) {
         *err = c->stopping ? KERR_NOT_COORDINATOR : KERR_COORDINATOR_NOT_AVAILABLE;
         return NULL;
     }
-    *k = coord_partition_for(txn_id ? txn_id : "", c->nparts);
+    *k = coord_partition_for(txn_id.ptr, txn_id.len, c->nparts);
     /* Led here but not loaded yet (the publisher's wake-up is on its way):
      * load it now, so that the first request is answered at once. */
     if (atomic_load(&c->moved) || leadership_differs(c, *k))
@@ -832,7 +864,7 @@ static txn_coord *machine_for(tcoord *c, const char *txn_id, int32_t *k, int16_t
 
 /* Lock and find the machine of id; NULL (unlocked, q answered) when the
  * coordinator is not available. */
-static txn_coord *lock_machine(tcoord *c, tq *q, const char *id, int32_t *k)
+static txn_coord *lock_machine(tcoord *c, tq *q, txn_str id, int32_t *k)
 {
     pthread_mutex_lock(&c->lock);
     int16_t err;
@@ -851,7 +883,7 @@ void tcoord_init_producer_id(tcoord *c, req *rq, const kp_init_producer_id_req *
         conn_req_complete(rq);
         return;
     }
-    char *id = cstr(rq, body->transactional_id);
+    txn_str id = jstr(rq, body->transactional_id);
     int32_t k;
     pthread_mutex_lock(&c->lock);
     int16_t err;
@@ -892,7 +924,7 @@ bool tcoord_has_spare_pid(tcoord *c)
     return has;
 }
 
-static void add_common(tcoord *c, tq *q, const char *id, int64_t pid, int16_t epoch, const txn_partition *parts,
+static void add_common(tcoord *c, tq *q, txn_str id, int64_t pid, int16_t epoch, const txn_partition *parts,
                        int nparts)
 {
     int32_t k;
@@ -937,7 +969,7 @@ void tcoord_add_partitions(tcoord *c, req *rq, const kp_add_partitions_to_txn_re
         for (int j = 0; j < body->v3_and_below_topics[i].partitions_n; j++)
             parts[n++] = (txn_partition){ t ? t : "", body->v3_and_below_topics[i].partitions[j] };
     }
-    add_common(c, q, cstr(rq, body->v3_and_below_transactional_id), body->v3_and_below_producer_id,
+    add_common(c, q, jstr(rq, body->v3_and_below_transactional_id), body->v3_and_below_producer_id,
                body->v3_and_below_producer_epoch, parts, n);
 }
 
@@ -959,7 +991,7 @@ void tcoord_add_offsets(tcoord *c, req *rq, const kp_add_offsets_to_txn_req *bod
         answer_now(q, KERR_COORDINATOR_NOT_AVAILABLE);
         return;
     }
-    add_common(c, q, cstr(rq, body->transactional_id), body->producer_id, body->producer_epoch, part, 1);
+    add_common(c, q, jstr(rq, body->transactional_id), body->producer_id, body->producer_epoch, part, 1);
 }
 
 void tcoord_end_txn(tcoord *c, req *rq, const kp_end_txn_req *body)
@@ -969,7 +1001,7 @@ void tcoord_end_txn(tcoord *c, req *rq, const kp_end_txn_req *body)
         conn_req_complete(rq);
         return;
     }
-    char *id = cstr(rq, body->transactional_id);
+    txn_str id = jstr(rq, body->transactional_id);
     int32_t k;
     txn_coord *m = lock_machine(c, q, id, &k);
     if (!m)
@@ -992,11 +1024,10 @@ void tcoord_end_txn(tcoord *c, req *rq, const kp_end_txn_req *body)
 int16_t tcoord_verify(tcoord *c, const char *txn_id, int txn_id_len, int64_t pid, int16_t epoch,
                       const char *tname, int32_t pidx)
 {
-    char id[512];
-    if (txn_id_len <= 0 || (size_t)txn_id_len >= sizeof id)
+    char buf[512 * 3];
+    if (txn_id_len <= 0 || txn_id_len > 512)
         return KERR_INVALID_TXN_STATE;
-    memcpy(id, txn_id, (size_t)txn_id_len);
-    id[txn_id_len] = 0;
+    txn_str id = { buf, coord_java_utf8(txn_id, txn_id_len, buf) };
     pthread_mutex_lock(&c->lock);
     int32_t k;
     int16_t err;
@@ -1061,18 +1092,18 @@ void tcoord_describe(tcoord *c, req *rq, const kp_describe_transactions_req *bod
     for (int i = 0; i < out->transaction_states_n; i++) {
         kp_describe_transactions_resp_transaction_state *s = &out->transaction_states[i];
         kp_describe_transactions_resp_transaction_state_init(s);
-        s->transactional_id = body->transactional_ids[i];
+        txn_str id = jstr(rq, body->transactional_ids[i]);
+        s->transactional_id = TKSTR(id);
         s->transaction_state = kp_str_c("");
         s->producer_id = -1;
         s->producer_epoch = -1;
         s->transaction_start_time_ms = -1;
-        char *id = cstr(rq, body->transactional_ids[i]);
         int32_t k;
         int16_t err;
         txn_coord *m = machine_for(c, id, &k, &err);
         txn_view v;
         if (m)
-            err = txn_describe(m, id ? id : "", &v);
+            err = txn_describe(m, id, &v);
         s->error_code = err;
         if (err != KERR_NONE)
             continue;
@@ -1132,7 +1163,10 @@ void tcoord_list(tcoord *c, req *rq, const kp_list_transactions_req *body, kp_li
         }
         for (int i = 0; i < nv; i++) {
             kp_list_transactions_resp_transaction_state_init(&v[n]);
-            v[n].transactional_id = akstr(&rq->arena, views[i].txn_id);
+            char *tid = arena_alloc(&rq->arena, (size_t)views[i].txn_id.len + 1);
+            if (tid && views[i].txn_id.len > 0)
+                memcpy(tid, views[i].txn_id.ptr, (size_t)views[i].txn_id.len);
+            v[n].transactional_id = tid ? (kp_str){ tid, views[i].txn_id.len } : kp_str_c("");
             v[n].producer_id = views[i].producer_id;
             v[n].transaction_state = akstr(&rq->arena, txn_state_name(views[i].state));
             n++;

@@ -83,7 +83,7 @@ void tcoord_free(tcoord *c);
 int16_t tcoord_ready(tcoord *c);
 /* The __transaction_state partition of txn_id (whoever leads it), asking
  * for the topic on first use; -1 while the topic is not there. */
-int32_t tcoord_partition_of(tcoord *c, const char *txn_id);
+int32_t tcoord_partition_of(tcoord *c, const char *txn_id, int32_t len);
 /* The leadership of a __transaction_state partition moved (the metadata
  * publisher, any thread; c may be NULL): the coordinator's thread loads
  * the partitions led here now and drops the others. */

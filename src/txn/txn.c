@@ -79,7 +79,7 @@ typedef struct txn_transit {
 } txn_transit;
 
 typedef struct txn_entry {
-    char *txn_id;
+    txn_str txn_id;              /* owned: its bytes, then a NUL */
     uint64_t hash;
     struct txn_entry *hnext;
     /* the committed metadata (Kafka's TransactionMetadata) */
@@ -148,6 +148,20 @@ static void *txn_grow(void *v, int *cap, int need, size_t sz)
     }
     *cap = ncap;
     return nv;
+}
+
+static bool txn_str_eq(txn_str a, txn_str b)
+{
+    return a.len == b.len && a.len >= 0 && (a.len == 0 || memcmp(a.ptr, b.ptr, (size_t)a.len) == 0);
+}
+
+static txn_str txn_sdup(txn_str s)
+{
+    assert(s.len >= 0);
+    char *d = txn_xalloc((size_t)s.len + 1);
+    if (s.len > 0)
+        memcpy(d, s.ptr, (size_t)s.len);
+    return (txn_str){ d, s.len };
 }
 
 static char *txn_xstrdup(const char *s)
@@ -308,19 +322,19 @@ int16_t txn_append_error(int16_t append_error)
 
 /* ---- the id table ---- */
 
-static uint64_t txn_hash(const char *s)
+static uint64_t txn_hash(txn_str s)
 {
     uint64_t h = 0xcbf29ce484222325ULL;
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 0x100000001b3ULL;
+    for (int32_t i = 0; i < s.len; i++)
+        h = (h ^ (uint8_t)s.ptr[i]) * 0x100000001b3ULL;
     return h;
 }
 
-static txn_entry *txn_find(const txn_coord *c, const char *txn_id)
+static txn_entry *txn_find(const txn_coord *c, txn_str txn_id)
 {
     uint64_t h = txn_hash(txn_id);
     for (txn_entry *e = c->buckets[h % (uint64_t)c->nbuckets]; e; e = e->hnext) {
-        if (e->hash == h && strcmp(e->txn_id, txn_id) == 0)
+        if (e->hash == h && txn_str_eq(e->txn_id, txn_id))
             return e;
     }
     return NULL;
@@ -345,13 +359,13 @@ static void txn_table_grow(txn_coord *c)
 }
 
 /* A new entry: Empty, no producer yet (Kafka creates it this way before the first record). */
-static txn_entry *txn_entry_add(txn_coord *c, const char *txn_id)
+static txn_entry *txn_entry_add(txn_coord *c, txn_str txn_id)
 {
     assert(!txn_find(c, txn_id));
     if (c->count >= c->nbuckets)
         txn_table_grow(c);
     txn_entry *e = txn_xalloc(sizeof(*e));
-    e->txn_id = txn_xstrdup(txn_id);
+    e->txn_id = txn_sdup(txn_id);
     e->hash = txn_hash(txn_id);
     e->pid = e->prev_pid = e->next_pid = TXN_PRODUCER_ID_NONE;
     e->epoch = e->last_epoch = TXN_EPOCH_NONE;
@@ -382,7 +396,7 @@ static void txn_entry_remove(txn_coord *c, txn_entry *e)
     c->count--;
     txn_parts_defer(c, e->parts, e->nparts);
     txn_transit_clear(c, &e->transit);
-    txn_defer_free(c, e->txn_id);
+    txn_defer_free(c, (void *)e->txn_id.ptr);
     txn_defer_free(c, e);
 }
 
@@ -741,9 +755,9 @@ static int16_t txn_init_check(const txn_coord *c, const txn_init_req *req)
     /* KafkaApis: a producer id without an epoch (or the reverse) is malformed */
     if ((req->expected_pid == TXN_PRODUCER_ID_NONE) != (req->expected_epoch == TXN_EPOCH_NONE))
         return TXN_ERR_INVALID_REQUEST;
-    if (!req->txn_id) /* an idempotent producer: any fresh producer id, epoch 0, nothing kept */
+    if (req->txn_id.len < 0) /* an idempotent producer: any fresh producer id, epoch 0, nothing kept */
         return req->fresh_pid < 0 ? TXN_ERR_COORDINATOR_LOAD_IN_PROGRESS : TXN_OK;
-    if (!req->txn_id[0])
+    if (req->txn_id.len == 0)
         return TXN_ERR_INVALID_REQUEST;
     if (req->timeout_ms <= 0 || req->timeout_ms > c->lim.transaction_timeout_ms_max)
         return TXN_ERR_INVALID_TRANSACTION_TIMEOUT;
@@ -756,7 +770,7 @@ bool txn_init_producer_id(txn_coord *c, const txn_init_req *req, int64_t now_ms,
     txn_call_begin(c);
     bool legacy = req->version < 4, took = false;
     int16_t err = txn_init_check(c, req);
-    if (err == TXN_OK && !req->txn_id) {
+    if (err == TXN_OK && req->txn_id.len < 0) {
         txn_respond(out, req->token, TXN_OK, legacy, req->fresh_pid, 0);
         return true;
     }
@@ -785,10 +799,10 @@ bool txn_init_producer_id(txn_coord *c, const txn_init_req *req, int64_t now_ms,
 }
 
 /* The checks shared by AddPartitions and EndTxn: the id, the producer. */
-static int16_t txn_lookup(txn_coord *c, const char *txn_id, txn_entry **ep)
+static int16_t txn_lookup(txn_coord *c, txn_str txn_id, txn_entry **ep)
 {
     *ep = NULL;
-    if (!txn_id || !txn_id[0])
+    if (txn_id.len <= 0)
         return TXN_ERR_INVALID_REQUEST;
     int16_t err = txn_mode_error(c);
     if (err != TXN_OK)
@@ -952,9 +966,9 @@ static void txn_persisted(txn_coord *c, txn_entry *e, int64_t now_ms, txn_action
     }
 }
 
-int txn_persist_done(txn_coord *c, const char *txn_id, int16_t append_error, int64_t now_ms, txn_actions *out)
+int txn_persist_done(txn_coord *c, txn_str txn_id, int16_t append_error, int64_t now_ms, txn_actions *out)
 {
-    assert(c && txn_id && out);
+    assert(c && txn_id.len >= 0 && out);
     txn_call_begin(c);
     txn_entry *e = txn_find(c, txn_id);
     if (!e || !e->persist_inflight)
@@ -986,9 +1000,9 @@ int txn_persist_done(txn_coord *c, const char *txn_id, int16_t append_error, int
     return 0;
 }
 
-int txn_markers_done(txn_coord *c, const char *txn_id, int64_t now_ms, txn_actions *out)
+int txn_markers_done(txn_coord *c, txn_str txn_id, int64_t now_ms, txn_actions *out)
 {
-    assert(c && txn_id && out);
+    assert(c && txn_id.len >= 0 && out);
     txn_call_begin(c);
     txn_entry *e = txn_find(c, txn_id);
     if (!e || !e->markers_outstanding)
@@ -1121,11 +1135,11 @@ static bool txn_record_valid(const txn_record *r)
     return r->transaction_status != TXN_ONGOING || r->start_timestamp_ms >= 0;
 }
 
-int txn_load(txn_coord *c, const char *txn_id, const txn_record *value)
+int txn_load(txn_coord *c, txn_str txn_id, const txn_record *value)
 {
     assert(c);
     txn_call_begin(c);
-    if (c->mode != TXN_MODE_LOADING || !txn_id || !txn_id[0] || (value && !txn_record_valid(value)))
+    if (c->mode != TXN_MODE_LOADING || txn_id.len <= 0 || (value && !txn_record_valid(value)))
         return -1;
     txn_entry *e = txn_find(c, txn_id);
     if (!value) {
@@ -1242,10 +1256,10 @@ static void txn_view_fill(const txn_entry *e, txn_view *v)
     v->npartitions = e->nparts;
 }
 
-int16_t txn_describe(txn_coord *c, const char *txn_id, txn_view *out)
+int16_t txn_describe(txn_coord *c, txn_str txn_id, txn_view *out)
 {
     assert(c && out);
-    if (!txn_id || !txn_id[0])
+    if (txn_id.len <= 0)
         return TXN_ERR_INVALID_REQUEST;
     int16_t err = txn_mode_error(c);
     if (err != TXN_OK)

@@ -93,6 +93,15 @@ typedef struct txn_limits {
     int32_t expire_check_interval_ms;        /* transaction.remove.expired.transaction.cleanup.interval.ms, 3600000 */
 } txn_limits;
 
+/* A transactional id, byte for byte (any byte may be NUL): len bytes at
+ * ptr; len -1 is null. The machine's own copies (actions, views) are also
+ * NUL-terminated at ptr[len], for logs. */
+typedef struct txn_str {
+    const char *ptr;
+    int32_t len;
+} txn_str;
+#define TXN_STR_NULL ((txn_str){ NULL, -1 })
+
 typedef struct txn_partition {
     const char *topic;
     int32_t partition;
@@ -130,7 +139,7 @@ typedef struct txn_record {
 typedef struct txn_init_req {
     void *token;
     int16_t version;            /* InitProducerId: below 4 gets INVALID_PRODUCER_EPOCH */
-    const char *txn_id;         /* NULL: an idempotent producer (fresh_pid, epoch 0) */
+    txn_str txn_id;             /* null: an idempotent producer (fresh_pid, epoch 0) */
     int32_t timeout_ms;
     int64_t expected_pid;       /* -1 and -1 when the client sent none (v0-2) */
     int16_t expected_epoch;
@@ -142,7 +151,7 @@ typedef struct txn_init_req {
 typedef struct txn_add_req {
     void *token;
     int16_t version;            /* below 2 gets INVALID_PRODUCER_EPOCH (both APIs) */
-    const char *txn_id;
+    txn_str txn_id;
     int64_t producer_id;
     int16_t producer_epoch;
     const txn_partition *partitions;
@@ -152,7 +161,7 @@ typedef struct txn_add_req {
 typedef struct txn_end_req {
     void *token;
     int16_t version;            /* EndTxn v0-4; below 2 gets INVALID_PRODUCER_EPOCH */
-    const char *txn_id;
+    txn_str txn_id;
     int64_t producer_id;
     int16_t producer_epoch;
     bool commit;
@@ -170,7 +179,7 @@ typedef struct txn_action {
     int16_t error;               /* RESPOND: the final code for the request's version */
     int64_t producer_id;         /* RESPOND (InitProducerId; -1 otherwise), WRITE_MARKERS */
     int16_t producer_epoch;      /* RESPOND (InitProducerId; -1 otherwise), WRITE_MARKERS */
-    const char *txn_id;          /* PERSIST, WRITE_MARKERS */
+    txn_str txn_id;              /* PERSIST, WRITE_MARKERS */
     bool tombstone;              /* PERSIST: write the key with a null value */
     txn_record record;           /* PERSIST, unless tombstone */
     bool commit;                 /* WRITE_MARKERS: COMMIT or ABORT markers */
@@ -213,12 +222,12 @@ void txn_end_txn(txn_coord *c, const txn_end_req *req, int64_t now_ms, txn_actio
  * (NOT_ENOUGH_REPLICAS, KAFKA_STORAGE_ERROR, ...), mapped as Kafka maps it.
  * Returns 0, or -1 when no PERSIST was outstanding for txn_id.
  */
-int txn_persist_done(txn_coord *c, const char *txn_id, int16_t append_error, int64_t now_ms,
+int txn_persist_done(txn_coord *c, txn_str txn_id, int16_t append_error, int64_t now_ms,
                      txn_actions *out);
 /* Every marker of the last WRITE_MARKERS for txn_id is written: the
  * transaction completes (CompleteCommit/CompleteAbort is persisted).
  * Returns 0, or -1 when no markers were outstanding for txn_id. */
-int txn_markers_done(txn_coord *c, const char *txn_id, int64_t now_ms, txn_actions *out);
+int txn_markers_done(txn_coord *c, txn_str txn_id, int64_t now_ms, txn_actions *out);
 
 /* Time: when txn_tick next has work (INT64_MAX if never), and the step that
  * aborts timed-out transactions (fencing their producer), expires idle
@@ -238,7 +247,7 @@ void txn_tick(txn_coord *c, int64_t now_ms, txn_actions *out);
  * load: transactions found in PrepareCommit/PrepareAbort get their
  * WRITE_MARKERS again so that they complete.
  */
-int txn_load(txn_coord *c, const char *txn_id, const txn_record *value);
+int txn_load(txn_coord *c, txn_str txn_id, const txn_record *value);
 void txn_load_done(txn_coord *c, int64_t now_ms, txn_actions *out);
 
 /* The partition moved away (or the broker stops): every waiting token is
@@ -249,7 +258,7 @@ void txn_resign(txn_coord *c, txn_actions *out);
 /* ---- read-only queries (results borrowed until the next call) ---- */
 
 typedef struct txn_view {
-    const char *txn_id;
+    txn_str txn_id;
     int64_t producer_id;
     int16_t producer_epoch;
     int state;
@@ -264,7 +273,7 @@ typedef struct txn_view {
 /* DescribeTransactions for one id: 0 and *out filled, or the error code
  * (COORDINATOR_LOAD_IN_PROGRESS, NOT_COORDINATOR, INVALID_REQUEST for "",
  * TRANSACTIONAL_ID_NOT_FOUND). */
-int16_t txn_describe(txn_coord *c, const char *txn_id, txn_view *out);
+int16_t txn_describe(txn_coord *c, txn_str txn_id, txn_view *out);
 
 typedef struct txn_list_filter {
     const int64_t *producer_ids; /* none: any */

@@ -19,11 +19,16 @@
  * "errors" is every error_code field of the response (top level and nested,
  * tagged ones included, any int16 field named error_code or *_error_code) in
  * the order of the bytes; "arrays" is, per field path, the length of every
- * array met (-1 = null), in order: the shape of the answer. Both come from a
- * second walk of the same bytes driven by the schema file, which must also
- * end on the last byte (so the schema and the generated decoder agree).
+ * array met (-1 = null), in order: the shape of the answer; "nulls" and
+ * "tagged" count, per path, the null strings/bytes and the tagged fields
+ * present. They all come from a second walk of the same bytes driven by
+ * the schema file, which must also end on the last byte (so the schema and
+ * the generated decoder agree).
  * JoinGroup at v4+ answers MEMBER_ID_REQUIRED first: the rejoin with the
- * given member id is a second line with "step":2.
+ * given member id is a second line with "step":2. Most APIs also have an
+ * error case, a second line with "case":"error": the same request naming a
+ * topic, group or transactional id that does not exist (a topic that does,
+ * for CreateTopics), so that Kafka's error codes are compared too.
  *
  * The first line is {"advertised":{"KEY":[min,max],...}}, the broker's
  * ApiVersions answer. Other lines: {"key":K,"advertised":[min,max],"skipped":"no codec"} for an
@@ -33,7 +38,8 @@
  * change the Raft quorum or are a controller's); {"api":..,"version":v,
  * "decoded":false,"failure":"..."} when a request got no decodable answer.
  * The last line is {"done":true,"seconds":S,"failures":N}. SWEEP_DEBUG=1 in
- * the environment traces the schema walk on stderr.
+ * the environment traces the schema walk (with the strings) on stderr,
+ * SWEEP_DEBUG=2 also every frame sent and received in hex.
  *
  * Before the sweep it creates the topics it uses (sweep, sweep-cfg, ...),
  * produces to them, and waits until the group and transaction coordinators
@@ -240,9 +246,32 @@ typedef struct walk_out {
         int n, cap;
         int32_t *lens;
     } arr[MAX_ARR];
+    struct countmap {
+        int n;
+        struct {
+            char path[128];
+            int count;
+        } e[MAX_ARR];
+    } nulls, tagged; /* null strings/bytes, tagged fields present: per path */
     int fail;
     char why[160];
 } walk_out;
+
+static void cm_add(struct countmap *m, const char *path)
+{
+    int i;
+    for (i = 0; i < m->n; i++)
+        if (!strcmp(m->e[i].path, path))
+            break;
+    if (i == m->n) {
+        if (m->n == MAX_ARR)
+            return;
+        m->n++;
+        snprintf(m->e[i].path, sizeof m->e[i].path, "%s", path);
+        m->e[i].count = 0;
+    }
+    m->e[i].count++;
+}
 
 static void wo_free(walk_out *o)
 {
@@ -250,6 +279,7 @@ static void wo_free(walk_out *o)
         free(o->arr[i].lens);
     o->narr = 0;
     o->nerr = 0;
+    o->nulls.n = o->tagged.n = 0;
 }
 
 static void wo_array(walk_out *o, const char *path, int32_t n)
@@ -282,6 +312,8 @@ static int is_error_field(const sfield *f)
 
 static int in_range(int v, int lo, int hi) { return v >= lo && v <= hi; }
 
+static int g_debug; /* SWEEP_DEBUG: trace the walk on stderr */
+
 static void walk_struct(kp_reader *r, const sfield *parent, int v, int flex, const char *path, walk_out *o);
 
 static void walk_base(kp_reader *r, const sfield *f, int v, int flex, const char *fpath, walk_out *o)
@@ -302,10 +334,17 @@ static void walk_base(kp_reader *r, const sfield *f, int v, int flex, const char
         kp_read_int64(r);
     else if (!strcmp(t, "uuid"))
         kp_read_uuid(r);
-    else if (!strcmp(t, "string"))
-        kp_read_string(r, flex);
-    else if (!strcmp(t, "bytes") || !strcmp(t, "records"))
-        kp_read_bytes(r, flex);
+    else if (!strcmp(t, "string")) {
+        kp_str sv = kp_read_string(r, flex);
+        if (sv.len < 0 && !r->err)
+            cm_add(&o->nulls, fpath);
+        if (g_debug && !r->err)
+            fprintf(stderr, "walk: %s = %s%.*s%s\n", fpath, sv.len < 0 ? "null" : "\"",
+                    sv.len < 0 ? 0 : (int)sv.len, sv.ptr ? sv.ptr : "", sv.len < 0 ? "" : "\"");
+    } else if (!strcmp(t, "bytes") || !strcmp(t, "records")) {
+        if (kp_read_bytes(r, flex).len < 0 && !r->err)
+            cm_add(&o->nulls, fpath);
+    }
     else if (f->nkids)
         walk_struct(r, f, v, flex, fpath, o);
     else if (!o->fail) {
@@ -313,8 +352,6 @@ static void walk_base(kp_reader *r, const sfield *f, int v, int flex, const char
         snprintf(o->why, sizeof o->why, "schema: type %s of %s unknown", t, fpath);
     }
 }
-
-static int g_debug;
 
 static void walk_field(kp_reader *r, const sfield *f, int v, int flex, const char *path, walk_out *o)
 {
@@ -371,6 +408,9 @@ static void walk_struct(kp_reader *r, const sfield *parent, int v, int flex, con
         }
         kp_reader sub = *r;
         sub.end = r->pos + size;
+        char tpath[128];
+        snprintf(tpath, sizeof tpath, "%s%s%s", path, *path ? "." : "", tf->name);
+        cm_add(&o->tagged, tpath);
         walk_field(&sub, tf, v, flex, path, o);
         if (!sub.err && sub.pos != sub.end && !o->fail) {
             o->fail = 1;
@@ -453,6 +493,14 @@ static int write_full(int fd, const void *buf, size_t n)
     return 0;
 }
 
+static void hexdump(const char *what, int16_t key, int16_t ver, const uint8_t *p, size_t n)
+{
+    fprintf(stderr, "%s key %d v%d, %zu bytes:", what, key, ver, n);
+    for (size_t i = 0; i < n; i++)
+        fprintf(stderr, "%s%02x", i % 32 ? "" : "\n  ", p[i]);
+    fprintf(stderr, "\n");
+}
+
 /* The result of one exchange. */
 typedef struct result {
     int ok;              /* decoded by the codec and by the walk, to the last byte */
@@ -526,6 +574,8 @@ static void exchange(int16_t key, int16_t ver, const void *req, arena *a, result
         return;
     }
     kp_writer_patch_int32(&w, 0, (int32_t)(w.len - 4));
+    if (g_debug > 1)
+        hexdump("request", key, ver, w.buf, w.len);
     int wr = write_full(g_fd, w.buf, w.len);
     kp_writer_deinit(&w);
     uint8_t lenb[4];
@@ -548,6 +598,8 @@ static void exchange(int16_t key, int16_t ver, const void *req, arena *a, result
         conn_close();
         return;
     }
+    if (g_debug > 1)
+        hexdump("response", key, ver, buf, len);
     kp_reader r;
     kp_reader_init(&r, buf, len, a);
     int32_t rcorr;
@@ -620,6 +672,7 @@ static void json_str(FILE *f, const char *s)
 }
 
 static int g_failures;
+static int g_error_case; /* the line is an API's error case */
 
 static void report(const kp_api_info *api, int16_t ver, int step, const result *r)
 {
@@ -628,6 +681,8 @@ static void report(const kp_api_info *api, int16_t ver, int step, const result *
     printf(",\"key\":%d,\"version\":%d", api->key, ver);
     if (step > 1)
         printf(",\"step\":%d", step);
+    if (g_error_case)
+        printf(",\"case\":\"error\"");
     printf(",\"decoded\":%s", r->ok ? "true" : "false");
     if (!r->ok) {
         g_failures++;
@@ -653,6 +708,18 @@ static void report(const kp_api_info *api, int16_t ver, int step, const result *
         for (int j = 0; j < r->w->arr[i].n; j++)
             printf("%s%d", j ? "," : "", r->w->arr[i].lens[j]);
         printf("]");
+    }
+    printf("},\"nulls\":{");
+    for (int i = 0; i < r->w->nulls.n; i++) {
+        printf("%s", i ? "," : "");
+        json_str(stdout, r->w->nulls.e[i].path);
+        printf(":%d", r->w->nulls.e[i].count);
+    }
+    printf("},\"tagged\":{");
+    for (int i = 0; i < r->w->tagged.n; i++) {
+        printf("%s", i ? "," : "");
+        json_str(stdout, r->w->tagged.e[i].path);
+        printf(":%d", r->w->tagged.e[i].count);
     }
     printf("},\"bytes\":%zu}\n", r->body_len);
     fflush(stdout);
@@ -1802,68 +1869,504 @@ static void sw_list_transactions(sweep_ctx *c)
     sweep_one(c, m);
 }
 
+/* ---- the error cases: the same request with one thing wrong (an unknown
+ * topic, group, member or transactional id), Kafka's error codes compared. */
+
+/* A name no request of the sweep uses but this one ("sweep-unknown-Produce-v3"):
+ * a topic, group or transactional id that does not exist, whatever the
+ * other error cases did (Metadata v0-3 creates the topic it asks for). */
+static kp_str unknown_name(sweep_ctx *c)
+{
+    return fmt_str(c->a, "sweep-unknown-%s-v%d", c->api->name, c->v);
+}
+
+static const kp_uuid UNKNOWN_TOPIC_ID = { { 0x5e, 0xe9, 0x00, 0x01, 0x5e, 0xe9, 0x00, 0x02, 0x5e, 0xe9, 0x00, 0x03,
+                                            0x5e, 0xe9, 0x00, 0x04 } };
+
+static void er_produce(sweep_ctx *c)
+{
+    REQ(kp_produce_req);
+    fill_produce(c->a, m, TOPIC, batch_records(c->a, 2, -1, -1, -1));
+    m->topic_data[0].name = unknown_name(c);
+    m->topic_data[0].topic_id = UNKNOWN_TOPIC_ID;
+    sweep_one(c, m);
+}
+
+static void er_fetch(sweep_ctx *c)
+{
+    REQ(kp_fetch_req);
+    m->cluster_id = KP_STR_NULL;
+    m->replica_id = -1;
+    m->max_wait_ms = 100;
+    m->min_bytes = 1;
+    m->max_bytes = 1 << 20;
+    m->session_id = 0;
+    m->session_epoch = -1;
+    m->topics_n = 1;
+    m->topics = NEW(c->a, kp_fetch_req_topic, 1);
+    kp_fetch_req_topic_init(&m->topics[0]);
+    m->topics[0].topic = unknown_name(c);
+    m->topics[0].topic_id = UNKNOWN_TOPIC_ID;
+    m->topics[0].partitions_n = 1;
+    m->topics[0].partitions = NEW(c->a, kp_fetch_req_partition, 1);
+    kp_fetch_req_partition_init(&m->topics[0].partitions[0]);
+    m->topics[0].partitions[0].partition = 0;
+    m->topics[0].partitions[0].fetch_offset = 0;
+    m->topics[0].partitions[0].partition_max_bytes = 1 << 20;
+    m->rack_id = KP_STR("");
+    sweep_one(c, m);
+}
+
+static void er_list_offsets(sweep_ctx *c)
+{
+    REQ(kp_list_offsets_req);
+    const char *names[] = { unknown_name(c).ptr, NULL };
+    build_list_offsets_many(c->a, m, names);
+    sweep_one(c, m);
+}
+
+static void er_metadata(sweep_ctx *c)
+{
+    REQ(kp_metadata_req);
+    m->topics_n = 1;
+    m->topics = NEW(c->a, kp_metadata_req_topic, 1);
+    kp_metadata_req_topic_init(&m->topics[0]);
+    m->topics[0].name = unknown_name(c);
+    m->allow_auto_topic_creation = false;
+    sweep_one(c, m);
+}
+
+static void er_offset_commit(sweep_ctx *c)
+{
+    REQ(kp_offset_commit_req);
+    char g[64];
+    snprintf(g, sizeof g, "sweep-OffsetCommit-v%d", c->v);
+    fill_offset_commit(c->a, m, g, 1);
+    m->topics[0].name = unknown_name(c);
+    m->topics[0].topic_id = UNKNOWN_TOPIC_ID;
+    sweep_one(c, m);
+}
+
+static void er_offset_fetch(sweep_ctx *c)
+{
+    REQ(kp_offset_fetch_req);
+    fill_offset_fetch(c->a, m, unknown_name(c).ptr);
+    sweep_one(c, m);
+}
+
+static void er_sync_group(sweep_ctx *c)
+{
+    REQ(kp_sync_group_req);
+    m->group_id = unknown_name(c);
+    m->generation_id = 1;
+    m->member_id = KP_STR("sweep-nobody");
+    m->group_instance_id = KP_STR_NULL;
+    m->protocol_type = KP_STR("consumer");
+    m->protocol_name = KP_STR("range");
+    m->assignments_n = 0;
+    sweep_one(c, m);
+}
+
+static void er_heartbeat(sweep_ctx *c)
+{
+    REQ(kp_heartbeat_req);
+    m->group_id = unknown_name(c);
+    m->generation_id = 1;
+    m->member_id = KP_STR("sweep-nobody");
+    m->group_instance_id = KP_STR_NULL;
+    sweep_one(c, m);
+}
+
+static void er_leave_group(sweep_ctx *c)
+{
+    REQ(kp_leave_group_req);
+    m->group_id = unknown_name(c);
+    m->member_id = KP_STR("sweep-nobody");
+    m->members_n = 1;
+    m->members = NEW(c->a, kp_leave_group_req_member, 1);
+    kp_leave_group_req_member_init(&m->members[0]);
+    m->members[0].member_id = KP_STR("sweep-nobody");
+    m->members[0].group_instance_id = KP_STR_NULL;
+    m->members[0].reason = KP_STR_NULL;
+    sweep_one(c, m);
+}
+
+static void er_describe_groups(sweep_ctx *c)
+{
+    REQ(kp_describe_groups_req);
+    m->groups_n = 1;
+    m->groups = NEW(c->a, kp_str, 1);
+    m->groups[0] = unknown_name(c);
+    sweep_one(c, m);
+}
+
+static void er_delete_groups(sweep_ctx *c)
+{
+    REQ(kp_delete_groups_req);
+    m->groups_names_n = 1;
+    m->groups_names = NEW(c->a, kp_str, 1);
+    m->groups_names[0] = unknown_name(c);
+    sweep_one(c, m);
+}
+
+static void er_offset_delete(sweep_ctx *c)
+{
+    REQ(kp_offset_delete_req);
+    m->group_id = unknown_name(c);
+    m->topics_n = 1;
+    m->topics = NEW(c->a, kp_offset_delete_req_topic, 1);
+    kp_offset_delete_req_topic_init(&m->topics[0]);
+    m->topics[0].name = KP_STR(TOPIC);
+    m->topics[0].partitions_n = 1;
+    m->topics[0].partitions = NEW(c->a, kp_offset_delete_req_partition, 1);
+    kp_offset_delete_req_partition_init(&m->topics[0].partitions[0]);
+    m->topics[0].partitions[0].partition_index = 0;
+    sweep_one(c, m);
+}
+
+static void er_create_topics(sweep_ctx *c)
+{
+    /* A topic that exists. */
+    REQ(kp_create_topics_req);
+    static const char *const names[] = { TOPIC, NULL };
+    build_create_topics(c->a, m, names);
+    sweep_one(c, m);
+}
+
+static void er_delete_topics(sweep_ctx *c)
+{
+    REQ(kp_delete_topics_req);
+    m->topics_n = 1;
+    m->topics = NEW(c->a, kp_delete_topics_req_topic, 1);
+    kp_delete_topics_req_topic_init(&m->topics[0]);
+    m->topics[0].name = unknown_name(c);
+    m->topic_names_n = 1;
+    m->topic_names = NEW(c->a, kp_str, 1);
+    m->topic_names[0] = unknown_name(c);
+    m->timeout_ms = 30000;
+    sweep_one(c, m);
+}
+
+static void er_delete_records(sweep_ctx *c)
+{
+    REQ(kp_delete_records_req);
+    m->topics_n = 1;
+    m->topics = NEW(c->a, kp_delete_records_req_delete_records_topic, 1);
+    kp_delete_records_req_delete_records_topic_init(&m->topics[0]);
+    m->topics[0].name = unknown_name(c);
+    m->topics[0].partitions_n = 1;
+    m->topics[0].partitions = NEW(c->a, kp_delete_records_req_delete_records_partition, 1);
+    kp_delete_records_req_delete_records_partition_init(&m->topics[0].partitions[0]);
+    m->topics[0].partitions[0].partition_index = 0;
+    m->topics[0].partitions[0].offset = 1;
+    m->timeout_ms = 30000;
+    sweep_one(c, m);
+}
+
+static void er_offset_for_leader_epoch(sweep_ctx *c)
+{
+    REQ(kp_offset_for_leader_epoch_req);
+    m->replica_id = -1;
+    m->topics_n = 1;
+    m->topics = NEW(c->a, kp_offset_for_leader_epoch_req_topic, 1);
+    kp_offset_for_leader_epoch_req_topic_init(&m->topics[0]);
+    m->topics[0].topic = unknown_name(c);
+    m->topics[0].partitions_n = 1;
+    m->topics[0].partitions = NEW(c->a, kp_offset_for_leader_epoch_req_partition, 1);
+    kp_offset_for_leader_epoch_req_partition_init(&m->topics[0].partitions[0]);
+    m->topics[0].partitions[0].partition = 0;
+    m->topics[0].partitions[0].current_leader_epoch = -1;
+    m->topics[0].partitions[0].leader_epoch = 0;
+    sweep_one(c, m);
+}
+
+/* A transactional id no InitProducerId made, with a made-up producer id. */
+static const txn UNKNOWN_TXN = { 987654321, 0 };
+
+static void er_add_partitions_to_txn(sweep_ctx *c)
+{
+    REQ(kp_add_partitions_to_txn_req);
+    fill_add_partitions(c->a, m, unknown_name(c).ptr, &UNKNOWN_TXN);
+    sweep_one(c, m);
+}
+
+static void er_add_offsets_to_txn(sweep_ctx *c)
+{
+    REQ(kp_add_offsets_to_txn_req);
+    fill_add_offsets(c->a, m, unknown_name(c).ptr, &UNKNOWN_TXN, GROUP_COMMITTED);
+    sweep_one(c, m);
+}
+
+static void er_end_txn(sweep_ctx *c)
+{
+    REQ(kp_end_txn_req);
+    fill_end_txn(c->a, m, unknown_name(c).ptr, &UNKNOWN_TXN, true);
+    sweep_one(c, m);
+}
+
+static void er_txn_offset_commit(sweep_ctx *c)
+{
+    REQ(kp_txn_offset_commit_req);
+    m->transactional_id = unknown_name(c);
+    m->group_id = unknown_name(c);
+    m->producer_id = UNKNOWN_TXN.pid;
+    m->producer_epoch = UNKNOWN_TXN.epoch;
+    m->generation_id_or_member_epoch = -1;
+    m->member_id = KP_STR("");
+    m->group_instance_id = KP_STR_NULL;
+    m->topics_n = 1;
+    m->topics = NEW(c->a, kp_txn_offset_commit_req_topic, 1);
+    kp_txn_offset_commit_req_topic_init(&m->topics[0]);
+    m->topics[0].name = KP_STR(TOPIC);
+    m->topics[0].partitions_n = 1;
+    m->topics[0].partitions = NEW(c->a, kp_txn_offset_commit_req_partition, 1);
+    kp_txn_offset_commit_req_partition_init(&m->topics[0].partitions[0]);
+    m->topics[0].partitions[0].partition_index = 0;
+    m->topics[0].partitions[0].committed_offset = 1;
+    m->topics[0].partitions[0].committed_leader_epoch = -1;
+    m->topics[0].partitions[0].committed_metadata = KP_STR("");
+    sweep_one(c, m);
+}
+
+static void er_write_txn_markers(sweep_ctx *c)
+{
+    REQ(kp_write_txn_markers_req);
+    m->markers_n = 1;
+    m->markers = NEW(c->a, kp_write_txn_markers_req_writable_txn_marker, 1);
+    kp_write_txn_markers_req_writable_txn_marker_init(&m->markers[0]);
+    m->markers[0].producer_id = UNKNOWN_TXN.pid;
+    m->markers[0].producer_epoch = UNKNOWN_TXN.epoch;
+    m->markers[0].transaction_result = false;
+    m->markers[0].coordinator_epoch = 0;
+    m->markers[0].topics_n = 1;
+    m->markers[0].topics = NEW(c->a, kp_write_txn_markers_req_writable_txn_marker_topic, 1);
+    kp_write_txn_markers_req_writable_txn_marker_topic_init(&m->markers[0].topics[0]);
+    m->markers[0].topics[0].name = unknown_name(c);
+    m->markers[0].topics[0].partition_indexes_n = 1;
+    m->markers[0].topics[0].partition_indexes = NEW(c->a, int32_t, 1);
+    m->markers[0].topics[0].partition_indexes[0] = 0;
+    sweep_one(c, m);
+}
+
+static void er_describe_configs(sweep_ctx *c)
+{
+    REQ(kp_describe_configs_req);
+    m->resources_n = 1;
+    m->resources = NEW(c->a, kp_describe_configs_req_resource, 1);
+    kp_describe_configs_req_resource_init(&m->resources[0]);
+    m->resources[0].resource_type = 2;
+    m->resources[0].resource_name = unknown_name(c);
+    m->resources[0].configuration_keys_n = -1;
+    sweep_one(c, m);
+}
+
+static void er_alter_configs(sweep_ctx *c)
+{
+    REQ(kp_alter_configs_req);
+    m->resources_n = 1;
+    m->resources = NEW(c->a, kp_alter_configs_req_resource, 1);
+    kp_alter_configs_req_resource_init(&m->resources[0]);
+    m->resources[0].resource_type = 2;
+    m->resources[0].resource_name = unknown_name(c);
+    m->resources[0].configs_n = 1;
+    m->resources[0].configs = NEW(c->a, kp_alter_configs_req_config, 1);
+    kp_alter_configs_req_config_init(&m->resources[0].configs[0]);
+    m->resources[0].configs[0].name = KP_STR("retention.ms");
+    m->resources[0].configs[0].value = KP_STR("86400000");
+    sweep_one(c, m);
+}
+
+static void er_incremental_alter_configs(sweep_ctx *c)
+{
+    REQ(kp_incremental_alter_configs_req);
+    m->resources_n = 1;
+    m->resources = NEW(c->a, kp_incremental_alter_configs_req_resource, 1);
+    kp_incremental_alter_configs_req_resource_init(&m->resources[0]);
+    m->resources[0].resource_type = 2;
+    m->resources[0].resource_name = unknown_name(c);
+    m->resources[0].configs_n = 1;
+    m->resources[0].configs = NEW(c->a, kp_incremental_alter_configs_req_config, 1);
+    kp_incremental_alter_configs_req_config_init(&m->resources[0].configs[0]);
+    m->resources[0].configs[0].name = KP_STR("segment.ms");
+    m->resources[0].configs[0].config_operation = 0;
+    m->resources[0].configs[0].value = KP_STR("3600000");
+    sweep_one(c, m);
+}
+
+static void er_describe_log_dirs(sweep_ctx *c)
+{
+    REQ(kp_describe_log_dirs_req);
+    m->topics_n = 1;
+    m->topics = NEW(c->a, kp_describe_log_dirs_req_describable_log_dir_topic, 1);
+    kp_describe_log_dirs_req_describable_log_dir_topic_init(&m->topics[0]);
+    m->topics[0].topic = unknown_name(c);
+    m->topics[0].partitions_n = 1;
+    m->topics[0].partitions = NEW(c->a, int32_t, 1);
+    m->topics[0].partitions[0] = 0;
+    sweep_one(c, m);
+}
+
+static void er_create_partitions(sweep_ctx *c)
+{
+    REQ(kp_create_partitions_req);
+    m->topics_n = 1;
+    m->topics = NEW(c->a, kp_create_partitions_req_topic, 1);
+    kp_create_partitions_req_topic_init(&m->topics[0]);
+    m->topics[0].name = unknown_name(c);
+    m->topics[0].count = 2;
+    m->topics[0].assignments_n = -1;
+    m->timeout_ms = 30000;
+    sweep_one(c, m);
+}
+
+static void er_elect_leaders(sweep_ctx *c)
+{
+    REQ(kp_elect_leaders_req);
+    m->election_type = 0;
+    m->topic_partitions_n = 1;
+    m->topic_partitions = NEW(c->a, kp_elect_leaders_req_topic_partitions, 1);
+    kp_elect_leaders_req_topic_partitions_init(&m->topic_partitions[0]);
+    m->topic_partitions[0].topic = unknown_name(c);
+    m->topic_partitions[0].partitions_n = 1;
+    m->topic_partitions[0].partitions = NEW(c->a, int32_t, 1);
+    m->topic_partitions[0].partitions[0] = 0;
+    m->timeout_ms = 30000;
+    sweep_one(c, m);
+}
+
+static void er_alter_partition_reassignments(sweep_ctx *c)
+{
+    REQ(kp_alter_partition_reassignments_req);
+    m->timeout_ms = 30000;
+    m->allow_replication_factor_change = true;
+    m->topics_n = 1;
+    m->topics = NEW(c->a, kp_alter_partition_reassignments_req_topic, 1);
+    kp_alter_partition_reassignments_req_topic_init(&m->topics[0]);
+    m->topics[0].name = unknown_name(c);
+    m->topics[0].partitions_n = 1;
+    m->topics[0].partitions = NEW(c->a, kp_alter_partition_reassignments_req_partition, 1);
+    kp_alter_partition_reassignments_req_partition_init(&m->topics[0].partitions[0]);
+    m->topics[0].partitions[0].partition_index = 0;
+    m->topics[0].partitions[0].replicas_n = 1;
+    m->topics[0].partitions[0].replicas = NEW(c->a, int32_t, 1);
+    m->topics[0].partitions[0].replicas[0] = g_node_id;
+    sweep_one(c, m);
+}
+
+static void er_list_partition_reassignments(sweep_ctx *c)
+{
+    REQ(kp_list_partition_reassignments_req);
+    m->timeout_ms = 30000;
+    m->topics_n = 1;
+    m->topics = NEW(c->a, kp_list_partition_reassignments_req_topic, 1);
+    kp_list_partition_reassignments_req_topic_init(&m->topics[0]);
+    m->topics[0].name = unknown_name(c);
+    m->topics[0].partition_indexes_n = 1;
+    m->topics[0].partition_indexes = NEW(c->a, int32_t, 1);
+    m->topics[0].partition_indexes[0] = 0;
+    sweep_one(c, m);
+}
+
+static void er_describe_producers(sweep_ctx *c)
+{
+    REQ(kp_describe_producers_req);
+    m->topics_n = 1;
+    m->topics = NEW(c->a, kp_describe_producers_req_topic_request, 1);
+    kp_describe_producers_req_topic_request_init(&m->topics[0]);
+    m->topics[0].name = unknown_name(c);
+    m->topics[0].partition_indexes_n = 1;
+    m->topics[0].partition_indexes = NEW(c->a, int32_t, 1);
+    m->topics[0].partition_indexes[0] = 0;
+    sweep_one(c, m);
+}
+
+static void er_describe_transactions(sweep_ctx *c)
+{
+    REQ(kp_describe_transactions_req);
+    m->transactional_ids_n = 1;
+    m->transactional_ids = NEW(c->a, kp_str, 1);
+    m->transactional_ids[0] = unknown_name(c);
+    sweep_one(c, m);
+}
+
+static void er_describe_quorum(sweep_ctx *c)
+{
+    /* A partition of __cluster_metadata that does not exist. */
+    REQ(kp_describe_quorum_req);
+    m->topics_n = 1;
+    m->topics = NEW(c->a, kp_describe_quorum_req_topic, 1);
+    kp_describe_quorum_req_topic_init(&m->topics[0]);
+    m->topics[0].topic_name = KP_STR("__cluster_metadata");
+    m->topics[0].partitions_n = 1;
+    m->topics[0].partitions = NEW(c->a, kp_describe_quorum_req_partition, 1);
+    kp_describe_quorum_req_partition_init(&m->topics[0].partitions[0]);
+    m->topics[0].partitions[0].partition_index = 1;
+    sweep_one(c, m);
+}
+
 typedef struct handler {
     int16_t key;
     void (*fn)(sweep_ctx *c);
     const char *left_out; /* when fn is NULL: why it is not swept */
+    void (*error_case)(sweep_ctx *c); /* NULL when the API has none */
 } handler;
 
 static const handler HANDLERS[] = {
-    { KP_API_PRODUCE, sw_produce, NULL },
-    { KP_API_FETCH, sw_fetch, NULL },
-    { KP_API_LIST_OFFSETS, sw_list_offsets, NULL },
-    { KP_API_METADATA, sw_metadata, NULL },
-    { KP_API_OFFSET_COMMIT, sw_offset_commit, NULL },
-    { KP_API_OFFSET_FETCH, sw_offset_fetch, NULL },
-    { KP_API_FIND_COORDINATOR, sw_find_coordinator, NULL },
-    { KP_API_JOIN_GROUP, sw_join_group, NULL },
-    { KP_API_HEARTBEAT, sw_heartbeat, NULL },
-    { KP_API_LEAVE_GROUP, sw_leave_group, NULL },
-    { KP_API_SYNC_GROUP, sw_sync_group, NULL },
-    { KP_API_DESCRIBE_GROUPS, sw_describe_groups, NULL },
-    { KP_API_LIST_GROUPS, sw_list_groups, NULL },
-    { KP_API_API_VERSIONS, sw_api_versions, NULL },
-    { KP_API_CREATE_TOPICS, sw_create_topics, NULL },
-    { KP_API_DELETE_TOPICS, sw_delete_topics, NULL },
-    { KP_API_DELETE_RECORDS, sw_delete_records, NULL },
-    { KP_API_INIT_PRODUCER_ID, sw_init_producer_id, NULL },
-    { KP_API_OFFSET_FOR_LEADER_EPOCH, sw_offset_for_leader_epoch, NULL },
-    { KP_API_ADD_PARTITIONS_TO_TXN, sw_add_partitions_to_txn, NULL },
-    { KP_API_ADD_OFFSETS_TO_TXN, sw_add_offsets_to_txn, NULL },
-    { KP_API_END_TXN, sw_end_txn, NULL },
-    { KP_API_WRITE_TXN_MARKERS, sw_write_txn_markers, NULL },
-    { KP_API_TXN_OFFSET_COMMIT, sw_txn_offset_commit, NULL },
-    { KP_API_DESCRIBE_CONFIGS, sw_describe_configs, NULL },
-    { KP_API_ALTER_CONFIGS, sw_alter_configs, NULL },
-    { KP_API_DESCRIBE_LOG_DIRS, sw_describe_log_dirs, NULL },
-    { KP_API_CREATE_PARTITIONS, sw_create_partitions, NULL },
-    { KP_API_DELETE_GROUPS, sw_delete_groups, NULL },
-    { KP_API_ELECT_LEADERS, sw_elect_leaders, NULL },
-    { KP_API_INCREMENTAL_ALTER_CONFIGS, sw_incremental_alter_configs, NULL },
-    { KP_API_ALTER_PARTITION_REASSIGNMENTS, sw_alter_partition_reassignments, NULL },
-    { KP_API_LIST_PARTITION_REASSIGNMENTS, sw_list_partition_reassignments, NULL },
-    { KP_API_OFFSET_DELETE, sw_offset_delete, NULL },
-    { KP_API_DESCRIBE_QUORUM, sw_describe_quorum, NULL },
-    { KP_API_DESCRIBE_CLUSTER, sw_describe_cluster, NULL },
-    { KP_API_DESCRIBE_PRODUCERS, sw_describe_producers, NULL },
-    { KP_API_DESCRIBE_TRANSACTIONS, sw_describe_transactions, NULL },
-    { KP_API_LIST_TRANSACTIONS, sw_list_transactions, NULL },
+    { KP_API_PRODUCE, sw_produce, NULL, er_produce },
+    { KP_API_FETCH, sw_fetch, NULL, er_fetch },
+    { KP_API_LIST_OFFSETS, sw_list_offsets, NULL, er_list_offsets },
+    { KP_API_METADATA, sw_metadata, NULL, er_metadata },
+    { KP_API_OFFSET_COMMIT, sw_offset_commit, NULL, er_offset_commit },
+    { KP_API_OFFSET_FETCH, sw_offset_fetch, NULL, er_offset_fetch },
+    { KP_API_FIND_COORDINATOR, sw_find_coordinator, NULL, NULL },
+    { KP_API_JOIN_GROUP, sw_join_group, NULL, NULL },
+    { KP_API_HEARTBEAT, sw_heartbeat, NULL, er_heartbeat },
+    { KP_API_LEAVE_GROUP, sw_leave_group, NULL, er_leave_group },
+    { KP_API_SYNC_GROUP, sw_sync_group, NULL, er_sync_group },
+    { KP_API_DESCRIBE_GROUPS, sw_describe_groups, NULL, er_describe_groups },
+    { KP_API_LIST_GROUPS, sw_list_groups, NULL, NULL },
+    { KP_API_API_VERSIONS, sw_api_versions, NULL, NULL },
+    { KP_API_CREATE_TOPICS, sw_create_topics, NULL, er_create_topics },
+    { KP_API_DELETE_TOPICS, sw_delete_topics, NULL, er_delete_topics },
+    { KP_API_DELETE_RECORDS, sw_delete_records, NULL, er_delete_records },
+    { KP_API_INIT_PRODUCER_ID, sw_init_producer_id, NULL, NULL },
+    { KP_API_OFFSET_FOR_LEADER_EPOCH, sw_offset_for_leader_epoch, NULL, er_offset_for_leader_epoch },
+    { KP_API_ADD_PARTITIONS_TO_TXN, sw_add_partitions_to_txn, NULL, er_add_partitions_to_txn },
+    { KP_API_ADD_OFFSETS_TO_TXN, sw_add_offsets_to_txn, NULL, er_add_offsets_to_txn },
+    { KP_API_END_TXN, sw_end_txn, NULL, er_end_txn },
+    { KP_API_WRITE_TXN_MARKERS, sw_write_txn_markers, NULL, er_write_txn_markers },
+    { KP_API_TXN_OFFSET_COMMIT, sw_txn_offset_commit, NULL, er_txn_offset_commit },
+    { KP_API_DESCRIBE_CONFIGS, sw_describe_configs, NULL, er_describe_configs },
+    { KP_API_ALTER_CONFIGS, sw_alter_configs, NULL, er_alter_configs },
+    { KP_API_DESCRIBE_LOG_DIRS, sw_describe_log_dirs, NULL, er_describe_log_dirs },
+    { KP_API_CREATE_PARTITIONS, sw_create_partitions, NULL, er_create_partitions },
+    { KP_API_DELETE_GROUPS, sw_delete_groups, NULL, er_delete_groups },
+    { KP_API_ELECT_LEADERS, sw_elect_leaders, NULL, er_elect_leaders },
+    { KP_API_INCREMENTAL_ALTER_CONFIGS, sw_incremental_alter_configs, NULL, er_incremental_alter_configs },
+    { KP_API_ALTER_PARTITION_REASSIGNMENTS, sw_alter_partition_reassignments, NULL, er_alter_partition_reassignments },
+    { KP_API_LIST_PARTITION_REASSIGNMENTS, sw_list_partition_reassignments, NULL, er_list_partition_reassignments },
+    { KP_API_OFFSET_DELETE, sw_offset_delete, NULL, er_offset_delete },
+    { KP_API_DESCRIBE_QUORUM, sw_describe_quorum, NULL, er_describe_quorum },
+    { KP_API_DESCRIBE_CLUSTER, sw_describe_cluster, NULL, NULL },
+    { KP_API_DESCRIBE_PRODUCERS, sw_describe_producers, NULL, er_describe_producers },
+    { KP_API_DESCRIBE_TRANSACTIONS, sw_describe_transactions, NULL, er_describe_transactions },
+    { KP_API_LIST_TRANSACTIONS, sw_list_transactions, NULL, NULL },
     /* Raft between voters, and the controller's own: a broker listener
      * does not serve them (Kafka 4.4 does not advertise them there). */
-    { KP_API_VOTE, NULL, "Raft election between controllers (controller listener only)" },
-    { KP_API_BEGIN_QUORUM_EPOCH, NULL, "Raft leader announcement between controllers" },
-    { KP_API_END_QUORUM_EPOCH, NULL, "Raft leader resignation between controllers" },
-    { KP_API_FETCH_SNAPSHOT, NULL, "Raft snapshot transfer between controllers" },
-    { KP_API_BROKER_REGISTRATION, NULL, "a broker registering with the controller" },
-    { KP_API_BROKER_HEARTBEAT, NULL, "a broker's heartbeat to the controller" },
-    { KP_API_ALTER_PARTITION, NULL, "a partition leader's ISR change to the controller" },
-    { KP_API_ALLOCATE_PRODUCER_IDS, NULL, "a broker's producer-id block request to the controller" },
+    { KP_API_VOTE, NULL, "Raft election between controllers (controller listener only)", NULL },
+    { KP_API_BEGIN_QUORUM_EPOCH, NULL, "Raft leader announcement between controllers", NULL },
+    { KP_API_END_QUORUM_EPOCH, NULL, "Raft leader resignation between controllers", NULL },
+    { KP_API_FETCH_SNAPSHOT, NULL, "Raft snapshot transfer between controllers", NULL },
+    { KP_API_BROKER_REGISTRATION, NULL, "a broker registering with the controller", NULL },
+    { KP_API_BROKER_HEARTBEAT, NULL, "a broker's heartbeat to the controller", NULL },
+    { KP_API_ALTER_PARTITION, NULL, "a partition leader's ISR change to the controller", NULL },
+    { KP_API_ALLOCATE_PRODUCER_IDS, NULL, "a broker's producer-id block request to the controller", NULL },
     /* Forwarded to the controller by Kafka's brokers, but they change the
      * cluster: unregistering the only broker or changing the only voter. */
-    { KP_API_UNREGISTER_BROKER, NULL, "would unregister the broker under test" },
-    { KP_API_ADD_RAFT_VOTER, NULL, "would change the single node's Raft voters" },
-    { KP_API_REMOVE_RAFT_VOTER, NULL, "would remove the single node's only Raft voter" },
-    { KP_API_UPDATE_RAFT_VOTER, NULL, "a voter's own endpoint update to the Raft leader" },
+    { KP_API_UNREGISTER_BROKER, NULL, "would unregister the broker under test", NULL },
+    { KP_API_ADD_RAFT_VOTER, NULL, "would change the single node's Raft voters", NULL },
+    { KP_API_REMOVE_RAFT_VOTER, NULL, "would remove the single node's only Raft voter", NULL },
+    { KP_API_UPDATE_RAFT_VOTER, NULL, "a voter's own endpoint update to the Raft leader", NULL },
 };
 
 static const handler *find_handler(int16_t key)
@@ -2012,6 +2515,26 @@ static void setup(int max_versions)
     if (call_until_clean(KP_API_OFFSET_FETCH, build_offset_fetch, GROUP_COMMITTED, 30, a, &r, "OffsetFetch") < 0)
         die("the group coordinator does not answer OffsetFetch");
     result_free(&r);
+    /* Every partition of __consumer_offsets loaded (Kafka loads them one by
+     * one after creating the topic): an OffsetFetch for a group in each of
+     * the 50 (Kafka's partition of a group: its Java hashCode, & 0x7fffffff,
+     * modulo offsets.topic.num.partitions). */
+    int covered[50] = { 0 }, ncovered = 0;
+    for (int i = 0; ncovered < 50 && i < 10000; i++) {
+        char g[64];
+        snprintf(g, sizeof g, "sweep-probe-%d", i);
+        int32_t h = 0;
+        for (const char *q = g; *q; q++)
+            h = (int32_t)((uint32_t)h * 31u + (uint8_t)*q);
+        int part = (int)((uint32_t)h & 0x7fffffffu) % 50;
+        if (covered[part])
+            continue;
+        covered[part] = 1;
+        ncovered++;
+        if (call_until_clean(KP_API_OFFSET_FETCH, build_offset_fetch, g, 30, a, &r, "OffsetFetch") < 0)
+            die("the group coordinator does not answer OffsetFetch for %s", g);
+        result_free(&r);
+    }
 }
 
 int main(int argc, char **argv)
@@ -2034,7 +2557,7 @@ int main(int argc, char **argv)
         die("-b wants HOST:PORT");
     snprintf(g_host, sizeof g_host, "%.*s", (int)(colon - bootstrap), bootstrap);
     snprintf(g_port, sizeof g_port, "%s", colon + 1);
-    g_debug = getenv("SWEEP_DEBUG") != NULL;
+    g_debug = getenv("SWEEP_DEBUG") ? atoi(getenv("SWEEP_DEBUG")) : 0;
     load_schema(schema);
     double t0 = now_s();
     arena_init(&g_setup_arena, 64u << 20);
@@ -2093,6 +2616,11 @@ int main(int argc, char **argv)
             arena_init(&a, 64u << 20);
             sweep_ctx c = { api, v, &a };
             h->fn(&c);
+            if (h->error_case) {
+                g_error_case = 1;
+                h->error_case(&c);
+                g_error_case = 0;
+            }
             arena_deinit(&a);
             fflush(stdout);
         }

@@ -19,6 +19,7 @@ changes what it sends, or when the schema learns new versions.
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -38,6 +39,28 @@ EXPECTED = HERE / "sweep_expected.json"
 SWEEP_TIMEOUT_S = 120
 
 
+def answer_name(d):
+    """ "Produce v3", "JoinGroup v4 #2" (a second step), "Produce v3 (error
+    case)" (the API's request with one thing wrong)."""
+    name = "%s v%d" % (d["api"], d["version"])
+    if d.get("step", 1) > 1:
+        name += " #%d" % d["step"]
+    if d.get("case"):
+        name += " (%s case)" % d["case"]
+    return name
+
+
+_NAME = re.compile(r"^(\S+) v(\d+)(?: #(\d+))?(?: \((\w+) case\))?$")
+
+
+def answer_key(name):
+    """(api, version, step, case) of an answer_name."""
+    m = _NAME.match(name)
+    if not m:
+        raise ValueError("not an answer name: %r" % name)
+    return m.group(1), int(m.group(2)), int(m.group(3) or 1), m.group(4) or ""
+
+
 def run_sweep(bootstrap, sweep=SWEEP, schema=SCHEMA, timeout=SWEEP_TIMEOUT_S):
     """Run the sweep; returns (advertised, answers, done, stdout, stderr).
     answers maps "Api vN" (or "Api vN #2" for a second step) to the line."""
@@ -54,10 +77,7 @@ def run_sweep(bootstrap, sweep=SWEEP, schema=SCHEMA, timeout=SWEEP_TIMEOUT_S):
         elif d.get("done"):
             done = d
         elif "version" in d:
-            name = "%s v%d" % (d["api"], d["version"])
-            if d.get("step", 1) > 1:
-                name += " #%d" % d["step"]
-            answers[name] = d
+            answers[answer_name(d)] = d
         else:
             others.append(d)
     return advertised, answers, others, done, r.stderr
@@ -70,7 +90,7 @@ def answer_record(d):
     if not d.get("decoded"):
         return {"decoded": False, "failure": d["failure"]}
     return {"decoded": True, "errors": d["errors"], "error_fields": d["error_fields"],
-            "arrays": d["arrays"]}
+            "arrays": d["arrays"], "nulls": d["nulls"], "tagged": d["tagged"]}
 
 
 def record(ref):
@@ -112,7 +132,7 @@ def dumps(out):
         parts.append('   "advertised": %s,\n' % line(r["advertised"]))
         parts.append('   "not_swept": %s,\n' % line(r["not_swept"]))
         parts.append('   "answers": {\n')
-        keys = sorted(r["answers"], key=_answer_order)
+        keys = sorted(r["answers"], key=answer_key)
         for j, k in enumerate(keys):
             parts.append('    %s: %s%s\n' % (line(k), line(r["answers"][k]),
                                             "," if j + 1 < len(keys) else ""))
@@ -121,13 +141,6 @@ def dumps(out):
     text = "".join(parts)
     assert json.loads(text) == out
     return text
-
-
-def _answer_order(name):
-    """"Produce v3 #2" sorts as ("Produce", 3, 2)."""
-    api, rest = name.split(" v", 1)
-    v, _, step = rest.partition(" #")
-    return (api, int(v), int(step or 1))
 
 
 def main():

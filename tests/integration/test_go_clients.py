@@ -81,8 +81,8 @@ class Run:
 def run(prog, bootstrap, scenario, timeout=75, **flags):
     cmd = [str(prog), "-brokers", bootstrap, "-timeout", "%ds" % (timeout - 10)]
     for k, v in flags.items():
-        if v is True:
-            cmd.append("-" + k)
+        if isinstance(v, bool):  # Go's flag package: -name=false, never "-name false"
+            cmd.append("-%s=%s" % (k, "true" if v else "false"))
         elif v is not None:
             cmd += ["-" + k, str(v)]
     cmd.append(scenario)
@@ -316,3 +316,54 @@ def test_kafkago_admin(go_bins, broker):
     dt = r.one("DeleteTopics")
     assert dt["error"] is None and dt["unknown_is_unknown"], dt
     assert r.one("Metadata_after_delete")["gone"]
+
+
+# ---------------------------------------------------------------------------
+# sarama pinned to a pre-0.11 Kafka
+# ---------------------------------------------------------------------------
+
+def test_sarama_pre_kip896_versions_refused(go_bins, broker):
+    """sarama with Config.Version = 0.10.2.0 (an old pin, and Burrow's
+    default client profile) speaks the pre-0.11 message formats: Fetch v3
+    and Produce v2 with magic-1 message sets (headers need 0.11, so none).
+
+    Fetch v3: Kafka 4.4 removed it (KIP-896) and closes the connection;
+    Gregor does the same ("Fetch v3 is not supported (we serve v4-v18)").
+    sarama reports "error while consuming <topic>/0: EOF" on both.
+
+    Produce v2: Kafka 4.4 advertises Produce from v0 but closes the
+    connection on v0-2 (sarama: "EOF"); Gregor serves Produce v0-2 for v2
+    record batches (librdkafka <= 2.11 reads the Produce floor to decide
+    whether it may compress; docs/protocol.md) and refuses magic 0 and 1
+    per partition with UNSUPPORTED_FOR_MESSAGE_FORMAT. Refused on both,
+    each in its own way; nothing is written on either."""
+    topic = "sarama-old"
+    create_topic(broker.bootstrap, topic, partitions=1)
+    run(SARAMA, broker.bootstrap, "produce", topic=topic, n=3).ok()  # at 2.8: something to fetch
+
+    c = run(SARAMA, broker.bootstrap, "consume", topic=topic, version="0.10.2.0")
+    assert c.rc == 1, c.describe()
+    assert c.one("error") == {"event": "error", "step": "ConsumePartition",
+                              "error": "kafka: error while consuming %s/0: EOF" % topic}, c.describe()
+    assert not c.events("record")
+
+    p = run(SARAMA, broker.bootstrap, "produce", topic=topic, version="0.10.2.0", headers=False, n=1)
+    assert p.rc == 1, p.describe()
+    err = p.one("error")
+    if broker.kind == "kafka":
+        assert err == {"event": "error", "step": "SendMessage", "error": "EOF"}, err
+    else:
+        assert err == {"event": "error", "step": "SendMessage", "error":
+                       "kafka server: The requested operation is not supported by the message format "
+                       "version"}, err
+    assert not p.events("produced")
+
+    log = broker.log_text()
+    if broker.kind == "kafka":
+        for api in ("key 1 (Fetch) and unsupported version 3", "key 0 (Produce) and unsupported version 2"):
+            assert "UnsupportedVersionException: Received request for api with " + api in log, api
+    else:
+        assert "Fetch v3 is not supported (we serve v4-v18)" in log
+        assert "refused (UNSUPPORTED_FOR_MESSAGE_FORMAT): record batch at byte 0: batch magic is not 2" in log
+    c = run(SARAMA, broker.bootstrap, "consume", topic=topic).ok()
+    assert [r["offset"] for r in c.events("record")] == [0, 1, 2]

@@ -828,15 +828,15 @@ static void test_api_table(void)
     static const struct { int16_t key, lo, hi, flex; } want[] = {
         { KP_API_PRODUCE, 0, 13, 9 }, { KP_API_FETCH, 4, 18, 12 },
         { KP_API_LIST_OFFSETS, 0, 11, 6 }, { KP_API_METADATA, 0, 13, 9 },
-        { KP_API_OFFSET_COMMIT, 2, 8, 8 }, { KP_API_OFFSET_FETCH, 1, 8, 6 },
-        { KP_API_FIND_COORDINATOR, 0, 4, 3 }, { KP_API_JOIN_GROUP, 0, 9, 6 },
+        { KP_API_OFFSET_COMMIT, 0, 10, 8 }, { KP_API_OFFSET_FETCH, 0, 10, 6 },
+        { KP_API_FIND_COORDINATOR, 0, 6, 3 }, { KP_API_JOIN_GROUP, 0, 9, 6 },
         { KP_API_HEARTBEAT, 0, 4, 4 }, { KP_API_LEAVE_GROUP, 0, 5, 4 },
-        { KP_API_SYNC_GROUP, 0, 5, 4 }, { KP_API_DESCRIBE_GROUPS, 0, 5, 5 },
-        { KP_API_LIST_GROUPS, 0, 4, 3 }, { KP_API_API_VERSIONS, 0, 5, 3 },
+        { KP_API_SYNC_GROUP, 0, 5, 4 }, { KP_API_DESCRIBE_GROUPS, 0, 6, 5 },
+        { KP_API_LIST_GROUPS, 0, 5, 3 }, { KP_API_API_VERSIONS, 0, 5, 3 },
         { KP_API_CREATE_TOPICS, 0, 7, 5 }, { KP_API_DELETE_TOPICS, 0, 6, 4 },
         { KP_API_INIT_PRODUCER_ID, 0, 5, 2 }, { KP_API_DESCRIBE_CONFIGS, 0, 4, 4 },
         { KP_API_ALTER_CONFIGS, 0, 2, 2 }, { KP_API_CREATE_PARTITIONS, 0, 3, 2 },
-        { KP_API_DELETE_GROUPS, 0, 2, 2 }, { KP_API_INCREMENTAL_ALTER_CONFIGS, 0, 1, 1 },
+        { KP_API_DELETE_GROUPS, 0, 3, 2 }, { KP_API_INCREMENTAL_ALTER_CONFIGS, 0, 1, 1 },
         { KP_API_OFFSET_DELETE, 0, 0, INT16_MAX }, { KP_API_DESCRIBE_CLUSTER, 0, 2, 0 },
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {

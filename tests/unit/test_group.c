@@ -9,6 +9,7 @@
  * invariants after every step.
  */
 #include "group/group.h"
+#include "group/coordinator.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -19,6 +20,13 @@
 #include "check.h"
 
 #define STR_MAX 96
+
+/* C strings in, the machine's grp_str out (NUL-terminated; null: NULL). */
+#define S(x) grp_str_c(x)
+static const char *C(grp_str s)
+{
+    return s.len < 0 ? NULL : s.ptr;
+}
 #define MEMBERS_MAX 8
 #define TOKS_MAX 2048
 #define SESSION_MS 10000
@@ -78,18 +86,18 @@ static void tok_record(tok *t, const grp_action *a)
     t->err = a->error;
     t->gen = a->generation_id;
     t->skip = a->skip_assignment;
-    copy_str(t->member_id, a->member_id);
-    copy_str(t->leader, a->leader_id);
-    copy_str(t->proto, a->protocol_name);
+    copy_str(t->member_id, C(a->member_id));
+    copy_str(t->leader, C(a->leader_id));
+    copy_str(t->proto, C(a->protocol_name));
     t->nmembers = a->nmembers;
     CHECK(a->nmembers <= MEMBERS_MAX);
     for (int i = 0; i < a->nmembers && i < MEMBERS_MAX; i++) {
-        copy_str(t->members[i], a->members[i].member_id);
+        copy_str(t->members[i], C(a->members[i].member_id));
         copy_bytes(t->meta[i], a->members[i].metadata);
     }
     copy_bytes(t->assign, a->assignment);
     if (a->kind == GRP_ACT_JOIN_RESPONSE && a->error == GRP_OK)
-        CHECK(a->protocol_type && a->protocol_name && a->leader_id);
+        CHECK(C(a->protocol_type) && C(a->protocol_name) && C(a->leader_id));
 }
 
 /* Take the actions of the last call (payloads are only valid until the next). */
@@ -108,7 +116,7 @@ static void collect(void)
         } else {
             CHECK_EQ_I64(a->kind, GRP_ACT_MEMBER_REMOVED);
             nremoved++;
-            copy_str(removed_id, a->member_id);
+            copy_str(removed_id, C(a->member_id));
             copy_str(removed_reason, a->reason);
         }
     }
@@ -118,7 +126,7 @@ static void collect(void)
 static grp *grp_make(int32_t delay_ms, int32_t size_max)
 {
     grp_limits lim = { 6000, 1800000, size_max, delay_ms };
-    grp *g = grp_new("g1", &lim);
+    grp *g = grp_new(S("g1"), &lim);
     CHECK(g != NULL);
     return g;
 }
@@ -196,16 +204,16 @@ static void join_send(grp *g, jreq r, void *token)
             *eq = '\0';
             meta = eq + 1;
         }
-        pv[n].name = p;
+        pv[n].name = S(p);
         pv[n].metadata.ptr = (const uint8_t *)meta;
         pv[n].metadata.len = (int32_t)strlen(meta);
         n++;
     }
     grp_join_req q = {
-        .token = token, .version = r.version, .member_id = r.member_id,
-        .group_instance_id = r.inst, .client_id = r.client, .client_host = "/10.0.0.1",
+        .token = token, .version = r.version, .member_id = S(r.member_id),
+        .group_instance_id = S(r.inst), .client_id = S(r.client), .client_host = S("/10.0.0.1"),
         .session_timeout_ms = r.session_ms, .rebalance_timeout_ms = r.rebalance_ms,
-        .protocol_type = r.ptype, .protocols = pv, .nprotocols = n, .reason = NULL,
+        .protocol_type = S(r.ptype), .protocols = pv, .nprotocols = n, .reason = NULL,
     };
     grp_join(g, &q, now_ms, &acts);
 }
@@ -240,11 +248,13 @@ static void sync_send(grp *g, const char *member_id, const char *inst, int32_t g
                       void *token)
 {
     grp_bytes b[MEMBERS_MAX];
+    grp_str sid[MEMBERS_MAX];
     for (int i = 0; i < n; i++) {
         b[i].ptr = (const uint8_t *)assigns[i];
         b[i].len = (int32_t)strlen(assigns[i]);
+        sid[i] = S(ids[i]);
     }
-    grp_sync_req q = { token, member_id, inst, gen, ptype, pname, ids, b, n };
+    grp_sync_req q = { token, S(member_id), S(inst), gen, S(ptype), S(pname), sid, b, n };
     grp_sync(g, &q, now_ms, &acts);
 }
 
@@ -264,14 +274,14 @@ static tok *sync_m(grp *g, const char *member_id, int32_t gen)
 
 static int16_t hb(grp *g, const char *member_id, const char *inst, int32_t gen)
 {
-    int16_t e = grp_heartbeat(g, member_id, inst, gen, now_ms, &acts);
+    int16_t e = grp_heartbeat(g, S(member_id), S(inst), gen, now_ms, &acts);
     collect();
     return e;
 }
 
 static int16_t leave(grp *g, const char *member_id, const char *inst)
 {
-    int16_t e = grp_leave(g, member_id, inst, now_ms, &acts);
+    int16_t e = grp_leave(g, S(member_id), S(inst), now_ms, &acts);
     collect();
     return e;
 }
@@ -306,7 +316,7 @@ static int32_t form_stable(grp *g, int n, const char *const *protos, const char 
         idv[i] = ids[i];
         snprintf(av[i], sizeof(av[i]), "a%d", i);
         avp[i] = av[i];
-        if (strcmp(grp_leader(g), ids[i]) == 0)
+        if (strcmp(C(grp_leader(g)), ids[i]) == 0)
             leader = i;
     }
     CHECK(leader >= 0);
@@ -349,15 +359,15 @@ static void test_state_names(void)
     CHECK(strcmp(grp_state_name(GRP_STABLE), "Stable") == 0);
     CHECK(strcmp(grp_state_name(GRP_DEAD), "Dead") == 0);
     grp_limits bad = { 7000, 6000, 10, 0 };
-    CHECK(grp_new("x", &bad) == NULL); /* min above max */
+    CHECK(grp_new(S("x"), &bad) == NULL); /* min above max */
     grp_free(NULL);
 }
 
 static void test_join_single_v3(void)
 {
     grp *g = grp_make(0, INT32_MAX);
-    CHECK(strcmp(grp_id(g), "g1") == 0);
-    CHECK(grp_protocol_type(g) == NULL && grp_leader(g) == NULL);
+    CHECK(strcmp(C(grp_id(g)), "g1") == 0);
+    CHECK(C(grp_protocol_type(g)) == NULL && C(grp_leader(g)) == NULL);
     jreq r = J("", "range=A");
     r.version = 3;
     tok *t = join_r(g, r);
@@ -371,9 +381,9 @@ static void test_join_single_v3(void)
     CHECK_EQ_I64(t->nmembers, 1);
     CHECK(strcmp(t->members[0], t->member_id) == 0 && strcmp(t->meta[0], "A") == 0);
     CHECK_EQ_I64(grp_state(g), GRP_COMPLETING_REBALANCE);
-    CHECK(strcmp(grp_protocol_type(g), "consumer") == 0);
-    CHECK(strcmp(grp_protocol_name(g), "range") == 0);
-    CHECK(grp_has_member(g, t->member_id) && !grp_has_member(g, "nope") && !grp_has_member(g, NULL));
+    CHECK(strcmp(C(grp_protocol_type(g)), "consumer") == 0);
+    CHECK(strcmp(C(grp_protocol_name(g)), "range") == 0);
+    CHECK(grp_has_member(g, S(t->member_id)) && !grp_has_member(g, S("nope")) && !grp_has_member(g, S(NULL)));
     char id[STR_MAX];
     copy_str(id, t->member_id);
     CHECK_EQ_I64(hb(g, id, NULL, 1), GRP_OK);
@@ -391,8 +401,8 @@ static void test_join_single_v3(void)
     int n = 0;
     const grp_member_view *v = grp_members(g, &n);
     CHECK_EQ_I64(n, 1);
-    CHECK(strcmp(v[0].client_id, "c") == 0 && strcmp(v[0].client_host, "/10.0.0.1") == 0);
-    CHECK(v[0].group_instance_id == NULL && v[0].assignment.len == 2 && v[0].metadata.len == 1);
+    CHECK(strcmp(C(v[0].client_id), "c") == 0 && strcmp(C(v[0].client_host), "/10.0.0.1") == 0);
+    CHECK(C(v[0].group_instance_id) == NULL && v[0].assignment.len == 2 && v[0].metadata.len == 1);
     finish(g);
 }
 
@@ -435,7 +445,7 @@ static void test_member_id_required(void)
     /* ids are deterministic: same group id and time give the same id */
     grp *ga = grp_make(0, INT32_MAX), *gb = grp_make(0, INT32_MAX);
     grp_limits lim = { 6000, 1800000, INT32_MAX, 0 };
-    grp *gc = grp_new("other", &lim);
+    grp *gc = grp_new(S("other"), &lim);
     tok *ta = join(ga, "", "range=A"), *tb = join(gb, "", "range=A"), *tc = join(gc, "", "range=A");
     tok *ta2 = join(ga, "", "range=A");
     CHECK(strcmp(ta->member_id, tb->member_id) == 0);
@@ -526,7 +536,7 @@ static void test_protocol_selection(void)
     grp *g = grp_make(0, INT32_MAX);
     const char *const p1[] = { "range=a1,rr=a2", "rr=b2,range=b1", "rr=c2" };
     form_stable(g, 3, p1, NULL, ids);
-    CHECK(strcmp(grp_protocol_name(g), "rr") == 0);
+    CHECK(strcmp(C(grp_protocol_name(g)), "rr") == 0);
     int n;
     const grp_member_view *v = grp_members(g, &n);
     CHECK_EQ_I64(n, 3);
@@ -538,14 +548,14 @@ static void test_protocol_selection(void)
     g = grp_make(0, INT32_MAX);
     const char *const p2[] = { "range=a1,rr=a2", "range=b1,rr=b2", "rr=c2,range=c1" };
     form_stable(g, 3, p2, NULL, ids);
-    CHECK(strcmp(grp_protocol_name(g), "range") == 0);
+    CHECK(strcmp(C(grp_protocol_name(g)), "range") == 0);
     finish(g);
 
     /* a tie goes to the first member's preference */
     g = grp_make(0, INT32_MAX);
     const char *const p3[] = { "rr=a2,range=a1", "range=b1,rr=b2" };
     form_stable(g, 2, p3, NULL, ids);
-    CHECK(strcmp(grp_protocol_name(g), "rr") == 0);
+    CHECK(strcmp(C(grp_protocol_name(g)), "rr") == 0);
     /* the leader's member list carries the selected protocol's metadata */
     tok *jl = join(g, ids[0], "rr=a2,range=a1"); /* leader rejoin in Stable: rebalance */
     CHECK_EQ_I64(grp_state(g), GRP_PREPARING_REBALANCE);
@@ -579,8 +589,8 @@ static void test_leave(void)
     CHECK_EQ_I64(grp_state(g), GRP_EMPTY);
     CHECK_EQ_I64(grp_generation(g), gen + 2);
     CHECK_EQ_I64(npersist, p0 + 1);
-    CHECK(grp_leader(g) == NULL && grp_protocol_name(g) == NULL);
-    CHECK(strcmp(grp_protocol_type(g), "consumer") == 0); /* kept for the offsets */
+    CHECK(C(grp_leader(g)) == NULL && C(grp_protocol_name(g)) == NULL);
+    CHECK(strcmp(C(grp_protocol_type(g)), "consumer") == 0); /* kept for the offsets */
 
     /* leave of a pending id, and by instance id */
     tok *tp = join(g, "", "range=A");
@@ -592,7 +602,7 @@ static void test_leave(void)
     CHECK_EQ_I64(leave(g, "", "nosuch"), GRP_ERR_UNKNOWN_MEMBER_ID);
     CHECK_EQ_I64(leave(g, sids[0], "i1"), GRP_ERR_FENCED_INSTANCE_ID);
     CHECK_EQ_I64(leave(g, "", "i1"), GRP_OK);
-    CHECK(!grp_has_member(g, sids[1]));
+    CHECK(!grp_has_member(g, S(sids[1])));
     finish(g);
 
     /* a follower leaving with its sync parked gets it answered */
@@ -628,7 +638,7 @@ static void test_heartbeat_states(void)
         CHECK_EQ_I64(hb(g, a, NULL, 1), GRP_ERR_REBALANCE_IN_PROGRESS);
         grp_tick(g, now_ms, &acts);
         collect();
-        CHECK(grp_has_member(g, a));
+        CHECK(grp_has_member(g, S(a)));
     }
     finish(g);
 }
@@ -676,7 +686,7 @@ static void test_rebalance_timeout(void)
     CHECK_EQ_I64(now_ms, t0 + REBALANCE_MS);
     CHECK_EQ_I64(nremoved, r0 + 1);
     CHECK(strstr(removed_reason, "rejoin") != NULL);
-    CHECK(!grp_has_member(g, ids[1]));
+    CHECK(!grp_has_member(g, S(ids[1])));
     CHECK(ja->gen == gen + 1 && jc->gen == gen + 1);
     CHECK(strcmp(ja->leader, ids[0]) == 0 && ja->nmembers == 2); /* the old leader kept */
     finish(g);
@@ -684,7 +694,7 @@ static void test_rebalance_timeout(void)
     /* the leader does not rejoin: the first member that did leads */
     g = grp_make(0, INT32_MAX);
     gen = form_stable(g, 3, PROTO_A, NULL, ids);
-    CHECK(strcmp(grp_leader(g), ids[0]) == 0);
+    CHECK(strcmp(C(grp_leader(g)), ids[0]) == 0);
     CHECK_EQ_I64(leave(g, ids[1], NULL), GRP_OK);
     tok *j2 = join(g, ids[2], PROTO_A[2]);
     advance(g, REBALANCE_MS);
@@ -743,7 +753,7 @@ static void test_static_members(void)
     char ids[2][STR_MAX], old_a[STR_MAX], new_a[STR_MAX];
     const char *const insts[] = { "ia", "ib" };
     int32_t gen = form_stable(g, 2, PROTO_A, insts, ids);
-    CHECK(strcmp(grp_leader(g), ids[0]) == 0);
+    CHECK(strcmp(C(grp_leader(g)), ids[0]) == 0);
     copy_str(old_a, ids[0]);
 
     /* the leader restarts (v9): same place, no rebalance, skip_assignment */
@@ -759,18 +769,18 @@ static void test_static_members(void)
     CHECK(strcmp(t->leader, new_a) == 0 && t->skip && t->nmembers == 2);
     CHECK_EQ_I64(npersist, p0 + 1);
     CHECK_EQ_I64(grp_state(g), GRP_STABLE);
-    CHECK(strcmp(grp_leader(g), new_a) == 0);
+    CHECK(strcmp(C(grp_leader(g)), new_a) == 0);
     int n;
     const grp_member_view *v = grp_members(g, &n);
-    CHECK(n == 2 && strcmp(v[0].member_id, new_a) == 0 && v[0].assignment.len == 2);
-    CHECK(strcmp(v[0].group_instance_id, "ia") == 0);
+    CHECK(n == 2 && strcmp(C(v[0].member_id), new_a) == 0 && v[0].assignment.len == 2);
+    CHECK(strcmp(C(v[0].group_instance_id), "ia") == 0);
     /* the old incarnation is fenced */
     CHECK_EQ_I64(hb(g, old_a, "ia", gen), GRP_ERR_FENCED_INSTANCE_ID);
     CHECK_EQ_I64(hb(g, old_a, NULL, gen), GRP_ERR_UNKNOWN_MEMBER_ID);
     CHECK_EQ_I64(hb(g, new_a, "ia", gen), GRP_OK);
     CHECK_EQ_I64(join_r(g, (jreq){ 5, old_a, "ia", "c", SESSION_MS, REBALANCE_MS, "consumer", PROTO_A[0] })->err,
                  GRP_ERR_FENCED_INSTANCE_ID);
-    CHECK_EQ_I64(grp_validate_commit(g, old_a, "ia", gen, now_ms), GRP_ERR_FENCED_INSTANCE_ID);
+    CHECK_EQ_I64(grp_validate_commit(g, S(old_a), S("ia"), gen, now_ms), GRP_ERR_FENCED_INSTANCE_ID);
     tok *sf = tok_new();
     sync_send(g, old_a, "ia", gen, NULL, NULL, 0, NULL, NULL, sf);
     collect();
@@ -858,12 +868,12 @@ static void test_static_kept_through_rebalance(void)
         hb(g, ids[1], "ib", gen);
     }
     CHECK(ja->answered && jc->answered);
-    CHECK(grp_has_member(g, ids[1]));
+    CHECK(grp_has_member(g, S(ids[1])));
     CHECK_EQ_I64(ja->nmembers, 3); /* the leader assigns to it as well */
     CHECK_EQ_I64(hb(g, ids[1], "ib", gen), GRP_ERR_ILLEGAL_GENERATION);
     int r0 = nremoved;
     advance(g, SESSION_MS);
-    CHECK(!grp_has_member(g, ids[1]) && nremoved == r0 + 1);
+    CHECK(!grp_has_member(g, S(ids[1])) && nremoved == r0 + 1);
     CHECK_EQ_I64(grp_state(g), GRP_PREPARING_REBALANCE);
     finish(g);
 }
@@ -1024,31 +1034,31 @@ static void test_completing_retry(void)
 static void test_commit_validation(void)
 {
     grp *g = grp_make(0, INT32_MAX);
-    CHECK_EQ_I64(grp_validate_commit(g, "", NULL, -1, now_ms), GRP_OK);
-    CHECK_EQ_I64(grp_validate_commit(g, "x", NULL, 3, now_ms), GRP_ERR_UNKNOWN_MEMBER_ID);
+    CHECK_EQ_I64(grp_validate_commit(g, S(""), S(NULL), -1, now_ms), GRP_OK);
+    CHECK_EQ_I64(grp_validate_commit(g, S("x"), S(NULL), 3, now_ms), GRP_ERR_UNKNOWN_MEMBER_ID);
     char ids[2][STR_MAX];
     const char *const insts[] = { NULL, "ib" };
     int32_t gen = form_stable(g, 2, PROTO_A, insts, ids);
     /* a simple consumer under live members is an unknown member (Kafka's order of checks) */
-    CHECK_EQ_I64(grp_validate_commit(g, "", NULL, -1, now_ms), GRP_ERR_UNKNOWN_MEMBER_ID);
-    CHECK_EQ_I64(grp_validate_commit(g, ids[0], NULL, gen, now_ms), GRP_OK);
-    CHECK_EQ_I64(grp_validate_commit(g, ids[0], NULL, gen - 1, now_ms), GRP_ERR_ILLEGAL_GENERATION);
-    CHECK_EQ_I64(grp_validate_commit(g, "zz", NULL, gen, now_ms), GRP_ERR_UNKNOWN_MEMBER_ID);
-    CHECK_EQ_I64(grp_validate_commit(g, ids[0], "ib", gen, now_ms), GRP_ERR_FENCED_INSTANCE_ID);
-    CHECK_EQ_I64(grp_validate_commit(g, ids[1], "ib", gen, now_ms), GRP_OK);
+    CHECK_EQ_I64(grp_validate_commit(g, S(""), S(NULL), -1, now_ms), GRP_ERR_UNKNOWN_MEMBER_ID);
+    CHECK_EQ_I64(grp_validate_commit(g, S(ids[0]), S(NULL), gen, now_ms), GRP_OK);
+    CHECK_EQ_I64(grp_validate_commit(g, S(ids[0]), S(NULL), gen - 1, now_ms), GRP_ERR_ILLEGAL_GENERATION);
+    CHECK_EQ_I64(grp_validate_commit(g, S("zz"), S(NULL), gen, now_ms), GRP_ERR_UNKNOWN_MEMBER_ID);
+    CHECK_EQ_I64(grp_validate_commit(g, S(ids[0]), S("ib"), gen, now_ms), GRP_ERR_FENCED_INSTANCE_ID);
+    CHECK_EQ_I64(grp_validate_commit(g, S(ids[1]), S("ib"), gen, now_ms), GRP_OK);
     /* a commit keeps the session alive */
     advance(g, SESSION_MS - 1);
-    CHECK_EQ_I64(grp_validate_commit(g, ids[0], NULL, gen, now_ms), GRP_OK);
+    CHECK_EQ_I64(grp_validate_commit(g, S(ids[0]), S(NULL), gen, now_ms), GRP_OK);
     CHECK_EQ_I64(hb(g, ids[1], NULL, gen), GRP_OK);
     advance(g, SESSION_MS - 1);
     CHECK_EQ_I64(grp_member_count(g), 2);
     /* PreparingRebalance: the current generation may still commit */
     join(g, ids[0], PROTO_A[0]);
-    CHECK_EQ_I64(grp_validate_commit(g, ids[1], NULL, gen, now_ms), GRP_OK);
+    CHECK_EQ_I64(grp_validate_commit(g, S(ids[1]), S(NULL), gen, now_ms), GRP_OK);
     join(g, ids[1], PROTO_A[1]);
     /* CompletingRebalance: wait for the assignment */
-    CHECK_EQ_I64(grp_validate_commit(g, ids[1], NULL, gen + 1, now_ms), GRP_ERR_REBALANCE_IN_PROGRESS);
-    CHECK_EQ_I64(grp_validate_commit(g, ids[1], NULL, gen, now_ms), GRP_ERR_REBALANCE_IN_PROGRESS);
+    CHECK_EQ_I64(grp_validate_commit(g, S(ids[1]), S(NULL), gen + 1, now_ms), GRP_ERR_REBALANCE_IN_PROGRESS);
+    CHECK_EQ_I64(grp_validate_commit(g, S(ids[1]), S(NULL), gen, now_ms), GRP_ERR_REBALANCE_IN_PROGRESS);
     finish(g);
 }
 
@@ -1071,8 +1081,8 @@ static void test_delete_and_dead(void)
     CHECK_EQ_I64(sync_m(g, ids[0], gen)->err, GRP_ERR_COORDINATOR_NOT_AVAILABLE);
     CHECK_EQ_I64(hb(g, ids[0], NULL, gen), GRP_ERR_COORDINATOR_NOT_AVAILABLE);
     CHECK_EQ_I64(leave(g, ids[0], NULL), GRP_ERR_COORDINATOR_NOT_AVAILABLE);
-    CHECK_EQ_I64(grp_validate_commit(g, "", NULL, -1, now_ms), GRP_OK);
-    CHECK_EQ_I64(grp_validate_commit(g, ids[0], NULL, gen, now_ms), GRP_ERR_COORDINATOR_NOT_AVAILABLE);
+    CHECK_EQ_I64(grp_validate_commit(g, S(""), S(NULL), -1, now_ms), GRP_OK);
+    CHECK_EQ_I64(grp_validate_commit(g, S(ids[0]), S(NULL), gen, now_ms), GRP_ERR_COORDINATOR_NOT_AVAILABLE);
     finish(g);
 }
 
@@ -1107,28 +1117,28 @@ static void test_snapshot_restore(void)
     int32_t gen = form_stable(g, 2, p, insts, ids);
     grp_snapshot s;
     grp_snapshot_get(g, &s);
-    CHECK(strcmp(s.protocol_type, "consumer") == 0 && strcmp(s.protocol_name, "range") == 0);
-    CHECK(s.generation == gen && s.nmembers == 2 && strcmp(s.leader, ids[0]) == 0);
+    CHECK(strcmp(C(s.protocol_type), "consumer") == 0 && strcmp(C(s.protocol_name), "range") == 0);
+    CHECK(s.generation == gen && s.nmembers == 2 && strcmp(C(s.leader), ids[0]) == 0);
     CHECK(s.current_state_timestamp_ms == now_ms);
     CHECK(s.members[1].subscription.len == 1 && s.members[1].subscription.ptr[0] == 'B');
-    CHECK(strcmp(s.members[1].group_instance_id, "ib") == 0);
+    CHECK(strcmp(C(s.members[1].group_instance_id), "ib") == 0);
     CHECK(s.members[0].session_timeout_ms == SESSION_MS && s.members[0].rebalance_timeout_ms == REBALANCE_MS);
 
     now_ms += 50000;
     grp_limits lim = { 6000, 1800000, INT32_MAX, 0 };
-    grp *h = grp_new("g1", &lim);
+    grp *h = grp_new(S("g1"), &lim);
     CHECK_EQ_I64(grp_restore(h, &s, now_ms), 0);
     grp_snapshot s2;
     grp_snapshot_get(h, &s2);
-    CHECK(strcmp(s2.protocol_type, s.protocol_type) == 0 && strcmp(s2.protocol_name, s.protocol_name) == 0);
-    CHECK(s2.generation == s.generation && strcmp(s2.leader, s.leader) == 0);
+    CHECK(strcmp(C(s2.protocol_type), C(s.protocol_type)) == 0 && strcmp(C(s2.protocol_name), C(s.protocol_name)) == 0);
+    CHECK(s2.generation == s.generation && strcmp(C(s2.leader), C(s.leader)) == 0);
     CHECK(s2.current_state_timestamp_ms == s.current_state_timestamp_ms);
     CHECK_EQ_I64(s2.nmembers, s.nmembers);
     for (int i = 0; i < s.nmembers && i < s2.nmembers; i++) {
         const grp_snapshot_member *a = &s.members[i], *b = &s2.members[i];
-        CHECK(strcmp(a->member_id, b->member_id) == 0 && strcmp(a->client_id, b->client_id) == 0);
-        CHECK(strcmp(a->client_host, b->client_host) == 0);
-        CHECK((a->group_instance_id == NULL) == (b->group_instance_id == NULL));
+        CHECK(strcmp(C(a->member_id), C(b->member_id)) == 0 && strcmp(C(a->client_id), C(b->client_id)) == 0);
+        CHECK(strcmp(C(a->client_host), C(b->client_host)) == 0);
+        CHECK((C(a->group_instance_id) == NULL) == (C(b->group_instance_id) == NULL));
         CHECK(a->session_timeout_ms == b->session_timeout_ms && a->rebalance_timeout_ms == b->rebalance_timeout_ms);
         CHECK(a->subscription.len == b->subscription.len &&
               memcmp(a->subscription.ptr, b->subscription.ptr, (size_t)a->subscription.len) == 0);
@@ -1149,7 +1159,7 @@ static void test_snapshot_restore(void)
     /* invalid records leave the group alone */
     grp_snapshot bad;
     grp_snapshot_get(h, &bad);
-    bad.leader = "nobody";
+    bad.leader = S("nobody");
     CHECK_EQ_I64(grp_restore(h, &bad, now_ms), -1);
     bad.leader = s2.leader;
     bad.generation = -5;
@@ -1167,12 +1177,207 @@ static void test_snapshot_restore(void)
     /* an Empty record */
     grp_snapshot e;
     grp_snapshot_get(h, &e);
-    CHECK(e.nmembers == 0 && e.protocol_name == NULL && e.leader == NULL);
-    grp *k = grp_new("g1", &lim);
+    CHECK(e.nmembers == 0 && grp_str_null(e.protocol_name) && grp_str_null(e.leader));
+    grp *k = grp_new(S("g1"), &lim);
     CHECK_EQ_I64(grp_restore(k, &e, now_ms), 0);
     CHECK(grp_state(k) == GRP_EMPTY && grp_generation(k) == grp_generation(h));
     grp_free(k);
     finish(h);
+}
+
+/* ---- strings byte for byte ---- */
+
+#define BS(lit) ((grp_str){ (lit), (int32_t)sizeof(lit) - 1 })
+
+static bool str_is(grp_str a, grp_str b)
+{
+    return a.len == b.len && a.len >= 0 && memcmp(a.ptr, b.ptr, (size_t)a.len) == 0;
+}
+
+/* The action of the last call for token t (group-owned strings). */
+static const grp_action *act_for(void *t)
+{
+    for (int i = 0; i < acts.n; i++)
+        if (acts.v[i].token == t && (acts.v[i].kind == GRP_ACT_JOIN_RESPONSE || acts.v[i].kind == GRP_ACT_SYNC_RESPONSE))
+            return &acts.v[i];
+    return NULL;
+}
+
+/*
+ * Group ids, client ids (so member ids), instance ids, protocol types and
+ * names, metadata and assignments holding NUL and 0xff bytes: every byte
+ * kept, told apart from the same bytes cut at the NUL, through join, sync,
+ * heartbeat, commit checks, snapshot and restore.
+ */
+static void test_bytes_round_trip(void)
+{
+    grp_limits lim = { 6000, 1800000, INT32_MAX, 0 };
+    grp_str gid = BS("g\0\xffx");
+    grp *g = grp_new(gid, &lim);
+    CHECK(g && str_is(grp_id(g), gid));
+    static const uint8_t meta_a[] = { 'A', 0, 0xff, 'a' }, meta_b[] = { 0, 0xff };
+    grp_protocol pa[] = { { BS("ra\0nge"), { meta_a, 4 } } };
+    grp_protocol pb[] = { { BS("ra\0nge"), { meta_b, 2 } }, { BS("ra"), { meta_b, 2 } } };
+    tok *ta = tok_new(), *tb = tok_new(), *tz = tok_new();
+    grp_join_req ja = {
+        .token = ta, .version = 5, .member_id = BS(""), .group_instance_id = BS("i\0a"), .client_id = BS("c\0\xff"),
+        .client_host = BS("/10.0.0.1"), .session_timeout_ms = SESSION_MS, .rebalance_timeout_ms = REBALANCE_MS,
+        .protocol_type = BS("con\0sumer\xff"), .protocols = pa, .nprotocols = 1,
+    };
+    grp_join(g, &ja, now_ms, &acts);
+    const grp_action *a = act_for(ta);
+    CHECK(a && a->error == GRP_OK);
+    /* a static member's id is "<instance id>-<uuid>" (Kafka), NUL included */
+    CHECK(a && a->member_id.len == 3 + 1 + 36 && memcmp(a->member_id.ptr, "i\0a-", 4) == 0 &&
+          uuid_like(a->member_id.ptr + 4));
+    CHECK(a && str_is(a->protocol_name, BS("ra\0nge")) && str_is(a->protocol_type, BS("con\0sumer\xff")));
+    CHECK(a && a->nmembers == 1 && a->members[0].metadata.len == 4 &&
+          memcmp(a->members[0].metadata.ptr, meta_a, 4) == 0);
+    char ida[64];
+    int32_t ida_len = a ? a->member_id.len : 0;
+    memcpy(ida, a ? a->member_id.ptr : "", (size_t)ida_len);
+    collect();
+    grp_str mida = { ida, ida_len };
+    /* an instance id equal up to its NUL is another instance; the protocol
+     * type must match byte for byte */
+    grp_join_req jz = ja;
+    jz.token = tz;
+    jz.group_instance_id = BS("i\0b");
+    jz.protocol_type = BS("con");
+    grp_join(g, &jz, now_ms, &acts);
+    CHECK(act_for(tz) && act_for(tz)->error == GRP_ERR_INCONSISTENT_GROUP_PROTOCOL);
+    collect();
+    grp_join_req jb = ja;
+    jb.token = tb;
+    jb.group_instance_id = BS("i\0b");
+    jb.protocols = pb;
+    jb.nprotocols = 2;
+    grp_join(g, &jb, now_ms, &acts); /* a new static member: a rebalance */
+    collect();
+    tok *ta2 = tok_new();
+    grp_join_req ja2 = ja;
+    ja2.token = ta2;
+    ja2.member_id = mida;
+    grp_join(g, &ja2, now_ms, &acts);
+    CHECK(act_for(ta2) && act_for(tb));
+    a = act_for(tb);
+    char idb[64];
+    int32_t idb_len = a ? a->member_id.len : 0;
+    memcpy(idb, a ? a->member_id.ptr : "", (size_t)idb_len);
+    grp_str midb = { idb, idb_len };
+    CHECK(idb_len == ida_len && memcmp(idb, "i\0b-", 4) == 0);
+    CHECK(str_is(grp_protocol_name(g), BS("ra\0nge"))); /* both support it; "ra" is another protocol */
+    int32_t gen = grp_generation(g);
+    collect();
+    CHECK_EQ_I64(grp_state(g), GRP_COMPLETING_REBALANCE);
+    /* a dynamic member's: "<client id>-<uuid>", the client id's NUL and 0xff kept */
+    tok *td = tok_new();
+    grp_join_req jd = ja;
+    jd.token = td;
+    jd.group_instance_id = GRP_STR_NULL;
+    grp_join(g, &jd, now_ms, &acts);
+    a = act_for(td);
+    CHECK(a && a->error == GRP_ERR_MEMBER_ID_REQUIRED && a->member_id.len == 3 + 1 + 36 &&
+          memcmp(a->member_id.ptr, "c\0\xff-", 4) == 0 && uuid_like(a->member_id.ptr + 4));
+    collect();
+    /* the member id cut at its NUL is nobody */
+    CHECK_EQ_I64(grp_heartbeat(g, (grp_str){ ida, 1 }, GRP_STR_NULL, gen, now_ms, &acts), GRP_ERR_UNKNOWN_MEMBER_ID);
+    CHECK_EQ_I64(grp_heartbeat(g, mida, BS("i"), gen, now_ms, &acts), GRP_ERR_FENCED_INSTANCE_ID);
+    CHECK_EQ_I64(grp_heartbeat(g, mida, BS("i\0a"), gen, now_ms, &acts), GRP_OK);
+    collect();
+    /* the leader's assignment, keyed by member ids with NULs */
+    bool a_leads = str_is(grp_leader(g), mida);
+    static const uint8_t as_a[] = { 0, 1, 0xff }, as_b[] = { 0xff, 0 };
+    grp_str sid[] = { mida, midb };
+    grp_bytes sb[] = { { as_a, 3 }, { as_b, 2 } };
+    tok *sf = tok_new(), *sl = tok_new();
+    grp_sync_req follower = { sf, a_leads ? midb : mida, a_leads ? BS("i\0b") : BS("i\0a"), gen,
+                              BS("con\0sumer\xff"), BS("ra\0nge"), NULL, NULL, 0 };
+    grp_sync(g, &follower, now_ms, &acts);
+    collect();
+    grp_sync_req leader = { sl, a_leads ? mida : midb, a_leads ? BS("i\0a") : BS("i\0b"), gen,
+                            BS("con\0sumer\xff"), BS("ra\0nge"), sid, sb, 2 };
+    grp_sync(g, &leader, now_ms, &acts);
+    collect();
+    CHECK(sf->answered == 1 && sf->err == GRP_OK && sl->answered == 1 && sl->err == GRP_OK);
+    CHECK_EQ_I64(grp_state(g), GRP_STABLE);
+    /* a protocol name equal up to its NUL is another protocol */
+    tok *sx = tok_new();
+    grp_sync_req wrong = { sx, mida, BS("i\0a"), gen, GRP_STR_NULL, BS("ra"), NULL, NULL, 0 };
+    grp_sync(g, &wrong, now_ms, &acts);
+    collect();
+    CHECK_EQ_I64(sx->err, GRP_ERR_INCONSISTENT_GROUP_PROTOCOL);
+    CHECK_EQ_I64(grp_validate_commit(g, mida, BS("i\0a"), gen, now_ms), GRP_OK);
+    CHECK_EQ_I64(grp_validate_commit(g, (grp_str){ ida, 3 }, GRP_STR_NULL, gen, now_ms), GRP_ERR_UNKNOWN_MEMBER_ID);
+    int n;
+    const grp_member_view *v = grp_members(g, &n);
+    CHECK(n == 2 && str_is(v[0].client_id, BS("c\0\xff")) && str_is(v[0].group_instance_id, BS("i\0a")));
+    CHECK(str_is(v[0].member_id, mida) && v[0].assignment.len == 3 && memcmp(v[0].assignment.ptr, as_a, 3) == 0);
+    /* snapshot -> restore keeps every byte */
+    grp_snapshot s;
+    grp_snapshot_get(g, &s);
+    CHECK(str_is(s.protocol_type, BS("con\0sumer\xff")) && str_is(s.protocol_name, BS("ra\0nge")));
+    CHECK(s.nmembers == 2 && str_is(s.members[1].group_instance_id, BS("i\0b")) && str_is(s.members[1].member_id, midb));
+    grp *h = grp_new(gid, &lim);
+    CHECK_EQ_I64(grp_restore(h, &s, now_ms), 0);
+    grp_snapshot s2;
+    grp_snapshot_get(h, &s2);
+    CHECK(str_is(s2.protocol_type, s.protocol_type) && str_is(s2.protocol_name, s.protocol_name) &&
+          str_is(s2.leader, s.leader));
+    for (int i = 0; i < 2 && s2.nmembers == 2; i++) {
+        CHECK(str_is(s2.members[i].member_id, s.members[i].member_id));
+        CHECK(str_is(s2.members[i].group_instance_id, s.members[i].group_instance_id));
+        CHECK(str_is(s2.members[i].client_id, BS("c\0\xff")) && str_is(s2.members[i].client_host, BS("/10.0.0.1")));
+        CHECK(s2.members[i].subscription.len == s.members[i].subscription.len &&
+              memcmp(s2.members[i].subscription.ptr, s.members[i].subscription.ptr,
+                     (size_t)s.members[i].subscription.len) == 0);
+    }
+    CHECK_EQ_I64(grp_heartbeat(h, midb, BS("i\0b"), gen, now_ms, &acts), GRP_OK);
+    CHECK_EQ_I64(grp_heartbeat(h, (grp_str){ idb, 1 }, GRP_STR_NULL, gen, now_ms, &acts), GRP_ERR_UNKNOWN_MEMBER_ID);
+    collect();
+    grp_free(h);
+    CHECK_EQ_I64(grp_leave(g, mida, BS("i\0a"), now_ms, &acts), GRP_OK);
+    CHECK_EQ_I64(grp_leave(g, BS(""), BS("i\0b"), now_ms, &acts), GRP_OK);
+    collect();
+    finish(g);
+}
+
+/* Java's decoding of request strings (what Kafka keeps and hashes), checked
+ * against JDK 17's String(bytes, UTF_8) on 30,000 random inputs once; these
+ * are its answers for the interesting cases. */
+static void test_java_utf8(void)
+{
+    static const struct { const char *in; int in_len; const char *out; int out_len; } cases[] = {
+        { "Hello\0world!", 12, "Hello\0world!", 12 },
+        { "Hello\0world!\xff", 13, "Hello\0world!\xef\xbf\xbd", 15 },
+        { "g\0x", 3, "g\0x", 3 },
+        { "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 9, "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 9 },
+        { "\xc3\x28", 2, "\xef\xbf\xbd(", 4 },
+        { "\xc0\x80", 2, "\xef\xbf\xbd\xef\xbf\xbd", 6 },          /* overlong NUL: two */
+        { "\xe2\x82\x28", 3, "\xef\xbf\xbd(", 4 },                 /* one for the two bytes */
+        { "\xe2\x82", 2, "\xef\xbf\xbd", 3 },                      /* truncated at the end: one */
+        { "\xed\xa0\x80", 3, "\xef\xbf\xbd", 3 },                  /* a surrogate: one */
+        { "\xf0\x9f\x98", 3, "\xef\xbf\xbd", 3 },
+        { "\xf0\x9f\x28", 3, "\xef\xbf\xbd(", 4 },
+        { "\xf5\x80\x80\x80", 4, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd", 12 },
+        { "\x80\xbf\xfe", 3, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd", 9 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char out[64];
+        int32_t n = coord_java_utf8(cases[i].in, cases[i].in_len, out);
+        CHECK_EQ_I64(n, cases[i].out_len);
+        CHECK(n == cases[i].out_len && memcmp(out, cases[i].out, (size_t)n) == 0);
+        bool same = cases[i].in_len == cases[i].out_len && memcmp(cases[i].in, cases[i].out, (size_t)n) == 0;
+        CHECK(coord_java_utf8_same(cases[i].in, cases[i].in_len) == same);
+        /* the partition is that of the decoded string */
+        CHECK_EQ_I64(coord_partition_for(cases[i].in, cases[i].in_len, 50), coord_partition_for(out, n, 50));
+    }
+    /* JDK 17: abs("g\0x".hashCode()) % 1000003, and of "g\uFFFDx", "\u00e9", "\U0001F600" */
+    CHECK_EQ_I64(coord_partition_for("g\0x", 3, 1000003), 99103); /* not "g"'s: the NUL counts */
+    CHECK_EQ_I64(coord_partition_for("g", 1, 1000003), 103);
+    CHECK_EQ_I64(coord_partition_for("g\xffx", 3, 50), coord_partition_for("g\xef\xbf\xbdx", 5, 50));
+    CHECK_EQ_I64(coord_partition_for("\xc3\xa9", 2, 1000), 233);
+    CHECK_EQ_I64(coord_partition_for("\xf0\x9f\x98\x80", 4, 2000000000), 31 * 0xd83d + 0xde00);
 }
 
 /* ---- randomized walk ---- */
@@ -1245,14 +1450,14 @@ static void rcollect(void)
             continue;
         rclient *c = &rcl[t->client];
         if (a->error == GRP_OK || a->error == GRP_ERR_MEMBER_ID_REQUIRED) {
-            copy_str(c->id, a->member_id);
+            copy_str(c->id, C(a->member_id));
             c->gen = a->generation_id;
         } else if ((a->error == GRP_ERR_UNKNOWN_MEMBER_ID || a->error == GRP_ERR_FENCED_INSTANCE_ID) &&
-                   strcmp(a->member_id, c->id) == 0) {
+                   strcmp(C(a->member_id), c->id) == 0) {
             c->id[0] = '\0';
         }
         if (a->error == GRP_OK && a->nmembers > 0)
-            RCHECK(strcmp(a->leader_id, a->member_id) == 0);
+            RCHECK(strcmp(C(a->leader_id), C(a->member_id)) == 0);
     }
     grp_actions_reset(&acts);
 }
@@ -1274,13 +1479,13 @@ static void r_sync(grp *g, int c)
     char idbuf[MEMBERS_MAX][STR_MAX];
     const char *ids[MEMBERS_MAX], *assigns[MEMBERS_MAX];
     int n = 0;
-    const char *leader = grp_leader(g);
+    const char *leader = C(grp_leader(g));
     if (leader && strcmp(leader, rcl[c].id) == 0) {
         /* a leader assigns something to every member it knows */
         int nm;
         const grp_member_view *v = grp_members(g, &nm);
         for (n = 0; n < nm && n < MEMBERS_MAX; n++) {
-            copy_str(idbuf[n], v[n].member_id);
+            copy_str(idbuf[n], C(v[n].member_id));
             ids[n] = idbuf[n];
             assigns[n] = "part";
         }
@@ -1295,13 +1500,13 @@ static void r_misc(grp **gp, int op, int c, int32_t *gen_last)
     grp *g = *gp;
     rclient *cl = &rcl[c];
     if (op < 60) {
-        int16_t e = grp_heartbeat(g, rnd_n(10) ? cl->id : "bogus", cl->inst, cl->gen, now_ms, &acts);
+        int16_t e = grp_heartbeat(g, S(rnd_n(10) ? cl->id : "bogus"), S(cl->inst), cl->gen, now_ms, &acts);
         if (e == GRP_ERR_UNKNOWN_MEMBER_ID)
             cl->id[0] = '\0';
     } else if (op < 65) {
-        grp_leave(g, cl->id, rnd_n(3) ? NULL : cl->inst, now_ms, &acts);
+        grp_leave(g, S(cl->id), S(rnd_n(3) ? NULL : cl->inst), now_ms, &acts);
     } else if (op < 70) {
-        int16_t e = grp_validate_commit(g, rnd_n(5) ? cl->id : "", cl->inst, rnd_n(5) ? cl->gen : -1, now_ms);
+        int16_t e = grp_validate_commit(g, S(rnd_n(5) ? cl->id : ""), S(cl->inst), rnd_n(5) ? cl->gen : -1, now_ms);
         RCHECK(e == GRP_OK || e == GRP_ERR_ILLEGAL_GENERATION || e == GRP_ERR_UNKNOWN_MEMBER_ID ||
                e == GRP_ERR_FENCED_INSTANCE_ID || e == GRP_ERR_REBALANCE_IN_PROGRESS ||
                e == GRP_ERR_COORDINATOR_NOT_AVAILABLE);
@@ -1314,7 +1519,7 @@ static void r_misc(grp **gp, int op, int c, int32_t *gen_last)
         grp_snapshot s;
         grp_snapshot_get(g, &s);
         grp_limits lim = { 6000, 30000, R_SIZE_MAX, 2000 };
-        grp *h = grp_new("rnd", &lim);
+        grp *h = grp_new(S("rnd"), &lim);
         RCHECK(grp_restore(h, &s, now_ms) == 0);
         RCHECK(grp_generation(h) == grp_generation(g) && grp_state(h) == grp_state(g));
         RCHECK(grp_member_count(h) == grp_member_count(g));
@@ -1323,7 +1528,7 @@ static void r_misc(grp **gp, int op, int c, int32_t *gen_last)
     } else if (grp_delete(g) == 0) {
         grp_limits lim = { 6000, 30000, R_SIZE_MAX, 2000 };
         grp_free(g);
-        *gp = grp_new("rnd", &lim); /* the coordinator makes a new one */
+        *gp = grp_new(S("rnd"), &lim); /* the coordinator makes a new one */
         *gen_last = 0;
     }
 }
@@ -1334,17 +1539,17 @@ static void r_check(grp *g, int32_t *gen_last)
     RCHECK(st >= GRP_EMPTY && st <= GRP_DEAD);
     RCHECK(grp_generation(g) >= *gen_last);
     *gen_last = grp_generation(g);
-    const char *leader = grp_leader(g);
-    RCHECK(!leader || grp_has_member(g, leader));
+    const char *leader = C(grp_leader(g));
+    RCHECK(!leader || grp_has_member(g, S(leader)));
     if (st == GRP_COMPLETING_REBALANCE || st == GRP_STABLE)
-        RCHECK(leader && grp_protocol_name(g));
+        RCHECK(leader && C(grp_protocol_name(g)));
     if (st == GRP_EMPTY || st == GRP_DEAD)
         RCHECK(grp_member_count(g) == 0);
     int n;
     const grp_member_view *v = grp_members(g, &n);
     RCHECK(n <= R_SIZE_MAX);
     for (int i = 0; i < n; i++) {
-        RCHECK(v[i].member_id && v[i].member_id[0]);
+        RCHECK(C(v[i].member_id) && C(v[i].member_id)[0]);
         if (st == GRP_STABLE)
             RCHECK(v[i].assignment.len > 0); /* Stable: everyone has an assignment */
     }
@@ -1356,7 +1561,7 @@ static void test_random_seed(uint64_t seed, int steps)
     rbad = 0;
     nrtoks = 0;
     grp_limits lim = { 6000, 30000, R_SIZE_MAX, 2000 };
-    grp *g = grp_new("rnd", &lim);
+    grp *g = grp_new(S("rnd"), &lim);
     for (int i = 0; i < R_CLIENTS; i++) {
         rcl[i].id[0] = '\0';
         rcl[i].gen = -1;
@@ -1429,6 +1634,8 @@ int main(void)
     test_delete_and_dead();
     test_next_deadline();
     test_snapshot_restore();
+    test_bytes_round_trip();
+    test_java_utf8();
     test_random();
     grp_actions_free(&acts);
     TEST_REPORT();

@@ -71,6 +71,17 @@ typedef struct idstate {
     bool fence_failed;    /* a fence's PrepareAbort failed since the last record */
 } idstate;
 
+/* C strings in, the machine's txn_str out (NUL-terminated; null: NULL). */
+static txn_str T(const char *s)
+{
+    return s ? (txn_str){ s, (int32_t)strlen(s) } : TXN_STR_NULL;
+}
+
+static const char *TC(txn_str s)
+{
+    return s.len < 0 ? NULL : s.ptr;
+}
+
 static int64_t now_ms = 1000000;
 static txn_actions acts;
 static tok toks[TOKS_MAX];
@@ -108,7 +119,7 @@ static void ids_reset(void)
 static void rec_from_action(rec *r, const txn_action *a)
 {
     memset(r, 0, sizeof(*r));
-    snprintf(r->id, STR_MAX, "%s", a->txn_id);
+    snprintf(r->id, STR_MAX, "%s", TC(a->txn_id));
     r->tombstone = a->tombstone;
     if (a->tombstone)
         return;
@@ -167,7 +178,7 @@ static tok *tok_new(void)
 /* Markers may go out only for a transaction whose Prepare record is in the log. */
 static void markers_check(const txn_action *a)
 {
-    idstate *s = ids_get(a->txn_id);
+    idstate *s = ids_get(TC(a->txn_id));
     CHECK(!s->markers);
     CHECK(!s->inflight);
     CHECK(s->last_log >= 0);
@@ -203,7 +214,7 @@ static void collect(void)
             t->pid = a->producer_id;
             t->epoch = a->producer_epoch;
         } else if (a->kind == TXN_ACT_PERSIST) {
-            idstate *s = ids_get(a->txn_id);
+            idstate *s = ids_get(TC(a->txn_id));
             CHECK(!s->inflight); /* one record in flight per id */
             CHECK(!s->markers);
             s->inflight = true;
@@ -246,7 +257,7 @@ static tok *init_v(txn_coord *c, const char *id, int32_t timeout_ms, int64_t exp
                    int16_t version, bool *took)
 {
     tok *t = tok_new();
-    txn_init_req q = { t, version, id, timeout_ms, exp_pid, exp_epoch, pid_next };
+    txn_init_req q = { t, version, T(id), timeout_ms, exp_pid, exp_epoch, pid_next };
     bool used = txn_init_producer_id(c, &q, now_ms, &acts);
     if (used)
         pid_next++;
@@ -286,7 +297,7 @@ static tok *add_v(txn_coord *c, const char *id, int64_t pid, int16_t epoch, cons
     char names[PARTS_MAX][STR_MAX];
     int n = parts_parse(spec, pv, names);
     tok *t = tok_new();
-    txn_add_req q = { t, version, id, pid, epoch, pv, n };
+    txn_add_req q = { t, version, T(id), pid, epoch, pv, n };
     txn_add_partitions(c, &q, now_ms, &acts);
     collect();
     return t;
@@ -300,7 +311,7 @@ static tok *add(txn_coord *c, const char *id, int64_t pid, int16_t epoch, const 
 static tok *end_v(txn_coord *c, const char *id, int64_t pid, int16_t epoch, bool commit, int16_t version)
 {
     tok *t = tok_new();
-    txn_end_req q = { t, version, id, pid, epoch, commit };
+    txn_end_req q = { t, version, T(id), pid, epoch, commit };
     txn_end_txn(c, &q, now_ms, &acts);
     collect();
     return t;
@@ -316,7 +327,7 @@ static tok *end(txn_coord *c, const char *id, int64_t pid, int16_t epoch, bool c
 static void view_matches_rec(txn_coord *c, const rec *r)
 {
     txn_view v;
-    int16_t e = txn_describe(c, r->id, &v);
+    int16_t e = txn_describe(c, T(r->id), &v);
     CHECK_EQ_I64(e, TXN_OK);
     if (e != TXN_OK)
         return;
@@ -356,14 +367,14 @@ static void persist_done(txn_coord *c, const char *id, int16_t append_error)
     else if (!r.tombstone && r.state == TXN_PREPARE_ABORT &&
              (s->last_log < 0 || logv[s->last_log].epoch != r.epoch))
         s->fence_failed = true; /* the machine keeps the bumped epoch in memory */
-    CHECK_EQ_I64(txn_persist_done(c, id, append_error, now_ms, &acts), 0);
+    CHECK_EQ_I64(txn_persist_done(c, T(id), append_error, now_ms, &acts), 0);
     collect();
     /* after a record is written, the machine's metadata is that record */
     if (append_error == 0 && !r.tombstone)
         view_matches_rec(c, &r);
     if (append_error == 0 && r.tombstone) {
         txn_view v;
-        CHECK_EQ_I64(txn_describe(c, id, &v), TXN_ERR_TRANSACTIONAL_ID_NOT_FOUND);
+        CHECK_EQ_I64(txn_describe(c, T(id), &v), TXN_ERR_TRANSACTIONAL_ID_NOT_FOUND);
     }
 }
 
@@ -377,7 +388,7 @@ static void markers_done(txn_coord *c, const char *id)
     idstate *s = ids_get(id);
     CHECK(s->markers);
     s->markers = false;
-    CHECK_EQ_I64(txn_markers_done(c, id, now_ms, &acts), 0);
+    CHECK_EQ_I64(txn_markers_done(c, T(id), now_ms, &acts), 0);
     collect();
 }
 
@@ -413,7 +424,7 @@ static txn_view describe(txn_coord *c, const char *id)
 {
     txn_view v;
     memset(&v, 0, sizeof(v));
-    CHECK_EQ_I64(txn_describe(c, id, &v), TXN_OK);
+    CHECK_EQ_I64(txn_describe(c, T(id), &v), TXN_OK);
     return v;
 }
 
@@ -490,7 +501,7 @@ static void test_loading_and_resigned(void)
     CHECK_EQ_I64(add(c, "x", 1, 0, "t0:0")->err, TXN_ERR_COORDINATOR_LOAD_IN_PROGRESS);
     CHECK_EQ_I64(end(c, "x", 1, 0, true)->err, TXN_ERR_COORDINATOR_LOAD_IN_PROGRESS);
     txn_view v;
-    CHECK_EQ_I64(txn_describe(c, "x", &v), TXN_ERR_COORDINATOR_LOAD_IN_PROGRESS);
+    CHECK_EQ_I64(txn_describe(c, T("x"), &v), TXN_ERR_COORDINATOR_LOAD_IN_PROGRESS);
     const txn_view *lv;
     int n;
     txn_list_filter f = { NULL, 0, false, 0, -1 };
@@ -500,7 +511,7 @@ static void test_loading_and_resigned(void)
     CHECK(took && t->err == TXN_OK && t->pid == pid_next - 1 && t->epoch == 0);
     txn_load_done(c, now_ms, &acts);
     collect();
-    CHECK_EQ_I64(txn_load(c, "late", NULL), -1); /* loading is over */
+    CHECK_EQ_I64(txn_load(c, T("late"), NULL), -1); /* loading is over */
     txn_load_done(c, now_ms, &acts);              /* twice: nothing */
     collect();
     tok *w = init(c, "x"); /* waits for its record */
@@ -509,14 +520,14 @@ static void test_loading_and_resigned(void)
     collect();
     CHECK_EQ_I64(w->answered, 1);
     CHECK_EQ_I64(w->err, TXN_ERR_NOT_COORDINATOR);
-    CHECK_EQ_I64(txn_persist_done(c, "x", 0, now_ms, &acts), 0); /* the late result changes nothing */
+    CHECK_EQ_I64(txn_persist_done(c, T("x"), 0, now_ms, &acts), 0); /* the late result changes nothing */
     collect();
     ids_get("x")->inflight = false;
-    CHECK_EQ_I64(txn_persist_done(c, "x", 0, now_ms, &acts), -1);
+    CHECK_EQ_I64(txn_persist_done(c, T("x"), 0, now_ms, &acts), -1);
     CHECK_EQ_I64(init(c, "x")->err, TXN_ERR_NOT_COORDINATOR);
     CHECK_EQ_I64(add(c, "x", 1, 0, "t0:0")->err, TXN_ERR_NOT_COORDINATOR);
     CHECK_EQ_I64(end(c, "x", 1, 0, false)->err, TXN_ERR_NOT_COORDINATOR);
-    CHECK_EQ_I64(txn_describe(c, "x", &v), TXN_ERR_NOT_COORDINATOR);
+    CHECK_EQ_I64(txn_describe(c, T("x"), &v), TXN_ERR_NOT_COORDINATOR);
     CHECK_EQ_I64(txn_list(c, &f, now_ms, &lv, &n), TXN_ERR_NOT_COORDINATOR);
     CHECK_EQ_I64(txn_next_deadline_ms(c), INT64_MAX);
     finish(c);
@@ -543,11 +554,11 @@ static void test_init_request_checks(void)
     CHECK_EQ_I64(t->err, TXN_OK);
     /* no producer id available for a new id */
     tok *t2 = tok_new();
-    txn_init_req q = { t2, 4, "y", TIMEOUT_MS, -1, -1, -1 };
+    txn_init_req q = { t2, 4, T("y"), TIMEOUT_MS, -1, -1, -1 };
     CHECK(!txn_init_producer_id(c, &q, now_ms, &acts));
     collect();
     CHECK_EQ_I64(t2->err, TXN_ERR_COORDINATOR_LOAD_IN_PROGRESS);
-    q.txn_id = NULL;
+    q.txn_id = TXN_STR_NULL;
     q.token = tok_new();
     CHECK(!txn_init_producer_id(c, &q, now_ms, &acts));
     collect();
@@ -666,7 +677,7 @@ static void load_rec(txn_coord *c, const rec *r)
     txn_record v;
     txn_partition parts[PARTS_MAX];
     rec_to_record(r, &v, parts);
-    CHECK_EQ_I64(txn_load(c, r->id, &v), 0);
+    CHECK_EQ_I64(txn_load(c, T(r->id), &v), 0);
     log_append(ids_get(r->id), r);
 }
 
@@ -718,7 +729,7 @@ static void test_epoch_exhaustion(void)
     CHECK_EQ_I64(init_v(c, "old", TIMEOUT_MS, 500, 32000, 4, &took)->err, TXN_ERR_PRODUCER_FENCED);
     /* exhausted, no producer id available: retriable */
     tok *t4 = tok_new();
-    txn_init_req q = { t4, 4, "old2", TIMEOUT_MS, -1, -1, -1 };
+    txn_init_req q = { t4, 4, T("old2"), TIMEOUT_MS, -1, -1, -1 };
     CHECK(!txn_init_producer_id(c, &q, now_ms, &acts));
     collect();
     CHECK_EQ_I64(t4->err, TXN_ERR_COORDINATOR_LOAD_IN_PROGRESS);
@@ -748,7 +759,7 @@ static void test_add_partitions(void)
     /* a malformed partition (the decoder's job, checked anyway) */
     txn_partition badp = { NULL, 0 };
     tok *tb = tok_new();
-    txn_add_req qb = { tb, 3, "a", pid, 0, &badp, 1 };
+    txn_add_req qb = { tb, 3, T("a"), pid, 0, &badp, 1 };
     txn_add_partitions(c, &qb, now_ms, &acts);
     collect();
     CHECK_EQ_I64(tb->err, TXN_ERR_INVALID_REQUEST);
@@ -859,14 +870,14 @@ static void end_flow(bool commit)
     CHECK_EQ_I64(end(c, "e", pid, epoch, commit)->err, TXN_ERR_CONCURRENT_TRANSACTIONS);
     CHECK_EQ_I64(end(c, "e", pid, epoch, !commit)->err, TXN_ERR_CONCURRENT_TRANSACTIONS);
     CHECK_EQ_I64(end(c, "e", pid, epoch + 1, commit)->err, TXN_ERR_PRODUCER_FENCED);
-    CHECK_EQ_I64(txn_markers_done(c, "nope", now_ms, &acts), -1);
+    CHECK_EQ_I64(txn_markers_done(c, T("nope"), now_ms, &acts), -1);
     now_ms += 10;
     markers_done(c, "e");
     r = last_persist;
     CHECK_EQ_I64(r.state, commit ? TXN_COMPLETE_COMMIT : TXN_COMPLETE_ABORT);
     CHECK(r.nparts == 0 && !r.parts_null && r.start_ms == start);
     CHECK_EQ_I64(r.update_ms, t_prep); /* computed when the Prepare record was written, as Kafka */
-    CHECK_EQ_I64(txn_markers_done(c, "e", now_ms, &acts), -1);
+    CHECK_EQ_I64(txn_markers_done(c, T("e"), now_ms, &acts), -1);
     persist_ok(c, "e");
     v = describe(c, "e");
     CHECK(v.state == (commit ? TXN_COMPLETE_COMMIT : TXN_COMPLETE_ABORT) && v.npartitions == 0 && v.pending == -1);
@@ -940,7 +951,7 @@ static void test_end_failures(void)
     CHECK_EQ_I64(init(c, "f")->err, TXN_ERR_CONCURRENT_TRANSACTIONS);
     CHECK_EQ_I64(add(c, "f", pid, epoch, "t5:5")->err, TXN_ERR_CONCURRENT_TRANSACTIONS);
     CHECK_EQ_I64(txn_next_deadline_ms(c) > now_ms + TIMEOUT_MS, 1); /* and nothing will move it */
-    CHECK_EQ_I64(txn_persist_done(c, "f", 0, now_ms, &acts), -1); /* nothing in flight */
+    CHECK_EQ_I64(txn_persist_done(c, T("f"), 0, now_ms, &acts), -1); /* nothing in flight */
     finish(c);
 }
 
@@ -1187,40 +1198,40 @@ static void test_load(void)
     load_rec(c, &q);
     rec g = rec_empty("gone", 400, 0);
     load_rec(c, &g);
-    CHECK_EQ_I64(txn_load(c, "gone", NULL), 0); /* tombstone */
-    CHECK_EQ_I64(txn_load(c, "never", NULL), 0);
+    CHECK_EQ_I64(txn_load(c, T("gone"), NULL), 0); /* tombstone */
+    CHECK_EQ_I64(txn_load(c, T("never"), NULL), 0);
     /* records Kafka cannot have written are refused */
     txn_record v;
     txn_partition parts[PARTS_MAX];
     rec bad = rec_empty("bad", 1, 0);
     bad.state = TXN_DEAD;
     rec_to_record(&bad, &v, parts);
-    CHECK_EQ_I64(txn_load(c, "bad", &v), -1);
+    CHECK_EQ_I64(txn_load(c, T("bad"), &v), -1);
     bad.state = TXN_PREPARE_EPOCH_FENCE;
     rec_to_record(&bad, &v, parts);
-    CHECK_EQ_I64(txn_load(c, "bad", &v), -1);
+    CHECK_EQ_I64(txn_load(c, T("bad"), &v), -1);
     bad = rec_empty("bad", -1, 0);
     rec_to_record(&bad, &v, parts);
-    CHECK_EQ_I64(txn_load(c, "bad", &v), -1);
+    CHECK_EQ_I64(txn_load(c, T("bad"), &v), -1);
     bad = rec_empty("bad", 1, -1);
     rec_to_record(&bad, &v, parts);
-    CHECK_EQ_I64(txn_load(c, "bad", &v), -1);
+    CHECK_EQ_I64(txn_load(c, T("bad"), &v), -1);
     bad = rec_empty("bad", 1, 0);
     bad.state = TXN_ONGOING;
     bad.start_ms = -1;
     rec_to_record(&bad, &v, parts);
-    CHECK_EQ_I64(txn_load(c, "bad", &v), -1);
+    CHECK_EQ_I64(txn_load(c, T("bad"), &v), -1);
     bad = p;
     bad.state = TXN_COMPLETE_COMMIT;
     rec_to_record(&bad, &v, parts);
-    CHECK_EQ_I64(txn_load(c, "bad", &v), -1);
-    CHECK_EQ_I64(txn_load(c, "", &v), -1);
+    CHECK_EQ_I64(txn_load(c, T("bad"), &v), -1);
+    CHECK_EQ_I64(txn_load(c, T(""), &v), -1);
     /* an Empty record's partitions are ignored, as Kafka ignores them */
     rec ep = rec_empty("ep", 50, 1);
     ep.nparts = 1;
     snprintf(ep.topics[0], STR_MAX, "x");
     rec_to_record(&ep, &v, parts);
-    CHECK_EQ_I64(txn_load(c, "ep", &v), 0);
+    CHECK_EQ_I64(txn_load(c, T("ep"), &v), 0);
     CHECK_EQ_I64(txn_count(c), 4);
     int nm = nmarkers_emitted;
     now_ms += 50;
@@ -1251,7 +1262,7 @@ static void test_load(void)
 static bool list_has(const txn_view *v, int n, const char *id)
 {
     for (int i = 0; i < n; i++) {
-        if (strcmp(v[i].txn_id, id) == 0)
+        if (strcmp(TC(v[i].txn_id), id) == 0)
             return true;
     }
     return false;
@@ -1261,9 +1272,9 @@ static void test_describe_list(void)
 {
     txn_coord *c = coord_make(0);
     txn_view v;
-    CHECK_EQ_I64(txn_describe(c, "", &v), TXN_ERR_INVALID_REQUEST);
-    CHECK_EQ_I64(txn_describe(c, NULL, &v), TXN_ERR_INVALID_REQUEST);
-    CHECK_EQ_I64(txn_describe(c, "none", &v), TXN_ERR_TRANSACTIONAL_ID_NOT_FOUND);
+    CHECK_EQ_I64(txn_describe(c, T(""), &v), TXN_ERR_INVALID_REQUEST);
+    CHECK_EQ_I64(txn_describe(c, T(NULL), &v), TXN_ERR_INVALID_REQUEST);
+    CHECK_EQ_I64(txn_describe(c, T("none"), &v), TXN_ERR_TRANSACTIONAL_ID_NOT_FOUND);
     tok *a = init_v(c, "la", 20000, -1, -1, 4, NULL);
     persist_ok(c, "la");
     tok *b = init(c, "lb");
@@ -1274,7 +1285,7 @@ static void test_describe_list(void)
     persist_ok(c, "lb");
     CHECK_EQ_I64(ab->err, TXN_OK);
     v = describe(c, "lb");
-    CHECK(strcmp(v.txn_id, "lb") == 0 && v.producer_id == b->pid && v.producer_epoch == 0);
+    CHECK(strcmp(TC(v.txn_id), "lb") == 0 && v.producer_id == b->pid && v.producer_epoch == 0);
     CHECK(v.state == TXN_ONGOING && v.timeout_ms == TIMEOUT_MS && v.start_timestamp_ms == start);
     CHECK(v.npartitions == 3 && strcmp(v.partitions[0].topic, "x") == 0 && v.partitions[2].partition == 1);
     v = describe(c, "la");
@@ -1322,15 +1333,15 @@ static void replay_compare(txn_coord *c)
         txn_record v;
         txn_partition parts[PARTS_MAX];
         rec_to_record(&logv[i], &v, parts);
-        CHECK_EQ_I64(txn_load(r, logv[i].id, logv[i].tombstone ? NULL : &v), 0);
+        CHECK_EQ_I64(txn_load(r, T(logv[i].id), logv[i].tombstone ? NULL : &v), 0);
     }
     txn_actions ra = { 0 };
     txn_load_done(r, now_ms, &ra);
     txn_actions_free(&ra); /* Prepare* markers of r: not ours to write */
     for (int i = 0; i < nids; i++) {
         txn_view a, b;
-        int16_t ea = txn_describe(c, ids[i].id, &a);
-        int16_t eb = txn_describe(r, ids[i].id, &b);
+        int16_t ea = txn_describe(c, T(ids[i].id), &a);
+        int16_t eb = txn_describe(r, T(ids[i].id), &b);
         if (ea == TXN_OK && (a.pending >= 0 || a.producer_epoch == -1))
             continue; /* in flight, or never written */
         CHECK_EQ_I64(ea, eb);
@@ -1553,9 +1564,9 @@ static void r_init(txn_coord *c, int id, int cl)
     int32_t timeout = rnd_n(20) ? 2000 + rnd_n(6000) : (rnd_n(2) ? 0 : 900001);
     int16_t version = (int16_t)r_rand_version(0);
     rtok *t = rtok_new(0, version, id, cl);
-    txn_init_req q = { t, version, r_names[id], timeout, xp, xe, pid_next };
+    txn_init_req q = { t, version, T(r_names[id]), timeout, xp, xe, pid_next };
     txn_view v;
-    bool known = txn_describe(c, r_names[id], &v) == TXN_OK && v.producer_epoch >= 0;
+    bool known = txn_describe(c, T(r_names[id]), &v) == TXN_OK && v.producer_epoch >= 0;
     if (txn_init_producer_id(c, &q, now_ms, &acts)) {
         pid_next++;
         r_rotations += known; /* a producer id for an id that had one: its epochs ran out */
@@ -1579,7 +1590,7 @@ static void r_add(txn_coord *c, int id, int cl)
     int16_t version = (int16_t)r_rand_version(1);
     rtok *t = rtok_new(1, version, id, cl);
     int16_t epoch = rnd_n(10) ? k->epoch : (int16_t)(k->epoch + 1);
-    txn_add_req q = { t, version, r_names[id], k->pid, epoch, pv, n };
+    txn_add_req q = { t, version, T(r_names[id]), k->pid, epoch, pv, n };
     txn_add_partitions(c, &q, now_ms, &acts);
 }
 
@@ -1588,7 +1599,7 @@ static void r_end(txn_coord *c, int id, int cl)
     rclient *k = &rcl[id][cl];
     int16_t version = (int16_t)r_rand_version(2);
     rtok *t = rtok_new(2, version, id, cl);
-    txn_end_req q = { t, version, r_names[id], k->pid, k->epoch, rnd_n(3) != 0 };
+    txn_end_req q = { t, version, T(r_names[id]), k->pid, k->epoch, rnd_n(3) != 0 };
     txn_end_txn(c, &q, now_ms, &acts);
 }
 
@@ -1618,7 +1629,7 @@ static void r_persist(txn_coord *c)
         else if (!r.tombstone && r.state == TXN_PREPARE_ABORT &&
                  (s->last_log < 0 || logv[s->last_log].epoch != r.epoch))
             s->fence_failed = true;
-        RCHECK(txn_persist_done(c, s->id, e, now_ms, &acts) == 0);
+        RCHECK(txn_persist_done(c, T(s->id), e, now_ms, &acts) == 0);
         rcollect();
         if (e == 0 && !r.tombstone)
             view_matches_rec(c, &r);
@@ -1634,7 +1645,7 @@ static void r_markers(txn_coord *c)
         if (!s->markers)
             continue;
         s->markers = false;
-        RCHECK(txn_markers_done(c, s->id, now_ms, &acts) == 0);
+        RCHECK(txn_markers_done(c, T(s->id), now_ms, &acts) == 0);
         return;
     }
 }
@@ -1665,7 +1676,7 @@ static txn_coord *r_failover(txn_coord *c, const txn_limits *lim)
         txn_record v;
         txn_partition parts[PARTS_MAX];
         rec_to_record(&logv[i], &v, parts);
-        RCHECK(txn_load(c, logv[i].id, logv[i].tombstone ? NULL : &v) == 0);
+        RCHECK(txn_load(c, T(logv[i].id), logv[i].tombstone ? NULL : &v) == 0);
     }
     /* ids' last_log stays right: the log is unchanged */
     txn_load_done(c, now_ms, &acts);
@@ -1682,7 +1693,7 @@ static void r_check(txn_coord *c)
     for (int i = 0; i < R_IDS; i++) {
         idstate *s = ids_get(r_names[i]);
         txn_view v;
-        int16_t e = txn_describe(c, r_names[i], &v);
+        int16_t e = txn_describe(c, T(r_names[i]), &v);
         RCHECK(e == TXN_OK || e == TXN_ERR_TRANSACTIONAL_ID_NOT_FOUND);
         if (e != TXN_OK) {
             RCHECK(!s->inflight && !s->markers);
@@ -1726,14 +1737,14 @@ static void r_settle(txn_coord *c)
                 }
                 s->inflight = false;
                 log_append(s, &r);
-                RCHECK(txn_persist_done(c, s->id, 0, now_ms, &acts) == 0);
+                RCHECK(txn_persist_done(c, T(s->id), 0, now_ms, &acts) == 0);
                 rcollect();
                 if (!r.tombstone)
                     view_matches_rec(c, &r);
                 any = true;
             } else if (s->markers) {
                 s->markers = false;
-                RCHECK(txn_markers_done(c, s->id, now_ms, &acts) == 0);
+                RCHECK(txn_markers_done(c, T(s->id), now_ms, &acts) == 0);
                 rcollect();
                 any = true;
             }
@@ -1820,7 +1831,7 @@ static void test_random_seed(uint64_t seed, int steps)
     int left = 0;
     for (int i = 0; i < R_IDS; i++) {
         txn_view v;
-        if (txn_describe(c, r_names[i], &v) == TXN_OK) {
+        if (txn_describe(c, T(r_names[i]), &v) == TXN_OK) {
             RCHECK(v.state == TXN_ONGOING && v.producer_epoch == INT16_MAX);
             left++;
         }
@@ -1847,6 +1858,63 @@ static void test_random(void)
     CHECK(r_rotations > 0 && r_fences > 0 && r_failovers > 0);
 }
 
+/*
+ * Transactional ids byte for byte: "t\0a", "t\0b" and "t" are three ids
+ * (not one cut at the NUL); the PERSIST and the views carry all the bytes,
+ * and a reload from those records finds each again. Driven without the
+ * harness, whose bookkeeping keys ids by C string.
+ */
+static void test_ids_with_nul(void)
+{
+    txn_coord *c = coord_make(0);
+    static const char raw[3][4] = { "t\0a", "t\0b", "t" };
+    const txn_str id[3] = { { raw[0], 3 }, { raw[1], 3 }, { raw[2], 1 } };
+    int tokv[3];
+    txn_record recs[3];
+    for (int i = 0; i < 3; i++) {
+        txn_init_req q = { &tokv[i], 4, id[i], TIMEOUT_MS, -1, -1, pid_next++ };
+        CHECK(txn_init_producer_id(c, &q, now_ms, &acts)); /* a new id each time: it takes the fresh pid */
+        CHECK_EQ_I64(acts.n, 1);
+        CHECK(acts.n == 1 && acts.v[0].kind == TXN_ACT_PERSIST && acts.v[0].txn_id.len == id[i].len &&
+              memcmp(acts.v[0].txn_id.ptr, id[i].ptr, (size_t)id[i].len) == 0 &&
+              acts.v[0].txn_id.ptr[id[i].len] == '\0');
+        if (acts.n == 1)
+            recs[i] = acts.v[0].record;
+        txn_actions_reset(&acts);
+        CHECK_EQ_I64(txn_persist_done(c, id[i], 0, now_ms, &acts), 0);
+        CHECK(acts.n == 1 && acts.v[0].kind == TXN_ACT_RESPOND && acts.v[0].token == &tokv[i] && acts.v[0].error == 0);
+        txn_actions_reset(&acts);
+    }
+    CHECK_EQ_I64(txn_count(c), 3);
+    txn_view v;
+    for (int i = 0; i < 3; i++) {
+        CHECK_EQ_I64(txn_describe(c, id[i], &v), TXN_OK);
+        CHECK(v.txn_id.len == id[i].len && memcmp(v.txn_id.ptr, id[i].ptr, (size_t)id[i].len) == 0);
+        CHECK_EQ_I64(v.producer_id, recs[i].producer_id);
+    }
+    CHECK_EQ_I64(txn_describe(c, (txn_str){ raw[0], 2 }, &v), TXN_ERR_TRANSACTIONAL_ID_NOT_FOUND);
+    /* reload: the same three ids from their records */
+    txn_limits lim = lim_default();
+    txn_coord *r = txn_coord_new(3, 1, &lim);
+    CHECK(r != NULL);
+    for (int i = 0; i < 3 && r; i++) {
+        recs[i].partitions = NULL;
+        CHECK_EQ_I64(txn_load(r, id[i], &recs[i]), 0);
+    }
+    if (r) {
+        txn_load_done(r, now_ms, &acts);
+        txn_actions_reset(&acts);
+        CHECK_EQ_I64(txn_count(r), 3);
+        for (int i = 0; i < 3; i++) {
+            CHECK_EQ_I64(txn_describe(r, id[i], &v), TXN_OK);
+            CHECK(v.txn_id.len == id[i].len && memcmp(v.txn_id.ptr, id[i].ptr, (size_t)id[i].len) == 0 &&
+                  v.producer_id == recs[i].producer_id);
+        }
+        txn_coord_free(r);
+    }
+    txn_coord_free(c);
+}
+
 int main(void)
 {
     test_names_and_errors();
@@ -1863,6 +1931,7 @@ int main(void)
     test_expiration();
     test_load();
     test_describe_list();
+    test_ids_with_nul();
     test_replay();
     test_random();
     txn_actions_free(&acts);

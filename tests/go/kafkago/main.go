@@ -81,7 +81,11 @@ func main() {
 		os.Exit(2)
 	}
 	time.AfterFunc(*deadline, func() { fail("timeout", fmt.Errorf("scenario not done after %s", *deadline)) })
-	client = &kafka.Client{Addr: kafka.TCP(*brokers), Timeout: 20 * time.Second}
+	// kafka-go's Transport answers Metadata requests from its cache
+	// (MetadataTTL, 6 s by default): a short TTL so that a topic's new
+	// partitions show within the wait below.
+	client = &kafka.Client{Addr: kafka.TCP(*brokers), Timeout: 20 * time.Second,
+		Transport: &kafka.Transport{MetadataTTL: 200 * time.Millisecond}}
 	ctx := context.Background()
 	switch flag.Arg(0) {
 	case "produce":
@@ -354,7 +358,7 @@ func admin(ctx context.Context) {
 		var md *kafka.MetadataResponse
 		var err error
 		// a new topic's leader, or new partitions, can take a moment to be listed
-		for i := 0; i < 50; i++ {
+		for i := 0; i < 100; i++ {
 			md, err = client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{*topic}})
 			if err == nil && len(md.Topics) == 1 && md.Topics[0].Error == nil && allLed(md.Topics[0]) &&
 				len(md.Topics[0].Partitions) == want {

@@ -54,6 +54,7 @@ var (
 	retention  = flag.Duration("retention", 0, "Consumer.Offsets.Retention (OffsetCommit v2-4 retention_time)")
 	deadline   = flag.Duration("timeout", 60*time.Second, "bound on the whole scenario")
 	debug      = flag.Bool("debug", false, "sarama's log on stderr")
+	headers    = flag.Bool("headers", true, "produce with a record header (sarama needs Version >= 0.11 for headers)")
 )
 
 var out = json.NewEncoder(os.Stdout)
@@ -160,6 +161,9 @@ func produce(c *sarama.Config, count, first int) {
 			Key:     sarama.StringEncoder(fmt.Sprintf("key-%d", i%17)),
 			Value:   sarama.StringEncoder(fmt.Sprintf("value-%d", i)),
 			Headers: []sarama.RecordHeader{{Key: []byte("i"), Value: []byte(fmt.Sprint(i))}},
+		}
+		if !*headers {
+			m.Headers = nil
 		}
 		part, off, err := p.SendMessage(m)
 		if err != nil {
