@@ -141,12 +141,6 @@ known("OffsetDelete", [0], ("errors", "topics"),
 known("DescribeQuorum", range(0, 3), ("errors", "topics.partitions.current_voters"),
       "partition 1 of __cluster_metadata: NONE and the quorum, Kafka "
       "UNKNOWN_TOPIC_OR_PARTITION", error_case=True)
-# TxnOffsetCommit from a transactional id/producer id the transaction
-# coordinator does not know: Kafka (4.4 and 3.9) refuses the partition with
-# INVALID_PRODUCER_ID_MAPPING; Gregor commits the offsets.
-known("TxnOffsetCommit", range(0, 5), "errors",
-      "unknown producer: NONE (offsets committed), Kafka INVALID_PRODUCER_ID_MAPPING",
-      error_case=True)
 
 
 def _prefixes(what):
