@@ -1078,6 +1078,8 @@ void handle_offset_delete(broker *b, req *rq)
         if (code != KERR_NONE)
             resp.error_code = code;
     }
+    if (resp.error_code != KERR_NONE)
+        resp.topics_n = 0; /* a group-level error: Kafka lists no topics */
     pthread_mutex_unlock(&c->lock);
     RESPOND(rq, offset_delete, &resp);
 }

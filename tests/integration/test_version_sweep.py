@@ -133,9 +133,6 @@ known("Fetch", range(4, 19), "responses.partitions.aborted_transactions lengths"
 known("Metadata", range(0, 4), ("errors", "topics.partitions"),
       "auto-created topic: NONE with its partition at once, Kafka "
       "UNKNOWN_TOPIC_OR_PARTITION and no partitions", error_case=True)
-known("OffsetDelete", [0], ("errors", "topics"),
-      "unknown group: GROUP_ID_NOT_FOUND and the partitions listed with NONE, Kafka "
-      "no topics", error_case=True)
 # __cluster_metadata partition 1 does not exist: Kafka answers
 # UNKNOWN_TOPIC_OR_PARTITION with no voters; Gregor describes partition 0.
 known("DescribeQuorum", range(0, 3), ("errors", "topics.partitions.current_voters"),
