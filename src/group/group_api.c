@@ -607,6 +607,17 @@ void handle_txn_offset_commit(broker *b, req *rq)
     grp_str gid = jstr(rq, body.group_id);
     int16_t code = gid.len <= 0 ? KERR_INVALID_GROUP_ID : KERR_NONE;
     coordinator *c = b->coord;
+    if (code == KERR_NONE) {
+        /* Kafka verifies with the transaction coordinator that the group's
+         * __consumer_offsets partition is in the producer's transaction
+         * before the group sees the request (lock order: tcoord first) */
+        pthread_mutex_lock(&c->lock);
+        int32_t part = coord_ensure_topic(c) == KERR_NONE ? coord_partition_for(gid.ptr, gid.len, c->nparts) : -1;
+        pthread_mutex_unlock(&c->lock);
+        if (part >= 0)
+            code = tcoord_verify_offsets(b->tcoord, body.transactional_id.ptr, body.transactional_id.len,
+                                         body.producer_id, body.producer_epoch, part, ver);
+    }
     pthread_mutex_lock(&c->lock);
     cgroup *cg = NULL;
     if (code == KERR_NONE)
@@ -1067,6 +1078,8 @@ void handle_offset_delete(broker *b, req *rq)
         if (code != KERR_NONE)
             resp.error_code = code;
     }
+    if (resp.error_code != KERR_NONE)
+        resp.topics_n = 0; /* a group-level error: Kafka lists no topics */
     pthread_mutex_unlock(&c->lock);
     RESPOND(rq, offset_delete, &resp);
 }

@@ -1060,6 +1060,40 @@ int16_t tcoord_verify(tcoord *c, const char *txn_id, int txn_id_len, int64_t pid
     return err;
 }
 
+int16_t tcoord_verify_offsets(tcoord *c, const char *txn_id, int txn_id_len, int64_t pid, int16_t epoch,
+                              int32_t offsets_part, int16_t api_version)
+{
+    char buf[512 * 3];
+    if (txn_id_len <= 0 || txn_id_len > 512)
+        return KERR_NONE; /* not for this check: the request goes on as before */
+    txn_str id = { buf, coord_java_utf8(txn_id, txn_id_len, buf) };
+    pthread_mutex_lock(&c->lock);
+    int32_t k;
+    int16_t err;
+    txn_coord *m = machine_for(c, id, &k, &err);
+    txn_view v;
+    if (m)
+        err = txn_describe(m, id, &v);
+    if (err == KERR_TRANSACTIONAL_ID_NOT_FOUND) {
+        err = KERR_INVALID_PRODUCER_ID_MAPPING;
+    } else if (err != KERR_NONE) {
+        err = KERR_NONE; /* coordinated elsewhere, or not loaded: unchecked */
+    } else if (v.producer_id != pid) {
+        err = KERR_INVALID_PRODUCER_ID_MAPPING;
+    } else if (v.producer_epoch != epoch) {
+        err = KERR_INVALID_PRODUCER_EPOCH; /* Kafka's PRODUCER_FENCED, as TxnOffsetCommit answers it */
+    } else if (v.state == TXN_PREPARE_COMMIT || v.state == TXN_PREPARE_ABORT) {
+        err = KERR_CONCURRENT_TRANSACTIONS;
+    } else {
+        bool found = false;
+        for (int i = 0; v.state == TXN_ONGOING && i < v.npartitions && !found; i++)
+            found = v.partitions[i].partition == offsets_part && strcmp(v.partitions[i].topic, OFFSETS_TOPIC) == 0;
+        err = found ? KERR_NONE : api_version >= 4 ? KERR_TRANSACTION_ABORTABLE : KERR_INVALID_TXN_STATE;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return err;
+}
+
 /* ---- operators ---- */
 
 static void view_topics(req *rq, const txn_view *v, kp_describe_transactions_resp_transaction_state *s)

@@ -106,6 +106,16 @@ void tcoord_end_txn(tcoord *c, req *rq, const kp_end_txn_req *body);
  * coordinator (AddPartitionsToTxn v4, verify only), not done yet. */
 int16_t tcoord_verify(tcoord *c, const char *txn_id, int txn_id_len, int64_t pid, int16_t epoch,
                       const char *tname, int32_t pidx);
+/* TxnOffsetCommit's check (Kafka's transaction verification of the group's
+ * __consumer_offsets partition, as the transaction coordinator answers it):
+ * 0, INVALID_PRODUCER_ID_MAPPING (an id it does not know, another producer
+ * id), INVALID_PRODUCER_EPOCH (another epoch), CONCURRENT_TRANSACTIONS (the
+ * transaction is ending), or - the partition not in an ongoing transaction
+ * (no AddOffsetsToTxn) - TRANSACTION_ABORTABLE from TxnOffsetCommit v4 on,
+ * INVALID_TXN_STATE before. An id another broker coordinates, or one whose
+ * machine is not there (loading), is not checked (0). */
+int16_t tcoord_verify_offsets(tcoord *c, const char *txn_id, int txn_id_len, int64_t pid, int16_t epoch,
+                              int32_t offsets_part, int16_t api_version);
 /* Fill the operator answers (into rq's arena). */
 void tcoord_describe(tcoord *c, req *rq, const kp_describe_transactions_req *body,
                      kp_describe_transactions_resp *out);

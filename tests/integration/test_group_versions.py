@@ -12,6 +12,7 @@ commit timestamp.
 """
 
 import struct
+import time
 import uuid
 
 import pytest
@@ -391,3 +392,91 @@ def test_oldest_versions(group_broker):
         # v1 fetches (v1 is Kafka 4.4's oldest OffsetFetch too) see it
         assert c.offset_fetch("gv-old-g", {topic: [0, 1]}, version=1) == (
             NONE, {(topic, 0): (4, "v1", NONE), (topic, 1): (-1, "", NONE)})
+
+
+# ---------------------------------------------------------------------------
+# TxnOffsetCommit v3-4: the transaction coordinator's verification
+# ---------------------------------------------------------------------------
+
+API_TXN_OFFSET_COMMIT, API_DESCRIBE_TRANSACTIONS = 28, 65
+INVALID_PRODUCER_ID_MAPPING, INVALID_TXN_STATE, TRANSACTION_ABORTABLE = 49, 48, 120
+
+
+def txn_offset_commit(c, version, txn_id, group, pid, epoch, topic, partition, offset):
+    part = i32(partition) + i64(offset) + i32(-1) + cstr("") + TAGS
+    body = (cstr(txn_id) + cstr(group) + i64(pid) + i16(epoch) + i32(-1) + cstr("") + cstr(None)
+            + carr([topic], lambda t: cstr(t) + carr([part], lambda p: p) + TAGS) + TAGS)
+    r = c.call(API_TXN_OFFSET_COMMIT, version, body, flexible=True)
+    r.take(">i")
+
+    def rt(r):
+        name = r_cstr(r)
+        ps = r_carr(r, lambda r: (r.take(">ih"), r.skip_tags())[0])
+        r.skip_tags()
+        return name, ps
+    return r_carr(r, rt)
+
+
+def describe_txn(c, txn_id):
+    """-> (error, state, producer_id, producer_epoch)"""
+    r = c.call(API_DESCRIBE_TRANSACTIONS, 0, carr([txn_id], cstr) + TAGS, flexible=True)
+    r.take(">i")
+
+    def st(r):
+        err, tid, state = r.take(">h"), r_cstr(r), r_cstr(r)
+        r.take(">iq")
+        pid, epoch = r.take(">qh")
+        r_carr(r, lambda r: (r_cstr(r), r.compact_array(lambda r: r.take(">i")), r.skip_tags()))
+        r.skip_tags()
+        return err, state, pid, epoch
+    [s] = r_carr(r, st)
+    return s
+
+
+@pytest.mark.timeout(120)
+def test_txn_offset_commit_verified(group_broker):
+    """Kafka checks with the transaction coordinator that the group's
+    __consumer_offsets partition is part of the producer's transaction:
+    an unknown transactional id or another producer id is
+    INVALID_PRODUCER_ID_MAPPING (no offset committed); an ongoing
+    transaction without AddOffsetsToTxn is INVALID_TXN_STATE at v3 and
+    TRANSACTION_ABORTABLE at v4 (KIP-890); after send_offsets_to_transaction
+    (AddOffsetsToTxn, then TxnOffsetCommit) the commit goes through."""
+    from confluent_kafka import Producer, TopicPartition
+    b = group_broker
+    topic, group, tid = "gv-txn", "gv-txn-g", "gv-txn-id"
+    create_topic(b.bootstrap, topic, 1)
+    p = Producer({"bootstrap.servers": b.bootstrap, "transactional.id": tid})
+    p.init_transactions(30)
+    p.begin_transaction()
+    p.produce(topic, b"v")
+    assert p.flush(30) == 0
+    with GroupConn(b.port) as c:
+        err, state, pid, epoch = describe_txn(c, tid)
+        assert err == NONE and state == "Ongoing", (err, state)
+        for v in (3, 4):
+            assert txn_offset_commit(c, v, "gv-txn-nobody", group, pid, epoch, topic, 0, 1) == \
+                [(topic, [(0, INVALID_PRODUCER_ID_MAPPING)])]
+            assert txn_offset_commit(c, v, tid, group, pid + 1, epoch, topic, 0, 1) == \
+                [(topic, [(0, INVALID_PRODUCER_ID_MAPPING)])]
+        assert txn_offset_commit(c, 3, tid, group, pid, epoch, topic, 0, 1) == [(topic, [(0, INVALID_TXN_STATE)])]
+        assert txn_offset_commit(c, 4, tid, group, pid, epoch, topic, 0, 1) == [(topic, [(0, TRANSACTION_ABORTABLE)])]
+        top, offs = c.offset_fetch(group, {topic: [0]})
+        assert offs == {(topic, 0): (-1, "", NONE)}
+    # the client's way: AddOffsetsToTxn first
+    from confluent_kafka import Consumer
+    cons = Consumer({"bootstrap.servers": b.bootstrap, "group.id": group})
+    try:
+        meta = cons.consumer_group_metadata()
+        p.send_offsets_to_transaction([TopicPartition(topic, 0, 7)], meta, 30)
+        p.commit_transaction(30)
+    finally:
+        cons.close()
+    deadline = time.monotonic() + 15  # the COMMIT marker reaches the group a moment later
+    with GroupConn(b.port) as c:
+        while True:
+            top, offs = c.offset_fetch(group, {topic: [0]})
+            if offs[(topic, 0)][0] != -1 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+    assert offs == {(topic, 0): (7, "", NONE)}

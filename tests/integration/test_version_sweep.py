@@ -133,20 +133,11 @@ known("Fetch", range(4, 19), "responses.partitions.aborted_transactions lengths"
 known("Metadata", range(0, 4), ("errors", "topics.partitions"),
       "auto-created topic: NONE with its partition at once, Kafka "
       "UNKNOWN_TOPIC_OR_PARTITION and no partitions", error_case=True)
-known("OffsetDelete", [0], ("errors", "topics"),
-      "unknown group: GROUP_ID_NOT_FOUND and the partitions listed with NONE, Kafka "
-      "no topics", error_case=True)
 # __cluster_metadata partition 1 does not exist: Kafka answers
 # UNKNOWN_TOPIC_OR_PARTITION with no voters; Gregor describes partition 0.
 known("DescribeQuorum", range(0, 3), ("errors", "topics.partitions.current_voters"),
       "partition 1 of __cluster_metadata: NONE and the quorum, Kafka "
       "UNKNOWN_TOPIC_OR_PARTITION", error_case=True)
-# TxnOffsetCommit from a transactional id/producer id the transaction
-# coordinator does not know: Kafka (4.4 and 3.9) refuses the partition with
-# INVALID_PRODUCER_ID_MAPPING; Gregor commits the offsets.
-known("TxnOffsetCommit", range(0, 5), "errors",
-      "unknown producer: NONE (offsets committed), Kafka INVALID_PRODUCER_ID_MAPPING",
-      error_case=True)
 
 
 def _prefixes(what):
