@@ -12,6 +12,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "broker/broker.h"
+#include "proto/kerrors.h"
 #include "broker/topic_config.h"
 #include "group/coordinator.h"
 #include "metadata/metalog.h"
@@ -301,6 +302,7 @@ void handle_delete_topics(broker *b, req *rq)
                                    : topics_get_by_id(b->topics, rt->topic_id);
             if (!tp) {
                 tr->error_code = rt->name.len >= 0 ? KERR_UNKNOWN_TOPIC_OR_PARTITION : KERR_UNKNOWN_TOPIC_ID;
+                tr->error_message = kp_str_c(kerr_message(tr->error_code));
                 continue;
             }
         } else {
@@ -308,6 +310,7 @@ void handle_delete_topics(broker *b, req *rq)
             tp = topics_get(b->topics, tr->name.ptr, tr->name.len);
             if (!tp) {
                 tr->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+                tr->error_message = kp_str_c(kerr_message(tr->error_code));
                 continue;
             }
         }
@@ -351,8 +354,8 @@ void handle_create_partitions(broker *b, req *rq)
         char msg[300] = "";
         topic *tp = topics_get(b->topics, rt->name.ptr, rt->name.len);
         if (!tp) {
-            tr->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
-            tr->error_message = kp_str_c("The topic does not exist.");
+            tr->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION; /* with no message, as Kafka */
+            tr->error_message = KP_STR_NULL;
             continue;
         }
         int32_t cur = topic_nparts(tp);
@@ -521,7 +524,7 @@ void handle_describe_configs(broker *b, req *rq)
         kp_describe_configs_resp_result_init(out);
         out->resource_type = res->resource_type;
         out->resource_name = res->resource_name;
-        out->error_message = KP_STR_NULL;
+        out->error_message = KP_STR(""); /* Kafka's, when all went well */
         if (res->resource_type == RESOURCE_TOPIC)
             describe_topic(b, rq, &body, res, out);
         else if (res->resource_type == RESOURCE_BROKER)
@@ -847,6 +850,8 @@ void handle_elect_leaders(broker *b, req *rq)
                 snprintf(msg, sizeof msg, "No such topic as %.*s", rt->topic.len > 0 ? rt->topic.len : 0,
                          rt->topic.ptr);
             }
+            if (pr->error_code == KERR_ELECTION_NOT_NEEDED)
+                snprintf(msg, sizeof msg, "Leader election not needed for topic partition.");
             pr->error_message = fmt_msg(rq, msg);
             if (end > wait)
                 wait = end;
@@ -886,6 +891,7 @@ void handle_alter_partition_reassignments(broker *b, req *rq)
     }
     kp_alter_partition_reassignments_resp *resp = arena_alloc(&rq->arena, sizeof(*resp));
     kp_alter_partition_reassignments_resp_init(resp);
+    resp->error_message = KP_STR_NULL; /* Kafka's, when all went well */
     resp->allow_replication_factor_change = body.allow_replication_factor_change;
     int nt = body.topics_n > 0 ? body.topics_n : 0;
     resp->responses = arena_alloc(&rq->arena, sizeof(*resp->responses) * (size_t)(nt ? nt : 1));
@@ -971,6 +977,7 @@ void handle_list_partition_reassignments(broker *b, req *rq)
     }
     kp_list_partition_reassignments_resp *resp = arena_alloc(&rq->arena, sizeof(*resp));
     kp_list_partition_reassignments_resp_init(resp);
+    resp->error_message = KP_STR_NULL; /* Kafka's, when all went well */
     metalog_read_lock(b->meta);
     const mimage *im = metalog_image(b->meta);
     bool all = body.topics_n < 0;

@@ -92,6 +92,7 @@ static int32_t read_partition(broker *b, arena *a, topic *tp, const kp_fetch_req
     if (!p) {
         pr->error_code = why;
         pr->high_watermark = -1;
+        pr->aborted_transactions_n = 0; /* an empty list, as Kafka answers errors */
         *error = true;
         return 0;
     }

@@ -13,6 +13,7 @@
 
 #include "base/clock.h"
 #include "broker/broker.h"
+#include "proto/kerrors.h"
 #include "group/coordinator.h"
 #include "txn/tcoord.h"
 
@@ -160,6 +161,7 @@ void handle_describe_producers(broker *b, req *rq)
             partition *p = broker_led_partition(tp, pr->partition_index, &why);
             if (!p) {
                 pr->error_code = why;
+                pr->error_message = kp_str_c(kerr_message(why));
                 continue;
             }
             prod_entry *v;

@@ -55,7 +55,7 @@
 #include "base/clock.h"
 #include "kafka_msgs.h"
 #include "tools/common.h"
-#include "tools/kerrors.h"
+#include "proto/kerrors.h"
 #include "tools/tools.h"
 
 #define PROG "kafka-metadata-quorum"
@@ -68,7 +68,7 @@
 /* Errors.forCode(code).exception(message).toString() (kerrors.h). */
 static void mq_exception_text(int16_t code, kp_str msg, char *buf, size_t len)
 {
-    tool_kafka_exception(code, msg.len >= 0 ? msg.ptr : NULL, msg.len > 0 ? (size_t)msg.len : 0, buf, len);
+    kerr_exception(code, msg.len >= 0 ? msg.ptr : NULL, msg.len > 0 ? (size_t)msg.len : 0, buf, len);
 }
 
 /* ---- argparse4j's error output ---- */

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "tools/javaorder.h"
-#include "tools/kerrors.h"
+#include "proto/kerrors.h"
 #include "tools/reassign.h"
 
 #define CMD RP_CMD
@@ -102,7 +102,7 @@ int rp_log_dirs(rp_ctx *c, const kp_metadata_resp *md, rp_tp *v, size_t n)
         }
         if (resp.error_code) {
             char buf[RP_TEXT_MAX];
-            tool_kafka_exception(resp.error_code, NULL, 0, buf, sizeof buf);
+            kerr_exception(resp.error_code, NULL, 0, buf, sizeof buf);
             return rp_fail("%s", buf), -1;
         }
         rp_log_dirs_take(br->node_id, &resp, v, n);
@@ -160,7 +160,7 @@ static void rp_configs_send(rp_ctx *c, const char *host, int32_t port, int16_t v
         if (!r->error_code)
             continue;
         char buf[RP_TEXT_MAX];
-        tool_kafka_exception(r->error_code, r->error_message.len >= 0 ? r->error_message.ptr : NULL,
+        kerr_exception(r->error_code, r->error_message.len >= 0 ? r->error_message.ptr : NULL,
                              r->error_message.len > 0 ? (size_t)r->error_message.len : 0, buf, sizeof buf);
         tool_err(CMD, "%s: the broker refused them for %s %.*s (%s); throttling is not supported, going on "
                       "without it", what, r->resource_type == 4 ? "broker" : "topic", (int)r->resource_name.len,

@@ -78,7 +78,7 @@
 #include "tools/common.h"
 #include "tools/javaorder.h"
 #include "tools/json.h"
-#include "tools/kerrors.h"
+#include "proto/kerrors.h"
 #include "tools/reassign.h"
 #include "tools/tools.h"
 
@@ -217,7 +217,7 @@ static void rp_buf_exception_message(tj_buf *b, int16_t code, const char *msg, s
     if (msg)
         tj_buf_add(b, msg, msg_len);
     else
-        tj_buf_str(b, tool_kafka_exception_default_message(code));
+        tj_buf_str(b, kerr_message(code));
 }
 
 /* ---- requests ---- */
@@ -315,7 +315,7 @@ int rp_topic_error(const kp_metadata_resp_topic *t, const char *name, size_t len
                        (int)len, name);
     if (t->error_code) {
         char buf[RP_TEXT_MAX];
-        tool_kafka_exception(t->error_code, NULL, 0, buf, sizeof buf);
+        kerr_exception(t->error_code, NULL, 0, buf, sizeof buf);
         return rp_fail("%s", buf);
     }
     return 0;
@@ -391,7 +391,7 @@ static int rp_list(rp_ctx *c, const rp_tp *parts, size_t n, kp_list_partition_re
     }
     if (resp->error_code) {
         char buf[RP_TEXT_MAX];
-        tool_kafka_exception(resp->error_code, resp->error_message.len >= 0 ? resp->error_message.ptr : NULL,
+        kerr_exception(resp->error_code, resp->error_message.len >= 0 ? resp->error_message.ptr : NULL,
                              resp->error_message.len > 0 ? (size_t)resp->error_message.len : 0, buf, sizeof buf);
         rp_fail("%s", buf);
         return -1;

@@ -1,23 +1,23 @@
 /*
  * kerrors.c - Kafka 4.4's error codes as the Java client's exceptions:
  * the class of Errors.forCode(code).exception() and its default message.
- * Moved here from metadata_quorum.c, which used it first; shared with
- * reassign_partitions.c. Read-only data; any thread.
+ * Shared by the tools (metadata_quorum.c, reassign_partitions.c) and the
+ * broker's handlers. Read-only data; any thread.
  */
 #include <stdio.h>
 #include <string.h>
 
-#include "tools/kerrors.h"
+#include "proto/kerrors.h"
 
-typedef struct tool_kerr {
+typedef struct kerr_entry {
     int16_t code;
     const char *cls;
     const char *msg;
-} tool_kerr;
+} kerr_entry;
 
 /* org.apache.kafka.common.protocol.Errors of Kafka 4.4.0, every code with
  * an exception (NONE has none). */
-static const tool_kerr tool_kerrs[] = {
+static const kerr_entry kerr_table[] = {
     { -1, "org.apache.kafka.common.errors.UnknownServerException",
       "The server experienced an unexpected error when processing the request." },
     { 1, "org.apache.kafka.common.errors.OffsetOutOfRangeException",
@@ -294,28 +294,28 @@ static const tool_kerr tool_kerrs[] = {
       "The given controller ID was not registered." },
 };
 
-static const tool_kerr *tool_kerr_find(int16_t code)
+static const kerr_entry *kerr_find(int16_t code)
 {
-    const tool_kerr *e = &tool_kerrs[0]; /* UNKNOWN_SERVER_ERROR */
-    for (size_t k = 0; k < sizeof tool_kerrs / sizeof tool_kerrs[0]; k++)
-        if (tool_kerrs[k].code == code)
-            e = &tool_kerrs[k];
+    const kerr_entry *e = &kerr_table[0]; /* UNKNOWN_SERVER_ERROR */
+    for (size_t k = 0; k < sizeof kerr_table / sizeof kerr_table[0]; k++)
+        if (kerr_table[k].code == code)
+            e = &kerr_table[k];
     return e;
 }
 
-const char *tool_kafka_exception_class(int16_t code)
+const char *kerr_exception_class(int16_t code)
 {
-    return tool_kerr_find(code)->cls;
+    return kerr_find(code)->cls;
 }
 
-const char *tool_kafka_exception_default_message(int16_t code)
+const char *kerr_message(int16_t code)
 {
-    return tool_kerr_find(code)->msg;
+    return kerr_find(code)->msg;
 }
 
-void tool_kafka_exception(int16_t code, const char *msg, size_t msg_len, char *buf, size_t len)
+void kerr_exception(int16_t code, const char *msg, size_t msg_len, char *buf, size_t len)
 {
-    const tool_kerr *e = tool_kerr_find(code);
+    const kerr_entry *e = kerr_find(code);
     if (msg)
         snprintf(buf, len, "%s: %.*s", e->cls, (int)msg_len, msg);
     else
