@@ -150,6 +150,14 @@ bool coord_java_utf8_same(const char *p, int32_t len)
     return true;
 }
 
+int32_t coord_java_length(const char *p, int32_t len)
+{
+    int32_t i = 0, n = 0;
+    while (i < len)
+        n += java_next((const uint8_t *)p, &i, len) >= 0x10000 ? 2 : 1;
+    return n;
+}
+
 /* Java's String.hashCode of the string Kafka decodes from these bytes. */
 static int32_t java_hash(const char *p, int32_t len)
 {

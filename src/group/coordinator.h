@@ -82,5 +82,8 @@ int32_t coord_partition_for(const char *group_id, int32_t len, int32_t partition
  * coord_java_utf8_same says whether they equal the input. */
 int32_t coord_java_utf8(const char *p, int32_t len, char *out);
 bool coord_java_utf8_same(const char *p, int32_t len);
+/* The length of that string in Java's chars (UTF-16 code units): what
+ * Kafka compares with offset.metadata.max.bytes. */
+int32_t coord_java_length(const char *p, int32_t len);
 
 #endif

@@ -462,7 +462,9 @@ static int commit_collect(broker *b, req *rq, const kp_offset_commit_req *body, 
                 pr->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
                 continue;
             }
-            if (rp->committed_metadata.len > b->coord->metadata_bytes_max) {
+            /* Kafka measures the metadata in Java chars, not bytes */
+            if (rp->committed_metadata.len > b->coord->metadata_bytes_max &&
+                coord_java_length(rp->committed_metadata.ptr, rp->committed_metadata.len) > b->coord->metadata_bytes_max) {
                 pr->error_code = KERR_OFFSET_METADATA_TOO_LARGE;
                 continue;
             }
@@ -652,7 +654,8 @@ void handle_txn_offset_commit(broker *b, req *rq)
                 continue;
             if (!tp || rp->partition_index < 0 || rp->partition_index >= topic_nparts(tp)) {
                 pr->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
-            } else if (rp->committed_metadata.len > c->metadata_bytes_max) {
+            } else if (rp->committed_metadata.len > c->metadata_bytes_max &&
+                       coord_java_length(rp->committed_metadata.ptr, rp->committed_metadata.len) > c->metadata_bytes_max) {
                 pr->error_code = KERR_OFFSET_METADATA_TOO_LARGE;
             } else {
                 grp_str md = jstr(rq, rp->committed_metadata);

@@ -257,3 +257,24 @@ def test_transactional_id_with_nul(broker):
     assert java("describe-txn", b.bootstrap, b"sb-tx".hex()) == [["error", "TransactionalIdNotFoundException"]]
     b.restart()
     assert java("describe-txn", b.bootstrap, tid.hex()) == [["described", "CompleteCommit", tid.hex()]]
+
+
+@pytest.mark.timeout(120)
+def test_metadata_limit_in_java_chars(group_broker):
+    """offset.metadata.max.bytes (4096) is compared with the metadata's
+    length in Java chars (UTF-16 units), not in bytes: 4096 euro signs
+    (12,288 bytes) are committed and read back whole, 4097 are
+    OFFSET_METADATA_TOO_LARGE; an emoji counts two."""
+    b = group_broker
+    topic, group = "sb-limit", "sb-limit-g"
+    create_topic(b.bootstrap, topic, 1)
+    TOO_LARGE = 12
+    cases = [("\u20ac" * 4096, NONE), ("\u20ac" * 4097, TOO_LARGE), ("a" * 4097, TOO_LARGE),
+             ("\U0001F600" * 2048, NONE), ("\U0001F600" * 2048 + "a", TOO_LARGE)]
+    with GroupConn(b.port) as c:
+        for meta, want in cases:
+            assert c.offset_commit(group, {(topic, 0): (5, meta)}, version=7) == {(topic, 0): want}, \
+                (len(meta), want)
+            if want == NONE:
+                top, offs = c.offset_fetch(group, {topic: [0]})
+                assert offs == {(topic, 0): (5, meta, NONE)}
