@@ -24,6 +24,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "broker/broker.h"
+#include "proto/kerrors.h"
 #include "txn/pids.h"
 #include "metadata/metalog.h"
 #include "net/client.h"
@@ -230,6 +231,22 @@ void handle_describe_quorum(broker *b, req *rq)
     if (info.error) {
         p->error_message = kp_str_c("This node is not the metadata quorum's leader.");
     }
+    /* Kafka answers only for __cluster_metadata-0: any other topic or
+     * partition asked is UNKNOWN_TOPIC_OR_PARTITION, with no quorum. */
+    bool asked_ours = body.topics_n == 1 && kp_str_eq(body.topics[0].topic_name, METALOG_TOPIC) &&
+                      body.topics[0].partitions_n == 1 && body.topics[0].partitions[0].partition_index == 0;
+    if (!asked_ours) {
+        if (body.topics_n == 1)
+            t->topic_name = body.topics[0].topic_name;
+        if (body.topics_n == 1 && body.topics[0].partitions_n == 1)
+            p->partition_index = body.topics[0].partitions[0].partition_index;
+        p->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+        p->error_message = kp_str_c(kerr_message(KERR_UNKNOWN_TOPIC_OR_PARTITION));
+        info.nvoters = info.nobservers = 0;
+        info.leader_id = -1;
+        info.leader_epoch = -1;
+        info.high_watermark = -1;
+    }
     p->leader_id = info.leader_id;
     p->leader_epoch = info.leader_epoch;
     p->high_watermark = info.high_watermark;
@@ -249,9 +266,24 @@ void handle_describe_quorum(broker *b, req *rq)
         fill_replica(&info.observers[i], mono, wall, &o->replica_id, &o->log_end_offset, &o->last_fetch_timestamp,
                      &o->last_caught_up_timestamp);
     }
-    /* v2: the voters' controller endpoints */
+    /* v2: the voters' controller endpoints; a single node, the only voter,
+     * answers on its client listener. */
     resp.nodes_n = 0;
-    if (ver >= 2) {
+    if (ver >= 2 && !q && asked_ours) {
+        resp.nodes = arena_alloc(&rq->arena, sizeof(*resp.nodes));
+        kp_describe_quorum_resp_listener *l = arena_alloc(&rq->arena, sizeof(*l));
+        if (resp.nodes && l) {
+            kp_describe_quorum_resp_node_init(resp.nodes);
+            kp_describe_quorum_resp_listener_init(l);
+            resp.nodes->node_id = b->node_id;
+            l->name = kp_str_c(b->client_listener[0] ? b->client_listener : "PLAINTEXT");
+            l->host = kp_str_c(b->adv_host);
+            l->port = (uint16_t)b->adv_port;
+            resp.nodes->listeners = l;
+            resp.nodes->listeners_n = 1;
+            resp.nodes_n = 1;
+        }
+    } else if (ver >= 2 && asked_ours) {
         resp.nodes = arena_alloc(&rq->arena, sizeof(*resp.nodes) * (size_t)(b->nvoters + 1));
         for (int i = 0; i < b->nvoters && resp.nodes; i++) {
             kp_describe_quorum_resp_node *n = &resp.nodes[resp.nodes_n++];

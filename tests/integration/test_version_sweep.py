@@ -98,46 +98,14 @@ def known(api, versions, what, why, error_case=False):
 # remote.log.delete.on.disable, remote.storage.enable.
 known("CreateTopics", range(5, 8), "topics.configs lengths",
       "Gregor lists 26 topic configs, Kafka 4.4 37")
-# DescribeQuorum v2 (KIP-853) lists the voters' endpoints in `nodes`: Kafka
-# the node with its CONTROLLER listener, Gregor an empty array.
-known("DescribeQuorum", [2], "nodes", "nodes: Gregor sends none, Kafka the voter")
-# Error messages where Kafka sends a string and Gregor null, or the reverse
-# (the error codes are Kafka's):
-known("DescribeConfigs", range(0, 5), "results.error_message null",
-      'results[].error_message null, Kafka ""')
-known("ElectLeaders", range(0, 3), "replica_election_results.partition_result.error_message null",
-      "ELECTION_NOT_NEEDED with a null message, Kafka "
-      '"Leader election not needed for topic partition."')
-known("AlterPartitionReassignments", range(0, 2), "error_message null",
-      'error_message "", Kafka null')
-known("ListPartitionReassignments", [0], "error_message null", 'error_message "", Kafka null')
 # The error cases (sweep.c's er_* functions: an unknown topic, group or
 # transactional id):
-known("AlterPartitionReassignments", range(0, 2), "error_message null",
-      'error_message "", Kafka null', error_case=True)
-known("ListPartitionReassignments", [0], "error_message null", 'error_message "", Kafka null',
-      error_case=True)
-known("CreatePartitions", range(0, 4), "results.error_message null",
-      'unknown topic: error_message "The topic does not exist.", Kafka null', error_case=True)
-known("DeleteTopics", range(5, 7), "responses.error_message null",
-      'unknown topic: error_message null, Kafka "This server does not host this '
-      'topic-partition."', error_case=True)
-known("DescribeProducers", [0], "topics.partitions.error_message null",
-      'unknown topic: error_message null, Kafka "This server does not host this '
-      'topic-partition."', error_case=True)
-known("Fetch", range(4, 19), "responses.partitions.aborted_transactions lengths",
-      "unknown topic: aborted_transactions null, Kafka an empty array", error_case=True)
 # Metadata v0-3 may create the topic it names (auto.create.topics.enable):
 # Kafka answers UNKNOWN_TOPIC_OR_PARTITION with no partitions while the
 # creation goes on; Gregor creates the topic first and answers it.
 known("Metadata", range(0, 4), ("errors", "topics.partitions"),
       "auto-created topic: NONE with its partition at once, Kafka "
       "UNKNOWN_TOPIC_OR_PARTITION and no partitions", error_case=True)
-# __cluster_metadata partition 1 does not exist: Kafka answers
-# UNKNOWN_TOPIC_OR_PARTITION with no voters; Gregor describes partition 0.
-known("DescribeQuorum", range(0, 3), ("errors", "topics.partitions.current_voters"),
-      "partition 1 of __cluster_metadata: NONE and the quorum, Kafka "
-      "UNKNOWN_TOPIC_OR_PARTITION", error_case=True)
 
 
 def _prefixes(what):
