@@ -2514,6 +2514,126 @@ static void mc_describe_configs_unknown_key(sweep_ctx *c)
     sweep_one(c, m);
 }
 
+static void list_offsets_at(sweep_ctx *c, int64_t ts)
+{
+    REQ(kp_list_offsets_req);
+    static const char *const names[] = { TOPIC, NULL };
+    build_list_offsets_many(c->a, m, names);
+    m->topics[0].partitions[0].timestamp = ts;
+    sweep_one(c, m);
+}
+
+static void mc_list_offsets_earliest(sweep_ctx *c) { list_offsets_at(c, -2); }
+static void mc_list_offsets_by_time(sweep_ctx *c) { list_offsets_at(c, 0); }
+static void mc_list_offsets_max_timestamp(sweep_ctx *c) { list_offsets_at(c, -3); }
+
+static void mc_join_group_session_timeout(sweep_ctx *c)
+{
+    REQ(kp_join_group_req);
+    char g[96];
+    snprintf(g, sizeof g, "sweep-JoinGroup-v%d-%s", c->v, g_case);
+    fill_join(c->a, m, g, "");
+    m->session_timeout_ms = 1;
+    sweep_one(c, m);
+}
+
+static void mc_join_group_other_protocol(sweep_ctx *c)
+{
+    /* A second member with protocol type "connect" in a consumer group. */
+    char g[96];
+    member mb;
+    if (case_member(c, g, sizeof g, 1, &mb) < 0)
+        return;
+    REQ(kp_join_group_req);
+    fill_join(c->a, m, g, "");
+    m->protocol_type = KP_STR("connect");
+    m->protocols[0].name = KP_STR("sessioned");
+    sweep_one(c, m);
+}
+
+static void mc_leave_group_unknown_member(sweep_ctx *c)
+{
+    char g[96];
+    member mb;
+    if (case_member(c, g, sizeof g, 1, &mb) < 0)
+        return;
+    REQ(kp_leave_group_req);
+    m->group_id = str_dup(c->a, g);
+    m->member_id = KP_STR("sweep-nobody");
+    m->members_n = 1;
+    m->members = NEW(c->a, kp_leave_group_req_member, 1);
+    kp_leave_group_req_member_init(&m->members[0]);
+    m->members[0].member_id = KP_STR("sweep-nobody");
+    m->members[0].group_instance_id = KP_STR_NULL;
+    m->members[0].reason = KP_STR_NULL;
+    sweep_one(c, m);
+}
+
+static void mc_describe_groups_empty(sweep_ctx *c)
+{
+    /* A group with committed offsets and no members. */
+    REQ(kp_describe_groups_req);
+    m->groups_n = 1;
+    m->groups = NEW(c->a, kp_str, 1);
+    m->groups[0] = KP_STR(GROUP_COMMITTED);
+    sweep_one(c, m);
+}
+
+static void mc_offset_fetch_unknown_topic(sweep_ctx *c)
+{
+    REQ(kp_offset_fetch_req);
+    fill_offset_fetch(c->a, m, GROUP_COMMITTED);
+    kp_str t = unknown_name(c);
+    m->topics[0].name = t;
+    m->groups[0].topics[0].name = t;
+    m->groups[0].topics[0].topic_id = UNKNOWN_TOPIC_ID;
+    sweep_one(c, m);
+}
+
+static void mc_produce_acks_2(sweep_ctx *c)
+{
+    REQ(kp_produce_req);
+    fill_produce(c->a, m, TOPIC, batch_records(c->a, 2, -1, -1, -1));
+    m->acks = 2;
+    sweep_one(c, m);
+}
+
+static void mc_init_producer_id_timeout(sweep_ctx *c)
+{
+    /* A transaction timeout over transaction.max.timeout.ms (15 minutes). */
+    char id[96];
+    snprintf(id, sizeof id, "sweep-InitProducerId-v%d-%s", c->v, g_case);
+    const char *kv[2] = { id, "1" };
+    result r;
+    if (call_until_clean(KP_API_FIND_COORDINATOR, build_find_coordinator, kv, 30, c->a, &r, id) < 0) {
+        result_free(&r);
+        prep_failed(c, "FindCoordinator");
+        return;
+    }
+    result_free(&r);
+    REQ(kp_init_producer_id_req);
+    build_init_pid(c->a, m, id);
+    m->transaction_timeout_ms = 3600 * 1000;
+    sweep_one(c, m);
+}
+
+static void mc_add_partitions_unknown_topic(sweep_ctx *c)
+{
+    char id[96];
+    snprintf(id, sizeof id, "sweep-AddPartitionsToTxn-v%d-%s", c->v, g_case);
+    txn t;
+    if (make_txn(c->a, id, &t) < 0) {
+        prep_failed(c, "a transactional producer");
+        return;
+    }
+    REQ(kp_add_partitions_to_txn_req);
+    fill_add_partitions(c->a, m, id, &t);
+    kp_str topic = unknown_name(c);
+    m->v3_and_below_topics[0].name = topic;
+    m->transactions[0].topics[0].name = topic;
+    sweep_one(c, m);
+}
+
 typedef struct more_case {
     int16_t key;
     const char *name; /* the "case" of the line */
@@ -2533,6 +2653,17 @@ static const more_case MORE_CASES[] = {
     { KP_API_ALTER_CONFIGS, "unknown-config", mc_alter_configs_unknown_name },
     { KP_API_INCREMENTAL_ALTER_CONFIGS, "unknown-config", mc_incremental_alter_configs_unknown_name },
     { KP_API_DESCRIBE_CONFIGS, "unknown-config", mc_describe_configs_unknown_key },
+    { KP_API_LIST_OFFSETS, "earliest", mc_list_offsets_earliest },
+    { KP_API_LIST_OFFSETS, "by-time", mc_list_offsets_by_time },
+    { KP_API_LIST_OFFSETS, "max-timestamp", mc_list_offsets_max_timestamp },
+    { KP_API_JOIN_GROUP, "session-timeout-1ms", mc_join_group_session_timeout },
+    { KP_API_JOIN_GROUP, "other-protocol-type", mc_join_group_other_protocol },
+    { KP_API_LEAVE_GROUP, "unknown-member", mc_leave_group_unknown_member },
+    { KP_API_DESCRIBE_GROUPS, "empty-group", mc_describe_groups_empty },
+    { KP_API_OFFSET_FETCH, "unknown-topic", mc_offset_fetch_unknown_topic },
+    { KP_API_PRODUCE, "acks-2", mc_produce_acks_2 },
+    { KP_API_INIT_PRODUCER_ID, "timeout-1h", mc_init_producer_id_timeout },
+    { KP_API_ADD_PARTITIONS_TO_TXN, "unknown-topic", mc_add_partitions_unknown_topic },
     { 0, NULL, NULL },
 };
 

@@ -111,6 +111,11 @@ known("DescribeConfigs", range(0, 5), "results.error_message null",
       'results[].error_message null, Kafka ""')
 known("DescribeConfigs", range(0, 5), "results.error_message null",
       'results[].error_message null, Kafka ""', case="unknown-config")
+# ListOffsets with timestamp -3 (the max timestamp, KIP-734) before v7:
+# Kafka UNSUPPORTED_VERSION for the partition, as Gregor at v1-6; at v0
+# Gregor answers NONE.
+known("ListOffsets", [0], "errors", "timestamp -3 at v0: NONE, Kafka 3.9.1 UNSUPPORTED_VERSION",
+      case="max-timestamp")
 known("ElectLeaders", range(0, 3), "replica_election_results.partition_result.error_message null",
       "ELECTION_NOT_NEEDED with a null message, Kafka "
       '"Leader election not needed for topic partition."')
