@@ -30,6 +30,10 @@ static void list_partition_v0(topic *tp, const kp_list_offsets_req_partition *rp
         pr->error_code = why;
         return;
     }
+    if (rp->timestamp == TS_MAX || rp->timestamp == TS_EARLIEST_LOCAL || rp->timestamp == TS_LATEST_TIERED) {
+        pr->error_code = KERR_UNSUPPORTED_VERSION; /* Kafka 3.9: these need v7, v8, v9 */
+        return;
+    }
     int max = rp->max_num_offsets < OLD_STYLE_OFFSETS_MAX ? rp->max_num_offsets : OLD_STYLE_OFFSETS_MAX;
     int64_t *offs = max > 0 ? arena_alloc(a, sizeof(int64_t) * (size_t)(max + 1)) : NULL;
     if (!offs)

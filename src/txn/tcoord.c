@@ -980,13 +980,21 @@ void tcoord_add_offsets(tcoord *c, req *rq, const kp_add_offsets_to_txn_req *bod
         conn_req_complete(rq);
         return;
     }
-    char *group = cstr(rq, body->group_id);
+    txn_str group = jstr(rq, body->group_id);
     txn_partition *part = arena_alloc(&rq->arena, sizeof(*part));
-    if (!part || !group) {
+    if (!part || group.len < 0) {
         answer_now(q, !part ? KERR_UNKNOWN_SERVER_ERROR : KERR_INVALID_GROUP_ID);
         return;
     }
-    *part = (txn_partition){ OFFSETS_TOPIC, c->env.offsets_partition(c->env.ctx, group) };
+    /* The callback makes __consumer_offsets if needed, but reads a C
+     * string: a group id holding a NUL is hashed here, whole, over the
+     * topic's partitions (the group coordinator's own count). */
+    *part = (txn_partition){ OFFSETS_TOPIC, c->env.offsets_partition(c->env.ctx, group.ptr) };
+    if (part->partition >= 0 && memchr(group.ptr, 0, (size_t)group.len)) {
+        topic *tp = topics_get(c->env.topics, OFFSETS_TOPIC, (int)strlen(OFFSETS_TOPIC));
+        part->partition = tp && topic_nparts(tp) > 0 ? coord_partition_for(group.ptr, group.len, topic_nparts(tp)) : -1;
+        topic_unref(tp);
+    }
     if (part->partition < 0) {
         answer_now(q, KERR_COORDINATOR_NOT_AVAILABLE);
         return;

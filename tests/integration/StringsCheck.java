@@ -8,10 +8,12 @@
  *       commitSync one offset with that metadata, then committed(): prints
  *       "committed OFFSET METADATA"
  *   fetch BOOTSTRAP GROUP TOPIC PARTITION      committed(): the same line
- *   txn BOOTSTRAP TXNID TOPIC
- *       a transactional producer sends one record; while its transaction is
- *       open Admin.describeTransactions and listTransactions see the id
- *       ("open STATE ID", "listed ID"); then it commits ("committed STATE ID")
+ *   txn BOOTSTRAP TXNID TOPIC [GROUP METADATA]
+ *       a transactional producer sends one record (and, given a group, the
+ *       offset 3 of TOPIC-0 with that metadata for the group:
+ *       sendOffsetsToTransaction); while its transaction is open
+ *       Admin.describeTransactions and listTransactions see the id ("open
+ *       STATE ID", "listed ID"); then it commits ("committed STATE ID")
  *   describe-txn BOOTSTRAP TXNID              "described STATE ID", or
  *       "error CLASS" when the Admin call fails
  */
@@ -101,6 +103,10 @@ public class StringsCheck {
                 pr.initTransactions();
                 pr.beginTransaction();
                 pr.send(new ProducerRecord<>(args[3], "k", "v")).get(30, TimeUnit.SECONDS);
+                if (args.length > 4) /* GROUP METADATA: offsets in the transaction (AddOffsetsToTxn, TxnOffsetCommit) */
+                    pr.sendOffsetsToTransaction(
+                        Collections.singletonMap(new TopicPartition(args[3], 0), new OffsetAndMetadata(3, unhex(args[5]))),
+                        new ConsumerGroupMetadata(unhex(args[4])));
                 System.out.println("open " + describe(a, id));
                 for (TransactionListing l : a.listTransactions().all().get(30, TimeUnit.SECONDS))
                     System.out.println("listed " + hex(l.transactionalId()));

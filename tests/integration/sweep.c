@@ -28,7 +28,9 @@
  * given member id is a second line with "step":2. Most APIs also have an
  * error case, a second line with "case":"error": the same request naming a
  * topic, group or transactional id that does not exist (a topic that does,
- * for CreateTopics), so that Kafka's error codes are compared too.
+ * for CreateTopics), so that Kafka's error codes are compared too; and some
+ * have more cases, each named in "case" (MORE_CASES: a stale generation, an
+ * offset out of range, an unknown config, ...).
  *
  * The first line is {"advertised":{"KEY":[min,max],...}}, the broker's
  * ApiVersions answer. Other lines: {"key":K,"advertised":[min,max],"skipped":"no codec"} for an
@@ -672,7 +674,7 @@ static void json_str(FILE *f, const char *s)
 }
 
 static int g_failures;
-static int g_error_case; /* the line is an API's error case */
+static const char *g_case; /* the case the line is for; NULL: the valid request */
 
 static void report(const kp_api_info *api, int16_t ver, int step, const result *r)
 {
@@ -681,8 +683,8 @@ static void report(const kp_api_info *api, int16_t ver, int step, const result *
     printf(",\"key\":%d,\"version\":%d", api->key, ver);
     if (step > 1)
         printf(",\"step\":%d", step);
-    if (g_error_case)
-        printf(",\"case\":\"error\"");
+    if (g_case)
+        printf(",\"case\":\"%s\"", g_case);
     printf(",\"decoded\":%s", r->ok ? "true" : "false");
     if (!r->ok) {
         g_failures++;
@@ -2304,6 +2306,367 @@ static void er_describe_quorum(sweep_ctx *c)
     sweep_one(c, m);
 }
 
+/* ---- more cases, each named: a request a client may send that Kafka
+ * refuses (or takes) in a way worth comparing. */
+
+static void mc_fetch_out_of_range(sweep_ctx *c)
+{
+    REQ(kp_fetch_req);
+    m->cluster_id = KP_STR_NULL;
+    m->replica_id = -1;
+    m->max_wait_ms = 100;
+    m->min_bytes = 1;
+    m->max_bytes = 1 << 20;
+    m->session_id = 0;
+    m->session_epoch = -1;
+    m->topics_n = 1;
+    m->topics = NEW(c->a, kp_fetch_req_topic, 1);
+    kp_fetch_req_topic_init(&m->topics[0]);
+    m->topics[0].topic = KP_STR(TOPIC);
+    m->topics[0].topic_id = g_topic_id;
+    m->topics[0].partitions_n = 1;
+    m->topics[0].partitions = NEW(c->a, kp_fetch_req_partition, 1);
+    kp_fetch_req_partition_init(&m->topics[0].partitions[0]);
+    m->topics[0].partitions[0].partition = 0;
+    m->topics[0].partitions[0].fetch_offset = (int64_t)1 << 40;
+    m->topics[0].partitions[0].partition_max_bytes = 1 << 20;
+    m->rack_id = KP_STR("");
+    sweep_one(c, m);
+}
+
+/* A stable member of a group of its own, for the stale-generation cases. */
+static int case_member(sweep_ctx *c, char *g, size_t cap, int sync, member *mb)
+{
+    snprintf(g, cap, "sweep-%s-v%d-%s", c->api->name, c->v, g_case);
+    if (make_member(c->a, g, sync, mb) < 0) {
+        prep_failed(c, "a group member");
+        return -1;
+    }
+    return 0;
+}
+
+static void mc_heartbeat_stale_generation(sweep_ctx *c)
+{
+    char g[96];
+    member mb;
+    if (case_member(c, g, sizeof g, 1, &mb) < 0)
+        return;
+    REQ(kp_heartbeat_req);
+    m->group_id = str_dup(c->a, g);
+    m->generation_id = mb.generation + 1;
+    m->member_id = str_dup(c->a, mb.id);
+    m->group_instance_id = KP_STR_NULL;
+    sweep_one(c, m);
+}
+
+static void mc_sync_group_stale_generation(sweep_ctx *c)
+{
+    char g[96];
+    member mb;
+    if (case_member(c, g, sizeof g, 0, &mb) < 0)
+        return;
+    REQ(kp_sync_group_req);
+    m->group_id = str_dup(c->a, g);
+    m->generation_id = mb.generation + 1;
+    m->member_id = str_dup(c->a, mb.id);
+    m->group_instance_id = KP_STR_NULL;
+    m->protocol_type = KP_STR("consumer");
+    m->protocol_name = KP_STR("range");
+    m->assignments_n = 0;
+    sweep_one(c, m);
+}
+
+static void mc_offset_commit_stale_generation(sweep_ctx *c)
+{
+    char g[96];
+    member mb;
+    if (case_member(c, g, sizeof g, 1, &mb) < 0)
+        return;
+    REQ(kp_offset_commit_req);
+    fill_offset_commit(c->a, m, g, 1);
+    m->generation_id_or_member_epoch = mb.generation + 1;
+    m->member_id = str_dup(c->a, mb.id);
+    sweep_one(c, m);
+}
+
+static void mc_create_topics_replication_factor(sweep_ctx *c)
+{
+    /* Three replicas on a single broker. */
+    REQ(kp_create_topics_req);
+    char name[96];
+    snprintf(name, sizeof name, "sweep-CreateTopics-v%d-rf3", c->v);
+    const char *names[2] = { name, NULL };
+    build_create_topics(c->a, m, names);
+    m->topics[0].replication_factor = 3;
+    sweep_one(c, m);
+}
+
+static void mc_create_partitions_fewer(sweep_ctx *c)
+{
+    /* sweep has one partition: "1" is not more. */
+    REQ(kp_create_partitions_req);
+    m->topics_n = 1;
+    m->topics = NEW(c->a, kp_create_partitions_req_topic, 1);
+    kp_create_partitions_req_topic_init(&m->topics[0]);
+    m->topics[0].name = KP_STR(TOPIC);
+    m->topics[0].count = 1;
+    m->topics[0].assignments_n = -1;
+    m->timeout_ms = 30000;
+    sweep_one(c, m);
+}
+
+static void mc_delete_records_beyond_end(sweep_ctx *c)
+{
+    REQ(kp_delete_records_req);
+    m->topics_n = 1;
+    m->topics = NEW(c->a, kp_delete_records_req_delete_records_topic, 1);
+    kp_delete_records_req_delete_records_topic_init(&m->topics[0]);
+    m->topics[0].name = KP_STR(TOPIC_DR);
+    m->topics[0].partitions_n = 1;
+    m->topics[0].partitions = NEW(c->a, kp_delete_records_req_delete_records_partition, 1);
+    kp_delete_records_req_delete_records_partition_init(&m->topics[0].partitions[0]);
+    m->topics[0].partitions[0].partition_index = 0;
+    m->topics[0].partitions[0].offset = 1000000;
+    m->timeout_ms = 30000;
+    sweep_one(c, m);
+}
+
+static void mc_end_txn_other_epoch(sweep_ctx *c)
+{
+    /* EndTxn with the epoch after the producer's. */
+    char id[96];
+    snprintf(id, sizeof id, "sweep-EndTxn-v%d-%s", c->v, g_case);
+    txn t;
+    if (make_txn(c->a, id, &t) < 0) {
+        prep_failed(c, "a transactional producer");
+        return;
+    }
+    txn other = { t.pid, (int16_t)(t.epoch + 1) };
+    REQ(kp_end_txn_req);
+    fill_end_txn(c->a, m, id, &other, false);
+    sweep_one(c, m);
+}
+
+static void mc_produce_first_sequence(sweep_ctx *c)
+{
+    /* A new idempotent producer whose first batch starts at sequence 5. */
+    kp_init_producer_id_req *ip = new_req(c->a, KP_API_INIT_PRODUCER_ID);
+    build_init_pid(c->a, ip, NULL);
+    result r;
+    call(KP_API_INIT_PRODUCER_ID, ip, c->a, &r);
+    if (!result_clean(&r)) {
+        result_free(&r);
+        prep_failed(c, "InitProducerId");
+        return;
+    }
+    kp_init_producer_id_resp *ir = r.resp;
+    REQ(kp_produce_req);
+    /* In sweep-dr: DescribeProducers counts sweep's producers. */
+    fill_produce(c->a, m, TOPIC_DR, batch_records(c->a, 2, ir->producer_id, ir->producer_epoch, 5));
+    result_free(&r);
+    sweep_one(c, m);
+}
+
+static void mc_alter_configs_unknown_name(sweep_ctx *c)
+{
+    REQ(kp_alter_configs_req);
+    m->resources_n = 1;
+    m->resources = NEW(c->a, kp_alter_configs_req_resource, 1);
+    kp_alter_configs_req_resource_init(&m->resources[0]);
+    m->resources[0].resource_type = 2;
+    m->resources[0].resource_name = KP_STR(TOPIC_CFG);
+    m->resources[0].configs_n = 1;
+    m->resources[0].configs = NEW(c->a, kp_alter_configs_req_config, 1);
+    kp_alter_configs_req_config_init(&m->resources[0].configs[0]);
+    m->resources[0].configs[0].name = KP_STR("sweep.no.such.config");
+    m->resources[0].configs[0].value = KP_STR("1");
+    sweep_one(c, m);
+}
+
+static void mc_incremental_alter_configs_unknown_name(sweep_ctx *c)
+{
+    REQ(kp_incremental_alter_configs_req);
+    m->resources_n = 1;
+    m->resources = NEW(c->a, kp_incremental_alter_configs_req_resource, 1);
+    kp_incremental_alter_configs_req_resource_init(&m->resources[0]);
+    m->resources[0].resource_type = 2;
+    m->resources[0].resource_name = KP_STR(TOPIC_CFG);
+    m->resources[0].configs_n = 1;
+    m->resources[0].configs = NEW(c->a, kp_incremental_alter_configs_req_config, 1);
+    kp_incremental_alter_configs_req_config_init(&m->resources[0].configs[0]);
+    m->resources[0].configs[0].name = KP_STR("sweep.no.such.config");
+    m->resources[0].configs[0].config_operation = 0;
+    m->resources[0].configs[0].value = KP_STR("1");
+    sweep_one(c, m);
+}
+
+static void mc_describe_configs_unknown_key(sweep_ctx *c)
+{
+    REQ(kp_describe_configs_req);
+    m->resources_n = 1;
+    m->resources = NEW(c->a, kp_describe_configs_req_resource, 1);
+    kp_describe_configs_req_resource_init(&m->resources[0]);
+    m->resources[0].resource_type = 2;
+    m->resources[0].resource_name = KP_STR(TOPIC);
+    m->resources[0].configuration_keys_n = 1;
+    m->resources[0].configuration_keys = NEW(c->a, kp_str, 1);
+    m->resources[0].configuration_keys[0] = KP_STR("sweep.no.such.config");
+    sweep_one(c, m);
+}
+
+static void list_offsets_at(sweep_ctx *c, int64_t ts)
+{
+    REQ(kp_list_offsets_req);
+    static const char *const names[] = { TOPIC, NULL };
+    build_list_offsets_many(c->a, m, names);
+    m->topics[0].partitions[0].timestamp = ts;
+    sweep_one(c, m);
+}
+
+static void mc_list_offsets_earliest(sweep_ctx *c) { list_offsets_at(c, -2); }
+static void mc_list_offsets_by_time(sweep_ctx *c) { list_offsets_at(c, 0); }
+static void mc_list_offsets_max_timestamp(sweep_ctx *c) { list_offsets_at(c, -3); }
+
+static void mc_join_group_session_timeout(sweep_ctx *c)
+{
+    REQ(kp_join_group_req);
+    char g[96];
+    snprintf(g, sizeof g, "sweep-JoinGroup-v%d-%s", c->v, g_case);
+    fill_join(c->a, m, g, "");
+    m->session_timeout_ms = 1;
+    sweep_one(c, m);
+}
+
+static void mc_join_group_other_protocol(sweep_ctx *c)
+{
+    /* A second member with protocol type "connect" in a consumer group. */
+    char g[96];
+    member mb;
+    if (case_member(c, g, sizeof g, 1, &mb) < 0)
+        return;
+    REQ(kp_join_group_req);
+    fill_join(c->a, m, g, "");
+    m->protocol_type = KP_STR("connect");
+    m->protocols[0].name = KP_STR("sessioned");
+    sweep_one(c, m);
+}
+
+static void mc_leave_group_unknown_member(sweep_ctx *c)
+{
+    char g[96];
+    member mb;
+    if (case_member(c, g, sizeof g, 1, &mb) < 0)
+        return;
+    REQ(kp_leave_group_req);
+    m->group_id = str_dup(c->a, g);
+    m->member_id = KP_STR("sweep-nobody");
+    m->members_n = 1;
+    m->members = NEW(c->a, kp_leave_group_req_member, 1);
+    kp_leave_group_req_member_init(&m->members[0]);
+    m->members[0].member_id = KP_STR("sweep-nobody");
+    m->members[0].group_instance_id = KP_STR_NULL;
+    m->members[0].reason = KP_STR_NULL;
+    sweep_one(c, m);
+}
+
+static void mc_describe_groups_empty(sweep_ctx *c)
+{
+    /* A group with committed offsets and no members. */
+    REQ(kp_describe_groups_req);
+    m->groups_n = 1;
+    m->groups = NEW(c->a, kp_str, 1);
+    m->groups[0] = KP_STR(GROUP_COMMITTED);
+    sweep_one(c, m);
+}
+
+static void mc_offset_fetch_unknown_topic(sweep_ctx *c)
+{
+    REQ(kp_offset_fetch_req);
+    fill_offset_fetch(c->a, m, GROUP_COMMITTED);
+    kp_str t = unknown_name(c);
+    m->topics[0].name = t;
+    m->groups[0].topics[0].name = t;
+    m->groups[0].topics[0].topic_id = UNKNOWN_TOPIC_ID;
+    sweep_one(c, m);
+}
+
+static void mc_produce_acks_2(sweep_ctx *c)
+{
+    REQ(kp_produce_req);
+    fill_produce(c->a, m, TOPIC, batch_records(c->a, 2, -1, -1, -1));
+    m->acks = 2;
+    sweep_one(c, m);
+}
+
+static void mc_init_producer_id_timeout(sweep_ctx *c)
+{
+    /* A transaction timeout over transaction.max.timeout.ms (15 minutes). */
+    char id[96];
+    snprintf(id, sizeof id, "sweep-InitProducerId-v%d-%s", c->v, g_case);
+    const char *kv[2] = { id, "1" };
+    result r;
+    if (call_until_clean(KP_API_FIND_COORDINATOR, build_find_coordinator, kv, 30, c->a, &r, id) < 0) {
+        result_free(&r);
+        prep_failed(c, "FindCoordinator");
+        return;
+    }
+    result_free(&r);
+    REQ(kp_init_producer_id_req);
+    build_init_pid(c->a, m, id);
+    m->transaction_timeout_ms = 3600 * 1000;
+    sweep_one(c, m);
+}
+
+static void mc_add_partitions_unknown_topic(sweep_ctx *c)
+{
+    char id[96];
+    snprintf(id, sizeof id, "sweep-AddPartitionsToTxn-v%d-%s", c->v, g_case);
+    txn t;
+    if (make_txn(c->a, id, &t) < 0) {
+        prep_failed(c, "a transactional producer");
+        return;
+    }
+    REQ(kp_add_partitions_to_txn_req);
+    fill_add_partitions(c->a, m, id, &t);
+    kp_str topic = unknown_name(c);
+    m->v3_and_below_topics[0].name = topic;
+    m->transactions[0].topics[0].name = topic;
+    sweep_one(c, m);
+}
+
+typedef struct more_case {
+    int16_t key;
+    const char *name; /* the "case" of the line */
+    void (*fn)(sweep_ctx *c);
+} more_case;
+
+static const more_case MORE_CASES[] = {
+    { KP_API_PRODUCE, "first-sequence-5", mc_produce_first_sequence },
+    { KP_API_FETCH, "offset-out-of-range", mc_fetch_out_of_range },
+    { KP_API_HEARTBEAT, "stale-generation", mc_heartbeat_stale_generation },
+    { KP_API_SYNC_GROUP, "stale-generation", mc_sync_group_stale_generation },
+    { KP_API_OFFSET_COMMIT, "stale-generation", mc_offset_commit_stale_generation },
+    { KP_API_CREATE_TOPICS, "replication-factor-3", mc_create_topics_replication_factor },
+    { KP_API_CREATE_PARTITIONS, "not-more-partitions", mc_create_partitions_fewer },
+    { KP_API_DELETE_RECORDS, "beyond-the-end", mc_delete_records_beyond_end },
+    { KP_API_END_TXN, "other-epoch", mc_end_txn_other_epoch },
+    { KP_API_ALTER_CONFIGS, "unknown-config", mc_alter_configs_unknown_name },
+    { KP_API_INCREMENTAL_ALTER_CONFIGS, "unknown-config", mc_incremental_alter_configs_unknown_name },
+    { KP_API_DESCRIBE_CONFIGS, "unknown-config", mc_describe_configs_unknown_key },
+    { KP_API_LIST_OFFSETS, "earliest", mc_list_offsets_earliest },
+    { KP_API_LIST_OFFSETS, "by-time", mc_list_offsets_by_time },
+    { KP_API_LIST_OFFSETS, "max-timestamp", mc_list_offsets_max_timestamp },
+    { KP_API_JOIN_GROUP, "session-timeout-1ms", mc_join_group_session_timeout },
+    { KP_API_JOIN_GROUP, "other-protocol-type", mc_join_group_other_protocol },
+    { KP_API_LEAVE_GROUP, "unknown-member", mc_leave_group_unknown_member },
+    { KP_API_DESCRIBE_GROUPS, "empty-group", mc_describe_groups_empty },
+    { KP_API_OFFSET_FETCH, "unknown-topic", mc_offset_fetch_unknown_topic },
+    { KP_API_PRODUCE, "acks-2", mc_produce_acks_2 },
+    { KP_API_INIT_PRODUCER_ID, "timeout-1h", mc_init_producer_id_timeout },
+    { KP_API_ADD_PARTITIONS_TO_TXN, "unknown-topic", mc_add_partitions_unknown_topic },
+    { 0, NULL, NULL },
+};
+
 typedef struct handler {
     int16_t key;
     void (*fn)(sweep_ctx *c);
@@ -2617,10 +2980,16 @@ int main(int argc, char **argv)
             sweep_ctx c = { api, v, &a };
             h->fn(&c);
             if (h->error_case) {
-                g_error_case = 1;
+                g_case = "error";
                 h->error_case(&c);
-                g_error_case = 0;
+                g_case = NULL;
             }
+            for (const more_case *mc = MORE_CASES; mc->name; mc++)
+                if (mc->key == key) {
+                    g_case = mc->name;
+                    mc->fn(&c);
+                    g_case = NULL;
+                }
             arena_deinit(&a);
             fflush(stdout);
         }

@@ -50,7 +50,7 @@ def answer_name(d):
     return name
 
 
-_NAME = re.compile(r"^(\S+) v(\d+)(?: #(\d+))?(?: \((\w+) case\))?$")
+_NAME = re.compile(r"^(\S+) v(\d+)(?: #(\d+))?(?: \(([\w-]+) case\))?$")
 
 
 def answer_key(name):

@@ -134,6 +134,10 @@ def test_list_offsets_v0_as_kafka_3_9(broker):
     assert parse_list_offsets_v0(roundtrip(broker, list_offsets_v0("lo-v0", -2, 10))) == (0, 0, [0])
     # By time: segments last modified at or before it; none before 1970.
     assert parse_list_offsets_v0(roundtrip(broker, list_offsets_v0("lo-v0", 1, 10))) == (0, 0, [])
+    # The timestamps of later versions (max -3, earliest local -4, latest
+    # tiered -5) need v7, v8, v9: UNSUPPORTED_VERSION, as Kafka 3.9.1.
+    for ts in (-3, -4, -5):
+        assert parse_list_offsets_v0(roundtrip(broker, list_offsets_v0("lo-v0", ts, 10))) == (0, 35, [])
     # Unknown topic: the error, no offsets.
     assert parse_list_offsets_v0(roundtrip(broker, list_offsets_v0("lo-none", -1, 1))) == (0, 3, [])
 

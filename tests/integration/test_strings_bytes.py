@@ -22,6 +22,7 @@ ids).
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -241,22 +242,39 @@ def test_group_client_instance_ids_raw(group_broker):
 # ---------------------------------------------------------------------------
 
 @pytest.mark.timeout(300)
-def test_transactional_id_with_nul(broker):
+def test_transactional_id_with_nul(group_broker):
     """A Java transactional producer with transactional.id "sb-tx\\u0000n":
     DescribeTransactions and ListTransactions name the whole id while the
     transaction is open and after its commit; "sb-tx" (the id cut at the
     NUL) is not found; after a restart (from __transaction_state) the id is
-    still described whole."""
-    b = broker
+    still described whole. The producer's offsets go to a group whose id
+    holds a NUL too (sendOffsetsToTransaction) and are committed whole."""
+    b = group_broker
     topic, tid = "sb-txn", b"sb-tx\x00n"
+    group, meta = b"sb-txn\x00group", b"t\x00m"
     create_topic(b.bootstrap, topic, 1)
-    out = java("txn", b.bootstrap, tid.hex(), topic)
+    out = java("txn", b.bootstrap, tid.hex(), topic, group.hex(), meta.hex())
     assert out[0] == ["open", "Ongoing", tid.hex()], out
     assert ["listed", tid.hex()] in out, out
     assert out[-1] == ["committed", "CompleteCommit", tid.hex()], out
     assert java("describe-txn", b.bootstrap, b"sb-tx".hex()) == [["error", "TransactionalIdNotFoundException"]]
-    b.restart()
+    # the transaction's offsets, for a group whose id holds a NUL (the
+    # whole id hashed to its __consumer_offsets partition), once committed
+    assert committed_eventually(b.port, group, topic) == (3, meta)
+    restart(b)
     assert java("describe-txn", b.bootstrap, tid.hex()) == [["described", "CompleteCommit", tid.hex()]]
+    assert committed_eventually(b.port, group, topic) == (3, meta)
+
+
+def committed_eventually(port, group, topic, timeout=15):
+    """The committed offset of partition 0, waiting (bounded) for the
+    transaction's COMMIT marker to reach the group."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = raw_fetch(port, group, topic, [0]).get(0)
+        if (got and got[0] >= 0) or time.monotonic() > deadline:
+            return got
+        time.sleep(0.1)
 
 
 @pytest.mark.timeout(120)
