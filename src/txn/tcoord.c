@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <regex.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1159,8 +1160,31 @@ void tcoord_describe(tcoord *c, req *rq, const kp_describe_transactions_req *bod
     pthread_mutex_unlock(&c->lock);
 }
 
+/* KIP-1152 (ListTransactions v2): the transactional id must match the
+ * whole pattern. Kafka compiles a Java regular expression; Gregor a POSIX
+ * extended one (the common subset reads the same), over every byte of the
+ * id (REG_STARTEND: an id may hold NUL). */
+static bool id_matches(const regex_t *re, kp_str id)
+{
+    regmatch_t m = { .rm_so = 0, .rm_eo = id.len > 0 ? id.len : 0 };
+    return regexec(re, id.ptr ? id.ptr : "", 1, &m, REG_STARTEND) == 0 && m.rm_so == 0 &&
+           m.rm_eo == (id.len > 0 ? id.len : 0);
+}
+
 void tcoord_list(tcoord *c, req *rq, const kp_list_transactions_req *body, kp_list_transactions_resp *out)
 {
+    regex_t re;
+    bool pattern = body->transactional_id_pattern.len > 0;
+    if (pattern) {
+        char *p = arena_alloc(&rq->arena, (size_t)body->transactional_id_pattern.len + 5);
+        if (p)
+            snprintf(p, (size_t)body->transactional_id_pattern.len + 5, "^(%.*s)$",
+                     (int)body->transactional_id_pattern.len, body->transactional_id_pattern.ptr);
+        if (!p || regcomp(&re, p, REG_EXTENDED) != 0) {
+            out->error_code = KERR_INVALID_REGULAR_EXPRESSION; /* as Kafka, with nothing listed */
+            return;
+        }
+    }
     txn_list_filter f = {
         .producer_ids = body->producer_id_filters,
         .nproducer_ids = body->producer_id_filters_n > 0 ? body->producer_id_filters_n : 0,
@@ -1204,6 +1228,8 @@ void tcoord_list(tcoord *c, req *rq, const kp_list_transactions_req *body, kp_li
             cap = ncap;
         }
         for (int i = 0; i < nv; i++) {
+            if (pattern && !id_matches(&re, (kp_str){ views[i].txn_id.ptr, views[i].txn_id.len }))
+                continue;
             kp_list_transactions_resp_transaction_state_init(&v[n]);
             char *tid = arena_alloc(&rq->arena, (size_t)views[i].txn_id.len + 1);
             if (tid && views[i].txn_id.len > 0)
@@ -1215,6 +1241,8 @@ void tcoord_list(tcoord *c, req *rq, const kp_list_transactions_req *body, kp_li
         }
     }
     pthread_mutex_unlock(&c->lock);
+    if (pattern)
+        regfree(&re);
     out->error_code = err == KERR_NONE ? KERR_NONE : KERR_COORDINATOR_NOT_AVAILABLE;
     out->transaction_states = v;
     out->transaction_states_n = n;

@@ -64,7 +64,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 import kafka_wire as kw
 import kafkaref
-from conftest import GregorGap, create_topic, gregor_gap, quiet_logger
+from conftest import create_topic, quiet_logger
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -87,11 +87,6 @@ PRODUCERS_HDR = ["ProducerId", "ProducerEpoch", "LatestCoordinatorEpoch", "LastS
 HANGING_HDR = ["Topic", "Partition", "ProducerId", "ProducerEpoch", "CoordinatorEpoch",
                "StartOffset", "LastTimestamp", "Duration(min)"]
 
-# Kafka 4.4's tool asks ListTransactions v2 for a pattern; Gregor serves v0-1.
-PATTERN_GAP_MSG = ("Failed to list transactions: The cluster does not support "
-                   "[TransactionalIdPattern] in LIST_TRANSACTIONS API version 1. Upgrade the "
-                   "cluster to LIST_TRANSACTIONS API version >= 2 to enable "
-                   "[TransactionalIdPattern].. Enable debug logging for additional detail.")
 
 
 # --------------------------------------------------------------------------
@@ -328,14 +323,10 @@ def test_list_filters_and_json(scene):
 
 
 @pytest.mark.timeout(600)
-@gregor_gap("ListTransactions v2 (KIP-1152 TransactionalIdPattern) is not served (v0-1): "
-            "Kafka 4.4's `kafka-transactions.sh list --transactional-id-pattern` fails: "
-            + PATTERN_GAP_MSG)
 def test_kafka_tool_list_pattern(scene):
+    """Kafka's tool sends the pattern in ListTransactions v2 (KIP-1152)."""
     bs = scene["bootstrap"]
     r = kafka_tx(bs, "list", "--transactional-id-pattern", "t-p[01]")
-    if r.returncode != 0 and r.stderr.strip().splitlines()[-1:] == [PATTERN_GAP_MSG]:
-        raise GregorGap(PATTERN_GAP_MSG)
     assert r.stdout == ok(gregor_tx(bs, "list", "--transactional-id-pattern", "t-p[01]"), "list")
 
 
