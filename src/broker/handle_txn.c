@@ -17,6 +17,56 @@
 #include "group/coordinator.h"
 #include "txn/tcoord.h"
 
+static bool partition_exists(broker *b, kp_str name, int32_t p, bool internal_ok)
+{
+    topic *tp = name.len > 0 ? topics_get(b->topics, name.ptr, name.len) : NULL;
+    bool ok = tp && (internal_ok || !tp->internal) && p >= 0 && p < topic_nparts(tp);
+    topic_unref(tp);
+    return ok;
+}
+
+/* v4+, from brokers (KIP-890): per transaction, a partition that does not
+ * exist decides that transaction at once (it UNKNOWN_TOPIC_OR_PARTITION,
+ * the others OPERATION_NOT_ATTEMPTED); the rest go to the coordinator.
+ * Internal topics may be named (the brokers' requests are not authorized
+ * per topic, as Kafka's). */
+static void add_partitions_batch(broker *b, req *rq, kp_add_partitions_to_txn_req *body)
+{
+    int nt = body->transactions_n > 0 ? body->transactions_n : 0;
+    int16_t **decided = arena_alloc(&rq->arena, sizeof(int16_t *) * (size_t)(nt ? nt : 1));
+    if (!decided) {
+        broker_bad_request(rq, "request too large for its arena");
+        return;
+    }
+    for (int ti = 0; ti < nt; ti++) {
+        const kp_add_partitions_to_txn_req_transaction *t = &body->transactions[ti];
+        decided[ti] = NULL;
+        if (t->transactional_id.len < 0) {
+            broker_bad_request(rq, "a null transactional id");
+            return;
+        }
+        int n = 0;
+        for (int i = 0; i < t->topics_n; i++)
+            n += t->topics[i].partitions_n > 0 ? t->topics[i].partitions_n : 0;
+        int16_t *codes = arena_alloc(&rq->arena, sizeof(int16_t) * (size_t)(n ? n : 1));
+        if (!codes) {
+            broker_bad_request(rq, "request too large for its arena");
+            return;
+        }
+        bool all_known = true;
+        n = 0;
+        for (int i = 0; i < t->topics_n; i++)
+            for (int j = 0; j < t->topics[i].partitions_n; j++, n++) {
+                bool known = partition_exists(b, t->topics[i].name, t->topics[i].partitions[j], true);
+                codes[n] = known ? KERR_OPERATION_NOT_ATTEMPTED : KERR_UNKNOWN_TOPIC_OR_PARTITION;
+                all_known = all_known && known;
+            }
+        if (!all_known)
+            decided[ti] = codes;
+    }
+    tcoord_add_partitions_batch(b->tcoord, rq, body, decided);
+}
+
 /*
  * AddPartitionsToTxn v0-3: as Kafka's request layer does, a request naming
  * a partition that does not exist is answered at once, that partition
@@ -32,6 +82,10 @@ void handle_add_partitions_to_txn(broker *b, req *rq)
     kp_add_partitions_to_txn_req_init(body);
     if (kp_add_partitions_to_txn_req_decode(&rq->body, rq->hdr.api_version, body) != 0) {
         broker_bad_request(rq, kp_err_str(rq->body.err));
+        return;
+    }
+    if (rq->hdr.api_version >= 4) {
+        add_partitions_batch(b, rq, body);
         return;
     }
     int nt = body->v3_and_below_topics_n > 0 ? body->v3_and_below_topics_n : 0;

@@ -39,10 +39,20 @@
 #define ACKED_TIMEOUT_MS 30000
 
 /* A request waiting for a machine: the token. Lives in the request's arena. */
+/* AddPartitionsToTxn v4+ (the brokers' batched form): one answer for
+ * several transactions, sent when the last of them is decided. */
+typedef struct addb {
+    const kp_add_partitions_to_txn_req *body;
+    int16_t **codes;        /* per transaction, per partition (topics flattened) */
+    atomic_int pending;     /* transactions not decided yet */
+} addb;
+
 typedef struct tq {
     req *rq;
     int16_t api;
     const kp_add_partitions_to_txn_req *addp; /* AddPartitionsToTxn: to shape the answer */
+    addb *batch;            /* AddPartitionsToTxn v4+: the batch, and this one's place in it */
+    int ti;
 } tq;
 
 /* Markers of one transaction being written. */
@@ -155,11 +165,23 @@ static void complete_cb(reactor *r, void *arg)
     conn_req_complete(arg);
 }
 
+static void batch_answer(req *rq, addb *bt);
+
 static void respond(const txn_action *a)
 {
     tq *q = a->token;
     req *rq = q->rq;
     int16_t ver = rq->hdr.api_version;
+    if (q->batch) { /* one transaction of a v4+ batch: all its partitions the error */
+        const kp_add_partitions_to_txn_req_transaction *t = &q->batch->body->transactions[q->ti];
+        int n = 0;
+        for (int i = 0; i < t->topics_n; i++)
+            for (int j = 0; j < t->topics[i].partitions_n; j++)
+                q->batch->codes[q->ti][n++] = a->error;
+        if (atomic_fetch_sub(&q->batch->pending, 1) == 1)
+            batch_answer(rq, q->batch);
+        return;
+    }
     conn_resp_begin(rq);
     switch (q->api) {
     case KP_API_INIT_PRODUCER_ID: {
@@ -834,7 +856,7 @@ static tq *tq_new(req *rq, int16_t api)
 {
     tq *q = arena_alloc(&rq->arena, sizeof(*q));
     if (q)
-        *q = (tq){ rq, api, NULL };
+        *q = (tq){ rq, api, NULL, NULL, 0 };
     return q;
 }
 
@@ -972,6 +994,134 @@ void tcoord_add_partitions(tcoord *c, req *rq, const kp_add_partitions_to_txn_re
     }
     add_common(c, q, jstr(rq, body->v3_and_below_transactional_id), body->v3_and_below_producer_id,
                body->v3_and_below_producer_epoch, parts, n);
+}
+
+static void batch_answer(req *rq, addb *bt)
+{
+    const kp_add_partitions_to_txn_req *b = bt->body;
+    kp_add_partitions_to_txn_resp r;
+    kp_add_partitions_to_txn_resp_init(&r);
+    int nt = b->transactions_n > 0 ? b->transactions_n : 0;
+    r.results_by_transaction = arena_alloc(&rq->arena, sizeof(*r.results_by_transaction) * (size_t)(nt ? nt : 1));
+    r.results_by_transaction_n = r.results_by_transaction ? nt : 0;
+    for (int ti = 0; ti < r.results_by_transaction_n; ti++) {
+        const kp_add_partitions_to_txn_req_transaction *t = &b->transactions[ti];
+        kp_add_partitions_to_txn_resp_transaction_result *tr = &r.results_by_transaction[ti];
+        kp_add_partitions_to_txn_resp_transaction_result_init(tr);
+        tr->transactional_id = t->transactional_id;
+        int ntop = t->topics_n > 0 ? t->topics_n : 0;
+        tr->topic_results = arena_alloc(&rq->arena, sizeof(*tr->topic_results) * (size_t)(ntop ? ntop : 1));
+        tr->topic_results_n = tr->topic_results ? ntop : 0;
+        int n = 0;
+        for (int i = 0; i < tr->topic_results_n; i++) {
+            kp_add_partitions_to_txn_resp_txn_topic_result *x = &tr->topic_results[i];
+            kp_add_partitions_to_txn_resp_txn_topic_result_init(x);
+            x->name = t->topics[i].name;
+            int np = t->topics[i].partitions_n > 0 ? t->topics[i].partitions_n : 0;
+            x->results_by_partition = arena_alloc(&rq->arena, sizeof(*x->results_by_partition) * (size_t)(np ? np : 1));
+            x->results_by_partition_n = x->results_by_partition ? np : 0;
+            for (int j = 0; j < x->results_by_partition_n; j++, n++) {
+                kp_add_partitions_to_txn_resp_txn_partition_result_init(&x->results_by_partition[j]);
+                x->results_by_partition[j].partition_index = t->topics[i].partitions[j];
+                x->results_by_partition[j].partition_error_code = bt->codes[ti][n];
+            }
+        }
+    }
+    conn_resp_begin(rq);
+    kp_add_partitions_to_txn_resp_encode(&rq->out, rq->hdr.api_version, &r);
+    reactor_post(conn_reactor(rq->conn), complete_cb, rq);
+}
+
+/* A verify-only transaction of a v4+ batch, as Kafka's
+ * handleVerifyPartitionsInTransaction decides it: an error of the whole
+ * transaction for every partition, else each partition NONE when the
+ * transaction holds it and TRANSACTION_ABORTABLE when not. Lock held. */
+static void verify_locked(tcoord *c, txn_str id, int64_t pid, int16_t epoch, const txn_partition *parts, int n,
+                          int16_t *codes)
+{
+    int32_t k;
+    int16_t err;
+    txn_coord *m = machine_for(c, id, &k, &err);
+    txn_view v;
+    if (m)
+        err = txn_describe(m, id, &v);
+    if (err == KERR_TRANSACTIONAL_ID_NOT_FOUND)
+        err = KERR_INVALID_PRODUCER_ID_MAPPING;
+    else if (err == KERR_NONE && v.producer_id != pid)
+        err = KERR_INVALID_PRODUCER_ID_MAPPING;
+    else if (err == KERR_NONE && v.producer_epoch != epoch)
+        err = KERR_PRODUCER_FENCED;
+    else if (err == KERR_NONE && (v.state == TXN_PREPARE_COMMIT || v.state == TXN_PREPARE_ABORT))
+        err = KERR_CONCURRENT_TRANSACTIONS;
+    for (int i = 0; i < n; i++) {
+        if (err != KERR_NONE) {
+            codes[i] = err;
+            continue;
+        }
+        bool found = false;
+        for (int j = 0; j < v.npartitions && !found; j++)
+            found = v.partitions[j].partition == parts[i].partition && strcmp(v.partitions[j].topic, parts[i].topic) == 0;
+        codes[i] = found ? KERR_NONE : KERR_TRANSACTION_ABORTABLE;
+    }
+}
+
+void tcoord_add_partitions_batch(tcoord *c, req *rq, const kp_add_partitions_to_txn_req *body, int16_t **decided)
+{
+    int nt = body->transactions_n > 0 ? body->transactions_n : 0;
+    addb *bt = arena_alloc(&rq->arena, sizeof(*bt));
+    int16_t **codes = arena_alloc(&rq->arena, sizeof(int16_t *) * (size_t)(nt ? nt : 1));
+    tq *qs = arena_alloc(&rq->arena, sizeof(*qs) * (size_t)(nt ? nt : 1));
+    if (!bt || !codes || !qs) {
+        conn_req_complete(rq);
+        return;
+    }
+    bt->body = body;
+    bt->codes = codes;
+    atomic_init(&bt->pending, nt + 1); /* + 1: this call's own, released last */
+    txn_partition **parts = arena_alloc(&rq->arena, sizeof(*parts) * (size_t)(nt ? nt : 1));
+    int *nparts = arena_alloc(&rq->arena, sizeof(int) * (size_t)(nt ? nt : 1));
+    /* Everything allocated before the first transaction is asked: an add
+     * answers later, and must find the request still there. */
+    for (int ti = 0; parts && nparts && ti < nt; ti++) {
+        const kp_add_partitions_to_txn_req_transaction *t = &body->transactions[ti];
+        int n = 0;
+        for (int i = 0; i < t->topics_n; i++)
+            n += t->topics[i].partitions_n > 0 ? t->topics[i].partitions_n : 0;
+        parts[ti] = arena_alloc(&rq->arena, sizeof(**parts) * (size_t)(n ? n : 1));
+        codes[ti] = decided[ti] ? decided[ti] : arena_alloc(&rq->arena, sizeof(int16_t) * (size_t)(n ? n : 1));
+        if (!parts[ti] || !codes[ti]) {
+            parts = NULL;
+            break;
+        }
+        n = 0;
+        for (int i = 0; i < t->topics_n; i++) {
+            char *tn = cstr(rq, t->topics[i].name);
+            for (int j = 0; j < t->topics[i].partitions_n; j++)
+                parts[ti][n++] = (txn_partition){ tn ? tn : "", t->topics[i].partitions[j] };
+        }
+        nparts[ti] = n;
+        qs[ti] = (tq){ rq, KP_API_ADD_PARTITIONS_TO_TXN, body, bt, ti };
+    }
+    if (!parts || !nparts) {
+        conn_req_complete(rq); /* out of arena: no answer, the client's request times out */
+        return;
+    }
+    for (int ti = 0; ti < nt; ti++) {
+        const kp_add_partitions_to_txn_req_transaction *t = &body->transactions[ti];
+        txn_str id = jstr(rq, t->transactional_id);
+        if (decided[ti]) {
+            atomic_fetch_sub(&bt->pending, 1);
+        } else if (t->verify_only) {
+            pthread_mutex_lock(&c->lock);
+            verify_locked(c, id, t->producer_id, t->producer_epoch, parts[ti], nparts[ti], codes[ti]);
+            pthread_mutex_unlock(&c->lock);
+            atomic_fetch_sub(&bt->pending, 1);
+        } else {
+            add_common(c, &qs[ti], id, t->producer_id, t->producer_epoch, parts[ti], nparts[ti]);
+        }
+    }
+    if (atomic_fetch_sub(&bt->pending, 1) == 1)
+        batch_answer(rq, bt);
 }
 
 void tcoord_add_offsets(tcoord *c, req *rq, const kp_add_offsets_to_txn_req *body)

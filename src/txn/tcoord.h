@@ -97,6 +97,12 @@ void tcoord_init_producer_id(tcoord *c, req *rq, const kp_init_producer_id_req *
 bool tcoord_has_spare_pid(tcoord *c);
 /* body must live until rq is answered (the answer names its partitions). */
 void tcoord_add_partitions(tcoord *c, req *rq, const kp_add_partitions_to_txn_req *body);
+/* AddPartitionsToTxn v4+ (brokers; KIP-890): several transactions, each
+ * verify-only (a partition in the transaction NONE, else
+ * TRANSACTION_ABORTABLE) or added as v3 adds; decided[i] non-NULL: that
+ * transaction's per-partition answers are already known (an unknown topic),
+ * it is not asked. One answer when the last is decided. */
+void tcoord_add_partitions_batch(tcoord *c, req *rq, const kp_add_partitions_to_txn_req *body, int16_t **decided);
 void tcoord_add_offsets(tcoord *c, req *rq, const kp_add_offsets_to_txn_req *body);
 void tcoord_end_txn(tcoord *c, req *rq, const kp_end_txn_req *body);
 /* KIP-890's check of a transactional batch: is topic/partition part of

@@ -22,6 +22,7 @@ ListOffsets v0 is asserted refused).
 """
 
 import struct
+import time
 import uuid
 
 import pytest
@@ -31,6 +32,7 @@ import kafka_wire as w
 UNSUPPORTED_VERSION = 35
 INVALID_REQUEST = 42
 UNKNOWN_TOPIC_ID = 100
+UNKNOWN_TOPIC_OR_PARTITION = 3
 REBOOTSTRAP_REQUIRED = 129
 
 
@@ -248,3 +250,147 @@ def test_produce_v13_by_topic_id(broker):
     unknown = uuid.uuid4().bytes
     got = parse_produce_v13(roundtrip(broker, produce_v13(unknown, batch)))
     assert got[:3] == (unknown, 0, UNKNOWN_TOPIC_ID), got
+
+
+# ---------------------------------------------------------------------------
+# AddPartitionsToTxn v4-5: the brokers' batched form (KIP-890)
+# ---------------------------------------------------------------------------
+
+def carray(items):
+    return w.uvarint(len(items) + 1) + b"".join(items)
+
+
+def init_producer_id(broker, txn_id):
+    """InitProducerId v4, retried while the coordinator loads (Kafka
+    creates __transaction_state on the first request)."""
+    # FindCoordinator (v4, key type 1) is what makes Kafka create
+    # __transaction_state; asked until the coordinator is there.
+    find = w.frame(w.request_header_v2(10, 4, 20) + struct.pack(">b", 1) + carray([cstr(txn_id)]) + b"\x00")
+    deadline = time.monotonic() + 60
+    while True:
+        r = w.Reader(roundtrip(broker, find))
+        assert r.take(">i") == 20
+        r.uvarint()
+        r.take(">i")
+        assert r.uvarint() - 1 == 1
+        skip_cstr(r)
+        r.take(">i")
+        skip_cstr(r)
+        r.take(">i")
+        if r.take(">h") == 0:
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    body = cstr(txn_id) + struct.pack(">iqh", 60000, -1, -1) + b"\x00"
+    while True:
+        r = w.Reader(roundtrip(broker, w.frame(w.request_header_v2(22, 4, 21) + body)))
+        assert r.take(">i") == 21
+        r.uvarint()
+        r.take(">i")
+        err, pid, epoch = r.take(">hqh")
+        if err == 0:
+            return pid, epoch
+        assert err in (14, 15, 16) and time.monotonic() < deadline, err   # loading, not available, not coordinator
+        time.sleep(0.2)
+
+
+def add_partitions_v3(broker, txn_id, pid, epoch, topic, parts):
+    topics = carray([cstr(topic) + carray([struct.pack(">i", p) for p in parts]) + b"\x00"])
+    body = cstr(txn_id) + struct.pack(">qh", pid, epoch) + topics + b"\x00"
+    r = w.Reader(roundtrip(broker, w.frame(w.request_header_v2(24, 3, 22) + body)))
+    assert r.take(">i") == 22
+    r.uvarint()
+    r.take(">i")
+    codes = []
+    for _ in range(r.uvarint() - 1):
+        skip_cstr(r)
+        for _ in range(r.uvarint() - 1):
+            codes.append(r.take(">ih")[1])
+            r.uvarint()
+        r.uvarint()
+    return codes
+
+
+def add_partitions_batch(broker, version, txns):
+    """txns: [(txn_id, pid, epoch, verify_only, [(topic, [partitions])])] ->
+    (top error, {txn_id: {(topic, partition): code}})"""
+    items = []
+    for tid, pid, epoch, verify, topics in txns:
+        ts = carray([cstr(t) + carray([struct.pack(">i", p) for p in ps]) + b"\x00" for t, ps in topics])
+        items.append(cstr(tid) + struct.pack(">qhb", pid, epoch, 1 if verify else 0) + ts + b"\x00")
+    body = carray(items) + b"\x00"
+    r = w.Reader(roundtrip(broker, w.frame(w.request_header_v2(24, version, 23) + body)))
+    assert r.take(">i") == 23
+    r.uvarint()
+    r.take(">i")
+    top = r.take(">h")
+    out = {}
+    for _ in range(r.uvarint() - 1):
+        n = r.uvarint()
+        tid = r.data[r.pos:r.pos + n - 1].decode()
+        r.pos += n - 1
+        res = out.setdefault(tid, {})
+        for _ in range(r.uvarint() - 1):
+            n = r.uvarint()
+            topic = r.data[r.pos:r.pos + n - 1].decode()
+            r.pos += n - 1
+            for _ in range(r.uvarint() - 1):
+                p, code = r.take(">ih")
+                r.uvarint()
+                res[(topic, p)] = code
+            r.uvarint()
+        r.uvarint()
+    assert r.remaining() == 1   # the response's tags
+    return top, out
+
+
+TRANSACTION_ABORTABLE = 120
+PRODUCER_FENCED = 90
+INVALID_PRODUCER_ID_MAPPING = 49
+OPERATION_NOT_ATTEMPTED = 55
+
+
+@pytest.mark.parametrize("version", [4, 5])
+def test_add_partitions_to_txn_batched(broker, version):
+    """What a partition leader asks the transaction coordinator before it
+    appends a transactional batch (verify only), and adds on a producer's
+    behalf, several transactions in one request."""
+    from confluent_kafka.admin import NewTopic
+    a = admin(broker)
+    for f in a.create_topics([NewTopic("apt", 3, 1)]).values():
+        f.result(30)
+    pid1, ep1 = init_producer_id(broker, "apt-1")
+    pid2, ep2 = init_producer_id(broker, "apt-2")
+    assert add_partitions_v3(broker, "apt-1", pid1, ep1, "apt", [0]) == [0]
+    top, res = add_partitions_batch(broker, version, [
+        ("apt-1", pid1, ep1, True, [("apt", [0, 1])]),
+        ("apt-2", pid2, ep2, True, [("apt", [0])]),
+        ("apt-none", 4242, 0, True, [("apt", [0])]),
+    ])
+    assert top == 0
+    assert res == {
+        "apt-1": {("apt", 0): 0, ("apt", 1): TRANSACTION_ABORTABLE},
+        "apt-2": {("apt", 0): TRANSACTION_ABORTABLE},          # Empty: holds nothing
+        "apt-none": {("apt", 0): INVALID_PRODUCER_ID_MAPPING},
+    }
+    # another epoch; and an unknown partition decides its transaction at once
+    top, res = add_partitions_batch(broker, version, [
+        ("apt-1", pid1, ep1 + 1, True, [("apt", [0])]),
+        ("apt-2", pid2, ep2, True, [("apt", [0, 7])]),
+    ])
+    assert res == {
+        "apt-1": {("apt", 0): PRODUCER_FENCED},
+        "apt-2": {("apt", 0): OPERATION_NOT_ATTEMPTED, ("apt", 7): UNKNOWN_TOPIC_OR_PARTITION},
+    }
+    # not verify only: added, as v3 adds, several transactions answered together
+    top, res = add_partitions_batch(broker, version, [
+        ("apt-1", pid1, ep1, False, [("apt", [1, 2])]),
+        ("apt-2", pid2, ep2, False, [("apt", [2])]),
+    ])
+    assert res == {"apt-1": {("apt", 1): 0, ("apt", 2): 0}, "apt-2": {("apt", 2): 0}}
+    top, res = add_partitions_batch(broker, version, [
+        ("apt-1", pid1, ep1, True, [("apt", [0, 1, 2])]),
+        ("apt-2", pid2, ep2, True, [("apt", [0, 2])]),
+    ])
+    assert res == {"apt-1": {("apt", 0): 0, ("apt", 1): 0, ("apt", 2): 0},
+                   "apt-2": {("apt", 0): TRANSACTION_ABORTABLE, ("apt", 2): 0}}
