@@ -996,6 +996,26 @@ void tcoord_add_partitions(tcoord *c, req *rq, const kp_add_partitions_to_txn_re
                body->v3_and_below_producer_epoch, parts, n);
 }
 
+/* The view of txn_id's transaction (*v), or the error of finding it:
+ * NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE, COORDINATOR_LOAD_IN_PROGRESS,
+ * TRANSACTIONAL_ID_NOT_FOUND. Lock held; *v borrows from the machine. */
+static int16_t view_locked(tcoord *c, txn_str id, txn_view *v)
+{
+    int32_t k;
+    int16_t err;
+    txn_coord *m = machine_for(c, id, &k, &err);
+    return m ? txn_describe(m, id, v) : err;
+}
+
+/* Whether an ongoing transaction holds topic-partition. */
+static bool view_holds(const txn_view *v, const char *tname, int32_t pidx)
+{
+    for (int i = 0; v->state == TXN_ONGOING && i < v->npartitions; i++)
+        if (v->partitions[i].partition == pidx && strcmp(v->partitions[i].topic, tname) == 0)
+            return true;
+    return false;
+}
+
 static void batch_answer(req *rq, addb *bt)
 {
     const kp_add_partitions_to_txn_req *b = bt->body;
@@ -1039,12 +1059,8 @@ static void batch_answer(req *rq, addb *bt)
 static void verify_locked(tcoord *c, txn_str id, int64_t pid, int16_t epoch, const txn_partition *parts, int n,
                           int16_t *codes)
 {
-    int32_t k;
-    int16_t err;
-    txn_coord *m = machine_for(c, id, &k, &err);
     txn_view v;
-    if (m)
-        err = txn_describe(m, id, &v);
+    int16_t err = view_locked(c, id, &v);
     if (err == KERR_TRANSACTIONAL_ID_NOT_FOUND)
         err = KERR_INVALID_PRODUCER_ID_MAPPING;
     else if (err == KERR_NONE && v.producer_id != pid)
@@ -1053,16 +1069,10 @@ static void verify_locked(tcoord *c, txn_str id, int64_t pid, int16_t epoch, con
         err = KERR_PRODUCER_FENCED;
     else if (err == KERR_NONE && (v.state == TXN_PREPARE_COMMIT || v.state == TXN_PREPARE_ABORT))
         err = KERR_CONCURRENT_TRANSACTIONS;
-    for (int i = 0; i < n; i++) {
-        if (err != KERR_NONE) {
-            codes[i] = err;
-            continue;
-        }
-        bool found = false;
-        for (int j = 0; j < v.npartitions && !found; j++)
-            found = v.partitions[j].partition == parts[i].partition && strcmp(v.partitions[j].topic, parts[i].topic) == 0;
-        codes[i] = found ? KERR_NONE : KERR_TRANSACTION_ABORTABLE;
-    }
+    for (int i = 0; i < n; i++)
+        codes[i] = err != KERR_NONE                            ? err
+                   : view_holds(&v, parts[i].topic, parts[i].partition) ? KERR_NONE
+                                                                     : KERR_TRANSACTION_ABORTABLE;
 }
 
 void tcoord_add_partitions_batch(tcoord *c, req *rq, const kp_add_partitions_to_txn_req *body, int16_t **decided)
@@ -1188,12 +1198,8 @@ int16_t tcoord_verify(tcoord *c, const char *txn_id, int txn_id_len, int64_t pid
         return KERR_INVALID_TXN_STATE;
     txn_str id = { buf, coord_java_utf8(txn_id, txn_id_len, buf) };
     pthread_mutex_lock(&c->lock);
-    int32_t k;
-    int16_t err;
-    txn_coord *m = machine_for(c, id, &k, &err);
     txn_view v;
-    if (m)
-        err = txn_describe(m, id, &v);
+    int16_t err = view_locked(c, id, &v);
     if (err == KERR_NOT_COORDINATOR && !c->stopping) {
         /* Another broker coordinates the id: Kafka's leader would ask it
          * (AddPartitionsToTxn v4, verify only); not done here yet, so the
@@ -1204,14 +1210,8 @@ int16_t tcoord_verify(tcoord *c, const char *txn_id, int txn_id_len, int64_t pid
             err = KERR_INVALID_TXN_STATE;
         else if (v.producer_epoch != epoch)
             err = KERR_INVALID_PRODUCER_EPOCH;
-        else if (v.state != TXN_ONGOING)
-            err = KERR_INVALID_TXN_STATE;
-        else {
-            bool found = false;
-            for (int i = 0; i < v.npartitions && !found; i++)
-                found = v.partitions[i].partition == pidx && strcmp(v.partitions[i].topic, tname) == 0;
-            err = found ? KERR_NONE : KERR_INVALID_TXN_STATE;
-        }
+        else
+            err = view_holds(&v, tname, pidx) ? KERR_NONE : KERR_INVALID_TXN_STATE;
     } else {
         err = KERR_INVALID_TXN_STATE;
     }
@@ -1227,12 +1227,8 @@ int16_t tcoord_verify_offsets(tcoord *c, const char *txn_id, int txn_id_len, int
         return KERR_NONE; /* not for this check: the request goes on as before */
     txn_str id = { buf, coord_java_utf8(txn_id, txn_id_len, buf) };
     pthread_mutex_lock(&c->lock);
-    int32_t k;
-    int16_t err;
-    txn_coord *m = machine_for(c, id, &k, &err);
     txn_view v;
-    if (m)
-        err = txn_describe(m, id, &v);
+    int16_t err = view_locked(c, id, &v);
     if (err == KERR_TRANSACTIONAL_ID_NOT_FOUND) {
         err = KERR_INVALID_PRODUCER_ID_MAPPING;
     } else if (err != KERR_NONE) {
@@ -1244,10 +1240,9 @@ int16_t tcoord_verify_offsets(tcoord *c, const char *txn_id, int txn_id_len, int
     } else if (v.state == TXN_PREPARE_COMMIT || v.state == TXN_PREPARE_ABORT) {
         err = KERR_CONCURRENT_TRANSACTIONS;
     } else {
-        bool found = false;
-        for (int i = 0; v.state == TXN_ONGOING && i < v.npartitions && !found; i++)
-            found = v.partitions[i].partition == offsets_part && strcmp(v.partitions[i].topic, OFFSETS_TOPIC) == 0;
-        err = found ? KERR_NONE : api_version >= 4 ? KERR_TRANSACTION_ABORTABLE : KERR_INVALID_TXN_STATE;
+        err = view_holds(&v, OFFSETS_TOPIC, offsets_part) ? KERR_NONE
+              : api_version >= 4                             ? KERR_TRANSACTION_ABORTABLE
+                                                             : KERR_INVALID_TXN_STATE;
     }
     pthread_mutex_unlock(&c->lock);
     return err;
