@@ -851,7 +851,7 @@ void handle_elect_leaders(broker *b, req *rq)
                          rt->topic.ptr);
             }
             if (pr->error_code == KERR_ELECTION_NOT_NEEDED)
-                snprintf(msg, sizeof msg, "Leader election not needed for topic partition.");
+                snprintf(msg, sizeof msg, "%s", kerr_message(KERR_ELECTION_NOT_NEEDED));
             pr->error_message = fmt_msg(rq, msg);
             if (end > wait)
                 wait = end;
@@ -915,7 +915,7 @@ void handle_alter_partition_reassignments(broker *b, req *rq)
             int64_t end = -1;
             if (!tp || !topic_has_partition(tp, rp->partition_index)) {
                 pr->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
-                snprintf(msg, sizeof msg, "This server does not host this topic-partition.");
+                snprintf(msg, sizeof msg, "%s", kerr_message(KERR_UNKNOWN_TOPIC_OR_PARTITION));
             } else
                 pr->error_code = metalog_reassign(b->meta, tp->id, rp->partition_index,
                                                   rp->replicas_n >= 0 ? rp->replicas : NULL,
