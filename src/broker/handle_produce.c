@@ -33,6 +33,8 @@ typedef struct produce_op {
     int16_t acks;
     int32_t timeout_ms; /* acks=all: how long to wait for the in-sync replicas */
     part_task *tasks;   /* heap; freed with the answer */
+    int ntasks;
+    int16_t add_error;  /* transactions V2: the answer of the implicit add */
 } produce_op;
 
 typedef struct produce_wait {
@@ -374,7 +376,7 @@ static void task_append(broker *b, part_task *t)
                                &t->count, &t->why, t->why_buf, sizeof(t->why_buf));
     if (t->code != KERR_NONE)
         return;
-    if (t->op->txn_id.len > 0 && t->op->b->txn_verify) {
+    if (t->op->txn_id.len > 0 && t->op->b->txn_verify && t->op->rq->hdr.api_version < 12) {
         /* KIP-890: a transactional batch only into a partition its
          * transaction added; checked before the partition's lock (the
          * coordinator takes partition locks under its own). */
@@ -591,6 +593,128 @@ static int partitions_last_wins(const kp_produce_req_topic *rt, bool *keep, aren
     return unique;
 }
 
+/* Phase 1 for every partition (on the lanes or inline), then the answer
+ * once the last is done. On the reactor. */
+static void produce_appends(produce_op *op)
+{
+    broker *b = op->b;
+    part_task *tasks = op->tasks;
+    int ntasks = op->ntasks;
+    if (tasks && tasks_to_lanes(b, tasks, ntasks)) {
+        /* op->tasks freed by produce_respond, after the last lane_done */
+        for (int i = 0; i < ntasks; i++) {
+            part_task *t = &tasks[i];
+            if (t->code != KERR_NONE) {
+                task_finish(op, t, op->acks);
+                continue;
+            }
+            op->pending++;
+            atomic_fetch_add(&t->p->lane_pending, 1);
+            appender_submit(b->appender, (uint64_t)(uintptr_t)t->p, &t->item, lane_append);
+        }
+    } else if (tasks) {
+        for (int i = 0; i < ntasks; i++) {
+            task_append(b, &tasks[i]);
+            task_finish(op, &tasks[i], op->acks);
+        }
+        free(tasks);
+        op->tasks = NULL;
+    }
+    if (--op->pending == 0)
+        produce_respond(op);
+}
+
+/* The partitions of a task holding a transactional batch: its producer. */
+static bool task_transactional(const part_task *t, int64_t *pid, int16_t *epoch)
+{
+    if (t->code != KERR_NONE || t->rp->records.len < BATCH_LOG_OVERHEAD + BATCH_HEADER_BYTES)
+        return false;
+    batch_info bi;
+    batch_peek((const uint8_t *)t->rp->records.ptr, &bi);
+    if (!(bi.attributes & BATCH_ATTR_TRANSACTIONAL) || (bi.attributes & BATCH_ATTR_CONTROL))
+        return false;
+    *pid = bi.producer_id;
+    *epoch = bi.producer_epoch;
+    return true;
+}
+
+/* The coordinator's answer to the implicit add, back on the reactor: as
+ * Kafka's ReplicaManager and AddPartitionsToTxnManager turn it into the
+ * partitions' produce errors. */
+static void txn_added_on_reactor(reactor *r, void *arg)
+{
+    (void)r;
+    produce_op *op = arg;
+    int16_t e = op->add_error;
+    const char *why = NULL;
+    char buf[160];
+    if (e == KERR_PRODUCER_FENCED) {
+        e = KERR_INVALID_PRODUCER_EPOCH;
+    } else if (e == KERR_INVALID_TXN_STATE) {
+        why = "Partition was not added to the transaction";
+    } else if (e == KERR_NETWORK_EXCEPTION || e == KERR_COORDINATOR_LOAD_IN_PROGRESS ||
+               e == KERR_COORDINATOR_NOT_AVAILABLE || e == KERR_NOT_COORDINATOR) {
+        snprintf(buf, sizeof buf, "Unable to verify the partition has been added to the transaction. "
+                 "Underlying error: %s", kerr_name(e));
+        why = buf;
+        e = KERR_NOT_ENOUGH_REPLICAS;
+    }
+    for (int i = 0; e != KERR_NONE && i < op->ntasks; i++) {
+        part_task *t = &op->tasks[i];
+        int64_t pid;
+        int16_t epoch;
+        if (!task_transactional(t, &pid, &epoch))
+            continue;
+        t->code = e;
+        if (why) {
+            snprintf(t->why_buf, sizeof t->why_buf, "%s", why);
+            t->why = t->why_buf;
+        }
+    }
+    produce_appends(op);
+}
+
+static void txn_added(void *arg, int16_t error)
+{
+    produce_op *op = arg;
+    op->add_error = error;
+    reactor_post(conn_reactor(op->rq->conn), txn_added_on_reactor, op); /* never inline: the lock may be held */
+}
+
+/*
+ * Transactions V2 (Produce v12+, KIP-890): the partitions this request
+ * writes transactional batches to are added to the producer's transaction
+ * first, by its coordinator, as Kafka's leader does (ADD_PARTITION). True
+ * when the add was asked (the appends follow its answer).
+ */
+static bool txn_add_implicit(produce_op *op)
+{
+    int n = 0;
+    int64_t pid = -1;
+    int16_t epoch = -1;
+    const char **names = arena_alloc(&op->rq->arena, sizeof(char *) * (size_t)(op->ntasks ? op->ntasks : 1));
+    int32_t *parts = arena_alloc(&op->rq->arena, sizeof(int32_t) * (size_t)(op->ntasks ? op->ntasks : 1));
+    if (!names || !parts)
+        return false;
+    for (int i = 0; i < op->ntasks; i++) {
+        part_task *t = &op->tasks[i];
+        int64_t p;
+        int16_t e;
+        if (!task_transactional(t, &p, &e))
+            continue;
+        if (n == 0) {
+            pid = p;
+            epoch = e;
+        }
+        names[n] = t->tp->name;
+        parts[n++] = t->rp->index;
+    }
+    if (n == 0)
+        return false;
+    tcoord_add_implicit(op->b->tcoord, op->txn_id.ptr, op->txn_id.len, pid, epoch, names, parts, n, txn_added, op);
+    return true;
+}
+
 void handle_produce(broker *b, req *rq)
 {
     kp_produce_req body;
@@ -681,27 +805,11 @@ void handle_produce(broker *b, req *rq)
             }
         assert(r == tr->partition_responses_n);
     }
-    if (tasks && tasks_to_lanes(b, tasks, ntasks)) {
-        op->tasks = tasks;      /* freed by produce_respond, after the last lane_done */
-        for (int i = 0; i < ntasks; i++) {
-            part_task *t = &tasks[i];
-            if (t->code != KERR_NONE) {
-                task_finish(op, t, body.acks);
-                continue;
-            }
-            op->pending++;
-            atomic_fetch_add(&t->p->lane_pending, 1);
-            appender_submit(b->appender, (uint64_t)(uintptr_t)t->p, &t->item, lane_append);
-        }
-    } else if (tasks) {
-        for (int i = 0; i < ntasks; i++) {
-            task_append(b, &tasks[i]);
-            task_finish(op, &tasks[i], body.acks);
-        }
-        free(tasks);
-    }
-    if (--op->pending == 0)
-        produce_respond(op);
+    op->tasks = tasks;
+    op->ntasks = ntasks;
+    if (rq->hdr.api_version >= 12 && op->txn_id.len > 0 && txn_add_implicit(op))
+        return; /* produce_appends once the coordinator answered */
+    produce_appends(op);
 }
 
 int64_t broker_flush_messages(broker *b, topic *tp)

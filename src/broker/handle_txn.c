@@ -15,6 +15,8 @@
 #include "broker/broker.h"
 #include "proto/kerrors.h"
 #include "group/coordinator.h"
+#include "metadata/metalog.h"
+#include "txn/pids.h"
 #include "txn/tcoord.h"
 
 static bool partition_exists(broker *b, kp_str name, int32_t p, bool internal_ok)
@@ -141,15 +143,47 @@ void handle_add_offsets_to_txn(broker *b, req *rq)
     tcoord_add_offsets(b->tcoord, rq, &body);
 }
 
+typedef struct end_op {
+    broker *b;
+    req *rq;
+    kp_end_txn_req body;
+    int64_t fresh_pid, durable_at;
+} end_op;
+
+static void end_pid_durable(reactor *r, void *arg, int rc)
+{
+    (void)r;
+    end_op *op = arg;
+    if (rc != LOG_OK) {
+        if (rc == METALOG_NOT_CONTROLLER)
+            pids_forget(op->b->pids, op->durable_at);
+        op->fresh_pid = -1; /* the machine answers COORDINATOR_LOAD_IN_PROGRESS if it needed one */
+    }
+    tcoord_end_txn(op->b->tcoord, op->rq, &op->body, op->fresh_pid);
+}
+
 void handle_end_txn(broker *b, req *rq)
 {
-    kp_end_txn_req body;
-    kp_end_txn_req_init(&body);
-    if (kp_end_txn_req_decode(&rq->body, rq->hdr.api_version, &body) != 0) {
+    end_op *op = arena_alloc(&rq->arena, sizeof(*op));
+    if (!op) {
+        broker_bad_request(rq, "request too large for its arena");
+        return;
+    }
+    kp_end_txn_req_init(&op->body);
+    if (kp_end_txn_req_decode(&rq->body, rq->hdr.api_version, &op->body) != 0) {
         broker_bad_request(rq, kp_err_str(rq->body.err));
         return;
     }
-    tcoord_end_txn(b->tcoord, rq, &body);
+    /* V2 (v5+): a commit at the last epoch moves the producer to a new id;
+     * the coordinator keeps one durable id at hand for it (a spare). */
+    if (rq->hdr.api_version < 5 || tcoord_has_spare_pid(b->tcoord) ||
+        pids_next(b->pids, &op->fresh_pid, &op->durable_at) != KERR_NONE) {
+        tcoord_end_txn(b->tcoord, rq, &op->body, -1);
+        return;
+    }
+    op->b = b;
+    op->rq = rq;
+    metalog_wait_applied(b->meta, op->durable_at, conn_reactor(rq->conn), end_pid_durable, op);
 }
 
 void handle_describe_transactions(broker *b, req *rq)

@@ -563,7 +563,10 @@ void handle_offset_commit(broker *b, req *rq)
 
 typedef struct txn_commit_op {
     req *rq;
+    broker *b;
+    kp_txn_offset_commit_req body;
     kp_txn_offset_commit_resp resp;
+    int16_t code;               /* the verification's (or the implicit add's) answer */
 } txn_commit_op;
 
 static void txn_commit_durable(reactor *r, void *arg, int rc)
@@ -578,68 +581,49 @@ static void txn_commit_durable(reactor *r, void *arg, int rc)
     RESPOND(rq, txn_offset_commit, &op->resp);
 }
 
-/*
- * The offsets of a consume-transform-produce transaction: written to the
- * group's __consumer_offsets partition as a transactional batch of the
- * producer, and the group's committed offsets only when the transaction's
- * COMMIT marker lands there (coord_txn_marker).
- */
-void handle_txn_offset_commit(broker *b, req *rq)
+/* The group's part, once the transaction coordinator said the group's
+ * __consumer_offsets partition is in the transaction (op->code 0). */
+static void txn_commit_group(txn_commit_op *op)
 {
-    int16_t ver = rq->hdr.api_version;
-    kp_txn_offset_commit_req body;
-    kp_txn_offset_commit_req_init(&body);
-    if (kp_txn_offset_commit_req_decode(&rq->body, ver, &body) != 0) {
-        broker_bad_request(rq, kp_err_str(rq->body.err));
-        return;
-    }
-    txn_commit_op *op = arena_alloc(&rq->arena, sizeof(*op));
-    int nt = body.topics_n > 0 ? body.topics_n : 0, total = 0;
+    broker *b = op->b;
+    req *rq = op->rq;
+    kp_txn_offset_commit_req *body = &op->body;
+    int16_t code = op->code;
+    int nt = body->topics_n > 0 ? body->topics_n : 0, total = 0;
     for (int i = 0; i < nt; i++)
-        total += body.topics[i].partitions_n > 0 ? body.topics[i].partitions_n : 0;
+        total += body->topics[i].partitions_n > 0 ? body->topics[i].partitions_n : 0;
     commit_in *in = arena_alloc(&rq->arena, sizeof(*in) * (size_t)(total ? total : 1));
-    if (!op || !in) {
+    op->resp.topics = arena_alloc(&rq->arena, sizeof(*op->resp.topics) * (size_t)(nt ? nt : 1));
+    if (!in || !op->resp.topics) {
         broker_bad_request(rq, "out of memory");
         return;
     }
-    op->rq = rq;
-    kp_txn_offset_commit_resp_init(&op->resp);
-    op->resp.topics = arena_alloc(&rq->arena, sizeof(*op->resp.topics) * (size_t)(nt ? nt : 1));
-    op->resp.topics_n = op->resp.topics ? nt : 0;
-    grp_str gid = jstr(rq, body.group_id);
-    int16_t code = gid.len <= 0 ? KERR_INVALID_GROUP_ID : KERR_NONE;
+    op->resp.topics_n = nt;
+    grp_str gid = jstr(rq, body->group_id);
     coordinator *c = b->coord;
-    if (code == KERR_NONE) {
-        /* Kafka verifies with the transaction coordinator that the group's
-         * __consumer_offsets partition is in the producer's transaction
-         * before the group sees the request (lock order: tcoord first) */
-        pthread_mutex_lock(&c->lock);
-        int32_t part = coord_ensure_topic(c) == KERR_NONE ? coord_partition_for(gid.ptr, gid.len, c->nparts) : -1;
-        pthread_mutex_unlock(&c->lock);
-        if (part >= 0)
-            code = tcoord_verify_offsets(b->tcoord, body.transactional_id.ptr, body.transactional_id.len,
-                                         body.producer_id, body.producer_epoch, part, ver);
-    }
     pthread_mutex_lock(&c->lock);
     cgroup *cg = NULL;
     if (code == KERR_NONE)
         code = coord_owner_check(c, gid.ptr, gid.len, true);
     if (code == KERR_NONE) {
         cg = coord_group_find(c, gid.ptr, gid.len);
-        if (!cg && body.generation_id_or_member_epoch < 0)
+        if (!cg && body->generation_id_or_member_epoch < 0)
             cg = coord_group_get_or_create(c, gid.ptr, gid.len);
         else if (!cg)
             code = KERR_ILLEGAL_GENERATION;
-        if (cg && body.generation_id_or_member_epoch >= 0)
-            code = grp_validate_commit(cg->g, jstr_nn(rq, body.member_id), jstr(rq, body.group_instance_id),
-                                       body.generation_id_or_member_epoch, clock_mono_ms());
+        if (cg && body->generation_id_or_member_epoch >= 0)
+            code = grp_validate_commit(cg->g, jstr_nn(rq, body->member_id), jstr(rq, body->group_instance_id),
+                                       body->generation_id_or_member_epoch, clock_mono_ms());
     }
     int n = 0;
     for (int i = 0; i < op->resp.topics_n; i++) {
-        kp_txn_offset_commit_req_topic *rt = &body.topics[i];
+        kp_txn_offset_commit_req_topic *rt = &body->topics[i];
         kp_txn_offset_commit_resp_topic *t = &op->resp.topics[i];
         kp_txn_offset_commit_resp_topic_init(t);
         t->name = rt->name;
+        t->topic_id = rt->topic_id;
+        /* v6: a topic id no topic has is UNKNOWN_TOPIC_ID */
+        bool unknown_id = rq->hdr.api_version >= 6 && rt->name.len < 0;
         int np = rt->partitions_n > 0 ? rt->partitions_n : 0;
         t->partitions = arena_alloc(&rq->arena, sizeof(*t->partitions) * (size_t)(np ? np : 1));
         t->partitions_n = t->partitions ? np : 0;
@@ -652,7 +636,9 @@ void handle_txn_offset_commit(broker *b, req *rq)
             pr->error_code = code;
             if (code != KERR_NONE)
                 continue;
-            if (!tp || rp->partition_index < 0 || rp->partition_index >= topic_nparts(tp)) {
+            if (unknown_id) {
+                pr->error_code = KERR_UNKNOWN_TOPIC_ID;
+            } else if (!tp || rp->partition_index < 0 || rp->partition_index >= topic_nparts(tp)) {
                 pr->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
             } else if (rp->committed_metadata.len > c->metadata_bytes_max &&
                        coord_java_length(rp->committed_metadata.ptr, rp->committed_metadata.len) > c->metadata_bytes_max) {
@@ -669,7 +655,7 @@ void handle_txn_offset_commit(broker *b, req *rq)
     partition *log = NULL;
     if (code == KERR_NONE && n > 0) {
         char why[256] = "";
-        int16_t wcode = coord_txn_commit(c, cg, body.producer_id, body.producer_epoch, in, n, clock_now_ms(),
+        int16_t wcode = coord_txn_commit(c, cg, body->producer_id, body->producer_epoch, in, n, clock_now_ms(),
                                          &end, &log, why, sizeof why);
         if (wcode != KERR_NONE) {
             end = -1;
@@ -687,6 +673,75 @@ void handle_txn_offset_commit(broker *b, req *rq)
                              txn_commit_durable, op);
     else
         RESPOND(rq, txn_offset_commit, &op->resp);
+}
+
+static void txn_commit_added_on_reactor(reactor *r, void *arg)
+{
+    (void)r;
+    txn_commit_op *op = arg;
+    /* as Kafka's AddPartitionsToTxnManager and the group coordinator's
+     * normalisation turn the coordinator's answer into the commit's */
+    if (op->code == KERR_PRODUCER_FENCED)
+        op->code = KERR_INVALID_PRODUCER_EPOCH;
+    else if (op->code == KERR_NETWORK_EXCEPTION || op->code == KERR_COORDINATOR_LOAD_IN_PROGRESS ||
+             op->code == KERR_NOT_COORDINATOR)
+        op->code = KERR_COORDINATOR_NOT_AVAILABLE;
+    txn_commit_group(op);
+}
+
+static void txn_commit_added(void *arg, int16_t error)
+{
+    txn_commit_op *op = arg;
+    op->code = error;
+    reactor_post(conn_reactor(op->rq->conn), txn_commit_added_on_reactor, op); /* never inline: a lock may be held */
+}
+
+/*
+ * The offsets of a consume-transform-produce transaction: written to the
+ * group's __consumer_offsets partition as a transactional batch of the
+ * producer, and the group's committed offsets only when the transaction's
+ * COMMIT marker lands there (coord_txn_marker). Before the group sees the
+ * request, as in Kafka, the transaction coordinator checks that the
+ * group's partition is in the producer's transaction (v0-4: AddOffsetsToTxn
+ * put it there) or - v5+, transactions V2 - adds it.
+ */
+void handle_txn_offset_commit(broker *b, req *rq)
+{
+    int16_t ver = rq->hdr.api_version;
+    txn_commit_op *op = arena_alloc(&rq->arena, sizeof(*op));
+    if (!op) {
+        broker_bad_request(rq, "out of memory");
+        return;
+    }
+    kp_txn_offset_commit_req_init(&op->body);
+    if (kp_txn_offset_commit_req_decode(&rq->body, ver, &op->body) != 0) {
+        broker_bad_request(rq, kp_err_str(rq->body.err));
+        return;
+    }
+    kp_txn_offset_commit_req *body = &op->body;
+    op->rq = rq;
+    op->b = b;
+    kp_txn_offset_commit_resp_init(&op->resp);
+    if (ver >= 6)
+        topics_by_id(b, rq, body->topics, body->topics_n);
+    grp_str gid = jstr(rq, body->group_id);
+    op->code = gid.len <= 0 ? KERR_INVALID_GROUP_ID : KERR_NONE;
+    coordinator *c = b->coord;
+    if (op->code == KERR_NONE) {
+        pthread_mutex_lock(&c->lock);
+        int32_t part = coord_ensure_topic(c) == KERR_NONE ? coord_partition_for(gid.ptr, gid.len, c->nparts) : -1;
+        pthread_mutex_unlock(&c->lock);
+        if (part >= 0 && ver >= 5) {
+            const char *tname = "__consumer_offsets";
+            tcoord_add_implicit(b->tcoord, body->transactional_id.ptr, body->transactional_id.len, body->producer_id,
+                                body->producer_epoch, &tname, &part, 1, txn_commit_added, op);
+            return;
+        }
+        if (part >= 0)
+            op->code = tcoord_verify_offsets(b->tcoord, body->transactional_id.ptr, body->transactional_id.len,
+                                             body->producer_id, body->producer_epoch, part, ver);
+    }
+    txn_commit_group(op);
 }
 
 /* ---- OffsetFetch ---- */

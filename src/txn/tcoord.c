@@ -48,11 +48,13 @@ typedef struct addb {
 } addb;
 
 typedef struct tq {
-    req *rq;
+    req *rq;                /* NULL: an add of this broker's own (tcoord_add_implicit) */
     int16_t api;
     const kp_add_partitions_to_txn_req *addp; /* AddPartitionsToTxn: to shape the answer */
     addb *batch;            /* AddPartitionsToTxn v4+: the batch, and this one's place in it */
     int ti;
+    tcoord_add_cb cb;       /* tcoord_add_implicit: told the answer (malloc'd tq, freed after) */
+    void *arg;
 } tq;
 
 /* Markers of one transaction being written. */
@@ -113,6 +115,12 @@ struct tcoord {
 
 static void run(tcoord *c, int32_t k, txn_actions *acts);
 
+/* The cluster's finalized transaction.version, now. */
+static int16_t cluster_tv(tcoord *c)
+{
+    return c->env.transaction_version ? c->env.transaction_version(c->env.ctx) : 0;
+}
+
 static kp_str akstr(arena *a, const char *s)
 {
     char *d = arena_strndup(a, s, strlen(s));
@@ -170,6 +178,11 @@ static void batch_answer(req *rq, addb *bt);
 static void respond(const txn_action *a)
 {
     tq *q = a->token;
+    if (q->cb) {
+        q->cb(q->arg, a->error);
+        free(q);
+        return;
+    }
     req *rq = q->rq;
     int16_t ver = rq->hdr.api_version;
     if (q->batch) { /* one transaction of a v4+ batch: all its partitions the error */
@@ -227,6 +240,8 @@ static void respond(const txn_action *a)
         kp_end_txn_resp r;
         kp_end_txn_resp_init(&r);
         r.error_code = a->error;
+        r.producer_id = a->error ? -1 : a->producer_id; /* v5+ (V2): the id and epoch to go on with */
+        r.producer_epoch = a->error ? -1 : a->producer_epoch;
         kp_end_txn_resp_encode(&rq->out, ver, &r);
         break;
     }
@@ -270,8 +285,10 @@ static void persist_acked(reactor *r, void *arg, int rc)
 }
 
 /* Encode a's record as one batch: key version 0 + TransactionLogKey, value
- * version 0 + TransactionLogValue (null: a tombstone). */
-static size_t encode_record(const txn_action *a, kp_writer *bw)
+ * + TransactionLogValue (null: a tombstone) at the version Kafka 4.4 writes
+ * for the cluster's transaction.version: 0 below level 1, else 1 (with the
+ * previous and next producer ids and the client's transaction version). */
+static size_t encode_record(const txn_action *a, int16_t tv, kp_writer *bw)
 {
     kp_writer kw, vw;
     kp_writer_init(&kw);
@@ -309,8 +326,14 @@ static size_t encode_record(const txn_action *a, kp_writer *bw)
         }
         v.transaction_partitions = ps;
         v.transaction_partitions_n = t->partitions_null ? -1 : n;
-        kp_write_int16(&vw, 0);
-        kp_transaction_log_value_encode(&vw, 0, &v);
+        int16_t vv = tv >= 1 ? 1 : 0;
+        if (vv >= 1) {
+            v.previous_producer_id = t->previous_producer_id;
+            v.next_producer_id = t->next_producer_id;
+            v.client_transaction_version = t->client_transaction_version;
+        }
+        kp_write_int16(&vw, vv);
+        kp_transaction_log_value_encode(&vw, vv, &v);
         free(ps);
         free(ids);
     }
@@ -330,7 +353,7 @@ static void do_persist(tcoord *c, int32_t k, const txn_action *a)
     partition *p = c->state ? topic_partition(c->state, k) : NULL;
     kp_writer bw;
     kp_writer_init(&bw);
-    size_t len = p ? encode_record(a, &bw) : 0;
+    size_t len = p ? encode_record(a, cluster_tv(c), &bw) : 0;
     part_result res;
     int16_t err = 0;
     if (p && c->mark && !atomic_load(&p->leads)) {
@@ -856,7 +879,7 @@ static tq *tq_new(req *rq, int16_t api)
 {
     tq *q = arena_alloc(&rq->arena, sizeof(*q));
     if (q)
-        *q = (tq){ rq, api, NULL, NULL, 0 };
+        *q = (tq){ rq, api, NULL, NULL, 0, NULL, NULL };
     return q;
 }
 
@@ -882,6 +905,8 @@ static txn_coord *machine_for(tcoord *c, txn_str txn_id, int32_t *k, int16_t *er
         reconcile_locked(c);
     if (!c->m[*k])
         *err = KERR_NOT_COORDINATOR;
+    else
+        txn_set_transaction_version(c->m[*k], cluster_tv(c));
     return c->m[*k];
 }
 
@@ -948,7 +973,7 @@ bool tcoord_has_spare_pid(tcoord *c)
 }
 
 static void add_common(tcoord *c, tq *q, txn_str id, int64_t pid, int16_t epoch, const txn_partition *parts,
-                       int nparts)
+                       int nparts, int16_t client_tv)
 {
     int32_t k;
     txn_coord *m = lock_machine(c, q, id, &k);
@@ -956,7 +981,8 @@ static void add_common(tcoord *c, tq *q, txn_str id, int64_t pid, int16_t epoch,
         return;
     txn_add_req r = {
         .token = q,
-        .version = q->rq->hdr.api_version,
+        .version = q->rq ? q->rq->hdr.api_version : 5,
+        .client_tv = client_tv,
         .txn_id = id,
         .producer_id = pid,
         .producer_epoch = epoch,
@@ -993,7 +1019,68 @@ void tcoord_add_partitions(tcoord *c, req *rq, const kp_add_partitions_to_txn_re
             parts[n++] = (txn_partition){ t ? t : "", body->v3_and_below_topics[i].partitions[j] };
     }
     add_common(c, q, jstr(rq, body->v3_and_below_transactional_id), body->v3_and_below_producer_id,
-               body->v3_and_below_producer_epoch, parts, n);
+               body->v3_and_below_producer_epoch, parts, n, 0);
+}
+
+static void implicit_remote_done(void *arg, int16_t error)
+{
+    tq *q = arg;
+    q->cb(q->arg, error);
+    free(q);
+}
+
+void tcoord_add_implicit(tcoord *c, const char *txn_id, int32_t txn_id_len, int64_t pid, int16_t epoch,
+                         const char *const *tnames, const int32_t *partitions, int n, tcoord_add_cb cb, void *arg)
+{
+    tq *q = calloc(1, sizeof(*q));
+    char *d = txn_id_len > 0 ? malloc((size_t)txn_id_len * 3 + 1) : NULL;
+    txn_partition *parts = calloc((size_t)(n > 0 ? n : 1), sizeof(*parts));
+    if (!q || !parts || (txn_id_len > 0 && !d)) {
+        glog(GLOG_ERROR, "txn", "out of memory adding partitions to a transaction");
+        abort();
+    }
+    q->api = KP_API_ADD_PARTITIONS_TO_TXN;
+    q->cb = cb;
+    q->arg = arg;
+    txn_str id = TXN_STR_NULL;
+    if (d) {
+        id.len = coord_java_utf8(txn_id, txn_id_len, d);
+        d[id.len] = '\0';
+        id.ptr = d;
+    }
+    for (int i = 0; i < n; i++)
+        parts[i] = (txn_partition){ tnames[i], partitions[i] };
+    int32_t k = -1;
+    pthread_mutex_lock(&c->lock);
+    int16_t err = KERR_INVALID_REQUEST;
+    txn_coord *m = id.len > 0 ? machine_for(c, id, &k, &err) : NULL;
+    if (m) {
+        txn_add_req r = {
+            .token = q,
+            .version = 5,
+            .client_tv = 2,
+            .txn_id = id,
+            .producer_id = pid,
+            .producer_epoch = epoch,
+            .partitions = parts,
+            .npartitions = n,
+        };
+        txn_actions acts = { 0 };
+        txn_add_partitions(m, &r, clock_now_ms(), &acts);
+        run(c, k, &acts);
+        txn_actions_free(&acts);
+        pthread_mutex_unlock(&c->lock);
+    } else if (err == KERR_NOT_COORDINATOR && c->mark && !c->stopping && k >= 0) {
+        pthread_mutex_unlock(&c->lock);
+        tmark_add_partitions(c->mark, k, txn_id, txn_id_len, pid, epoch, tnames, partitions, n,
+                             implicit_remote_done, q);
+    } else {
+        pthread_mutex_unlock(&c->lock);
+        cb(arg, err);
+        free(q);
+    }
+    free(d);
+    free(parts);
 }
 
 /* The view of txn_id's transaction (*v), or the error of finding it:
@@ -1110,7 +1197,7 @@ void tcoord_add_partitions_batch(tcoord *c, req *rq, const kp_add_partitions_to_
                 parts[ti][n++] = (txn_partition){ tn ? tn : "", t->topics[i].partitions[j] };
         }
         nparts[ti] = n;
-        qs[ti] = (tq){ rq, KP_API_ADD_PARTITIONS_TO_TXN, body, bt, ti };
+        qs[ti] = (tq){ rq, KP_API_ADD_PARTITIONS_TO_TXN, body, bt, ti, NULL, NULL };
     }
     if (!parts || !nparts) {
         conn_req_complete(rq); /* out of arena: no answer, the client's request times out */
@@ -1127,7 +1214,8 @@ void tcoord_add_partitions_batch(tcoord *c, req *rq, const kp_add_partitions_to_
             pthread_mutex_unlock(&c->lock);
             atomic_fetch_sub(&bt->pending, 1);
         } else {
-            add_common(c, &qs[ti], id, t->producer_id, t->producer_epoch, parts[ti], nparts[ti]);
+            /* a leader adding for a V2 client (Kafka: TV_2 from v4 on) */
+            add_common(c, &qs[ti], id, t->producer_id, t->producer_epoch, parts[ti], nparts[ti], 2);
         }
     }
     if (atomic_fetch_sub(&bt->pending, 1) == 1)
@@ -1160,10 +1248,10 @@ void tcoord_add_offsets(tcoord *c, req *rq, const kp_add_offsets_to_txn_req *bod
         answer_now(q, KERR_COORDINATOR_NOT_AVAILABLE);
         return;
     }
-    add_common(c, q, jstr(rq, body->transactional_id), body->producer_id, body->producer_epoch, part, 1);
+    add_common(c, q, jstr(rq, body->transactional_id), body->producer_id, body->producer_epoch, part, 1, 0);
 }
 
-void tcoord_end_txn(tcoord *c, req *rq, const kp_end_txn_req *body)
+void tcoord_end_txn(tcoord *c, req *rq, const kp_end_txn_req *body, int64_t fresh_pid)
 {
     tq *q = tq_new(rq, KP_API_END_TXN);
     if (!q) {
@@ -1172,19 +1260,33 @@ void tcoord_end_txn(tcoord *c, req *rq, const kp_end_txn_req *body)
     }
     txn_str id = jstr(rq, body->transactional_id);
     int32_t k;
-    txn_coord *m = lock_machine(c, q, id, &k);
-    if (!m)
+    pthread_mutex_lock(&c->lock);
+    int16_t err;
+    txn_coord *m = machine_for(c, id, &k, &err);
+    if (!m) {
+        if (fresh_pid >= 0 && c->spare_pid < 0)
+            c->spare_pid = fresh_pid;
+        pthread_mutex_unlock(&c->lock);
+        answer_now(q, err);
         return;
+    }
+    if (fresh_pid < 0) {
+        fresh_pid = c->spare_pid;
+        c->spare_pid = -1;
+    }
     txn_end_req r = {
         .token = q,
         .version = rq->hdr.api_version,
+        .client_tv = rq->hdr.api_version >= 5 ? 2 : 0, /* Kafka: TV_2 from EndTxn v5 on */
         .txn_id = id,
         .producer_id = body->producer_id,
         .producer_epoch = body->producer_epoch,
         .commit = body->committed,
+        .fresh_pid = fresh_pid,
     };
     txn_actions acts = { 0 };
-    txn_end_txn(m, &r, clock_now_ms(), &acts);
+    if (!txn_end_txn(m, &r, clock_now_ms(), &acts) && fresh_pid >= 0)
+        c->spare_pid = fresh_pid; /* durable and unused: the next request may take it */
     run(c, k, &acts);
     txn_actions_free(&acts);
     pthread_mutex_unlock(&c->lock);
@@ -1413,6 +1515,7 @@ static void *tcoord_main(void *arg)
             int64_t d = txn_next_deadline_ms(c->m[k]);
             if (d <= now) {
                 txn_actions acts = { 0 };
+                txn_set_transaction_version(c->m[k], cluster_tv(c));
                 txn_tick(c->m[k], now, &acts);
                 run(c, k, &acts);
                 txn_actions_free(&acts);

@@ -63,6 +63,10 @@ typedef struct tcoord_env {
     void (*offsets_marker)(void *ctx, int32_t part, int64_t pid, bool commit);
     /* The __consumer_offsets partition of a group (AddOffsetsToTxn). */
     int32_t (*offsets_partition)(void *ctx, const char *group_id);
+    /* The cluster's finalized transaction.version (the metadata image's
+     * FeatureLevelRecord; 0 when none): the value version written, and how
+     * the coordinator's own aborts go. NULL: 0. */
+    int16_t (*transaction_version)(void *ctx);
     void *ctx;
 } tcoord_env;
 
@@ -104,7 +108,23 @@ void tcoord_add_partitions(tcoord *c, req *rq, const kp_add_partitions_to_txn_re
  * it is not asked. One answer when the last is decided. */
 void tcoord_add_partitions_batch(tcoord *c, req *rq, const kp_add_partitions_to_txn_req *body, int16_t **decided);
 void tcoord_add_offsets(tcoord *c, req *rq, const kp_add_offsets_to_txn_req *body);
-void tcoord_end_txn(tcoord *c, req *rq, const kp_end_txn_req *body);
+/* fresh_pid: as InitProducerId's, for a V2 EndTxn (v5+) whose epochs ran out. */
+void tcoord_end_txn(tcoord *c, req *rq, const kp_end_txn_req *body, int64_t fresh_pid);
+/*
+ * Transactions V2 (KIP-890): the partition leader adds the partitions a
+ * transactional Produce v12+ writes to (or the group's partition of a
+ * TxnOffsetCommit v5+) to txn_id's transaction before appending, as
+ * Kafka's AddPartitionsToTxnManager does with ADD_PARTITION: through the
+ * machine here when this broker coordinates txn_id, else with
+ * AddPartitionsToTxn v5 to the broker that does. cb is called exactly once
+ * with the add's error (0: the partitions are in the ongoing transaction),
+ * possibly before this returns, on any thread, possibly holding the
+ * coordinator's lock: it must not call into tcoord (post the work on).
+ * Everything is copied.
+ */
+typedef void (*tcoord_add_cb)(void *arg, int16_t error);
+void tcoord_add_implicit(tcoord *c, const char *txn_id, int32_t txn_id_len, int64_t pid, int16_t epoch,
+                         const char *const *tnames, const int32_t *partitions, int n, tcoord_add_cb cb, void *arg);
 /* KIP-890's check of a transactional batch: is topic/partition part of
  * txn_id's ongoing transaction, at producer pid and epoch? 0, or the error
  * to answer (INVALID_TXN_STATE, INVALID_PRODUCER_EPOCH, ...). An id another

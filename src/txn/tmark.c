@@ -17,6 +17,7 @@
 
 #define MARK_REQUEST_TIMEOUT_MS 30000
 #define MARK_VERSION 1 /* WriteTxnMarkers v1 (flexible), what Kafka 4.x sends */
+#define ADD_VERSION 5  /* AddPartitionsToTxn v5, the brokers' batched form Kafka 4.4 sends */
 
 typedef struct peer {
     int32_t node;
@@ -190,6 +191,150 @@ void tmark_send(tmark *m, const char *tname, int32_t part, int64_t pid, int16_t 
     }
     *q = (mreq){ m, t, part, pid, epoch, coordinator_epoch, commit, cb, arg };
     reactor_post(m->r, send_on_reactor, q);
+}
+
+/* ---- AddPartitionsToTxn to a remote coordinator ---- */
+
+typedef struct areq {
+    tmark *m;
+    int32_t state_part;
+    char *txn_id;
+    int32_t txn_id_len;
+    int64_t pid;
+    int16_t epoch;
+    char **topics;
+    int32_t *partitions;
+    int n;
+    tmark_cb cb;
+    void *arg;
+} areq;
+
+static void afinish(areq *q, int16_t error)
+{
+    q->cb(q->arg, error);
+    for (int i = 0; i < q->n; i++)
+        free(q->topics[i]);
+    free(q->topics);
+    free(q->partitions);
+    free(q->txn_id);
+    free(q);
+}
+
+static void on_add_answer(client *cl, const client_response *r, void *arg)
+{
+    (void)cl;
+    areq *q = arg;
+    if (r->status != CLIENT_OK) {
+        afinish(q, q->m->stopped ? KERR_NOT_COORDINATOR : KERR_NETWORK_EXCEPTION);
+        return;
+    }
+    arena a;
+    arena_init(&a, 4096);
+    kp_reader rd;
+    kp_reader_init(&rd, r->body, r->body_len, &a);
+    kp_add_partitions_to_txn_resp resp;
+    kp_add_partitions_to_txn_resp_init(&resp);
+    int16_t code = KERR_UNKNOWN_SERVER_ERROR;
+    if (kp_add_partitions_to_txn_resp_decode(&rd, r->api_version, &resp) == 0) {
+        code = resp.error_code;
+        for (int i = 0; code == KERR_NONE && i < resp.results_by_transaction_n; i++)
+            for (int j = 0; code == KERR_NONE && j < resp.results_by_transaction[i].topic_results_n; j++) {
+                const kp_add_partitions_to_txn_resp_txn_topic_result *t = &resp.results_by_transaction[i].topic_results[j];
+                for (int k = 0; code == KERR_NONE && k < t->results_by_partition_n; k++)
+                    code = t->results_by_partition[k].partition_error_code;
+            }
+    }
+    arena_deinit(&a);
+    afinish(q, code);
+}
+
+static void add_on_reactor(reactor *r, void *arg)
+{
+    (void)r;
+    areq *q = arg;
+    tmark *m = q->m;
+    if (m->stopped) {
+        afinish(q, KERR_NOT_COORDINATOR);
+        return;
+    }
+    arena a;
+    arena_init(&a, 4096);
+    int32_t node = -1, port = -1;
+    kp_str host = KP_STR_NULL;
+    int16_t code = broker_coordinator_of(m->b, "__transaction_state", q->state_part, &node, &host, &port, &a);
+    client *cl = NULL;
+    if (code == KERR_NONE && node != m->b->node_id && host.len > 0) {
+        char h[256];
+        snprintf(h, sizeof h, "%.*s", (int)host.len, host.ptr);
+        cl = peer_client(m, node, h, port);
+    }
+    if (!cl) {
+        arena_deinit(&a);
+        afinish(q, KERR_COORDINATOR_NOT_AVAILABLE);
+        return;
+    }
+    /* one topic entry per run of equal names (the caller's order) */
+    kp_add_partitions_to_txn_req_txn_topic *tv = arena_alloc(&a, sizeof(*tv) * (size_t)(q->n ? q->n : 1));
+    int nt = 0;
+    for (int i = 0; tv && i < q->n; i++) {
+        if (nt == 0 || strcmp(tv[nt - 1].name.ptr, q->topics[i]) != 0) {
+            kp_add_partitions_to_txn_req_txn_topic_init(&tv[nt]);
+            tv[nt].name = kp_str_c(q->topics[i]);
+            tv[nt].partitions = &q->partitions[i];
+            tv[nt].partitions_n = 0;
+            nt++;
+        }
+        tv[nt - 1].partitions_n++;
+    }
+    kp_add_partitions_to_txn_req_transaction t;
+    kp_add_partitions_to_txn_req_transaction_init(&t);
+    t.transactional_id = (kp_str){ q->txn_id, q->txn_id_len };
+    t.producer_id = q->pid;
+    t.producer_epoch = q->epoch;
+    t.verify_only = false;
+    t.topics = tv;
+    t.topics_n = tv ? nt : 0;
+    kp_add_partitions_to_txn_req ar;
+    kp_add_partitions_to_txn_req_init(&ar);
+    ar.transactions = &t;
+    ar.transactions_n = 1;
+    int rc = tv ? client_send_msg(cl, KP_API_ADD_PARTITIONS_TO_TXN, ADD_VERSION, &ar, on_add_answer, q) : -1;
+    arena_deinit(&a);
+    if (rc != 0)
+        afinish(q, KERR_NETWORK_EXCEPTION);
+}
+
+void tmark_add_partitions(tmark *m, int32_t state_part, const char *txn_id, int32_t txn_id_len, int64_t pid,
+                          int16_t epoch, const char *const *tnames, const int32_t *partitions, int n, tmark_cb cb,
+                          void *arg)
+{
+    areq *q = calloc(1, sizeof(*q));
+    if (q) {
+        q->topics = calloc((size_t)(n ? n : 1), sizeof(char *));
+        q->partitions = calloc((size_t)(n ? n : 1), sizeof(int32_t));
+        q->txn_id = malloc((size_t)txn_id_len + 1);
+    }
+    if (!q || !q->topics || !q->partitions || !q->txn_id) {
+        glog(GLOG_ERROR, "txn", "out of memory adding partitions to a transaction");
+        abort();
+    }
+    memcpy(q->txn_id, txn_id, (size_t)txn_id_len);
+    q->txn_id[txn_id_len] = '\0';
+    for (int i = 0; i < n; i++) {
+        q->topics[i] = strdup(tnames[i]);
+        if (!q->topics[i])
+            abort();
+        q->partitions[i] = partitions[i];
+    }
+    q->m = m;
+    q->state_part = state_part;
+    q->txn_id_len = txn_id_len;
+    q->pid = pid;
+    q->epoch = epoch;
+    q->n = n;
+    q->cb = cb;
+    q->arg = arg;
+    reactor_post(m->r, add_on_reactor, q);
 }
 
 static void stop_on_reactor(reactor *r, void *arg)

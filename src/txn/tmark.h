@@ -1,8 +1,11 @@
 /*
- * tmark.h - the transaction coordinator's WriteTxnMarkers to the leaders of
- * partitions it does not lead (Kafka's TransactionMarkerChannelManager, one
- * marker per request): one outbound connection per broker, on the broker's
- * replica reactor.
+ * tmark.h - the transaction layer's requests to other brokers: the
+ * coordinator's WriteTxnMarkers to the leaders of partitions it does not
+ * lead (Kafka's TransactionMarkerChannelManager, one marker per request),
+ * and a partition leader's AddPartitionsToTxn v5 to the coordinator of a
+ * transactions V2 producer (Kafka's AddPartitionsToTxnManager, one
+ * transaction per request): one outbound connection per broker, on the
+ * broker's replica reactor.
  *
  * The leader and its client endpoint come from the committed metadata
  * image at each send, so a retry after NOT_LEADER_OR_FOLLOWER goes to the
@@ -28,6 +31,14 @@ tmark *tmark_new(void *ctx);
 /* Any thread. topic is copied. */
 void tmark_send(tmark *m, const char *tname, int32_t part, int64_t pid, int16_t epoch,
                 int32_t coordinator_epoch, bool commit, tmark_cb cb, void *arg);
+/* AddPartitionsToTxn v5 (not verify-only) for one transaction to the
+ * leader of __transaction_state partition state_part. cb as tmark_send's:
+ * the first partition error of the answer (or its top-level error), or
+ * COORDINATOR_NOT_AVAILABLE / NETWORK_EXCEPTION / NOT_COORDINATOR. Any
+ * thread; everything is copied. */
+void tmark_add_partitions(tmark *m, int32_t state_part, const char *txn_id, int32_t txn_id_len, int64_t pid,
+                          int16_t epoch, const char *const *tnames, const int32_t *partitions, int n, tmark_cb cb,
+                          void *arg);
 /* Shutdown, while the reactor runs: the connections close and every send
  * outstanding or later is answered NOT_COORDINATOR. m may be NULL. */
 void tmark_stop(tmark *m);

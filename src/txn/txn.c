@@ -1,9 +1,9 @@
 /*
  * txn.c - the transaction coordinator of one __transaction_state partition
- * as a pure state machine (txn.h). Transactions V1, as Apache Kafka 4.x:
- * TransactionCoordinator.scala (handleInitProducerId, prepareInitProducerIdTransit,
- * handleAddPartitionsToTransaction, endTransactionWithTV1,
- * abortTimedOutTransactions), TransactionMetadata.java (the prepare*
+ * as a pure state machine (txn.h). Transactions V1 and V2, as Apache Kafka
+ * 4.4: TransactionCoordinator.scala (handleInitProducerId, prepareInitProducerIdTransit,
+ * handleAddPartitionsToTransaction, endTransactionWithTV1, endTransaction
+ * (V2), abortTimedOutTransactions), TransactionMetadata.java (the prepare*
  * transitions and completeTransitionTo), TransactionStateManager.scala
  * (appendTransactionToLog's error table, timedOutTransactions, expiration,
  * listTransactionStates, loading) and KafkaApis.scala (PRODUCER_FENCED
@@ -108,6 +108,7 @@ typedef struct txn_entry {
 struct txn_coord {
     int32_t partition;
     int32_t coord_epoch;
+    int16_t cluster_tv;          /* the finalized transaction.version (Kafka's transactionVersionLevel) */
     txn_limits lim;
     int mode;
     txn_entry **buckets;
@@ -287,7 +288,9 @@ static const uint32_t txn_valid_previous[TXN_STATE_COUNT] = {
     [TXN_ONGOING] = TXN_BIT(TXN_ONGOING) | TXN_BIT(TXN_EMPTY) | TXN_BIT(TXN_COMPLETE_COMMIT) |
                     TXN_BIT(TXN_COMPLETE_ABORT),
     [TXN_PREPARE_COMMIT] = TXN_BIT(TXN_ONGOING),
-    [TXN_PREPARE_ABORT] = TXN_BIT(TXN_ONGOING) | TXN_BIT(TXN_PREPARE_EPOCH_FENCE),
+    /* V2: an abort with no transaction open (Empty, Complete*) is one of no partitions */
+    [TXN_PREPARE_ABORT] = TXN_BIT(TXN_ONGOING) | TXN_BIT(TXN_PREPARE_EPOCH_FENCE) | TXN_BIT(TXN_EMPTY) |
+                          TXN_BIT(TXN_COMPLETE_COMMIT) | TXN_BIT(TXN_COMPLETE_ABORT),
     [TXN_COMPLETE_COMMIT] = TXN_BIT(TXN_PREPARE_COMMIT),
     [TXN_COMPLETE_ABORT] = TXN_BIT(TXN_PREPARE_ABORT),
     [TXN_DEAD] = TXN_BIT(TXN_EMPTY) | TXN_BIT(TXN_COMPLETE_ABORT) | TXN_BIT(TXN_COMPLETE_COMMIT),
@@ -528,6 +531,7 @@ static void txn_emit_markers(const txn_coord *c, txn_entry *e, txn_actions *out)
     a->txn_id = e->txn_id;
     a->producer_id = e->pid;
     a->producer_epoch = e->epoch;
+    a->transaction_version = e->client_tv;
     a->commit = e->state == TXN_PREPARE_COMMIT;
     a->coordinator_epoch = c->coord_epoch;
     a->partitions = e->parts;
@@ -586,10 +590,15 @@ static void txn_complete(txn_coord *c, txn_entry *e)
 {
     txn_transit *t = &e->transit;
     assert(e->pending == t->state && t->state != TXN_DEAD && t->state != TXN_PREPARE_EPOCH_FENCE);
-    /* the checks Kafka makes here hold by construction; assert a few */
+    /* the checks Kafka makes here hold by construction; assert a few
+     * (completeTransitionTo, validProducerEpoch) */
     if (t->state == TXN_EMPTY)
         assert(t->nparts == 0 && t->start_ms == -1 &&
                (t->epoch == e->epoch || t->epoch == e->epoch + 1 || (t->epoch == 0 && t->pid != e->pid)));
+    else if (t->client_tv >= 2 && txn_is_complete(t->state) && t->epoch == 0 && t->pid != e->pid)
+        assert(t->prev_pid == e->pid && t->last_epoch == e->last_epoch); /* V2: the producer id rotated */
+    else if (t->client_tv >= 2 && txn_is_prepare(t->state))
+        assert(t->pid == e->pid && t->last_epoch == e->epoch && t->timeout_ms == e->timeout_ms);
     else
         assert(t->pid == e->pid && t->epoch == e->epoch && t->timeout_ms == e->timeout_ms);
     if (txn_is_complete(t->state))
@@ -629,12 +638,52 @@ static void txn_prepare_complete(txn_coord *c, txn_entry *e, int64_t now_ms, txn
     e->failed_fence = false; /* the epoch the fence bumped is on disk now */
     txn_transit t;
     txn_transit_init(e, &t, e->state == TXN_PREPARE_COMMIT ? TXN_COMPLETE_COMMIT : TXN_COMPLETE_ABORT);
+    if (e->client_tv >= 2 && e->next_pid != TXN_PRODUCER_ID_NONE) {
+        /* V2: the epochs ran out at Prepare; the producer goes on with the new id */
+        t.pid = e->next_pid;
+        t.epoch = 0;
+    }
     t.next_pid = TXN_PRODUCER_ID_NONE;
     t.update_ms = now_ms;
     int16_t err = txn_prepare(e, &t, TXN_OP_COMPLETE);
     assert(err == TXN_OK);
     (void)err;
     txn_emit_markers(c, e, out);
+}
+
+/*
+ * prepareAbortOrCommit under V2 (generateTxnTransitMetadataForTxnCompletion):
+ * the epoch is bumped now (not for an abort at the last epoch: Kafka logs
+ * it as a bug and keeps the epoch), the old one kept as the last epoch;
+ * when the epochs are used up, fresh_pid becomes the next producer id,
+ * which the Complete record switches to. no_partition_added: an abort
+ * with no transaction open starts (and ends) one of no partitions. *took
+ * is set when fresh_pid went in.
+ */
+static int16_t txn_prepare_end_v2(txn_entry *e, bool commit, bool no_partition_added, int64_t fresh_pid,
+                                  int op, int64_t now_ms, bool *took)
+{
+    int64_t next_pid = TXN_PRODUCER_ID_NONE;
+    if (txn_epoch_exhausted(e->epoch)) {
+        if (fresh_pid < 0)
+            return TXN_ERR_COORDINATOR_LOAD_IN_PROGRESS; /* no producer id block yet */
+        next_pid = fresh_pid;
+    }
+    txn_transit t;
+    txn_transit_init(e, &t, commit ? TXN_PREPARE_COMMIT : TXN_PREPARE_ABORT);
+    if (!(e->epoch == TXN_EPOCH_MAX && !commit))
+        t.epoch = (int16_t)(e->epoch + 1); /* 32767 + 1 fails txn_prepare, as Kafka's check does */
+    t.last_epoch = e->epoch;
+    t.parts = txn_parts_copy(e->parts, e->nparts);
+    t.nparts = e->nparts;
+    t.start_ms = no_partition_added ? now_ms : e->start_ms;
+    t.next_pid = next_pid;
+    t.update_ms = now_ms;
+    t.client_tv = 2;
+    int16_t err = txn_prepare(e, &t, op);
+    if (err == TXN_OK && next_pid != TXN_PRODUCER_ID_NONE)
+        *took = true;
+    return err;
 }
 
 /*
@@ -645,9 +694,21 @@ static void txn_prepare_complete(txn_coord *c, txn_entry *e, int64_t now_ms, txn
  * producer's requests fail from now on; if that record fails, the next
  * fence reuses the epoch instead of bumping again (hasFailedEpochFence).
  */
-static int16_t txn_fence_abort(txn_coord *c, txn_entry *e, int op, int64_t now_ms, txn_actions *out)
+static int16_t txn_fence_abort(txn_coord *c, txn_entry *e, int op, int64_t fresh_pid, int64_t now_ms, bool *took,
+                               txn_actions *out)
 {
     assert(e->state == TXN_ONGOING && e->pending == -1);
+    if (c->cluster_tv >= 2 && (fresh_pid >= 0 || !txn_epoch_exhausted(e->epoch))) {
+        /* V2 (the cluster's level, as Kafka's transactionVersionLevel): the
+         * fence's epoch is the Prepare's bump, in memory only once the
+         * PrepareAbort record is written; meanwhile the producer's requests
+         * meet a transition in flight. (A timeout at the last epoch has no
+         * producer id to rotate to here and fences as V1 does.) */
+        int16_t err = txn_prepare_end_v2(e, false, false, fresh_pid, op, now_ms, took);
+        if (err == TXN_OK)
+            txn_emit_persist(e, out);
+        return err;
+    }
     /* Kafka throws IllegalStateException here (nothing changes). It checks
      * before looking at hasFailedEpochFence, so a fence from 32766 whose
      * record failed could never be retried until the partition reloads;
@@ -658,6 +719,7 @@ static int16_t txn_fence_abort(txn_coord *c, txn_entry *e, int op, int64_t now_m
     e->last_epoch = TXN_EPOCH_NONE;
     txn_transit t;
     txn_transit_init(e, &t, TXN_PREPARE_ABORT); /* prepareAbortOrCommit, TV_0: same epoch */
+    t.client_tv = 0;
     t.parts = txn_parts_copy(e->parts, e->nparts);
     t.nparts = e->nparts;
     t.next_pid = TXN_PRODUCER_ID_NONE;
@@ -712,7 +774,7 @@ static int16_t txn_init_transit(txn_coord *c, txn_entry *e, const txn_init_req *
         /* abort the open transaction first; CONCURRENT_TRANSACTIONS makes the
          * client retry, and that retry bumps the epoch again (or rotates the
          * producer id when the fence used the last epoch) */
-        return txn_fence_abort(c, e, TXN_OP_FENCE_INIT, now_ms, out);
+        return txn_fence_abort(c, e, TXN_OP_FENCE_INIT, req->fresh_pid, now_ms, took, out);
     }
     assert(e->state == TXN_EMPTY || txn_is_complete(e->state));
     txn_transit t;
@@ -864,7 +926,7 @@ void txn_add_partitions(txn_coord *c, const txn_add_req *req, int64_t now_ms, tx
     free(add);
     t.start_ms = e->state == TXN_ONGOING ? e->start_ms : now_ms;
     t.update_ms = now_ms;
-    t.client_tv = 0; /* the client speaks transactions V1 */
+    t.client_tv = req->client_tv; /* 2: a V2 client's partition added by its leader */
     err = txn_prepare(e, &t, TXN_OP_ADD);
     if (err != TXN_OK) {
         txn_respond(out, req->token, err, legacy, TXN_PRODUCER_ID_NONE, TXN_EPOCH_NONE);
@@ -913,23 +975,83 @@ static int16_t txn_end_check(txn_entry *e, const txn_end_req *req, int64_t now_m
     }
 }
 
-void txn_end_txn(txn_coord *c, const txn_end_req *req, int64_t now_ms, txn_actions *out)
+/*
+ * endTransaction (V2) before the append. The client's epoch is the
+ * current one, or - a retry of an EndTxn that went through (its answer
+ * lost) - one behind the epoch that EndTxn bumped to, or the last epoch of
+ * the producer id rotated away from.
+ */
+static int16_t txn_end_check_v2(txn_entry *e, const txn_end_req *req, int64_t now_ms, bool *done, bool *took)
+{
+    bool overflow_retry = e->prev_pid == req->producer_id && req->producer_epoch == TXN_EPOCH_MAX - 1 &&
+                          e->epoch == 0;
+    bool bump_retry = e->epoch == (int16_t)(req->producer_epoch + 1);
+    bool retry = bump_retry || overflow_retry;
+    bool valid;
+    if (txn_is_prepare(e->state))
+        valid = bump_retry;
+    else if (txn_is_complete(e->state))
+        valid = retry || req->producer_epoch == e->epoch;
+    else
+        valid = req->producer_epoch == e->epoch;
+    if (e->pending >= 0)
+        return TXN_ERR_CONCURRENT_TRANSACTIONS;
+    if (e->pid != req->producer_id && !overflow_retry)
+        return TXN_ERR_INVALID_PRODUCER_ID_MAPPING;
+    if (!valid)
+        return TXN_ERR_PRODUCER_FENCED;
+    switch (e->state) {
+    case TXN_ONGOING:
+        return txn_prepare_end_v2(e, req->commit, false, req->fresh_pid, TXN_OP_END, now_ms, took);
+    case TXN_COMPLETE_COMMIT:
+        if (req->commit) {
+            *done = retry;
+            return retry ? TXN_OK : TXN_ERR_INVALID_TXN_STATE;
+        }
+        if (retry)
+            return TXN_ERR_INVALID_TXN_STATE;
+        return txn_prepare_end_v2(e, false, true, req->fresh_pid, TXN_OP_END, now_ms, took);
+    case TXN_COMPLETE_ABORT:
+        if (req->commit)
+            return TXN_ERR_INVALID_TXN_STATE;
+        if (retry) {
+            *done = true;
+            return TXN_OK;
+        }
+        return txn_prepare_end_v2(e, false, true, req->fresh_pid, TXN_OP_END, now_ms, took);
+    case TXN_PREPARE_COMMIT:
+        return req->commit ? TXN_ERR_CONCURRENT_TRANSACTIONS : TXN_ERR_INVALID_TXN_STATE;
+    case TXN_PREPARE_ABORT:
+        return req->commit ? TXN_ERR_INVALID_TXN_STATE : TXN_ERR_CONCURRENT_TRANSACTIONS;
+    default:
+        assert(e->state == TXN_EMPTY);
+        if (req->commit)
+            return TXN_ERR_INVALID_TXN_STATE;
+        return txn_prepare_end_v2(e, false, true, req->fresh_pid, TXN_OP_END, now_ms, took);
+    }
+}
+
+bool txn_end_txn(txn_coord *c, const txn_end_req *req, int64_t now_ms, txn_actions *out)
 {
     assert(c && req && out);
     txn_call_begin(c);
     bool legacy = req->version < 2;
     txn_entry *e;
-    bool done = false;
+    bool done = false, took = false;
     int16_t err = txn_lookup(c, req->txn_id, &e);
     if (err == TXN_OK)
-        err = txn_end_check(e, req, now_ms, &done);
+        err = req->client_tv >= 2 ? txn_end_check_v2(e, req, now_ms, &done, &took)
+                                  : txn_end_check(e, req, now_ms, &done);
     if (err == TXN_OK && !done) {
         txn_emit_persist(e, out);
         txn_wait(e, req->token, legacy);
+    } else if (err == TXN_OK && req->client_tv >= 2) {
+        txn_respond(out, req->token, err, legacy, e->pid, e->epoch); /* a retry: the epoch to go on with */
     } else {
         txn_respond(out, req->token, err, legacy, TXN_PRODUCER_ID_NONE, TXN_EPOCH_NONE);
     }
     txn_check(c);
+    return took;
 }
 
 /* ---- results of the caller's work ---- */
@@ -954,10 +1076,16 @@ static void txn_persisted(txn_coord *c, txn_entry *e, int64_t now_ms, txn_action
     case TXN_OP_END:
     case TXN_OP_FENCE_INIT:
     case TXN_OP_FENCE_TIMEOUT:
-        /* answer first, then the markers (Kafka answers EndTxn before writing them) */
-        if (waiting)
+        /* answer first, then the markers (Kafka answers EndTxn before
+         * writing them); V2 answers the producer id and epoch the Complete
+         * record will hold: the new ones to go on with */
+        if (waiting && op == TXN_OP_END && e->client_tv >= 2) {
+            bool rotate = e->next_pid != TXN_PRODUCER_ID_NONE;
+            txn_respond(out, token, TXN_OK, legacy, rotate ? e->next_pid : e->pid, rotate ? 0 : e->epoch);
+        } else if (waiting) {
             txn_respond(out, token, op == TXN_OP_FENCE_INIT ? TXN_ERR_CONCURRENT_TRANSACTIONS : TXN_OK, legacy,
                         TXN_PRODUCER_ID_NONE, TXN_EPOCH_NONE);
+        }
         txn_prepare_complete(c, e, now_ms, out);
         break;
     default:
@@ -990,8 +1118,8 @@ int txn_persist_done(txn_coord *c, txn_str txn_id, int16_t append_error, int64_t
     } else {
         bool waiting = e->waiting, legacy = e->legacy;
         void *token = e->token;
-        if (e->op == TXN_OP_FENCE_INIT || e->op == TXN_OP_FENCE_TIMEOUT)
-            e->failed_fence = true;
+        if ((e->op == TXN_OP_FENCE_INIT || e->op == TXN_OP_FENCE_TIMEOUT) && e->transit.client_tv < 2)
+            e->failed_fence = true; /* V1 bumped the epoch in memory already (V2 bumps with the record) */
         txn_pending_reset(c, e);
         if (waiting)
             txn_respond(out, token, err, legacy, TXN_PRODUCER_ID_NONE, TXN_EPOCH_NONE);
@@ -1068,8 +1196,10 @@ static void txn_abort_timed_out(txn_coord *c, int64_t now_ms, txn_actions *out)
 {
     for (int b = 0; b < c->nbuckets; b++) {
         for (txn_entry *e = c->buckets[b]; e; e = e->hnext) {
+            bool took = false;
             if (e->pending == -1 && e->state == TXN_ONGOING && e->start_ms + e->timeout_ms < now_ms)
-                (void)txn_fence_abort(c, e, TXN_OP_FENCE_TIMEOUT, now_ms, out); /* epoch MAX: Kafka logs and skips */
+                (void)txn_fence_abort(c, e, TXN_OP_FENCE_TIMEOUT, TXN_PRODUCER_ID_NONE, now_ms, &took,
+                                      out); /* epoch MAX: Kafka logs and skips */
         }
     }
 }
@@ -1207,6 +1337,12 @@ void txn_resign(txn_coord *c, txn_actions *out)
 }
 
 /* ---- lifecycle and queries ---- */
+
+void txn_set_transaction_version(txn_coord *c, int16_t level)
+{
+    assert(c);
+    c->cluster_tv = level;
+}
 
 txn_coord *txn_coord_new(int32_t partition, int32_t coordinator_epoch, const txn_limits *lim)
 {

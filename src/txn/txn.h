@@ -1,8 +1,19 @@
 /*
  * txn.h - the transaction coordinator of one __transaction_state partition as
- * a pure state machine (transactions V1: Apache Kafka 4.x's
+ * a pure state machine (transactions V1 and V2, KIP-890: Apache Kafka 4.4's
  * TransactionCoordinator, TransactionMetadata and the parts of
  * TransactionStateManager that decide things).
+ *
+ * Transactions V2 is per request, as in Kafka: EndTxn v5+ and the brokers'
+ * AddPartitionsToTxn v4+ adds (a Produce v12+ or TxnOffsetCommit v5+ adding
+ * its partition) carry client_tv 2. Under V2 every EndTxn bumps the
+ * producer epoch at Prepare (the markers carry the new epoch, the answer
+ * the epoch - or, when the epochs ran out, the new producer id with epoch
+ * 0 - the client goes on with), a retried EndTxn is recognised by its
+ * epoch being one behind, and an abort with nothing open is a transaction
+ * of no partitions. What the coordinator starts itself (timeouts, fencing
+ * at InitProducerId) follows the cluster's finalized transaction.version
+ * (txn_set_transaction_version), as Kafka's transactionVersionLevel.
  *
  * One txn_coord holds every transactional id that hashes to one partition of
  * __transaction_state, because that is Kafka's unit of ownership: a
@@ -114,10 +125,10 @@ typedef struct txn_partition {
  * writer groups them into PartitionsSchema entries in one pass; when
  * partitions_null is set (state Empty, as Kafka writes it) the writer writes
  * a null TransactionPartitions array.
- * previous_producer_id and next_producer_id are the coordinator's values;
- * Kafka 4.4 leaves both at their default -1 in the record (it never sets
- * them) and writes value version 0 (no tagged fields at all) unless
- * transaction.version >= 1, so a Kafka-identical writer drops them.
+ * previous_producer_id, next_producer_id and client_transaction_version
+ * are tagged fields of value version 1, which Kafka 4.4 writes when the
+ * cluster's transaction.version is >= 1 (version 0, without them, below);
+ * the writer picks the version, the machine always fills them.
  */
 typedef struct txn_record {
     int64_t producer_id;
@@ -146,11 +157,12 @@ typedef struct txn_init_req {
     int64_t fresh_pid;          /* a newly allocated producer id the machine may take; -1: none available */
 } txn_init_req;
 
-/* AddPartitionsToTxn v0-3 for one transaction, and AddOffsetsToTxn (its one
+/* AddPartitionsToTxn for one transaction, and AddOffsetsToTxn (its one
  * partition being the group's __consumer_offsets partition). */
 typedef struct txn_add_req {
     void *token;
     int16_t version;            /* below 2 gets INVALID_PRODUCER_EPOCH (both APIs) */
+    int16_t client_tv;          /* 2: a broker's add for a V2 client (AddPartitionsToTxn v4+); else 0 */
     txn_str txn_id;
     int64_t producer_id;
     int16_t producer_epoch;
@@ -160,15 +172,17 @@ typedef struct txn_add_req {
 
 typedef struct txn_end_req {
     void *token;
-    int16_t version;            /* EndTxn v0-4; below 2 gets INVALID_PRODUCER_EPOCH */
+    int16_t version;            /* EndTxn; below 2 gets INVALID_PRODUCER_EPOCH */
+    int16_t client_tv;          /* 2 from EndTxn v5 on (transactions V2), else 0 */
     txn_str txn_id;
     int64_t producer_id;
     int16_t producer_epoch;
     bool commit;
+    int64_t fresh_pid;          /* V2: a new producer id for when the epochs ran out; -1: none available */
 } txn_end_req;
 
 enum txn_action_kind {
-    TXN_ACT_RESPOND = 1,      /* answer token: error, producer_id, producer_epoch */
+    TXN_ACT_RESPOND = 1,      /* answer token: error, producer_id, producer_epoch (InitProducerId, V2 EndTxn) */
     TXN_ACT_PERSIST,          /* write txn_id's record (tombstone: a null value) */
     TXN_ACT_WRITE_MARKERS,    /* write commit/abort markers, then txn_markers_done */
 };
@@ -177,8 +191,9 @@ typedef struct txn_action {
     int kind;
     void *token;                 /* RESPOND */
     int16_t error;               /* RESPOND: the final code for the request's version */
-    int64_t producer_id;         /* RESPOND (InitProducerId; -1 otherwise), WRITE_MARKERS */
-    int16_t producer_epoch;      /* RESPOND (InitProducerId; -1 otherwise), WRITE_MARKERS */
+    int64_t producer_id;         /* RESPOND (InitProducerId, V2 EndTxn; -1 otherwise), WRITE_MARKERS */
+    int16_t producer_epoch;      /* RESPOND (InitProducerId, V2 EndTxn; -1 otherwise), WRITE_MARKERS */
+    int16_t transaction_version; /* WRITE_MARKERS: the transaction's client version (WriteTxnMarkers v2) */
     txn_str txn_id;              /* PERSIST, WRITE_MARKERS */
     bool tombstone;              /* PERSIST: write the key with a null value */
     txn_record record;           /* PERSIST, unless tombstone */
@@ -214,7 +229,12 @@ void txn_coord_free(txn_coord *c);
  */
 bool txn_init_producer_id(txn_coord *c, const txn_init_req *req, int64_t now_ms, txn_actions *out);
 void txn_add_partitions(txn_coord *c, const txn_add_req *req, int64_t now_ms, txn_actions *out);
-void txn_end_txn(txn_coord *c, const txn_end_req *req, int64_t now_ms, txn_actions *out);
+/* Returns true when the machine took req->fresh_pid (V2: the epochs ran out). */
+bool txn_end_txn(txn_coord *c, const txn_end_req *req, int64_t now_ms, txn_actions *out);
+
+/* The cluster's finalized transaction.version (0 until set): decides how
+ * the machine's own aborts (timeouts, InitProducerId fencing) go. */
+void txn_set_transaction_version(txn_coord *c, int16_t level);
 
 /*
  * The caller wrote (append_error 0) or failed to write the record of the

@@ -92,6 +92,7 @@ static idstate ids[IDS_MAX];
 static int nids;
 static int nmarkers_emitted, npersist_emitted;
 static rec last_persist; /* the last PERSIST emitted */
+static int16_t last_markers_tv; /* the last WRITE_MARKERS' transaction version */
 
 static idstate *ids_get(const char *id)
 {
@@ -198,6 +199,7 @@ static void markers_check(const txn_action *a)
     s->markers_epoch = a->producer_epoch;
     s->markers_nparts = a->npartitions;
     s->markers_coord_epoch = a->coordinator_epoch;
+    last_markers_tv = a->transaction_version;
 }
 
 /* Take the actions of the last call (payloads are only valid until the next). */
@@ -297,7 +299,7 @@ static tok *add_v(txn_coord *c, const char *id, int64_t pid, int16_t epoch, cons
     char names[PARTS_MAX][STR_MAX];
     int n = parts_parse(spec, pv, names);
     tok *t = tok_new();
-    txn_add_req q = { t, version, T(id), pid, epoch, pv, n };
+    txn_add_req q = { t, version, 0, T(id), pid, epoch, pv, n };
     txn_add_partitions(c, &q, now_ms, &acts);
     collect();
     return t;
@@ -311,7 +313,7 @@ static tok *add(txn_coord *c, const char *id, int64_t pid, int16_t epoch, const 
 static tok *end_v(txn_coord *c, const char *id, int64_t pid, int16_t epoch, bool commit, int16_t version)
 {
     tok *t = tok_new();
-    txn_end_req q = { t, version, T(id), pid, epoch, commit };
+    txn_end_req q = { t, version, 0, T(id), pid, epoch, commit, -1 };
     txn_end_txn(c, &q, now_ms, &acts);
     collect();
     return t;
@@ -320,6 +322,30 @@ static tok *end_v(txn_coord *c, const char *id, int64_t pid, int16_t epoch, bool
 static tok *end(txn_coord *c, const char *id, int64_t pid, int16_t epoch, bool commit)
 {
     return end_v(c, id, pid, epoch, commit, 3);
+}
+
+/* Transactions V2: the leader's implicit add (AddPartitionsToTxn v5), EndTxn v5. */
+static tok *add2(txn_coord *c, const char *id, int64_t pid, int16_t epoch, const char *spec)
+{
+    txn_partition pv[PARTS_MAX];
+    char names[PARTS_MAX][STR_MAX];
+    int n = parts_parse(spec, pv, names);
+    tok *t = tok_new();
+    txn_add_req q = { t, 5, 2, T(id), pid, epoch, pv, n };
+    txn_add_partitions(c, &q, now_ms, &acts);
+    collect();
+    return t;
+}
+
+static tok *end2(txn_coord *c, const char *id, int64_t pid, int16_t epoch, bool commit, int64_t fresh, bool *took)
+{
+    tok *t = tok_new();
+    txn_end_req q = { t, 5, 2, T(id), pid, epoch, commit, fresh };
+    bool used = txn_end_txn(c, &q, now_ms, &acts);
+    if (took)
+        *took = used;
+    collect();
+    return t;
 }
 
 /* ---- the caller's work ---- */
@@ -364,9 +390,9 @@ static void persist_done(txn_coord *c, const char *id, int16_t append_error)
     rec r = s->inflight_rec;
     if (append_error == 0)
         log_append(s, &r);
-    else if (!r.tombstone && r.state == TXN_PREPARE_ABORT &&
+    else if (!r.tombstone && r.state == TXN_PREPARE_ABORT && r.client_tv < 2 &&
              (s->last_log < 0 || logv[s->last_log].epoch != r.epoch))
-        s->fence_failed = true; /* the machine keeps the bumped epoch in memory */
+        s->fence_failed = true; /* the machine keeps the bumped epoch in memory (V1; V2 bumps with the record) */
     CHECK_EQ_I64(txn_persist_done(c, T(id), append_error, now_ms, &acts), 0);
     collect();
     /* after a record is written, the machine's metadata is that record */
@@ -759,7 +785,7 @@ static void test_add_partitions(void)
     /* a malformed partition (the decoder's job, checked anyway) */
     txn_partition badp = { NULL, 0 };
     tok *tb = tok_new();
-    txn_add_req qb = { tb, 3, T("a"), pid, 0, &badp, 1 };
+    txn_add_req qb = { tb, 3, 0, T("a"), pid, 0, &badp, 1 };
     txn_add_partitions(c, &qb, now_ms, &acts);
     collect();
     CHECK_EQ_I64(tb->err, TXN_ERR_INVALID_REQUEST);
@@ -903,6 +929,184 @@ static void test_end_commit_and_abort(void)
 {
     end_flow(true);
     end_flow(false);
+}
+
+/* Transactions V2 (KIP-890 part 2): the epoch bumped at every end. */
+static void test_v2_end(void)
+{
+    txn_coord *c = coord_make(4);
+    tok *t = init(c, "v2");
+    persist_ok(c, "v2");
+    int64_t pid = t->pid;
+    int16_t e = t->epoch;
+    for (int round = 0; round < 3; round++) {
+        bool commit = round != 1;
+        tok *a = add2(c, "v2", pid, e, "t0:0,t1:2");
+        persist_ok(c, "v2");
+        CHECK_EQ_I64(a->err, TXN_OK);
+        CHECK_EQ_I64(last_persist.client_tv, 2);
+        /* a second add of the same partitions: answered at once */
+        tok *a2 = add2(c, "v2", pid, e, "t1:2");
+        CHECK(a2->answered == 1 && a2->err == TXN_OK);
+        tok *x = end2(c, "v2", pid, e, commit, -1, NULL);
+        CHECK_EQ_I64(x->answered, 0);
+        rec r = last_persist;
+        /* Prepare: the epoch moves now, the old one kept as the last */
+        CHECK(r.state == (commit ? TXN_PREPARE_COMMIT : TXN_PREPARE_ABORT) && r.epoch == e + 1 && r.pid == pid);
+        CHECK(r.nparts == 2 && r.client_tv == 2 && r.next_pid == -1 && r.prev_pid == pid);
+        /* while it is written: the old epoch meets a transition in flight */
+        CHECK_EQ_I64(end2(c, "v2", pid, e, commit, -1, NULL)->err, TXN_ERR_CONCURRENT_TRANSACTIONS);
+        CHECK_EQ_I64(describe(c, "v2").producer_epoch, e);
+        persist_ok(c, "v2");
+        /* answered with the epoch to go on with; markers at that epoch */
+        CHECK(x->answered == 1 && x->err == TXN_OK && x->pid == pid && x->epoch == e + 1);
+        idstate *s = ids_get("v2");
+        CHECK(s->markers && s->markers_commit == commit && s->markers_epoch == e + 1 && s->markers_pid == pid);
+        CHECK_EQ_I64(last_markers_tv, 2);
+        /* a retry while the markers are written: CONCURRENT_TRANSACTIONS */
+        CHECK_EQ_I64(end2(c, "v2", pid, e, commit, -1, NULL)->err, TXN_ERR_CONCURRENT_TRANSACTIONS);
+        markers_done(c, "v2");
+        CHECK(last_persist.state == (commit ? TXN_COMPLETE_COMMIT : TXN_COMPLETE_ABORT) && last_persist.epoch == e + 1);
+        persist_ok(c, "v2");
+        /* the retry of the end that went through: OK, the same epoch */
+        tok *rt = end2(c, "v2", pid, e, commit, -1, NULL);
+        CHECK(rt->err == TXN_OK && rt->pid == pid && rt->epoch == e + 1);
+        /* the other end as a retry: INVALID_TXN_STATE; older epochs fenced */
+        CHECK_EQ_I64(end2(c, "v2", pid, e, !commit, -1, NULL)->err, TXN_ERR_INVALID_TXN_STATE);
+        CHECK_EQ_I64(end2(c, "v2", pid, (int16_t)(e - 1), commit, -1, NULL)->err, TXN_ERR_PRODUCER_FENCED);
+        CHECK_EQ_I64(end2(c, "v2", pid + 1, e + 1, commit, -1, NULL)->err, TXN_ERR_INVALID_PRODUCER_ID_MAPPING);
+        /* the old epoch's add (a zombie's produce) is fenced */
+        CHECK_EQ_I64(add2(c, "v2", pid, e, "t0:0")->err, TXN_ERR_PRODUCER_FENCED);
+        e = (int16_t)(e + 1);
+    }
+    /* a commit with nothing open: INVALID_TXN_STATE; an abort: a transaction
+     * of no partitions, the epoch bumped all the same */
+    CHECK_EQ_I64(end2(c, "v2", pid, e, true, -1, NULL)->err, TXN_ERR_INVALID_TXN_STATE);
+    tok *ea = end2(c, "v2", pid, e, false, -1, NULL);
+    rec r = last_persist;
+    CHECK(r.state == TXN_PREPARE_ABORT && r.nparts == 0 && r.epoch == e + 1 && r.start_ms == now_ms);
+    persist_ok(c, "v2");
+    CHECK(ea->err == TXN_OK && ea->epoch == e + 1);
+    CHECK_EQ_I64(ids_get("v2")->markers_nparts, 0);
+    markers_done(c, "v2");
+    persist_ok(c, "v2");
+    CHECK_EQ_I64(describe(c, "v2").state, TXN_COMPLETE_ABORT);
+    e = (int16_t)(e + 1);
+    /* after InitProducerId (Empty), an abort is one of no partitions too */
+    tok *i2 = init_v(c, "v2", TIMEOUT_MS, pid, e, 5, NULL);
+    persist_ok(c, "v2");
+    CHECK(i2->err == TXN_OK && i2->epoch == e + 1);
+    e = (int16_t)(e + 1);
+    tok *ea2 = end2(c, "v2", pid, e, false, -1, NULL);
+    settle(c);
+    CHECK(ea2->err == TXN_OK && ea2->epoch == e + 1);
+    /* a V1 client's end on the same id keeps the epoch */
+    e = (int16_t)(e + 1);
+    tok *a1 = add(c, "v2", pid, e, "t0:0");
+    persist_ok(c, "v2");
+    CHECK_EQ_I64(a1->err, TXN_OK);
+    CHECK_EQ_I64(last_persist.client_tv, 0);
+    tok *x1 = end_v(c, "v2", pid, e, true, 4);
+    CHECK_EQ_I64(last_persist.epoch, e);
+    settle(c);
+    CHECK(x1->err == TXN_OK && x1->pid == -1 && x1->epoch == -1);
+    CHECK_EQ_I64(last_markers_tv, 0);
+    CHECK_EQ_I64(describe(c, "v2").producer_epoch, e);
+    finish(c);
+}
+
+/* V2: the epochs run out at an end; the producer moves to a new id there. */
+static void test_v2_rotation(void)
+{
+    txn_limits lim = lim_default();
+    txn_coord *c = txn_coord_new(0, 0, &lim);
+    rec r = rec_empty("rot", 700, 32765);
+    load_rec(c, &r);
+    txn_load_done(c, now_ms, &acts);
+    collect();
+    tok *a = add2(c, "rot", 700, 32765, "t0:0");
+    persist_ok(c, "rot");
+    CHECK_EQ_I64(a->err, TXN_OK);
+    bool took = true;
+    tok *x = end2(c, "rot", 700, 32765, true, 9000, &took);
+    CHECK(!took); /* 32765 is not exhausted: bumped to 32766 */
+    settle(c);
+    CHECK(x->err == TXN_OK && x->pid == 700 && x->epoch == 32766);
+    /* 32766 is: the commit takes the fresh id, the markers the last epoch */
+    a = add2(c, "rot", 700, 32766, "t0:0");
+    persist_ok(c, "rot");
+    CHECK_EQ_I64(a->err, TXN_OK);
+    /* without a producer id at hand: retriable, nothing changes */
+    CHECK_EQ_I64(end2(c, "rot", 700, 32766, true, -1, &took)->err, TXN_ERR_COORDINATOR_LOAD_IN_PROGRESS);
+    CHECK(!took);
+    x = end2(c, "rot", 700, 32766, true, 9000, &took);
+    CHECK(took);
+    CHECK(last_persist.epoch == 32767 && last_persist.next_pid == 9000 && last_persist.pid == 700);
+    persist_ok(c, "rot");
+    CHECK(x->err == TXN_OK && x->pid == 9000 && x->epoch == 0);
+    idstate *s = ids_get("rot");
+    CHECK(s->markers && s->markers_pid == 700 && s->markers_epoch == 32767);
+    markers_done(c, "rot");
+    rec done = last_persist;
+    CHECK(done.state == TXN_COMPLETE_COMMIT && done.pid == 9000 && done.epoch == 0 && done.prev_pid == 700 &&
+          done.next_pid == -1);
+    persist_ok(c, "rot");
+    /* the old producer's retry: OK, the new id */
+    tok *rt = end2(c, "rot", 700, 32766, true, -1, NULL);
+    CHECK(rt->err == TXN_OK && rt->pid == 9000 && rt->epoch == 0);
+    CHECK_EQ_I64(end2(c, "rot", 700, 32765, true, -1, NULL)->err, TXN_ERR_INVALID_PRODUCER_ID_MAPPING);
+    /* the new id goes on */
+    a = add2(c, "rot", 9000, 0, "t1:0");
+    persist_ok(c, "rot");
+    CHECK_EQ_I64(a->err, TXN_OK);
+    x = end2(c, "rot", 9000, 0, false, -1, NULL);
+    settle(c);
+    CHECK(x->err == TXN_OK && x->pid == 9000 && x->epoch == 1);
+    /* a reload keeps the previous id: the overflow retry still answers */
+    finish(c);
+}
+
+/* V2 clusters: the coordinator's own aborts bump at PrepareAbort. */
+static void test_v2_fence(void)
+{
+    txn_coord *c = coord_make(1);
+    txn_set_transaction_version(c, 2);
+    tok *t = init(c, "f");
+    persist_ok(c, "f");
+    int64_t pid = t->pid;
+    int16_t e = t->epoch;
+    CHECK_EQ_I64(add2(c, "f", pid, e, "t0:0")->answered, 0);
+    persist_ok(c, "f");
+    tok *i2 = init(c, "f");
+    rec r = last_persist;
+    CHECK(r.state == TXN_PREPARE_ABORT && r.epoch == e + 1 && r.client_tv == 2);
+    /* not in memory before the record: the producer meets a transition in flight */
+    CHECK_EQ_I64(describe(c, "f").producer_epoch, e);
+    CHECK_EQ_I64(add2(c, "f", pid, e, "t0:1")->err, TXN_ERR_CONCURRENT_TRANSACTIONS);
+    persist_ok(c, "f");
+    CHECK_EQ_I64(i2->err, TXN_ERR_CONCURRENT_TRANSACTIONS);
+    settle(c);
+    /* the fenced producer's abort is a retry of that abort */
+    tok *ab = end2(c, "f", pid, e, false, -1, NULL);
+    CHECK(ab->err == TXN_OK && ab->epoch == e + 1);
+    CHECK_EQ_I64(end2(c, "f", pid, e, true, -1, NULL)->err, TXN_ERR_INVALID_TXN_STATE);
+    tok *i3 = init(c, "f");
+    persist_ok(c, "f");
+    CHECK(i3->err == TXN_OK && i3->epoch == e + 2);
+    /* a timed-out transaction: aborted at epoch + 1 */
+    e = i3->epoch;
+    CHECK_EQ_I64(add2(c, "f", pid, e, "t0:0")->answered, 0);
+    persist_ok(c, "f");
+    tick_at(c, now_ms + TIMEOUT_MS + 2 * ABORT_INTERVAL_MS);
+    CHECK(last_persist.state == TXN_PREPARE_ABORT && last_persist.epoch == e + 1);
+    /* a failed fence record leaves the epoch where it was (nothing bumped in memory) */
+    persist_done(c, "f", 19);
+    CHECK(describe(c, "f").producer_epoch == e && describe(c, "f").state == TXN_ONGOING);
+    tick_at(c, now_ms + 2 * ABORT_INTERVAL_MS);
+    CHECK(last_persist.state == TXN_PREPARE_ABORT && last_persist.epoch == e + 1);
+    settle(c);
+    CHECK(describe(c, "f").producer_epoch == e + 1 && describe(c, "f").state == TXN_COMPLETE_ABORT);
+    finish(c);
 }
 
 /* Records that fail around EndTxn. */
@@ -1432,6 +1636,7 @@ static int16_t epoch_answered[R_PIDS]; /* ... the highest epoch InitProducerId g
 static int16_t epoch_logged[R_PIDS];   /* ... the highest epoch written to the log */
 static int16_t epoch_memory[R_PIDS];   /* ... the highest epoch the live machine held */
 static int npid_seen;
+static int16_t r_tv;                /* the walk's cluster transaction.version */
 static long r_states_seen[TXN_STATE_COUNT], r_rotations, r_fences, r_failovers;
 
 #define RCHECK(cond) do { \
@@ -1521,7 +1726,8 @@ static void rcollect(void)
         RCHECK(t->answered == 0);
         t->answered++;
         RCHECK(r_error_allowed(t, a->error));
-        if (a->error != TXN_OK || t->api != 0) {
+        bool v2_end = t->api == 2 && t->version >= 5;
+        if (a->error != TXN_OK || (t->api != 0 && !v2_end)) {
             RCHECK(a->producer_id == -1 && a->producer_epoch == -1);
             continue;
         }
@@ -1587,20 +1793,26 @@ static void r_add(txn_coord *c, int id, int cl)
         pv[0].topic = "__consumer_offsets"; /* AddOffsetsToTxn */
         pv[0].partition = 7;
     }
-    int16_t version = (int16_t)r_rand_version(1);
+    bool v2 = rnd_n(3) == 0; /* a leader's add for a V2 client (AddPartitionsToTxn v5) */
+    int16_t version = v2 ? 5 : (int16_t)r_rand_version(1);
     rtok *t = rtok_new(1, version, id, cl);
     int16_t epoch = rnd_n(10) ? k->epoch : (int16_t)(k->epoch + 1);
-    txn_add_req q = { t, version, T(r_names[id]), k->pid, epoch, pv, n };
+    txn_add_req q = { t, version, v2 ? 2 : 0, T(r_names[id]), k->pid, epoch, pv, n };
     txn_add_partitions(c, &q, now_ms, &acts);
 }
 
 static void r_end(txn_coord *c, int id, int cl)
 {
     rclient *k = &rcl[id][cl];
-    int16_t version = (int16_t)r_rand_version(2);
+    bool v2 = rnd_n(3) == 0; /* EndTxn v5: transactions V2 */
+    int16_t version = v2 ? 5 : (int16_t)r_rand_version(2);
     rtok *t = rtok_new(2, version, id, cl);
-    txn_end_req q = { t, version, T(r_names[id]), k->pid, k->epoch, rnd_n(3) != 0 };
-    txn_end_txn(c, &q, now_ms, &acts);
+    int16_t epoch = v2 && rnd_n(8) == 0 ? (int16_t)(k->epoch - 1) : k->epoch; /* a retry */
+    txn_end_req q = { t, version, v2 ? 2 : 0, T(r_names[id]), k->pid, epoch, rnd_n(3) != 0, pid_next };
+    if (txn_end_txn(c, &q, now_ms, &acts)) {
+        pid_next++;
+        r_rotations++;
+    }
 }
 
 /* Complete or fail one record in flight, in any order across ids. */
@@ -1626,7 +1838,7 @@ static void r_persist(txn_coord *c)
         rec r = s->inflight_rec;
         if (e == 0)
             log_append(s, &r);
-        else if (!r.tombstone && r.state == TXN_PREPARE_ABORT &&
+        else if (!r.tombstone && r.state == TXN_PREPARE_ABORT && r.client_tv < 2 &&
                  (s->last_log < 0 || logv[s->last_log].epoch != r.epoch))
             s->fence_failed = true;
         RCHECK(txn_persist_done(c, T(s->id), e, now_ms, &acts) == 0);
@@ -1672,6 +1884,7 @@ static txn_coord *r_failover(txn_coord *c, const txn_limits *lim)
     int32_t epoch = txn_coord_epoch(c) + 1;
     txn_coord_free(c);
     c = txn_coord_new(0, epoch, lim);
+    txn_set_transaction_version(c, r_tv);
     for (int i = 0; i < nlog; i++) {
         txn_record v;
         txn_partition parts[PARTS_MAX];
@@ -1755,8 +1968,9 @@ static void r_settle(txn_coord *c)
     RCHECK(!"r_settle did not converge");
 }
 
-static void test_random_seed(uint64_t seed, int steps)
+static void test_random_seed(uint64_t seed, int steps, int16_t tv)
 {
+    r_tv = tv;
     rseed = rng = seed;
     rbad = 0;
     nrtoks = 0;
@@ -1770,6 +1984,7 @@ static void test_random_seed(uint64_t seed, int steps)
     }
     txn_limits lim = { 10000, 120000, 1000, 30000 };
     txn_coord *c = txn_coord_new(0, 0, &lim);
+    txn_set_transaction_version(c, tv);
     /* delta starts near the end of its epochs, so rotations happen */
     rec dr = rec_empty("delta", 50 + (int64_t)(seed % 7), 32760);
     load_rec(c, &dr);
@@ -1851,7 +2066,7 @@ static void test_random_seed(uint64_t seed, int steps)
 static void test_random(void)
 {
     for (uint64_t seed = 1; seed <= 48; seed++)
-        test_random_seed(seed * 0x9e3779b97f4a7c15ULL, 6000);
+        test_random_seed(seed * 0x9e3779b97f4a7c15ULL, 6000, seed % 2 ? 2 : 0); /* the cluster's transaction.version */
     /* the walk must have reached every resting state and the rare paths */
     for (int s = TXN_EMPTY; s <= TXN_COMPLETE_ABORT; s++)
         CHECK(r_states_seen[s] > 0);
@@ -1925,6 +2140,9 @@ int main(void)
     test_epoch_exhaustion();
     test_add_partitions();
     test_end_commit_and_abort();
+    test_v2_end();
+    test_v2_rotation();
+    test_v2_fence();
     test_end_failures();
     test_fence_on_init();
     test_timeout_abort();
