@@ -627,7 +627,7 @@ static void produce_appends(produce_op *op)
 /* The partitions of a task holding a transactional batch: its producer. */
 static bool task_transactional(const part_task *t, int64_t *pid, int16_t *epoch)
 {
-    if (t->code != KERR_NONE || t->rp->records.len < BATCH_LOG_OVERHEAD + BATCH_HEADER_BYTES)
+    if (t->code != KERR_NONE || t->rp->records.len < BATCH_HEADER_BYTES)
         return false;
     batch_info bi;
     batch_peek((const uint8_t *)t->rp->records.ptr, &bi);
