@@ -13,6 +13,8 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
@@ -32,6 +34,7 @@ public final class Broker implements AutoCloseable {
     public final String bootstrap;
     private final Path dir;
     private final Process gregor;   // null for Kafka (kafkaref.py detaches it)
+    private final Map<String, String> overrides;
     private final Thread hook;
     private boolean closed;
 
@@ -56,11 +59,20 @@ public final class Broker implements AutoCloseable {
 
     /** testClass names the requests Gregor counts for the compatibility ledger. */
     public static Broker start(String testClass) throws Exception {
-        return new Broker(kind(), testClass);
+        return new Broker(kind(), testClass, Map.of());
     }
 
-    private Broker(Kind kind, String testClass) throws Exception {
+    /**
+     * With broker settings beside the defaults, in Kafka's property names
+     * (Gregor takes the same): {@code --override key=value} for either broker.
+     */
+    public static Broker start(String testClass, Map<String, String> overrides) throws Exception {
+        return new Broker(kind(), testClass, overrides);
+    }
+
+    private Broker(Kind kind, String testClass, Map<String, String> overrides) throws Exception {
         this.kind = kind;
+        this.overrides = new TreeMap<>(overrides);
         this.dir = Files.createTempDirectory("gregor-java-" + kind.name().toLowerCase() + "-");
         Process p = null;
         String boot;
@@ -68,11 +80,16 @@ public final class Broker implements AutoCloseable {
             int port = freePort();
             Path bin = repo().resolve("build/gregor");
             if (!Files.isExecutable(bin)) throw new IllegalStateException(bin + " is not built");
-            ProcessBuilder pb = new ProcessBuilder(bin.toString(), "server",
+            List<String> cmd = new ArrayList<>(List.of(bin.toString(), "server",
                     "--override", "listeners=PLAINTEXT://127.0.0.1:" + port,
                     "--override", "log.dirs=" + dir.resolve("data"),
                     "--override", "node.id=1",
-                    "--override", "group.initial.rebalance.delay.ms=0");
+                    "--override", "group.initial.rebalance.delay.ms=0"));
+            for (Map.Entry<String, String> o : this.overrides.entrySet()) {
+                cmd.add("--override");
+                cmd.add(o.getKey() + "=" + o.getValue());
+            }
+            ProcessBuilder pb = new ProcessBuilder(cmd);
             pb.redirectErrorStream(true);
             pb.redirectOutput(dir.resolve("gregor.log").toFile());
             // With GREGOR_REQUEST_STATS set (scripts/test), gregor counts the
@@ -100,7 +117,11 @@ public final class Broker implements AutoCloseable {
     }
 
     private String startKafka() throws Exception {
-        List<String> args = List.of("start", "--dir", dir.resolve("kafka").toString(), "--heap", "512m");
+        List<String> args = new ArrayList<>(List.of("start", "--dir", dir.resolve("kafka").toString(), "--heap", "512m"));
+        for (Map.Entry<String, String> o : overrides.entrySet()) {
+            args.add("--override");
+            args.add(o.getKey() + "=" + o.getValue());
+        }
         List<String> out;
         try {
             out = runPython(args, START_TIMEOUT_MS);

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
@@ -27,7 +28,8 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.TestInfo;
 
 /**
- * A fresh broker for each test class, an Admin client on it, and the client
+ * A fresh broker for each test class (with the class's {@link BrokerConfig}
+ * settings, if any), an Admin client on it, and the client
  * settings every test shares. Timeouts are well below the client defaults so
  * that an expected failure costs seconds, not minutes.
  */
@@ -38,7 +40,16 @@ public abstract class BrokerTest {
 
     @BeforeAll
     static void startBroker(TestInfo info) throws Exception {
-        broker = Broker.start(info.getTestClass().map(Class::getSimpleName).orElse("?"));
+        Map<String, String> overrides = new LinkedHashMap<>();
+        BrokerConfig cfg = info.getTestClass().map(c -> c.getAnnotation(BrokerConfig.class)).orElse(null);
+        if (cfg != null) {
+            for (String kv : cfg.value()) {
+                int eq = kv.indexOf('=');
+                if (eq <= 0) throw new IllegalArgumentException("@BrokerConfig wants key=value, got " + kv);
+                overrides.put(kv.substring(0, eq), kv.substring(eq + 1));
+            }
+        }
+        broker = Broker.start(info.getTestClass().map(Class::getSimpleName).orElse("?"), overrides);
         admin = Admin.create(adminProps());
     }
 
