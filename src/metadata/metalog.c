@@ -145,10 +145,13 @@ static int publish(metalog *m, const mdelta *d, int rc, char *err, size_t errlen
 
 /*
  * Apply one batch's records to the committed image (and, in a replay, to
- * the controller's), then run the listeners. Applier thread, or the
+ * the controller's), then run the listeners. end: the offset after the
+ * batch in the log (the leader's own batches come back from the quorum as
+ * proposed, their base offset not patched). Applier thread, or the
  * replaying / not-yet-started caller. 0, or -1 with err.
  */
-static int apply_batch(metalog *m, const uint8_t *p, size_t len, bool replay, char *err, size_t errlen)
+static int apply_batch(metalog *m, const uint8_t *p, size_t len, int64_t end, bool replay, char *err,
+                       size_t errlen)
 {
     rec_iter it;
     rec_iter_setup(&it);
@@ -180,13 +183,13 @@ static int apply_batch(metalog *m, const uint8_t *p, size_t len, bool replay, ch
         rc = -1;
     }
     rec_iter_deinit(&it);
-    batch_info bi;
-    batch_peek(p, &bi);
-    d.offset = batch_base_offset(p) + bi.last_offset_delta;
+    d.offset = end - 1;
     rc = publish(m, &d, rc, err, errlen);
     mdelta_deinit(&d);
     if (rc == 0) {
         m->applied_epoch = batch_leader_epoch(p);
+        batch_info bi;
+        batch_peek(p, &bi);
         m->applied_ts = bi.max_timestamp;
         if (m->snap_bytes == 0 && m->cfg.snapshot_interval_ms > 0)
             m->snap_due_ms = clock_mono_ms() + m->cfg.snapshot_interval_ms;
@@ -521,7 +524,7 @@ static void *applier_main(void *arg)
         char err[512];
         if (pb->install)
             install_snapshot(m, pb->snap);
-        else if (apply_batch(m, pb->bytes, pb->len, false, err, sizeof err) != 0)
+        else if (apply_batch(m, pb->bytes, pb->len, pb->end, false, err, sizeof err) != 0)
             glog(GLOG_ERROR, "meta", "applying committed metadata: %s", err);
         pthread_mutex_lock(&m->qlock);
         if (pb->end > m->applied)
@@ -635,15 +638,16 @@ int metalog_replay(metalog *m, char *err, size_t errlen)
             if (pos + blen > (size_t)n)
                 break;
             char why[900] = "";
-            if (apply_batch(m, bp, blen, true, why, sizeof why) != 0) {
+            int32_t lod = (int32_t)((uint32_t)bp[23] << 24 | (uint32_t)bp[24] << 16 | (uint32_t)bp[25] << 8 | bp[26]);
+            int64_t bend = batch_base_offset(bp) + lod + 1;
+            if (apply_batch(m, bp, blen, bend, true, why, sizeof why) != 0) {
                 snprintf(err, errlen, "replaying the metadata log at offset %lld: %s",
                          (long long)batch_base_offset(bp), why);
                 rc = -1;
                 break;
             }
             batches++;
-            int32_t lod = (int32_t)((uint32_t)bp[23] << 24 | (uint32_t)bp[24] << 16 | (uint32_t)bp[25] << 8 | bp[26]);
-            off = batch_base_offset(bp) + lod + 1;
+            off = bend;
             pos += blen;
         }
     }
@@ -1001,7 +1005,7 @@ static int16_t commit_records(metalog *m, const mrec_list *out, int64_t *end_off
         int frc = plog_flush(m->log, &flushed);
         char err[512] = "";
         /* bw.buf holds the batch with its offset patched by the append */
-        if (apply_batch(m, bw.buf, blen, false, err, sizeof err) != 0)
+        if (apply_batch(m, bw.buf, blen, end, false, err, sizeof err) != 0)
             glog(GLOG_ERROR, "meta", "applying metadata records: %s", err);
         pthread_mutex_lock(&m->qlock);
         m->applied = m->durable = end;
