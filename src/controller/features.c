@@ -54,6 +54,12 @@ int16_t features_check_update(const mimage *im, int32_t node_id, const char *nam
     if (level < 0)
         return invalid(msg, msglen, name, name_len, level, "A feature version cannot be less than 0.");
     const feature_def *f = features_find(name, name_len);
+    if (!f && level == 0) {
+        /* Kafka's range for a feature it does not know is 0-0: level 0
+         * passes that check and fails when the feature is looked up */
+        snprintf(why, sizeof why, "Feature %.*s not found.", name_len > 0 ? name_len : 0, name ? name : "");
+        return invalid(msg, msglen, name, name_len, level, why);
+    }
     if (!f) {
         snprintf(why, sizeof why, "Local controller %d does not support this feature.", node_id);
         return invalid(msg, msglen, name, name_len, level, why);

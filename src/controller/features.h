@@ -53,8 +53,8 @@ int16_t features_level(const mimage *im, const feature_def *f);
  * with this upgrade type? KERR_NONE, or INVALID_UPDATE_VERSION with
  * Kafka's reason in msg (FeatureControlManager.updateFeature, checked in
  * its order: the upgrade type, a negative level, a feature or level this
- * controller does not support - node_id names it, as Kafka's message does
- * - then the direction). transaction.version may go down safely: Kafka
+ * controller does not support - node_id names it, as Kafka's message does;
+ * an unknown feature at level 0 is "not found" - then the direction). transaction.version may go down safely: Kafka
  * 4.4 refuses only metadata.version downgrades that lose metadata.
  */
 int16_t features_check_update(const mimage *im, int32_t node_id, const char *name, int name_len, int16_t level,

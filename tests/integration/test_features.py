@@ -159,10 +159,23 @@ def test_kafka_features_refusals(broker):
          "of this feature without setting the upgrade type to either safe or unsafe downgrade.\n"
          % (TV, PREFIX, TV)),
     ]
+    foo = "%sInvalid update version 1 for feature foo.bar. Local controller 1 does not support this feature." \
+        % PREFIX
+    cases += [
+        # Kafka's range of a feature it does not know is 0-0: disabling one
+        # fails later, when the feature is looked up
+        (("disable", "--feature", "foo.bar"),
+         "Could not disable foo.bar. %sInvalid update version 0 for feature foo.bar. Feature foo.bar not "
+         "found.\n" % PREFIX),
+        # one refused refuses all, each with its reason; the tool prints them sorted
+        (("upgrade", "--feature", "%s=2" % TV, "--feature", "foo.bar=1"),
+         "Could not upgrade foo.bar to 1. %s\nCould not upgrade %s to 2. %s\n" % (foo, TV, foo)),
+    ]
     for args, said in cases:
         rc, out, err = features_tool(broker, *args)
         assert (rc, out) == (1, said), (args, out, err)
-        assert err.strip().splitlines()[-1] == "1 out of 1 operation(s) failed.", err
+        n = said.count("\n")
+        assert err.strip().splitlines()[-1] == "%d out of %d operation(s) failed." % (n, n), err
     rc, out, err = features_tool(broker, "downgrade", "--feature", "%s=1" % TV, "--dry-run")
     assert (rc, out) == (0, "%s can be downgraded to 1.\n" % TV), (out, err)
     rc, out, err = features_tool(broker, "downgrade", "--feature", "%s=1" % TV, "--unsafe", "--dry-run")

@@ -992,6 +992,8 @@ static void test_feature_updates(void)
     check_refused(c, "transaction.version", -1, FEATURE_SAFE_DOWNGRADE, want);
     snprintf(want, sizeof want, "%s1 for feature foo.bar. Local controller 3 does not support this feature.", pre);
     check_refused(c, "foo.bar", 1, FEATURE_UPGRADE, want);
+    snprintf(want, sizeof want, "%s0 for feature foo.bar. Feature foo.bar not found.", pre);
+    check_refused(c, "foo.bar", 0, FEATURE_SAFE_DOWNGRADE, want);
     snprintf(want, sizeof want, "%s20 for feature metadata.version. Local controller 3 does not support this "
              "feature.", pre);
     check_refused(c, "metadata.version", 20, FEATURE_SAFE_DOWNGRADE, want);
