@@ -77,6 +77,11 @@ typedef struct broker {
     int32_t fetch_bytes_max;
     bool auto_create;
     bool txn_verify;              /* transaction.partition.verification.enable */
+    /* The finalized features of the image last published (publisher.c):
+     * transaction.version's level in the low 16 bits, the image's offset
+     * + 1 in the 48 above (0: nothing published yet). One word, so that a
+     * reader on any thread gets a level with the epoch it came with. */
+    _Atomic uint64_t features_published;
 } broker;
 
 /* Start-up and shutdown, in main.c's order. */
@@ -133,6 +138,23 @@ void handle_describe_transactions(broker *b, req *rq);
 void handle_list_transactions(broker *b, req *rq);
 void handle_describe_producers(broker *b, req *rq);
 void handle_write_txn_markers(broker *b, req *rq);
+/* Finalized features (handle_features.c). */
+void handle_update_features(broker *b, req *rq);
+/* ApiVersions v3+: the supported features, the finalized ones and their
+ * epoch into resp (nothing for v0-2 or an error answer). */
+void broker_api_versions_features(broker *b, req *rq, int16_t ver, kp_api_versions_resp *resp);
+
+/*
+ * The finalized level of transaction.version in the metadata image this
+ * broker has published (0: not finalized, or no image yet): the
+ * transaction coordinator runs transactions V2 (KIP-890) when it is >= 2.
+ * Any thread, one atomic load.
+ */
+int16_t broker_transaction_version(broker *b);
+/* The same level and its epoch, for ApiVersions: the offset of the
+ * published image's last record (Kafka's finalized-features epoch: it
+ * only grows), -1 when none is published. Any thread. */
+void broker_finalized_features(broker *b, int16_t *txn_version, int64_t *epoch);
 
 /* Served APIs with their version ranges (for ApiVersions and the tools). */
 typedef struct broker_api {
@@ -189,6 +211,12 @@ int16_t broker_coordinator_of(broker *b, const char *tname, int32_t part, int32_
 struct mimage;
 struct mdelta;
 int broker_publish(void *ctx, const struct mimage *im, const struct mdelta *d, char *err, size_t errlen);
+/* Answer rq with encode(b, rq, resp) once the metadata records below
+ * wait_offset are committed and applied (at once when wait_offset < 0);
+ * when the controller lost its leadership first, the request runs again
+ * (handle_admin.c). resp must live in rq's arena. */
+typedef void (*broker_encode_fn)(broker *b, req *rq, void *resp);
+void broker_answer_applied(broker *b, req *rq, int64_t wait_offset, broker_encode_fn encode, void *resp);
 void broker_topic_gone(topic *tp, void *ctx);
 
 /* Registration with the controller (lifecycle.c). A single node registers

@@ -51,6 +51,7 @@ static const broker_api apis[] = {
     { KP_API_LIST_TRANSACTIONS, handle_list_transactions },
     { KP_API_WRITE_TXN_MARKERS, handle_write_txn_markers },
     { KP_API_DESCRIBE_QUORUM, handle_describe_quorum },
+    { KP_API_UPDATE_FEATURES, handle_update_features },
 };
 
 const broker_api *broker_api_find(int16_t key)
@@ -188,6 +189,7 @@ void handle_api_versions(broker *b, req *rq)
         av->min_version = info->min_version;
         av->max_version = info->max_version;
     }
+    broker_api_versions_features(b, rq, ver, &resp);
     reqstats_count(b->reqstats, conn_tag(rq->conn), KP_API_API_VERSIONS, rq->hdr.api_version);
     rq->hdr.api_version = ver; /* the response header version follows */
     conn_resp_begin(rq);

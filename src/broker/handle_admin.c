@@ -78,6 +78,11 @@ static void admin_answer(broker *b, req *rq, int64_t wait_offset, admin_encode_f
     metalog_wait_applied(b->meta, wait_offset, conn_reactor(rq->conn), admin_applied, w);
 }
 
+void broker_answer_applied(broker *b, req *rq, int64_t wait_offset, broker_encode_fn encode, void *resp)
+{
+    admin_answer(b, rq, wait_offset, encode, resp);
+}
+
 static kp_str fmt_msg(req *rq, const char *msg) { return msg && *msg ? arena_kstr(&rq->arena, msg) : KP_STR_NULL; }
 
 /* ---- CreateTopics ---- */

@@ -8,8 +8,9 @@
  * BeginQuorumEpoch, EndQuorumEpoch, Fetch of __cluster_metadata-0,
  * FetchSnapshot: stepped by the quorum, metadata/quorum.h), DescribeQuorum,
  * DescribeCluster, and the admin requests brokers forward (CreateTopics,
- * DeleteTopics, CreatePartitions, AlterConfigs, IncrementalAlterConfigs).
- * Its ApiVersions lists exactly those.
+ * DeleteTopics, CreatePartitions, AlterConfigs, IncrementalAlterConfigs,
+ * UpdateFeatures). Its ApiVersions lists exactly those, with the finalized
+ * features as a broker's does.
  *
  * Forwarding: an admin request reaching a broker whose controller is not
  * the active one is sent, body unchanged, to the active controller's
@@ -556,6 +557,7 @@ static const broker_api ctl_apis[] = {
     { KP_API_BROKER_HEARTBEAT, handle_broker_heartbeat },
     { KP_API_ALTER_PARTITION, handle_alter_partition },
     { KP_API_ALLOCATE_PRODUCER_IDS, handle_allocate_producer_ids },
+    { KP_API_UPDATE_FEATURES, handle_update_features },
 };
 #define NCTL ((int)(sizeof(ctl_apis) / sizeof(ctl_apis[0])))
 
@@ -577,7 +579,8 @@ static void ctl_range(const kp_api_info *info, int16_t *min, int16_t *max)
         info->key == KP_API_DELETE_TOPICS || info->key == KP_API_ALTER_CONFIGS ||
         info->key == KP_API_CREATE_PARTITIONS || info->key == KP_API_INCREMENTAL_ALTER_CONFIGS ||
         info->key == KP_API_ELECT_LEADERS || info->key == KP_API_ALTER_PARTITION_REASSIGNMENTS ||
-        info->key == KP_API_LIST_PARTITION_REASSIGNMENTS || info->key == KP_API_DESCRIBE_CLUSTER) {
+        info->key == KP_API_LIST_PARTITION_REASSIGNMENTS || info->key == KP_API_DESCRIBE_CLUSTER ||
+        info->key == KP_API_UPDATE_FEATURES) {
         *min = info->min_version; /* the handlers' ranges */
         *max = info->max_version;
     }
@@ -652,7 +655,7 @@ static void ctl_api_versions(broker *b, req *rq)
         av->api_key = key;
         ctl_range(info, &av->min_version, &av->max_version);
     }
-    (void)b;
+    broker_api_versions_features(b, rq, ver, &resp);
     rq->hdr.api_version = ver;
     conn_resp_begin(rq);
     kp_api_versions_resp_encode(&rq->out, ver, &resp);

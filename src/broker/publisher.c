@@ -211,9 +211,43 @@ static void on_removed(broker *b, const mdelta_event *e)
     topic_unref(tp); /* the logs are deleted when the last user lets go */
 }
 
+/* ---- finalized features ---- */
+
+#define FEATURES_LEVEL_BITS 16
+
+/* The image at offset `offset` is published: its finalized features with
+ * it. Metadata thread (the only writer). */
+static void publish_features(broker *b, const mimage *im, int64_t offset)
+{
+    uint64_t old = atomic_load(&b->features_published);
+    uint64_t at = (uint64_t)(offset + 1);
+    if (offset < 0 || at < old >> FEATURES_LEVEL_BITS)
+        return; /* not known, or older than what clients saw: the epoch only grows */
+    uint16_t level = (uint16_t)(im->transaction_version > 0 ? im->transaction_version : 0);
+    atomic_store(&b->features_published, at << FEATURES_LEVEL_BITS | level);
+}
+
+void broker_finalized_features(broker *b, int16_t *txn_version, int64_t *epoch)
+{
+    uint64_t v = atomic_load(&b->features_published);
+    *txn_version = (int16_t)(v & 0xffff);
+    *epoch = (int64_t)(v >> FEATURES_LEVEL_BITS) - 1;
+}
+
+/* Through broker_finalized_features: what ApiVersions answers is what the
+ * transaction coordinator reads (test_features.py checks it there). */
+int16_t broker_transaction_version(broker *b)
+{
+    int16_t level;
+    int64_t epoch;
+    broker_finalized_features(b, &level, &epoch);
+    return level;
+}
+
 int broker_publish(void *ctx, const mimage *im, const mdelta *d, char *err, size_t errlen)
 {
     broker *b = ctx;
+    publish_features(b, im, d->offset);
     bool offsets_moved = false, txn_moved = false;
     for (int i = 0; i < d->n; i++) {
         const mdelta_event *e = &d->ev[i];

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "controller/features.h"
 #include "kafka_msgs.h"
 
 
@@ -455,6 +456,44 @@ int16_t controller_allocate_producer_ids(controller *c, int32_t broker_id, int32
     if (code == KERR_NONE)
         *first = start;
     return code;
+}
+
+/* ---- finalized features ---- */
+
+int16_t controller_update_features(controller *c, const ctl_feature_update *u, int n, bool validate_only,
+                                   mrec_list *out, char *msg, size_t msglen)
+{
+    int from = out->n;
+    for (int pass = 0; pass < 2; pass++) { /* check them all, then write */
+        for (int i = 0; i < n; i++) {
+            bool later = false; /* Kafka's map keeps a name's last update */
+            for (int k = i + 1; k < n && !later; k++)
+                later = u[k].name_len == u[i].name_len && memcmp(u[k].name, u[i].name, (size_t)u[i].name_len) == 0;
+            if (later)
+                continue;
+            if (pass == 0) {
+                int16_t code = features_check_update(&c->image, c->node_id, u[i].name, u[i].name_len, u[i].level,
+                                                     u[i].upgrade_type, msg, msglen);
+                if (code != KERR_NONE)
+                    return code;
+            } else if (!validate_only) {
+                const feature_def *f = features_find(u[i].name, u[i].name_len);
+                mrec_feature_level(out, f->name, u[i].level);
+            }
+        }
+    }
+    return apply_out(c, out, from);
+}
+
+void controller_bootstrap(controller *c, mrec_list *out)
+{
+    int from = out->n;
+    const feature_def *defs;
+    int n = features_known(&defs);
+    for (int i = 0; i < n; i++)
+        if (defs[i].level_bootstrap > 0)
+            mrec_feature_level(out, defs[i].name, defs[i].level_bootstrap);
+    apply_out(c, out, from);
 }
 
 /* ---- brokers ---- */

@@ -79,6 +79,33 @@ int16_t controller_set_topic_configs(controller *c, const char *name, const ctl_
 int16_t controller_allocate_producer_ids(controller *c, int32_t broker_id, int32_t count, int64_t *first,
                                          mrec_list *out);
 
+/* ---- finalized features (controller/features.h) ---- */
+
+typedef struct ctl_feature_update {
+    const char *name;         /* name_len bytes, not NUL-terminated */
+    int name_len;
+    int16_t level;            /* 0: not finalized */
+    int8_t upgrade_type;      /* FEATURE_UPGRADE, FEATURE_SAFE_DOWNGRADE, FEATURE_UNSAFE_DOWNGRADE */
+} ctl_feature_update;
+
+/*
+ * UpdateFeatures (Kafka's FeatureControlManager.updateFeatures): the
+ * updates as Kafka's map of them - the last one of a feature named twice
+ * wins - each checked against the image (features_check_update). The first
+ * refused one refuses them all: INVALID_UPDATE_VERSION, msg its reason,
+ * nothing written. Else one FeatureLevelRecord per feature (also at the
+ * level it has: the finalized epoch moves, as in Kafka), unless
+ * validate_only.
+ */
+int16_t controller_update_features(controller *c, const ctl_feature_update *u, int n, bool validate_only,
+                                   mrec_list *out, char *msg, size_t msglen);
+/* The records a new cluster's metadata log starts with, written by its
+ * first active controller into an empty log (Kafka's bootstrap metadata,
+ * from `kafka-storage format`): every known feature at its bootstrap
+ * level. A log that has records never gets them (an upgraded cluster keeps
+ * what it had: transaction.version 0, as Kafka). */
+void controller_bootstrap(controller *c, mrec_list *out);
+
 /* ---- brokers: registration, heartbeats, fencing ---- */
 
 typedef struct ctl_registration {

@@ -17,7 +17,11 @@
 
 /* ---- delta ---- */
 
-void mdelta_init(mdelta *d) { memset(d, 0, sizeof(*d)); }
+void mdelta_init(mdelta *d)
+{
+    memset(d, 0, sizeof(*d));
+    d->offset = -1;
+}
 
 void mdelta_clear(mdelta *d)
 {
@@ -30,7 +34,7 @@ void mdelta_deinit(mdelta *d)
 {
     mdelta_clear(d);
     free(d->ev);
-    memset(d, 0, sizeof(*d));
+    mdelta_init(d);
 }
 
 static void delta_add(mdelta *d, mdelta_kind kind, const mi_topic *t, int32_t partition, int32_t broker);
@@ -276,6 +280,7 @@ int mimage_copy(mimage *dst, const mimage *src)
     }
     dst->next_producer_id = src->next_producer_id;
     dst->metadata_version = src->metadata_version;
+    dst->transaction_version = src->transaction_version;
     return 0;
 oom:
     mimage_deinit(dst);
@@ -682,8 +687,14 @@ int mimage_apply(mimage *im, const uint8_t *val, int32_t len, mdelta *d, char *e
             rc = -1;
             break;
         }
-        if (rec.name.len == 16 && memcmp(rec.name.ptr, "metadata.version", 16) == 0) {
-            im->metadata_version = rec.feature_level;
+        /* Level 0 is Kafka's "not finalized": the feature leaves its
+         * finalized map; here the field holds 0. Other features are not
+         * kept (Gregor implements none of them). */
+        int16_t *level = kp_str_eq(rec.name, MI_FEATURE_METADATA_VERSION)      ? &im->metadata_version
+                         : kp_str_eq(rec.name, MI_FEATURE_TRANSACTION_VERSION) ? &im->transaction_version
+                                                                               : NULL;
+        if (level) {
+            *level = rec.feature_level > 0 ? rec.feature_level : 0;
             delta_add(d, MD_FEATURE, NULL, -1, -1);
         }
         break;
@@ -739,7 +750,9 @@ out:
 void mimage_write(const mimage *im, mrec_list *out)
 {
     if (im->metadata_version > 0)
-        mrec_feature_level(out, "metadata.version", im->metadata_version);
+        mrec_feature_level(out, MI_FEATURE_METADATA_VERSION, im->metadata_version);
+    if (im->transaction_version > 0)
+        mrec_feature_level(out, MI_FEATURE_TRANSACTION_VERSION, im->transaction_version);
     for (int i = 0; i < im->nbrokers; i++)
         mrec_register_broker(out, &im->brokers[i]);
     for (int i = 0; i < im->ntopics; i++) {
@@ -836,7 +849,7 @@ void mimage_diff(const mimage *from, const mimage *to, mdelta *d)
     }
     if (from->next_producer_id != to->next_producer_id)
         delta_add(d, MD_PRODUCER_IDS, NULL, -1, -1);
-    if (from->metadata_version != to->metadata_version)
+    if (from->metadata_version != to->metadata_version || from->transaction_version != to->transaction_version)
         delta_add(d, MD_FEATURE, NULL, -1, -1);
 }
 

@@ -84,7 +84,11 @@ typedef struct mimage {
     int nbrokers;
     int64_t next_producer_id;
     int16_t metadata_version;  /* FeatureLevelRecord metadata.version; 0: none */
+    int16_t transaction_version; /* FeatureLevelRecord transaction.version; 0: not finalized (Kafka's absent) */
 } mimage;
+
+#define MI_FEATURE_METADATA_VERSION "metadata.version"
+#define MI_FEATURE_TRANSACTION_VERSION "transaction.version"
 
 /* What one apply changed. */
 typedef enum mdelta_kind {
@@ -95,7 +99,7 @@ typedef enum mdelta_kind {
     MD_TOPIC_REMOVED,       /* topic id, name, partitions it had */
     MD_BROKER_CHANGED,      /* broker: registered, fenced, unfenced, gone */
     MD_PRODUCER_IDS,
-    MD_FEATURE,
+    MD_FEATURE,             /* a finalized feature level set (FeatureLevelRecord) */
     MD_CAUGHT_UP,           /* a cluster node's image reached the quorum's (metalog.c, after a start) */
 } mdelta_kind;
 
@@ -110,6 +114,11 @@ typedef struct mdelta_event {
 typedef struct mdelta {
     mdelta_event *ev;
     int n, cap;
+    /* The offset of the last record the image holds after these changes
+     * (Kafka's image offset, which ApiVersions sends as the finalized
+     * features' epoch); -1: not known. Set by the metadata log (metalog.c)
+     * before it publishes; apply and diff leave it. */
+    int64_t offset;
 } mdelta;
 
 void mdelta_init(mdelta *d);

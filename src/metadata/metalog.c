@@ -107,6 +107,8 @@ struct metalog {
     int64_t snap_bytes;         /* batch bytes applied since it */
     int64_t snap_due_ms;        /* snapshot_interval_ms after the first of them (mono; 0: none) */
     int32_t applied_epoch;      /* the epoch of the last applied batch (a single node's snapshot id) */
+    bool has_records;           /* a metadata record or a snapshot was applied: the log is not a new
+                                 * cluster's (applier, or the caller before metalog_start) */
     int64_t applied_ts;         /* its max timestamp: the snapshot's LastContainedLogTimestamp */
 };
 
@@ -143,10 +145,13 @@ static int publish(metalog *m, const mdelta *d, int rc, char *err, size_t errlen
 
 /*
  * Apply one batch's records to the committed image (and, in a replay, to
- * the controller's), then run the listeners. Applier thread, or the
+ * the controller's), then run the listeners. end: the offset after the
+ * batch in the log (the leader's own batches come back from the quorum as
+ * proposed, their base offset not patched). Applier thread, or the
  * replaying / not-yet-started caller. 0, or -1 with err.
  */
-static int apply_batch(metalog *m, const uint8_t *p, size_t len, bool replay, char *err, size_t errlen)
+static int apply_batch(metalog *m, const uint8_t *p, size_t len, int64_t end, bool replay, char *err,
+                       size_t errlen)
 {
     rec_iter it;
     rec_iter_setup(&it);
@@ -163,6 +168,7 @@ static int apply_batch(metalog *m, const uint8_t *p, size_t len, bool replay, ch
     int more;
     pthread_rwlock_wrlock(&m->ilock);
     while ((more = rec_iter_next(&it, &kr)) == 1) {
+        m->has_records = true;
         if (mimage_apply(&m->image, kr.value, kr.value_len, &d, err, errlen) != 0) {
             rc = -1;
             break;
@@ -177,6 +183,7 @@ static int apply_batch(metalog *m, const uint8_t *p, size_t len, bool replay, ch
         rc = -1;
     }
     rec_iter_deinit(&it);
+    d.offset = end - 1;
     rc = publish(m, &d, rc, err, errlen);
     mdelta_deinit(&d);
     if (rc == 0) {
@@ -193,11 +200,12 @@ static int apply_batch(metalog *m, const uint8_t *p, size_t len, bool replay, ch
 
 /* The image reached the quorum's high watermark: the listeners see what
  * changed since they last looked. Metadata thread. */
-static void end_catch_up(metalog *m)
+static void end_catch_up(metalog *m, int64_t applied)
 {
     mdelta d;
     mdelta_init(&d);
     mimage_diff(&m->base, &m->image, &d);
+    d.offset = applied - 1;
     mdelta_add_caught_up(&d);
     m->catching_up = false;
     char err[512];
@@ -214,8 +222,9 @@ static void end_catch_up(metalog *m)
 static void maybe_end_catch_up_locked(metalog *m)
 {
     if (m->catching_up && m->catch_up_to >= 0 && m->applied >= m->catch_up_to) {
+        int64_t applied = m->applied;
         pthread_mutex_unlock(&m->qlock);
-        end_catch_up(m);
+        end_catch_up(m, applied);
         pthread_mutex_lock(&m->qlock);
     }
 }
@@ -267,6 +276,8 @@ static int load_snapshot(metalog *m, char *err, size_t errlen)
         mdelta_deinit(&d);
         return -1;
     }
+    m->has_records = true;
+    d.offset = id.end_offset - 1;
     rc = publish(m, &d, 0, err, errlen);
     mdelta_deinit(&d);
     if (rc != 0)
@@ -314,6 +325,8 @@ static void install_snapshot(metalog *m, raft_snapshot_id id)
     m->image = fresh;
     pthread_rwlock_unlock(&m->ilock);
     mimage_deinit(&old);
+    m->has_records = true;
+    d.offset = id.end_offset - 1;
     if (publish(m, &d, 0, why, sizeof why) != 0)
         glog(GLOG_ERROR, "meta", "publishing the metadata snapshot: %s", why);
     mdelta_deinit(&d);
@@ -421,6 +434,8 @@ static void fire_all(waiter *w)
     }
 }
 
+static void write_bootstrap(metalog *m);
+
 /* The leader's controller takes over once the committed image has caught
  * up with the log it leads. Metadata thread; qlock not held. */
 static void maybe_activate(metalog *m)
@@ -435,13 +450,18 @@ static void maybe_activate(metalog *m)
     int rc = controller_reset(m->ctl, &m->image);
     pthread_rwlock_unlock(&m->ilock);
     pthread_mutex_lock(&m->qlock);
-    if (rc == 0 && m->role == RAFT_LEADER) {
+    bool activated = rc == 0 && m->role == RAFT_LEADER;
+    if (activated) {
         m->active = true;
         controller_sessions_reset(m->ctl, clock_mono_ms());
         glog(GLOG_INFO, "meta", "node %d is the active controller (metadata applied to offset %lld)", m->node_id,
              (long long)m->applied);
     }
     pthread_mutex_unlock(&m->qlock);
+    /* Everything the log held before this leader is applied: nothing at
+     * all means a new cluster (has_records is this thread's). */
+    if (activated && !m->has_records)
+        write_bootstrap(m);
     pthread_mutex_unlock(&m->wlock);
 }
 
@@ -504,7 +524,7 @@ static void *applier_main(void *arg)
         char err[512];
         if (pb->install)
             install_snapshot(m, pb->snap);
-        else if (apply_batch(m, pb->bytes, pb->len, false, err, sizeof err) != 0)
+        else if (apply_batch(m, pb->bytes, pb->len, pb->end, false, err, sizeof err) != 0)
             glog(GLOG_ERROR, "meta", "applying committed metadata: %s", err);
         pthread_mutex_lock(&m->qlock);
         if (pb->end > m->applied)
@@ -618,15 +638,16 @@ int metalog_replay(metalog *m, char *err, size_t errlen)
             if (pos + blen > (size_t)n)
                 break;
             char why[900] = "";
-            if (apply_batch(m, bp, blen, true, why, sizeof why) != 0) {
+            int32_t lod = (int32_t)((uint32_t)bp[23] << 24 | (uint32_t)bp[24] << 16 | (uint32_t)bp[25] << 8 | bp[26]);
+            int64_t bend = batch_base_offset(bp) + lod + 1;
+            if (apply_batch(m, bp, blen, bend, true, why, sizeof why) != 0) {
                 snprintf(err, errlen, "replaying the metadata log at offset %lld: %s",
                          (long long)batch_base_offset(bp), why);
                 rc = -1;
                 break;
             }
             batches++;
-            int32_t lod = (int32_t)((uint32_t)bp[23] << 24 | (uint32_t)bp[24] << 16 | (uint32_t)bp[25] << 8 | bp[26]);
-            off = batch_base_offset(bp) + lod + 1;
+            off = bend;
             pos += blen;
         }
     }
@@ -637,6 +658,11 @@ int metalog_replay(metalog *m, char *err, size_t errlen)
     if (rc == 0)
         glog(GLOG_INFO, "meta", "replayed %lld metadata batches (offsets %lld..%lld): %d topics",
              (long long)batches, (long long)first, (long long)end - 1, m->image.ntopics);
+    if (rc == 0 && !m->has_records) { /* a new single node: its controller is active now */
+        pthread_mutex_lock(&m->wlock);
+        write_bootstrap(m);
+        pthread_mutex_unlock(&m->wlock);
+    }
     if (rc == 0)
         maybe_snapshot(m);
     return rc;
@@ -979,7 +1005,7 @@ static int16_t commit_records(metalog *m, const mrec_list *out, int64_t *end_off
         int frc = plog_flush(m->log, &flushed);
         char err[512] = "";
         /* bw.buf holds the batch with its offset patched by the append */
-        if (apply_batch(m, bw.buf, blen, false, err, sizeof err) != 0)
+        if (apply_batch(m, bw.buf, blen, end, false, err, sizeof err) != 0)
             glog(GLOG_ERROR, "meta", "applying metadata records: %s", err);
         pthread_mutex_lock(&m->qlock);
         m->applied = m->durable = end;
@@ -1093,6 +1119,31 @@ int16_t metalog_allocate_producer_ids(metalog *m, int32_t count, int64_t *first_
 {
     *end_offset = -1;
     WRITE(m, end_offset, controller_allocate_producer_ids(m->ctl, m->node_id, count, first_out, out));
+}
+
+/* A new cluster's first records (controller_bootstrap), written by its
+ * first active controller into an empty log. wlock held. */
+static void write_bootstrap(metalog *m)
+{
+    mrec_list out;
+    mrec_list_init(&out);
+    controller_bootstrap(m->ctl, &out);
+    int64_t end;
+    int16_t code = commit_records(m, &out, &end);
+    if (code == KERR_NONE)
+        glog(GLOG_INFO, "meta", "a new cluster's metadata log: finalized %s=%d (the bootstrap records, %d)",
+             MI_FEATURE_TRANSACTION_VERSION, controller_image(m->ctl)->transaction_version, out.n);
+    else
+        glog(GLOG_WARN, "meta", "the bootstrap records of a new cluster were not written (%s); the next active "
+             "controller writes them", kerr_name(code));
+    mrec_list_deinit(&out);
+}
+
+int16_t metalog_update_features(metalog *m, const ctl_feature_update *u, int n, bool validate_only,
+                                int64_t *end_offset, char *msg, size_t msglen)
+{
+    *end_offset = -1;
+    WRITE(m, end_offset, controller_update_features(m->ctl, u, n, validate_only, out, msg, msglen));
 }
 
 /* ---- brokers ---- */

@@ -140,6 +140,12 @@ int16_t metalog_create_partitions(metalog *m, const char *name, int32_t new_tota
                                   int64_t *end_offset, char *msg, size_t msglen);
 int16_t metalog_set_topic_configs(metalog *m, const char *name, const ctl_config *cfgs, int ncfgs,
                                   int64_t *end_offset, char *msg, size_t msglen);
+/* UpdateFeatures (controller_update_features). A new cluster's first
+ * active controller, finding the log empty, writes the bootstrap records
+ * itself (controller_bootstrap): a single node at metalog_replay, a
+ * cluster's first leader once it takes over. */
+int16_t metalog_update_features(metalog *m, const ctl_feature_update *u, int n, bool validate_only,
+                                int64_t *end_offset, char *msg, size_t msglen);
 /*
  * Brokers (the controller's side of BrokerRegistration and BrokerHeartbeat,
  * controller/controller.h). A registration answers once committed; a

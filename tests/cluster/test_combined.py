@@ -12,10 +12,16 @@ module: the cluster is one cluster whichever node a client talks to.
   the formatted cluster id on every node;
 - CreateTopics with replication factor 3 on 3 brokers: Metadata shows 3
   distinct replicas per partition on every node; a factor of 4 is refused
-  with INVALID_REPLICATION_FACTOR.
+  with INVALID_REPLICATION_FACTOR;
+- transaction.version: the new cluster finalizes it at 2 (every node's
+  ApiVersions), and an UpdateFeatures sent to any node (forwarded to the
+  active controller) reaches every node's ApiVersions with a larger epoch.
 
 Every test passes on Apache Kafka 4.4.0 (--broker=kafka) and on Gregor.
 """
+
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -140,3 +146,43 @@ def test_replication_factor_three_on_three_brokers(combined_cluster):
     too_many = unique("rf4")
     err, msg = create_topic_raw(c.brokers()[0].client_port, too_many, replication=4)
     assert err == 38, "replication factor 4 on 3 brokers: error %d %s" % (err, msg)  # INVALID_REPLICATION_FACTOR
+
+
+def test_transaction_version_through_any_node(combined_cluster):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "integration"))
+    import kafka_wire as w
+    tv = "transaction.version"
+    c = combined_cluster
+    nodes = c.brokers()
+
+    def features(port):
+        s = w.connect(port)
+        try:
+            s.sendall(w.api_versions(1, 4))
+            av = w.parse_api_versions_v3(w.recv_response(s))
+        finally:
+            s.close()
+        assert av["supported"].get(tv) == (0, 2), av["supported"]
+        return av["finalized"].get(tv), av["epoch"]
+
+    def everywhere(level, after):
+        """Every node's (level, epoch) once each has the level at an epoch
+        above its own before (the epoch only grows)."""
+        got = [features(n.client_port) for n in nodes]
+        return got if all(g[0] == level and g[1] > a for g, a in zip(got, after)) else None
+
+    got, _ = wait_until("transaction.version finalized at 2 on every node",
+                        lambda: everywhere((2, 2), [-1] * len(nodes)), 30)
+    epochs = [e for _, e in got]
+    # downgrade to 1 through node 1, disable through node 2, upgrade through node 3
+    for n, level, upgrade_type, want in zip(nodes, (1, 0, 2), (2, 2, 1), ((1, 1), None, (2, 2))):
+        s = w.connect(n.client_port, timeout=40)
+        try:
+            s.sendall(w.update_features(5, 1, [(tv, level, upgrade_type)]))
+            answer = w.parse_update_features(w.recv_response(s, timeout=40), 1)
+        finally:
+            s.close()
+        assert answer == (0, None, [(tv, 0, "NONE")]), "through node %d: %r" % (n.node_id, answer)
+        got, _ = wait_until("transaction.version %s on every node" % (want,),
+                            lambda: everywhere(want, epochs), 30)
+        epochs = [e for _, e in got]

@@ -3,7 +3,9 @@ Minimal Kafka wire encoders/decoders for raw-socket tests (not a test file).
 
 Only what test_bad_input.py needs: request framing (header v1/v2), a record
 batch v2 builder with a pure-Python CRC32C, Produce v3, ApiVersions and
-Metadata requests, and decoders for the ApiVersions and Produce v3 responses.
+Metadata requests, and decoders for the ApiVersions and Produce v3 responses;
+for test_features.py, ApiVersions v3+ with its feature fields, and
+UpdateFeatures v0-2.
 """
 
 import socket
@@ -224,6 +226,19 @@ class Reader:
     def remaining(self):
         return len(self.data) - self.pos
 
+    def compact_string(self):
+        n = self.uvarint() - 1
+        if n < 0:
+            return None
+        s = self.data[self.pos:self.pos + n].decode()
+        self.pos += n
+        return s
+
+    def skip_tags(self):
+        for _ in range(self.uvarint()):
+            self.uvarint()
+            self.pos += self.uvarint()
+
 
 def parse_api_versions_v0(payload):
     """-> (correlation_id, error_code, {api_key: (min, max)})"""
@@ -236,6 +251,71 @@ def parse_api_versions_v0(payload):
         k, lo, hi = r.take(">hhh")
         apis[k] = (lo, hi)
     return corr, err, apis
+
+
+def parse_api_versions_v3(payload):
+    """An ApiVersions v3+ answer (response header v0) -> dict: error,
+    apis {key: (min, max)}, supported {name: (min, max)}, finalized
+    {name: (max_level, min_level)}, epoch (-1 when absent), tags (the
+    tagged fields present)."""
+    r = Reader(payload)
+    r.take(">i")                                  # correlation id
+    out = {"error": r.take(">h"), "apis": {}, "supported": {}, "finalized": {},
+           "epoch": -1, "tags": []}
+    for _ in range(r.uvarint() - 1):
+        k, lo, hi = r.take(">hhh")
+        r.skip_tags()
+        out["apis"][k] = (lo, hi)
+    r.take(">i")                                  # throttle_time_ms
+    for _ in range(r.uvarint()):
+        tag, size = r.uvarint(), r.uvarint()
+        end = r.pos + size
+        out["tags"].append(tag)
+        if tag in (0, 2):
+            d = out["supported" if tag == 0 else "finalized"]
+            for _ in range(r.uvarint() - 1):
+                name = r.compact_string()
+                d[name] = r.take(">hh")
+                r.skip_tags()
+        elif tag == 1:
+            out["epoch"] = r.take(">q")
+        r.pos = end
+    assert r.remaining() == 0, "%d bytes after the ApiVersions answer" % r.remaining()
+    return out
+
+
+def update_features(correlation_id, version, updates, validate_only=False, timeout_ms=60000):
+    """UpdateFeatures v0-2 (flexible): updates are (feature, level,
+    upgrade_type) - v0 sends allow_downgrade = upgrade_type != 1 instead."""
+    body = struct.pack(">i", timeout_ms) + uvarint(len(updates) + 1)
+    for name, level, upgrade_type in updates:
+        body += compact_string(name) + struct.pack(">h", level)
+        body += struct.pack(">b", upgrade_type) if version >= 1 else struct.pack(">?", upgrade_type != 1)
+        body += b"\x00"
+    if version >= 1:
+        body += struct.pack(">?", validate_only)
+    body += b"\x00"
+    return frame(request_header_v2(57, version, correlation_id) + body)
+
+
+def parse_update_features(payload, version):
+    """-> (error_code, error_message, [(feature, error_code, error_message)])"""
+    r = Reader(payload)
+    r.take(">i")                                  # correlation id
+    r.skip_tags()                                 # response header v1
+    r.take(">i")                                  # throttle_time_ms
+    err = r.take(">h")
+    msg = r.compact_string()
+    results = []
+    if version <= 1:
+        for _ in range(r.uvarint() - 1):
+            name = r.compact_string()
+            e = r.take(">h")
+            results.append((name, e, r.compact_string()))
+            r.skip_tags()
+    r.skip_tags()
+    assert r.remaining() == 0, "%d bytes after the UpdateFeatures answer" % r.remaining()
+    return err, msg, results
 
 
 def parse_produce_v3(payload):

@@ -1882,6 +1882,28 @@ static kp_str unknown_name(sweep_ctx *c)
     return fmt_str(c->a, "sweep-unknown-%s-v%d", c->api->name, c->v);
 }
 
+/* UpdateFeatures of one feature; validate_only from v1 (v0 has none: it
+ * writes the level, which for the level the feature has changes nothing
+ * but the finalized epoch). */
+static void sweep_update_feature(sweep_ctx *c, kp_str feature, int16_t level, int8_t upgrade_type)
+{
+    REQ(kp_update_features_req);
+    m->timeout_ms = 30000;
+    m->feature_updates_n = 1;
+    m->feature_updates = NEW(c->a, kp_update_features_req_feature_update_key, 1);
+    kp_update_features_req_feature_update_key_init(&m->feature_updates[0]);
+    m->feature_updates[0].feature = feature;
+    m->feature_updates[0].max_version_level = level;
+    m->feature_updates[0].allow_downgrade = upgrade_type != 1;
+    m->feature_updates[0].upgrade_type = upgrade_type;
+    m->validate_only = true;
+    sweep_one(c, m);
+}
+
+/* transaction.version to 2, the level of a new cluster (Kafka 4.4's
+ * `kafka-storage format` and Gregor's bootstrap). */
+static void sw_update_features(sweep_ctx *c) { sweep_update_feature(c, KP_STR("transaction.version"), 2, 1); }
+
 static const kp_uuid UNKNOWN_TOPIC_ID = { { 0x5e, 0xe9, 0x00, 0x01, 0x5e, 0xe9, 0x00, 0x02, 0x5e, 0xe9, 0x00, 0x03,
                                             0x5e, 0xe9, 0x00, 0x04 } };
 
@@ -2220,6 +2242,8 @@ static void er_create_partitions(sweep_ctx *c)
     m->timeout_ms = 30000;
     sweep_one(c, m);
 }
+
+static void er_update_features(sweep_ctx *c) { sweep_update_feature(c, unknown_name(c), 1, 1); }
 
 static void er_elect_leaders(sweep_ctx *c)
 {
@@ -2634,6 +2658,11 @@ static void mc_add_partitions_unknown_topic(sweep_ctx *c)
     sweep_one(c, m);
 }
 
+/* transaction.version 2 -> 1 as an upgrade (v0: any downgrade), and to a
+ * level beyond the supported ones: INVALID_UPDATE_VERSION. */
+static void mc_update_features_downgrade(sweep_ctx *c) { sweep_update_feature(c, KP_STR("transaction.version"), 1, 1); }
+static void mc_update_features_level_3(sweep_ctx *c) { sweep_update_feature(c, KP_STR("transaction.version"), 3, 1); }
+
 typedef struct more_case {
     int16_t key;
     const char *name; /* the "case" of the line */
@@ -2664,6 +2693,8 @@ static const more_case MORE_CASES[] = {
     { KP_API_PRODUCE, "acks-2", mc_produce_acks_2 },
     { KP_API_INIT_PRODUCER_ID, "timeout-1h", mc_init_producer_id_timeout },
     { KP_API_ADD_PARTITIONS_TO_TXN, "unknown-topic", mc_add_partitions_unknown_topic },
+    { KP_API_UPDATE_FEATURES, "downgrade-as-upgrade", mc_update_features_downgrade },
+    { KP_API_UPDATE_FEATURES, "level-3", mc_update_features_level_3 },
     { 0, NULL, NULL },
 };
 
@@ -2714,6 +2745,7 @@ static const handler HANDLERS[] = {
     { KP_API_DESCRIBE_PRODUCERS, sw_describe_producers, NULL, er_describe_producers },
     { KP_API_DESCRIBE_TRANSACTIONS, sw_describe_transactions, NULL, er_describe_transactions },
     { KP_API_LIST_TRANSACTIONS, sw_list_transactions, NULL, NULL },
+    { KP_API_UPDATE_FEATURES, sw_update_features, NULL, er_update_features },
     /* Raft between voters, and the controller's own: a broker listener
      * does not serve them (Kafka 4.4 does not advertise them there). */
     { KP_API_VOTE, NULL, "Raft election between controllers (controller listener only)", NULL },

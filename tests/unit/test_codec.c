@@ -468,7 +468,7 @@ static void roundtrip(const char *name, const side *sd, int16_t v, int variant)
 
 static void test_all_messages(void)
 {
-    CHECK_EQ_I64(kp_apis_count, 51);
+    CHECK_EQ_I64(kp_apis_count, 52);
     CHECK_EQ_I64(kp_test_apis_count, kp_apis_count);
     for (int i = 0; i < kp_apis_count; i++) {
         const kp_api_info *api = &kp_apis[i];
@@ -838,6 +838,7 @@ static void test_api_table(void)
         { KP_API_ALTER_CONFIGS, 0, 2, 2 }, { KP_API_CREATE_PARTITIONS, 0, 3, 2 },
         { KP_API_DELETE_GROUPS, 0, 3, 2 }, { KP_API_INCREMENTAL_ALTER_CONFIGS, 0, 1, 1 },
         { KP_API_OFFSET_DELETE, 0, 0, INT16_MAX }, { KP_API_DESCRIBE_CLUSTER, 0, 2, 0 },
+        { KP_API_UPDATE_FEATURES, 0, 2, 0 },
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         const kp_api_info *api = kp_api_find(want[i].key);

@@ -13,6 +13,9 @@
  *     ISR within the replicas, producer-id blocks never overlapping;
  *   - a model (topic name -> partition count, configs) agrees.
  * controller_reset to a committed image drops what was written after it.
+ * Finalized features: transaction.version in the image (records, snapshots,
+ * diffs, level 0), the bootstrap records, and UpdateFeatures' decisions with
+ * Kafka 4.4's messages.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -21,6 +24,7 @@
 
 #include "check.h"
 #include "controller/controller.h"
+#include "controller/features.h"
 #include "controller/image.h"
 #include "kafka_msgs.h"
 
@@ -851,8 +855,203 @@ static void test_reassign(void)
     controller_free(c);
 }
 
+/* ---- finalized features (transaction.version) ---- */
+
+/* The one record of l from `from` decodes as FeatureLevelRecord name=level. */
+static void check_feature_record(const mrec_list *l, int i, const char *name, int16_t level)
+{
+    int32_t len;
+    const uint8_t *v = mrec_get(l, i, &len);
+    arena a;
+    arena_init(&a, 512);
+    kp_reader r;
+    int key;
+    int16_t ver;
+    CHECK(mrec_open(&r, v, len, &a, &key, &ver) == 0);
+    CHECK_EQ_I64(key, KP_REC_FEATURE_LEVEL_RECORD);
+    kp_feature_level_record rec;
+    CHECK(kp_feature_level_record_decode(&r, ver, &rec) == 0);
+    CHECK(kp_str_eq(rec.name, name));
+    CHECK_EQ_I64(rec.feature_level, level);
+    arena_deinit(&a);
+}
+
+/* One update through the controller: its code, and msg when refused. */
+static int16_t update1(controller *c, const char *name, int16_t level, int8_t type, bool validate_only,
+                       mrec_list *out, char *msg, size_t msglen)
+{
+    ctl_feature_update u = { name, (int)strlen(name), level, type };
+    msg[0] = '\0';
+    return controller_update_features(c, &u, 1, validate_only, out, msg, msglen);
+}
+
+static void check_refused(controller *c, const char *name, int16_t level, int8_t type, const char *want)
+{
+    mrec_list out;
+    mrec_list_init(&out);
+    char msg[512];
+    int16_t tv = controller_image(c)->transaction_version;
+    CHECK_EQ_I64(update1(c, name, level, type, false, &out, msg, sizeof msg), KERR_INVALID_UPDATE_VERSION);
+    if (strcmp(msg, want) != 0)
+        fprintf(stderr, "got:  %s\nwant: %s\n", msg, want);
+    CHECK(strcmp(msg, want) == 0);
+    CHECK_EQ_I64(out.n, 0);
+    CHECK_EQ_I64(controller_image(c)->transaction_version, tv);
+    mrec_list_deinit(&out);
+}
+
+/* The image keeps transaction.version: applied from its record (level 0
+ * included), in snapshots, copies, equality and diffs. */
+static void test_feature_image(void)
+{
+    controller *c = controller_new(1, 7);
+    mrec_list log;
+    mrec_list_init(&log);
+    controller_bootstrap(c, &log);
+    CHECK_EQ_I64(log.n, 1);
+    check_feature_record(&log, 0, "transaction.version", 2);
+    CHECK_EQ_I64(controller_image(c)->transaction_version, 2);
+
+    mimage im, fresh, cp;
+    mimage_init(&im);
+    mimage_init(&fresh);
+    mdelta d;
+    mdelta_init(&d);
+    CHECK_EQ_I64(d.offset, -1);
+    CHECK_EQ_I64(im.transaction_version, 0); /* an old log without the record: V1 */
+    int32_t len;
+    const uint8_t *v = mrec_get(&log, 0, &len);
+    char err[128];
+    CHECK(mimage_apply(&im, v, len, &d, err, sizeof err) == 0);
+    CHECK_EQ_I64(im.transaction_version, 2);
+    CHECK(d.n == 1 && d.ev[0].kind == MD_FEATURE);
+    CHECK(!mimage_equal(&im, &fresh));
+    CHECK(mimage_equal(&im, controller_image(c)));
+    mdelta_clear(&d);
+    mimage_diff(&fresh, &im, &d);
+    CHECK(d.n == 1 && d.ev[0].kind == MD_FEATURE);
+    mdelta_clear(&d);
+    mimage_diff(&im, &im, &d);
+    CHECK_EQ_I64(d.n, 0);
+
+    /* a snapshot holds it, and gives the same image back */
+    mrec_list snap;
+    mrec_list_init(&snap);
+    mimage_write(&im, &snap);
+    CHECK_EQ_I64(snap.n, 1);
+    check_feature_record(&snap, 0, "transaction.version", 2);
+    apply_all(&fresh, &snap, 0);
+    CHECK(mimage_equal(&fresh, &im));
+    CHECK(mimage_copy(&cp, &im) == 0);
+    CHECK_EQ_I64(cp.transaction_version, 2);
+    mimage_deinit(&cp);
+
+    /* level 0: not finalized, and no record in a snapshot (Kafka's absent
+     * feature); metadata.version is another field */
+    mrec_list_clear(&log);
+    mrec_feature_level(&log, "transaction.version", 0);
+    mrec_feature_level(&log, "metadata.version", 21);
+    mrec_feature_level(&log, "group.version", 1); /* not kept: Gregor does not implement it */
+    mdelta_clear(&d);
+    for (int i = 0; i < log.n; i++) {
+        v = mrec_get(&log, i, &len);
+        CHECK(mimage_apply(&im, v, len, &d, err, sizeof err) == 0);
+    }
+    CHECK_EQ_I64(im.transaction_version, 0);
+    CHECK_EQ_I64(im.metadata_version, 21);
+    CHECK_EQ_I64(d.n, 2);
+    mrec_list_clear(&snap);
+    mimage_write(&im, &snap);
+    CHECK_EQ_I64(snap.n, 1);
+    check_feature_record(&snap, 0, "metadata.version", 21);
+    mdelta_deinit(&d);
+    mrec_list_deinit(&snap);
+    mrec_list_deinit(&log);
+    mimage_deinit(&im);
+    mimage_deinit(&fresh);
+    controller_free(c);
+}
+
+/* UpdateFeatures' decisions, with Kafka 4.4's answers to the same
+ * requests (its messages, byte for byte). */
+static void test_feature_updates(void)
+{
+    controller *c = controller_new(3, 7);
+    mrec_list out;
+    mrec_list_init(&out);
+    char msg[512];
+    controller_bootstrap(c, &out);
+    mrec_list_clear(&out);
+    const char *pre = "Invalid update version ";
+    char want[512];
+    snprintf(want, sizeof want, "%s1 for feature transaction.version. The controller does not support the given "
+             "upgrade type.", pre);
+    check_refused(c, "transaction.version", 1, 0, want);
+    check_refused(c, "transaction.version", 1, 4, want);
+    snprintf(want, sizeof want, "%s-1 for feature transaction.version. A feature version cannot be less than 0.", pre);
+    check_refused(c, "transaction.version", -1, FEATURE_SAFE_DOWNGRADE, want);
+    snprintf(want, sizeof want, "%s1 for feature foo.bar. Local controller 3 does not support this feature.", pre);
+    check_refused(c, "foo.bar", 1, FEATURE_UPGRADE, want);
+    snprintf(want, sizeof want, "%s0 for feature foo.bar. Feature foo.bar not found.", pre);
+    check_refused(c, "foo.bar", 0, FEATURE_SAFE_DOWNGRADE, want);
+    snprintf(want, sizeof want, "%s20 for feature metadata.version. Local controller 3 does not support this "
+             "feature.", pre);
+    check_refused(c, "metadata.version", 20, FEATURE_SAFE_DOWNGRADE, want);
+    snprintf(want, sizeof want, "%s3 for feature transaction.version. Local controller 3 only supports versions 0-2",
+             pre);
+    check_refused(c, "transaction.version", 3, FEATURE_UPGRADE, want);
+    snprintf(want, sizeof want, "%s1 for feature transaction.version. Can't downgrade the version of this feature "
+             "without setting the upgrade type to either safe or unsafe downgrade.", pre);
+    check_refused(c, "transaction.version", 1, FEATURE_UPGRADE, want);
+
+    /* validate_only: accepted, nothing written */
+    CHECK_EQ_I64(update1(c, "transaction.version", 1, FEATURE_SAFE_DOWNGRADE, true, &out, msg, sizeof msg), 0);
+    CHECK_EQ_I64(out.n, 0);
+    CHECK_EQ_I64(controller_image(c)->transaction_version, 2);
+    /* the same level again: a record (the epoch moves, as in Kafka) */
+    CHECK_EQ_I64(update1(c, "transaction.version", 2, FEATURE_UPGRADE, false, &out, msg, sizeof msg), 0);
+    CHECK_EQ_I64(out.n, 1);
+    /* safe and unsafe downgrades both go, down to 0 */
+    CHECK_EQ_I64(update1(c, "transaction.version", 1, FEATURE_SAFE_DOWNGRADE, false, &out, msg, sizeof msg), 0);
+    check_feature_record(&out, 1, "transaction.version", 1);
+    CHECK_EQ_I64(controller_image(c)->transaction_version, 1);
+    snprintf(want, sizeof want, "%s2 for feature transaction.version. Can't downgrade to a newer version.", pre);
+    check_refused(c, "transaction.version", 2, FEATURE_SAFE_DOWNGRADE, want);
+    check_refused(c, "transaction.version", 2, FEATURE_UNSAFE_DOWNGRADE, want);
+    CHECK_EQ_I64(update1(c, "transaction.version", 0, FEATURE_UNSAFE_DOWNGRADE, false, &out, msg, sizeof msg), 0);
+    CHECK_EQ_I64(controller_image(c)->transaction_version, 0);
+    CHECK_EQ_I64(update1(c, "transaction.version", 2, FEATURE_UPGRADE, false, &out, msg, sizeof msg), 0);
+    CHECK_EQ_I64(controller_image(c)->transaction_version, 2);
+
+    /* several: a name's last update wins; one refused refuses all */
+    mrec_list_clear(&out);
+    ctl_feature_update two[2] = { { "transaction.version", 19, 9, FEATURE_UPGRADE },
+                                  { "transaction.version", 19, 1, FEATURE_SAFE_DOWNGRADE } };
+    CHECK_EQ_I64(controller_update_features(c, two, 2, false, &out, msg, sizeof msg), 0);
+    CHECK_EQ_I64(out.n, 1);
+    check_feature_record(&out, 0, "transaction.version", 1);
+    mrec_list_clear(&out);
+    ctl_feature_update bad[2] = { { "transaction.version", 19, 2, FEATURE_UPGRADE }, { "foo", 3, 1, FEATURE_UPGRADE } };
+    CHECK_EQ_I64(controller_update_features(c, bad, 2, false, &out, msg, sizeof msg), KERR_INVALID_UPDATE_VERSION);
+    CHECK(strcmp(msg, "Invalid update version 1 for feature foo. Local controller 3 does not support this "
+                      "feature.") == 0);
+    CHECK_EQ_I64(out.n, 0);
+    CHECK_EQ_I64(controller_image(c)->transaction_version, 1);
+    /* none at all: nothing to do */
+    CHECK_EQ_I64(controller_update_features(c, NULL, 0, false, &out, msg, sizeof msg), 0);
+    CHECK_EQ_I64(out.n, 0);
+    /* a name with a NUL byte is not transaction.version */
+    ctl_feature_update nul = { "transaction.version\0x", 21, 2, FEATURE_UPGRADE };
+    CHECK_EQ_I64(controller_update_features(c, &nul, 1, false, &out, msg, sizeof msg), KERR_INVALID_UPDATE_VERSION);
+    CHECK_EQ_I64(out.n, 0);
+    mrec_list_deinit(&out);
+    controller_free(c);
+}
+
 int main(void)
 {
+    test_feature_image();
+    test_feature_updates();
     test_delta();
     test_brokers();
     test_unclean();
