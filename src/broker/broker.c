@@ -458,6 +458,11 @@ static int32_t txn_offsets_partition(void *ctx, const char *group_id)
     return coord_offsets_partition(b->coord, group_id);
 }
 
+static int16_t txn_transaction_version(void *ctx)
+{
+    return broker_transaction_version(ctx);
+}
+
 int broker_init(broker *b, char *err, size_t errlen)
 {
     b->node_id = (int32_t)config_get_num(&b->cfg, BCFG_NODE_ID);
@@ -585,6 +590,7 @@ int broker_init(broker *b, char *err, size_t errlen)
         .create_topic = broker_create_internal_topic,
         .offsets_marker = txn_offsets_marker,
         .offsets_partition = txn_offsets_partition,
+        .transaction_version = txn_transaction_version,
         .ctx = b,
     };
     b->tcoord = tcoord_new(&tenv);
