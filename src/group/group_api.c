@@ -633,12 +633,11 @@ static void txn_commit_group(txn_commit_op *op)
             kp_txn_offset_commit_resp_partition *pr = &t->partitions[j];
             kp_txn_offset_commit_resp_partition_init(pr);
             pr->partition_index = rp->partition_index;
-            pr->error_code = code;
-            if (code != KERR_NONE)
+            /* v6: an unknown topic id is answered before the transaction or the group is asked (KafkaApis) */
+            pr->error_code = unknown_id ? KERR_UNKNOWN_TOPIC_ID : code;
+            if (code != KERR_NONE || unknown_id)
                 continue;
-            if (unknown_id) {
-                pr->error_code = KERR_UNKNOWN_TOPIC_ID;
-            } else if (!tp || rp->partition_index < 0 || rp->partition_index >= topic_nparts(tp)) {
+            if (!tp || rp->partition_index < 0 || rp->partition_index >= topic_nparts(tp)) {
                 pr->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
             } else if (rp->committed_metadata.len > c->metadata_bytes_max &&
                        coord_java_length(rp->committed_metadata.ptr, rp->committed_metadata.len) > c->metadata_bytes_max) {
@@ -722,10 +721,17 @@ void handle_txn_offset_commit(broker *b, req *rq)
     op->rq = rq;
     op->b = b;
     kp_txn_offset_commit_resp_init(&op->resp);
+    bool any_known = false;
     if (ver >= 6)
         topics_by_id(b, rq, body->topics, body->topics_n);
+    for (int i = 0; i < body->topics_n; i++)
+        any_known |= body->topics[i].name.len >= 0;
     grp_str gid = jstr(rq, body->group_id);
     op->code = gid.len <= 0 ? KERR_INVALID_GROUP_ID : KERR_NONE;
+    if (!any_known) {
+        txn_commit_group(op); /* nothing the coordinators need to see (Kafka answers at once) */
+        return;
+    }
     coordinator *c = b->coord;
     if (op->code == KERR_NONE) {
         pthread_mutex_lock(&c->lock);
