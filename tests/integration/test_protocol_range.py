@@ -203,9 +203,13 @@ def api_versions_v5_answer(broker, cluster_id, node_id):
 
 
 def cluster_and_node(broker):
+    """The cluster id and the node id of the one broker under test. Not
+    librdkafka's orig_broker_id: it is -1 when the answer came over the
+    bootstrap connection, which has no node id yet (at random)."""
     a = admin(broker)
     md = a.list_topics(timeout=30)
-    return md.cluster_id, md.orig_broker_id
+    assert len(md.brokers) == 1, md.brokers
+    return md.cluster_id, next(iter(md.brokers))
 
 
 def test_api_versions_v5_checks_cluster_and_node(broker):
