@@ -7,6 +7,7 @@
  */
 #include "controller/controller.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -460,28 +461,46 @@ int16_t controller_allocate_producer_ids(controller *c, int32_t broker_id, int32
 
 /* ---- finalized features ---- */
 
+static bool same_name(const ctl_feature_update *a, const ctl_feature_update *b)
+{
+    return a->name_len == b->name_len && memcmp(a->name, b->name, (size_t)a->name_len) == 0;
+}
+
+/* Kafka keeps the updates in a map: a name's last update is the one that
+ * counts. Linear in n whatever the request holds: a known feature's last
+ * index is found once, and an unknown name refuses the request at its
+ * first sight (checked at its last update). */
 int16_t controller_update_features(controller *c, const ctl_feature_update *u, int n, bool validate_only,
                                    mrec_list *out, char *msg, size_t msglen)
 {
-    int from = out->n;
-    for (int pass = 0; pass < 2; pass++) { /* check them all, then write */
-        for (int i = 0; i < n; i++) {
-            bool later = false; /* Kafka's map keeps a name's last update */
-            for (int k = i + 1; k < n && !later; k++)
-                later = u[k].name_len == u[i].name_len && memcmp(u[k].name, u[i].name, (size_t)u[i].name_len) == 0;
-            if (later)
-                continue;
-            if (pass == 0) {
-                int16_t code = features_check_update(&c->image, c->node_id, u[i].name, u[i].name_len, u[i].level,
-                                                     u[i].upgrade_type, msg, msglen);
-                if (code != KERR_NONE)
-                    return code;
-            } else if (!validate_only) {
-                const feature_def *f = features_find(u[i].name, u[i].name_len);
-                mrec_feature_level(out, f->name, u[i].level);
-            }
-        }
+    const feature_def *defs;
+    int ndefs = features_known(&defs);
+    int last[8];
+    assert(ndefs <= (int)(sizeof(last) / sizeof(last[0])));
+    for (int k = 0; k < ndefs; k++) {
+        last[k] = -1;
+        for (int i = n - 1; i >= 0 && last[k] < 0; i--)
+            if (features_find(u[i].name, u[i].name_len) == &defs[k])
+                last[k] = i;
     }
+    for (int i = 0; i < n; i++) {
+        const feature_def *f = features_find(u[i].name, u[i].name_len);
+        int at = i;
+        if (f && last[f - defs] != i)
+            continue;
+        if (!f)
+            for (int j = n - 1; j > i && at == i; j--)
+                if (same_name(&u[j], &u[i]))
+                    at = j;
+        int16_t code = features_check_update(&c->image, c->node_id, u[at].name, u[at].name_len, u[at].level,
+                                             u[at].upgrade_type, msg, msglen);
+        if (code != KERR_NONE)
+            return code;
+    }
+    int from = out->n;
+    for (int k = 0; k < ndefs && !validate_only; k++)
+        if (last[k] >= 0)
+            mrec_feature_level(out, defs[k].name, u[last[k]].level);
     return apply_out(c, out, from);
 }
 

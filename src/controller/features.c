@@ -12,6 +12,11 @@
 
 #include "kafka_msgs.h"
 
+/* transaction.version: levels 0-2, a new cluster at 2 (Kafka 4.4's
+ * format). At 2, Kafka 4 Java clients run transactions V2 (KIP-890 part
+ * 2: no AddPartitionsToTxn, Produce v12+, EndTxn v5), which the transaction
+ * coordinator must serve (it reads the level: broker_transaction_version);
+ * a bootstrap level of 1 keeps new clusters on V1. */
 static const feature_def known[] = {
     { MI_FEATURE_TRANSACTION_VERSION, 0, 2, 2 },
 };

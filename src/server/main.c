@@ -41,6 +41,7 @@ static const command commands[] = {
     { "leader-election", tool_leader_election_main, "elect preferred leaders again (kafka-leader-election.sh)" },
     { "reassign-partitions", tool_reassign_partitions_main, "move partitions between brokers: generate, execute, verify, cancel, list (kafka-reassign-partitions.sh)" },
     { "metadata-quorum", tool_metadata_quorum_main, "describe the KRaft metadata quorum (kafka-metadata-quorum.sh)" },
+    { "features", tool_features_main, "describe, upgrade, downgrade, disable finalized features (kafka-features.sh)" },
 };
 
 static void usage(FILE *f)

@@ -26,6 +26,7 @@ int tool_delete_records_main(int argc, char **argv);
 int tool_metadata_quorum_main(int argc, char **argv);
 int tool_leader_election_main(int argc, char **argv);
 int tool_reassign_partitions_main(int argc, char **argv);
+int tool_features_main(int argc, char **argv);
 
 /*
  * One request of a flexible version (request header v2, response header v1)

@@ -19,13 +19,17 @@ On both brokers (Kafka 4.4.0 is the reference):
   result per feature ("NONE" as its message), v2 none, a refused update
   fails the whole request at the top level (INVALID_UPDATE_VERSION);
 - the level survives a restart.
-Gregor only: the level comes back from a metadata snapshot too, and a
+Gregor only: the level comes back from a metadata snapshot too; a
 metadata log written before Gregor knew the feature (no FeatureLevelRecord)
 stays at transactions V1 (not finalized), as an upgraded Kafka cluster
-does, until kafka-features.sh upgrades it.
+does, until kafka-features.sh upgrades it; and Gregor's own
+bin/kafka-features.sh (`gregor features`) prints what Kafka's tool prints,
+byte for byte, with the same exit status.
 """
 
+import os
 import struct
+import subprocess
 
 import pytest
 
@@ -281,3 +285,36 @@ def test_old_metadata_log_stays_at_transactions_v1(tmp_path, request):
         if any(getattr(request.node, "rep_" + w, None) is not None and getattr(request.node, "rep_" + w).failed
                for w in ("setup", "call")):
             print(b.log_tail(all_runs=True))
+
+
+@pytest.mark.gregor_only("Gregor's bin/kafka-features.sh shim")
+def test_shim_prints_what_kafkas_tool_prints(broker):
+    from conftest import GREGOR_BIN, REPO
+    env = dict(os.environ, GREGOR_BIN=GREGOR_BIN)
+
+    def shim(*args):
+        r = subprocess.run([str(REPO / "bin" / "kafka-features.sh"), "--bootstrap-server", broker.bootstrap]
+                           + list(args), capture_output=True, text=True, env=env, timeout=TOOL_TIMEOUT)
+        return r.returncode, r.stdout, r.stderr
+
+    for args in [("describe",),
+                 ("downgrade", "--feature", "%s=1" % TV),
+                 ("describe",),
+                 ("downgrade", "--feature", "%s=0" % TV, "--unsafe", "--dry-run"),
+                 ("upgrade", "--feature", "%s=2" % TV, "--dry-run"),
+                 ("upgrade", "--feature", "%s=3" % TV),
+                 ("upgrade", "--feature", "%s=2" % TV, "--feature", "foo.bar=1"),
+                 ("disable", "--feature", "foo.bar"),
+                 ("disable", "--feature", TV),
+                 ("describe",),
+                 ("upgrade", "--feature", "%s=x" % TV),
+                 ("upgrade", "--feature", "%s" % TV),
+                 ("upgrade", "--feature", "%s=-1" % TV),
+                 ("upgrade", "--feature", "a=1", "--feature", "a=2"),
+                 ("upgrade",),
+                 ("upgrade", "--feature", "%s=2" % TV),
+                 ("describe",)]:
+        mine = shim(*args)
+        kafkas = features_tool(broker, *args)
+        assert mine == kafkas, "kafka-features.sh %s:\ngregor %r\nkafka  %r" % (" ".join(args), mine, kafkas)
+    assert finalized_tv(broker)[0] == (2, 2)

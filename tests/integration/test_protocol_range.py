@@ -203,10 +203,11 @@ def api_versions_v5_answer(broker, cluster_id, node_id):
 
 
 def cluster_and_node(broker):
+    """The cluster id and the node id of the one broker under test. Not
+    librdkafka's orig_broker_id: it is -1 when the answer came over the
+    bootstrap connection, which has no node id yet (at random)."""
     a = admin(broker)
     md = a.list_topics(timeout=30)
-    # librdkafka reports -1 when the answer came over its bootstrap
-    # connection (whose node id it did not know yet): one broker here
     assert len(md.brokers) == 1, md.brokers
     return md.cluster_id, next(iter(md.brokers))
 

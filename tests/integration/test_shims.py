@@ -41,7 +41,7 @@ BIN = REPO / "bin"
 SHIMS = ["kafka-server-start.sh", "kafka-server-stop.sh", "kafka-storage.sh", "kafka-topics.sh",
          "kafka-console-producer.sh", "kafka-console-consumer.sh", "kafka-consumer-groups.sh",
          "kafka-configs.sh", "kafka-get-offsets.sh", "kafka-producer-perf-test.sh",
-         "kafka-consumer-perf-test.sh", "kafka-dump-log.sh"]
+         "kafka-consumer-perf-test.sh", "kafka-dump-log.sh", "kafka-features.sh"]
 RUN_TIMEOUT_S = 90
 
 

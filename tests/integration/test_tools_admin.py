@@ -84,7 +84,7 @@ DYNAMIC_TOPIC_CONFIG = 1  # confluent_kafka.admin.ConfigSource.DYNAMIC_TOPIC_CON
 # ---------------------------------------------------------------------------
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("cmd", ["topics", "configs", "cluster", "offsets", "storage"])
+@pytest.mark.parametrize("cmd", ["topics", "configs", "cluster", "offsets", "storage", "features"])
 def test_help_and_usage_errors(cmd):
     r = ok(cmd, "--help")
     assert "Usage: gregor %s" % cmd in r.stdout

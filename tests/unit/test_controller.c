@@ -1037,6 +1037,28 @@ static void test_feature_updates(void)
                       "feature.") == 0);
     CHECK_EQ_I64(out.n, 0);
     CHECK_EQ_I64(controller_image(c)->transaction_version, 1);
+    /* an unknown name twice: its last update is the one checked (level 0: not found) */
+    ctl_feature_update foo2[2] = { { "foo", 3, 1, FEATURE_UPGRADE }, { "foo", 3, 0, FEATURE_SAFE_DOWNGRADE } };
+    CHECK_EQ_I64(controller_update_features(c, foo2, 2, false, &out, msg, sizeof msg), KERR_INVALID_UPDATE_VERSION);
+    CHECK(strcmp(msg, "Invalid update version 0 for feature foo. Feature foo not found.") == 0);
+    /* a request of 200,000 updates (a 1 MB frame) is decided in linear time */
+    int many = 200000;
+    ctl_feature_update *big = calloc((size_t)many, sizeof(*big));
+    for (int i = 0; big && i < many; i++)
+        big[i] = (ctl_feature_update){ "transaction.version", 19, (int16_t)(i % 3), FEATURE_UNSAFE_DOWNGRADE };
+    if (big) {
+        big[many - 1].level = 1;
+        CHECK_EQ_I64(controller_update_features(c, big, many, false, &out, msg, sizeof msg), 0);
+        CHECK_EQ_I64(out.n, 1);
+        check_feature_record(&out, 0, "transaction.version", 1);
+        mrec_list_clear(&out);
+        for (int i = 0; i < many; i++)
+            big[i] = (ctl_feature_update){ i % 2 ? "foo" : "bar", 3, 1, FEATURE_UPGRADE };
+        CHECK_EQ_I64(controller_update_features(c, big, many, false, &out, msg, sizeof msg),
+                     KERR_INVALID_UPDATE_VERSION);
+        CHECK_EQ_I64(out.n, 0);
+    }
+    free(big);
     /* none at all: nothing to do */
     CHECK_EQ_I64(controller_update_features(c, NULL, 0, false, &out, msg, sizeof msg), 0);
     CHECK_EQ_I64(out.n, 0);
