@@ -34,7 +34,9 @@ typedef struct produce_op {
     int32_t timeout_ms; /* acks=all: how long to wait for the in-sync replicas */
     part_task *tasks;   /* heap; freed with the answer */
     int ntasks;
-    int16_t add_error;  /* transactions V2: the answer of the implicit add */
+    int16_t add_error;  /* the coordinator's answer: V2's add, or the remote verification's top-level error */
+    int16_t *verify_codes; /* the remote verification's per-partition answers (heap), NULL */
+    int nchecked;          /* the partitions the coordinator was asked about */
 } produce_op;
 
 typedef struct produce_wait {
@@ -638,32 +640,54 @@ static bool task_transactional(const part_task *t, int64_t *pid, int16_t *epoch)
     return true;
 }
 
-/* The coordinator's answer to the implicit add, back on the reactor: as
- * Kafka's ReplicaManager and AddPartitionsToTxnManager turn it into the
- * partitions' produce errors. */
-static void txn_added_on_reactor(reactor *r, void *arg)
+/* What the coordinator answered about a partition becomes its produce
+ * error as Kafka's AddPartitionsToTxnManager and ReplicaManager turn it:
+ * PRODUCER_FENCED is INVALID_PRODUCER_EPOCH; TRANSACTION_ABORTABLE
+ * INVALID_TXN_STATE before Produce v11; a coordinator that could not be
+ * asked (or, for V1, one busy ending the transaction) NOT_ENOUGH_REPLICAS,
+ * the underlying error in the message. *why: a message, or NULL. */
+static int16_t txn_check_error(int16_t e, bool v2, int16_t version, const char **why, char *buf, size_t n)
+{
+    *why = NULL;
+    if (e == KERR_PRODUCER_FENCED)
+        return KERR_INVALID_PRODUCER_EPOCH;
+    if (e == KERR_TRANSACTION_ABORTABLE && version < 11)
+        e = KERR_INVALID_TXN_STATE;
+    if (e == KERR_INVALID_TXN_STATE) {
+        *why = "Partition was not added to the transaction";
+    } else if (e == KERR_NETWORK_EXCEPTION || e == KERR_COORDINATOR_LOAD_IN_PROGRESS ||
+               e == KERR_COORDINATOR_NOT_AVAILABLE || e == KERR_NOT_COORDINATOR ||
+               (e == KERR_CONCURRENT_TRANSACTIONS && !v2)) {
+        snprintf(buf, n, "Unable to verify the partition has been added to the transaction. Underlying error: %s",
+                 kerr_name(e));
+        *why = buf;
+        e = KERR_NOT_ENOUGH_REPLICAS;
+    }
+    return e;
+}
+
+/* The coordinator's answer (V2's add, or a V1 batch's remote
+ * verification), back on the reactor: the partitions' errors, then the
+ * appends. */
+static void txn_checked_on_reactor(reactor *r, void *arg)
 {
     (void)r;
     produce_op *op = arg;
-    int16_t e = op->add_error;
-    const char *why = NULL;
-    char buf[160];
-    if (e == KERR_PRODUCER_FENCED) {
-        e = KERR_INVALID_PRODUCER_EPOCH;
-    } else if (e == KERR_INVALID_TXN_STATE) {
-        why = "Partition was not added to the transaction";
-    } else if (e == KERR_NETWORK_EXCEPTION || e == KERR_COORDINATOR_LOAD_IN_PROGRESS ||
-               e == KERR_COORDINATOR_NOT_AVAILABLE || e == KERR_NOT_COORDINATOR) {
-        snprintf(buf, sizeof buf, "Unable to verify the partition has been added to the transaction. "
-                 "Underlying error: %s", kerr_name(e));
-        why = buf;
-        e = KERR_NOT_ENOUGH_REPLICAS;
-    }
-    for (int i = 0; e != KERR_NONE && i < op->ntasks; i++) {
+    bool v2 = op->rq->hdr.api_version >= 12;
+    for (int i = 0, k = 0; i < op->ntasks; i++) {
         part_task *t = &op->tasks[i];
         int64_t pid;
         int16_t epoch;
         if (!task_transactional(t, &pid, &epoch))
+            continue;
+        int16_t e = op->add_error;
+        if (e == KERR_NONE && op->verify_codes)
+            e = op->verify_codes[k];
+        k++;
+        const char *why;
+        char buf[160];
+        e = txn_check_error(e, v2, op->rq->hdr.api_version, &why, buf, sizeof buf);
+        if (e == KERR_NONE)
             continue;
         t->code = e;
         if (why) {
@@ -671,6 +695,8 @@ static void txn_added_on_reactor(reactor *r, void *arg)
             t->why = t->why_buf;
         }
     }
+    free(op->verify_codes);
+    op->verify_codes = NULL;
     produce_appends(op);
 }
 
@@ -678,16 +704,33 @@ static void txn_added(void *arg, int16_t error)
 {
     produce_op *op = arg;
     op->add_error = error;
-    reactor_post(conn_reactor(op->rq->conn), txn_added_on_reactor, op); /* never inline: the lock may be held */
+    reactor_post(conn_reactor(op->rq->conn), txn_checked_on_reactor, op); /* never inline: the lock may be held */
+}
+
+static void txn_verified(void *arg, int16_t error, const int16_t *codes)
+{
+    produce_op *op = arg;
+    op->add_error = error != KERR_NONE || codes ? error : KERR_UNKNOWN_SERVER_ERROR;
+    if (codes && op->add_error == KERR_NONE) {
+        op->verify_codes = malloc(sizeof(int16_t) * (size_t)(op->ntasks ? op->ntasks : 1));
+        if (!op->verify_codes)
+            op->add_error = KERR_UNKNOWN_SERVER_ERROR;
+        else
+            memcpy(op->verify_codes, codes, sizeof(int16_t) * (size_t)op->nchecked);
+    }
+    reactor_post(conn_reactor(op->rq->conn), txn_checked_on_reactor, op);
 }
 
 /*
- * Transactions V2 (Produce v12+, KIP-890): the partitions this request
- * writes transactional batches to are added to the producer's transaction
- * first, by its coordinator, as Kafka's leader does (ADD_PARTITION). True
- * when the add was asked (the appends follow its answer).
+ * KIP-890: the partitions this request writes transactional batches to,
+ * before any is appended. Transactions V2 (Produce v12+): added to the
+ * producer's transaction by its coordinator, as Kafka's leader does
+ * (ADD_PARTITION). V1, when another broker coordinates the transactional
+ * id: that broker is asked whether they are in the transaction (verify
+ * only; when it is this broker, task_append asks it directly). True when
+ * the coordinator was asked (the appends follow its answer).
  */
-static bool txn_add_implicit(produce_op *op)
+static bool txn_check_first(produce_op *op)
 {
     int n = 0;
     int64_t pid = -1;
@@ -711,6 +754,10 @@ static bool txn_add_implicit(produce_op *op)
     }
     if (n == 0)
         return false;
+    op->nchecked = n;
+    if (op->rq->hdr.api_version < 12)
+        return tcoord_verify_remote(op->b->tcoord, op->txn_id.ptr, op->txn_id.len, pid, epoch, names, parts, n,
+                                    txn_verified, op);
     tcoord_add_implicit(op->b->tcoord, op->txn_id.ptr, op->txn_id.len, pid, epoch, names, parts, n, txn_added, op);
     return true;
 }
@@ -807,7 +854,8 @@ void handle_produce(broker *b, req *rq)
     }
     op->tasks = tasks;
     op->ntasks = ntasks;
-    if (rq->hdr.api_version >= 12 && op->txn_id.len > 0 && txn_add_implicit(op))
+    op->verify_codes = NULL;
+    if (op->txn_id.len > 0 && (rq->hdr.api_version >= 12 || b->txn_verify) && txn_check_first(op))
         return; /* produce_appends once the coordinator answered */
     produce_appends(op);
 }

@@ -1022,9 +1022,11 @@ void tcoord_add_partitions(tcoord *c, req *rq, const kp_add_partitions_to_txn_re
                body->v3_and_below_producer_epoch, parts, n, 0);
 }
 
-static void implicit_remote_done(void *arg, int16_t error)
+static void implicit_remote_done(void *arg, int16_t error, const int16_t *codes)
 {
     tq *q = arg;
+    for (int i = 0; error == KERR_NONE && codes && i < q->ti; i++)
+        error = codes[i]; /* an add answers every partition alike */
     q->cb(q->arg, error);
     free(q);
 }
@@ -1072,7 +1074,8 @@ void tcoord_add_implicit(tcoord *c, const char *txn_id, int32_t txn_id_len, int6
         pthread_mutex_unlock(&c->lock);
     } else if (err == KERR_NOT_COORDINATOR && c->mark && !c->stopping && k >= 0) {
         pthread_mutex_unlock(&c->lock);
-        tmark_add_partitions(c->mark, k, txn_id, txn_id_len, pid, epoch, tnames, partitions, n,
+        q->ti = n; /* the partitions' count, for the answer */
+        tmark_add_partitions(c->mark, k, txn_id, txn_id_len, pid, epoch, tnames, partitions, n, false,
                              implicit_remote_done, q);
     } else {
         pthread_mutex_unlock(&c->lock);
@@ -1303,9 +1306,8 @@ int16_t tcoord_verify(tcoord *c, const char *txn_id, int txn_id_len, int64_t pid
     txn_view v;
     int16_t err = view_locked(c, id, &v);
     if (err == KERR_NOT_COORDINATOR && !c->stopping) {
-        /* Another broker coordinates the id: Kafka's leader would ask it
-         * (AddPartitionsToTxn v4, verify only); not done here yet, so the
-         * batch goes in unverified. */
+        /* Another broker coordinates the id: the produce path asked it
+         * (tcoord_verify_remote) before coming here. */
         err = KERR_NONE;
     } else if (err == KERR_NONE) {
         if (v.producer_id != pid)
@@ -1319,6 +1321,24 @@ int16_t tcoord_verify(tcoord *c, const char *txn_id, int txn_id_len, int64_t pid
     }
     pthread_mutex_unlock(&c->lock);
     return err;
+}
+
+bool tcoord_verify_remote(tcoord *c, const char *txn_id, int32_t txn_id_len, int64_t pid, int16_t epoch,
+                          const char *const *tnames, const int32_t *partitions, int n, tmark_add_cb cb, void *arg)
+{
+    char buf[512 * 3];
+    if (txn_id_len <= 0 || txn_id_len > 512 || !c->mark)
+        return false;
+    txn_str id = { buf, coord_java_utf8(txn_id, txn_id_len, buf) };
+    pthread_mutex_lock(&c->lock);
+    int32_t k = -1;
+    int16_t err;
+    txn_coord *m = machine_for(c, id, &k, &err);
+    bool remote = !m && err == KERR_NOT_COORDINATOR && !c->stopping && k >= 0;
+    pthread_mutex_unlock(&c->lock);
+    if (remote)
+        tmark_add_partitions(c->mark, k, txn_id, txn_id_len, pid, epoch, tnames, partitions, n, true, cb, arg);
+    return remote;
 }
 
 int16_t tcoord_verify_offsets(tcoord *c, const char *txn_id, int txn_id_len, int64_t pid, int16_t epoch,

@@ -49,6 +49,7 @@
 #include "base/config.h"
 #include "kafka_msgs.h"
 #include "net/conn.h"
+#include "txn/tmark.h"
 
 struct topics;
 typedef struct tcoord tcoord;
@@ -128,10 +129,17 @@ void tcoord_add_implicit(tcoord *c, const char *txn_id, int32_t txn_id_len, int6
 /* KIP-890's check of a transactional batch: is topic/partition part of
  * txn_id's ongoing transaction, at producer pid and epoch? 0, or the error
  * to answer (INVALID_TXN_STATE, INVALID_PRODUCER_EPOCH, ...). An id another
- * broker coordinates is not checked (0): Kafka's leader asks that
- * coordinator (AddPartitionsToTxn v4, verify only), not done yet. */
+ * broker coordinates is 0 here: tcoord_verify_remote asks that broker. */
 int16_t tcoord_verify(tcoord *c, const char *txn_id, int txn_id_len, int64_t pid, int16_t epoch,
                       const char *tname, int32_t pidx);
+/* The same check when another broker coordinates txn_id (Kafka's leader
+ * asks it with AddPartitionsToTxn, verify only): true when asked, cb then
+ * called once as tmark_add_partitions' (the replica reactor's thread, no
+ * lock held), with each partition's answer (NONE, TRANSACTION_ABORTABLE,
+ * PRODUCER_FENCED, ...); false when the id is coordinated here (or by
+ * nobody yet): tcoord_verify decides, at once. */
+bool tcoord_verify_remote(tcoord *c, const char *txn_id, int32_t txn_id_len, int64_t pid, int16_t epoch,
+                          const char *const *tnames, const int32_t *partitions, int n, tmark_add_cb cb, void *arg);
 /* TxnOffsetCommit's check (Kafka's transaction verification of the group's
  * __consumer_offsets partition, as the transaction coordinator answers it):
  * 0, INVALID_PRODUCER_ID_MAPPING (an id it does not know, another producer

@@ -205,13 +205,14 @@ typedef struct areq {
     char **topics;
     int32_t *partitions;
     int n;
-    tmark_cb cb;
+    bool verify_only;
+    tmark_add_cb cb;
     void *arg;
 } areq;
 
-static void afinish(areq *q, int16_t error)
+static void afinish(areq *q, int16_t error, const int16_t *codes)
 {
-    q->cb(q->arg, error);
+    q->cb(q->arg, error, codes);
     for (int i = 0; i < q->n; i++)
         free(q->topics[i]);
     free(q->topics);
@@ -225,7 +226,7 @@ static void on_add_answer(client *cl, const client_response *r, void *arg)
     (void)cl;
     areq *q = arg;
     if (r->status != CLIENT_OK) {
-        afinish(q, q->m->stopped ? KERR_NOT_COORDINATOR : KERR_NETWORK_EXCEPTION);
+        afinish(q, q->m->stopped ? KERR_NOT_COORDINATOR : KERR_NETWORK_EXCEPTION, NULL);
         return;
     }
     arena a;
@@ -234,18 +235,32 @@ static void on_add_answer(client *cl, const client_response *r, void *arg)
     kp_reader_init(&rd, r->body, r->body_len, &a);
     kp_add_partitions_to_txn_resp resp;
     kp_add_partitions_to_txn_resp_init(&resp);
+    int16_t *codes = calloc((size_t)(q->n ? q->n : 1), sizeof(int16_t));
+    if (!codes) {
+        glog(GLOG_ERROR, "txn", "out of memory reading an AddPartitionsToTxn answer");
+        abort();
+    }
     int16_t code = KERR_UNKNOWN_SERVER_ERROR;
-    if (kp_add_partitions_to_txn_resp_decode(&rd, r->api_version, &resp) == 0) {
+    bool decoded = kp_add_partitions_to_txn_resp_decode(&rd, r->api_version, &resp) == 0;
+    if (decoded) {
         code = resp.error_code;
-        for (int i = 0; code == KERR_NONE && i < resp.results_by_transaction_n; i++)
-            for (int j = 0; code == KERR_NONE && j < resp.results_by_transaction[i].topic_results_n; j++) {
+        /* a partition the answer leaves out was not asked about: the whole
+         * answer is suspect, as Kafka's handler treats it */
+        for (int p = 0; p < q->n; p++)
+            codes[p] = KERR_UNKNOWN_SERVER_ERROR;
+        for (int i = 0; i < resp.results_by_transaction_n; i++)
+            for (int j = 0; j < resp.results_by_transaction[i].topic_results_n; j++) {
                 const kp_add_partitions_to_txn_resp_txn_topic_result *t = &resp.results_by_transaction[i].topic_results[j];
-                for (int k = 0; code == KERR_NONE && k < t->results_by_partition_n; k++)
-                    code = t->results_by_partition[k].partition_error_code;
+                for (int k = 0; k < t->results_by_partition_n; k++)
+                    for (int p = 0; p < q->n; p++)
+                        if (q->partitions[p] == t->results_by_partition[k].partition_index &&
+                            kp_str_eq(t->name, q->topics[p]))
+                            codes[p] = t->results_by_partition[k].partition_error_code;
             }
     }
     arena_deinit(&a);
-    afinish(q, code);
+    afinish(q, code, decoded && code == KERR_NONE ? codes : NULL);
+    free(codes);
 }
 
 static void add_on_reactor(reactor *r, void *arg)
@@ -254,7 +269,7 @@ static void add_on_reactor(reactor *r, void *arg)
     areq *q = arg;
     tmark *m = q->m;
     if (m->stopped) {
-        afinish(q, KERR_NOT_COORDINATOR);
+        afinish(q, KERR_NOT_COORDINATOR, NULL);
         return;
     }
     arena a;
@@ -270,7 +285,7 @@ static void add_on_reactor(reactor *r, void *arg)
     }
     if (!cl) {
         arena_deinit(&a);
-        afinish(q, KERR_COORDINATOR_NOT_AVAILABLE);
+        afinish(q, KERR_COORDINATOR_NOT_AVAILABLE, NULL);
         return;
     }
     /* one topic entry per run of equal names (the caller's order) */
@@ -291,7 +306,7 @@ static void add_on_reactor(reactor *r, void *arg)
     t.transactional_id = (kp_str){ q->txn_id, q->txn_id_len };
     t.producer_id = q->pid;
     t.producer_epoch = q->epoch;
-    t.verify_only = false;
+    t.verify_only = q->verify_only;
     t.topics = tv;
     t.topics_n = tv ? nt : 0;
     kp_add_partitions_to_txn_req ar;
@@ -301,12 +316,12 @@ static void add_on_reactor(reactor *r, void *arg)
     int rc = tv ? client_send_msg(cl, KP_API_ADD_PARTITIONS_TO_TXN, ADD_VERSION, &ar, on_add_answer, q) : -1;
     arena_deinit(&a);
     if (rc != 0)
-        afinish(q, KERR_NETWORK_EXCEPTION);
+        afinish(q, KERR_NETWORK_EXCEPTION, NULL);
 }
 
 void tmark_add_partitions(tmark *m, int32_t state_part, const char *txn_id, int32_t txn_id_len, int64_t pid,
-                          int16_t epoch, const char *const *tnames, const int32_t *partitions, int n, tmark_cb cb,
-                          void *arg)
+                          int16_t epoch, const char *const *tnames, const int32_t *partitions, int n,
+                          bool verify_only, tmark_add_cb cb, void *arg)
 {
     areq *q = calloc(1, sizeof(*q));
     if (q) {
@@ -332,6 +347,7 @@ void tmark_add_partitions(tmark *m, int32_t state_part, const char *txn_id, int3
     q->pid = pid;
     q->epoch = epoch;
     q->n = n;
+    q->verify_only = verify_only;
     q->cb = cb;
     q->arg = arg;
     reactor_post(m->r, add_on_reactor, q);

@@ -31,14 +31,18 @@ tmark *tmark_new(void *ctx);
 /* Any thread. topic is copied. */
 void tmark_send(tmark *m, const char *tname, int32_t part, int64_t pid, int16_t epoch,
                 int32_t coordinator_epoch, bool commit, tmark_cb cb, void *arg);
-/* AddPartitionsToTxn v5 (not verify-only) for one transaction to the
- * leader of __transaction_state partition state_part. cb as tmark_send's:
- * the first partition error of the answer (or its top-level error), or
- * COORDINATOR_NOT_AVAILABLE / NETWORK_EXCEPTION / NOT_COORDINATOR. Any
- * thread; everything is copied. */
+/* AddPartitionsToTxn v5 for one transaction to the leader of
+ * __transaction_state partition state_part: adding its partitions (a V2
+ * producer's, verify_only false) or asking whether they are in it (a V1
+ * producer's batch, KIP-890 part 1). cb, once, on the replica reactor's
+ * thread holding no lock: error is the answer's top-level error, or
+ * COORDINATOR_NOT_AVAILABLE / NETWORK_EXCEPTION / NOT_COORDINATOR when
+ * there was no answer; codes (NULL then) the partitions' errors in the
+ * order given. Any thread; everything is copied. */
+typedef void (*tmark_add_cb)(void *arg, int16_t error, const int16_t *codes);
 void tmark_add_partitions(tmark *m, int32_t state_part, const char *txn_id, int32_t txn_id_len, int64_t pid,
-                          int16_t epoch, const char *const *tnames, const int32_t *partitions, int n, tmark_cb cb,
-                          void *arg);
+                          int16_t epoch, const char *const *tnames, const int32_t *partitions, int n,
+                          bool verify_only, tmark_add_cb cb, void *arg);
 /* Shutdown, while the reactor runs: the connections close and every send
  * outstanding or later is answered NOT_COORDINATOR. m may be NULL. */
 void tmark_stop(tmark *m);
