@@ -12,7 +12,8 @@
  * frame and puts it on `pending`. In READY, up to max_in_flight frames
  * move to `inflight` and are written, each with a fresh correlation id, so
  * a request still pending when a connection fails is simply sent on the
- * next one. Responses come back in request order (Kafka answers a
+ * next one (with fail_unsent_on_failure it fails instead, DISCONNECTED).
+ * Responses come back in request order (Kafka answers a
  * connection's requests in order): a response must carry the correlation
  * id of the oldest request in flight, otherwise the connection is broken
  * and is closed. When a connection fails, every request in flight fails
@@ -293,6 +294,14 @@ static void connection_failed(client *c, creq *timed_out)
      * connection starts its own. */
     if (c->pending.head && c->pending.head->internal)
         creq_free(rl_pop(&c->pending));
+    if (c->o.fail_unsent_on_failure && c->pending.head) {
+        rlist unsent = rl_take(&c->pending);
+        char why[700];
+        snprintf(why, sizeof(why), "%s (not sent)", reason);
+        fail_list(c, &unsent, CLIENT_ERR_DISCONNECTED, why);
+        if (c->state == ST_CLOSED)
+            return;
+    }
     if (was_ready && c->o.on_state)
         c->o.on_state(c, false, c->o.state_arg);
     if (c->state != ST_CLOSED)

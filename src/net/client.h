@@ -49,6 +49,13 @@ typedef struct client_options {
     int32_t max_frame_bytes;          /* largest response frame accepted: 100 MiB
                                          (socket.request.max.bytes) */
     uint64_t seed;                    /* the backoff jitter's PRNG (+-20%) */
+    /* Requests not yet written fail (DISCONNECTED) when a connection fails
+     * or a connect is refused, instead of waiting for the next connection
+     * until their deadline: Kafka's InterBrokerSendThread (the transaction
+     * marker channel, AddPartitionsToTxnManager) completes its unsent
+     * requests once NetworkClient.connectionFailed(node), so that the
+     * caller can look for the node again. Default false. */
+    bool fail_unsent_on_failure;
     /* Called when the connection becomes ready (after ApiVersions) or is
      * lost; may be NULL. */
     void (*on_state)(client *c, bool ready, void *arg);

@@ -95,6 +95,11 @@ static client *peer_client(tmark *m, int32_t node, const char *host, int port)
         client_options o;
         client_options_init(&o);
         o.request_timeout_ms = MARK_REQUEST_TIMEOUT_MS;
+        /* A dead peer fails what waits for it at once (as Kafka's marker
+         * channel and AddPartitionsToTxnManager): the marker is retried
+         * and the producer's add answered NOT_ENOUGH_REPLICAS, both
+         * looking for the leader again, rather than after 30 s. */
+        o.fail_unsent_on_failure = true;
         o.seed = (uint64_t)m->b->node_id * 7919u + (uint64_t)node;
         char cid[64];
         snprintf(cid, sizeof cid, "txn-marker-sender-%d", m->b->node_id);

@@ -18,7 +18,8 @@
  *    connection is closed with the reason logged and the next connection
  *    works; ApiVersions UNSUPPORTED_VERSION -> retried at the peer's
  *    newest, or v0; a connect that gets no answer times out; the bounded
- *    queue refuses with QUEUE_FULL;
+ *    queue refuses with QUEUE_FULL; with fail_unsent_on_failure, requests
+ *    not yet written fail (disconnected) once a connect is refused;
  *    client_close (also from inside a callback) fails what is left, once.
  *
  * `test_client --bootstrap HOST:PORT` runs only the interoperability part
@@ -783,6 +784,49 @@ static void do_send_8(void *arg)
     }
 }
 
+/* fail_unsent_on_failure (the transaction marker channel's connections):
+ * requests not yet written fail with DISCONNECTED as soon as a connect is
+ * refused, as Kafka's InterBrokerSendThread fails them; without it they
+ * wait for the next connection until their deadline. */
+static void test_fail_unsent(void)
+{
+    reset_outcomes();
+    int port = free_port(); /* nothing listens there */
+    client_options o;
+    client_options_init(&o);
+    o.request_timeout_ms = 10000;
+    client *waits = new_client(port, &o);
+    o.fail_unsent_on_failure = true;
+    client *fails = new_client(port, &o);
+    CHECK_EQ_I64(send_metadata(waits, 0), 0);
+    CHECK_EQ_I64(send_metadata(fails, 1), 0);
+    CHECK_EQ_I64(send_metadata(fails, 2), 0);
+    CHECK(wait_calls(1, 3, 3000));
+    for (int i = 1; i < 3; i++) {
+        CHECK_EQ_I64(atomic_load(&out[i].calls), 1);
+        CHECK_EQ_I64(out[i].status, CLIENT_ERR_DISCONNECTED);
+        CHECK(out[i].done_ms - out[i].sent_ms < 3000);
+        if (!strstr(out[i].reason, "(not sent)") || !strstr(out[i].reason, "connect"))
+            fprintf(stderr, "reason: %s\n", out[i].reason);
+        CHECK(strstr(out[i].reason, "(not sent)") != NULL);
+        CHECK(strstr(out[i].reason, "connect") != NULL);
+    }
+    /* sent after the failure: failed at the next refused connect */
+    CHECK_EQ_I64(send_metadata(fails, 3), 0);
+    CHECK(wait_calls(3, 4, 3000));
+    CHECK_EQ_I64(out[3].status, CLIENT_ERR_DISCONNECTED);
+    info in = get_info(fails);
+    CHECK(!in.ready && in.stats.failures >= 2);
+    /* the default: still waiting for a connection */
+    CHECK_EQ_I64(atomic_load(&out[0].calls), 0);
+    on_reactor(do_close, waits);
+    on_reactor(do_close, fails);
+    CHECK(wait_calls(0, 1, 3000));
+    CHECK_EQ_I64(out[0].status, CLIENT_ERR_CLOSED);
+    for (int i = 0; i < 4; i++)
+        CHECK_EQ_I64(atomic_load(&out[i].calls), 1);
+}
+
 /* A listener that never accepts, its backlog full: the next connect gets
  * no SYN-ACK and times out (socket.connection.setup.timeout.ms). */
 static void test_connect_timeout(void)
@@ -960,6 +1004,7 @@ int main(int argc, char **argv)
     test_queue_full_and_close();
     test_close_in_callback();
     test_connect_timeout();
+    test_fail_unsent();
     test_real_server();
 
     reactor_stop_join(R);
