@@ -37,6 +37,10 @@
  * local marker) waits for the in-sync replicas: Kafka's coordinator uses
  * request.timeout.ms (30 s) for its appends. */
 #define ACKED_TIMEOUT_MS 30000
+/* A V2 add that meets a transition in flight (CONCURRENT_TRANSACTIONS) is
+ * tried again for this long before that answer goes out: Kafka's leader
+ * retries it so (add.partitions.to.txn.retry.backoff.max.ms, 100 ms). */
+#define ADD_RETRY_MS 100
 
 /* A request waiting for a machine: the token. Lives in the request's arena. */
 /* AddPartitionsToTxn v4+ (the brokers' batched form): one answer for
@@ -55,6 +59,17 @@ typedef struct tq {
     int ti;
     tcoord_add_cb cb;       /* tcoord_add_implicit: told the answer (malloc'd tq, freed after) */
     void *arg;
+    /* A V2 add (a leader's, for Produce v12+ or TxnOffsetCommit v5+): kept
+     * in the coordinator's FIFO while the id has a transition in flight,
+     * so a producer's adds are answered in the order they came. */
+    bool v2add;
+    txn_str id;             /* the add: owned when cb is set, else in rq's arena */
+    int64_t pid;
+    int16_t epoch;
+    txn_partition *parts;
+    int nparts;
+    int64_t deadline;       /* clock_mono_ms() after which CONCURRENT_TRANSACTIONS is answered */
+    struct tq *qnext;
 } tq;
 
 /* Markers of one transaction being written. */
@@ -109,11 +124,15 @@ struct tcoord {
     atomic_bool moved;          /* leadership changed somewhere: reconcile */
     tmark *mark;                /* WriteTxnMarkers to other brokers; NULL on a single node */
     txn_limits lim;
+    tq *addq, **addq_tail;      /* V2 adds waiting for a transition in flight, oldest first */
+    tq *retrying;               /* the add being tried again (retry_adds) */
+    bool requeued;              /* ... met CONCURRENT_TRANSACTIONS again */
     int64_t spare_pid;          /* a durable producer id no machine took yet, -1 none */
     mjob *retry;                /* marker jobs waiting to be retried */
 };
 
 static void run(tcoord *c, int32_t k, txn_actions *acts);
+static void retry_adds(tcoord *c);
 
 /* The cluster's finalized transaction.version, now. */
 static int16_t cluster_tv(tcoord *c)
@@ -174,12 +193,29 @@ static void complete_cb(reactor *r, void *arg)
 }
 
 static void batch_answer(req *rq, addb *bt);
+static void tq_free_owned(tq *q);
 
-static void respond(const txn_action *a)
+static void addq_push(tcoord *c, tq *q)
+{
+    q->qnext = NULL;
+    *c->addq_tail = q;
+    c->addq_tail = &q->qnext;
+}
+
+static void respond(tcoord *c, const txn_action *a)
 {
     tq *q = a->token;
+    if (q->v2add && a->error == KERR_CONCURRENT_TRANSACTIONS && c && !c->stopping &&
+        clock_mono_ms() < q->deadline) {
+        if (q == c->retrying)
+            c->requeued = true; /* stays where it is in the queue */
+        else
+            addq_push(c, q);
+        return;
+    }
     if (q->cb) {
         q->cb(q->arg, a->error);
+        tq_free_owned(q);
         free(q);
         return;
     }
@@ -279,6 +315,7 @@ static void persist_acked(reactor *r, void *arg, int rc)
         run(c, w->k, &acts);
     }
     txn_actions_free(&acts);
+    retry_adds(c); /* the transition they waited for may be over */
     pthread_mutex_unlock(&c->lock);
     free((void *)w->txn_id.ptr);
     free(w);
@@ -589,7 +626,7 @@ static void run(tcoord *c, int32_t k, txn_actions *acts)
     for (int i = 0; i < acts->n; i++) {
         const txn_action *a = &acts->v[i];
         switch (a->kind) {
-        case TXN_ACT_RESPOND: respond(a); break;
+        case TXN_ACT_RESPOND: respond(c, a); break;
         case TXN_ACT_PERSIST: do_persist(c, k, a); break;
         case TXN_ACT_WRITE_MARKERS: do_markers(c, k, a); break;
         default: break;
@@ -879,15 +916,29 @@ static tq *tq_new(req *rq, int16_t api)
 {
     tq *q = arena_alloc(&rq->arena, sizeof(*q));
     if (q)
-        *q = (tq){ rq, api, NULL, NULL, 0, NULL, NULL };
+        *q = (tq){ .rq = rq, .api = api };
     return q;
+}
+
+/* What an add of this broker's own (cb set) owns: its id and partitions. */
+static void tq_free_owned(tq *q)
+{
+    if (!q->cb)
+        return;
+    free((char *)q->id.ptr);
+    for (int i = 0; i < q->nparts; i++)
+        free((char *)q->parts[i].topic);
+    free(q->parts);
+    q->id = TXN_STR_NULL;
+    q->parts = NULL;
+    q->nparts = 0;
 }
 
 /* Answer at once, without a machine. */
 static void answer_now(tq *q, int16_t error)
 {
     txn_action a = { .kind = TXN_ACT_RESPOND, .token = q, .error = error, .producer_id = -1, .producer_epoch = -1 };
-    respond(&a);
+    respond(NULL, &a);
 }
 
 /* The machine of txn_id, or NULL with *err set. Lock held. */
@@ -972,13 +1023,18 @@ bool tcoord_has_spare_pid(tcoord *c)
     return has;
 }
 
-static void add_common(tcoord *c, tq *q, txn_str id, int64_t pid, int16_t epoch, const txn_partition *parts,
-                       int nparts, int16_t client_tv)
+static bool addq_holds(const tcoord *c, txn_str id)
 {
-    int32_t k;
-    txn_coord *m = lock_machine(c, q, id, &k);
-    if (!m)
-        return;
+    for (const tq *q = c->addq; q; q = q->qnext)
+        if (q->id.len == id.len && memcmp(q->id.ptr, id.ptr, (size_t)id.len) == 0)
+            return true;
+    return false;
+}
+
+/* Ask machine m for q's add. Lock held. */
+static void add_ask(tcoord *c, txn_coord *m, int32_t k, tq *q, txn_str id, int64_t pid, int16_t epoch,
+                    const txn_partition *parts, int nparts, int16_t client_tv)
+{
     txn_add_req r = {
         .token = q,
         .version = q->rq ? q->rq->hdr.api_version : 5,
@@ -993,7 +1049,75 @@ static void add_common(tcoord *c, tq *q, txn_str id, int64_t pid, int16_t epoch,
     txn_add_partitions(m, &r, clock_now_ms(), &acts);
     run(c, k, &acts);
     txn_actions_free(&acts);
+}
+
+static void add_common(tcoord *c, tq *q, txn_str id, int64_t pid, int16_t epoch, const txn_partition *parts,
+                       int nparts, int16_t client_tv)
+{
+    int32_t k;
+    txn_coord *m = lock_machine(c, q, id, &k);
+    if (!m)
+        return;
+    if (client_tv >= 2) {
+        q->v2add = true;
+        q->id = id;
+        q->pid = pid;
+        q->epoch = epoch;
+        q->parts = (txn_partition *)parts;
+        q->nparts = nparts;
+        q->deadline = clock_mono_ms() + ADD_RETRY_MS;
+        if (addq_holds(c, id)) { /* behind the id's earlier adds */
+            addq_push(c, q);
+            pthread_mutex_unlock(&c->lock);
+            return;
+        }
+    }
+    add_ask(c, m, k, q, id, pid, epoch, parts, nparts, client_tv);
     pthread_mutex_unlock(&c->lock);
+}
+
+/* The V2 adds waiting for a transition in flight, tried again in order: an
+ * id whose oldest add still meets one keeps the rest of its adds waiting;
+ * an add past ADD_RETRY_MS is answered CONCURRENT_TRANSACTIONS (the client
+ * retries). Lock held. */
+static void retry_adds(tcoord *c)
+{
+    if (c->retrying || !c->addq)
+        return;
+    tq *todo = c->addq;
+    c->addq = NULL;
+    c->addq_tail = &c->addq;
+    txn_str blocked[16];
+    int nblocked = 0;
+    while (todo) {
+        tq *q = todo;
+        todo = q->qnext;
+        q->qnext = NULL;
+        bool held = false;
+        for (int i = 0; i < nblocked && !held; i++)
+            held = blocked[i].len == q->id.len && memcmp(blocked[i].ptr, q->id.ptr, (size_t)q->id.len) == 0;
+        if (held || (nblocked == 16 && clock_mono_ms() < q->deadline)) {
+            addq_push(c, q);
+            continue;
+        }
+        int32_t k;
+        int16_t err;
+        txn_coord *m = machine_for(c, q->id, &k, &err);
+        if (!m) {
+            txn_action a = { .kind = TXN_ACT_RESPOND, .token = q, .error = err, .producer_id = -1, .producer_epoch = -1 };
+            respond(c, &a);
+            continue;
+        }
+        c->retrying = q;
+        c->requeued = false;
+        add_ask(c, m, k, q, q->id, q->pid, q->epoch, q->parts, q->nparts, 2);
+        c->retrying = NULL;
+        if (c->requeued) { /* q is still ours: not answered */
+            addq_push(c, q);
+            if (nblocked < 16)
+                blocked[nblocked++] = q->id;
+        }
+    }
 }
 
 void tcoord_add_partitions(tcoord *c, req *rq, const kp_add_partitions_to_txn_req *body)
@@ -1028,6 +1152,7 @@ static void implicit_remote_done(void *arg, int16_t error, const int16_t *codes)
     for (int i = 0; error == KERR_NONE && codes && i < q->ti; i++)
         error = codes[i]; /* an add answers every partition alike */
     q->cb(q->arg, error);
+    tq_free_owned(q);
     free(q);
 }
 
@@ -1035,42 +1160,38 @@ void tcoord_add_implicit(tcoord *c, const char *txn_id, int32_t txn_id_len, int6
                          const char *const *tnames, const int32_t *partitions, int n, tcoord_add_cb cb, void *arg)
 {
     tq *q = calloc(1, sizeof(*q));
-    char *d = txn_id_len > 0 ? malloc((size_t)txn_id_len * 3 + 1) : NULL;
+    char *d = malloc((size_t)(txn_id_len > 0 ? txn_id_len : 0) * 3 + 1);
     txn_partition *parts = calloc((size_t)(n > 0 ? n : 1), sizeof(*parts));
-    if (!q || !parts || (txn_id_len > 0 && !d)) {
+    if (!q || !parts || !d) {
         glog(GLOG_ERROR, "txn", "out of memory adding partitions to a transaction");
         abort();
     }
     q->api = KP_API_ADD_PARTITIONS_TO_TXN;
     q->cb = cb;
     q->arg = arg;
-    txn_str id = TXN_STR_NULL;
-    if (d) {
-        id.len = coord_java_utf8(txn_id, txn_id_len, d);
-        d[id.len] = '\0';
-        id.ptr = d;
+    q->id.len = txn_id_len > 0 ? coord_java_utf8(txn_id, txn_id_len, d) : 0;
+    d[q->id.len] = '\0';
+    q->id.ptr = d;
+    for (int i = 0; i < n; i++) {
+        parts[i] = (txn_partition){ strdup(tnames[i]), partitions[i] };
+        if (!parts[i].topic)
+            abort();
     }
-    for (int i = 0; i < n; i++)
-        parts[i] = (txn_partition){ tnames[i], partitions[i] };
+    q->parts = parts;
+    q->nparts = n;
     int32_t k = -1;
     pthread_mutex_lock(&c->lock);
     int16_t err = KERR_INVALID_REQUEST;
-    txn_coord *m = id.len > 0 ? machine_for(c, id, &k, &err) : NULL;
+    txn_coord *m = q->id.len > 0 ? machine_for(c, q->id, &k, &err) : NULL;
     if (m) {
-        txn_add_req r = {
-            .token = q,
-            .version = 5,
-            .client_tv = 2,
-            .txn_id = id,
-            .producer_id = pid,
-            .producer_epoch = epoch,
-            .partitions = parts,
-            .npartitions = n,
-        };
-        txn_actions acts = { 0 };
-        txn_add_partitions(m, &r, clock_now_ms(), &acts);
-        run(c, k, &acts);
-        txn_actions_free(&acts);
+        q->v2add = true;
+        q->pid = pid;
+        q->epoch = epoch;
+        q->deadline = clock_mono_ms() + ADD_RETRY_MS;
+        if (addq_holds(c, q->id))
+            addq_push(c, q); /* behind the id's earlier adds */
+        else
+            add_ask(c, m, k, q, q->id, pid, epoch, q->parts, q->nparts, 2);
         pthread_mutex_unlock(&c->lock);
     } else if (err == KERR_NOT_COORDINATOR && c->mark && !c->stopping && k >= 0) {
         pthread_mutex_unlock(&c->lock);
@@ -1080,10 +1201,9 @@ void tcoord_add_implicit(tcoord *c, const char *txn_id, int32_t txn_id_len, int6
     } else {
         pthread_mutex_unlock(&c->lock);
         cb(arg, err);
+        tq_free_owned(q);
         free(q);
     }
-    free(d);
-    free(parts);
 }
 
 /* The view of txn_id's transaction (*v), or the error of finding it:
@@ -1200,7 +1320,7 @@ void tcoord_add_partitions_batch(tcoord *c, req *rq, const kp_add_partitions_to_
                 parts[ti][n++] = (txn_partition){ tn ? tn : "", t->topics[i].partitions[j] };
         }
         nparts[ti] = n;
-        qs[ti] = (tq){ rq, KP_API_ADD_PARTITIONS_TO_TXN, body, bt, ti, NULL, NULL };
+        qs[ti] = (tq){ .rq = rq, .api = KP_API_ADD_PARTITIONS_TO_TXN, .addp = body, .batch = bt, .ti = ti };
     }
     if (!parts || !nparts) {
         conn_req_complete(rq); /* out of arena: no answer, the client's request times out */
@@ -1563,7 +1683,10 @@ static void *tcoord_main(void *arg)
             j->next = NULL;
             job_step(c, j);
         }
+        retry_adds(c);
         int64_t wait = next - clock_now_ms();
+        if (c->addq && wait > 10)
+            wait = 10; /* adds waiting: try again soon, answer them by their deadline */
         if (wait < 10)
             wait = 10;
         if (wait > 1000)
@@ -1589,6 +1712,7 @@ tcoord *tcoord_new(const tcoord_env *env)
     c->lim.abort_check_interval_ms = (int32_t)config_get_num(env->cfg, BCFG_TXN_ABORT_CHECK_INTERVAL_MS);
     c->lim.expire_check_interval_ms = (int32_t)config_get_num(env->cfg, BCFG_TXN_EXPIRE_CHECK_INTERVAL_MS);
     c->spare_pid = -1;
+    c->addq_tail = &c->addq;
     c->mark = tmark_new(env->ctx);
     return c;
 }
@@ -1623,6 +1747,14 @@ void tcoord_stop(tcoord *c)
     pthread_mutex_lock(&c->lock);
     c->stopping = true;
     tmark_stop(c->mark);
+    while (c->addq) {
+        tq *q = c->addq;
+        c->addq = q->qnext;
+        txn_action a = { .kind = TXN_ACT_RESPOND, .token = q, .error = KERR_NOT_COORDINATOR, .producer_id = -1,
+                         .producer_epoch = -1 };
+        respond(c, &a);
+    }
+    c->addq_tail = &c->addq;
     for (int32_t k = 0; c->m && k < c->nparts; k++) {
         if (!c->m[k])
             continue;

@@ -46,11 +46,11 @@ outcome is still exactly once, read through the survivors, and the epoch
 covers every commit.
 
 Printed (measured): the coordinators and leaders, the copier's times, the
-producer's epoch, and the produce errors the Java client retried (Gregor
-answers CONCURRENT_TRANSACTIONS while the previous transaction's markers
-are written, about once per transaction; Kafka's leader retries those
-itself for up to 100 ms, add.partitions.to.txn.retry.backoff.max.ms, so its
-client sees none).
+producer's epoch, and the produce errors the Java client retried (an add
+that meets the previous transaction's markers being written waits up to
+100 ms: at the coordinator on Gregor, at the leader on Kafka
+(add.partitions.to.txn.retry.backoff.max.ms), so the client sees none but
+after a failover).
 
 Passes on Apache Kafka 4.4.0 (--broker=kafka) and on Gregor.
 """
