@@ -369,7 +369,7 @@ void handle_write_txn_markers(broker *b, req *rq)
                 }
                 part_result res;
                 partition_write_marker(p, m->producer_id, m->producer_epoch, m->coordinator_epoch,
-                                       m->transaction_result, clock_now_ms(), &res);
+                                       m->transaction_result, m->transaction_version, clock_now_ms(), &res);
                 if (res.error) {
                     pr->error_code = res.error;
                     continue;

@@ -916,7 +916,7 @@ int64_t partition_last_stable_offset(partition *p)
 }
 
 void partition_write_marker(partition *p, int64_t pid, int16_t epoch, int32_t coordinator_epoch,
-                            bool commit, int64_t now_ms, part_result *out)
+                            bool commit, int16_t tv, int64_t now_ms, part_result *out)
 {
     out->log_rc = LOG_OK;
     out->error = 0;
@@ -940,9 +940,10 @@ void partition_write_marker(partition *p, int64_t pid, int16_t epoch, int32_t co
     }
     pthread_mutex_lock(&p->lock);
     prod_entry *e = producers_get(p->producers, pid);
-    if (e && epoch < e->epoch) {
-        snprintf(out->why, sizeof out->why, "marker epoch %d of producer %" PRId64 " is older than its epoch %d",
-                 epoch, pid, e->epoch);
+    if (e && (epoch < e->epoch || (tv >= 2 && epoch == e->epoch && e->txn_first_offset >= 0 && epoch != INT16_MAX))) {
+        snprintf(out->why, sizeof out->why, "marker epoch %d of producer %" PRId64 " is %s its epoch %d (TV%d)",
+                 epoch, pid, epoch < e->epoch ? "older than" : "the same as, with its transaction open,", e->epoch,
+                 tv);
         out->error = KERR_INVALID_PRODUCER_EPOCH;
     } else if (e && coordinator_epoch < e->coordinator_epoch) {
         snprintf(out->why, sizeof out->why, "coordinator epoch %d is older than %d, of the last marker of producer %" PRId64,

@@ -181,10 +181,14 @@ void partition_append_follower(partition *p, uint8_t *buf, size_t len, int64_t n
  * producer's open transaction here; an abort is added to the aborted index.
  * An epoch older than the producer's is refused (INVALID_PRODUCER_EPOCH),
  * as is a coordinator epoch older than the last marker's
- * (TRANSACTION_COORDINATOR_FENCED).
+ * (TRANSACTION_COORDINATOR_FENCED). tv is the transaction's version
+ * (WriteTxnMarkers v2's transaction_version): a V2 marker (tv >= 2) carries
+ * the epoch its EndTxn bumped to, so one at the producer's own epoch while
+ * its transaction is open is refused too, as Kafka 4.4 does (the same
+ * epoch with nothing open is a marker written again: allowed).
  */
 void partition_write_marker(partition *p, int64_t pid, int16_t epoch, int32_t coordinator_epoch,
-                            bool commit, int64_t now_ms, part_result *out);
+                            bool commit, int16_t tv, int64_t now_ms, part_result *out);
 
 /*
  * The aborted transactions a read_committed fetch of [from, to) must list:

@@ -81,6 +81,7 @@ typedef struct mjob {
     int64_t pid;
     int16_t epoch;
     bool commit;
+    int16_t tv;                 /* the transaction's version: 2, a V2 marker */
     int32_t coordinator_epoch;
     txn_partition *parts;       /* topic strings owned */
     int nparts;
@@ -547,13 +548,13 @@ static void job_step(tcoord *c, mjob *j)
             continue;
         }
         if (!local) {
-            tmark_send(c->mark, tpn->topic, tpn->partition, j->pid, j->epoch, j->coordinator_epoch, j->commit,
+            tmark_send(c->mark, tpn->topic, tpn->partition, j->pid, j->epoch, j->coordinator_epoch, j->commit, j->tv,
                        marker_sent, mwait_new(c, j, i));
             topic_unref(tp);
             continue;
         }
         part_result res;
-        partition_write_marker(p, j->pid, j->epoch, j->coordinator_epoch, j->commit, clock_now_ms(), &res);
+        partition_write_marker(p, j->pid, j->epoch, j->coordinator_epoch, j->commit, j->tv, clock_now_ms(), &res);
         if (res.error) {
             glog(GLOG_WARN, "txn", "%s marker of %s for %s-%d not written: %s", j->commit ? "COMMIT" : "ABORT",
                  j->txn_id.ptr, tpn->topic, tpn->partition, res.why);
@@ -609,6 +610,7 @@ static void do_markers(tcoord *c, int32_t k, const txn_action *a)
     j->pid = a->producer_id;
     j->epoch = a->producer_epoch;
     j->commit = a->commit;
+    j->tv = a->transaction_version;
     j->coordinator_epoch = a->coordinator_epoch;
     j->nparts = n;
     for (int i = 0; i < n; i++) {

@@ -16,7 +16,7 @@
 #include "net/reactor.h"
 
 #define MARK_REQUEST_TIMEOUT_MS 30000
-#define MARK_VERSION 1 /* WriteTxnMarkers v1 (flexible), what Kafka 4.x sends */
+#define MARK_VERSION 2 /* WriteTxnMarkers v2 (the transaction's version, KIP-1228), what Kafka 4.4 sends */
 #define ADD_VERSION 5  /* AddPartitionsToTxn v5, the brokers' batched form Kafka 4.4 sends */
 
 typedef struct peer {
@@ -42,6 +42,7 @@ typedef struct mreq {
     int16_t epoch;
     int32_t coordinator_epoch;
     bool commit;
+    int16_t tv;
     tmark_cb cb;
     void *arg;
 } mreq;
@@ -177,6 +178,7 @@ static void send_on_reactor(reactor *r, void *arg)
     mk.topics = &t;
     mk.topics_n = 1;
     mk.coordinator_epoch = q->coordinator_epoch;
+    mk.transaction_version = (int8_t)q->tv;
     kp_write_txn_markers_req wr;
     kp_write_txn_markers_req_init(&wr);
     wr.markers = &mk;
@@ -186,7 +188,7 @@ static void send_on_reactor(reactor *r, void *arg)
 }
 
 void tmark_send(tmark *m, const char *tname, int32_t part, int64_t pid, int16_t epoch,
-                int32_t coordinator_epoch, bool commit, tmark_cb cb, void *arg)
+                int32_t coordinator_epoch, bool commit, int16_t tv, tmark_cb cb, void *arg)
 {
     mreq *q = malloc(sizeof(*q));
     char *t = strdup(tname);
@@ -194,7 +196,7 @@ void tmark_send(tmark *m, const char *tname, int32_t part, int64_t pid, int16_t 
         glog(GLOG_ERROR, "txn", "out of memory sending a marker");
         abort();
     }
-    *q = (mreq){ m, t, part, pid, epoch, coordinator_epoch, commit, cb, arg };
+    *q = (mreq){ m, t, part, pid, epoch, coordinator_epoch, commit, tv, cb, arg };
     reactor_post(m->r, send_on_reactor, q);
 }
 

@@ -29,8 +29,10 @@ typedef void (*tmark_cb)(void *arg, int16_t error);
  * is local there. */
 tmark *tmark_new(void *ctx);
 /* Any thread. topic is copied. */
+/* tv: the transaction's version, sent as WriteTxnMarkers v2's
+ * transaction_version (KIP-1228). */
 void tmark_send(tmark *m, const char *tname, int32_t part, int64_t pid, int16_t epoch,
-                int32_t coordinator_epoch, bool commit, tmark_cb cb, void *arg);
+                int32_t coordinator_epoch, bool commit, int16_t tv, tmark_cb cb, void *arg);
 /* AddPartitionsToTxn v5 for one transaction to the leader of
  * __transaction_state partition state_part: adding its partitions (a V2
  * producer's, verify_only false) or asking whether they are in it (a V1

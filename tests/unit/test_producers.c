@@ -414,7 +414,7 @@ static void test_transactions(void)
     append(p, 20, 0, 3, 1, &r);
     CHECK_EQ_I64(r.error, 48); /* INVALID_TXN_STATE */
     /* Abort 20: the LSO moves to 21's transaction; 20's is listed. */
-    partition_write_marker(p, 20, 0, 0, false, 2000, &r);
+    partition_write_marker(p, 20, 0, 0, false, 0, 2000, &r);
     CHECK(r.log_rc == LOG_OK && r.error == 0 && r.first == 7);
     CHECK_EQ_I64(partition_last_stable_offset(p), 5);
     part_aborted ab[4];
@@ -423,16 +423,16 @@ static void test_transactions(void)
     CHECK_EQ_I64(partition_aborted_txns(p, 8, 100, ab, 4), 0);  /* ended before 8 */
     CHECK_EQ_I64(partition_aborted_txns(p, 0, 2, ab, 4), 0);    /* began at 2 */
     /* Commit 21: everything is stable. */
-    partition_write_marker(p, 21, 0, 0, true, 2000, &r);
+    partition_write_marker(p, 21, 0, 0, true, 0, 2000, &r);
     CHECK_EQ_I64(r.first, 8);
     CHECK_EQ_I64(partition_last_stable_offset(p), 9);
     CHECK_EQ_I64(partition_aborted_txns(p, 0, 100, ab, 4), 1);
     /* A marker from an older epoch, or an older coordinator: refused. */
-    partition_write_marker(p, 20, 5, 3, false, 2000, &r); /* fences: epoch 5 */
+    partition_write_marker(p, 20, 5, 3, false, 0, 2000, &r); /* fences: epoch 5 */
     CHECK(r.error == 0 && r.first == 9);
-    partition_write_marker(p, 20, 4, 3, true, 2000, &r);
+    partition_write_marker(p, 20, 4, 3, true, 0, 2000, &r);
     CHECK_EQ_I64(r.error, 47);
-    partition_write_marker(p, 20, 5, 2, true, 2000, &r);
+    partition_write_marker(p, 20, 5, 2, true, 0, 2000, &r);
     CHECK_EQ_I64(r.error, 52);
     /* The fenced epoch cannot produce. */
     append_txn(p, 20, 0, 3, 1, &r);
@@ -473,7 +473,7 @@ static void test_transactions(void)
     CHECK(ab[0].pid == 20 && ab[0].first == 2 && ab[0].last == 7);
     append_txn(p, 20, 4, 0, 1, &r);
     CHECK_EQ_I64(r.error, 47);                   /* still fenced */
-    partition_write_marker(p, 22, 0, 0, false, 3000, &r);
+    partition_write_marker(p, 22, 0, 0, false, 0, 3000, &r);
     CHECK_EQ_I64(partition_last_stable_offset(p), 14);
     CHECK_EQ_I64(partition_aborted_txns(p, 0, 100, ab, 4), 2);
     /* After the fencing marker set epoch 5, that epoch starts at 0. */
@@ -484,6 +484,43 @@ static void test_transactions(void)
     /* The replay wrote the abort it found back into the .txnindex. */
     snprintf(path, sizeof path, "%s/%020" PRId64 ".txnindex", dir, plog_segment_base(log, 7));
     CHECK(access(path, F_OK) == 0);
+    partition_free(p);
+    plog_close(log);
+    clean_dir();
+    rmdir(dir);
+}
+
+/* Transactions V2: the marker carries the epoch EndTxn bumped to; one at
+ * the open transaction's own epoch is refused, the same marker again once
+ * the transaction ended is written again (Kafka 4.4's idempotent retry). */
+static void test_v2_markers(void)
+{
+    strcpy(dir, "/tmp/gregor_test_v2m_XXXXXX");
+    CHECK(mkdtemp(dir) != NULL);
+    plog *log;
+    char why[256];
+    partition *p = open_part(&log, true, why);
+    part_result r;
+    append_txn(p, 23, 0, 0, 1, &r);
+    CHECK_EQ_I64(r.error, 0);
+    partition_write_marker(p, 23, 0, 0, true, 0, 2000, &r); /* V1: the same epoch is a marker */
+    CHECK(r.error == 0 && r.log_rc == LOG_OK);
+    append_txn(p, 23, 0, 1, 1, &r);
+    CHECK_EQ_I64(r.error, 0);
+    partition_write_marker(p, 23, 0, 0, true, 2, 2000, &r);
+    CHECK_EQ_I64(r.error, 47);
+    CHECK_EQ_I64(partition_last_stable_offset(p), 2); /* still open */
+    partition_write_marker(p, 23, 1, 0, true, 2, 2000, &r);
+    CHECK(r.error == 0 && r.log_rc == LOG_OK);
+    partition_write_marker(p, 23, 1, 0, true, 2, 2000, &r);
+    CHECK(r.error == 0 && r.log_rc == LOG_OK);
+    append_txn(p, 23, 1, 0, 1, &r); /* the next transaction: the bumped epoch from sequence 0 */
+    CHECK_EQ_I64(r.error, 0);
+    append_txn(p, 23, 0, 2, 1, &r); /* the previous epoch: fenced */
+    CHECK_EQ_I64(r.error, 47);
+    partition_write_marker(p, 23, 2, 0, false, 2, 2000, &r);
+    CHECK(r.error == 0 && r.log_rc == LOG_OK);
+    CHECK_EQ_I64(partition_last_stable_offset(p), partition_high_watermark(p));
     partition_free(p);
     plog_close(log);
     clean_dir();
@@ -528,6 +565,7 @@ int main(void)
     test_snapshot_codec();
     test_partition();
     test_transactions();
+    test_v2_markers();
     test_truncation();
     TEST_REPORT();
 }
