@@ -1658,7 +1658,8 @@ static void *tcoord_main(void *arg)
             if (d <= now) {
                 txn_actions acts = { 0 };
                 txn_set_transaction_version(c->m[k], cluster_tv(c));
-                txn_tick(c->m[k], now, &acts);
+                if (txn_tick(c->m[k], now, c->spare_pid, &acts))
+                    c->spare_pid = -1; /* a timed-out V2 transaction at its last epoch took it */
                 run(c, k, &acts);
                 txn_actions_free(&acts);
                 d = txn_next_deadline_ms(c->m[k]);

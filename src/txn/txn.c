@@ -702,8 +702,8 @@ static int16_t txn_fence_abort(txn_coord *c, txn_entry *e, int op, int64_t fresh
         /* V2 (the cluster's level, as Kafka's transactionVersionLevel): the
          * fence's epoch is the Prepare's bump, in memory only once the
          * PrepareAbort record is written; meanwhile the producer's requests
-         * meet a transition in flight. (A timeout at the last epoch has no
-         * producer id to rotate to here and fences as V1 does.) */
+         * meet a transition in flight. (At the last epoch without a
+         * producer id to move to, it fences as V1 does.) */
         int16_t err = txn_prepare_end_v2(e, false, false, fresh_pid, op, now_ms, took);
         if (err == TXN_OK)
             txn_emit_persist(e, out);
@@ -1192,16 +1192,17 @@ static int64_t txn_grid_advance(int64_t next, int32_t interval_ms, int64_t now_m
 }
 
 /* abortTimedOutTransactions */
-static void txn_abort_timed_out(txn_coord *c, int64_t now_ms, txn_actions *out)
+static bool txn_abort_timed_out(txn_coord *c, int64_t now_ms, int64_t fresh_pid, txn_actions *out)
 {
+    bool took = false;
     for (int b = 0; b < c->nbuckets; b++) {
         for (txn_entry *e = c->buckets[b]; e; e = e->hnext) {
-            bool took = false;
             if (e->pending == -1 && e->state == TXN_ONGOING && e->start_ms + e->timeout_ms < now_ms)
-                (void)txn_fence_abort(c, e, TXN_OP_FENCE_TIMEOUT, TXN_PRODUCER_ID_NONE, now_ms, &took,
-                                      out); /* epoch MAX: Kafka logs and skips */
+                (void)txn_fence_abort(c, e, TXN_OP_FENCE_TIMEOUT, took ? TXN_PRODUCER_ID_NONE : fresh_pid, now_ms,
+                                      &took, out); /* epoch MAX: Kafka logs and skips */
         }
     }
+    return took;
 }
 
 /* removeExpiredTransactionalIds: Dead goes in flight, then a tombstone. */
@@ -1222,12 +1223,13 @@ static void txn_expire(txn_coord *c, int64_t now_ms, txn_actions *out)
     }
 }
 
-void txn_tick(txn_coord *c, int64_t now_ms, txn_actions *out)
+bool txn_tick(txn_coord *c, int64_t now_ms, int64_t fresh_pid, txn_actions *out)
 {
     assert(c && out);
     txn_call_begin(c);
+    bool took = false;
     if (c->mode != TXN_MODE_ACTIVE)
-        return;
+        return false;
     for (int b = 0; b < c->nbuckets; b++) {
         for (txn_entry *e = c->buckets[b]; e; e = e->hnext) {
             if (e->retry_at_ms <= now_ms) {
@@ -1237,7 +1239,7 @@ void txn_tick(txn_coord *c, int64_t now_ms, txn_actions *out)
         }
     }
     if (now_ms >= c->next_abort_ms) {
-        txn_abort_timed_out(c, now_ms, out);
+        took = txn_abort_timed_out(c, now_ms, fresh_pid, out);
         c->next_abort_ms = txn_grid_advance(c->next_abort_ms, c->lim.abort_check_interval_ms, now_ms);
     }
     if (now_ms >= c->next_expire_ms) {
@@ -1245,6 +1247,7 @@ void txn_tick(txn_coord *c, int64_t now_ms, txn_actions *out)
         c->next_expire_ms = txn_grid_advance(c->next_expire_ms, c->lim.expire_check_interval_ms, now_ms);
     }
     txn_check(c);
+    return took;
 }
 
 /* ---- loading ---- */

@@ -254,7 +254,10 @@ int txn_markers_done(txn_coord *c, txn_str txn_id, int64_t now_ms, txn_actions *
  * transactional ids and retries a completion record that could not be
  * written. */
 int64_t txn_next_deadline_ms(const txn_coord *c);
-void txn_tick(txn_coord *c, int64_t now_ms, txn_actions *out);
+/* fresh_pid: a producer id for a V2 abort of a timed-out transaction whose
+ * epochs ran out (-1: none; it is then fenced as V1 fences). Returns true
+ * when the machine took it. */
+bool txn_tick(txn_coord *c, int64_t now_ms, int64_t fresh_pid, txn_actions *out);
 
 /*
  * Loading from __transaction_state, oldest record first: value NULL is a

@@ -442,7 +442,7 @@ static void tick_at(txn_coord *c, int64_t t)
 {
     if (t > now_ms)
         now_ms = t;
-    txn_tick(c, now_ms, &acts);
+    txn_tick(c, now_ms, -1, &acts);
     collect();
 }
 
@@ -1106,6 +1106,29 @@ static void test_v2_fence(void)
     CHECK(last_persist.state == TXN_PREPARE_ABORT && last_persist.epoch == e + 1);
     settle(c);
     CHECK(describe(c, "f").producer_epoch == e + 1 && describe(c, "f").state == TXN_COMPLETE_ABORT);
+    finish(c);
+
+    /* a timed-out transaction at the last epoch: the abort moves the
+     * producer to the id the tick offers (without one: fenced as V1) */
+    txn_limits lim = lim_default();
+    c = txn_coord_new(0, 0, &lim);
+    txn_set_transaction_version(c, 2);
+    rec r1 = rec_empty("last", 800, 32766);
+    load_rec(c, &r1);
+    txn_load_done(c, now_ms, &acts);
+    collect();
+    CHECK_EQ_I64(add2(c, "last", 800, 32766, "t0:0")->answered, 0);
+    persist_ok(c, "last");
+    now_ms += TIMEOUT_MS + 2 * ABORT_INTERVAL_MS;
+    CHECK(txn_tick(c, now_ms, 8800, &acts));
+    collect();
+    CHECK(last_persist.state == TXN_PREPARE_ABORT && last_persist.epoch == 32767 && last_persist.next_pid == 8800);
+    settle(c);
+    txn_view v = describe(c, "last");
+    CHECK(v.state == TXN_COMPLETE_ABORT && v.producer_id == 8800 && v.producer_epoch == 0);
+    /* the old producer's abort is a retry of that abort: it learns the new id */
+    tok *ra = end2(c, "last", 800, 32766, false, -1, NULL);
+    CHECK(ra->err == TXN_OK && ra->pid == 8800 && ra->epoch == 0);
     finish(c);
 }
 
@@ -2004,7 +2027,8 @@ static void test_random_seed(uint64_t seed, int steps, int16_t tv)
             r_markers(c);
         else if (op < 95) {
             now_ms += rnd_n(1500);
-            txn_tick(c, now_ms, &acts);
+            if (txn_tick(c, now_ms, pid_next, &acts))
+                pid_next++;
             RCHECK(txn_next_deadline_ms(c) > now_ms); /* a tick leaves nothing overdue */
         } else if (op < 99) {
             const txn_view *lv;
@@ -2035,7 +2059,8 @@ static void test_random_seed(uint64_t seed, int steps, int16_t tv)
         if (dl == INT64_MAX)
             break;
         now_ms = dl > now_ms ? dl : now_ms;
-        txn_tick(c, now_ms, &acts);
+        if (txn_tick(c, now_ms, pid_next, &acts))
+            pid_next++;
         rcollect();
         r_check(c);
     }
