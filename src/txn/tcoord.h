@@ -9,7 +9,8 @@
  * - RESPOND: encode the answer into the waiting request, post it to its
  *   reactor;
  * - PERSIST: a TransactionLogKey/Value record (Kafka's formats: key version
- *   0, value version 0) appended to the id's partition of
+ *   0, value version 0, or 1 when the cluster's transaction.version is at
+ *   least 1, as Kafka 4.4 writes them) appended to the id's partition of
  *   __transaction_state; once acknowledged (durable, and on a replicated
  *   partition under the high watermark: partition_wait_acked, 30 s) the
  *   machine hears of it; a lost leadership is NOT_COORDINATOR, a timeout
